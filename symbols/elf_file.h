@@ -1,0 +1,49 @@
+/* ELF files on disk, read with libelf: machine checks, load segments,
+ * dynamic symbols, and bytes at a virtual address (to verify that what we
+ * are about to patch in the target is what the file says). */
+#ifndef MT_ELF_FILE_H
+#define MT_ELF_FILE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mt_addr.h"
+
+struct elf_segment {
+    uint64_t vaddr, memsz, offset, filesz;
+    uint32_t flags;            /* PF_R | PF_W | PF_X */
+};
+
+#define ELF_FILE_MAX_SEGMENTS 16
+
+struct elf_file {
+    int fd;
+    void *elf;                 /* Elf * */
+    char *path;
+    bool is_dyn;               /* ET_DYN (PIE or shared object) */
+    uint64_t entry;
+    struct elf_segment segs[ELF_FILE_MAX_SEGMENTS];
+    int nsegs;
+};
+
+/* Opens path; on failure returns -errno or -EINVAL with a reason in why. */
+int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len);
+void elf_file_close(struct elf_file *ef);
+
+/* Checks that path can be executed by an x86-64 kernel as a program: an
+ * x86-64 ELF executable or shared object, or a #! script. */
+int elf_file_check_executable(const char *path, char *why, size_t why_len);
+
+/* Looks name up among the defined, default-version function symbols of the
+ * dynamic symbol table (then .symtab). Returns true with *value (link-time
+ * address) and *size. */
+bool elf_file_find_function(const struct elf_file *ef, const char *name, uint64_t *value,
+                            uint64_t *size);
+bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t *value);
+
+/* Copies len bytes that the file maps at link-time address vaddr. */
+int elf_file_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
+
+/* [lo, hi) of the link-time addresses covered by executable segments. */
+void elf_file_text_range(const struct elf_file *ef, uint64_t *lo, uint64_t *hi);
+
+#endif

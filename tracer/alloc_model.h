@@ -1,0 +1,64 @@
+/* The allocation model of one address space: live blocks, recently freed
+ * blocks, counters and bad-free errors. Fed with allocation events, which
+ * come from traps today and may come from an event ring later. Pure: no
+ * ptrace, no symbols. */
+#ifndef MT_ALLOC_MODEL_H
+#define MT_ALLOC_MODEL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "alloc_fn.h"
+#include "alloc_table.h"
+
+/* One completed allocator call, as the program saw it. */
+struct alloc_event {
+    enum alloc_fn fn;
+    pid_t tid;
+    mt_addr ptr_in;      /* realloc/reallocarray's old pointer; free's argument */
+    uint64_t size;       /* requested bytes (calloc: nmemb*size) */
+    mt_addr ptr_out;     /* returned block, 0 on failure; unused for free */
+    uint32_t stack_id;
+};
+
+enum free_verdict {
+    FREE_OK,             /* NULL or a live block */
+    FREE_DOUBLE,         /* was live once, already freed */
+    FREE_INVALID,        /* never a block start we saw */
+};
+
+enum alloc_error_kind { ERR_DOUBLE_FREE, ERR_INVALID_FREE };
+
+struct alloc_error {
+    enum alloc_error_kind kind;
+    enum alloc_fn fn;         /* free, realloc, ... */
+    mt_addr addr;
+    uint64_t block_size;      /* double free: size of the freed block */
+    uint32_t stack;           /* the bad call */
+    uint32_t alloc_stack;     /* double free only */
+    uint32_t free_stack;      /* double free only: the first free */
+};
+
+struct alloc_model {
+    struct alloc_table live;
+    struct alloc_table freed;
+    uint64_t allocations, frees, bytes_allocated;
+    uint64_t next_seq;
+    struct alloc_error *errors;
+    size_t nerrors, errors_cap;
+};
+
+int alloc_model_init(struct alloc_model *m);
+void alloc_model_destroy(struct alloc_model *m);
+/* A forked child starts with a copy of its parent's state. */
+int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src);
+
+/* Decides, before the allocator runs, whether freeing ptr is legal. When
+ * it is not, *err is filled (stack = the caller's stack) for reporting. */
+enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc_fn fn,
+                                         mt_addr ptr, uint32_t stack, struct alloc_error *err);
+int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *err);
+
+/* Applies a completed call. Returns 0 or -ENOMEM. */
+int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev);
+
+#endif

@@ -1,0 +1,134 @@
+/* Live-block table: linear probing with tombstones, grown at 70% load. */
+#include "alloc_table.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t hash_addr(mt_addr a)
+{
+    /* Heap addresses share high bits and are 16-aligned: mix before masking. */
+    uint64_t x = a >> 4;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+int alloc_table_init(struct alloc_table *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->capacity = 1024;
+    t->slots = calloc(t->capacity, sizeof(*t->slots));
+    return t->slots ? 0 : -ENOMEM;
+}
+
+void alloc_table_destroy(struct alloc_table *t)
+{
+    free(t->slots);
+    memset(t, 0, sizeof(*t));
+}
+
+static struct block *find_slot(const struct alloc_table *t, mt_addr addr, struct block **insert_at)
+{
+    size_t mask = t->capacity - 1;
+    struct block *first_tomb = NULL;
+    for (size_t i = hash_addr(addr) & mask;; i = (i + 1) & mask) {
+        struct block *s = &t->slots[i];
+        if (s->addr == 0 && !s->tombstone) {
+            if (insert_at)
+                *insert_at = first_tomb ? first_tomb : s;
+            return NULL;
+        }
+        if (s->tombstone) {
+            if (!first_tomb)
+                first_tomb = s;
+        } else if (s->addr == addr) {
+            return s;
+        }
+    }
+}
+
+static int grow(struct alloc_table *t)
+{
+    struct alloc_table bigger = {
+        .capacity = t->count * 4 > t->capacity ? t->capacity * 2 : t->capacity,
+    };
+    bigger.slots = calloc(bigger.capacity, sizeof(*bigger.slots));
+    if (!bigger.slots)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->capacity; i++) {
+        struct block *s = &t->slots[i];
+        if (s->addr && !s->tombstone) {
+            struct block *dst;
+            find_slot(&bigger, s->addr, &dst);
+            *dst = *s;
+            bigger.count++;
+        }
+    }
+    bigger.used = bigger.count;
+    free(t->slots);
+    *t = bigger;
+    return 0;
+}
+
+int alloc_table_put(struct alloc_table *t, const struct block *b)
+{
+    if ((t->used + 1) * 10 > t->capacity * 7) {
+        int err = grow(t);
+        if (err)
+            return err;
+    }
+    struct block *dst;
+    struct block *existing = find_slot(t, b->addr, &dst);
+    if (existing) {
+        *existing = *b;
+        existing->tombstone = 0;
+        return 0;
+    }
+    if (!dst->tombstone)
+        t->used++;
+    *dst = *b;
+    dst->tombstone = 0;
+    t->count++;
+    return 0;
+}
+
+struct block *alloc_table_get(const struct alloc_table *t, mt_addr addr)
+{
+    if (addr == 0)
+        return NULL;
+    return find_slot(t, addr, NULL);
+}
+
+bool alloc_table_remove(struct alloc_table *t, mt_addr addr, struct block *out)
+{
+    struct block *s = alloc_table_get(t, addr);
+    if (!s)
+        return false;
+    if (out)
+        *out = *s;
+    memset(s, 0, sizeof(*s));
+    s->tombstone = 1;
+    t->count--;
+    return true;
+}
+
+int alloc_table_copy(struct alloc_table *dst, const struct alloc_table *src)
+{
+    *dst = *src;
+    dst->slots = malloc(src->capacity * sizeof(*src->slots));
+    if (!dst->slots)
+        return -ENOMEM;
+    memcpy(dst->slots, src->slots, src->capacity * sizeof(*src->slots));
+    return 0;
+}
+
+struct block *alloc_table_next(const struct alloc_table *t, size_t *cursor)
+{
+    while (*cursor < t->capacity) {
+        struct block *s = &t->slots[(*cursor)++];
+        if (s->addr && !s->tombstone)
+            return s;
+    }
+    return NULL;
+}

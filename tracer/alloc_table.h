@@ -1,0 +1,39 @@
+/* Open-addressing hash table: target address -> block record. Used for the
+ * live blocks and for the recently freed ones (double-free detection). */
+#ifndef MT_ALLOC_TABLE_H
+#define MT_ALLOC_TABLE_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "mt_addr.h"
+
+struct block {
+    mt_addr addr;          /* 0 marks an empty slot; free(NULL) never gets here */
+    uint64_t size;
+    uint64_t seq;          /* allocation sequence number, orders blocks in time */
+    uint32_t alloc_stack;  /* stack_intern id */
+    uint32_t free_stack;   /* only in the freed table */
+    uint8_t fn;            /* enum alloc_fn that made the block */
+    uint8_t tombstone;
+};
+
+struct alloc_table {
+    struct block *slots;
+    size_t capacity;       /* power of two */
+    size_t count;          /* live entries */
+    size_t used;           /* live entries + tombstones */
+};
+
+int alloc_table_init(struct alloc_table *t);
+void alloc_table_destroy(struct alloc_table *t);
+/* Inserts or replaces the record for b->addr. Returns 0 or -ENOMEM. */
+int alloc_table_put(struct alloc_table *t, const struct block *b);
+struct block *alloc_table_get(const struct alloc_table *t, mt_addr addr);
+/* Removes addr; copies the record to *out when out is not NULL. */
+bool alloc_table_remove(struct alloc_table *t, mt_addr addr, struct block *out);
+int alloc_table_copy(struct alloc_table *dst, const struct alloc_table *src);
+
+/* Iteration: for (size_t i = 0; (b = alloc_table_next(t, &i)); ) */
+struct block *alloc_table_next(const struct alloc_table *t, size_t *cursor);
+
+#endif

@@ -1,0 +1,134 @@
+/* memtrace's command line: `memtrace run [OPTIONS] [--] PROGRAM [ARGS...]`. */
+#include "cli.h"
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_usage(FILE *f)
+{
+    fputs("Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+          "       memtrace --help | --version\n"
+          "\n"
+          "Runs PROGRAM under ptrace and reports memory it never freed and bad frees\n"
+          "(double free, invalid free) with function, file and line. The program is not\n"
+          "recompiled, relinked or preloaded. memtrace exits with PROGRAM's exit status\n"
+          "(128+N when it died of signal N).\n"
+          "\n"
+          "Options:\n"
+          "  --json FILE            write the JSON report (version 1) to FILE ('-' = stdout)\n"
+          "  -o, --log-file FILE    write the text report to FILE instead of stderr\n"
+          "  --depth N              frames per stack, 1..256 (default 16)\n"
+          "  --error-exitcode N     exit with N (1..255) when a leak or bad free was found\n"
+          "  --stats                print trap, unwind and ptrace counters at the end\n"
+          "  -h, --help             show this help\n"
+          "  -V, --version          show the version\n", f);
+}
+
+static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+{
+    memset(o, 0, sizeof(*o));
+    o->depth = CLI_DEFAULT_DEPTH;
+    o->error_exitcode = -1;
+    if (argc < 2) {
+        snprintf(err, err_len, "no command given (try 'memtrace --help')");
+        return -1;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        o->command = CMD_HELP;
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        o->command = CMD_VERSION;
+        return 0;
+    }
+    if (strcmp(cmd, "run") != 0) {
+        if (cmd[0] == '-')
+            snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')", cmd);
+        else
+            snprintf(err, err_len, "unknown command '%s' (try 'memtrace --help')", cmd);
+        return -1;
+    }
+    o->command = CMD_RUN;
+    enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS };
+    static const struct option longopts[] = {
+        { "json", required_argument, NULL, OPT_JSON },
+        { "log-file", required_argument, NULL, 'o' },
+        { "depth", required_argument, NULL, OPT_DEPTH },
+        { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
+        { "stats", no_argument, NULL, OPT_STATS },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { 0 },
+    };
+    int sub_argc = argc - 1;
+    char **sub_argv = argv + 1;
+    optind = 0;    /* glibc: full re-initialisation, so repeated parses work */
+    opterr = 0;
+    int c;
+    unsigned long v;
+    while ((c = getopt_long(sub_argc, sub_argv, "+:o:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON:
+            o->json_path = optarg;
+            break;
+        case 'o':
+            o->log_path = optarg;
+            break;
+        case OPT_DEPTH:
+            if (parse_uint(optarg, 1, CLI_MAX_DEPTH, &v) != 0) {
+                snprintf(err, err_len, "--depth needs a number from 1 to %d, not '%s'",
+                         CLI_MAX_DEPTH, optarg);
+                return -1;
+            }
+            o->depth = (unsigned)v;
+            break;
+        case OPT_ERROR_EXITCODE:
+            if (parse_uint(optarg, 1, 255, &v) != 0) {
+                snprintf(err, err_len, "--error-exitcode needs a number from 1 to 255, not '%s'",
+                         optarg);
+                return -1;
+            }
+            o->error_exitcode = (int)v;
+            break;
+        case OPT_STATS:
+            o->stats = true;
+            break;
+        case 'h':
+            o->command = CMD_HELP;
+            return 0;
+        case 'V':
+            o->command = CMD_VERSION;
+            return 0;
+        case ':':
+            snprintf(err, err_len, "option '%s' needs an argument", sub_argv[optind - 1]);
+            return -1;
+        default:
+            snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')",
+                     sub_argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind >= sub_argc) {
+        snprintf(err, err_len, "no program to run (usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...])");
+        return -1;
+    }
+    o->target_argv = sub_argv + optind;
+    o->target_argc = sub_argc - optind;
+    return 0;
+}

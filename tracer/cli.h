@@ -1,0 +1,28 @@
+/* Command-line parsing into mt_options. Pure: unit-tested without a target. */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CLI_DEFAULT_DEPTH 16
+#define CLI_MAX_DEPTH 256
+
+enum cli_command { CMD_RUN, CMD_HELP, CMD_VERSION };
+
+struct mt_options {
+    enum cli_command command;
+    const char *json_path;      /* --json FILE, "-" = stdout */
+    const char *log_path;       /* -o/--log-file FILE */
+    unsigned depth;             /* --depth N */
+    int error_exitcode;         /* --error-exitcode N, -1 = off */
+    bool stats;                 /* --stats */
+    char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
+    int target_argc;
+};
+
+/* Parses argv. Returns 0, or -1 with a one-line reason in err. */
+int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len);
+void cli_usage(FILE *f);
+
+#endif

@@ -1,0 +1,236 @@
+/* Where a trap becomes an allocation event.
+ *
+ * Entry: arguments from registers, the caller's stack unwound, the call
+ * pushed on the thread's pending stack and its return address on the target
+ * stack replaced by the scratch trampoline. Return: the trampoline traps,
+ * the pending call is matched by stack pointer, rax completes the event and
+ * the thread resumes at the real return address. free() is complete at its
+ * entry and takes one trap. */
+#include "hooks.h"
+#include "elf_file.h"
+#include "target_mem.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PAGE_SIZE_BYTES 4096u
+
+int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
+{
+    int hooked = 0, first_err = 0;
+    char first_why[512] = "";
+    for (int fn = 0; fn < FN_COUNT; fn++) {
+        const char *name = alloc_fn_name((enum alloc_fn)fn);
+        for (size_t i = 0; i < p->nmodules; i++) {
+            struct module *m = &p->modules[i];
+            uint64_t value, size;
+            if (!m->present || !m->elf || !elf_file_find_function(m->elf, name, &value, &size))
+                continue;
+            mt_addr addr = m->bias + value;
+            if (bp_find(&p->bps, addr)) {
+                hooked++;
+                break;
+            }
+            /* The bytes in the target must be the file's: a wrong load bias
+             * would put the int3 in the middle of another function. */
+            uint8_t in_file[8], in_target[8];
+            if (elf_file_read_vaddr(m->elf, value, in_file, sizeof(in_file)) != 0 ||
+                bp_read_code(&p->bps, p->pid, addr, in_target, sizeof(in_target)) != 0 ||
+                memcmp(in_file, in_target, sizeof(in_file)) != 0) {
+                fprintf(stderr, "memtrace: warning: pid %d: %s at 0x%" PRIxADDR " in %s does not "
+                        "match the file; not hooked\n", p->pid, name, addr, m->name);
+                break;
+            }
+            struct breakpoint bp = {
+                .addr = addr, .role = BP_HOOK_ENTRY, .fn = (enum alloc_fn)fn,
+                .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
+            };
+            char bp_why[512];
+            int err = bp_plant(&p->bps, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
+            if (err) {
+                if (!first_err) {
+                    first_err = err;
+                    snprintf(first_why, sizeof(first_why), "cannot hook %s in %.200s: %.200s", name,
+                             m->name, bp_why);
+                }
+                fprintf(stderr, "memtrace: warning: cannot hook %s in %s: %s\n", name, m->name,
+                        bp_why);
+            } else {
+                hooked++;
+            }
+            break; /* first definition in link-map order is the one calls bind to */
+        }
+    }
+    if (hooked == 0 && first_err) {
+        snprintf(why, why_len, "%s", first_why);
+        return first_err;
+    }
+    return hooked;
+}
+
+static uint64_t requested_size(const struct pending_call *c)
+{
+    switch (c->fn) {
+    case FN_MALLOC:
+    case FN_VALLOC:
+        return c->args[0];
+    case FN_CALLOC:
+    case FN_REALLOCARRAY: {
+        uint64_t n = c->fn == FN_CALLOC ? c->args[0] : c->args[1];
+        uint64_t s = c->fn == FN_CALLOC ? c->args[1] : c->args[2];
+        uint64_t total;
+        return __builtin_mul_overflow(n, s, &total) ? UINT64_MAX : total;
+    }
+    case FN_REALLOC:
+    case FN_ALIGNED_ALLOC:
+    case FN_MEMALIGN:
+        return c->args[1];
+    case FN_POSIX_MEMALIGN:
+        return c->args[2];
+    case FN_PVALLOC: {
+        uint64_t s = (c->args[0] + PAGE_SIZE_BYTES - 1) & ~(uint64_t)(PAGE_SIZE_BYTES - 1);
+        return s ? s : PAGE_SIZE_BYTES;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Steps the thread over the displaced instruction at bp; when redirect is
+ * set, the return-address slot at entry_sp gets the trampoline in the same
+ * write as the step's own stack store, if any. */
+static int step_over(struct thread *t, const struct breakpoint *bp, mt_regs *regs,
+                     uint64_t stack_top, bool redirect)
+{
+    mt_addr entry_sp = regs_sp(regs);
+    struct stack_store store;
+    if (emulate_step(&bp->step, regs, bp->addr, stack_top, &store) != 0)
+        return -EINVAL;
+    pid_t tid = t->tid;
+    mt_addr tramp = t->proc->scratch.trampoline;
+    if (redirect && store.valid && store.addr + 8 == entry_sp) {
+        uint64_t words[2] = { store.value, tramp };
+        return target_write(tid, store.addr, words, sizeof(words));
+    }
+    int err = 0;
+    if (store.valid)
+        err = target_write(tid, store.addr, &store.value, sizeof(store.value));
+    if (!err && redirect)
+        err = target_write(tid, entry_sp, &tramp, sizeof(tramp));
+    return err;
+}
+
+/* Makes the call return at once without running: rax = retval. */
+static void skip_call(mt_regs *regs, mt_addr return_addr, uint64_t retval)
+{
+    regs_set_ip(regs, return_addr);
+    regs_set_sp(regs, regs_sp(regs) + REGS_RETURN_SLOT);
+    regs_set_retval(regs, retval);
+}
+
+static uint32_t capture_stack(const struct trap_ctx *ctx, struct thread *t, const mt_regs *regs)
+{
+    struct process *p = t->proc;
+    /* Outer allocator calls of this thread (a signal handler allocating
+     * inside malloc) have the trampoline in their return slots. */
+    for (unsigned i = 0; i < t->npending; i++)
+        stack_snapshot_patch(ctx->snap, t->pending[i].entry_sp, t->pending[i].return_addr);
+    mt_addr ips[256];
+    unsigned max = ctx->depth < 256 ? ctx->depth : 256;
+    unsigned n = unwinder_callers(p->unwinder, t->tid, regs, ctx->snap, ips, max);
+    return stack_intern_add(&p->stacks, ips, n);
+}
+
+static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct alloc_error *err)
+{
+    if (ctx->on_error)
+        ctx->on_error(ctx->on_error_arg, p, err);
+    return alloc_model_record_error(&p->model, err);
+}
+
+int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
+                   mt_regs *regs)
+{
+    struct process *p = t->proc;
+    ctx->stats->entry_traps++;
+    regs_set_ip(regs, bp->addr);
+    int err = stack_snapshot_fill(ctx->snap, t->tid, regs_sp(regs));
+    if (err)
+        return err;
+    uint64_t return_addr;
+    if (stack_snapshot_u64(ctx->snap, regs_sp(regs), &return_addr) != 0)
+        return -EFAULT;
+
+    /* A tail jump from one hooked function into another (realloc(NULL, n)
+     * into malloc) arrives with the trampoline already in place. */
+    bool tail_jump = return_addr == p->scratch.trampoline;
+    if (!tail_jump)
+        thread_prune_pending(t, regs_sp(regs) + 1);
+    bool inside_allocator = return_addr >= bp->module_text_lo && return_addr < bp->module_text_hi;
+    if (tail_jump || (t->npending > 0 && inside_allocator)) {
+        /* realloc calling malloc, and the like: the allocator's business. */
+        ctx->stats->nested_calls++;
+        return step_over(t, bp, regs, return_addr, false);
+    }
+
+    uint32_t stack = capture_stack(ctx, t, regs);
+    if (bp->fn == FN_FREE || bp->fn == FN_REALLOC || bp->fn == FN_REALLOCARRAY) {
+        mt_addr ptr = regs_call_arg(regs, 1);
+        struct alloc_error bad;
+        if (alloc_model_check_free(&p->model, bp->fn, ptr, stack, &bad) != FREE_OK) {
+            /* glibc would abort the program: report, then skip the call. */
+            if ((err = report_bad_free(ctx, p, &bad)))
+                return err;
+            skip_call(regs, return_addr, 0);
+            return 0;
+        }
+        if (bp->fn == FN_FREE) {
+            struct alloc_event ev = { .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr, .stack_id = stack };
+            if ((err = alloc_model_apply(&p->model, &ev)))
+                return err;
+            return step_over(t, bp, regs, return_addr, false);
+        }
+    }
+
+    struct pending_call *call = thread_push_pending(t);
+    if (!call)
+        return -ENOMEM;
+    call->fn = bp->fn;
+    call->entry_sp = regs_sp(regs);
+    call->return_addr = return_addr;
+    for (int i = 0; i < 3; i++)
+        call->args[i] = regs_call_arg(regs, i + 1);
+    call->stack_id = stack;
+    return step_over(t, bp, regs, return_addr, true);
+}
+
+int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
+{
+    struct process *p = t->proc;
+    ctx->stats->return_traps++;
+    mt_addr slot = regs_sp(regs) - REGS_RETURN_SLOT;
+    thread_prune_pending(t, slot);
+    if (t->npending == 0 || t->pending[t->npending - 1].entry_sp != slot) {
+        fprintf(stderr, "memtrace: error: pid %d tid %d returned through the trampoline with "
+                "rsp 0x%" PRIxADDR " but no allocator call is pending there\n",
+                p->pid, t->tid, regs_sp(regs));
+        return -EPROTO;
+    }
+    struct pending_call call = t->pending[--t->npending];
+    regs_set_ip(regs, call.return_addr);
+
+    struct alloc_event ev = {
+        .fn = call.fn, .tid = t->tid, .size = requested_size(&call), .stack_id = call.stack_id,
+        .ptr_out = regs_retval(regs),
+    };
+    if (call.fn == FN_REALLOC || call.fn == FN_REALLOCARRAY)
+        ev.ptr_in = call.args[0];
+    if (call.fn == FN_POSIX_MEMALIGN) {
+        /* Returns an error number; the block goes to *memptr. */
+        uint64_t block = 0;
+        if (regs_retval(regs) == 0 && target_read_u64(t->tid, call.args[0], &block) != 0)
+            block = 0;
+        ev.ptr_out = regs_retval(regs) == 0 ? block : 0;
+    }
+    return alloc_model_apply(&p->model, &ev);
+}

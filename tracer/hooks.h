@@ -1,0 +1,42 @@
+/* Hooks on the allocation family: resolving the functions the dynamic
+ * linker binds, planting their entry breakpoints, and turning entry and
+ * return traps into allocation events and bad-free errors. */
+#ifndef MT_HOOKS_H
+#define MT_HOOKS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "process.h"
+#include "unwind.h"
+
+struct trap_stats {
+    uint64_t traps;            /* every int3 of ours */
+    uint64_t entry_traps;
+    uint64_t return_traps;
+    uint64_t rendezvous_traps;
+    uint64_t nested_calls;     /* allocator calls made by the allocator itself */
+};
+
+/* What a trap handler needs from the tracer. */
+struct trap_ctx {
+    unsigned depth;                         /* frames to keep per stack */
+    struct trap_stats *stats;
+    struct stack_snapshot *snap;            /* reused buffer */
+    /* Called for each bad free, before the call is skipped. */
+    void (*on_error)(void *arg, struct process *p, const struct alloc_error *err);
+    void *on_error_arg;
+};
+
+/* Resolves each family member in link-map order (first definition wins,
+ * as the dynamic linker binds it) and plants entry breakpoints on the ones
+ * not planted yet. Returns the number of functions hooked, or -errno with
+ * why when nothing could be hooked. */
+int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len);
+
+/* Trap at the entry breakpoint bp. regs are the trap's registers; on
+ * return they are what the thread must resume with. Returns 0 or -errno. */
+int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
+                   mt_regs *regs);
+/* Trap on the return trampoline. */
+int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs);
+
+#endif

@@ -1,0 +1,109 @@
+/* Streaming JSON output with RFC 8259 string escaping. */
+#include "json_writer.h"
+#include <inttypes.h>
+#include <string.h>
+
+void json_init(struct json_writer *w, FILE *f)
+{
+    memset(w, 0, sizeof(*w));
+    w->f = f;
+}
+
+static void before_value(struct json_writer *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->depth > 0 && w->need_comma[w->depth - 1])
+        fputc(',', w->f);
+    if (w->depth > 0)
+        w->need_comma[w->depth - 1] = true;
+}
+
+static void open_container(struct json_writer *w, char c)
+{
+    before_value(w);
+    fputc(c, w->f);
+    if (w->depth < JSON_MAX_DEPTH)
+        w->need_comma[w->depth] = false;
+    w->depth++;
+}
+
+static void close_container(struct json_writer *w, char c)
+{
+    w->depth--;
+    fputc(c, w->f);
+}
+
+void json_begin_object(struct json_writer *w) { open_container(w, '{'); }
+void json_end_object(struct json_writer *w) { close_container(w, '}'); }
+void json_begin_array(struct json_writer *w) { open_container(w, '['); }
+void json_end_array(struct json_writer *w) { close_container(w, ']'); }
+
+static void write_escaped(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+void json_key(struct json_writer *w, const char *key)
+{
+    before_value(w);
+    write_escaped(w->f, key);
+    fputc(':', w->f);
+    w->after_key = true;
+}
+
+void json_string(struct json_writer *w, const char *s)
+{
+    before_value(w);
+    if (s)
+        write_escaped(w->f, s);
+    else
+        fputs("null", w->f);
+}
+
+void json_uint(struct json_writer *w, uint64_t v)
+{
+    before_value(w);
+    fprintf(w->f, "%" PRIu64, v);
+}
+
+void json_int(struct json_writer *w, int64_t v)
+{
+    before_value(w);
+    fprintf(w->f, "%" PRId64, v);
+}
+
+void json_bool(struct json_writer *w, bool v)
+{
+    before_value(w);
+    fputs(v ? "true" : "false", w->f);
+}
+
+void json_null(struct json_writer *w)
+{
+    before_value(w);
+    fputs("null", w->f);
+}
+
+void json_hex(struct json_writer *w, uint64_t v)
+{
+    before_value(w);
+    fprintf(w->f, "\"0x%" PRIx64 "\"", v);
+}

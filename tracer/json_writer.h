@@ -1,0 +1,31 @@
+/* A minimal streaming JSON writer: commas and escaping handled here so the
+ * report writer reads like the schema. */
+#ifndef MT_JSON_WRITER_H
+#define MT_JSON_WRITER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JSON_MAX_DEPTH 32
+
+struct json_writer {
+    FILE *f;
+    int depth;
+    bool need_comma[JSON_MAX_DEPTH];
+    bool after_key;
+};
+
+void json_init(struct json_writer *w, FILE *f);
+void json_begin_object(struct json_writer *w);
+void json_end_object(struct json_writer *w);
+void json_begin_array(struct json_writer *w);
+void json_end_array(struct json_writer *w);
+void json_key(struct json_writer *w, const char *key);
+void json_string(struct json_writer *w, const char *s);   /* NULL writes null */
+void json_uint(struct json_writer *w, uint64_t v);
+void json_int(struct json_writer *w, int64_t v);
+void json_bool(struct json_writer *w, bool v);
+void json_null(struct json_writer *w);
+void json_hex(struct json_writer *w, uint64_t v);          /* "0x..." string */
+
+#endif

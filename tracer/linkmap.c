@@ -1,0 +1,321 @@
+/* Rendezvous with ld.so (see glibc's <link.h> and elf/dl-debug.c): an int3 on
+ * _dl_debug_state fires on every link-map change; RT_CONSISTENT means the
+ * list can be read. */
+#include "linkmap.h"
+#include "elf_file.h"
+#include "symbolizer.h"
+#include "target_mem.h"
+#include "unwind.h"
+#include <elf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* struct r_debug and struct link_map offsets on x86-64 (glibc <link.h>). */
+#define R_DEBUG_MAP 8
+#define R_DEBUG_STATE 24
+#define LM_ADDR 0
+#define LM_NAME 8
+#define LM_NEXT 24
+#define MAX_MODULES 4096
+
+static int read_auxv(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    uint64_t pair[2];
+    *at_base = *at_entry = 0;
+    while (fread(pair, sizeof(pair), 1, f) == 1 && pair[0] != AT_NULL) {
+        if (pair[0] == AT_BASE)
+            *at_base = pair[1];
+        else if (pair[0] == AT_ENTRY)
+            *at_entry = pair[1];
+    }
+    fclose(f);
+    return *at_entry ? 0 : -ENOENT;
+}
+
+/* Path of the file mapped at start, from /proc/PID/maps. */
+static int mapped_file_at(pid_t pid, mt_addr start, char *out, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    char line[PATH_MAX + 128];
+    int rc = -ENOENT;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo;
+        int off = 0;
+        if (sscanf(line, "%lx-%*x %*s %*x %*s %*u %n", &lo, &off) < 1 || lo != start || !off)
+            continue;
+        char *name = line + off;
+        name[strcspn(name, "\n")] = '\0';
+        if (*name == '/') {
+            snprintf(out, len, "%s", name);
+            rc = 0;
+        }
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Where memtrace can open a file the target names: through /proc/PID/root
+ * when the target lives in another root, directly otherwise (so paths stay
+ * usable after the target is gone). */
+static void host_path(pid_t pid, const char *target_path, char *out, size_t len)
+{
+    char root_link[64], root[PATH_MAX];
+    snprintf(root_link, sizeof(root_link), "/proc/%d/root", pid);
+    ssize_t n = readlink(root_link, root, sizeof(root) - 1);
+    if (n == 1 && root[0] == '/')
+        snprintf(out, len, "%s", target_path);
+    else
+        snprintf(out, len, "/proc/%d/root%s", pid, target_path);
+}
+
+static int add_module(struct process *p, const char *name, const char *path, mt_addr lm,
+                      mt_addr bias, struct module *out, char *why, size_t why_len)
+{
+    struct elf_file *ef = calloc(1, sizeof(*ef));
+    if (!ef)
+        return -ENOMEM;
+    int err = elf_file_open(ef, path, why, why_len);
+    if (err) {
+        free(ef);
+        return err;
+    }
+    memset(out, 0, sizeof(*out));
+    out->name = strdup(name);
+    out->path = strdup(path);
+    out->link_map = lm;
+    out->bias = bias;
+    out->elf = ef;
+    out->present = true;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < ef->nsegs; i++) {
+        if (ef->segs[i].vaddr < lo)
+            lo = ef->segs[i].vaddr;
+        if (ef->segs[i].vaddr + ef->segs[i].memsz > hi)
+            hi = ef->segs[i].vaddr + ef->segs[i].memsz;
+    }
+    out->lo = bias + (lo == UINT64_MAX ? 0 : lo);
+    out->hi = bias + hi;
+    uint64_t tlo, thi;
+    elf_file_text_range(ef, &tlo, &thi);
+    out->text_lo = bias + tlo;
+    out->text_hi = bias + thi;
+    char sym_why[256];
+    if (symbolizer_add_module(p->symbolizer, path, bias, sym_why, sizeof(sym_why)) != 0)
+        fprintf(stderr, "memtrace: warning: no symbols for %s: %s\n", path, sym_why);
+    return (out->name && out->path) ? 0 : -ENOMEM;
+}
+
+static int ensure_module_cap(struct process *p, size_t need)
+{
+    if (need <= p->modules_cap)
+        return 0;
+    size_t cap = p->modules_cap ? p->modules_cap * 2 : 16;
+    while (cap < need)
+        cap *= 2;
+    struct module *m = realloc(p->modules, cap * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    p->modules = m;
+    p->modules_cap = cap;
+    return 0;
+}
+
+int linkmap_read_auxv(struct process *p, char *why, size_t why_len)
+{
+    int err = read_auxv(p->pid, &p->at_base, &p->at_entry);
+    if (err)
+        snprintf(why, why_len, "cannot read the auxiliary vector of pid %d: %s", p->pid,
+                 strerror(-err));
+    return err;
+}
+
+int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
+{
+    int err;
+    char exe_link[64], exe[PATH_MAX], path[PATH_MAX];
+    snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", p->pid);
+    ssize_t n = readlink(exe_link, exe, sizeof(exe) - 1);
+    if (n < 0) {
+        snprintf(why, why_len, "cannot read %s: %s", exe_link, strerror(errno));
+        return -errno;
+    }
+    exe[n] = '\0';
+    if (p->at_base == 0) {
+        /* Static program: malloc lives in the executable itself. */
+        if ((err = ensure_module_cap(p, 1)))
+            return err;
+        host_path(p->pid, exe, path, sizeof(path));
+        struct elf_file probe;
+        if ((err = elf_file_open(&probe, path, why, why_len)))
+            return err;
+        mt_addr bias = p->at_entry - probe.entry;   /* 0 unless static-pie */
+        elf_file_close(&probe);
+        struct module m;
+        if ((err = add_module(p, exe, path, 0, bias, &m, why, why_len)))
+            return err;
+        p->modules[p->nmodules++] = m;
+        return 0;
+    }
+    char ldso[PATH_MAX];
+    if ((err = mapped_file_at(p->pid, p->at_base, ldso, sizeof(ldso)))) {
+        snprintf(why, why_len, "cannot find the dynamic linker of pid %d at 0x%" PRIxADDR,
+                 p->pid, p->at_base);
+        return err;
+    }
+    host_path(p->pid, ldso, path, sizeof(path));
+    struct elf_file ef;
+    if ((err = elf_file_open(&ef, path, why, why_len)))
+        return err;
+    uint64_t brk = 0, rdebug = 0;
+    bool ok = elf_file_find_function(&ef, "_dl_debug_state", &brk, NULL) &&
+              elf_file_find_object(&ef, "_r_debug", &rdebug);
+    elf_file_close(&ef);
+    if (!ok) {
+        snprintf(why, why_len, "%s has no _dl_debug_state/_r_debug: unknown dynamic linker", ldso);
+        return -ENOENT;
+    }
+    p->r_debug = p->at_base + rdebug;
+    struct breakpoint bp = { .addr = p->at_base + brk, .role = BP_RENDEZVOUS };
+    return bp_plant(&p->bps, tid, &p->scratch, &bp, why, why_len);
+}
+
+int linkmap_state(const struct process *p, int *state)
+{
+    int32_t s;
+    int err = target_read(p->pid, p->r_debug + R_DEBUG_STATE, &s, sizeof(s));
+    if (!err)
+        *state = s;
+    return err;
+}
+
+static struct module *find_module(struct process *p, mt_addr lm, const char *name)
+{
+    for (size_t i = 0; i < p->nmodules; i++)
+        if (p->modules[i].present && p->modules[i].link_map == lm &&
+            strcmp(p->modules[i].name, name) == 0)
+            return &p->modules[i];
+    return NULL;
+}
+
+int linkmap_sync(struct process *p, char *why, size_t why_len)
+{
+    if (!p->r_debug)
+        return 0;
+    uint64_t lm = 0;
+    int err = target_read_u64(p->pid, p->r_debug + R_DEBUG_MAP, &lm);
+    if (err) {
+        snprintf(why, why_len, "cannot read _r_debug in pid %d: %s", p->pid, strerror(-err));
+        return err;
+    }
+    /* Rebuild the array as [present modules in link-map order, absent ones]. */
+    size_t cap = p->nmodules + 64;
+    struct module *next = calloc(cap, sizeof(*next));
+    bool *kept = calloc(p->nmodules + 1, sizeof(*kept));
+    if (!next || !kept) {
+        free(next);
+        free(kept);
+        return -ENOMEM;
+    }
+    size_t n = 0;
+    int changes = 0;
+    for (int count = 0; lm && count < MAX_MODULES; count++) {
+        uint64_t entry[5];
+        if ((err = target_read(p->pid, lm, entry, sizeof(entry))))
+            break;
+        char name[PATH_MAX] = "";
+        if (entry[LM_NAME / 8]) {
+            ssize_t got = target_read_partial(p->pid, entry[LM_NAME / 8], name, sizeof(name) - 1);
+            name[got > 0 ? got : 0] = '\0';
+            name[strnlen(name, sizeof(name) - 1)] = '\0';
+        }
+        bool is_main = count == 0;
+        if (is_main || name[0] == '/') {
+            if (n == cap) {
+                struct module *bigger = realloc(next, cap * 2 * sizeof(*next));
+                if (!bigger) {
+                    err = -ENOMEM;
+                    break;
+                }
+                next = bigger;
+                cap *= 2;
+            }
+            struct module *old = find_module(p, lm, name);
+            if (old) {
+                kept[old - p->modules] = true;
+                next[n++] = *old;
+            } else {
+                char target_path[PATH_MAX], path[PATH_MAX];
+                if (is_main) {
+                    char exe_link[64];
+                    snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", p->pid);
+                    ssize_t len = readlink(exe_link, target_path, sizeof(target_path) - 1);
+                    target_path[len > 0 ? len : 0] = '\0';
+                } else {
+                    snprintf(target_path, sizeof(target_path), "%s", name);
+                }
+                host_path(p->pid, target_path, path, sizeof(path));
+                char mod_why[512];
+                if (add_module(p, is_main ? target_path : name, path, lm, entry[LM_ADDR / 8],
+                               &next[n], mod_why, sizeof(mod_why)) == 0) {
+                    n++;
+                    changes++;
+                } else {
+                    fprintf(stderr, "memtrace: warning: pid %d: %s\n", p->pid, mod_why);
+                }
+            }
+        }
+        lm = entry[LM_NEXT / 8];
+    }
+    for (size_t i = 0; i < p->nmodules; i++) {
+        if (kept[i])
+            continue;
+        struct module m = p->modules[i];
+        if (m.present) {
+            changes++;
+            m.present = false;
+            bp_forget_range(&p->bps, m.lo, m.hi);
+            if (m.elf) {
+                elf_file_close(m.elf);
+                free(m.elf);
+                m.elf = NULL;
+            }
+        }
+        if (n == cap) {
+            struct module *bigger = realloc(next, cap * 2 * sizeof(*next));
+            if (!bigger) {
+                free(m.name);
+                free(m.path);
+                continue;
+            }
+            next = bigger;
+            cap *= 2;
+        }
+        next[n++] = m;
+    }
+    free(kept);
+    free(p->modules);
+    p->modules = next;
+    p->nmodules = n;
+    p->modules_cap = cap;
+    if (changes)
+        unwinder_flush(p->unwinder);
+    if (err) {
+        snprintf(why, why_len, "cannot walk the link map of pid %d: %s", p->pid, strerror(-err));
+        return err;
+    }
+    return changes;
+}

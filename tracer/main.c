@@ -1,0 +1,152 @@
+/* memtrace's entry point: parse, trace, report, and exit like the target did.
+ * The only place that prints a fatal error and chooses the exit status. */
+#include "cli.h"
+#include "ptrace_io.h"
+#include "report.h"
+#include "symbolizer.h"
+#include "tracer.h"
+#include "unwind.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+
+static void resolve_frame(void *ctx, mt_addr ip, struct sym_frame *out)
+{
+    /* Every recorded frame is a return address: look up the call, ip - 1. */
+    symbolizer_lookup(ctx, ip, true, out);
+}
+
+static const char *end_name(enum process_end e)
+{
+    switch (e) {
+    case END_EXITED: return "exited";
+    case END_SIGNALED: return "signaled";
+    case END_EXEC: return "exec";
+    default: return "running";
+    }
+}
+
+static struct report_process *collect(const struct tracer *t, size_t *n)
+{
+    size_t count = 0;
+    for (struct process *p = t->procs; p; p = p->next)
+        count++;
+    struct report_process *rps = calloc(count ? count : 1, sizeof(*rps));
+    if (!rps)
+        return NULL;
+    /* t->procs is newest first; report in the order processes appeared. */
+    size_t i = count;
+    for (struct process *p = t->procs; p; p = p->next) {
+        rps[--i] = (struct report_process){
+            .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
+            .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
+            .stacks = &p->stacks, .resolve = resolve_frame, .resolve_ctx = p->symbolizer,
+        };
+    }
+    *n = count;
+    return rps;
+}
+
+static void fill_stats(const struct tracer *t, struct report_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->present = true;
+    s->traps = t->stats.traps;
+    s->entry_traps = t->stats.entry_traps;
+    s->return_traps = t->stats.return_traps;
+    s->rendezvous_traps = t->stats.rendezvous_traps;
+    s->nested_calls = t->stats.nested_calls;
+    const struct ptrace_counters *pc = ptrace_io_counters();
+    s->single_steps = pc->single_steps;
+    s->ptrace_calls = pc->calls;
+    for (struct process *p = t->procs; p; p = p->next) {
+        s->unwinds += unwinder_count(p->unwinder);
+        s->symbolized_addresses += symbolizer_lookups(p->symbolizer);
+    }
+}
+
+static int write_json(const char *path, const struct report_process *rps, size_t n,
+                      const struct report_stats *stats)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "memtrace: cannot write the JSON report to %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = report_json_write(f, rps, n, stats);
+    if (f != stdout) {
+        if (fclose(f) != 0)
+            rc = -1;
+    } else if (fflush(f) != 0) {
+        rc = -1;
+    }
+    if (rc)
+        fprintf(stderr, "memtrace: error writing the JSON report to %s\n", path);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct mt_options opt;
+    char err[512];
+    if (cli_parse(argc, argv, &opt, err, sizeof(err)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (opt.command == CMD_HELP) {
+        cli_usage(stdout);
+        return 0;
+    }
+    if (opt.command == CMD_VERSION) {
+        printf("memtrace %s\n", MEMTRACE_VERSION);
+        return 0;
+    }
+    FILE *log = stderr;
+    if (opt.log_path && !(log = fopen(opt.log_path, "w"))) {
+        fprintf(stderr, "memtrace: cannot open log file %s: %s\n", opt.log_path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    /* Ctrl-C reaches the target from the terminal; memtrace stays to report. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+
+    struct tracer t;
+    if (tracer_run(&t, &opt, log) != 0) {
+        fprintf(stderr, "memtrace: %s\n", t.error);
+        tracer_destroy(&t);
+        return EXIT_USAGE;
+    }
+    size_t n = 0;
+    struct report_process *rps = collect(&t, &n);
+    struct report_stats stats;
+    fill_stats(&t, &stats);
+    int status = 0;
+    if (!rps) {
+        fprintf(stderr, "memtrace: out of memory building the report\n");
+        status = EXIT_USAGE;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (n > 1)
+                report_text_banner(log, &rps[i]);
+            report_text_process(log, &rps[i]);
+        }
+        if (opt.stats)
+            report_text_stats(log, &stats);
+        fflush(log);
+        if (opt.json_path && write_json(opt.json_path, rps, n, &stats) != 0)
+            status = EXIT_USAGE;
+    }
+    const struct process *main_proc = tracer_main_process(&t);
+    if (status == 0 && main_proc)
+        status = main_proc->end == END_SIGNALED ? 128 + main_proc->signal : main_proc->exit_code;
+    if (rps && opt.error_exitcode > 0 && report_found_problems(rps, n))
+        status = opt.error_exitcode;
+    free(rps);
+    tracer_destroy(&t);
+    if (log != stderr)
+        fclose(log);
+    return status;
+}

@@ -1,0 +1,188 @@
+/* Process and thread records. */
+#include "process.h"
+#include "elf_file.h"
+#include "symbolizer.h"
+#include "unwind.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char **copy_argv(char *const *argv)
+{
+    size_t n = 0;
+    while (argv && argv[n])
+        n++;
+    char **out = calloc(n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = strdup(argv[i]);
+        if (!out[i])
+            return NULL;
+    }
+    return out;
+}
+
+struct process *process_create(pid_t pid, char *const *argv)
+{
+    struct process *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->pid = pid;
+    p->argv = copy_argv(argv);
+    bp_table_init(&p->bps);
+    if (!p->argv || alloc_model_init(&p->model) != 0 || stack_intern_init(&p->stacks) != 0) {
+        process_destroy(p);
+        return NULL;
+    }
+    p->unwinder = unwinder_create(pid);
+    p->symbolizer = symbolizer_create();
+    if (!p->unwinder || !p->symbolizer) {
+        process_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+void process_destroy(struct process *p)
+{
+    if (!p)
+        return;
+    while (p->threads)
+        process_remove_thread(p, p->threads->tid);
+    for (size_t i = 0; i < p->nmodules; i++) {
+        if (p->modules[i].elf) {
+            elf_file_close(p->modules[i].elf);
+            free(p->modules[i].elf);
+        }
+        free(p->modules[i].name);
+        free(p->modules[i].path);
+    }
+    free(p->modules);
+    for (size_t i = 0; p->argv && p->argv[i]; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    bp_table_destroy(&p->bps);
+    alloc_model_destroy(&p->model);
+    stack_intern_destroy(&p->stacks);
+    if (p->unwinder)
+        unwinder_destroy(p->unwinder);
+    if (p->symbolizer)
+        symbolizer_destroy(p->symbolizer);
+    free(p);
+}
+
+struct thread *process_add_thread(struct process *p, pid_t tid)
+{
+    struct thread *t = process_find_thread(p, tid);
+    if (t)
+        return t;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->tid = tid;
+    t->proc = p;
+    t->next = p->threads;
+    p->threads = t;
+    return t;
+}
+
+void process_remove_thread(struct process *p, pid_t tid)
+{
+    for (struct thread **pp = &p->threads; *pp; pp = &(*pp)->next) {
+        if ((*pp)->tid == tid) {
+            struct thread *t = *pp;
+            *pp = t->next;
+            free(t->pending);
+            free(t);
+            return;
+        }
+    }
+}
+
+struct thread *process_find_thread(const struct process *p, pid_t tid)
+{
+    for (struct thread *t = p->threads; t; t = t->next)
+        if (t->tid == tid)
+            return t;
+    return NULL;
+}
+
+const struct module *process_module_at(const struct process *p, mt_addr addr)
+{
+    for (size_t i = 0; i < p->nmodules; i++) {
+        const struct module *m = &p->modules[i];
+        if (m->present && addr >= m->lo && addr < m->hi)
+            return m;
+    }
+    return NULL;
+}
+
+struct pending_call *thread_push_pending(struct thread *t)
+{
+    if (t->npending == t->pending_cap) {
+        unsigned cap = t->pending_cap ? t->pending_cap * 2 : 8;
+        struct pending_call *p = realloc(t->pending, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        t->pending = p;
+        t->pending_cap = cap;
+    }
+    struct pending_call *c = &t->pending[t->npending++];
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+void thread_prune_pending(struct thread *t, mt_addr sp)
+{
+    while (t->npending > 0 && t->pending[t->npending - 1].entry_sp < sp)
+        t->npending--;
+}
+
+struct process *process_fork(const struct process *parent, pid_t child)
+{
+    struct process *p = process_create(child, parent->argv);
+    if (!p)
+        return NULL;
+    alloc_model_destroy(&p->model);
+    stack_intern_destroy(&p->stacks);
+    bp_table_destroy(&p->bps);
+    bool ok = alloc_model_copy(&p->model, &parent->model) == 0;
+    ok = (stack_intern_copy(&p->stacks, &parent->stacks) == 0) && ok;
+    ok = (bp_table_copy(&p->bps, &parent->bps) == 0) && ok;
+    p->scratch = parent->scratch;
+    p->at_entry = parent->at_entry;
+    p->at_base = parent->at_base;
+    p->r_debug = parent->r_debug;
+    p->exec_seen = parent->exec_seen;
+    p->hooks_ready = parent->hooks_ready;
+    p->modules = calloc(parent->nmodules + 1, sizeof(*p->modules));
+    ok = ok && p->modules;
+    for (size_t i = 0; ok && i < parent->nmodules; i++) {
+        const struct module *src = &parent->modules[i];
+        struct module *dst = &p->modules[p->nmodules++];
+        *dst = *src;
+        dst->name = strdup(src->name);
+        dst->path = strdup(src->path);
+        dst->elf = NULL;
+        ok = dst->name && dst->path;
+        if (ok && src->present) {
+            char why[256];
+            dst->elf = calloc(1, sizeof(*dst->elf));
+            if (!dst->elf || elf_file_open(dst->elf, dst->path, why, sizeof(why)) != 0) {
+                free(dst->elf);
+                dst->elf = NULL;
+            }
+        }
+        if (ok) {
+            char why[256];
+            symbolizer_add_module(p->symbolizer, dst->path, dst->bias, why, sizeof(why));
+        }
+    }
+    p->modules_cap = parent->nmodules + 1;
+    if (!ok) {
+        process_destroy(p);
+        return NULL;
+    }
+    return p;
+}

@@ -1,0 +1,91 @@
+/* The traced world: a process is an address space (modules, breakpoints,
+ * scratch page, allocation model, interned stacks); a thread owns its
+ * registers-level state (the shadow stack of pending allocator calls). */
+#ifndef MT_PROCESS_H
+#define MT_PROCESS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "alloc_model.h"
+#include "breakpoint.h"
+#include "scratch.h"
+#include "stack_intern.h"
+
+struct unwinder;
+struct symbolizer;
+struct elf_file;
+
+/* An allocator call between its entry trap and its return trap. */
+struct pending_call {
+    enum alloc_fn fn;
+    mt_addr entry_sp;       /* slot that held the return address (now the trampoline) */
+    mt_addr return_addr;    /* the real return address */
+    uint64_t args[3];
+    uint32_t stack_id;
+};
+
+struct thread {
+    pid_t tid;
+    struct process *proc;
+    struct pending_call *pending;   /* shadow stack, innermost last */
+    unsigned npending, pending_cap;
+    bool exiting;
+    struct thread *next;
+};
+
+struct module {
+    char *name;             /* as the target names it */
+    char *path;             /* where memtrace opens it */
+    mt_addr link_map;       /* the link_map entry, identity across updates */
+    mt_addr bias;
+    mt_addr lo, hi;         /* runtime range of its load segments */
+    mt_addr text_lo, text_hi;
+    struct elf_file *elf;   /* open while present */
+    bool present;           /* still in the link map */
+};
+
+enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC };
+
+struct process {
+    pid_t pid;
+    char **argv;            /* the command, owned */
+    enum process_end end;
+    int exit_code, signal;
+    bool core_dumped;
+    struct thread *threads;
+    struct module *modules;
+    size_t nmodules, modules_cap;
+    struct bp_table bps;
+    struct scratch scratch;
+    struct alloc_model model;
+    struct stack_intern stacks;
+    struct unwinder *unwinder;
+    struct symbolizer *symbolizer;
+    mt_addr at_entry, at_base;
+    mt_addr r_debug;        /* ld.so's _r_debug, 0 for static programs */
+    bool exec_seen;         /* this record's image has been set up */
+    bool banner_shown;      /* the text report's header is out */
+    bool hooks_ready;       /* the allocator's hooks are planted */
+    bool hook_warned;
+    struct process *next;
+};
+
+/* Creates a process record for pid with a copy of argv. */
+struct process *process_create(pid_t pid, char *const *argv);
+void process_destroy(struct process *p);
+/* The record of a child forked from parent: a copy of its breakpoints,
+ * scratch page, modules and allocation state (inherited blocks are the
+ * child's to free or leak). */
+struct process *process_fork(const struct process *parent, pid_t child);
+struct thread *process_add_thread(struct process *p, pid_t tid);
+void process_remove_thread(struct process *p, pid_t tid);
+struct thread *process_find_thread(const struct process *p, pid_t tid);
+const struct module *process_module_at(const struct process *p, mt_addr addr);
+
+/* Pending-call stack of a thread. */
+struct pending_call *thread_push_pending(struct thread *t);
+/* Drops calls whose frames are gone (longjmp out of an allocator call,
+ * e.g. from a signal handler): those with entry_sp below sp. */
+void thread_prune_pending(struct thread *t, mt_addr sp);
+
+#endif

@@ -1,0 +1,62 @@
+/* The report model: what each traced process leaves behind, grouped into
+ * records by (allocator, stack), plus the writers' shared inputs. Pure:
+ * frames are resolved through a callback. */
+#ifndef MT_REPORT_H
+#define MT_REPORT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include "alloc_model.h"
+#include "stack_intern.h"
+#include "symbolizer.h"
+
+typedef void (*report_resolve_fn)(void *ctx, mt_addr ip, struct sym_frame *out);
+
+struct report_process {
+    pid_t pid;
+    char *const *argv;
+    const char *end;              /* "exited", "signaled", "exec", "detached" */
+    int exit_code;                /* when exited */
+    int signal;                   /* when signaled, else 0 */
+    bool core_dumped;
+    const struct alloc_model *model;
+    const struct stack_intern *stacks;
+    report_resolve_fn resolve;
+    void *resolve_ctx;
+};
+
+struct report_stats {
+    bool present;
+    uint64_t traps, entry_traps, return_traps, rendezvous_traps, nested_calls;
+    uint64_t single_steps, unwinds, ptrace_calls, symbolized_addresses;
+};
+
+struct leak_record {
+    const char *kind;             /* "unfreed" until reachability lands */
+    enum alloc_fn fn;
+    uint32_t stack;
+    uint64_t bytes, blocks;
+};
+
+/* Groups the live blocks of m into records sorted by bytes (then blocks,
+ * then stack id). *out is malloc'd. Returns 0 or -ENOMEM. */
+int report_collect_leaks(const struct alloc_model *m, struct leak_record **out, size_t *n);
+/* Total live bytes and blocks. */
+void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_t *blocks);
+/* Writes the signal's name ("SIGSEGV") into buf. */
+void report_signal_name(int sig, char *buf, size_t len);
+/* Whether any record or error was found (for --error-exitcode). */
+bool report_found_problems(const struct report_process *procs, size_t n);
+
+/* Text (Valgrind-like), prefix "==PID== ". */
+void report_text_banner(FILE *f, const struct report_process *p);
+void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e);
+int report_text_process(FILE *f, const struct report_process *p);
+void report_text_stats(FILE *f, const struct report_stats *s);
+
+/* JSON, version 1 (docs/report-format.md). */
+int report_json_write(FILE *f, const struct report_process *procs, size_t n,
+                      const struct report_stats *stats);
+
+#endif

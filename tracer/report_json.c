@@ -1,0 +1,193 @@
+/* The machine-readable report, version 1. The schema is documented in
+ * docs/report-format.md; names there are fixed. */
+#include "report.h"
+#include "json_writer.h"
+#include <stdlib.h>
+#include <string.h>
+
+static void write_stack(struct json_writer *w, const struct report_process *p, uint32_t stack)
+{
+    unsigned depth;
+    const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
+    json_begin_array(w);
+    for (unsigned i = 0; i < depth; i++) {
+        struct sym_frame fr;
+        p->resolve(p->resolve_ctx, ips[i], &fr);
+        json_begin_object(w);
+        json_key(w, "address");
+        json_hex(w, ips[i]);
+        json_key(w, "function");
+        json_string(w, fr.function);
+        json_key(w, "file");
+        json_string(w, fr.file);
+        json_key(w, "line");
+        if (fr.line)
+            json_int(w, fr.line);
+        else
+            json_null(w);
+        json_key(w, "module");
+        json_string(w, fr.module);
+        json_key(w, "offset");
+        if (fr.module)
+            json_hex(w, fr.module_offset);
+        else
+            json_null(w);
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
+
+static void write_amount(struct json_writer *w, const char *key, uint64_t bytes, uint64_t blocks)
+{
+    json_key(w, key);
+    json_begin_object(w);
+    json_key(w, "bytes");
+    json_uint(w, bytes);
+    json_key(w, "blocks");
+    json_uint(w, blocks);
+    json_end_object(w);
+}
+
+static int write_process(struct json_writer *w, const struct report_process *p)
+{
+    const struct alloc_model *m = p->model;
+    json_begin_object(w);
+    json_key(w, "pid");
+    json_int(w, p->pid);
+    json_key(w, "command");
+    json_begin_array(w);
+    for (size_t i = 0; p->argv && p->argv[i]; i++)
+        json_string(w, p->argv[i]);
+    json_end_array(w);
+    json_key(w, "end");
+    json_string(w, p->end);
+    json_key(w, "exit_code");
+    if (strcmp(p->end, "exited") == 0)
+        json_int(w, p->exit_code);
+    else
+        json_null(w);
+    json_key(w, "signal");
+    char sig[32];
+    report_signal_name(p->signal, sig, sizeof(sig));
+    json_string(w, p->signal ? sig : NULL);
+
+    uint64_t bytes, blocks;
+    report_unfreed_totals(m, &bytes, &blocks);
+    json_key(w, "summary");
+    json_begin_object(w);
+    json_key(w, "allocations");
+    json_uint(w, m->allocations);
+    json_key(w, "frees");
+    json_uint(w, m->frees);
+    json_key(w, "bytes_allocated");
+    json_uint(w, m->bytes_allocated);
+    write_amount(w, "unfreed", bytes, blocks);
+    /* Reachability classification is not done yet: every block is "unfreed". */
+    write_amount(w, "definitely_lost", 0, 0);
+    write_amount(w, "indirectly_lost", 0, 0);
+    write_amount(w, "possibly_lost", 0, 0);
+    write_amount(w, "still_reachable", 0, 0);
+    json_key(w, "errors");
+    json_uint(w, m->nerrors);
+    json_end_object(w);
+
+    struct leak_record *recs;
+    size_t n;
+    if (report_collect_leaks(m, &recs, &n) != 0)
+        return -1;
+    json_key(w, "leaks");
+    json_begin_array(w);
+    for (size_t i = 0; i < n; i++) {
+        json_begin_object(w);
+        json_key(w, "kind");
+        json_string(w, recs[i].kind);
+        json_key(w, "bytes");
+        json_uint(w, recs[i].bytes);
+        json_key(w, "blocks");
+        json_uint(w, recs[i].blocks);
+        json_key(w, "allocator");
+        json_string(w, alloc_fn_name(recs[i].fn));
+        json_key(w, "stack");
+        write_stack(w, p, recs[i].stack);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    free(recs);
+
+    json_key(w, "errors");
+    json_begin_array(w);
+    for (size_t i = 0; i < m->nerrors; i++) {
+        const struct alloc_error *e = &m->errors[i];
+        bool dbl = e->kind == ERR_DOUBLE_FREE;
+        json_begin_object(w);
+        json_key(w, "kind");
+        json_string(w, dbl ? "double_free" : "invalid_free");
+        json_key(w, "function");
+        json_string(w, alloc_fn_name(e->fn));
+        json_key(w, "address");
+        json_hex(w, e->addr);
+        json_key(w, "size");
+        if (dbl)
+            json_uint(w, e->block_size);
+        else
+            json_null(w);
+        json_key(w, "stack");
+        write_stack(w, p, e->stack);
+        json_key(w, "alloc_stack");
+        if (dbl)
+            write_stack(w, p, e->alloc_stack);
+        else
+            json_null(w);
+        json_key(w, "free_stack");
+        if (dbl)
+            write_stack(w, p, e->free_stack);
+        else
+            json_null(w);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "mappings");
+    json_begin_array(w);
+    json_end_array(w);
+    json_end_object(w);
+    return 0;
+}
+
+int report_json_write(FILE *f, const struct report_process *procs, size_t n,
+                      const struct report_stats *stats)
+{
+    struct json_writer w;
+    json_init(&w, f);
+    json_begin_object(&w);
+    json_key(&w, "version");
+    json_int(&w, 1);
+    json_key(&w, "tool");
+    json_string(&w, "memtrace " MEMTRACE_VERSION);
+    json_key(&w, "mode");
+    json_string(&w, "run");
+    json_key(&w, "processes");
+    json_begin_array(&w);
+    for (size_t i = 0; i < n; i++)
+        if (write_process(&w, &procs[i]) != 0)
+            return -1;
+    json_end_array(&w);
+    if (stats && stats->present) {
+        json_key(&w, "stats");
+        json_begin_object(&w);
+        const struct { const char *name; uint64_t v; } fields[] = {
+            { "traps", stats->traps }, { "entry_traps", stats->entry_traps },
+            { "return_traps", stats->return_traps }, { "rendezvous_traps", stats->rendezvous_traps },
+            { "nested_calls", stats->nested_calls }, { "single_steps", stats->single_steps },
+            { "unwinds", stats->unwinds }, { "ptrace_calls", stats->ptrace_calls },
+            { "symbolized_addresses", stats->symbolized_addresses },
+        };
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            json_key(&w, fields[i].name);
+            json_uint(&w, fields[i].v);
+        }
+        json_end_object(&w);
+    }
+    json_end_object(&w);
+    fputc('\n', f);
+    return ferror(f) ? -1 : 0;
+}

@@ -1,0 +1,122 @@
+/* The human report, shaped like Valgrind's so its users feel at home:
+ * "==PID==" prefixes, "at"/"by" frames, a heap summary. */
+#include "report.h"
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *basename_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void print_frame(FILE *f, pid_t pid, const struct report_process *p, mt_addr ip, bool first)
+{
+    struct sym_frame fr;
+    p->resolve(p->resolve_ctx, ip, &fr);
+    fprintf(f, "==%d==    %s 0x%" PRIxADDR ": ", pid, first ? "at" : "by", ip);
+    if (fr.function)
+        fputs(fr.function, f);
+    else if (fr.module)
+        fprintf(f, "%s+0x%" PRIxADDR, basename_of(fr.module), fr.module_offset);
+    else
+        fputs("???", f);
+    if (fr.file && fr.line)
+        fprintf(f, " (%s:%d)", basename_of(fr.file), fr.line);
+    else if (fr.module && fr.function)
+        fprintf(f, " (in %s)", fr.module);
+    fputc('\n', f);
+}
+
+static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
+{
+    unsigned depth;
+    const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
+    if (depth == 0)
+        fprintf(f, "==%d==    (no stack recorded)\n", p->pid);
+    for (unsigned i = 0; i < depth; i++)
+        print_frame(f, p->pid, p, ips[i], i == 0);
+}
+
+void report_text_banner(FILE *f, const struct report_process *p)
+{
+    fprintf(f, "==%d== memtrace %s, an external memory-leak tracer\n", p->pid, MEMTRACE_VERSION);
+    fprintf(f, "==%d== Command:", p->pid);
+    for (size_t i = 0; p->argv && p->argv[i]; i++)
+        fprintf(f, " %s", p->argv[i]);
+    fprintf(f, "\n==%d==\n", p->pid);
+}
+
+void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e)
+{
+    const char *fn = alloc_fn_name(e->fn);
+    if (e->kind == ERR_DOUBLE_FREE) {
+        fprintf(f, "==%d== Double free: %s(0x%" PRIxADDR ") of a block of %" PRIu64
+                " bytes that was already freed\n", p->pid, fn, e->addr, e->block_size);
+        print_stack(f, p, e->stack);
+        fprintf(f, "==%d==  Block was freed at:\n", p->pid);
+        print_stack(f, p, e->free_stack);
+        fprintf(f, "==%d==  Block was allocated at:\n", p->pid);
+        print_stack(f, p, e->alloc_stack);
+    } else {
+        fprintf(f, "==%d== Invalid free: %s(0x%" PRIxADDR ") is not the start of a live heap "
+                "block\n", p->pid, fn, e->addr);
+        print_stack(f, p, e->stack);
+    }
+    fprintf(f, "==%d==  memtrace skipped this %s() so the program can go on.\n==%d==\n", p->pid,
+            fn, p->pid);
+    fflush(f);
+}
+
+int report_text_process(FILE *f, const struct report_process *p)
+{
+    const struct alloc_model *m = p->model;
+    uint64_t bytes, blocks;
+    report_unfreed_totals(m, &bytes, &blocks);
+    pid_t pid = p->pid;
+    fprintf(f, "==%d== HEAP SUMMARY:\n", pid);
+    fprintf(f, "==%d==     in use at exit: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
+            bytes, blocks);
+    fprintf(f, "==%d==   total heap usage: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64
+            " bytes allocated\n==%d==\n", pid, m->allocations, m->frees, m->bytes_allocated, pid);
+    struct leak_record *recs;
+    size_t n;
+    if (report_collect_leaks(m, &recs, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "==%d== %" PRIu64 " bytes in %" PRIu64 " blocks are %s (record %zu of %zu),"
+                " allocated by %s()\n", pid, recs[i].bytes, recs[i].blocks, recs[i].kind, i + 1,
+                n, alloc_fn_name(recs[i].fn));
+        print_stack(f, p, recs[i].stack);
+        fprintf(f, "==%d==\n", pid);
+    }
+    free(recs);
+    fprintf(f, "==%d== LEAK SUMMARY:\n", pid);
+    fprintf(f, "==%d==    unfreed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid, bytes, blocks);
+    size_t doubles = 0;
+    for (size_t i = 0; i < m->nerrors; i++)
+        doubles += m->errors[i].kind == ERR_DOUBLE_FREE;
+    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free)\n",
+            pid, pid, m->nerrors, doubles, m->nerrors - doubles);
+    if (strcmp(p->end, "signaled") == 0) {
+        char sig[32];
+        report_signal_name(p->signal, sig, sizeof(sig));
+        fprintf(f, "==%d== Process terminated by %s%s\n", pid, sig,
+                p->core_dumped ? " (core dumped)" : "");
+    } else if (strcmp(p->end, "exited") == 0) {
+        fprintf(f, "==%d== Process exited with status %d\n", pid, p->exit_code);
+    } else {
+        fprintf(f, "==%d== Process state at %s\n", pid, p->end);
+    }
+    return 0;
+}
+
+void report_text_stats(FILE *f, const struct report_stats *s)
+{
+    fprintf(f, "memtrace: stats: traps=%" PRIu64 " entry_traps=%" PRIu64 " return_traps=%" PRIu64
+            " rendezvous_traps=%" PRIu64 " nested_calls=%" PRIu64 " single_steps=%" PRIu64
+            " unwinds=%" PRIu64 " ptrace_calls=%" PRIu64 " symbolized_addresses=%" PRIu64 "\n",
+            s->traps, s->entry_traps, s->return_traps, s->rendezvous_traps, s->nested_calls,
+            s->single_steps, s->unwinds, s->ptrace_calls, s->symbolized_addresses);
+}

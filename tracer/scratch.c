@@ -1,0 +1,142 @@
+/* Scratch page layout: [0] int3 return trampoline, [8] syscall; int3,
+ * [64..] out-of-line slots. The page is r-x in the target; memtrace writes it
+ * with PTRACE_POKEDATA (process_vm_writev cannot write it). */
+#include "scratch.h"
+#include "ptrace_io.h"
+#include "regs.h"
+#include "target_mem.h"
+#include "wait_event.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#define TRAMPOLINE_OFFSET 0
+#define GADGET_OFFSET 8
+#define FIRST_SLOT_OFFSET 64
+
+static const uint8_t gadget_code[3] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+
+/* Continues tid until it traps at the int3 its rip points to; other stops
+ * are passed over, and signals are re-sent afterwards. */
+static int run_to_trap(pid_t tid)
+{
+    int deferred[8], ndeferred = 0, err;
+    if ((err = pt_cont(tid, 0)))
+        return err;
+    for (;;) {
+        int status;
+        pid_t r = pt_wait(tid, &status, 0);
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return r;
+        struct wait_event ev = wait_event_classify(status);
+        if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
+            return -ESRCH;
+        if (ev.kind == WK_TRAP)
+            break;
+        /* A signal arriving now is held back and re-sent once we are done,
+         * so the target's handler never runs on our gadget. */
+        if (ev.kind == WK_SIGNAL && ndeferred < 8)
+            deferred[ndeferred++] = ev.value;
+        if ((err = pt_cont(tid, 0)))
+            return err;
+    }
+    for (int i = 0; i < ndeferred; i++)
+        syscall(SYS_tkill, tid, deferred[i]);
+    return 0;
+}
+
+int inject_leave_syscall(pid_t tid)
+{
+    mt_regs regs;
+    int err = pt_getregs(tid, &regs);
+    if (err)
+        return err;
+    mt_addr pc = regs_ip(&regs);
+    uint8_t saved;
+    static const uint8_t int3 = 0xcc;
+    if ((err = target_read(tid, pc, &saved, 1)) || (err = target_poke_text(tid, pc, &int3, 1)))
+        return err;
+    err = run_to_trap(tid);
+    int restore = target_poke_text(tid, pc, &saved, 1);
+    if (err || (err = restore) || (err = pt_getregs(tid, &regs)))
+        return err;
+    if (regs_ip(&regs) != pc + 1)
+        return -EPROTO;
+    regs_set_ip(&regs, pc);
+    return pt_setregs(tid, &regs);
+}
+
+int inject_syscall(pid_t tid, mt_addr gadget, long nr, const uint64_t args[6], int64_t *result)
+{
+    mt_regs saved, regs;
+    int err = pt_getregs(tid, &saved);
+    if (err)
+        return err;
+    regs = saved;
+    regs_set_syscall(&regs, nr, args);
+    regs_set_ip(&regs, gadget);
+    if ((err = pt_setregs(tid, &regs)) || (err = run_to_trap(tid)))
+        return err;
+    if ((err = pt_getregs(tid, &regs)))
+        return err;
+    if (regs_ip(&regs) != gadget + sizeof(gadget_code))
+        return -EPROTO;
+    *result = (int64_t)regs_retval(&regs);
+    return pt_setregs(tid, &saved);
+}
+
+int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len)
+{
+    uint8_t saved[sizeof(gadget_code)];
+    int err = target_read(tid, bootstrap_pc, saved, sizeof(saved));
+    if (!err)
+        err = target_poke_text(tid, bootstrap_pc, gadget_code, sizeof(gadget_code));
+    if (err) {
+        snprintf(why, why_len, "cannot write the bootstrap gadget at 0x%" PRIxADDR " in pid %d: %s",
+                 bootstrap_pc, tid, strerror(-err));
+        return err;
+    }
+    const uint64_t args[6] = { 0, SCRATCH_SIZE, PROT_READ | PROT_EXEC,
+                               MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+    int64_t addr = 0;
+    err = inject_syscall(tid, bootstrap_pc, SYS_mmap, args, &addr);
+    int restore = target_poke_text(tid, bootstrap_pc, saved, sizeof(saved));
+    if (!err && restore)
+        err = restore;
+    if (err) {
+        snprintf(why, why_len, "cannot inject mmap into pid %d: %s", tid, strerror(-err));
+        return err;
+    }
+    if (addr < 0 && addr > -4096) {
+        snprintf(why, why_len, "mmap of the scratch page in pid %d failed: %s", tid,
+                 strerror((int)-addr));
+        return (int)addr;
+    }
+    uint8_t page_head[FIRST_SLOT_OFFSET];
+    memset(page_head, 0xcc, sizeof(page_head));
+    memcpy(page_head + GADGET_OFFSET, gadget_code, sizeof(gadget_code));
+    if ((err = target_poke_text(tid, (mt_addr)addr, page_head, sizeof(page_head)))) {
+        snprintf(why, why_len, "cannot write the scratch page at 0x%" PRIx64 " in pid %d: %s",
+                 (uint64_t)addr, tid, strerror(-err));
+        return err;
+    }
+    s->base = (mt_addr)addr;
+    s->trampoline = s->base + TRAMPOLINE_OFFSET;
+    s->syscall_gadget = s->base + GADGET_OFFSET;
+    s->next_slot = s->base + FIRST_SLOT_OFFSET;
+    return 0;
+}
+
+int scratch_alloc(struct scratch *s, size_t size, mt_addr *out)
+{
+    if (!s->base || s->next_slot + size > s->base + SCRATCH_SIZE)
+        return -ENOSPC;
+    *out = s->next_slot;
+    s->next_slot += (size + 15) & ~(size_t)15;
+    return 0;
+}

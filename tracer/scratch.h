@@ -1,0 +1,38 @@
+/* The scratch page memtrace maps into the target: a return trampoline, a
+ * syscall gadget and out-of-line instruction slots. Also syscall injection,
+ * which maps the page in the first place. */
+#ifndef MT_SCRATCH_H
+#define MT_SCRATCH_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "mt_addr.h"
+
+#define SCRATCH_SIZE 4096u
+
+struct scratch {
+    mt_addr base;             /* 0 until mapped */
+    mt_addr trampoline;       /* int3: allocator calls return here */
+    mt_addr syscall_gadget;   /* syscall; int3 */
+    mt_addr next_slot;
+};
+
+/* Runs one syscall in thread tid (stopped) through the `syscall; int3` at
+ * gadget, restoring its registers afterwards. Returns 0 with the kernel's
+ * result in *result (which may be a -errno of the target's syscall), or a
+ * -errno of memtrace's own failure. */
+int inject_syscall(pid_t tid, mt_addr gadget, long nr, const uint64_t args[6], int64_t *result);
+
+/* A thread stopped inside a syscall (the PTRACE_EVENT_EXEC stop) would
+ * overwrite injected registers with that syscall's result: let it finish the
+ * syscall and stop at its current instruction, through a temporary int3. */
+int inject_leave_syscall(pid_t tid);
+
+/* Maps the scratch page through a temporary gadget written at bootstrap_pc
+ * (code no thread will run meanwhile, e.g. the ELF entry point after exec),
+ * restoring the bytes there afterwards. */
+int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len);
+/* Reserves a slot of `size` bytes; returns 0 or -ENOSPC. */
+int scratch_alloc(struct scratch *s, size_t size, mt_addr *out);
+
+#endif

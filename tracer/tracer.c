@@ -1,0 +1,522 @@
+/* The event loop: every waitpid stop is classified (wait_event.c) and
+ * dispatched here. Traps go to hooks.c; link-map changes to linkmap.c. */
+#include "tracer.h"
+#include "elf_file.h"
+#include "linkmap.h"
+#include "ptrace_io.h"
+#include "report.h"
+#include "symbolizer.h"
+#include "target_mem.h"
+#include "wait_event.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
+                       PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)
+
+static int fail(struct tracer *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->error, sizeof(t->error), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Finds PROGRAM the way execvp would, so errors are ours and precise. */
+static int find_program(struct tracer *t, const char *name, char *out, size_t len)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, len, "%s", name);
+    } else {
+        const char *path = getenv("PATH");
+        if (!path || !*path)
+            path = "/usr/local/bin:/usr/bin:/bin";
+        bool found = false;
+        while (*path && !found) {
+            size_t n = strcspn(path, ":");
+            snprintf(out, len, "%.*s/%s", (int)n, n ? path : ".", name);
+            struct stat st;
+            found = stat(out, &st) == 0 && S_ISREG(st.st_mode);
+            path += n + (path[n] == ':');
+        }
+        if (!found)
+            return fail(t, "%s: program not found in PATH", name);
+    }
+    struct stat st;
+    if (stat(out, &st) != 0)
+        return fail(t, "%s: %s", out, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(t, "%s is not a regular file", out);
+    if (access(out, X_OK) != 0)
+        return fail(t, "%s is not executable: %s", out, strerror(errno));
+    char why[512];
+    if (elf_file_check_executable(out, why, sizeof(why)) != 0)
+        return fail(t, "%s", why);
+    return 0;
+}
+
+static struct thread *find_thread(const struct tracer *t, pid_t tid)
+{
+    for (struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        struct thread *th = process_find_thread(p, tid);
+        if (th)
+            return th;
+    }
+    return NULL;
+}
+
+struct process *tracer_main_process(const struct tracer *t)
+{
+    /* Newest first: the first match is the image the program ended in. */
+    for (struct process *p = t->procs; p; p = p->next)
+        if (p->pid == t->main_pid)
+            return p;
+    return NULL;
+}
+
+static void add_process(struct tracer *t, struct process *p)
+{
+    p->next = t->procs;
+    t->procs = p;
+}
+
+static void report_live_error(void *arg, struct process *p, const struct alloc_error *err);
+static void show_banner(struct tracer *t, struct process *p);
+
+static int launch(struct tracer *t)
+{
+    char path[PATH_MAX];
+    if (find_program(t, t->opt->target_argv[0], path, sizeof(path)) != 0)
+        return -1;
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0)
+        return fail(t, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail(t, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(errpipe[0]);
+        /* Wait for the tracer to seize us, so tracing starts at exec. */
+        raise(SIGSTOP);
+        execv(path, t->opt->target_argv);
+        int e = errno;
+        if (write(errpipe[1], &e, sizeof(e)) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    close(errpipe[1]);
+    int status;
+    if (waitpid(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status)) {
+        close(errpipe[0]);
+        return fail(t, "child %d did not stop before exec", pid);
+    }
+    int err = pt_seize(pid, SEIZE_OPTIONS);
+    if (err) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        close(errpipe[0]);
+        if (err == -EPERM)
+            return fail(t, "ptrace not permitted: cannot trace pid %d (%s; check "
+                        "/proc/sys/kernel/yama/ptrace_scope, seccomp or container policy)",
+                        pid, strerror(-err));
+        return fail(t, "cannot trace pid %d: %s", pid, strerror(-err));
+    }
+    t->main_pid = pid;
+    struct process *p = process_create(pid, t->opt->target_argv);
+    if (!p || !process_add_thread(p, pid)) {
+        kill(pid, SIGKILL);
+        close(errpipe[0]);
+        return fail(t, "out of memory");
+    }
+    add_process(t, p);
+    kill(pid, SIGCONT);
+    /* The exec error pipe is read only if the child exits before exec. */
+    fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
+    t->trap.on_error_arg = t;
+    return errpipe[0];
+}
+
+/* argv of a process from /proc/PID/cmdline (after exec). */
+static char **read_cmdline(pid_t pid)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    size_t count = 0;
+    for (ssize_t i = 0; i < n; i++)
+        count += buf[i] == '\0';
+    if (buf[n - 1] != '\0')
+        count++;
+    char **argv = calloc(count + 1, sizeof(*argv));
+    if (!argv)
+        return NULL;
+    size_t k = 0;
+    for (char *s = buf; s < buf + n && k < count; s += strlen(s) + 1)
+        argv[k++] = s;
+    char **copy = calloc(count + 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < k; i++)
+        copy[i] = strdup(argv[i]);
+    free(argv);
+    return copy;
+}
+
+static void replace_argv(struct process *p, char **argv)
+{
+    if (!argv)
+        return;
+    for (size_t i = 0; p->argv && p->argv[i]; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    p->argv = argv;
+}
+
+/* A new image in p (the first exec, or an exec that replaced an image). */
+static int on_exec(struct tracer *t, struct thread *th)
+{
+    struct process *p = th->proc;
+    pid_t pid = p->pid;
+    if (p->exec_seen) {
+        /* The old image's state is closed as it was at exec; a fresh record
+         * follows the new one. */
+        p->end = END_EXEC;
+        struct process *np = process_create(pid, p->argv);
+        if (!np)
+            return fail(t, "out of memory");
+        process_remove_thread(p, th->tid);
+        while (p->threads)   /* the kernel has already reaped the others */
+            process_remove_thread(p, p->threads->tid);
+        if (!process_add_thread(np, pid))
+            return fail(t, "out of memory");
+        add_process(t, np);
+        p = np;
+    }
+    replace_argv(p, read_cmdline(pid));
+    p->exec_seen = true;
+    show_banner(t, p);
+    char why[1024];
+    int err = inject_leave_syscall(pid);
+    if (err)
+        return fail(t, "pid %d: cannot stop after exec: %s", pid, strerror(-err));
+    if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
+        scratch_map(&p->scratch, pid, p->at_entry, why, sizeof(why)) != 0 ||
+        linkmap_attach(p, pid, why, sizeof(why)) != 0)
+        return fail(t, "%s", why);
+    if (p->r_debug == 0) {
+        int n = hooks_install(p, pid, why, sizeof(why));
+        if (n < 0)
+            return fail(t, "%s", why);
+        p->hooks_ready = n > 0;
+        if (n == 0)
+            fprintf(stderr, "memtrace: warning: pid %d: no malloc found in the static program; "
+                    "nothing will be traced\n", pid);
+    }
+    return 0;
+}
+
+static int on_rendezvous(struct tracer *t, struct process *p, pid_t tid)
+{
+    int state;
+    char why[1024];
+    if (linkmap_state(p, &state) != 0 || state != RT_CONSISTENT)
+        return 0;
+    int changes = linkmap_sync(p, why, sizeof(why));
+    if (changes < 0)
+        return fail(t, "%s", why);
+    if (changes == 0 && p->hooks_ready)
+        return 0;
+    int n = hooks_install(p, tid, why, sizeof(why));
+    if (n < 0)
+        return fail(t, "%s", why);
+    if (n > 0)
+        p->hooks_ready = true;
+    else if (!p->hook_warned) {
+        p->hook_warned = true;
+        fprintf(stderr, "memtrace: warning: pid %d: no malloc in any loaded module yet\n", p->pid);
+    }
+    return 0;
+}
+
+static int on_trap(struct tracer *t, struct thread *th)
+{
+    struct process *p = th->proc;
+    mt_regs regs;
+    int err = pt_getregs(th->tid, &regs);
+    if (err == -ESRCH)
+        return 0;
+    if (err)
+        return fail(t, "GETREGS of tid %d: %s", th->tid, strerror(-err));
+    mt_addr at = regs_ip(&regs) - 1;
+    const struct breakpoint *bp = NULL;
+    if (p->scratch.base && at == p->scratch.trampoline) {
+        t->stats.traps++;
+        err = hooks_on_return(&t->trap, th, &regs);
+    } else if ((bp = bp_find(&p->bps, at))) {
+        t->stats.traps++;
+        if (bp->role == BP_HOOK_ENTRY) {
+            err = hooks_on_entry(&t->trap, th, bp, &regs);
+        } else {
+            t->stats.rendezvous_traps++;
+            if (on_rendezvous(t, p, th->tid) != 0)
+                return -1;
+            /* bp may have moved while hooks were planted. */
+            bp = bp_find(&p->bps, at);
+            uint64_t stack_top = 0;
+            struct stack_store store;
+            if (bp->step.kind == STEP_RET && target_read_u64(th->tid, regs_sp(&regs), &stack_top))
+                return fail(t, "cannot read the stack of tid %d", th->tid);
+            emulate_step(&bp->step, &regs, at, stack_top, &store);
+            if (store.valid)
+                err = target_write(th->tid, store.addr, &store.value, sizeof(store.value));
+        }
+    } else {
+        /* Not ours: the program's own int3 or a SIGTRAP sent to it. */
+        err = pt_cont(th->tid, SIGTRAP);
+        return err == -ESRCH || !err ? 0 : fail(t, "PTRACE_CONT tid %d: %s", th->tid, strerror(-err));
+    }
+    if (err == -ESRCH)
+        return 0;
+    if (err)
+        return fail(t, "pid %d tid %d: handling the trap at 0x%" PRIxADDR " failed: %s", p->pid,
+                    th->tid, at, strerror(-err));
+    if ((err = pt_setregs(th->tid, &regs)) || (err = pt_cont(th->tid, 0)))
+        return err == -ESRCH ? 0 : fail(t, "resuming tid %d: %s", th->tid, strerror(-err));
+    return 0;
+}
+
+static void resume(pid_t tid, int sig)
+{
+    int err = pt_cont(tid, sig);
+    if (err && err != -ESRCH)
+        fprintf(stderr, "memtrace: warning: cannot resume tid %d: %s\n", tid, strerror(-err));
+}
+
+static bool take_early(struct tracer *t, pid_t tid)
+{
+    for (int i = 0; i < t->nearly; i++) {
+        if (t->early_tids[i] == tid) {
+            t->early_tids[i] = t->early_tids[--t->nearly];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Waits for a new tracee's first stop, unless it already arrived. */
+static void await_first_stop(struct tracer *t, pid_t tid)
+{
+    if (take_early(t, tid))
+        return;
+    int status;
+    while (pt_wait(tid, &status, 0) == -EINTR)
+        ;
+}
+
+static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
+{
+    unsigned long msg;
+    int err = pt_geteventmsg(th->tid, &msg);
+    if (err)
+        return err == -ESRCH ? 0 : fail(t, "GETEVENTMSG tid %d: %s", th->tid, strerror(-err));
+    pid_t child = (pid_t)msg;
+    if (kind == WK_CLONE) {
+        if (!process_add_thread(th->proc, child))
+            return fail(t, "out of memory");
+        if (take_early(t, child))
+            resume(child, 0);
+        return 0;
+    }
+    struct process *np = process_fork(th->proc, child);
+    if (!np || !process_add_thread(np, child))
+        return fail(t, "out of memory following fork of pid %d", th->proc->pid);
+    add_process(t, np);
+    await_first_stop(t, child);
+    resume(child, 0);
+    return 0;
+}
+
+static void on_process_end(struct process *p, const struct wait_event *ev)
+{
+    if (ev->kind == WK_EXITED) {
+        p->end = END_EXITED;
+        p->exit_code = ev->value;
+    } else {
+        p->end = END_SIGNALED;
+        p->signal = ev->value;
+        p->core_dumped = ev->core;
+    }
+    while (p->threads)
+        process_remove_thread(p, p->threads->tid);
+}
+
+static bool anything_running(const struct tracer *t)
+{
+    for (struct process *p = t->procs; p; p = p->next)
+        if (p->end == END_RUNNING)
+            return true;
+    return false;
+}
+
+static int dispatch(struct tracer *t, pid_t tid, int status, int errfd)
+{
+    struct wait_event ev = wait_event_classify(status);
+    struct thread *th = find_thread(t, tid);
+    if (!th) {
+        if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
+            return 0;   /* a thread of an image replaced by exec */
+        if (t->nearly < (int)(sizeof(t->early_tids) / sizeof(t->early_tids[0])))
+            t->early_tids[t->nearly++] = tid;   /* resumed when its parent's event arrives */
+        else
+            resume(tid, 0);
+        return 0;
+    }
+    struct process *p = th->proc;
+    switch (ev.kind) {
+    case WK_EXITED:
+    case WK_KILLED:
+        if (tid == p->pid) {
+            if (!p->exec_seen && tid == t->main_pid) {
+                int e = 0;
+                if (errfd >= 0 && read(errfd, &e, sizeof(e)) == (ssize_t)sizeof(e))
+                    return fail(t, "cannot execute %s: %s", t->opt->target_argv[0], strerror(e));
+            }
+            on_process_end(p, &ev);
+        } else {
+            process_remove_thread(p, tid);
+        }
+        return 0;
+    case WK_TRAP:
+        return on_trap(t, th);
+    case WK_EXEC:
+        if (on_exec(t, th) != 0)
+            return -1;
+        resume(tid, 0);
+        return 0;
+    case WK_CLONE:
+    case WK_FORK:
+    case WK_VFORK:
+        if (on_new_task(t, th, ev.kind) != 0)
+            return -1;
+        resume(tid, 0);
+        return 0;
+    case WK_GROUP_STOP: {
+        int err = pt_listen(tid);
+        if (err && err != -ESRCH)
+            return fail(t, "PTRACE_LISTEN tid %d: %s", tid, strerror(-err));
+        return 0;
+    }
+    case WK_SIGNAL:
+        resume(tid, ev.value);
+        return 0;
+    case WK_EXIT:
+        th->exiting = true;
+        resume(tid, 0);
+        return 0;
+    default:
+        resume(tid, 0);
+        return 0;
+    }
+}
+
+static void report_live_error(void *arg, struct process *p, const struct alloc_error *err);
+
+int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
+{
+    memset(t, 0, sizeof(*t));
+    t->opt = opt;
+    t->log = log;
+    t->snap = malloc(sizeof(*t->snap));
+    if (!t->snap)
+        return fail(t, "out of memory");
+    t->trap = (struct trap_ctx){
+        .depth = opt->depth, .stats = &t->stats, .snap = t->snap,
+        .on_error = report_live_error, .on_error_arg = t,
+    };
+    int errfd = launch(t);
+    if (errfd < 0)
+        return -1;
+    int rc = 0;
+    while (anything_running(t)) {
+        int status;
+        pid_t tid = pt_wait(-1, &status, 0);
+        if (tid == -EINTR)
+            continue;
+        if (tid < 0) {
+            rc = fail(t, "waitpid: %s", strerror(-tid));
+            break;
+        }
+        if (dispatch(t, tid, status, errfd) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    close(errfd);
+    if (rc != 0) {
+        /* Never leave a target running with our int3s in it. */
+        for (struct process *p = t->procs; p; p = p->next)
+            if (p->end == END_RUNNING)
+                kill(p->pid, SIGKILL);
+    }
+    return rc;
+}
+
+void tracer_destroy(struct tracer *t)
+{
+    while (t->procs) {
+        struct process *p = t->procs;
+        t->procs = p->next;
+        process_destroy(p);
+    }
+    free(t->snap);
+    t->snap = NULL;
+}
+
+/* Bad frees are reported as they happen, like Valgrind does. */
+static void resolve_frame(void *ctx, mt_addr ip, struct sym_frame *out)
+{
+    symbolizer_lookup(ctx, ip, true, out);
+}
+
+static struct report_process live_view(struct process *p)
+{
+    return (struct report_process){
+        .pid = p->pid, .argv = p->argv, .end = "running", .model = &p->model,
+        .stacks = &p->stacks, .resolve = resolve_frame, .resolve_ctx = p->symbolizer,
+    };
+}
+
+static void show_banner(struct tracer *t, struct process *p)
+{
+    if (p->banner_shown)
+        return;
+    struct report_process rp = live_view(p);
+    report_text_banner(t->log, &rp);
+    fflush(t->log);
+    p->banner_shown = true;
+}
+
+static void report_live_error(void *arg, struct process *p, const struct alloc_error *err)
+{
+    struct tracer *t = arg;
+    show_banner(t, p);
+    struct report_process rp = live_view(p);
+    report_text_error(t->log, &rp, err);
+}

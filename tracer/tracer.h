@@ -1,0 +1,31 @@
+/* The supervisor: launches the target under ptrace, runs the event loop
+ * (classify each stop, dispatch it), and keeps every traced process. */
+#ifndef MT_TRACER_H
+#define MT_TRACER_H
+#include <stdio.h>
+#include "cli.h"
+#include "hooks.h"
+#include "process.h"
+
+struct tracer {
+    const struct mt_options *opt;
+    FILE *log;                    /* text report and live errors */
+    struct process *procs;        /* every process ever traced, newest first */
+    pid_t main_pid;
+    struct trap_stats stats;
+    struct stack_snapshot *snap;  /* per-trap stack buffer, reused */
+    struct trap_ctx trap;
+    pid_t early_tids[64];         /* stops of tids whose parent event is still to come */
+    int nearly;
+    char error[1024];             /* why tracer_run failed */
+};
+
+/* Runs opt->target_argv to completion. Returns 0 when the target ran (its
+ * fate is in the main process record), or -1 with t->error set when
+ * memtrace could not start or trace it. */
+int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log);
+void tracer_destroy(struct tracer *t);
+/* The process record of the launched program's last image. */
+struct process *tracer_main_process(const struct tracer *t);
+
+#endif

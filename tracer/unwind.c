@@ -1,0 +1,212 @@
+/* libunwind-ptrace with memtrace's own register and memory accessors:
+ * registers from the trap's GETREGS, stack words from the per-trap snapshot,
+ * unwind tables through _UPT_find_proc_info. */
+#include "unwind.h"
+#include "target_mem.h"
+#include <libunwind-ptrace.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct unwinder {
+    pid_t pid;
+    unw_addr_space_t as;
+    void *upt;
+    uint64_t unwinds;
+    /* the trap being unwound */
+    pid_t tid;
+    const mt_regs *regs;
+    const struct stack_snapshot *snap;
+};
+
+/* Owned by this module: the unwinder serving the current unw_step.
+ * _UPT_find_proc_info calls access_mem with its own UPT handle as 'arg', so
+ * the trap context cannot travel through that argument. */
+static struct unwinder *active;
+
+int stack_snapshot_fill(struct stack_snapshot *s, pid_t tid, mt_addr sp)
+{
+    s->base = sp;
+    s->len = 0;
+    ssize_t n = target_read_partial(tid, sp, s->buf, sizeof(s->buf));
+    if (n < 0)
+        return (int)n;
+    s->len = (size_t)n;
+    return 0;
+}
+
+int stack_snapshot_u64(const struct stack_snapshot *s, mt_addr addr, uint64_t *out)
+{
+    if (addr < s->base || addr + 8 > s->base + s->len)
+        return -1;
+    memcpy(out, s->buf + (addr - s->base), 8);
+    return 0;
+}
+
+void stack_snapshot_patch(struct stack_snapshot *s, mt_addr addr, uint64_t value)
+{
+    if (addr >= s->base && addr + 8 <= s->base + s->len)
+        memcpy(s->buf + (addr - s->base), &value, 8);
+}
+
+static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi,
+                          int need_unwind_info, void *arg)
+{
+    (void)arg;
+    return _UPT_find_proc_info(as, ip, pi, need_unwind_info, active->upt);
+}
+
+static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
+{
+    (void)arg;
+    _UPT_put_unwind_info(as, pi, active->upt);
+}
+
+static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, void *arg)
+{
+    (void)as, (void)addr, (void)arg;
+    return -UNW_ENOINFO;   /* no JIT-registered unwind info */
+}
+
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
+{
+    (void)as, (void)arg;
+    if (write)
+        return -UNW_EINVAL;
+    uint64_t v;
+    if (active->snap && stack_snapshot_u64(active->snap, addr, &v) == 0) {
+        *val = v;
+        return 0;
+    }
+    if (target_read(active->tid, addr, &v, sizeof(v)) != 0)
+        return -UNW_EINVAL;
+    *val = v;
+    return 0;
+}
+
+static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg)
+{
+    (void)as, (void)arg;
+    if (write)
+        return -UNW_EREADONLYREG;
+    const mt_regs *r = active->regs;
+    switch (reg) {
+    case UNW_X86_64_RAX: *val = r->rax; break;
+    case UNW_X86_64_RDX: *val = r->rdx; break;
+    case UNW_X86_64_RCX: *val = r->rcx; break;
+    case UNW_X86_64_RBX: *val = r->rbx; break;
+    case UNW_X86_64_RSI: *val = r->rsi; break;
+    case UNW_X86_64_RDI: *val = r->rdi; break;
+    case UNW_X86_64_RBP: *val = r->rbp; break;
+    case UNW_X86_64_RSP: *val = r->rsp; break;
+    case UNW_X86_64_R8: *val = r->r8; break;
+    case UNW_X86_64_R9: *val = r->r9; break;
+    case UNW_X86_64_R10: *val = r->r10; break;
+    case UNW_X86_64_R11: *val = r->r11; break;
+    case UNW_X86_64_R12: *val = r->r12; break;
+    case UNW_X86_64_R13: *val = r->r13; break;
+    case UNW_X86_64_R14: *val = r->r14; break;
+    case UNW_X86_64_R15: *val = r->r15; break;
+    case UNW_X86_64_RIP: *val = r->rip; break;
+    default: return -UNW_EBADREG;
+    }
+    return 0;
+}
+
+static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write,
+                        void *arg)
+{
+    (void)as, (void)reg, (void)val, (void)write, (void)arg;
+    return -UNW_EBADREG;
+}
+
+static int resume(unw_addr_space_t as, unw_cursor_t *c, void *arg)
+{
+    (void)as, (void)c, (void)arg;
+    return -UNW_EINVAL;
+}
+
+static int get_proc_name(unw_addr_space_t as, unw_word_t addr, char *buf, size_t len,
+                         unw_word_t *off, void *arg)
+{
+    (void)as, (void)addr, (void)buf, (void)len, (void)off, (void)arg;
+    return -UNW_ENOINFO;   /* symbols are memtrace's business, at report time */
+}
+
+static unw_accessors_t accessors = {
+    .find_proc_info = find_proc_info,
+    .put_unwind_info = put_unwind_info,
+    .get_dyn_info_list_addr = get_dyn_info_list_addr,
+    .access_mem = access_mem,
+    .access_reg = access_reg,
+    .access_fpreg = access_fpreg,
+    .resume = resume,
+    .get_proc_name = get_proc_name,
+};
+
+struct unwinder *unwinder_create(pid_t pid)
+{
+    struct unwinder *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->pid = pid;
+    u->as = unw_create_addr_space(&accessors, 0);
+    u->upt = _UPT_create(pid);
+    if (!u->as || !u->upt) {
+        unwinder_destroy(u);
+        return NULL;
+    }
+    unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+    return u;
+}
+
+void unwinder_destroy(struct unwinder *u)
+{
+    if (!u)
+        return;
+    if (u->as)
+        unw_destroy_addr_space(u->as);
+    if (u->upt)
+        _UPT_destroy(u->upt);
+    free(u);
+}
+
+void unwinder_flush(struct unwinder *u)
+{
+    unw_flush_cache(u->as, 0, 0);
+}
+
+unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
+                          const struct stack_snapshot *snap, mt_addr *ips, unsigned max)
+{
+    if (max == 0)
+        return 0;
+    u->unwinds++;
+    u->tid = tid;
+    u->regs = regs;
+    u->snap = snap;
+    active = u;
+    unsigned n = 0;
+    unw_cursor_t c;
+    if (unw_init_remote(&c, u->as, u) == 0) {
+        /* Frame 0 is the allocation function itself: report its callers. */
+        while (n < max && unw_step(&c) > 0) {
+            unw_word_t ip;
+            if (unw_get_reg(&c, UNW_REG_IP, &ip) != 0 || ip == 0)
+                break;
+            ips[n++] = ip;
+        }
+    }
+    if (n == 0) {
+        /* No unwind info for the function: at its entry [rsp] is the caller. */
+        uint64_t ret;
+        if (stack_snapshot_u64(snap, regs->rsp, &ret) == 0 && ret)
+            ips[n++] = ret;
+    }
+    active = NULL;
+    return n;
+}
+
+uint64_t unwinder_count(const struct unwinder *u)
+{
+    return u->unwinds;
+}

@@ -1,0 +1,42 @@
+/* Remote stack unwinding with libunwind-ptrace. Registers come from the trap's
+ * GETREGS; stack memory from one process_vm_readv per trap (stack_snapshot).
+ * The only user of libunwind. */
+#ifndef MT_UNWIND_H
+#define MT_UNWIND_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "mt_addr.h"
+#include "regs.h"
+
+#define STACK_SNAPSHOT_BYTES 8192
+
+/* The top of a thread's stack as it was at the trap. */
+struct stack_snapshot {
+    mt_addr base;          /* = rsp at the trap */
+    size_t len;            /* bytes valid in buf */
+    uint8_t buf[STACK_SNAPSHOT_BYTES];
+};
+
+/* One process_vm_readv of the stack above sp. Returns 0 or -errno. */
+int stack_snapshot_fill(struct stack_snapshot *s, pid_t tid, mt_addr sp);
+/* Reads a word from the snapshot; returns 0, or -1 when outside it. */
+int stack_snapshot_u64(const struct stack_snapshot *s, mt_addr addr, uint64_t *out);
+/* Replaces a word in the snapshot (for return slots memtrace redirected). */
+void stack_snapshot_patch(struct stack_snapshot *s, mt_addr addr, uint64_t value);
+
+struct unwinder;
+
+struct unwinder *unwinder_create(pid_t pid);
+void unwinder_destroy(struct unwinder *u);
+/* Forgets cached unwind info (modules were loaded or unloaded). */
+void unwinder_flush(struct unwinder *u);
+/* Walks the stack of a thread stopped at the first instruction of a
+ * function and stores the return addresses of up to max callers: ips[0] is
+ * the address the function will return to. Returns the count (>= 1 when
+ * the return address could be read), never fails hard. */
+unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
+                          const struct stack_snapshot *snap, mt_addr *ips, unsigned max);
+uint64_t unwinder_count(const struct unwinder *u);
+
+#endif
