@@ -11,7 +11,9 @@ static const char *basename_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
-static void print_frame(FILE *f, pid_t pid, const struct report_process *p, mt_addr ip, bool first)
+/* Prints one frame; returns true when it is main(), below which Valgrind
+ * users do not expect frames (the JSON report keeps them). */
+static bool print_frame(FILE *f, pid_t pid, const struct report_process *p, mt_addr ip, bool first)
 {
     struct sym_frame fr;
     p->resolve(p->resolve_ctx, ip, &fr);
@@ -27,6 +29,7 @@ static void print_frame(FILE *f, pid_t pid, const struct report_process *p, mt_a
     else if (fr.module && fr.function)
         fprintf(f, " (in %s)", fr.module);
     fputc('\n', f);
+    return fr.function && strcmp(fr.function, "main") == 0;
 }
 
 static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
@@ -36,7 +39,8 @@ static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
     if (depth == 0)
         fprintf(f, "==%d==    (no stack recorded)\n", p->pid);
     for (unsigned i = 0; i < depth; i++)
-        print_frame(f, p->pid, p, ips[i], i == 0);
+        if (print_frame(f, p->pid, p, ips[i], i == 0))
+            break;
 }
 
 void report_text_banner(FILE *f, const struct report_process *p)

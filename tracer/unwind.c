@@ -155,7 +155,9 @@ struct unwinder *unwinder_create(pid_t pid)
         unwinder_destroy(u);
         return NULL;
     }
-    unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+    /* Per-thread caching: the global policy takes a lock with two rt_sigprocmask
+     * calls per step (memtrace is single-threaded, so nothing is lost). */
+    unw_set_caching_policy(u->as, UNW_CACHE_PER_THREAD);
     return u;
 }
 
