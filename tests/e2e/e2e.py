@@ -140,12 +140,11 @@ def run(cmd, what):
 class Traced:
     """One memtrace run: exit status, output, parsed JSON."""
 
-    def __init__(self, proc, doc, json_path):
+    def __init__(self, proc, doc):
         self.status = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
         self.doc = doc
-        self.json_path = json_path
 
     @property
     def process(self):
@@ -202,33 +201,25 @@ def memtrace(env, args, what="memtrace"):
     return p
 
 
-def trace(env, fixture, prog_args=(), opts=(), status=0, json_file=True):
+def trace(env, fixture, prog_args=(), opts=(), status=0):
     """memtrace run --json FILE OPTS -- fx_FIXTURE PROG_ARGS; checks the
     exit status and the JSON's shape, returns a Traced."""
     prog = env.fixture(fixture)
     json_path = os.path.join(env.tmp, "%s.json" % fixture)
     if os.path.exists(json_path):
         os.unlink(json_path)
-    args = ["run"]
-    if json_file:
-        args += ["--json", json_path]
-    args += list(opts) + ["--", prog] + list(prog_args)
-    p = memtrace(env, args)
-    doc = None
-    if json_file:
-        if not os.path.exists(json_path):
-            env.last = Traced(p, None, json_path)
-            raise Failure("memtrace wrote no JSON file %s" % json_path)
-        with open(json_path) as fh:
-            try:
-                doc = json.load(fh)
-            except ValueError as e:
-                raise Failure("JSON file %s does not parse: %s" % (json_path, e))
-    t = Traced(p, doc, json_path)
-    env.last = t  # dumped by main() if a later check fails
+    p = memtrace(env, ["run", "--json", json_path] + list(opts) + ["--", prog]
+                 + list(prog_args))
+    env.last = t = Traced(p, None)  # dumped by main() if a check fails
+    if not os.path.exists(json_path):
+        raise Failure("memtrace wrote no JSON file %s" % json_path)
+    with open(json_path) as fh:
+        try:
+            t.doc = json.load(fh)
+        except ValueError as e:
+            raise Failure("JSON file %s does not parse: %s" % (json_path, e))
     check("memtrace exit status", status, t.status)
-    if doc is not None:
-        check_shape(doc, [prog] + list(prog_args))
+    check_shape(t.doc, [prog] + list(prog_args))
     return t
 
 
@@ -520,10 +511,9 @@ def case_invalid_free(env):
     # stack") and at mid_free ("16 bytes inside a block of size 64 alloc'd");
     # "All heap blocks were freed"; 1 allocs (its "3 frees" count the bad ones).
     n = native(env, "invalid_free")
-    # (glibc's message depends on the stack bytes below `local`, e.g.
-    # "munmap_chunk(): invalid pointer", so only the abort is checked)
     check("native status (glibc aborts on the stack address)",
           128 + signal.SIGABRT, exit_status(n.returncode))
+    check_text_has("native stderr", n.stderr, "free(): invalid pointer")
 
     t = trace(env, "invalid_free", status=0)
     check_exited(t, 0)
