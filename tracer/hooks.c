@@ -178,6 +178,13 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         mt_addr ptr = regs_call_arg(regs, 1);
         struct alloc_error bad;
         if (alloc_model_check_free(&p->model, bp->fn, ptr, stack, &bad) != FREE_OK) {
+            if (inside_allocator) {
+                /* glibc flushing a dying thread's tcache: chunks the program
+                 * already freed, and the cache itself, which was never
+                 * malloc'd through an entry point. Housekeeping, not an error. */
+                ctx->stats->allocator_frees++;
+                return step_over(t, bp, regs, return_addr, false);
+            }
             /* glibc would abort the program: report, then skip the call. */
             if ((err = report_bad_free(ctx, p, &bad)))
                 return err;

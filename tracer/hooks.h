@@ -14,6 +14,7 @@ struct trap_stats {
     uint64_t return_traps;
     uint64_t rendezvous_traps;
     uint64_t nested_calls;     /* allocator calls made by the allocator itself */
+    uint64_t allocator_frees;  /* frees of unknown blocks by the allocator's own code */
 };
 
 /* What a trap handler needs from the tracer. */

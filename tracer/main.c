@@ -59,6 +59,7 @@ static void fill_stats(const struct tracer *t, struct report_stats *s)
     s->return_traps = t->stats.return_traps;
     s->rendezvous_traps = t->stats.rendezvous_traps;
     s->nested_calls = t->stats.nested_calls;
+    s->allocator_frees = t->stats.allocator_frees;
     const struct ptrace_counters *pc = ptrace_io_counters();
     s->single_steps = pc->single_steps;
     s->ptrace_calls = pc->calls;
@@ -122,7 +123,6 @@ int main(int argc, char **argv)
     size_t n = 0;
     struct report_process *rps = collect(&t, &n);
     struct report_stats stats;
-    fill_stats(&t, &stats);
     int status = 0;
     if (!rps) {
         fprintf(stderr, "memtrace: out of memory building the report\n");
@@ -133,6 +133,7 @@ int main(int argc, char **argv)
                 report_text_banner(log, &rps[i]);
             report_text_process(log, &rps[i]);
         }
+        fill_stats(&t, &stats);   /* after the text report: it counts symbolization */
         if (opt.stats)
             report_text_stats(log, &stats);
         fflush(log);

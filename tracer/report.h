@@ -28,7 +28,7 @@ struct report_process {
 
 struct report_stats {
     bool present;
-    uint64_t traps, entry_traps, return_traps, rendezvous_traps, nested_calls;
+    uint64_t traps, entry_traps, return_traps, rendezvous_traps, nested_calls, allocator_frees;
     uint64_t single_steps, unwinds, ptrace_calls, symbolized_addresses;
 };
 

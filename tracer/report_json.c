@@ -177,7 +177,8 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
         const struct { const char *name; uint64_t v; } fields[] = {
             { "traps", stats->traps }, { "entry_traps", stats->entry_traps },
             { "return_traps", stats->return_traps }, { "rendezvous_traps", stats->rendezvous_traps },
-            { "nested_calls", stats->nested_calls }, { "single_steps", stats->single_steps },
+            { "nested_calls", stats->nested_calls }, { "allocator_frees", stats->allocator_frees },
+            { "single_steps", stats->single_steps },
             { "unwinds", stats->unwinds }, { "ptrace_calls", stats->ptrace_calls },
             { "symbolized_addresses", stats->symbolized_addresses },
         };

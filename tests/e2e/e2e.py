@@ -586,14 +586,21 @@ def case_pairs(env):
                   unfreed=(0, 0), errors=0)
     stats = t.doc.get("stats")
     check_true("JSON has stats", isinstance(stats, dict), repr(stats))
-    for key in ("traps", "entry_traps", "return_traps", "single_steps", "unwinds",
-                "ptrace_calls"):
+    for key in ("traps", "entry_traps", "return_traps", "rendezvous_traps", "single_steps",
+                "unwinds", "ptrace_calls"):
         check_true("stats.%s is an integer" % key, isinstance(stats.get(key), int),
                    repr(stats))
     log("stats: %s" % json.dumps(stats))
+    # The hot-path bound: at most 2 traps per malloc-family call and 1 per
+    # free. Link-map changes (rendezvous_traps, once or twice at startup) are
+    # the only other traps.
     limit = 2 * t.summary["allocations"] + t.summary["frees"]
-    check_true("stats.traps <= 2*allocations + frees (%d)" % limit, stats["traps"] <= limit,
-               "traps = %d" % stats["traps"])
+    call_traps = stats["entry_traps"] + stats["return_traps"]
+    check_true("entry_traps + return_traps <= 2*allocations + frees (%d)" % limit,
+               call_traps <= limit, "entry + return traps = %d" % call_traps)
+    check("stats.traps", call_traps + stats["rendezvous_traps"], stats["traps"])
+    check_true("stats.rendezvous_traps <= 4", stats["rendezvous_traps"] <= 4,
+               "rendezvous_traps = %d" % stats["rendezvous_traps"])
     check("stats.single_steps", 0, stats["single_steps"])
 
 
