@@ -22,6 +22,8 @@ void cli_usage(FILE *f)
           "  --depth N              frames per stack, 1..256 (default 16)\n"
           "  --error-exitcode N     exit with N (1..255) when a leak or bad free was found\n"
           "  --stats                print trap, unwind and ptrace counters at the end\n"
+          "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
+          "                         traced until they exec)\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", f);
 }
@@ -44,6 +46,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     memset(o, 0, sizeof(*o));
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
+    o->follow_forks = true;
     if (argc < 2) {
         snprintf(err, err_len, "no command given (try 'memtrace --help')");
         return -1;
@@ -65,13 +68,14 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         return -1;
     }
     o->command = CMD_RUN;
-    enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS };
+    enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
         { "depth", required_argument, NULL, OPT_DEPTH },
         { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
         { "stats", no_argument, NULL, OPT_STATS },
+        { "no-follow-forks", no_argument, NULL, OPT_NO_FOLLOW_FORKS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -108,6 +112,9 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_STATS:
             o->stats = true;
+            break;
+        case OPT_NO_FOLLOW_FORKS:
+            o->follow_forks = false;
             break;
         case 'h':
             o->command = CMD_HELP;

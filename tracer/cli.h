@@ -17,6 +17,7 @@ struct mt_options {
     unsigned depth;             /* --depth N */
     int error_exitcode;         /* --error-exitcode N, -1 = off */
     bool stats;                 /* --stats */
+    bool follow_forks;          /* off with --no-follow-forks */
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
     int target_argc;
 };

@@ -33,13 +33,15 @@ static struct report_process *collect(const struct tracer *t, size_t *n)
 {
     size_t count = 0;
     for (struct process *p = t->procs; p; p = p->next)
-        count++;
+        count += !p->untraced_child;
     struct report_process *rps = calloc(count ? count : 1, sizeof(*rps));
     if (!rps)
         return NULL;
     /* t->procs is newest first; report in the order processes appeared. */
     size_t i = count;
     for (struct process *p = t->procs; p; p = p->next) {
+        if (p->untraced_child)
+            continue;   /* --no-follow-forks: a vfork child until its exec */
         rps[--i] = (struct report_process){
             .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
             .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
@@ -110,10 +112,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: cannot open log file %s: %s\n", opt.log_path, strerror(errno));
         return EXIT_USAGE;
     }
-    /* Ctrl-C reaches the target from the terminal; memtrace stays to report. */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
-
     struct tracer t;
     if (tracer_run(&t, &opt, log) != 0) {
         fprintf(stderr, "memtrace: %s\n", t.error);

@@ -65,6 +65,7 @@ struct process {
     mt_addr r_debug;        /* ld.so's _r_debug, 0 for static programs */
     bool exec_seen;         /* this record's image has been set up */
     bool banner_shown;      /* the text report's header is out */
+    bool untraced_child;    /* --no-follow-forks: a vfork child traced only until exec */
     bool hooks_ready;       /* the allocator's hooks are planted */
     bool hook_warned;
     struct process *next;

@@ -90,26 +90,31 @@ int inject_syscall(pid_t tid, mt_addr gadget, long nr, const uint64_t args[6], i
     return pt_setregs(tid, &saved);
 }
 
-int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len)
+/* Runs one syscall through a `syscall; int3` written for the occasion at pc,
+ * restoring the original bytes afterwards. */
+static int syscall_via_temporary_gadget(pid_t tid, mt_addr pc, long nr, const uint64_t args[6],
+                                        int64_t *result)
 {
     uint8_t saved[sizeof(gadget_code)];
-    int err = target_read(tid, bootstrap_pc, saved, sizeof(saved));
+    int err = target_read(tid, pc, saved, sizeof(saved));
     if (!err)
-        err = target_poke_text(tid, bootstrap_pc, gadget_code, sizeof(gadget_code));
-    if (err) {
-        snprintf(why, why_len, "cannot write the bootstrap gadget at 0x%" PRIxADDR " in pid %d: %s",
-                 bootstrap_pc, tid, strerror(-err));
+        err = target_poke_text(tid, pc, gadget_code, sizeof(gadget_code));
+    if (err)
         return err;
-    }
+    err = inject_syscall(tid, pc, nr, args, result);
+    int restore = target_poke_text(tid, pc, saved, sizeof(saved));
+    return err ? err : restore;
+}
+
+int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len)
+{
     const uint64_t args[6] = { 0, SCRATCH_SIZE, PROT_READ | PROT_EXEC,
                                MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
     int64_t addr = 0;
-    err = inject_syscall(tid, bootstrap_pc, SYS_mmap, args, &addr);
-    int restore = target_poke_text(tid, bootstrap_pc, saved, sizeof(saved));
-    if (!err && restore)
-        err = restore;
+    int err = syscall_via_temporary_gadget(tid, bootstrap_pc, SYS_mmap, args, &addr);
     if (err) {
-        snprintf(why, why_len, "cannot inject mmap into pid %d: %s", tid, strerror(-err));
+        snprintf(why, why_len, "cannot inject mmap into pid %d at 0x%" PRIxADDR ": %s", tid,
+                 bootstrap_pc, strerror(-err));
         return err;
     }
     if (addr < 0 && addr > -4096) {
@@ -129,6 +134,21 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, s
     s->trampoline = s->base + TRAMPOLINE_OFFSET;
     s->syscall_gadget = s->base + GADGET_OFFSET;
     s->next_slot = s->base + FIRST_SLOT_OFFSET;
+    return 0;
+}
+
+int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc)
+{
+    if (!s->base)
+        return 0;
+    const uint64_t args[6] = { s->base, SCRATCH_SIZE, 0, 0, 0, 0 };
+    int64_t rc = 0;
+    int err = syscall_via_temporary_gadget(tid, bootstrap_pc, SYS_munmap, args, &rc);
+    if (err)
+        return err;
+    if (rc != 0)
+        return (int)rc;
+    memset(s, 0, sizeof(*s));
     return 0;
 }
 

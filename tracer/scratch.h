@@ -32,6 +32,9 @@ int inject_leave_syscall(pid_t tid);
  * (code no thread will run meanwhile, e.g. the ELF entry point after exec),
  * restoring the bytes there afterwards. */
 int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len);
+/* Unmaps the scratch page from tid's address space (a child that will run
+ * untraced), through a temporary gadget at bootstrap_pc. */
+int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc);
 /* Reserves a slot of `size` bytes; returns 0 or -ENOSPC. */
 int scratch_alloc(struct scratch *s, size_t size, mt_addr *out);
 

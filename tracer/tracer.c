@@ -23,6 +23,32 @@
 #define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
                        PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)
 
+/* Owned by this module: where SIGTERM/SIGHUP sent to memtrace go (the
+ * launched program), written before the handlers are installed. */
+static volatile pid_t forward_to_pid;
+
+static void forward_signal(int sig)
+{
+    /* kill() is async-signal-safe; the program decides what the signal means. */
+    if (forward_to_pid > 0)
+        kill(forward_to_pid, sig);
+}
+
+static int install_forwarding(pid_t pid)
+{
+    forward_to_pid = pid;
+    struct sigaction sa = { .sa_handler = forward_signal };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
+        return -errno;
+    /* Ctrl-C and Ctrl-\ reach the program from the terminal; memtrace stays
+     * to write the report. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    return 0;
+}
+
 static int fail(struct tracer *t, const char *fmt, ...)
 {
     va_list ap;
@@ -141,6 +167,11 @@ static int launch(struct tracer *t)
         return fail(t, "out of memory");
     }
     add_process(t, p);
+    if ((err = install_forwarding(pid)) != 0) {
+        kill(pid, SIGKILL);
+        close(errpipe[0]);
+        return fail(t, "sigaction: %s", strerror(-err));
+    }
     kill(pid, SIGCONT);
     /* The exec error pipe is read only if the child exits before exec. */
     fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
@@ -194,6 +225,14 @@ static int on_exec(struct tracer *t, struct thread *th)
 {
     struct process *p = th->proc;
     pid_t pid = p->pid;
+    if (p->untraced_child) {
+        /* The new image has none of our bytes: let it go. */
+        p->end = END_EXEC;
+        while (p->threads)
+            process_remove_thread(p, p->threads->tid);
+        int err = pt_detach(pid, 0);
+        return err && err != -ESRCH ? fail(t, "cannot detach pid %d: %s", pid, strerror(-err)) : 0;
+    }
     if (p->exec_seen) {
         /* The old image's state is closed as it was at exec; a fresh record
          * follows the new one. */
@@ -330,6 +369,31 @@ static void await_first_stop(struct tracer *t, pid_t tid)
         ;
 }
 
+/* --no-follow-forks: the child of fork gets its memory back as it would be
+ * without memtrace (original code bytes, real return addresses of the
+ * forking thread's pending calls, no scratch page), then runs untraced. */
+static int detach_clean(struct tracer *t, struct thread *parent_thread, pid_t child)
+{
+    struct process *p = parent_thread->proc;
+    int err = 0;
+    for (unsigned i = 0; i < parent_thread->npending && !err; i++) {
+        const struct pending_call *c = &parent_thread->pending[i];
+        err = target_write(child, c->entry_sp, &c->return_addr, sizeof(c->return_addr));
+    }
+    if (!err)
+        err = bp_unplant_all(&p->bps, child);
+    if (!err)
+        err = inject_leave_syscall(child);
+    struct scratch copy = p->scratch;
+    if (!err)
+        err = scratch_unmap(&copy, child, p->at_entry);
+    int detach = pt_detach(child, 0);
+    if (err || detach)
+        return fail(t, "cannot release forked child %d of pid %d: %s", child, p->pid,
+                    strerror(-(err ? err : detach)));
+    return 0;
+}
+
 static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
 {
     unsigned long msg;
@@ -344,9 +408,16 @@ static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
             resume(child, 0);
         return 0;
     }
+    if (!t->opt->follow_forks && kind == WK_FORK) {
+        await_first_stop(t, child);
+        return detach_clean(t, th, child);
+    }
     struct process *np = process_fork(th->proc, child);
     if (!np || !process_add_thread(np, child))
         return fail(t, "out of memory following fork of pid %d", th->proc->pid);
+    /* A vfork child shares its parent's memory, int3s included: it stays
+     * traced until exec even when forks are not followed. */
+    np->untraced_child = !t->opt->follow_forks;
     add_process(t, np);
     await_first_stop(t, child);
     resume(child, 0);
@@ -405,11 +476,14 @@ static int dispatch(struct tracer *t, pid_t tid, int status, int errfd)
         return 0;
     case WK_TRAP:
         return on_trap(t, th);
-    case WK_EXEC:
+    case WK_EXEC: {
+        bool detached = p->untraced_child;
         if (on_exec(t, th) != 0)
             return -1;
-        resume(tid, 0);
+        if (!detached)
+            resume(tid, 0);
         return 0;
+    }
     case WK_CLONE:
     case WK_FORK:
     case WK_VFORK:
