@@ -23,6 +23,13 @@ static char **copy_argv(char *const *argv)
     return out;
 }
 
+/* Memory as the program's own code sees it: original bytes under int3s. */
+static int read_original(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t len)
+{
+    const struct process *p = ctx;
+    return bp_read_code(&p->bps, tid, addr, buf, len);
+}
+
 struct process *process_create(pid_t pid, char *const *argv)
 {
     struct process *p = calloc(1, sizeof(*p));
@@ -35,7 +42,7 @@ struct process *process_create(pid_t pid, char *const *argv)
         process_destroy(p);
         return NULL;
     }
-    p->unwinder = unwinder_create(pid);
+    p->unwinder = unwinder_create(pid, read_original, p);
     p->symbolizer = symbolizer_create();
     if (!p->unwinder || !p->symbolizer) {
         process_destroy(p);

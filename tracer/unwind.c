@@ -11,6 +11,8 @@ struct unwinder {
     pid_t pid;
     unw_addr_space_t as;
     void *upt;
+    unwind_read_fn read;
+    void *read_ctx;
     uint64_t unwinds;
     /* the trap being unwound */
     pid_t tid;
@@ -77,7 +79,7 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int
         *val = v;
         return 0;
     }
-    if (target_read(active->tid, addr, &v, sizeof(v)) != 0)
+    if (active->read(active->read_ctx, active->tid, addr, &v, sizeof(v)) != 0)
         return -UNW_EINVAL;
     *val = v;
     return 0;
@@ -143,12 +145,14 @@ static unw_accessors_t accessors = {
     .get_proc_name = get_proc_name,
 };
 
-struct unwinder *unwinder_create(pid_t pid)
+struct unwinder *unwinder_create(pid_t pid, unwind_read_fn read, void *read_ctx)
 {
     struct unwinder *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->pid = pid;
+    u->read = read;
+    u->read_ctx = read_ctx;
     u->as = unw_create_addr_space(&accessors, 0);
     u->upt = _UPT_create(pid);
     if (!u->as || !u->upt) {

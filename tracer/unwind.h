@@ -27,7 +27,11 @@ void stack_snapshot_patch(struct stack_snapshot *s, mt_addr addr, uint64_t value
 
 struct unwinder;
 
-struct unwinder *unwinder_create(pid_t pid);
+/* How the unwinder reads target memory outside the stack snapshot: it must
+ * show original bytes where int3s are planted. Returns 0 or -errno. */
+typedef int (*unwind_read_fn)(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t len);
+
+struct unwinder *unwinder_create(pid_t pid, unwind_read_fn read, void *read_ctx);
 void unwinder_destroy(struct unwinder *u);
 /* Forgets cached unwind info (modules were loaded or unloaded). */
 void unwinder_flush(struct unwinder *u);
