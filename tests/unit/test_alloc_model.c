@@ -1,0 +1,414 @@
+/* alloc_model: glibc semantics of the malloc family on live/freed tables. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include "alloc_model.h"
+
+#define A 0x555555559000ULL
+#define B 0x55555555a000ULL
+#define C 0x55555555b000ULL
+
+/* Stack ids, as stack_intern would hand them out. */
+enum { S_ALLOC = 11, S_FREE = 22, S_BAD = 33, S_REALLOC = 44 };
+
+static int setup(void **state)
+{
+    struct alloc_model *m = malloc(sizeof(*m));
+    if (!m || alloc_model_init(m) != 0)
+        return -1;
+    *state = m;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    alloc_model_destroy(*state);
+    free(*state);
+    return 0;
+}
+
+static void apply(struct alloc_model *m, enum alloc_fn fn, mt_addr in, uint64_t size,
+                  mt_addr out, uint32_t stack)
+{
+    struct alloc_event ev = { .fn = fn, .tid = 100, .ptr_in = in, .size = size,
+                              .ptr_out = out, .stack_id = stack };
+    assert_int_equal(alloc_model_apply(m, &ev), 0);
+}
+
+static void do_malloc(struct alloc_model *m, mt_addr p, uint64_t size, uint32_t stack)
+{
+    apply(m, FN_MALLOC, 0, size, p, stack);
+}
+
+static void do_free(struct alloc_model *m, mt_addr p, uint32_t stack)
+{
+    apply(m, FN_FREE, p, 0, 0, stack);
+}
+
+static void do_realloc(struct alloc_model *m, mt_addr p, uint64_t size, mt_addr out,
+                       uint32_t stack)
+{
+    apply(m, FN_REALLOC, p, size, out, stack);
+}
+
+static enum free_verdict check(const struct alloc_model *m, mt_addr p, struct alloc_error *err)
+{
+    memset(err, 0x5a, sizeof(*err));
+    return alloc_model_check_free(m, FN_FREE, p, S_BAD, err);
+}
+
+static void assert_live(const struct alloc_model *m, mt_addr p, uint64_t size, enum alloc_fn fn)
+{
+    const struct block *b = alloc_table_get(&m->live, p);
+    assert_non_null(b);
+    assert_int_equal(b->size, size);
+    assert_int_equal(b->fn, fn);
+}
+
+static void assert_not_live(const struct alloc_model *m, mt_addr p)
+{
+    assert_null(alloc_table_get(&m->live, p));
+}
+
+static void assert_counters(const struct alloc_model *m, uint64_t allocations, uint64_t frees,
+                            uint64_t bytes_allocated)
+{
+    assert_int_equal(m->allocations, allocations);
+    assert_int_equal(m->frees, frees);
+    assert_int_equal(m->bytes_allocated, bytes_allocated);
+}
+
+static void test_malloc_makes_a_live_block(void **state)
+{
+    struct alloc_model *m = *state;
+    do_malloc(m, A, 24, S_ALLOC);
+    assert_live(m, A, 24, FN_MALLOC);
+    assert_int_equal(alloc_table_get(&m->live, A)->alloc_stack, S_ALLOC);
+    assert_int_equal(m->live.count, 1);
+    assert_counters(m, 1, 0, 24);
+}
+
+static void test_failed_malloc_changes_nothing(void **state)
+{
+    struct alloc_model *m = *state;
+    do_malloc(m, 0, 1ULL << 50, S_ALLOC);
+    assert_int_equal(m->live.count, 0);
+    assert_counters(m, 0, 0, 0);
+}
+
+static void test_free_moves_block_to_freed(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 24, S_ALLOC);
+    assert_int_equal(check(m, A, &err), FREE_OK);
+    do_free(m, A, S_FREE);
+
+    assert_not_live(m, A);
+    assert_int_equal(m->live.count, 0);
+    const struct block *f = alloc_table_get(&m->freed, A);
+    assert_non_null(f);
+    assert_int_equal(f->size, 24);
+    assert_int_equal(f->alloc_stack, S_ALLOC);
+    assert_int_equal(f->free_stack, S_FREE);
+    assert_counters(m, 1, 1, 24);
+}
+
+static void test_free_null_is_ok_and_changes_nothing(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    assert_int_equal(check(m, 0, &err), FREE_OK);
+    do_free(m, 0, S_FREE);
+    assert_counters(m, 0, 0, 0);
+    assert_int_equal(m->freed.count, 0);
+}
+
+static void test_double_free_verdict_describes_the_block(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 24, S_ALLOC);
+    do_free(m, A, S_FREE);
+
+    assert_int_equal(check(m, A, &err), FREE_DOUBLE);
+    assert_int_equal(err.kind, ERR_DOUBLE_FREE);
+    assert_int_equal(err.fn, FN_FREE);
+    assert_int_equal(err.addr, A);
+    assert_int_equal(err.block_size, 24);
+    assert_int_equal(err.stack, S_BAD);
+    assert_int_equal(err.alloc_stack, S_ALLOC);
+    assert_int_equal(err.free_stack, S_FREE);
+}
+
+static void test_free_of_never_allocated_address_is_invalid(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    assert_int_equal(check(m, C, &err), FREE_INVALID);
+    assert_int_equal(err.kind, ERR_INVALID_FREE);
+    assert_int_equal(err.fn, FN_FREE);
+    assert_int_equal(err.addr, C);
+    assert_int_equal(err.stack, S_BAD);
+    assert_int_equal(err.block_size, 0);
+    assert_int_equal(err.alloc_stack, 0);
+    assert_int_equal(err.free_stack, 0);
+}
+
+static void test_free_of_interior_pointer_is_invalid(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 64, S_ALLOC);
+    assert_int_equal(check(m, A + 16, &err), FREE_INVALID);
+    assert_int_equal(err.kind, ERR_INVALID_FREE);
+    assert_int_equal(err.addr, A + 16);
+    assert_live(m, A, 64, FN_MALLOC);
+}
+
+static void test_check_free_reports_the_calling_function(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 8, S_ALLOC);
+    do_free(m, A, S_FREE);
+    assert_int_equal(alloc_model_check_free(m, FN_REALLOC, A, S_BAD, &err), FREE_DOUBLE);
+    assert_int_equal(err.fn, FN_REALLOC);
+}
+
+static void test_record_error_keeps_errors_in_order(void **state)
+{
+    struct alloc_model *m = *state;
+    for (unsigned i = 0; i < 40; i++) {   /* past any initial capacity */
+        struct alloc_error e = { .kind = i % 2 ? ERR_INVALID_FREE : ERR_DOUBLE_FREE,
+                                 .fn = FN_FREE, .addr = A + i, .stack = i };
+        assert_int_equal(alloc_model_record_error(m, &e), 0);
+    }
+    assert_int_equal(m->nerrors, 40);
+    for (unsigned i = 0; i < 40; i++) {
+        assert_int_equal(m->errors[i].addr, A + i);
+        assert_int_equal(m->errors[i].stack, i);
+        assert_int_equal(m->errors[i].kind, i % 2 ? ERR_INVALID_FREE : ERR_DOUBLE_FREE);
+    }
+}
+
+static void test_calloc_records_total_size(void **state)
+{
+    struct alloc_model *m = *state;
+    apply(m, FN_CALLOC, 0, 12 * 10, A, S_ALLOC);
+    assert_live(m, A, 120, FN_CALLOC);
+    assert_counters(m, 1, 0, 120);
+}
+
+static void test_realloc_that_moves_frees_old_block(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 10, S_ALLOC);
+    do_realloc(m, A, 100, B, S_REALLOC);
+
+    assert_not_live(m, A);
+    assert_live(m, B, 100, FN_REALLOC);
+    assert_int_equal(alloc_table_get(&m->live, B)->alloc_stack, S_REALLOC);
+    assert_int_equal(alloc_table_get(&m->freed, A)->free_stack, S_REALLOC);
+    assert_int_equal(check(m, A, &err), FREE_DOUBLE);
+    assert_int_equal(check(m, B, &err), FREE_OK);
+    assert_counters(m, 2, 1, 110);
+}
+
+static void test_realloc_in_place_keeps_address_live(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 10, S_ALLOC);
+    do_realloc(m, A, 50, A, S_REALLOC);
+
+    assert_live(m, A, 50, FN_REALLOC);
+    assert_int_equal(m->live.count, 1);
+    assert_null(alloc_table_get(&m->freed, A));
+    assert_int_equal(check(m, A, &err), FREE_OK);
+}
+
+static void test_realloc_of_null_is_an_allocation(void **state)
+{
+    struct alloc_model *m = *state;
+    do_realloc(m, 0, 40, B, S_REALLOC);
+    assert_live(m, B, 40, FN_REALLOC);
+    assert_counters(m, 1, 0, 40);
+}
+
+static void test_realloc_to_zero_returning_null_frees(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 10, S_ALLOC);
+    do_realloc(m, A, 0, 0, S_REALLOC);
+
+    assert_not_live(m, A);
+    assert_int_equal(m->live.count, 0);
+    assert_int_equal(alloc_table_get(&m->freed, A)->free_stack, S_REALLOC);
+    assert_int_equal(check(m, A, &err), FREE_DOUBLE);
+    assert_counters(m, 1, 1, 10);
+}
+
+static void test_failed_realloc_leaves_block_live(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 10, S_ALLOC);
+    do_realloc(m, A, 1ULL << 50, 0, S_REALLOC);
+
+    assert_live(m, A, 10, FN_MALLOC);
+    assert_int_equal(alloc_table_get(&m->live, A)->alloc_stack, S_ALLOC);
+    assert_null(alloc_table_get(&m->freed, A));
+    assert_int_equal(check(m, A, &err), FREE_OK);
+    assert_counters(m, 1, 0, 10);
+}
+
+static void test_reallocarray_that_moves_frees_old_block(void **state)
+{
+    struct alloc_model *m = *state;
+    do_malloc(m, A, 10, S_ALLOC);
+    apply(m, FN_REALLOCARRAY, A, 4 * 8, B, S_REALLOC);
+    assert_not_live(m, A);
+    assert_live(m, B, 32, FN_REALLOCARRAY);
+    assert_counters(m, 2, 1, 42);
+}
+
+static void test_reused_address_is_live_again_not_double_free(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 24, S_ALLOC);
+    do_free(m, A, S_FREE);
+    do_malloc(m, A, 48, S_REALLOC);   /* glibc hands the chunk out again */
+
+    assert_live(m, A, 48, FN_MALLOC);
+    assert_null(alloc_table_get(&m->freed, A));
+    assert_int_equal(check(m, A, &err), FREE_OK);
+
+    /* Freed twice again: the verdict describes the second life. */
+    do_free(m, A, S_FREE + 1);
+    assert_int_equal(check(m, A, &err), FREE_DOUBLE);
+    assert_int_equal(err.block_size, 48);
+    assert_int_equal(err.alloc_stack, S_REALLOC);
+    assert_int_equal(err.free_stack, S_FREE + 1);
+}
+
+static void test_free_of_untracked_block_changes_nothing(void **state)
+{
+    struct alloc_model *m = *state;
+    /* A block allocated before tracing began: not ours, not counted. */
+    do_free(m, C, S_FREE);
+    assert_counters(m, 0, 0, 0);
+    assert_int_equal(m->freed.count, 0);
+}
+
+static void test_counters_are_exact_over_a_sequence(void **state)
+{
+    struct alloc_model *m = *state;
+    do_malloc(m, A, 100, S_ALLOC);             /* allocs 1, bytes 100 */
+    apply(m, FN_CALLOC, 0, 30, B, S_ALLOC);    /* allocs 2, bytes 130 */
+    do_realloc(m, A, 200, C, S_REALLOC);       /* allocs 3, frees 1, bytes 330 */
+    do_free(m, B, S_FREE);                     /* frees 2 */
+    do_free(m, 0, S_FREE);                     /* free(NULL): nothing */
+    do_malloc(m, 0, 7, S_ALLOC);               /* failed: nothing */
+    apply(m, FN_POSIX_MEMALIGN, 0, 64, A, S_ALLOC); /* allocs 4, bytes 394 */
+    do_realloc(m, C, 0, 0, S_REALLOC);         /* frees 3 */
+
+    assert_counters(m, 4, 3, 394);
+    assert_int_equal(m->live.count, 1);
+    assert_live(m, A, 64, FN_POSIX_MEMALIGN);
+}
+
+static void test_sequence_numbers_order_blocks_in_time(void **state)
+{
+    struct alloc_model *m = *state;
+    do_malloc(m, A, 1, S_ALLOC);
+    do_malloc(m, B, 1, S_ALLOC);
+    do_malloc(m, C, 1, S_ALLOC);
+    uint64_t sa = alloc_table_get(&m->live, A)->seq;
+    uint64_t sb = alloc_table_get(&m->live, B)->seq;
+    uint64_t sc = alloc_table_get(&m->live, C)->seq;
+    assert_true(sa < sb);
+    assert_true(sb < sc);
+}
+
+static void test_copy_gives_independent_child_with_zero_counters(void **state)
+{
+    struct alloc_model *parent = *state;
+    struct alloc_error err;
+    do_malloc(parent, A, 10, S_ALLOC);
+    do_malloc(parent, B, 20, S_ALLOC);
+    do_malloc(parent, C, 30, S_ALLOC);
+    do_free(parent, C, S_FREE);
+    assert_int_equal(check(parent, C, &err), FREE_DOUBLE);
+    assert_int_equal(alloc_model_record_error(parent, &err), 0);
+
+    struct alloc_model child;
+    assert_int_equal(alloc_model_copy(&child, parent), 0);
+
+    /* Inherited state: live blocks and freed blocks. */
+    assert_live(&child, A, 10, FN_MALLOC);
+    assert_live(&child, B, 20, FN_MALLOC);
+    assert_int_equal(child.live.count, 2);
+    assert_int_equal(check(&child, C, &err), FREE_DOUBLE);
+    assert_int_equal(err.free_stack, S_FREE);
+    /* Fresh counters and no errors of its own. */
+    assert_counters(&child, 0, 0, 0);
+    assert_int_equal(child.nerrors, 0);
+
+    /* Later events stay on their side. */
+    do_free(&child, A, S_FREE);
+    do_malloc(parent, 0x1000, 5, S_ALLOC);
+    assert_live(parent, A, 10, FN_MALLOC);
+    assert_not_live(&child, A);
+    assert_not_live(&child, 0x1000);
+    assert_counters(&child, 0, 1, 0);
+    assert_counters(parent, 4, 1, 65);
+    assert_int_equal(parent->nerrors, 1);
+
+    /* Blocks the child allocates come after the inherited ones in time. */
+    do_malloc(&child, 0x2000, 1, S_ALLOC);
+    assert_true(alloc_table_get(&child.live, 0x2000)->seq > alloc_table_get(&child.live, B)->seq);
+
+    alloc_model_destroy(parent);
+    assert_int_equal(alloc_model_init(parent), 0);
+    assert_live(&child, B, 20, FN_MALLOC);
+    alloc_model_destroy(&child);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_malloc_makes_a_live_block),
+        T(test_failed_malloc_changes_nothing),
+        T(test_free_moves_block_to_freed),
+        T(test_free_null_is_ok_and_changes_nothing),
+        T(test_double_free_verdict_describes_the_block),
+        T(test_free_of_never_allocated_address_is_invalid),
+        T(test_free_of_interior_pointer_is_invalid),
+        T(test_check_free_reports_the_calling_function),
+        T(test_record_error_keeps_errors_in_order),
+        T(test_calloc_records_total_size),
+        T(test_realloc_that_moves_frees_old_block),
+        T(test_realloc_in_place_keeps_address_live),
+        T(test_realloc_of_null_is_an_allocation),
+        T(test_realloc_to_zero_returning_null_frees),
+        T(test_failed_realloc_leaves_block_live),
+        T(test_reallocarray_that_moves_frees_old_block),
+        T(test_reused_address_is_live_again_not_double_free),
+        T(test_free_of_untracked_block_changes_nothing),
+        T(test_counters_are_exact_over_a_sequence),
+        T(test_sequence_numbers_order_blocks_in_time),
+        T(test_copy_gives_independent_child_with_zero_counters),
+    };
+#undef T
+    return cmocka_run_group_tests_name("alloc_model", tests, NULL, NULL);
+}

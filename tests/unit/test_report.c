@@ -1,0 +1,642 @@
+/* report: leak records, the text report and the JSON report, on synthetic
+ * models with a fake symbol resolver. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "json_check.h"
+#include "report.h"
+
+/* ---- fixture ---------------------------------------------------------- */
+
+struct fixture {
+    struct alloc_model model;
+    struct stack_intern stacks;
+    struct report_process proc;
+};
+
+static char *const seed_argv[] = { "./seed", "a b", NULL };
+
+/* Fake symbolizer: a few fixed addresses, each showing one kind of frame. */
+#define IP_MAIN 0x401000ULL       /* function, file and line */
+#define IP_HELPER 0x401100ULL     /* function, file and line */
+#define IP_LIBC_FN 0x7f0000029d90ULL   /* function and module, no line info */
+#define IP_LIBC_RAW 0x7f00000271caULL  /* module only */
+#define IP_NOWHERE 0xdead0ULL     /* nothing known */
+#define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
+
+static void fake_resolve(void *ctx, mt_addr ip, struct sym_frame *out)
+{
+    (void)ctx;
+    memset(out, 0, sizeof(*out));
+    out->address = ip;
+    switch (ip) {
+    case IP_MAIN:
+        *out = (struct sym_frame){ ip, "main", "/src/fixtures/seed.c", 21, "/build/seed", 0x1000 };
+        break;
+    case IP_HELPER:
+        *out = (struct sym_frame){ ip, "helper", "seed.c", 7, "/build/seed", 0x1100 };
+        break;
+    case IP_LIBC_FN:
+        *out = (struct sym_frame){ ip, "__libc_start_call_main", NULL, 0, LIBC, 0x29d90 };
+        break;
+    case IP_LIBC_RAW:
+        *out = (struct sym_frame){ ip, NULL, NULL, 0, LIBC, 0x271ca };
+        break;
+    default:
+        break;
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    if (!fx || alloc_model_init(&fx->model) != 0 || stack_intern_init(&fx->stacks) != 0)
+        return -1;
+    fx->proc = (struct report_process){
+        .pid = 42, .argv = seed_argv, .end = "exited", .exit_code = 0,
+        .model = &fx->model, .stacks = &fx->stacks, .resolve = fake_resolve,
+    };
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    alloc_model_destroy(&fx->model);
+    stack_intern_destroy(&fx->stacks);
+    free(fx);
+    return 0;
+}
+
+#define STACK(fx, ...) \
+    stack_intern_add(&(fx)->stacks, (const mt_addr[]){ __VA_ARGS__ }, \
+                     (unsigned)(sizeof((const mt_addr[]){ __VA_ARGS__ }) / sizeof(mt_addr)))
+
+static void alloc(struct fixture *fx, enum alloc_fn fn, mt_addr p, uint64_t size, uint32_t stack)
+{
+    struct alloc_event ev = { .fn = fn, .ptr_out = p, .size = size, .stack_id = stack };
+    assert_int_equal(alloc_model_apply(&fx->model, &ev), 0);
+}
+
+static void release(struct fixture *fx, mt_addr p, uint32_t stack)
+{
+    struct alloc_event ev = { .fn = FN_FREE, .ptr_in = p, .stack_id = stack };
+    assert_int_equal(alloc_model_apply(&fx->model, &ev), 0);
+}
+
+/* Frees p a second time: the check the tracer makes, then the record. */
+static void double_free(struct fixture *fx, mt_addr p, uint32_t stack)
+{
+    struct alloc_error err;
+    assert_int_equal(alloc_model_check_free(&fx->model, FN_FREE, p, stack, &err), FREE_DOUBLE);
+    assert_int_equal(alloc_model_record_error(&fx->model, &err), 0);
+}
+
+static void invalid_free(struct fixture *fx, mt_addr p, uint32_t stack)
+{
+    struct alloc_error err;
+    assert_int_equal(alloc_model_check_free(&fx->model, FN_FREE, p, stack, &err), FREE_INVALID);
+    assert_int_equal(alloc_model_record_error(&fx->model, &err), 0);
+}
+
+static void assert_record(const struct leak_record *r, enum alloc_fn fn, uint32_t stack,
+                          uint64_t bytes, uint64_t blocks)
+{
+    assert_string_equal(r->kind, "unfreed");
+    assert_int_equal(r->fn, fn);
+    assert_int_equal(r->stack, stack);
+    assert_int_equal(r->bytes, bytes);
+    assert_int_equal(r->blocks, blocks);
+}
+
+/* ---- report_collect_leaks and friends --------------------------------- */
+
+static void test_collect_of_empty_model_gives_no_records(void **state)
+{
+    struct fixture *fx = *state;
+    struct leak_record *recs;
+    size_t n = 99;
+    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(recs);
+}
+
+static void test_collect_groups_by_allocator_and_stack(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s1 = STACK(fx, IP_MAIN), s2 = STACK(fx, IP_HELPER, IP_MAIN);
+    alloc(fx, FN_MALLOC, 0x1000, 10, s1);
+    alloc(fx, FN_MALLOC, 0x2000, 20, s1);
+    alloc(fx, FN_MALLOC, 0x3000, 30, s1);
+    alloc(fx, FN_CALLOC, 0x4000, 5, s1);     /* same stack, other allocator */
+    alloc(fx, FN_MALLOC, 0x5000, 100, s2);
+    alloc(fx, FN_MALLOC, 0x6000, 1000, s2);
+    release(fx, 0x6000, s2);                  /* freed: not a leak */
+
+    struct leak_record *recs;
+    size_t n;
+    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_record(&recs[0], FN_MALLOC, s2, 100, 1);
+    assert_record(&recs[1], FN_MALLOC, s1, 60, 3);
+    assert_record(&recs[2], FN_CALLOC, s1, 5, 1);
+    free(recs);
+}
+
+static void test_collect_breaks_byte_ties_by_blocks_then_stack(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s1 = STACK(fx, 0x10), s2 = STACK(fx, 0x20), s3 = STACK(fx, 0x30);
+    assert_true(s1 < s2 && s2 < s3);
+    /* All records hold 50 bytes. Inserted so that neither hash order nor
+     * insertion order gives the expected one by chance. */
+    alloc(fx, FN_MALLOC, 0x1000, 50, s2);
+    alloc(fx, FN_MALLOC, 0x2000, 50, s1);
+    alloc(fx, FN_MALLOC, 0x3000, 25, s3);
+    alloc(fx, FN_MALLOC, 0x4000, 25, s3);
+
+    struct leak_record *recs;
+    size_t n;
+    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_record(&recs[0], FN_MALLOC, s3, 50, 2);
+    assert_record(&recs[1], FN_MALLOC, s1, 50, 1);
+    assert_record(&recs[2], FN_MALLOC, s2, 50, 1);
+    free(recs);
+}
+
+static void test_collect_handles_many_records(void **state)
+{
+    struct fixture *fx = *state;
+    /* 3000 stacks (the grouping index grows well past its first size);
+     * stack k holds (k % 7) + 1 blocks of 8 bytes. */
+    uint64_t total_blocks = 0;
+    mt_addr p = 0x100000;
+    for (mt_addr k = 0; k < 3000; k++) {
+        uint32_t s = STACK(fx, 0x400000 + k);
+        for (unsigned b = 0; b < k % 7 + 1; b++, p += 16, total_blocks++)
+            alloc(fx, FN_MALLOC, p, 8, s);
+    }
+    struct leak_record *recs;
+    size_t n;
+    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(n, 3000);
+    uint64_t blocks = 0;
+    for (size_t i = 0; i < n; i++) {
+        blocks += recs[i].blocks;
+        assert_int_equal(recs[i].bytes, recs[i].blocks * 8);
+        if (i > 0) {
+            assert_true(recs[i - 1].bytes >= recs[i].bytes);
+            if (recs[i - 1].bytes == recs[i].bytes)
+                assert_true(recs[i - 1].stack < recs[i].stack);
+        }
+    }
+    assert_int_equal(blocks, total_blocks);
+    assert_int_equal(recs[0].blocks, 7);
+    assert_int_equal(recs[n - 1].blocks, 1);
+    free(recs);
+}
+
+static void test_unfreed_totals(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s = STACK(fx, IP_MAIN);
+    alloc(fx, FN_MALLOC, 0x1000, 10, s);
+    alloc(fx, FN_CALLOC, 0x2000, 32, s);
+    alloc(fx, FN_MALLOC, 0x3000, 7, s);
+    release(fx, 0x3000, s);
+    uint64_t bytes = 1, blocks = 1;
+    report_unfreed_totals(&fx->model, &bytes, &blocks);
+    assert_int_equal(bytes, 42);
+    assert_int_equal(blocks, 2);
+}
+
+static void test_found_problems(void **state)
+{
+    struct fixture *fx = *state;
+    struct alloc_model clean;
+    assert_int_equal(alloc_model_init(&clean), 0);
+    struct report_process procs[2] = { fx->proc, fx->proc };
+    procs[0].model = &clean;
+    procs[1].model = &clean;
+    assert_false(report_found_problems(procs, 2));
+
+    /* A leak in the second process. */
+    alloc(fx, FN_MALLOC, 0x1000, 1, STACK_NONE);
+    procs[1].model = &fx->model;
+    assert_true(report_found_problems(procs, 2));
+    assert_false(report_found_problems(procs, 1));
+
+    /* An error alone, nothing leaked. */
+    release(fx, 0x1000, STACK_NONE);
+    assert_false(report_found_problems(procs, 2));
+    invalid_free(fx, 0x5000, STACK_NONE);
+    assert_true(report_found_problems(procs, 2));
+    alloc_model_destroy(&clean);
+}
+
+static void test_signal_names(void **state)
+{
+    (void)state;
+    char buf[32];
+    report_signal_name(11, buf, sizeof(buf));
+    assert_string_equal(buf, "SIGSEGV");
+    report_signal_name(SIGKILL, buf, sizeof(buf));
+    assert_string_equal(buf, "SIGKILL");
+    report_signal_name(SIGABRT, buf, sizeof(buf));
+    assert_string_equal(buf, "SIGABRT");
+    report_signal_name(0, buf, sizeof(buf));
+    assert_string_equal(buf, "signal 0");
+    report_signal_name(1000, buf, sizeof(buf));
+    assert_string_equal(buf, "signal 1000");
+}
+
+/* ---- text report ------------------------------------------------------ */
+
+typedef void (*text_writer_fn)(FILE *f, struct fixture *fx);
+
+static char *capture_text(struct fixture *fx, text_writer_fn write)
+{
+    struct capture c;
+    capture_open(&c);
+    write(c.f, fx);
+    return capture_close(&c);
+}
+
+static void write_process(FILE *f, struct fixture *fx)
+{
+    assert_int_equal(report_text_process(f, &fx->proc), 0);
+}
+
+static void write_banner(FILE *f, struct fixture *fx)
+{
+    report_text_banner(f, &fx->proc);
+}
+
+static void write_errors(FILE *f, struct fixture *fx)
+{
+    for (size_t i = 0; i < fx->model.nerrors; i++)
+        report_text_error(f, &fx->proc, &fx->model.errors[i]);
+}
+
+static void assert_text(struct fixture *fx, text_writer_fn write, const char *want)
+{
+    char *got = capture_text(fx, write);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_text_banner(void **state)
+{
+    struct fixture *fx = *state;
+    assert_text(fx, write_banner,
+                "==42== memtrace " MEMTRACE_VERSION ", an external memory-leak tracer\n"
+                "==42== Command: ./seed a b\n"
+                "==42==\n");
+}
+
+static void test_text_process_with_one_leak(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s = STACK(fx, IP_HELPER, IP_LIBC_FN, IP_LIBC_RAW, IP_NOWHERE, IP_MAIN);
+    alloc(fx, FN_MALLOC, 0x1000, 30, s);
+    alloc(fx, FN_MALLOC, 0x2000, 100, s);
+    release(fx, 0x2000, s);
+
+    /* One frame of each kind: file and line; function in a module without
+     * line info; module only; nothing known. */
+    assert_text(fx, write_process,
+                "==42== HEAP SUMMARY:\n"
+                "==42==     in use at exit: 30 bytes in 1 blocks\n"
+                "==42==   total heap usage: 2 allocs, 1 frees, 130 bytes allocated\n"
+                "==42==\n"
+                "==42== 30 bytes in 1 blocks are unfreed (record 1 of 1), allocated by malloc()\n"
+                "==42==    at 0x401100: helper (seed.c:7)\n"
+                "==42==    by 0x7f0000029d90: __libc_start_call_main (in " LIBC ")\n"
+                "==42==    by 0x7f00000271ca: libc.so.6+0x271ca\n"
+                "==42==    by 0xdead0: ???\n"
+                "==42==    by 0x401000: main (seed.c:21)\n"
+                "==42==\n"
+                "==42== LEAK SUMMARY:\n"
+                "==42==    unfreed: 30 bytes in 1 blocks\n"
+                "==42==\n"
+                "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
+                "==42== Process exited with status 0\n");
+}
+
+static void test_text_stack_stops_at_main(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s = STACK(fx, IP_MAIN, IP_LIBC_FN, IP_LIBC_RAW);
+    alloc(fx, FN_MALLOC, 0x1000, 30, s);
+
+    char *got = capture_text(fx, write_process);
+    assert_non_null(strstr(got, "allocated by malloc()\n"
+                                "==42==    at 0x401000: main (seed.c:21)\n"
+                                "==42==\n"
+                                "==42== LEAK SUMMARY:\n"));
+    free(got);
+}
+
+static void test_text_process_numbers_records_and_names_allocators(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s1 = STACK(fx, IP_MAIN), s2 = STACK(fx, IP_HELPER, IP_MAIN);
+    alloc(fx, FN_CALLOC, 0x1000, 64, s2);
+    alloc(fx, FN_MALLOC, 0x2000, 8, s1);
+    alloc(fx, FN_MALLOC, 0x3000, 8, s1);
+    fx->proc.exit_code = 3;
+
+    assert_text(fx, write_process,
+                "==42== HEAP SUMMARY:\n"
+                "==42==     in use at exit: 80 bytes in 3 blocks\n"
+                "==42==   total heap usage: 3 allocs, 0 frees, 80 bytes allocated\n"
+                "==42==\n"
+                "==42== 64 bytes in 1 blocks are unfreed (record 1 of 2), allocated by calloc()\n"
+                "==42==    at 0x401100: helper (seed.c:7)\n"
+                "==42==    by 0x401000: main (seed.c:21)\n"
+                "==42==\n"
+                "==42== 16 bytes in 2 blocks are unfreed (record 2 of 2), allocated by malloc()\n"
+                "==42==    at 0x401000: main (seed.c:21)\n"
+                "==42==\n"
+                "==42== LEAK SUMMARY:\n"
+                "==42==    unfreed: 80 bytes in 3 blocks\n"
+                "==42==\n"
+                "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
+                "==42== Process exited with status 3\n");
+}
+
+static void test_text_process_killed_by_signal(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s = STACK(fx, IP_MAIN);
+    alloc(fx, FN_MALLOC, 0x1000, 8, s);
+    release(fx, 0x1000, s);
+    double_free(fx, 0x1000, s);
+    invalid_free(fx, 0x9000, s);
+    fx->proc.end = "signaled";
+    fx->proc.signal = SIGSEGV;
+    fx->proc.core_dumped = true;
+
+    assert_text(fx, write_process,
+                "==42== HEAP SUMMARY:\n"
+                "==42==     in use at exit: 0 bytes in 0 blocks\n"
+                "==42==   total heap usage: 1 allocs, 1 frees, 8 bytes allocated\n"
+                "==42==\n"
+                "==42== LEAK SUMMARY:\n"
+                "==42==    unfreed: 0 bytes in 0 blocks\n"
+                "==42==\n"
+                "==42== ERROR SUMMARY: 2 errors (1 double free, 1 invalid free)\n"
+                "==42== Process terminated by SIGSEGV (core dumped)\n");
+}
+
+static void test_text_process_other_end(void **state)
+{
+    struct fixture *fx = *state;
+    fx->proc.end = "exec";
+    char *got = capture_text(fx, write_process);
+    const char *last = "==42== Process state at exec\n";
+    size_t len = strlen(got), want = strlen(last);
+    assert_true(len >= want);
+    assert_string_equal(got + len - want, last);
+    free(got);
+}
+
+static void test_text_double_free(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s_alloc = STACK(fx, IP_HELPER, IP_MAIN);
+    uint32_t s_free = STACK(fx, IP_MAIN);
+    uint32_t s_bad = STACK(fx, IP_LIBC_RAW);
+    alloc(fx, FN_MALLOC, 0x4a0, 24, s_alloc);
+    release(fx, 0x4a0, s_free);
+    double_free(fx, 0x4a0, s_bad);
+
+    assert_text(fx, write_errors,
+                "==42== Double free: free(0x4a0) of a block of 24 bytes that was already freed\n"
+                "==42==    at 0x7f00000271ca: libc.so.6+0x271ca\n"
+                "==42==  Block was freed at:\n"
+                "==42==    at 0x401000: main (seed.c:21)\n"
+                "==42==  Block was allocated at:\n"
+                "==42==    at 0x401100: helper (seed.c:7)\n"
+                "==42==    by 0x401000: main (seed.c:21)\n"
+                "==42==  memtrace skipped this free() so the program can go on.\n"
+                "==42==\n");
+}
+
+static void test_text_invalid_free_without_stack(void **state)
+{
+    struct fixture *fx = *state;
+    invalid_free(fx, 0x1234, STACK_NONE);
+
+    assert_text(fx, write_errors,
+                "==42== Invalid free: free(0x1234) is not the start of a live heap block\n"
+                "==42==    (no stack recorded)\n"
+                "==42==  memtrace skipped this free() so the program can go on.\n"
+                "==42==\n");
+}
+
+static const struct report_stats sample_stats = {
+    .present = true, .traps = 1, .entry_traps = 2, .return_traps = 3, .rendezvous_traps = 4,
+    .nested_calls = 5, .single_steps = 6, .unwinds = 7, .ptrace_calls = 8,
+    .symbolized_addresses = 9,
+};
+
+/* The documented counters, in their documented order; fields added later may
+ * sit between them. */
+static void assert_in_order(const char *text, const char *const *parts, size_t n)
+{
+    const char *at = text;
+    for (size_t i = 0; i < n; i++) {
+        const char *hit = strstr(at, parts[i]);
+        if (!hit)
+            fail_msg("\"%s\" not found (in order) in %s", parts[i], text);
+        at = hit + strlen(parts[i]);
+    }
+}
+
+static void test_text_stats(void **state)
+{
+    (void)state;
+    struct capture c;
+    capture_open(&c);
+    report_text_stats(c.f, &sample_stats);
+    char *got = capture_close(&c);
+    const char *parts[] = { "memtrace: stats: traps=1 ", "entry_traps=2 ", "return_traps=3 ",
+                            "rendezvous_traps=4 ", "nested_calls=5 ", "single_steps=6 ",
+                            "unwinds=7 ", "ptrace_calls=8 ", "symbolized_addresses=9\n" };
+    assert_in_order(got, parts, sizeof(parts) / sizeof(parts[0]));
+    /* Exactly one line, starting with the prefix. */
+    assert_int_equal(strncmp(got, parts[0], strlen(parts[0])), 0);
+    assert_ptr_equal(strchr(got, '\n'), got + strlen(got) - 1);
+    free(got);
+}
+
+/* ---- JSON report ------------------------------------------------------ */
+
+static char *capture_json(const struct report_process *procs, size_t n,
+                          const struct report_stats *stats)
+{
+    struct capture c;
+    capture_open(&c);
+    assert_int_equal(report_json_write(c.f, procs, n, stats), 0);
+    char *text = capture_close(&c);
+    if (!json_is_valid(text))
+        fail_msg("not valid JSON: %s", text);
+    return text;
+}
+
+static void assert_contains(const char *text, const char *part)
+{
+    if (!strstr(text, part))
+        fail_msg("\"%s\" not found in %s", part, text);
+}
+
+#define FRAME_MAIN "{\"address\":\"0x401000\",\"function\":\"main\",\"file\":\"/src/fixtures/seed.c\"," \
+                   "\"line\":21,\"module\":\"/build/seed\",\"offset\":\"0x1000\"}"
+#define FRAME_HELPER "{\"address\":\"0x401100\",\"function\":\"helper\",\"file\":\"seed.c\"," \
+                     "\"line\":7,\"module\":\"/build/seed\",\"offset\":\"0x1100\"}"
+#define FRAME_RAW "{\"address\":\"0x7f00000271ca\",\"function\":null,\"file\":null," \
+                  "\"line\":null,\"module\":\"" LIBC "\",\"offset\":\"0x271ca\"}"
+#define FRAME_NOWHERE "{\"address\":\"0xdead0\",\"function\":null,\"file\":null," \
+                      "\"line\":null,\"module\":null,\"offset\":null}"
+#define ZERO "{\"bytes\":0,\"blocks\":0}"
+
+static void test_json_document_for_small_model(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s_leak = STACK(fx, IP_MAIN, IP_NOWHERE);
+    uint32_t s_alloc = STACK(fx, IP_HELPER);
+    uint32_t s_free = STACK(fx, IP_MAIN);
+    uint32_t s_bad = STACK(fx, IP_LIBC_RAW);
+    alloc(fx, FN_MALLOC, 0x1000, 30, s_leak);
+    alloc(fx, FN_MALLOC, 0x2000, 16, s_alloc);
+    release(fx, 0x2000, s_free);
+    double_free(fx, 0x2000, s_bad);
+
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_string_equal(got,
+        "{\"version\":1,\"tool\":\"memtrace " MEMTRACE_VERSION "\",\"mode\":\"run\","
+        "\"processes\":[{\"pid\":42,\"command\":[\"./seed\",\"a b\"],\"end\":\"exited\","
+        "\"exit_code\":0,\"signal\":null,"
+        "\"summary\":{\"allocations\":2,\"frees\":1,\"bytes_allocated\":46,"
+        "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","
+        "\"indirectly_lost\":" ZERO ",\"possibly_lost\":" ZERO ",\"still_reachable\":" ZERO ","
+        "\"errors\":1},"
+        "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\","
+        "\"stack\":[" FRAME_MAIN "," FRAME_NOWHERE "]}],"
+        "\"errors\":[{\"kind\":\"double_free\",\"function\":\"free\",\"address\":\"0x2000\","
+        "\"size\":16,\"stack\":[" FRAME_RAW "],\"alloc_stack\":[" FRAME_HELPER "],"
+        "\"free_stack\":[" FRAME_MAIN "]}],"
+        "\"mappings\":[]}]}\n");
+    free(got);
+}
+
+static void test_json_invalid_free_has_null_size_and_stacks(void **state)
+{
+    struct fixture *fx = *state;
+    invalid_free(fx, 0x1234, STACK(fx, IP_MAIN));
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_contains(got, "\"errors\":[{\"kind\":\"invalid_free\",\"function\":\"free\","
+                         "\"address\":\"0x1234\",\"size\":null,\"stack\":[" FRAME_MAIN "],"
+                         "\"alloc_stack\":null,\"free_stack\":null}]");
+    free(got);
+}
+
+static void test_json_signaled_process(void **state)
+{
+    struct fixture *fx = *state;
+    fx->proc.end = "signaled";
+    fx->proc.signal = SIGABRT;
+    fx->proc.exit_code = 77;   /* ignored unless exited */
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_contains(got, "\"end\":\"signaled\",\"exit_code\":null,\"signal\":\"SIGABRT\",");
+    assert_contains(got, "\"leaks\":[],\"errors\":[],\"mappings\":[]");
+    free(got);
+}
+
+static void test_json_escapes_command_line(void **state)
+{
+    struct fixture *fx = *state;
+    char *const argv[] = { "./prog", "say \"hi\"\n", "C:\\dir", NULL };
+    fx->proc.argv = argv;
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_contains(got, "\"command\":[\"./prog\",\"say \\\"hi\\\"\\n\",\"C:\\\\dir\"]");
+    free(got);
+}
+
+static void test_json_several_processes(void **state)
+{
+    struct fixture *fx = *state;
+    struct report_process procs[2] = { fx->proc, fx->proc };
+    procs[1].pid = 43;
+    char *got = capture_json(procs, 2, NULL);
+    assert_contains(got, "\"mappings\":[]},{\"pid\":43,");
+    free(got);
+}
+
+static void test_json_no_processes(void **state)
+{
+    (void)state;
+    char *got = capture_json(NULL, 0, NULL);
+    assert_string_equal(got, "{\"version\":1,\"tool\":\"memtrace " MEMTRACE_VERSION "\","
+                             "\"mode\":\"run\",\"processes\":[]}\n");
+    free(got);
+}
+
+static void test_json_stats_only_when_present(void **state)
+{
+    struct fixture *fx = *state;
+    struct report_stats absent = sample_stats;
+    absent.present = false;
+    char *got = capture_json(&fx->proc, 1, &absent);
+    assert_null(strstr(got, "\"stats\""));
+    free(got);
+
+    got = capture_json(&fx->proc, 1, &sample_stats);
+    const char *parts[] = { "\"mappings\":[]}],\"stats\":{\"traps\":1,", "\"entry_traps\":2,",
+                            "\"return_traps\":3,", "\"rendezvous_traps\":4,",
+                            "\"nested_calls\":5,", "\"single_steps\":6,", "\"unwinds\":7,",
+                            "\"ptrace_calls\":8,", "\"symbolized_addresses\":9}}\n" };
+    assert_in_order(got, parts, sizeof(parts) / sizeof(parts[0]));
+    free(got);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_collect_of_empty_model_gives_no_records),
+        T(test_collect_groups_by_allocator_and_stack),
+        T(test_collect_breaks_byte_ties_by_blocks_then_stack),
+        T(test_collect_handles_many_records),
+        T(test_unfreed_totals),
+        T(test_found_problems),
+        T(test_signal_names),
+        T(test_text_banner),
+        T(test_text_process_with_one_leak),
+        T(test_text_stack_stops_at_main),
+        T(test_text_process_numbers_records_and_names_allocators),
+        T(test_text_process_killed_by_signal),
+        T(test_text_process_other_end),
+        T(test_text_double_free),
+        T(test_text_invalid_free_without_stack),
+        T(test_text_stats),
+        T(test_json_document_for_small_model),
+        T(test_json_invalid_free_has_null_size_and_stacks),
+        T(test_json_signaled_process),
+        T(test_json_escapes_command_line),
+        T(test_json_several_processes),
+        T(test_json_no_processes),
+        T(test_json_stats_only_when_present),
+    };
+#undef T
+    return cmocka_run_group_tests_name("report", tests, NULL, NULL);
+}
