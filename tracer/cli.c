@@ -32,7 +32,7 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
 {
     char *end;
     errno = 0;
-    if (!s || !*s || *s == '-')
+    if (!s || *s < '0' || *s > '9')   /* no sign, no blanks: strtoul would take them */
         return -1;
     unsigned long v = strtoul(s, &end, 10);
     if (errno || *end || v < lo || v > hi)
@@ -126,8 +126,13 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             snprintf(err, err_len, "option '%s' needs an argument", sub_argv[optind - 1]);
             return -1;
         default:
-            snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')",
-                     sub_argv[optind - 1]);
+            /* Inside a group like -zq optind has not moved on: name the letter.
+             * glibc sets optopt to 0 for unknown long options. */
+            if (optopt > 0 && optopt < 256)
+                snprintf(err, err_len, "unknown option '-%c' (try 'memtrace --help')", optopt);
+            else
+                snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')",
+                         sub_argv[optind - 1]);
             return -1;
         }
     }

@@ -15,18 +15,16 @@ static void before_value(struct json_writer *w)
         w->after_key = false;
         return;
     }
-    if (w->depth > 0 && w->need_comma[w->depth - 1])
+    if (w->depth > 0 && w->need_comma)
         fputc(',', w->f);
-    if (w->depth > 0)
-        w->need_comma[w->depth - 1] = true;
+    w->need_comma = true;
 }
 
 static void open_container(struct json_writer *w, char c)
 {
     before_value(w);
     fputc(c, w->f);
-    if (w->depth < JSON_MAX_DEPTH)
-        w->need_comma[w->depth] = false;
+    w->need_comma = false;
     w->depth++;
 }
 
@@ -34,6 +32,7 @@ static void close_container(struct json_writer *w, char c)
 {
     w->depth--;
     fputc(c, w->f);
+    w->need_comma = true;   /* the closed container was a value of its parent */
 }
 
 void json_begin_object(struct json_writer *w) { open_container(w, '{'); }

@@ -6,12 +6,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define JSON_MAX_DEPTH 32
-
 struct json_writer {
     FILE *f;
     int depth;
-    bool need_comma[JSON_MAX_DEPTH];
+    bool need_comma;    /* the current container already holds a value */
     bool after_key;
 };
 

@@ -284,9 +284,8 @@ static void test_unknown_short_option_is_named(void **state)
     assert_error(&r, "unknown option '-x' (try 'memtrace --help')");
 }
 
-/* BUG: an unknown short option that is not the last letter of its group
- * ("-zq") is reported as the previous argument ("run"): at that point getopt
- * has not advanced optind, and cli.c prints sub_argv[optind - 1]. */
+/* An unknown short option that is not the last letter of its group ("-zq")
+ * is named by its letter: getopt has not advanced optind at that point. */
 static void test_unknown_short_option_in_a_group_is_named(void **state)
 {
     (void)state;
