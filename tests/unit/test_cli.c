@@ -135,6 +135,10 @@ static void test_depth_rejects_out_of_range_and_non_numbers(void **state)
     assert_error(&r, "--depth needs a number from 1 to 256, not '12x'");
     r = PARSE("run", "--depth=", "prog");
     assert_error(&r, "--depth needs a number from 1 to 256, not ''");
+    r = PARSE("run", "--depth", "+5", "prog");
+    assert_error(&r, "--depth needs a number from 1 to 256, not '+5'");
+    r = PARSE("run", "--depth", " 5", "prog");
+    assert_error(&r, "--depth needs a number from 1 to 256, not ' 5'");
     r = PARSE("run", "--depth", "99999999999999999999999", "prog");
     assert_int_equal(r.rc, -1);
 }
