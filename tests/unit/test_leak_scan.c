@@ -1,0 +1,264 @@
+/* leak_scan: memcheck's leak kinds on synthetic target memory. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include "leak_scan.h"
+
+/* A fake address space: a heap of 64 KiB and a "data segment" of 4 KiB. */
+#define HEAP 0x10000000ULL
+#define HEAP_SIZE 0x10000u
+#define DATA 0x20000000ULL
+#define DATA_SIZE 0x1000u
+
+struct fake_mem {
+    uint8_t heap[HEAP_SIZE];
+    uint8_t data[DATA_SIZE];
+    struct alloc_table live;
+    struct leak_scan scan;
+};
+
+static ssize_t fake_read(void *ctx, mt_addr addr, void *buf, size_t len)
+{
+    struct fake_mem *m = ctx;
+    const uint8_t *base = NULL;
+    mt_addr lo = 0;
+    size_t size = 0;
+    if (addr >= HEAP && addr < HEAP + HEAP_SIZE) {
+        base = m->heap, lo = HEAP, size = HEAP_SIZE;
+    } else if (addr >= DATA && addr < DATA + DATA_SIZE) {
+        base = m->data, lo = DATA, size = DATA_SIZE;
+    } else {
+        return 0;
+    }
+    size_t avail = size - (size_t)(addr - lo);
+    size_t n = len < avail ? len : avail;
+    memcpy(buf, base + (addr - lo), n);
+    return (ssize_t)n;
+}
+
+static int setup(void **state)
+{
+    struct fake_mem *m = calloc(1, sizeof(*m));
+    if (!m || alloc_table_init(&m->live) != 0)
+        return -1;
+    *state = m;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fake_mem *m = *state;
+    leak_scan_destroy(&m->scan);
+    alloc_table_destroy(&m->live);
+    free(m);
+    return 0;
+}
+
+/* Block number i lives at HEAP + i * 0x100. */
+static mt_addr block(int i)
+{
+    return HEAP + (mt_addr)i * 0x100;
+}
+
+static void add_block(struct fake_mem *m, int i, uint64_t size)
+{
+    struct block b = { .addr = block(i), .size = size };
+    assert_int_equal(alloc_table_put(&m->live, &b), 0);
+}
+
+static void store(struct fake_mem *m, mt_addr at, uint64_t value)
+{
+    if (at >= DATA)
+        memcpy(m->data + (at - DATA), &value, 8);
+    else
+        memcpy(m->heap + (at - HEAP), &value, 8);
+}
+
+static void run_scan(struct fake_mem *m)
+{
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m), 0);
+    leak_scan_root_region(&m->scan, DATA, DATA + DATA_SIZE, false);
+    assert_int_equal(leak_scan_finish(&m->scan), 0);
+}
+
+static enum leak_kind kind_of(struct fake_mem *m, int i)
+{
+    const struct leak_scan_block *b = leak_scan_find(&m->scan, block(i));
+    assert_non_null(b);
+    return (enum leak_kind)b->kind;
+}
+
+static void test_unreferenced_block_is_definitely_lost(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+    assert_int_equal(leak_scan_find(&m->scan, block(0))->indirect_bytes, 0);
+}
+
+static void test_start_pointer_in_root_is_reachable(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    store(m, DATA + 8, block(0));
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_REACHABLE);
+}
+
+static void test_interior_pointer_only_is_possibly_lost(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    store(m, DATA, block(0) + 8);
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_POSSIBLE);
+}
+
+static void test_pointer_past_the_end_is_not_a_reference(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    store(m, DATA, block(0) + 32);
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+}
+
+static void test_starts_only_root_ignores_interior_pointers(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    add_block(m, 1, 32);
+    store(m, DATA, block(0) + 16);   /* allocator state pointing into a block's tail */
+    store(m, DATA + 8, block(1));
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m), 0);
+    leak_scan_root_region(&m->scan, DATA, DATA + DATA_SIZE, true);
+    leak_scan_finish(&m->scan);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+    assert_int_equal(kind_of(m, 1), LEAK_REACHABLE);
+}
+
+static void test_chain_from_root_is_reachable(void **state)
+{
+    struct fake_mem *m = *state;
+    for (int i = 0; i < 3; i++)
+        add_block(m, i, 64);
+    store(m, DATA, block(2));
+    store(m, block(2), block(0));
+    store(m, block(0) + 8, block(1));
+    run_scan(m);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(kind_of(m, i), LEAK_REACHABLE);
+}
+
+static void test_block_reached_through_possible_block_is_possible(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 64);
+    add_block(m, 1, 64);
+    store(m, DATA, block(0) + 24);     /* interior */
+    store(m, block(0), block(1));      /* start pointer, but from a possible block */
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_POSSIBLE);
+    assert_int_equal(kind_of(m, 1), LEAK_POSSIBLE);
+}
+
+/* A lost binary tree of 7 nodes: 1 definite + 6 indirect, whatever the
+ * address order of the nodes (the root here is the highest address). */
+static void test_lost_tree_has_one_definite_and_six_indirect(void **state)
+{
+    struct fake_mem *m = *state;
+    /* node k's children are 2k+1 and 2k+2; node k lives at block(6 - k). */
+    for (int k = 0; k < 7; k++)
+        add_block(m, 6 - k, 32);
+    for (int k = 0; k < 3; k++) {
+        store(m, block(6 - k), block(6 - (2 * k + 1)));
+        store(m, block(6 - k) + 8, block(6 - (2 * k + 2)));
+    }
+    run_scan(m);
+    assert_int_equal(kind_of(m, 6), LEAK_DEFINITE);
+    const struct leak_scan_block *root = leak_scan_find(&m->scan, block(6));
+    assert_int_equal(root->indirect_bytes, 6 * 32);
+    assert_int_equal(root->indirect_blocks, 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(kind_of(m, i), LEAK_INDIRECT);
+}
+
+static void test_lost_cycle_has_one_definite_one_indirect(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 48);
+    add_block(m, 1, 16);
+    store(m, block(0), block(1));
+    store(m, block(1), block(0));
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+    assert_int_equal(kind_of(m, 1), LEAK_INDIRECT);
+    assert_int_equal(leak_scan_find(&m->scan, block(0))->indirect_bytes, 16);
+}
+
+static void test_self_pointer_does_not_keep_a_block(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    store(m, block(0) + 8, block(0));
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+}
+
+static void test_register_roots(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    add_block(m, 1, 32);
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m), 0);
+    uint64_t regs[3] = { 0, block(1), 12345 };
+    leak_scan_root_words(&m->scan, regs, 3);
+    leak_scan_finish(&m->scan);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+    assert_int_equal(kind_of(m, 1), LEAK_REACHABLE);
+}
+
+static void test_zero_size_block_reached_by_start_pointer(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 0);
+    store(m, DATA, block(0));
+    run_scan(m);
+    assert_int_equal(kind_of(m, 0), LEAK_REACHABLE);
+}
+
+static void test_kind_names(void **state)
+{
+    (void)state;
+    assert_string_equal(leak_kind_name(LEAK_DEFINITE), "definitely_lost");
+    assert_string_equal(leak_kind_name(LEAK_INDIRECT), "indirectly_lost");
+    assert_string_equal(leak_kind_name(LEAK_POSSIBLE), "possibly_lost");
+    assert_string_equal(leak_kind_name(LEAK_REACHABLE), "still_reachable");
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_unreferenced_block_is_definitely_lost),
+        T(test_start_pointer_in_root_is_reachable),
+        T(test_interior_pointer_only_is_possibly_lost),
+        T(test_pointer_past_the_end_is_not_a_reference),
+        T(test_starts_only_root_ignores_interior_pointers),
+        T(test_chain_from_root_is_reachable),
+        T(test_block_reached_through_possible_block_is_possible),
+        T(test_lost_tree_has_one_definite_and_six_indirect),
+        T(test_lost_cycle_has_one_definite_one_indirect),
+        T(test_self_pointer_does_not_keep_a_block),
+        T(test_register_roots),
+        T(test_zero_size_block_reached_by_start_pointer),
+        T(test_kind_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
