@@ -264,6 +264,19 @@ int leak_scan_finish(struct leak_scan *s)
     return 0;
 }
 
+bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi)
+{
+    size_t a = 0, b = s->n;   /* first block with addr >= lo */
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (s->blocks[mid].addr < lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a < s->n && s->blocks[a].addr < hi;
+}
+
 const struct leak_scan_block *leak_scan_find(const struct leak_scan *s, mt_addr addr)
 {
     bool start;

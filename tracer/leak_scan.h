@@ -57,6 +57,10 @@ void leak_scan_destroy(struct leak_scan *s);
 void leak_scan_root_region(struct leak_scan *s, mt_addr lo, mt_addr hi, bool starts_only);
 void leak_scan_root_words(struct leak_scan *s, const uint64_t *words, size_t n);
 
+/* Whether any block starts in [lo, hi): such memory is heap, scanned only
+ * through the blocks themselves. */
+bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi);
+
 /* Propagates from the roots and classifies every block. */
 int leak_scan_finish(struct leak_scan *s);
 /* The block whose start is addr, or NULL. */

@@ -1,0 +1,125 @@
+/* Roots of the leak scan, from /proc/PID/maps and the threads' registers.
+ * Heap memory (any mapping holding a tracked block: the brk heap, malloc's
+ * arenas of other threads, its large mmapped chunks) is never a root: it is
+ * scanned only through live blocks, so stale pointers in free chunks cannot
+ * hide a leak. The allocator's own data (glibc's main_arena: top, bins)
+ * points at chunk headers inside user blocks; from there only start
+ * pointers count. */
+#include "leak_roots.h"
+#include "leak_scan.h"
+#include "target_mem.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Red zone below rsp that x86-64 leaf functions may use (System V ABI). */
+#define RED_ZONE 128
+
+struct read_ctx { pid_t tid; };
+
+static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
+{
+    const struct read_ctx *r = ctx;
+    ssize_t n = target_read_partial(r->tid, addr, buf, len);
+    return n < 0 ? 0 : n;
+}
+
+/* [lo, hi) of the module that defines malloc, 0/0 when unknown. */
+static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
+{
+    *lo = *hi = 0;
+    for (size_t i = 0; i < p->bps.n; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->role != BP_HOOK_ENTRY || bp->fn != FN_MALLOC)
+            continue;
+        const struct module *m = process_module_at(p, bp->addr);
+        if (m) {
+            *lo = m->lo;
+            *hi = m->hi;
+        }
+        return;
+    }
+}
+
+/* The lowest stack pointer of a thread inside [lo, hi), or 0. */
+static mt_addr stack_pointer_in(const struct process *p, mt_addr lo, mt_addr hi)
+{
+    mt_addr best = 0;
+    for (const struct thread *t = p->threads; t; t = t->next) {
+        if (!t->has_exit_regs)
+            continue;
+        mt_addr sp = regs_sp(&t->exit_regs);
+        if (sp >= lo && sp < hi && (!best || sp < best))
+            best = sp;
+    }
+    return best;
+}
+
+static void scan_maps(struct process *p, struct leak_scan *s, pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    mt_addr alloc_lo, alloc_hi;
+    allocator_range(p, &alloc_lo, &alloc_hi);
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        int name_at = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &name_at) < 3)
+            continue;
+        const char *name = line + name_at;
+        if (perms[0] != 'r' || perms[1] != 'w')
+            continue;
+        if (strncmp(name, "[vvar", 5) == 0 || strncmp(name, "[vsyscall", 9) == 0)
+            continue;
+        if (leak_scan_has_block_in(s, lo, hi))
+            continue;   /* heap */
+        mt_addr sp = stack_pointer_in(p, lo, hi);
+        if (sp)
+            lo = sp - RED_ZONE > lo ? sp - RED_ZONE : lo;   /* a stack: only its live part */
+        bool allocator_data = lo < alloc_hi && hi > alloc_lo;
+        leak_scan_root_region(s, lo, hi, allocator_data);
+    }
+    fclose(f);
+}
+
+static void scan_registers(const struct process *p, struct leak_scan *s)
+{
+    for (const struct thread *t = p->threads; t; t = t->next) {
+        if (!t->has_exit_regs)
+            continue;
+        /* user_regs_struct is a sequence of 64-bit registers. */
+        uint64_t words[sizeof(mt_regs) / 8];
+        memcpy(words, &t->exit_regs, sizeof(words));
+        leak_scan_root_words(s, words, sizeof(words) / 8);
+    }
+}
+
+int leak_roots_scan_process(struct process *p, pid_t tid)
+{
+    struct leak_scan *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    struct read_ctx rc = { .tid = tid };
+    int err = leak_scan_init(s, &p->model.live, read_target, &rc);
+    if (err) {
+        free(s);
+        return err;
+    }
+    scan_maps(p, s, tid);
+    scan_registers(p, s);
+    err = leak_scan_finish(s);
+    s->read = NULL;       /* rc goes out of scope */
+    s->read_ctx = NULL;
+    if (p->scan) {
+        leak_scan_destroy(p->scan);
+        free(p->scan);
+    }
+    p->scan = s;
+    return err;
+}
