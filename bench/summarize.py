@@ -1,0 +1,510 @@
+#!/usr/bin/env python3
+"""Turns bench/run's raw samples into bench/out/results.md and results.json.
+
+Usage: summarize.py OUTDIR   (bench/run calls it; it can be re-run by hand)
+
+Inputs in OUTDIR: meta.tsv, commands.tsv, samples.tsv (key, rep, field, value)
+and the per-run files in runs/ (KEY.REP.out/.err/.json/.time/.vg/.tail).
+Every number in the tables is the median and the min over the repetitions;
+a derived number "above native" subtracts the median of the native runs.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "out")
+RUNS = os.path.join(OUT, "runs")
+
+
+def read_tsv(name, ncols):
+    rows = []
+    path = os.path.join(OUT, name)
+    if not os.path.exists(path):
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t", ncols - 1)
+            if len(parts) == ncols:
+                rows.append(parts)
+    return rows
+
+
+META = {k: v for k, v in read_tsv("meta.tsv", 2)}
+CMDS = {k: v for k, v in read_tsv("commands.tsv", 2)}
+SAMPLES = {}  # key -> rep -> field -> value
+for key, rep, field, value in read_tsv("samples.tsv", 4):
+    SAMPLES.setdefault(key, {}).setdefault(int(rep), {})[field] = value
+
+
+def read(path, default=""):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def art(key, rep, ext):
+    return read(os.path.join(RUNS, "%s.%d.%s" % (key, rep, ext)))
+
+
+def kv_line(text, tag):
+    """key=value pairs of the first line starting with tag."""
+    for line in text.splitlines():
+        if line.startswith(tag):
+            return dict(m.groups() for m in re.finditer(r"(\w+)=(\S+)", line))
+    return None
+
+
+def memtrace_stats(err):
+    return kv_line(err, "memtrace: stats:")
+
+
+def memtrace_errors(err):
+    lines = [l for l in err.splitlines() if l.startswith("memtrace:") and "stats:" not in l]
+    return "; ".join(lines[:3])
+
+
+def sig_name(rc):
+    names = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
+             11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM"}
+    return names.get(rc - 128, "signal %d" % (rc - 128)) if rc > 128 else None
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def mn(xs):
+    return min(xs) if xs else None
+
+
+def fmt(x, digits=2):
+    if x is None:
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    if isinstance(x, int):
+        return "{:,}".format(x)
+    if abs(x) >= 1000:
+        return "{:,.0f}".format(x)
+    if abs(x) >= 100:
+        return "%.0f" % x
+    if abs(x) >= 10:
+        return "%.1f" % x
+    return ("%." + str(digits) + "f") % x
+
+
+def reps(key):
+    return sorted(SAMPLES.get(key, {}))
+
+
+def field(key, rep, name, conv=float):
+    v = SAMPLES.get(key, {}).get(rep, {}).get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return conv(v)
+    except ValueError:
+        return None
+
+
+METRICS = []  # flat, stable ids, for comparing results.json across commits
+
+
+def metric(mid, unit, samples, note=None, median=None, minimum=None):
+    m = {"id": mid, "unit": unit, "samples": samples,
+         "median": med(samples) if median is None else median,
+         "min": mn(samples) if minimum is None else minimum}
+    if note:
+        m["note"] = note
+    METRICS.append(m)
+    return m
+
+
+def failures_note(fails, total):
+    if not fails:
+        return ""
+    kinds = {}
+    for f in fails:
+        kinds[f] = kinds.get(f, 0) + 1
+    return "; ".join("%d/%d runs %s" % (n, total, k) for k, n in kinds.items())
+
+
+md = []
+
+
+def table(header, rows):
+    md.append("| " + " | ".join(header) + " |")
+    md.append("|" + "|".join(" --- " for _ in header) + "|")
+    for r in rows:
+        md.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
+    md.append("")
+
+
+def code(s):
+    return "`" + s.replace("`", "'") + "`" if s else "n/a"
+
+
+# ---------------------------------------------------------------- header
+md.append("# memtrace bench results")
+md.append("")
+md.append("commit `%s` (%s)%s, %s, nproc %s, kernel %s, CPU %s; %s repetitions (row 5: %s)%s; "
+          "load average %s at start, %s at end; whole run %s s."
+          % (META.get("commit", "?")[:12], META.get("commit_subject", ""),
+             ", built from a worktree with uncommitted changes to %s" % META["worktree_modified"]
+             if META.get("worktree_modified") else "",
+             META.get("date", "?"), META.get("nproc", "?"), META.get("kernel", "?"),
+             META.get("cpu", "?"), META.get("reps", "?"), META.get("heavy_reps", "?"),
+             ", --quick" if META.get("quick") == "1" else "",
+             META.get("loadavg_start", "?"), META.get("loadavg_end", "?"), META.get("bench_wall_s", "?")))
+md.append("")
+md.append("Every cell is median / min over the repetitions (tools interleaved inside each "
+          "repetition). Tools: %s." % ", ".join(
+              "%s" % META[k] for k in ("memtrace", "valgrind", "ltrace", "heaptrack") if k in META))
+if META.get("memtrace_built") == "0":
+    md.append("")
+    md.append("**memtrace did not build**: see bench/out/run.log.")
+md.append("")
+
+# ---------------------------------------------------------------- row 1
+RAW = {}
+if reps("raw.pinned") or reps("raw.unpinned"):
+    md.append("## 1. Raw cost of a trap (the design's physical limit)")
+    md.append("")
+    md.append("`bench/raw_trap.c`: the tracee executes `int3` N times; per trap the tracer does only "
+              "waitpid + PTRACE_GETREGS + PTRACE_SETREGS + PTRACE_CONT. Pinned: tracer and tracee on "
+              "CPU 0 (sched_setaffinity before fork).")
+    md.append("")
+    rows = []
+    for place in ("unpinned", "pinned"):
+        key = "raw." + place
+        vals, fails = [], []
+        for r in reps(key):
+            kv = kv_line(art(key, r, "out"), "RAW_TRAP")
+            if field(key, r, "rc", int) == 0 and kv:
+                vals.append(float(kv["ns_per_trap"]))
+            else:
+                fails.append("failed (exit %s)" % field(key, r, "rc", int))
+        RAW[place] = metric("raw.%s.ns_per_trap" % place, "ns", vals, failures_note(fails, len(reps(key))))
+        rows.append([place, code(CMDS.get(key, "")), fmt(med(vals)), fmt(mn(vals)),
+                     failures_note(fails, len(reps(key)))])
+    table(["placement", "command", "ns/trap median", "ns/trap min", "notes"], rows)
+
+# ---------------------------------------------------------------- row 2
+TOOLS = [("native", "native"), ("memtrace", "memtrace run"), ("memtrace_pinned", "memtrace run, pinned"),
+         ("ltrace", "ltrace -f -e malloc+free"), ("valgrind", "valgrind --leak-check=full"),
+         ("heaptrack", "heaptrack")]
+ALLOC = {}
+if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
+    md.append("## 2. Allocation microbenchmark: µs per malloc+free pair above native")
+    md.append("")
+    md.append("`bench/alloc_bench.c`: seeded xorshift PRNG, sizes 16..4096, 1% of blocks leaked, a "
+              "256-slot ring per thread; `-t 4` = 4 threads doing N/4 pairs each. Timed inside the "
+              "program around the loop only (not startup, not the tool's report); with threads, first "
+              "thread start to last thread end. The native row is the absolute cost; the others are "
+              "the tool's cost minus the native median. Tools get different N (each is slow in its "
+              "own way); per-pair cost does not depend on N. On this machine `ltrace` needs `-f` to "
+              "see the threads' calls.")
+    md.append("")
+    rows = []
+    for t in (1, 4):
+        nat_key = "alloc.native.%dt" % t
+        for tool, label in TOOLS:
+            key = "alloc.%s.%dt" % (tool, t)
+            if not reps(key):
+                if tool == "heaptrack" or tool == "ltrace" or tool == "valgrind":
+                    rows.append([label, t, "not installed", "", "", "", "skipped"])
+                continue
+            per_pair, fails, pairs, tpp, ppp = [], [], None, [], []
+            for r in reps(key):
+                out, err = art(key, r, "out"), art(key, r, "err")
+                rc = field(key, r, "rc", int)
+                kv = kv_line(out, "ALLOC_BENCH")
+                status = SAMPLES[key][r].get("status")
+                if status:
+                    fails.append(status)
+                    continue
+                if tool == "ltrace":
+                    tail = art(key, r, "tail")
+                    m = re.search(r"killed by (SIG\w+)", tail)
+                    if m or not kv:
+                        fails.append("crashed (%s)" % (m.group(1) if m else "no output, exit %s" % rc))
+                        continue
+                if rc != 0 or not kv:
+                    why = "exit %s" % rc
+                    if sig_name(rc or 0):
+                        why += " = " + sig_name(rc)
+                    if tool.startswith("memtrace") and memtrace_errors(err):
+                        why += ": " + memtrace_errors(err)
+                    fails.append("failed (%s)" % why)
+                    continue
+                pairs = int(kv["pairs"])
+                ns = float(kv["loop_ns"]) / pairs
+                per_pair.append(ns)
+                if tool.startswith("memtrace"):
+                    st = memtrace_stats(err)
+                    js = read(os.path.join(RUNS, "%s.%d.json" % (key, r)))
+                    try:
+                        summ = json.loads(js)["processes"][0]["summary"]
+                        if summ["unfreed"]["blocks"] < int(kv["leaked"]):
+                            fails.append("wrong report (%d unfreed blocks < %s leaked)"
+                                         % (summ["unfreed"]["blocks"], kv["leaked"]))
+                    except (ValueError, KeyError, IndexError):
+                        fails.append("no JSON report")
+                    if st:
+                        tpp.append(int(st["traps"]) / pairs)
+                        ppp.append(int(st["ptrace_calls"]) / pairs)
+            ALLOC[(tool, t)] = per_pair
+            note = failures_note(fails, len(reps(key)))
+            if tpp:
+                note = ("%.2f traps, %.1f ptrace calls per pair" % (med(tpp), med(ppp))) + \
+                    ("; " + note if note else "")
+            if tool == "native":
+                vals = [x / 1000 for x in per_pair]
+                metric("alloc.native.%dt.us_per_pair" % t, "us", vals, note)
+                rows.append([label, t, code(CMDS.get(key, "")), fmt(pairs) if pairs else "", fmt(med(vals), 3) + " (absolute)",
+                             fmt(mn(vals), 3) + " (absolute)", note])
+            else:
+                nat = med(ALLOC.get(("native", t), []))
+                vals = [(x - nat) / 1000 for x in per_pair] if nat is not None else []
+                metric("alloc.%s.%dt.us_per_pair_above_native" % (tool, t), "us", vals, note)
+                if not vals and fails:
+                    rows.append([label, t, code(CMDS.get(key, "")), fmt(pairs) if pairs else "", "**%s**" % fails[0], "", note])
+                else:
+                    rows.append([label, t, code(CMDS.get(key, "")), fmt(pairs) if pairs else "", fmt(med(vals)), fmt(mn(vals)), note])
+                if tool.startswith("memtrace"):
+                    ALLOC[(tool + "_tpp", t)] = tpp
+    table(["tool", "threads", "command", "pairs/run", "µs/pair median", "µs/pair min", "notes"], rows)
+
+# ---------------------------------------------------------------- row 3
+if RAW and ALLOC:
+    md.append("## 3. memtrace's overhead over the physical limit")
+    md.append("")
+    md.append("memtrace's µs per pair above native (row 2) divided by 3 × the raw trap cost (row 1), "
+              "since a malloc+free pair costs memtrace 3 traps (malloc entry, malloc return, free "
+              "entry). 1.0 would mean memtrace adds nothing to the bare stops; the excess is its own "
+              "work (unwinding, process_vm_readv, bookkeeping, extra ptrace calls). The pinned memtrace "
+              "run (`taskset -c 0`) is compared with the pinned raw trap. \"min\" = min/min. The last "
+              "column uses the traps memtrace actually counted per pair (`--stats`).")
+    md.append("")
+    rows = []
+    for t in (1, 4):
+        for tool, place in (("memtrace", "unpinned"), ("memtrace_pinned", "pinned")):
+            per_pair = ALLOC.get((tool, t), [])
+            nat = med(ALLOC.get(("native", t), []))
+            raw = RAW.get(place)
+            if not per_pair or nat is None or not raw or raw["median"] is None:
+                rows.append([place, t, "n/a", "n/a", "n/a", "n/a", "n/a"])
+                continue
+            above = [x - nat for x in per_pair]
+            r_med = med(above) / (3 * raw["median"])
+            r_min = mn(above) / (3 * raw["min"])
+            tpp = med(ALLOC.get((tool + "_tpp", t), []))
+            r_tpp = med(above) / (tpp * raw["median"]) if tpp else None
+            metric("ratio.%s.%dt" % (place, t), "x", [], None, r_med, r_min)
+            rows.append([place, t, fmt(med(above) / 1000), fmt(3 * raw["median"] / 1000), fmt(r_med),
+                         fmt(r_min), "%s (%.2f traps/pair)" % (fmt(r_tpp), tpp) if tpp else "n/a"])
+    table(["placement", "threads", "memtrace µs/pair above native (median)", "3 × raw trap µs (median)",
+           "ratio median", "ratio min", "ratio with measured traps/pair"], rows)
+
+# ---------------------------------------------------------------- row 4
+PROGS = ["gzip", "python3", "sort", "xmllint", "jq"]
+if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
+    md.append("## 4. Real programs from Debian: wall-time slowdown factor")
+    md.append("")
+    md.append("Wall time of the whole command (startup, exit and the tool's report included) divided "
+              "by the median native wall time. memtrace: `memtrace run --stats --json F -o L -- CMD`; "
+              "valgrind: `valgrind --leak-check=full --log-file=F CMD`. Inputs are generated with a "
+              "fixed seed by `bench/gen_data.py` into bench/out/data/. The program's stdout under each "
+              "tool is checked against the native run (cksum). memtrace traps = its int3 stops "
+              "(2 per malloc-family call, 1 per free), a measure of how allocation-heavy the run is.")
+    md.append("")
+    rows, cmdlist = [], []
+    for p in PROGS:
+        if reps("real.%s.skip" % p):
+            rows.append([p, "skipped: " + SAMPLES["real.%s.skip" % p][1].get("status", ""), "", "", "", "", "", "", ""])
+            continue
+        nk = "real.%s.native" % p
+        if not reps(nk):
+            continue
+        nat = [field(nk, r, "wall_s") for r in reps(nk) if field(nk, r, "rc", int) == 0]
+        nat_ck = {SAMPLES[nk][r].get("out_cksum") for r in reps(nk)}
+        nat_rc = {field(nk, r, "rc", int) for r in reps(nk)}
+        cells, notes, traps = {}, [], None
+        for tool in ("memtrace", "valgrind"):
+            key = "real.%s.%s" % (p, tool)
+            if not reps(key):
+                cells[tool] = ("not run", "")
+                continue
+            vals, fails = [], []
+            for r in reps(key):
+                rc = field(key, r, "rc", int)
+                st = SAMPLES[key][r].get("status")
+                if st:
+                    fails.append(st)
+                    continue
+                if rc not in nat_rc:
+                    why = "exit %s" % rc
+                    if sig_name(rc or 0):
+                        why += " = " + sig_name(rc)
+                    if tool == "memtrace" and memtrace_errors(art(key, r, "err")):
+                        why += ": " + memtrace_errors(art(key, r, "err"))
+                    fails.append("failed (%s, native exits %s)" % (why, "/".join(map(str, nat_rc))))
+                    continue
+                if SAMPLES[key][r].get("out_cksum") not in nat_ck:
+                    fails.append("output differs from native")
+                vals.append(field(key, r, "wall_s"))
+                if tool == "memtrace":
+                    try:
+                        traps = json.loads(art(key, r, "json"))["stats"]["traps"]
+                    except (ValueError, KeyError, TypeError):
+                        s = memtrace_stats(art(key, r, "err")) or memtrace_stats(art(key, r, "log.tail"))
+                        if s:
+                            traps = int(s["traps"])
+            n0 = med(nat)
+            slow = [v / n0 for v in vals] if n0 else []
+            note = failures_note(fails, len(reps(key)))
+            if note:
+                notes.append("%s: %s" % (tool, note))
+            metric("real.%s.%s.slowdown" % (p, tool), "x", slow, note)
+            cells[tool] = (fmt(med(slow)) if slow else "**failed**", fmt(mn(slow)) if slow else "")
+            cmdlist.append("- %s under %s: %s" % (p, tool, code(CMDS.get(key, ""))))
+        metric("real.%s.native.wall_s" % p, "s", nat)
+        rows.append([p, code(CMDS.get(nk, "")), fmt(med(nat), 3), cells["memtrace"][0], cells["memtrace"][1],
+                     cells["valgrind"][0], cells["valgrind"][1], fmt(traps) if traps is not None else "n/a",
+                     "; ".join(notes)])
+    table(["program", "command (native)", "native s median", "memtrace × median", "memtrace × min",
+           "valgrind × median", "valgrind × min", "memtrace traps", "notes"], rows)
+    if cmdlist:
+        md.append("<details><summary>exact commands</summary>")
+        md.append("")
+        md.extend(cmdlist)
+        md.append("")
+        md.append("</details>")
+        md.append("")
+
+# ---------------------------------------------------------------- row 5
+def mem_runs(key):
+    res = []
+    for r in reps(key):
+        t = art(key, r, "time")
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", t)
+        kv = kv_line(art(key, r, "out"), "LEAK_MANY")
+        after = field(key, r, "mono_after", int)
+        rc = field(key, r, "rc", int)
+        head = art(key, r, "log.head")
+        tail = art(key, r, "log.tail")
+        rec = re.search(r"record 1 of (\d+)", head)
+        unf = re.search(r"unfreed: (\d+) bytes in (\d+) blocks", tail)
+        st = memtrace_stats(art(key, r, "err")) or memtrace_stats(tail)
+        res.append({
+            "rc": rc, "status": SAMPLES[key][r].get("status"),
+            "maxrss_kb": int(m.group(1)) if m else None,
+            "target_hwm_kb": int(kv["target_hwm_kb"]) if kv else None,
+            "exit_ms": (after - int(kv["exit_mono_ns"])) / 1e6 if kv and after else None,
+            "n": int(kv["n"]) if kv else None,
+            "records": int(rec.group(1)) if rec else None,
+            "unfreed_blocks": int(unf.group(2)) if unf else None,
+            "wall_s": field(key, r, "wall_s"),
+            "traps": int(st["traps"]) if st else None,
+            "err": memtrace_errors(art(key, r, "err")),
+        })
+    return res
+
+
+if reps("mem.blocks") or reps("mem.baseline"):
+    md.append("## 5. memtrace's own memory and report time")
+    md.append("")
+    md.append("`bench/leak_many.c blocks N` leaks N 16-byte blocks from one call site; `stacks N` leaks "
+              "N blocks each from its own call stack (base-4 digits of a counter pick one of four "
+              "recursive functions per level). Peak RSS is `/usr/bin/time -v`'s maximum resident set "
+              "size of `memtrace run --stats -o LOG -- bench/out/bin/leak_many ...`, minus the median "
+              "of the baseline run (%s blocks). wait4() reports max(memtrace, target), so the target's "
+              "own peak (VmHWM, printed by leak_many) is shown and a row is flagged when it could be "
+              "the target's. Report time = CLOCK_MONOTONIC after memtrace exits (bench/out/bin/monotime, "
+              "run by the script) minus the target's CLOCK_MONOTONIC just before it exits; the native "
+              "floor row is the same clock around leak_many without memtrace (process exit + "
+              "/usr/bin/time + one exec)." % META.get("param_BASELINE_BLOCKS", "?"))
+    md.append("")
+    base = mem_runs("mem.baseline")
+    base_rss = med([b["maxrss_kb"] for b in base if b["maxrss_kb"] and b["rc"] == 0])
+    rows = []
+
+    def ok_runs(runs, n_expected=None):
+        good, fails = [], []
+        for x in runs:
+            if x["status"]:
+                fails.append(x["status"])
+            elif x["rc"] != 0 or x["maxrss_kb"] is None or x["exit_ms"] is None:
+                why = "exit %s" % x["rc"]
+                if sig_name(x["rc"] or 0):
+                    why += " = " + sig_name(x["rc"])
+                if x["err"]:
+                    why += ": " + x["err"]
+                fails.append("failed (%s)" % why)
+            else:
+                good.append(x)
+        return good, fails
+
+    floor, ffail = ok_runs(mem_runs("mem.native_floor"))
+    fl = [x["exit_ms"] for x in floor]
+    metric("mem.native_floor_exit_ms", "ms", fl)
+    rows.append(["exit-to-exit clock floor, no tracer", code(CMDS.get("mem.native_floor", "")),
+                 fmt(med(fl)), fmt(mn(fl)), "ms", failures_note(ffail, len(reps("mem.native_floor")))])
+    good, fails = ok_runs(base)
+    vals = [x["maxrss_kb"] / 1024 for x in good]
+    metric("mem.baseline_rss_mb", "MB", vals)
+    rows.append(["memtrace peak RSS, baseline", code(CMDS.get("mem.baseline", "")), fmt(med(vals)),
+                 fmt(mn(vals)), "MB", failures_note(fails, len(base))])
+    for what, key, unit_name, expect in (("live blocks", "mem.blocks", "million live blocks", "blocks"),
+                                         ("distinct stacks", "mem.stacks", "million distinct stacks", "stacks")):
+        runs = mem_runs(key)
+        if not runs:
+            continue
+        good, fails = ok_runs(runs)
+        n = good[0]["n"] if good else int(META.get("param_LEAK_" + expect.upper(), "0") or 0)
+        notes = []
+        # correctness: memtrace must see every block (and, for stacks, a record per stack)
+        for x in good:
+            if x["unfreed_blocks"] is not None and x["unfreed_blocks"] < x["n"]:
+                notes.append("report shows %d unfreed blocks < %d leaked" % (x["unfreed_blocks"], x["n"]))
+            if expect == "stacks" and x["records"] is not None and x["records"] < x["n"]:
+                notes.append("report has %d records < %d distinct stacks" % (x["records"], x["n"]))
+        rss = [x["maxrss_kb"] / 1024 for x in good]
+        hwm = [x["target_hwm_kb"] / 1024 for x in good if x["target_hwm_kb"]]
+        if good and max(hwm or [0]) * 1.1 >= min(rss):
+            notes.append("peak RSS may be the target's (%s MB)" % fmt(max(hwm)))
+        note = "; ".join(sorted(set(notes)) + ([failures_note(fails, len(runs))] if fails else []))
+        rows.append(["memtrace peak RSS, %s %s" % ("{:,}".format(n), what), code(CMDS.get(key, "")),
+                     fmt(med(rss)), fmt(mn(rss)), "MB", "; ".join(x for x in (
+                         "target's own peak %s MB" % fmt(med(hwm)) if hwm else "", note) if x)])
+        if base_rss is not None and n:
+            per = [(x["maxrss_kb"] - base_rss) / 1024 * 1e6 / n for x in good]
+            metric("mem.rss_per_million_%s_mb" % expect, "MB", per, note)
+            rows.append(["**memtrace RSS per %s** (above baseline%s)" % (
+                unit_name, ", scaled from %s" % "{:,}".format(n) if n != 1000000 else ""), "", fmt(med(per)),
+                fmt(mn(per)), "MB", "%s bytes per %s" % (fmt(med(per) * 1.048576), expect[:-1]) if per else ""])
+        ex = [x["exit_ms"] for x in good]
+        metric("mem.report_ms_%s" % expect, "ms", ex, note)
+        rows.append(["**report time**: target exit to memtrace exit, %s %s" % ("{:,}".format(n), what),
+                     "same run", fmt(med(ex)), fmt(mn(ex)), "ms", ""])
+        wall = [x["wall_s"] for x in good]
+        tr = [x["traps"] for x in good if x["traps"]]
+        metric("mem.wall_s_%s" % expect, "s", wall)
+        rows.append(["whole memtrace run, %s %s" % ("{:,}".format(n), what), "same run", fmt(med(wall)),
+                     fmt(mn(wall)), "s", "%s traps" % fmt(med(tr)) if tr else ""])
+    table(["measurement", "command", "median", "min", "unit", "notes"], rows)
+
+md.append("Raw samples: bench/out/samples.tsv; per-run output: bench/out/runs/.")
+md.append("")
+
+text = "\n".join(md)
+with open(os.path.join(OUT, "results.md"), "w") as f:
+    f.write(text)
+with open(os.path.join(OUT, "results.json"), "w") as f:
+    json.dump({"version": 1, "meta": META, "commands": CMDS, "metrics": METRICS}, f, indent=1)
+    f.write("\n")
+print(text)
