@@ -4,6 +4,10 @@
     e2e.py --memtrace PATH --fixtures-dir DIR --source-dir DIR CASE
     e2e.py --list
 
+--list prints one case a line: its name, then optional ctest settings
+(`timeout=SECONDS`, `labels=L1,L2`, `repeat=N`: registered N times as
+e2e_<case>_1..N, `needs=TARGET`: only if the build has that target).
+
 --fixtures-dir holds the built fx_* programs, --source-dir their sources
 (fixtures/*.c).  Source lines are never hard-coded: each checked line
 carries a `/* @mark:NAME */` comment and is looked up by name.
@@ -17,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import select
 import shlex
 import signal
 import stat
@@ -24,10 +29,11 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
 SKIP = 77
-RUN_TIMEOUT = 100  # seconds; ctest's TIMEOUT is 120
+RUN_TIMEOUT = 100  # seconds; ctest's TIMEOUT is 120 (see ctest_settings)
 
 # glibc before 2.38 exports aligned_alloc and memalign at one address, so a
 # tracer that hooks by address cannot tell which name the program called.
@@ -132,6 +138,7 @@ def run(cmd, what):
                            timeout=RUN_TIMEOUT, env=child_env())
     except subprocess.TimeoutExpired:
         raise Failure("%s: still running after %d s" % (what, RUN_TIMEOUT))
+    log("  (%s finished with status %d)" % (what, p.returncode))
     p.stdout = p.stdout.decode("utf-8", "replace")
     p.stderr = p.stderr.decode("utf-8", "replace")
     return p
@@ -151,6 +158,10 @@ class Traced:
         return self.doc["processes"][0]
 
     @property
+    def procs(self):
+        return self.doc["processes"]
+
+    @property
     def summary(self):
         return self.process["summary"]
 
@@ -167,17 +178,24 @@ class Traced:
                "--- memtrace stderr (last 4000 chars):", self.stderr[-4000:]]
         if self.doc is not None:
             try:
-                proc = self.process
-                out += ["--- JSON process: end=%r exit_code=%r signal=%r" % (
-                            proc.get("end"), proc.get("exit_code"), proc.get("signal")),
-                        "--- JSON summary: " + json.dumps(proc.get("summary"))]
-                out += ["--- JSON leak record %d: %s" % (i, leak_str(r))
-                        for i, r in enumerate(proc.get("leaks") or [])]
-                for i, e in enumerate(proc.get("errors") or []):
-                    out.append("--- JSON error %d: %s at %s\n%s" % (
-                        i, e.get("kind"), e.get("address"), stack_str(e.get("stack"))))
-                    for k in ("free_stack", "alloc_stack"):
-                        out.append("    %s:\n%s" % (k, stack_str(e.get(k))))
+                for n, proc in enumerate(self.procs):
+                    out += ["--- JSON process %d: pid=%r command=%r" % (
+                                n, proc.get("pid"), proc.get("command")),
+                            "    end=%r exit_code=%r signal=%r" % (
+                                proc.get("end"), proc.get("exit_code"), proc.get("signal")),
+                            "--- JSON summary: " + json.dumps(proc.get("summary"))]
+                    recs = proc.get("leaks") or []
+                    out += ["--- JSON leak record %d: %s" % (i, leak_str(r))
+                            for i, r in enumerate(recs[:40])]
+                    if len(recs) > 40:
+                        out.append("--- (%d more leak records)" % (len(recs) - 40))
+                    for i, e in enumerate((proc.get("errors") or [])[:20]):
+                        out.append("--- JSON error %d: %s at %s\n%s" % (
+                            i, e.get("kind"), e.get("address"), stack_str(e.get("stack"))))
+                        for k in ("free_stack", "alloc_stack"):
+                            out.append("    %s:\n%s" % (k, stack_str(e.get(k))))
+                if self.doc.get("stats") is not None:
+                    out.append("--- JSON stats: " + json.dumps(self.doc["stats"]))
             except (KeyError, IndexError, TypeError, AttributeError):
                 out += ["--- JSON:", json.dumps(self.doc, indent=1)[:12000]]
         return "\n".join(out)
@@ -201,15 +219,29 @@ def memtrace(env, args, what="memtrace"):
     return p
 
 
-def trace(env, fixture, prog_args=(), opts=(), status=0):
+def trace(env, fixture, prog_args=(), opts=(), status=0, commands=None):
     """memtrace run --json FILE OPTS -- fx_FIXTURE PROG_ARGS; checks the
-    exit status and the JSON's shape, returns a Traced."""
+    exit status and the JSON's shape, returns a Traced.  COMMANDS: the
+    argv of every JSON process record, in order (default: one record, the
+    fixture's)."""
     prog = env.fixture(fixture)
+    json_path = json_path_for(env, fixture)
+    p = memtrace(env, ["run", "--json", json_path] + list(opts) + ["--", prog]
+                 + list(prog_args))
+    return finish_traced(env, p, json_path, status,
+                         commands or [[prog] + list(prog_args)])
+
+
+def json_path_for(env, fixture):
     json_path = os.path.join(env.tmp, "%s.json" % fixture)
     if os.path.exists(json_path):
         os.unlink(json_path)
-    p = memtrace(env, ["run", "--json", json_path] + list(opts) + ["--", prog]
-                 + list(prog_args))
+    return json_path
+
+
+def finish_traced(env, p, json_path, status, commands):
+    """Loads the JSON of the finished memtrace run P, checks its exit status
+    and the JSON's shape."""
     env.last = t = Traced(p, None)  # dumped by main() if a check fails
     if not os.path.exists(json_path):
         raise Failure("memtrace wrote no JSON file %s" % json_path)
@@ -219,7 +251,7 @@ def trace(env, fixture, prog_args=(), opts=(), status=0):
         except ValueError as e:
             raise Failure("JSON file %s does not parse: %s" % (json_path, e))
     check("memtrace exit status", status, t.status)
-    check_shape(t.doc, [prog] + list(prog_args))
+    check_shape(t.doc, commands)
     return t
 
 
@@ -234,15 +266,26 @@ SUMMARY_PAIRS = ("unfreed", "definitely_lost", "indirectly_lost",
                  "possibly_lost", "still_reachable")
 
 
-def check_shape(doc, command):
-    """Checks everything every JSON report must satisfy."""
+def check_shape(doc, commands):
+    """Checks everything every JSON report must satisfy.  COMMANDS: one
+    argv (a list of strings) = one process record, or a list of argvs."""
+    if commands and isinstance(commands[0], str):
+        commands = [commands]
     check("JSON version", 1, doc.get("version"))
     check_true("JSON tool starts with 'memtrace '",
                str(doc.get("tool", "")).startswith("memtrace "), repr(doc.get("tool")))
     check("JSON mode", "run", doc.get("mode"))
     procs = doc.get("processes")
-    check("number of JSON processes", 1, len(procs) if isinstance(procs, list) else procs)
-    proc = procs[0]
+    check("number of JSON processes", len(commands),
+          len(procs) if isinstance(procs, list) else procs)
+    check("commands of the JSON processes, in order", commands,
+          [p.get("command") for p in procs])
+    for i, (proc, command) in enumerate(zip(procs, commands)):
+        log("-- shape of JSON process %d" % i)
+        check_process_shape(proc, command)
+
+
+def check_process_shape(proc, command):
     keys = ("pid", "command", "end", "exit_code", "signal", "summary", "leaks", "errors",
             "mappings")
     check("missing process keys", [], [k for k in keys if k not in proc])
@@ -269,16 +312,23 @@ def check_shape(doc, command):
                len(keys) == len(set(keys)))
 
 
+def as_proc(t):
+    """A JSON process record from a Traced (its first process) or a record."""
+    return t.process if isinstance(t, Traced) else t
+
+
 def check_exited(t, code):
-    check("process end", "exited", t.process["end"])
-    check("process exit_code", code, t.process["exit_code"])
-    check("process signal", None, t.process["signal"])
+    proc = as_proc(t)
+    check("process end", "exited", proc["end"])
+    check("process exit_code", code, proc["exit_code"])
+    check("process signal", None, proc["signal"])
 
 
 def check_summary(t, **expected):
-    """check_summary(t, allocations=4, unfreed=(30, 1), ...)"""
+    """check_summary(t, allocations=4, unfreed=(30, 1), ...); T is a Traced
+    or a JSON process record."""
     for key, want in expected.items():
-        got = t.summary[key]
+        got = as_proc(t)["summary"][key]
         if isinstance(want, tuple):
             got = (got["bytes"], got["blocks"])
         check("summary.%s" % key, want, got)
@@ -658,6 +708,691 @@ def case_signal_abort(env):
     signal_case(env, ["abort"], signal.SIGABRT, "SIGABRT")
 
 
+# --------------------------------------------- real processes: helpers
+
+def ctest(**settings):
+    """Decorator: ctest settings of a case (printed by --list)."""
+    def deco(fn):
+        fn.ctest = {k: str(v) for k, v in settings.items()}
+        return fn
+    return deco
+
+
+def stdout_ints(text):
+    """{"label": int} from the fixture's "label=123" lines."""
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^(\w+)=(-?\d+)$", text, re.M)}
+
+
+def marked_leaks(env, proc, fixture, expected, others=()):
+    """Checks PROC's leak records against the marks of fixtures/FIXTURE.c.
+
+    EXPECTED: {mark: (bytes, blocks, allocator, function)}: the records
+    whose first FIXTURE.c frame is on the mark's line add up to BYTES in
+    BLOCKS, each has that frame as stack[0] (in FUNCTION, module
+    fx_FIXTURE) and ALLOCATOR.  OTHERS: marks of lines where records are
+    allowed (library code called there allocated); they are returned as
+    {mark: [records]} for the caller to check.  A record at any other line,
+    or with no FIXTURE.c frame at all, fails."""
+    fname = fixture + ".c"
+    by_line = {}
+    for rec in proc["leaks"]:
+        f = first_frame_in(rec["stack"], fname)
+        by_line.setdefault(f["line"] if f else None, []).append(rec)
+    lines = {env.line(fixture, m): m for m in list(expected) + list(others)}
+    stray = {ln: recs for ln, recs in by_line.items() if ln not in lines}
+    if stray:
+        raise Failure("leak records of pid %s whose first %s frame is not on an expected "
+                      "line (None: no %s frame at all; expected lines %s):\n%s" % (
+                          proc["pid"], fname, fname,
+                          {m: ln for ln, m in sorted(lines.items())},
+                          "\n".join("  line %s: %s" % (ln, leak_str(r))
+                                    for ln, recs in stray.items() for r in recs)))
+    log("ok: every leak record of pid %s starts at an expected %s line" % (proc["pid"], fname))
+    for mark, (nbytes, blocks, allocator, function) in expected.items():
+        line = env.line(fixture, mark)
+        recs = by_line.get(line, [])
+        log("-- %s.c:%d (%s): %d record(s)" % (fixture, line, mark, len(recs)))
+        check_true("a leak record at %s:%d (%s)" % (fname, line, mark), recs,
+                   "records:\n" + "\n".join(leak_str(r) for r in proc["leaks"]))
+        check("bytes of the records at %s" % mark, nbytes, sum(r["bytes"] for r in recs))
+        check("blocks of the records at %s" % mark, blocks, sum(r["blocks"] for r in recs))
+        for rec in recs:
+            check("kind", "unfreed", rec["kind"])
+            check("allocator", allocator, rec["allocator"])
+            check_frame("stack[0]", rec["stack"][0], function, fname, line, "fx_" + fixture)
+    return {m: by_line.get(env.line(fixture, m), []) for m in others}
+
+
+def check_dtv_records(recs, nthreads):
+    """pthread_create's own allocation: one calloc'd DTV per thread."""
+    check("blocks allocated inside pthread_create (one DTV per thread)", nthreads,
+          sum(r["blocks"] for r in recs))
+    for rec in recs:
+        check("allocator inside pthread_create", "calloc", rec["allocator"])
+        names = [f.get("function") or "" for f in rec["stack"]]
+        check_true("stack passes through _dl_allocate_tls (called by pthread_create)",
+                   any("_dl_allocate_tls" in n for n in names), stack_str(rec["stack"]))
+    return sum(r["bytes"] for r in recs), sum(r["blocks"] for r in recs)
+
+
+def check_stats_present(t):
+    stats = t.doc.get("stats")
+    check_true("JSON has stats", isinstance(stats, dict), repr(stats))
+    for key in ("traps", "entry_traps", "return_traps", "rendezvous_traps", "nested_calls",
+                "allocator_frees", "single_steps"):
+        check_true("stats.%s is an integer" % key, isinstance(stats.get(key), int),
+                   repr(stats))
+    log("stats: %s" % json.dumps(stats))
+    return stats
+
+
+class Live:
+    """memtrace started in the background on a fixture; the fixture's
+    stdout (passed through memtrace) is read while it runs."""
+
+    def __init__(self, env, fixture, prog_args=(), opts=(), **popen):
+        self.env = env
+        self.prog = env.fixture(fixture)
+        self.args = list(prog_args)
+        self.json_path = json_path_for(env, fixture)
+        cmd = ([env.memtrace, "run", "--json", self.json_path] + list(opts) + ["--", self.prog]
+               + self.args)
+        log("$ " + " ".join(shlex.quote(c) for c in cmd) + " &")
+        self.err = tempfile.TemporaryFile(dir=env.tmp)
+        self.out = b""
+        env.__dict__.setdefault("live", []).append(self)
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=self.err, env=child_env(), **popen)
+        log("  memtrace pid %d" % self.p.pid)
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode("utf-8", "replace")
+
+    def _ended_early(self, what):
+        status = self.p.wait()
+        err = self.stderr()
+        if status == 2 and "ptrace not permitted" in err:
+            raise Skip(err.strip())
+        raise Failure("memtrace ended (status %d) %s\nstdout: %r\nstderr (last 4000 chars):\n%s"
+                      % (status, what, self.out.decode("utf-8", "replace"), err[-4000:]))
+
+    def wait_for(self, label, timeout=30):
+        """Reads stdout until the fixture printed "LABEL=<int>"; returns it."""
+        pat = re.compile(rb"^" + label.encode() + rb"=(-?\d+)$", re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = pat.search(self.out)
+            if m:
+                log("  fixture printed %s=%s" % (label, m.group(1).decode()))
+                return int(m.group(1))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failure("the fixture printed no %s= line within %d s; stdout so far: %r"
+                              % (label, timeout, self.out))
+            ready, _, _ = select.select([self.p.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.p.stdout.fileno(), 4096)
+                if not chunk:
+                    self._ended_early("before the fixture printed %s=" % label)
+                self.out += chunk
+
+    def wait(self, timeout):
+        """Waits up to TIMEOUT s for memtrace to exit; its status or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.p.poll()
+            ready, _, _ = select.select([self.p.stdout], [], [], min(left, 0.5))
+            if ready:
+                chunk = os.read(self.p.stdout.fileno(), 4096)
+                if chunk:
+                    self.out += chunk
+                    continue
+                try:
+                    return self.p.wait(timeout=max(left, 0.1))
+                except subprocess.TimeoutExpired:
+                    return None
+            elif self.p.poll() is not None:
+                continue   # drain what is left
+
+    def finish(self, status, commands=None, timeout=None):
+        """Waits for memtrace to exit; checks status and JSON like trace()."""
+        code = self.wait(timeout or RUN_TIMEOUT)
+        if code is None:
+            self.kill()
+            raise Failure("memtrace still running after %d s\nstderr (last 4000 chars):\n%s"
+                          % (timeout or RUN_TIMEOUT, self.stderr()[-4000:]))
+        res = subprocess.CompletedProcess(self.p.args, code,
+                                          self.out.decode("utf-8", "replace"), self.stderr())
+        log("  (memtrace finished with status %d)" % code)
+        if code < 0:
+            raise Failure("memtrace itself was killed by %s\nstderr (last 4000 chars):\n%s" % (
+                signal.Signals(-code).name, res.stderr[-4000:]))
+        if code == 2 and "ptrace not permitted" in res.stderr:
+            raise Skip(res.stderr.strip())
+        return finish_traced(self.env, res, self.json_path, status,
+                             commands or [[self.prog] + self.args])
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()   # PTRACE_O_EXITKILL takes the target with it
+            self.p.wait()
+
+
+def task_states(pid):
+    """{tid: (state letter, cpu time)} of the threads of PID; cpu time from
+    /proc/PID/task/TID/schedstat (ns) or, without it, utime+stime (ticks)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        base_path = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base_path + "stat") as fh:
+                st = fh.read()
+            rest = st[st.rindex(")") + 2:].split()
+            try:
+                with open(base_path + "schedstat") as fh:
+                    cpu = int(fh.read().split()[0])
+            except OSError:
+                cpu = int(rest[11]) + int(rest[12])
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(tid)] = (rest[0], cpu)
+    return out
+
+
+# ------------------------------------------- real processes: threads
+
+def churn_sizes(nthreads, npairs):
+    """Bytes fx_threads_churn allocates on churn_alloc (same generator)."""
+    total = 0
+    for i in range(nthreads):
+        state = 12345 + i
+        for _ in range(npairs):
+            state = (state * 1103515245 + 12345) & 0xFFFFFFFF
+            total += 16 + (state >> 8) % (1024 - 16 + 1)
+    return total
+
+
+def threads_churn_case(env, nthreads, npairs):
+    # N threads x M malloc/free pairs, half of the frees made by another
+    # thread than the allocating one; each thread leaks one block of
+    # 3000 + 100*i bytes at leak<i>.  pthread_create allocates one DTV per
+    # thread (calloc in _dl_allocate_tls), never freed: all threads are
+    # alive at once, so no stack or DTV is reused.
+    args = [str(nthreads), str(npairs)]
+    check("native status", 0, native(env, "threads_churn", args).returncode)
+    t = trace(env, "threads_churn", args, opts=["--stats"], status=0)
+    check_exited(t, 0)
+    expected = {"leak%d" % i: (3000 + 100 * i, 1, "malloc", "leak_one")
+                for i in range(nthreads)}
+    others = marked_leaks(env, t.process, "threads_churn", expected, others=["create"])
+    for i in range(nthreads):
+        rec = [r for r in t.leaks if r["stack"][0].get("line") ==
+               env.line("threads_churn", "leak%d" % i)][0]
+        check_true("leak%d stack[1] is worker" % i,
+                   len(rec["stack"]) > 1 and rec["stack"][1].get("function") == "worker",
+                   stack_str(rec["stack"]))
+    dtv_bytes, dtv_blocks = check_dtv_records(others["create"], nthreads)
+    leak_bytes = sum(3000 + 100 * i for i in range(nthreads))
+    mine_allocs = nthreads * (npairs + 1)
+    check_summary(t, allocations=mine_allocs + dtv_blocks, frees=nthreads * npairs,
+                  bytes_allocated=churn_sizes(nthreads, npairs) + leak_bytes + dtv_bytes,
+                  unfreed=(leak_bytes + dtv_bytes, nthreads + dtv_blocks), errors=0)
+    check("errors", [], t.errors)
+
+    stats = check_stats_present(t)
+    s = t.summary
+    check("stats.single_steps", 0, stats["single_steps"])
+    # One return trap per malloc-family call (all succeed, none nested).
+    check("stats.return_traps == allocations", s["allocations"], stats["return_traps"])
+    # One entry trap per call, plus glibc's own frees at thread exit: the
+    # dying thread's tcache flush (allocator_frees, at most 64 bins x 7
+    # chunks + the tcache itself per thread) and a couple of free(NULL).
+    check_true("stats.allocator_frees <= %d (tcache flushes of %d threads)" % (
+                   nthreads * (64 * 7 + 1), nthreads),
+               stats["allocator_frees"] <= nthreads * (64 * 7 + 1), json.dumps(stats))
+    calls = s["allocations"] + s["frees"] + stats["allocator_frees"] + stats["nested_calls"]
+    check_true("allocations + frees + allocator_frees + nested_calls (%d) <= stats.entry_traps "
+               "<= that + 2 free(NULL) per thread exit (%d)" % (calls, calls + 2 * nthreads),
+               calls <= stats["entry_traps"] <= calls + 2 * nthreads,
+               "entry_traps = %d" % stats["entry_traps"])
+    limit = 2 * s["allocations"] + s["frees"] + stats["allocator_frees"] + 2 * nthreads
+    check_true("entry_traps + return_traps <= 2*allocations + frees + allocator_frees "
+               "+ 2*threads (%d)" % limit,
+               stats["entry_traps"] + stats["return_traps"] <= limit, json.dumps(stats))
+    check("stats.traps", stats["entry_traps"] + stats["return_traps"]
+          + stats["rendezvous_traps"], stats["traps"])
+
+
+@ctest(repeat=20)
+def case_threads_churn(env):
+    threads_churn_case(env, 8, 2000)
+
+
+@ctest(timeout=1500, labels="heavy")
+def case_threads_churn_heavy(env):
+    threads_churn_case(env, 8, 100000)
+
+
+def case_pthread_exit_main(env):
+    # main calls pthread_exit; its 2 threads wait until main is a zombie,
+    # do 1000 pairs each and leak 500 (leak0) and 600 (leak1) bytes; the
+    # process exits 0 when the last thread returns.  pthread_exit loads
+    # libgcc_s (dlopen allocates from main's pthread_exit line).
+    check("native status", 0, native(env, "pthread_exit_main").returncode)
+    t = trace(env, "pthread_exit_main", opts=["--depth", "64"], status=0)
+    check_exited(t, 0)
+    others = marked_leaks(env, t.process, "pthread_exit_main", {
+        "leak0": (500, 1, "malloc", "leak_one"),
+        "leak1": (600, 1, "malloc", "leak_one"),
+    }, others=["create", "exit"])
+    check_dtv_records(others["create"], 2)
+    check("errors", [], t.errors)
+    s = t.summary
+    check_true("allocations >= 2 * 1001", s["allocations"] >= 2002, json.dumps(s))
+    check_true("frees >= 2 * 1000", s["frees"] >= 2000, json.dumps(s))
+    check("allocations - frees == unfreed blocks", s["allocations"] - s["frees"],
+          s["unfreed"]["blocks"])
+
+
+# ------------------------------------- real processes: fork, vfork, exec
+
+def check_pid(what, expected, proc):
+    check("%s pid" % what, expected, proc["pid"])
+
+
+def case_fork(env):
+    # parent: A (111) allocated before the fork and freed after the wait,
+    # 333 leaked at parent_leak; child: frees its inherited A (no error),
+    # leaks 222 at child_leak, exits 3 (the parent checks it and exits 0).
+    check("native status", 0, native(env, "fork").returncode)
+    prog = env.fixture("fork")
+    t = trace(env, "fork", status=0, commands=[[prog], [prog]])
+    child = stdout_ints(t.stdout).get("child")
+    check_true("fixture printed the child's pid", child, repr(t.stdout))
+    parent, kid = t.procs
+    check_true("parent pid != child pid", parent["pid"] != child, repr(parent["pid"]))
+    check_pid("second process (the child)", child, kid)
+
+    log("-- parent")
+    check_exited(parent, 0)
+    check_summary(parent, allocations=2, frees=1, bytes_allocated=444, unfreed=(333, 1),
+                  errors=0)
+    marked_leaks(env, parent, "fork", {"parent_leak": (333, 1, "malloc", "main")})
+    log("-- child")
+    check_exited(kid, 3)
+    # The child's table starts as a copy of the parent's; its counters
+    # count what the child did: 1 malloc, 1 free (the inherited A).
+    check_summary(kid, allocations=1, frees=1, bytes_allocated=222, unfreed=(222, 1),
+                  errors=0)
+    marked_leaks(env, kid, "fork", {"child_leak": (222, 1, "malloc", "main")})
+    check_text_has("text report (stderr)", t.stderr, "fork.c:%d" % env.line("fork", "parent_leak"))
+    check_text_has("text report (stderr)", t.stderr, "fork.c:%d" % env.line("fork", "child_leak"))
+
+
+def check_exec_target(env, proc, status):
+    """The record of fx_exec_target's image: 5 bytes freed, 77 leaked."""
+    check_exited(proc, status)
+    check_summary(proc, allocations=2, frees=1, bytes_allocated=82, unfreed=(77, 1), errors=0)
+    marked_leaks(env, proc, "exec_target", {"leak": (77, 1, "malloc", "main")})
+
+
+def check_exec_end(proc):
+    check("process end", "exec", proc["end"])
+    check("process exit_code", None, proc["exit_code"])
+    check("process signal", None, proc["signal"])
+
+
+def case_vfork_exec(env):
+    # vfork; the child execs fx_exec_target 5 at once; the parent waits,
+    # leaks 48 at parent_leak and exits 5, the child's status.
+    prog, target = env.fixture("vfork_exec"), env.fixture("exec_target")
+    check("native status", 5, native(env, "vfork_exec", [target, "5"]).returncode)
+    t = trace(env, "vfork_exec", [target, "5"], status=5,
+              commands=[[prog, target, "5"], [prog, target, "5"], [target, "5"]])
+    child = stdout_ints(t.stdout).get("child")
+    check_true("fixture printed the child's pid", child, repr(t.stdout))
+    parent, before, after = t.procs
+    check_true("parent pid != child pid", parent["pid"] != child, repr(parent["pid"]))
+    log("-- parent")
+    check_exited(parent, 5)
+    check_summary(parent, allocations=1, frees=0, bytes_allocated=48, unfreed=(48, 1),
+                  errors=0)
+    marked_leaks(env, parent, "vfork_exec", {"parent_leak": (48, 1, "malloc", "main")})
+    log("-- vfork child before exec")
+    check_pid("vfork child", child, before)
+    check_exec_end(before)
+    check_summary(before, allocations=0, frees=0, bytes_allocated=0, unfreed=(0, 0), errors=0)
+    check("leaks", [], before["leaks"])
+    log("-- vfork child after exec (fx_exec_target)")
+    check_pid("exec'd image", child, after)
+    check_exec_target(env, after, 5)
+
+
+def case_vfork_exec_no_follow(env):
+    # --no-follow-forks: the vfork child is traced until its exec, then
+    # detached: no record for it nor for fx_exec_target; the parent still
+    # sees the exec'd program's exit status 5.
+    prog, target = env.fixture("vfork_exec"), env.fixture("exec_target")
+    t = trace(env, "vfork_exec", [target, "5"], opts=["--no-follow-forks", "--stats"],
+              status=5, commands=[[prog, target, "5"]])
+    check_exited(t, 5)
+    check_summary(t, allocations=1, frees=0, bytes_allocated=48, unfreed=(48, 1), errors=0)
+    marked_leaks(env, t.process, "vfork_exec", {"parent_leak": (48, 1, "malloc", "main")})
+    stats = check_stats_present(t)
+    limit = 2 * t.summary["allocations"] + t.summary["frees"]
+    check_true("entry_traps + return_traps <= 2*allocations + frees (%d): the exec'd "
+               "program is not traced" % limit,
+               stats["entry_traps"] + stats["return_traps"] <= limit, json.dumps(stats))
+
+
+def case_exec(env):
+    # The image leaks 64 at leak and execs fx_exec_target 4 (same pid),
+    # which leaks 77 and exits 4.
+    prog, target = env.fixture("exec"), env.fixture("exec_target")
+    check("native status", 4, native(env, "exec", [target, "4"]).returncode)
+    t = trace(env, "exec", [target, "4"], status=4,
+              commands=[[prog, target, "4"], [target, "4"]])
+    pid = stdout_ints(t.stdout).get("pid")
+    first, second = t.procs
+    check_pid("first image", pid, first)
+    check_pid("second image", pid, second)
+    log("-- first image (fx_exec)")
+    check_exec_end(first)
+    check_summary(first, allocations=1, frees=0, bytes_allocated=64, unfreed=(64, 1),
+                  errors=0)
+    marked_leaks(env, first, "exec", {"leak": (64, 1, "malloc", "main")})
+    log("-- second image (fx_exec_target)")
+    check_exec_target(env, second, 4)
+
+
+def case_exec_from_thread(env):
+    # A second thread execs fx_exec_target 6 while main waits in
+    # pthread_join: main is killed, the exec'ing thread takes the pid.
+    # Old image: 56 at main_leak, 72 at thread_leak, pthread_create's DTV.
+    prog, target = env.fixture("exec_from_thread"), env.fixture("exec_target")
+    check("native status", 6, native(env, "exec_from_thread", [target, "6"]).returncode)
+    t = trace(env, "exec_from_thread", [target, "6"], status=6,
+              commands=[[prog, target, "6"], [target, "6"]])
+    pid = stdout_ints(t.stdout).get("pid")
+    first, second = t.procs
+    check_pid("first image", pid, first)
+    check_pid("second image", pid, second)
+    log("-- first image (fx_exec_from_thread)")
+    check_exec_end(first)
+    others = marked_leaks(env, first, "exec_from_thread", {
+        "main_leak": (56, 1, "malloc", "main"),
+        "thread_leak": (72, 1, "malloc", "exec_thread"),
+    }, others=["create"])
+    dtv_bytes, dtv_blocks = check_dtv_records(others["create"], 1)
+    check_summary(first, allocations=2 + dtv_blocks, frees=0,
+                  bytes_allocated=128 + dtv_bytes, unfreed=(128 + dtv_bytes, 2 + dtv_blocks),
+                  errors=0)
+    log("-- second image (fx_exec_target)")
+    check_exec_target(env, second, 6)
+
+
+NO_FOLLOW_PAIRS = 20000
+
+
+def case_no_follow_forks(env):
+    # --no-follow-forks: the child (20000 pairs, a 60-byte leak, exit 0)
+    # runs untraced and cleaned of memtrace's int3s; the parent exits with
+    # its status (100+N had it died of signal N).
+    prog = env.fixture("no_follow_forks")
+    t = trace(env, "no_follow_forks", opts=["--no-follow-forks", "--stats"], status=0,
+              commands=[[prog]])
+    check_exited(t, 0)
+    check_summary(t, allocations=1, frees=0, bytes_allocated=50, unfreed=(50, 1), errors=0)
+    marked_leaks(env, t.process, "no_follow_forks", {"parent_leak": (50, 1, "malloc", "main")})
+    stats = check_stats_present(t)
+    limit = 2 * t.summary["allocations"] + t.summary["frees"]
+    check_true("entry_traps + return_traps <= 2*allocations + frees of the parent (%d)" % limit,
+               stats["entry_traps"] + stats["return_traps"] <= limit, json.dumps(stats))
+    check("stats.single_steps", 0, stats["single_steps"])
+
+
+def case_follow_forks(env):
+    # The same program followed (default): two records; the child's holds
+    # the inherited 50-byte block and its own 60-byte leak.
+    check("native status", 0, native(env, "no_follow_forks").returncode)
+    prog = env.fixture("no_follow_forks")
+    t = trace(env, "no_follow_forks", opts=["--stats"], status=0, commands=[[prog], [prog]])
+    child = stdout_ints(t.stdout).get("child")
+    parent, kid = t.procs
+    check_pid("second process (the child)", child, kid)
+    log("-- parent")
+    check_exited(parent, 0)
+    check_summary(parent, allocations=1, frees=0, bytes_allocated=50, unfreed=(50, 1), errors=0)
+    marked_leaks(env, parent, "no_follow_forks", {"parent_leak": (50, 1, "malloc", "main")})
+    log("-- child")
+    check_exited(kid, 0)
+    n = NO_FOLLOW_PAIRS
+    check_summary(kid, allocations=n + 1,
+                  frees=n, bytes_allocated=sum(16 + i % 1000 for i in range(n)) + 60,
+                  unfreed=(110, 2), errors=0)
+    marked_leaks(env, kid, "no_follow_forks", {"parent_leak": (50, 1, "malloc", "main"),
+                                               "child_leak": (60, 1, "malloc", "main")})
+    stats = check_stats_present(t)
+    check("stats.single_steps", 0, stats["single_steps"])
+
+
+# ------------------------------------------------ real processes: signals
+
+def case_signal_alloc(env):
+    # A 1 ms SIGALRM handler mallocs/frees 32 bytes and leaks 40 (only when
+    # it did not interrupt malloc/free) while main does pairs; the fixture
+    # prints how many blocks the handler leaked.
+    check("native status", 0, native(env, "signal_alloc").returncode)
+    t = trace(env, "signal_alloc", opts=["--stats"], status=0)
+    check_exited(t, 0)
+    out = stdout_ints(t.stdout)
+    check("labels printed", ["handler_leaks", "handler_runs", "main_pairs"], sorted(out))
+    n, pairs = out["handler_leaks"], out["main_pairs"]
+    check_true("handler leaked >= 20 blocks", n >= 20, repr(out))
+    marked_leaks(env, t.process, "signal_alloc",
+                 {"handler_leak": (40 * n, n, "malloc", "on_alarm")})
+    check_summary(t, allocations=2 * n + pairs, frees=n + pairs,
+                  bytes_allocated=72 * n + sum(16 + i % 500 for i in range(pairs)),
+                  unfreed=(40 * n, n), errors=0)
+    check("errors", [], t.errors)
+    stats = check_stats_present(t)
+    check("stats.single_steps", 0, stats["single_steps"])
+
+
+def stop_case(env, nthreads, stop_sig):
+    # The test stops the busy fixture (SIGSTOP, or SIGTSTP as Ctrl-Z sends),
+    # sees every thread stopped and getting no CPU, then sends SIGCONT; the
+    # fixture finishes (its SIGCONT handler ends the loop), leaks 88, exits 0.
+    # memtrace runs in its own process group (so SIGTSTP's group is not
+    # orphaned; the kernel discards SIGTSTP for orphaned groups).
+    live = Live(env, "sigstop", [str(nthreads)], preexec_fn=os.setpgrp)
+    pid = live.wait_for("pid")
+    live.wait_for("busy")
+    log("kill(%d, %s)" % (pid, signal.Signals(stop_sig).name))
+    os.kill(pid, stop_sig)
+    # Stopped within 1 s.  A seized tracee in group-stop shows 't'
+    # (tracing stop) rather than 'T': both mean stopped.
+    deadline = time.monotonic() + 1.0
+    while True:
+        states = task_states(pid)
+        if len(states) == nthreads + 1 and all(s in "Tt" for s, _ in states.values()):
+            break
+        if time.monotonic() > deadline:
+            raise Failure("target %d not stopped 1 s after %s: thread states %r (want %d "
+                          "threads in T or t)" % (pid, signal.Signals(stop_sig).name,
+                                                  states, nthreads + 1))
+        time.sleep(0.01)
+    log("ok: every thread stopped: %r" % states)
+    cpu0 = {tid: cpu for tid, (_, cpu) in states.items()}
+    time.sleep(0.3)
+    states = task_states(pid)
+    check("threads still stopped 0.3 s later", sorted(cpu0),
+          sorted(tid for tid, (s, _) in states.items() if s in "Tt"))
+    check("CPU time of every thread over 0.3 s while stopped (unchanged)", cpu0,
+          {tid: cpu for tid, (_, cpu) in states.items()})
+    check_true("memtrace is still running", live.p.poll() is None, repr(live.p.poll()))
+    log("kill(%d, SIGCONT)" % pid)
+    os.kill(pid, signal.SIGCONT)
+    t = live.finish(0)
+    check_exited(t, 0)
+    pairs = stdout_ints(t.stdout).get("pairs")
+    check_true("fixture printed pairs >= %d" % (200 + 100 * (nthreads + 1)),
+               pairs is not None and pairs >= 200 + 100 * (nthreads + 1), repr(t.stdout))
+    others = marked_leaks(env, t.process, "sigstop", {"leak": (88, 1, "malloc", "main")},
+                          others=["create"] if nthreads else [])
+    dtv_bytes, dtv_blocks = (check_dtv_records(others["create"], nthreads) if nthreads
+                             else (0, 0))
+    check_summary(t, allocations=pairs + 1 + dtv_blocks, frees=pairs,
+                  unfreed=(88 + dtv_bytes, 1 + dtv_blocks), errors=0)
+
+
+def case_sigstop(env):
+    stop_case(env, 0, signal.SIGSTOP)
+
+
+def case_sigstop_threads(env):
+    stop_case(env, 2, signal.SIGSTOP)
+
+
+def case_sigtstp_threads(env):
+    stop_case(env, 2, signal.SIGTSTP)
+
+
+def default_int_quit():
+    """preexec_fn: memtrace starts with SIGINT and SIGQUIT at their
+    defaults, as from an interactive shell."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+def forward_case(env, sig, status):
+    # SIG sent to memtrace's own pid is forwarded to the program, which
+    # leaked 99 bytes and waits for it in sigsuspend.
+    live = Live(env, "signal_wait", ["all"])
+    live.wait_for("ready")
+    log("kill(memtrace %d, %s)" % (live.p.pid, signal.Signals(sig).name))
+    os.kill(live.p.pid, sig)
+    t = live.finish(status)
+    check_exited(t, status)
+    check_summary(t, allocations=1, frees=0, unfreed=(99, 1), errors=0)
+    marked_leaks(env, t.process, "signal_wait", {"leak": (99, 1, "malloc", "main")})
+    check_text_has("text report (stderr)", t.stderr,
+                   "signal_wait.c:%d" % env.line("signal_wait", "leak"))
+
+
+def case_sigterm_forward(env):
+    forward_case(env, signal.SIGTERM, 7)
+
+
+def case_sighup_forward(env):
+    forward_case(env, signal.SIGHUP, 8)
+
+
+def case_sigint_to_memtrace(env):
+    # SIGINT sent to memtrace alone (not the group) is ignored by memtrace
+    # and not forwarded: the program (which catches SIGINT: it would exit
+    # 9) only sees the SIGTERM that follows and exits 7.
+    live = Live(env, "signal_wait", ["all"], preexec_fn=default_int_quit)
+    live.wait_for("ready")
+    log("kill(memtrace %d, SIGINT)" % live.p.pid)
+    os.kill(live.p.pid, signal.SIGINT)
+    check("memtrace still running 0.2 s after SIGINT", None, live.wait(0.2))
+    os.kill(live.p.pid, signal.SIGTERM)
+    t = live.finish(7)
+    check_exited(t, 7)
+    marked_leaks(env, t.process, "signal_wait", {"leak": (99, 1, "malloc", "main")})
+
+
+def case_target_signal_dispositions(env):
+    # memtrace ignores SIGINT and SIGQUIT itself; the program must still
+    # start with them at their defaults (as memtrace found them), or Ctrl-C
+    # and Ctrl-\ would not reach it.
+    live = Live(env, "signal_wait", ["all"], preexec_fn=default_int_quit)
+    live.wait_for("ready")
+    out = stdout_ints(live.out.decode())
+    os.kill(live.p.pid, signal.SIGTERM)
+    t = live.finish(7)
+    check_exited(t, 7)
+    check("program's SIGINT disposition at start is ignored (1) or not (0)", 0,
+          out.get("sigint_ignored"))
+    check("program's SIGQUIT disposition at start is ignored (1) or not (0)", 0,
+          out.get("sigquit_ignored"))
+
+
+def case_ctrl_c(env):
+    # Ctrl-C: SIGINT to the whole foreground process group (memtrace and
+    # the program).  memtrace ignores it and stays to report; the program
+    # (SIGINT at its default action) dies of it: memtrace exits 130 and the
+    # report has the 99-byte leak.
+    live = Live(env, "signal_wait", ["noint"], preexec_fn=default_int_quit,
+                start_new_session=True)
+    live.wait_for("ready")
+    log("killpg(%d, SIGINT)" % live.p.pid)
+    os.killpg(live.p.pid, signal.SIGINT)
+    if live.wait(10) is None:
+        out = stdout_ints(live.out.decode())
+        os.kill(live.p.pid, signal.SIGTERM)
+        code = live.wait(10)
+        live.kill()
+        raise Failure("the program did not die of SIGINT within 10 s (it printed "
+                      "sigint_ignored=%r; after SIGTERM memtrace exited %r)\nstderr:\n%s" % (
+                          out.get("sigint_ignored"), code, live.stderr()[-3000:]))
+    t = live.finish(128 + signal.SIGINT)
+    check("process end", "signaled", t.process["end"])
+    check("process signal", "SIGINT", t.process["signal"])
+    check_summary(t, allocations=1, frees=0, unfreed=(99, 1), errors=0)
+    marked_leaks(env, t.process, "signal_wait", {"leak": (99, 1, "malloc", "main")})
+
+
+# -------------------------------------------------- real processes: static
+
+@ctest(needs="fx_static")
+def case_static(env):
+    # A static executable: malloc and free are the executable's own,
+    # hooked through its symbol table.  glibc's static start-up allocates
+    # on its own (records without a static.c frame): only their stack[0]
+    # is checked (a function of the executable).
+    check("native status", 0, native(env, "static").returncode)
+    t = trace(env, "static", status=0)
+    check_exited(t, 0)
+    mine = [r for r in t.leaks if first_frame_in(r["stack"], "static.c")]
+    marked_leaks(env, {"pid": t.process["pid"], "leaks": mine}, "static",
+                 {"leak": (42, 1, "malloc", "main")})
+    for rec in t.leaks:
+        if rec not in mine:
+            f = rec["stack"][0] if rec["stack"] else {}
+            check_true("start-up leak record: stack[0] is a named function of fx_static",
+                       f.get("function") and base(f.get("module")) == "fx_static",
+                       leak_str(rec))
+    check("errors", [], t.errors)
+    s = t.summary
+    check("allocations - frees == unfreed blocks", s["allocations"] - s["frees"],
+          s["unfreed"]["blocks"])
+    check_true("frees >= 1 (the 24-byte pair)", s["frees"] >= 1, json.dumps(s))
+
+
+@ctest(needs="fx_static")
+def case_static_aligned(env):
+    # The static executable's posix_memalign and aligned_alloc are hooked too.
+    check("native status", 0, native(env, "static", ["aligned"]).returncode)
+    t = trace(env, "static", ["aligned"], status=0)
+    check_exited(t, 0)
+    recs = [r for r in t.leaks if first_frame_in(r["stack"], "static.c")]
+    marked_leaks(env, {"pid": t.process["pid"], "leaks": recs}, "static", {
+        "leak": (42, 1, "malloc", "main"),
+        "memalign_leak": (100, 1, "posix_memalign", "aligned_leaks"),
+        "aligned_leak": (128, 1, "aligned_alloc", "aligned_leaks"),
+    })
+
+
 # ---------------------------------------------------------- bad input
 
 def expect_usage_error(env, args, what):
@@ -735,6 +1470,12 @@ CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items())
          if name.startswith("case_")}
 
 
+def ctest_settings(fn):
+    """The --list suffix of a case: its ctest settings (see the docstring)."""
+    meta = getattr(fn, "ctest", {})
+    return "".join(" %s=%s" % (k, meta[k]) for k in sorted(meta))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--memtrace")
@@ -744,7 +1485,7 @@ def main():
     ap.add_argument("case", nargs="?")
     a = ap.parse_args()
     if a.list:
-        print("\n".join(CASES))
+        print("\n".join(name + ctest_settings(fn) for name, fn in CASES.items()))
         return 0
     if a.case not in CASES or not (a.memtrace and a.fixtures_dir and a.source_dir):
         ap.error("need --memtrace, --fixtures-dir, --source-dir and one of: "
@@ -752,10 +1493,18 @@ def main():
     if not os.access(a.memtrace, os.X_OK):
         print("FAIL %s: memtrace not found at %s" % (a.case, a.memtrace))
         return 1
+    global RUN_TIMEOUT
+    timeout = getattr(CASES[a.case], "ctest", {}).get("timeout")
+    if timeout:
+        RUN_TIMEOUT = int(timeout) - 30
     with tempfile.TemporaryDirectory(prefix="memtrace-e2e-") as tmp:
         env = Env(a.memtrace, a.fixtures_dir, a.source_dir, tmp)
         try:
-            CASES[a.case](env)
+            try:
+                CASES[a.case](env)
+            finally:
+                for live in env.__dict__.get("live", []):
+                    live.kill()   # never leave a background memtrace behind
         except Skip as e:
             print("*" * 70)
             print("SKIP %s: the kernel does not permit ptrace here; NOTHING WAS TESTED." % a.case)
