@@ -171,12 +171,15 @@ md.append("")
 
 # ---------------------------------------------------------------- row 1
 RAW = {}
+RAW_PAIRED = {}  # "alloc.memtrace.1t.3" -> ns/trap of the raw run just before it
 if reps("raw.pinned") or reps("raw.unpinned"):
     md.append("## 1. Raw cost of a trap (the design's physical limit)")
     md.append("")
     md.append("`bench/raw_trap.c`: the tracee executes `int3` N times; per trap the tracer does only "
               "waitpid + PTRACE_GETREGS + PTRACE_SETREGS + PTRACE_CONT. Pinned: tracer and tracee on "
-              "CPU 0 (sched_setaffinity before fork).")
+              "CPU 0 (sched_setaffinity before fork). When row 2 runs, each raw run is made right "
+              "before a memtrace run of row 2 (one per thread count and repetition), so row 3 can "
+              "pair them.")
     md.append("")
     rows = []
     for place in ("unpinned", "pinned"):
@@ -186,6 +189,9 @@ if reps("raw.pinned") or reps("raw.unpinned"):
             kv = kv_line(art(key, r, "out"), "RAW_TRAP")
             if field(key, r, "rc", int) == 0 and kv:
                 vals.append(float(kv["ns_per_trap"]))
+                pw = SAMPLES[key][r].get("paired_with")
+                if pw:
+                    RAW_PAIRED[pw] = float(kv["ns_per_trap"])
             else:
                 fails.append("failed (exit %s)" % field(key, r, "rc", int))
         RAW[place] = metric("raw.%s.ns_per_trap" % place, "ns", vals, failures_note(fails, len(reps(key))))
@@ -198,6 +204,7 @@ TOOLS = [("native", "native"), ("memtrace", "memtrace run"), ("memtrace_pinned",
          ("ltrace", "ltrace -f -e malloc+free"), ("valgrind", "valgrind --leak-check=full"),
          ("heaptrack", "heaptrack")]
 ALLOC = {}
+PER_REP = {}  # (tool, threads, rep) -> ns per pair
 if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
     md.append("## 2. Allocation microbenchmark: µs per malloc+free pair above native")
     md.append("")
@@ -244,6 +251,7 @@ if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
                 pairs = int(kv["pairs"])
                 ns = float(kv["loop_ns"]) / pairs
                 per_pair.append(ns)
+                PER_REP[(tool, t, r)] = ns
                 if tool.startswith("memtrace"):
                     st = memtrace_stats(err)
                     js = read(os.path.join(RUNS, "%s.%d.json" % (key, r)))
@@ -286,29 +294,37 @@ if RAW and ALLOC:
     md.append("memtrace's µs per pair above native (row 2) divided by 3 × the raw trap cost (row 1), "
               "since a malloc+free pair costs memtrace 3 traps (malloc entry, malloc return, free "
               "entry). 1.0 would mean memtrace adds nothing to the bare stops; the excess is its own "
-              "work (unwinding, process_vm_readv, bookkeeping, extra ptrace calls). The pinned memtrace "
-              "run (`taskset -c 0`) is compared with the pinned raw trap. \"min\" = min/min. The last "
-              "column uses the traps memtrace actually counted per pair (`--stats`).")
+              "work (unwinding, process_vm_readv, bookkeeping, extra ptrace calls). Each memtrace run "
+              "is divided by the raw trap run made just before it with the same placement (pinned "
+              "memtrace = `taskset -c 0`, against the pinned raw trap); the table gives the median and "
+              "min of these per-repetition ratios. The last column divides by the traps memtrace "
+              "actually counted per pair (`--stats`) instead of 3.")
     md.append("")
     rows = []
     for t in (1, 4):
         for tool, place in (("memtrace", "unpinned"), ("memtrace_pinned", "pinned")):
-            per_pair = ALLOC.get((tool, t), [])
             nat = med(ALLOC.get(("native", t), []))
-            raw = RAW.get(place)
-            if not per_pair or nat is None or not raw or raw["median"] is None:
+            tpp = med(ALLOC.get((tool + "_tpp", t), []))
+            above, raws, ratios, ratios_tpp = [], [], [], []
+            for (tl, tt, r), ns in sorted(PER_REP.items()):
+                if tl != tool or tt != t or nat is None:
+                    continue
+                raw = RAW_PAIRED.get("alloc.%s.%dt.%d" % (tool, t, r))
+                if raw is None:
+                    continue
+                above.append(ns - nat)
+                raws.append(raw)
+                ratios.append((ns - nat) / (3 * raw))
+                if tpp:
+                    ratios_tpp.append((ns - nat) / (tpp * raw))
+            if not ratios:
                 rows.append([place, t, "n/a", "n/a", "n/a", "n/a", "n/a"])
                 continue
-            above = [x - nat for x in per_pair]
-            r_med = med(above) / (3 * raw["median"])
-            r_min = mn(above) / (3 * raw["min"])
-            tpp = med(ALLOC.get((tool + "_tpp", t), []))
-            r_tpp = med(above) / (tpp * raw["median"]) if tpp else None
-            metric("ratio.%s.%dt" % (place, t), "x", [], None, r_med, r_min)
-            rows.append([place, t, fmt(med(above) / 1000), fmt(3 * raw["median"] / 1000), fmt(r_med),
-                         fmt(r_min), "%s (%.2f traps/pair)" % (fmt(r_tpp), tpp) if tpp else "n/a"])
-    table(["placement", "threads", "memtrace µs/pair above native (median)", "3 × raw trap µs (median)",
-           "ratio median", "ratio min", "ratio with measured traps/pair"], rows)
+            metric("ratio.%s.%dt" % (place, t), "x", ratios)
+            rows.append([place, t, fmt(med(above) / 1000), fmt(3 * med(raws) / 1000), fmt(med(ratios)),
+                         fmt(mn(ratios)), "%s (%.2f traps/pair)" % (fmt(med(ratios_tpp)), tpp) if tpp else "n/a"])
+    table(["placement", "threads", "memtrace µs/pair above native (median)", "3 × paired raw trap µs (median)",
+           "ratio median", "ratio min", "ratio median with measured traps/pair"], rows)
 
 # ---------------------------------------------------------------- row 4
 PROGS = ["gzip", "python3", "sort", "xmllint", "jq"]
