@@ -1,45 +1,103 @@
-/* libdw (Dwfl) symbolization with a per-address memo. */
+/* The per-process side of symbolization: the module table with lifetimes,
+ * generations and their sequence marks, and the per-address memo. The
+ * libdw work is in sym_file.c (see symbolizer.h for the design). */
 #include "symbolizer.h"
-#include <elfutils/libdwfl.h>
-#include <errno.h>
+#include "sym_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+struct sym_module {
+    struct sym_file *file;
+    char *path;
+    mt_addr bias, lo, hi;          /* runtime range [lo, hi) */
+    uint32_t added, removed;       /* alive in generations [added, removed) */
+};
+
+struct gen_mark {
+    uint64_t seq;                  /* first sequence number of ... */
+    uint32_t gen;                  /* ... this generation */
+};
+
 struct memo_entry {
-    mt_addr key;             /* ip | return-address flag in bit 0 of the low... kept separately */
+    mt_addr ip;
+    int module;                    /* index in modules, -1 = none */
     bool used, return_address;
-    struct sym_frame frame;
+    unsigned n;
+    struct sym_frame_ext *frames;
 };
 
 struct symbolizer {
-    Dwfl *dwfl;
+    struct sym_module *modules;
+    size_t nmodules, modules_cap;
+    struct gen_mark *marks;        /* seq ascending, gen ascending; marks[0] = {0, 0} */
+    size_t nmarks, marks_cap;
+    uint32_t gen;
+    bool mark_pending;
+    bool batch_open;               /* changes join the generation of the last mark */
+    uint64_t pending_seq;
     struct memo_entry *memo;
     size_t memo_cap, memo_count;
     unsigned long lookups;
 };
 
-static char *debuginfo_path_none;   /* NULL: libdw's default search path */
-
-static const Dwfl_Callbacks callbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &debuginfo_path_none,
-};
+static int push_mark(struct symbolizer *s, uint64_t seq, uint32_t gen)
+{
+    if (s->nmarks == s->marks_cap) {
+        size_t cap = s->marks_cap ? s->marks_cap * 2 : 8;
+        struct gen_mark *m = realloc(s->marks, cap * sizeof(*m));
+        if (!m)
+            return -1;
+        s->marks = m;
+        s->marks_cap = cap;
+    }
+    s->marks[s->nmarks++] = (struct gen_mark){ seq, gen };
+    return 0;
+}
 
 struct symbolizer *symbolizer_create(void)
 {
     struct symbolizer *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->dwfl = dwfl_begin(&callbacks);
+    sym_cache_acquire();
     s->memo_cap = 1024;
     s->memo = calloc(s->memo_cap, sizeof(*s->memo));
-    if (!s->dwfl || !s->memo) {
+    if (!s->memo || push_mark(s, 0, 0) != 0) {
         symbolizer_destroy(s);
         return NULL;
     }
+    return s;
+}
+
+struct symbolizer *symbolizer_clone(const struct symbolizer *src)
+{
+    struct symbolizer *s = symbolizer_create();
+    if (!s)
+        return NULL;
+    s->modules = calloc(src->nmodules + 1, sizeof(*s->modules));
+    s->marks = realloc(s->marks, (src->nmarks + 1) * sizeof(*s->marks));
+    if (!s->modules || !s->marks) {
+        symbolizer_destroy(s);
+        return NULL;
+    }
+    s->modules_cap = src->nmodules + 1;
+    for (size_t i = 0; i < src->nmodules; i++) {
+        s->modules[i] = src->modules[i];
+        s->modules[i].path = strdup(src->modules[i].path);
+        s->nmodules++;
+        if (!s->modules[i].path) {
+            symbolizer_destroy(s);
+            return NULL;
+        }
+    }
+    memcpy(s->marks, src->marks, src->nmarks * sizeof(*s->marks));
+    s->nmarks = src->nmarks;
+    s->marks_cap = src->nmarks + 1;
+    s->gen = src->gen;
+    s->mark_pending = src->mark_pending;
+    s->batch_open = src->batch_open;
+    s->pending_seq = src->pending_seq;
     return s;
 }
 
@@ -47,108 +105,212 @@ void symbolizer_destroy(struct symbolizer *s)
 {
     if (!s)
         return;
-    if (s->dwfl)
-        dwfl_end(s->dwfl);
+    for (size_t i = 0; i < s->nmodules; i++)
+        free(s->modules[i].path);
+    free(s->modules);
+    free(s->marks);
+    for (size_t i = 0; s->memo && i < s->memo_cap; i++)
+        free(s->memo[i].frames);
     free(s->memo);
     free(s);
+    sym_cache_release();
+}
+
+void symbolizer_mark(struct symbolizer *s, uint64_t seq)
+{
+    s->mark_pending = true;
+    s->pending_seq = seq;
+}
+
+/* A change of the module list: the first after a mark opens a generation
+ * starting at the marked sequence number; an unmarked change opens one of its
+ * own at the latest sequence number. */
+static void begin_change(struct symbolizer *s)
+{
+    uint64_t last = s->marks[s->nmarks - 1].seq;
+    if (s->mark_pending) {
+        s->mark_pending = false;
+        s->gen++;
+        push_mark(s, s->pending_seq > last ? s->pending_seq : last, s->gen);
+        s->batch_open = true;
+    } else if (!s->batch_open) {
+        s->gen++;
+        push_mark(s, last, s->gen);
+    }
+}
+
+uint32_t symbolizer_generation(const struct symbolizer *s)
+{
+    return s->gen;
+}
+
+uint32_t symbolizer_generation_at(const struct symbolizer *s, uint64_t seq)
+{
+    /* The last mark with mark.seq <= seq. */
+    size_t lo = 0, hi = s->nmarks;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->marks[mid].seq <= seq)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return s->marks[lo].gen;
 }
 
 int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, char *why,
                           size_t why_len)
 {
-    dwfl_report_begin_add(s->dwfl);
-    Dwfl_Module *m = dwfl_report_elf(s->dwfl, path, path, -1, bias, false);
-    dwfl_report_end(s->dwfl, NULL, NULL);
-    if (!m) {
-        snprintf(why, why_len, "%s: %s", path, dwfl_errmsg(-1));
+    struct sym_file *f = sym_file_get(path, why, why_len);
+    if (!f)
+        return -1;
+    if (s->nmodules == s->modules_cap) {
+        size_t cap = s->modules_cap ? s->modules_cap * 2 : 16;
+        struct sym_module *m = realloc(s->modules, cap * sizeof(*m));
+        if (!m) {
+            snprintf(why, why_len, "%s: out of memory", path);
+            return -1;
+        }
+        s->modules = m;
+        s->modules_cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        snprintf(why, why_len, "%s: out of memory", path);
         return -1;
     }
+    begin_change(s);
+    mt_addr lo, hi;
+    sym_file_range(f, &lo, &hi);
+    s->modules[s->nmodules++] = (struct sym_module){
+        .file = f, .path = copy, .bias = bias, .lo = lo + bias, .hi = hi + bias,
+        .added = s->gen, .removed = SYMBOLIZER_NOW,
+    };
     return 0;
 }
 
-static size_t memo_hash(mt_addr ip)
+int symbolizer_remove_module(struct symbolizer *s, const char *path, mt_addr bias)
 {
-    uint64_t x = ip * 0x9e3779b97f4a7c15ULL;
+    for (size_t i = s->nmodules; i-- > 0;) {
+        struct sym_module *m = &s->modules[i];
+        if (m->removed == SYMBOLIZER_NOW && m->bias == bias && strcmp(m->path, path) == 0) {
+            begin_change(s);
+            m->removed = s->gen;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The module covering a in generation gen; else the latest one that covered
+ * it before gen; else the earliest one that covered it at all. */
+static int module_at(const struct symbolizer *s, mt_addr a, uint32_t gen)
+{
+    int before = -1, after = -1;
+    for (size_t i = 0; i < s->nmodules; i++) {
+        const struct sym_module *m = &s->modules[i];
+        if (a < m->lo || a >= m->hi)
+            continue;
+        if (m->added <= gen && gen < m->removed)
+            return (int)i;
+        if (m->added <= gen) {
+            if (before < 0 || s->modules[before].added <= m->added)
+                before = (int)i;
+        } else if (after < 0) {
+            after = (int)i;
+        }
+    }
+    return before >= 0 ? before : after;
+}
+
+static size_t memo_hash(mt_addr ip, int module)
+{
+    uint64_t x = (ip ^ ((uint64_t)(unsigned)module << 48)) * 0x9e3779b97f4a7c15ULL;
     return (size_t)(x >> 17);
 }
 
-static struct memo_entry *memo_find(struct symbolizer *s, mt_addr ip, bool ret, bool *found)
+static struct memo_entry *memo_find(struct memo_entry *tab, size_t cap, mt_addr ip, int module,
+                                    bool ret)
 {
-    size_t mask = s->memo_cap - 1;
-    for (size_t i = memo_hash(ip) & mask;; i = (i + 1) & mask) {
-        struct memo_entry *e = &s->memo[i];
-        if (!e->used) {
-            *found = false;
+    size_t mask = cap - 1;
+    for (size_t i = memo_hash(ip, module) & mask;; i = (i + 1) & mask) {
+        struct memo_entry *e = &tab[i];
+        if (!e->used || (e->ip == ip && e->module == module && e->return_address == ret))
             return e;
-        }
-        if (e->key == ip && e->return_address == ret) {
-            *found = true;
-            return e;
-        }
     }
 }
 
 static void memo_grow(struct symbolizer *s)
 {
-    size_t old_cap = s->memo_cap;
-    struct memo_entry *old = s->memo;
-    struct memo_entry *bigger = calloc(old_cap * 2, sizeof(*bigger));
+    size_t cap = s->memo_cap * 2;
+    struct memo_entry *bigger = calloc(cap, sizeof(*bigger));
     if (!bigger)
-        return; /* keep the smaller table; lookups still work */
+        return; /* keep the smaller table; it still has room */
+    for (size_t i = 0; i < s->memo_cap; i++)
+        if (s->memo[i].used)
+            *memo_find(bigger, cap, s->memo[i].ip, s->memo[i].module,
+                       s->memo[i].return_address) = s->memo[i];
+    free(s->memo);
     s->memo = bigger;
-    s->memo_cap = old_cap * 2;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (!old[i].used)
-            continue;
-        bool found;
-        *memo_find(s, old[i].key, old[i].return_address, &found) = old[i];
-    }
-    free(old);
+    s->memo_cap = cap;
 }
 
-static void resolve(struct symbolizer *s, mt_addr ip, bool return_address, struct sym_frame *f)
+static unsigned build_frames(const struct symbolizer *s, mt_addr ip, int mi, mt_addr a,
+                             struct sym_frame_ext **out)
 {
-    memset(f, 0, sizeof(*f));
-    f->address = ip;
-    Dwarf_Addr a = return_address && ip > 0 ? ip - 1 : ip;
-    Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, a);
-    if (!mod)
-        return;
-    Dwarf_Addr start = 0;
-    const char *mainfile = NULL;
-    const char *name = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, &mainfile, NULL);
-    f->module = mainfile ? mainfile : name;
-    f->module_offset = ip - start;
-    GElf_Off off;
-    GElf_Sym sym;
-    f->function = dwfl_module_addrinfo(mod, a, &off, &sym, NULL, NULL, NULL);
-    Dwfl_Line *line = dwfl_module_getsrc(mod, a);
-    if (line) {
-        int lineno = 0;
-        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        if (file) {
-            f->file = file;
-            f->line = lineno;
+    const struct sym_chain_frame *chain = NULL;
+    unsigned n = 0;
+    const struct sym_module *m = mi >= 0 ? &s->modules[mi] : NULL;
+    if (m)
+        n = sym_file_resolve(m->file, a - m->bias, &chain);
+    unsigned count = n ? n : 1;
+    struct sym_frame_ext *fr = calloc(count, sizeof(*fr));
+    if (!fr)
+        return 0;
+    for (unsigned i = 0; i < count; i++) {
+        fr[i].f.address = ip;
+        if (m) {
+            fr[i].f.module = m->path;
+            fr[i].f.module_offset = ip - m->bias;
+            fr[i].build_id = sym_file_build_id(m->file);
+        }
+        if (i < n) {
+            fr[i].f.function = chain[i].function;
+            fr[i].f.file = chain[i].file;
+            fr[i].f.line = chain[i].line;
+            fr[i].mangled = chain[i].mangled;
+            fr[i].inlined = chain[i].inlined;
         }
     }
+    *out = fr;
+    return count;
 }
 
-void symbolizer_lookup(struct symbolizer *s, mt_addr ip, bool return_address, struct sym_frame *out)
+unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool return_address,
+                           const struct sym_frame_ext **frames)
 {
-    bool found;
-    struct memo_entry *e = memo_find(s, ip, return_address, &found);
-    if (found) {
-        *out = e->frame;
-        return;
+    static struct sym_frame_ext oom_frame;
+    mt_addr a = return_address && ip > 0 ? ip - 1 : ip;
+    int mi = module_at(s, a, gen);
+    struct memo_entry *e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);
+    if (!e->used) {
+        struct sym_frame_ext *fr = NULL;
+        unsigned n = build_frames(s, ip, mi, a, &fr);
+        s->lookups++;
+        if (n == 0) {
+            oom_frame = (struct sym_frame_ext){ .f.address = ip };
+            *frames = &oom_frame;
+            return 1;
+        }
+        *e = (struct memo_entry){ .ip = ip, .module = mi, .used = true,
+                                  .return_address = return_address, .n = n, .frames = fr };
+        if (++s->memo_count * 2 > s->memo_cap) {
+            memo_grow(s);
+            e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);
+        }
     }
-    resolve(s, ip, return_address, out);
-    s->lookups++;
-    e->used = true;
-    e->key = ip;
-    e->return_address = return_address;
-    e->frame = *out;
-    if (++s->memo_count * 2 > s->memo_cap)
-        memo_grow(s);
+    *frames = e->frames;
+    return e->n;
 }
 
 unsigned long symbolizer_lookups(const struct symbolizer *s)

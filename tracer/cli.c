@@ -24,6 +24,10 @@ void cli_usage(FILE *f)
           "  --stats                print trap, unwind and ptrace counters at the end\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
+          "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
+          "                         DIR/.build-id/xx/yyyy.debug and DIR/<binary's dir>/<debuglink>;\n"
+          "                         /usr/lib/debug, the binary's dir and its .debug/ are always\n"
+          "                         searched; MEMTRACE_DEBUG_DIRS=DIR:DIR adds more\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", f);
 }
@@ -68,7 +72,8 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         return -1;
     }
     o->command = CMD_RUN;
-    enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS };
+    enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
+           OPT_DEBUG_DIR };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -76,6 +81,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
         { "stats", no_argument, NULL, OPT_STATS },
         { "no-follow-forks", no_argument, NULL, OPT_NO_FOLLOW_FORKS },
+        { "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -115,6 +121,17 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_NO_FOLLOW_FORKS:
             o->follow_forks = false;
+            break;
+        case OPT_DEBUG_DIR:
+            if (!*optarg) {
+                snprintf(err, err_len, "--debug-dir needs a directory");
+                return -1;
+            }
+            if (o->ndebug_dirs == CLI_MAX_DEBUG_DIRS) {
+                snprintf(err, err_len, "at most %d --debug-dir options", CLI_MAX_DEBUG_DIRS);
+                return -1;
+            }
+            o->debug_dirs[o->ndebug_dirs++] = optarg;
             break;
         case 'h':
             o->command = CMD_HELP;

@@ -7,6 +7,7 @@
 
 #define CLI_DEFAULT_DEPTH 16
 #define CLI_MAX_DEPTH 256
+#define CLI_MAX_DEBUG_DIRS 32
 
 enum cli_command { CMD_RUN, CMD_HELP, CMD_VERSION };
 
@@ -18,6 +19,8 @@ struct mt_options {
     int error_exitcode;         /* --error-exitcode N, -1 = off */
     bool stats;                 /* --stats */
     bool follow_forks;          /* off with --no-follow-forks */
+    const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
+    size_t ndebug_dirs;
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
     int target_argc;
 };

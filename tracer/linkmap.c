@@ -221,6 +221,8 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
         snprintf(why, why_len, "cannot read _r_debug in pid %d: %s", p->pid, strerror(-err));
         return err;
     }
+    /* Changes below start a symbolizer generation at the next stack id. */
+    symbolizer_mark(p->symbolizer, stack_intern_count(&p->stacks) + 1);
     /* Rebuild the array as [present modules in link-map order, absent ones]. */
     size_t cap = p->nmodules + 64;
     struct module *next = calloc(cap, sizeof(*next));
@@ -287,6 +289,7 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
         if (m.present) {
             changes++;
             m.present = false;
+            symbolizer_remove_module(p->symbolizer, m.path, m.bias);
             bp_forget_range(&p->bps, m.lo, m.hi);
             if (m.elf) {
                 elf_file_close(m.elf);

@@ -13,10 +13,12 @@
 
 #define EXIT_USAGE 2
 
-static void resolve_frame(void *ctx, mt_addr ip, struct sym_frame *out)
+static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
+                               const struct sym_frame_ext **out)
 {
-    /* Every recorded frame is a return address: look up the call, ip - 1. */
-    symbolizer_lookup(ctx, ip, true, out);
+    /* Every recorded frame is a return address: look up the call, ip - 1,
+     * in the module list of when the stack was taken (ids grow with time). */
+    return symbolizer_lookup(ctx, ip, symbolizer_generation_at(ctx, stack), true, out);
 }
 
 static const char *end_name(enum process_end e)
@@ -45,7 +47,7 @@ static struct report_process *collect(const struct tracer *t, size_t *n)
         rps[--i] = (struct report_process){
             .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
             .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
-            .stacks = &p->stacks, .resolve = resolve_frame, .resolve_ctx = p->symbolizer,
+            .stacks = &p->stacks, .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
         };
     }
     *n = count;
@@ -106,6 +108,14 @@ int main(int argc, char **argv)
     if (opt.command == CMD_VERSION) {
         printf("memtrace %s\n", MEMTRACE_VERSION);
         return 0;
+    }
+    struct symbolizer_config sym_cfg = {
+        .debug_dirs = opt.debug_dirs, .ndebug_dirs = opt.ndebug_dirs,
+        .debug_dirs_env = getenv("MEMTRACE_DEBUG_DIRS"),
+    };
+    if (symbolizer_configure(&sym_cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", err);
+        return EXIT_USAGE;
     }
     FILE *log = stderr;
     if (opt.log_path && !(log = fopen(opt.log_path, "w"))) {

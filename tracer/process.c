@@ -181,10 +181,13 @@ struct process *process_fork(const struct process *parent, pid_t child)
                 dst->elf = NULL;
             }
         }
-        if (ok) {
-            char why[256];
-            symbolizer_add_module(p->symbolizer, dst->path, dst->bias, why, sizeof(why));
-        }
+    }
+    /* The parent's modules with their lifetimes: inherited stacks resolve
+     * as they did in the parent. */
+    if (ok) {
+        symbolizer_destroy(p->symbolizer);
+        p->symbolizer = symbolizer_clone(parent->symbolizer);
+        ok = p->symbolizer != NULL;
     }
     p->modules_cap = parent->nmodules + 1;
     if (!ok) {

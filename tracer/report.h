@@ -11,7 +11,12 @@
 #include "stack_intern.h"
 #include "symbolizer.h"
 
+/* One frame per address (no inline chains). */
 typedef void (*report_resolve_fn)(void *ctx, mt_addr ip, struct sym_frame *out);
+/* The frames of ip, innermost inlined call first (see symbolizer_lookup), as
+ * the module list was when stack was taken. Returns their number (>= 1). */
+typedef unsigned (*report_resolve_frames_fn)(void *ctx, uint32_t stack, mt_addr ip,
+                                             const struct sym_frame_ext **out);
 
 struct report_process {
     pid_t pid;
@@ -22,6 +27,7 @@ struct report_process {
     bool core_dumped;
     const struct alloc_model *model;
     const struct stack_intern *stacks;
+    report_resolve_frames_fn resolve_frames;   /* used when set, else resolve */
     report_resolve_fn resolve;
     void *resolve_ctx;
 };
@@ -44,6 +50,10 @@ struct leak_record {
 int report_collect_leaks(const struct alloc_model *m, struct leak_record **out, size_t *n);
 /* Total live bytes and blocks. */
 void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_t *blocks);
+/* The frames of ip in stack through p's resolver; *out stays valid until
+ * the next call. */
+unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
+                       const struct sym_frame_ext **out);
 /* Writes the signal's name ("SIGSEGV") into buf. */
 void report_signal_name(int sig, char *buf, size_t len);
 /* Whether any record or error was found (for --error-exitcode). */

@@ -11,28 +11,37 @@ static void write_stack(struct json_writer *w, const struct report_process *p, u
     const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
     json_begin_array(w);
     for (unsigned i = 0; i < depth; i++) {
-        struct sym_frame fr;
-        p->resolve(p->resolve_ctx, ips[i], &fr);
-        json_begin_object(w);
-        json_key(w, "address");
-        json_hex(w, ips[i]);
-        json_key(w, "function");
-        json_string(w, fr.function);
-        json_key(w, "file");
-        json_string(w, fr.file);
-        json_key(w, "line");
-        if (fr.line)
-            json_int(w, fr.line);
-        else
-            json_null(w);
-        json_key(w, "module");
-        json_string(w, fr.module);
-        json_key(w, "offset");
-        if (fr.module)
-            json_hex(w, fr.module_offset);
-        else
-            json_null(w);
-        json_end_object(w);
+        const struct sym_frame_ext *frames;
+        unsigned n = report_frames(p, stack, ips[i], &frames);
+        for (unsigned k = 0; k < n; k++) {
+            const struct sym_frame *fr = &frames[k].f;
+            json_begin_object(w);
+            json_key(w, "address");
+            json_hex(w, ips[i]);
+            json_key(w, "function");
+            json_string(w, fr->function);
+            json_key(w, "file");
+            json_string(w, fr->file);
+            json_key(w, "line");
+            if (fr->line)
+                json_int(w, fr->line);
+            else
+                json_null(w);
+            json_key(w, "module");
+            json_string(w, fr->module);
+            json_key(w, "offset");
+            if (fr->module)
+                json_hex(w, fr->module_offset);
+            else
+                json_null(w);
+            json_key(w, "build_id");
+            json_string(w, fr->module ? frames[k].build_id : NULL);
+            json_key(w, "mangled");
+            json_string(w, frames[k].mangled);
+            json_key(w, "inlined");
+            json_bool(w, frames[k].inlined);
+            json_end_object(w);
+        }
     }
     json_end_array(w);
 }

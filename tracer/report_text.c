@@ -11,25 +11,46 @@ static const char *basename_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* Prints one frame; returns true when it is main(), below which Valgrind
- * users do not expect frames (the JSON report keeps them). */
-static bool print_frame(FILE *f, pid_t pid, const struct report_process *p, mt_addr ip, bool first)
+/* (Shared with report_json.c.) */
+unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
+                       const struct sym_frame_ext **out)
 {
-    struct sym_frame fr;
-    p->resolve(p->resolve_ctx, ip, &fr);
-    fprintf(f, "==%d==    %s 0x%" PRIxADDR ": ", pid, first ? "at" : "by", ip);
-    if (fr.function)
-        fputs(fr.function, f);
-    else if (fr.module)
-        fprintf(f, "%s+0x%" PRIxADDR, basename_of(fr.module), fr.module_offset);
-    else
-        fputs("???", f);
-    if (fr.file && fr.line)
-        fprintf(f, " (%s:%d)", basename_of(fr.file), fr.line);
-    else if (fr.module && fr.function)
-        fprintf(f, " (in %s)", fr.module);
-    fputc('\n', f);
-    return fr.function && strcmp(fr.function, "main") == 0;
+    static struct sym_frame_ext one;
+    if (p->resolve_frames)
+        return p->resolve_frames(p->resolve_ctx, stack, ip, out);
+    memset(&one, 0, sizeof(one));
+    one.f.address = ip;
+    if (p->resolve)
+        p->resolve(p->resolve_ctx, ip, &one.f);
+    *out = &one;
+    return 1;
+}
+
+/* Prints the frames of one address (several when it is inside inlined
+ * code: Valgrind shows them all at the same address); returns true when the
+ * last is main(), below which Valgrind users do not expect frames (the JSON
+ * report keeps them). */
+static bool print_frames(FILE *f, const struct report_process *p, uint32_t stack, mt_addr ip,
+                         bool first)
+{
+    const struct sym_frame_ext *frames;
+    unsigned n = report_frames(p, stack, ip, &frames);
+    for (unsigned i = 0; i < n; i++) {
+        const struct sym_frame *fr = &frames[i].f;
+        fprintf(f, "==%d==    %s 0x%" PRIxADDR ": ", p->pid, first && i == 0 ? "at" : "by", ip);
+        if (fr->function)
+            fputs(fr->function, f);
+        else if (fr->module)
+            fprintf(f, "%s+0x%" PRIxADDR, basename_of(fr->module), fr->module_offset);
+        else
+            fputs("???", f);
+        if (fr->file && fr->line)
+            fprintf(f, " (%s:%d)", basename_of(fr->file), fr->line);
+        else if (fr->module && fr->function)
+            fprintf(f, " (in %s)", fr->module);
+        fputc('\n', f);
+    }
+    return n > 0 && frames[n - 1].f.function && strcmp(frames[n - 1].f.function, "main") == 0;
 }
 
 static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
@@ -39,8 +60,20 @@ static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
     if (depth == 0)
         fprintf(f, "==%d==    (no stack recorded)\n", p->pid);
     for (unsigned i = 0; i < depth; i++)
-        if (print_frame(f, p->pid, p, ips[i], i == 0))
+        if (print_frames(f, p, stack, ips[i], i == 0))
             break;
+}
+
+/* Symbolizes a stack before any of it is printed, so that warnings about
+ * debug files (printed the first time a module is needed) do not land in
+ * the middle of a record. */
+static void prefetch_stack(const struct report_process *p, uint32_t stack)
+{
+    unsigned depth;
+    const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
+    const struct sym_frame_ext *frames;
+    for (unsigned i = 0; i < depth; i++)
+        report_frames(p, stack, ips[i], &frames);
 }
 
 void report_text_banner(FILE *f, const struct report_process *p)
@@ -55,6 +88,11 @@ void report_text_banner(FILE *f, const struct report_process *p)
 void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e)
 {
     const char *fn = alloc_fn_name(e->fn);
+    prefetch_stack(p, e->stack);
+    if (e->kind == ERR_DOUBLE_FREE) {
+        prefetch_stack(p, e->free_stack);
+        prefetch_stack(p, e->alloc_stack);
+    }
     if (e->kind == ERR_DOUBLE_FREE) {
         fprintf(f, "==%d== Double free: %s(0x%" PRIxADDR ") of a block of %" PRIu64
                 " bytes that was already freed\n", p->pid, fn, e->addr, e->block_size);
@@ -79,15 +117,17 @@ int report_text_process(FILE *f, const struct report_process *p)
     uint64_t bytes, blocks;
     report_unfreed_totals(m, &bytes, &blocks);
     pid_t pid = p->pid;
+    struct leak_record *recs;
+    size_t n;
+    if (report_collect_leaks(m, &recs, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        prefetch_stack(p, recs[i].stack);
     fprintf(f, "==%d== HEAP SUMMARY:\n", pid);
     fprintf(f, "==%d==     in use at exit: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
             bytes, blocks);
     fprintf(f, "==%d==   total heap usage: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64
             " bytes allocated\n==%d==\n", pid, m->allocations, m->frees, m->bytes_allocated, pid);
-    struct leak_record *recs;
-    size_t n;
-    if (report_collect_leaks(m, &recs, &n) != 0)
-        return -1;
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "==%d== %" PRIu64 " bytes in %" PRIu64 " blocks are %s (record %zu of %zu),"
                 " allocated by %s()\n", pid, recs[i].bytes, recs[i].blocks, recs[i].kind, i + 1,

@@ -564,16 +564,17 @@ void tracer_destroy(struct tracer *t)
 }
 
 /* Bad frees are reported as they happen, like Valgrind does. */
-static void resolve_frame(void *ctx, mt_addr ip, struct sym_frame *out)
+static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
+                               const struct sym_frame_ext **out)
 {
-    symbolizer_lookup(ctx, ip, true, out);
+    return symbolizer_lookup(ctx, ip, symbolizer_generation_at(ctx, stack), true, out);
 }
 
 static struct report_process live_view(struct process *p)
 {
     return (struct report_process){
         .pid = p->pid, .argv = p->argv, .end = "running", .model = &p->model,
-        .stacks = &p->stacks, .resolve = resolve_frame, .resolve_ctx = p->symbolizer,
+        .stacks = &p->stacks, .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };
 }
 

@@ -856,7 +856,7 @@ class Live:
                 except subprocess.TimeoutExpired:
                     return None
             elif self.p.poll() is not None:
-                continue   # drain what is left
+                return self.p.returncode   # exited; stdout kept open elsewhere
 
     def finish(self, status, commands=None, timeout=None):
         """Waits for memtrace to exit; checks status and JSON like trace()."""
@@ -1218,19 +1218,28 @@ def stop_case(env, nthreads, stop_sig):
     live.wait_for("busy")
     log("kill(%d, %s)" % (pid, signal.Signals(stop_sig).name))
     os.kill(pid, stop_sig)
-    # Stopped within 1 s.  A seized tracee in group-stop shows 't'
-    # (tracing stop) rather than 'T': both mean stopped.
+    # Stopped within 1 s: every thread in state T or t (a seized tracee in
+    # group-stop shows 't', tracing stop, rather than 'T') and no CPU time
+    # gained over the last 0.1 s (a thread memtrace holds at a trap is 't'
+    # too, but only for a moment).
     deadline = time.monotonic() + 1.0
+    history = []
     while True:
         states = task_states(pid)
-        if len(states) == nthreads + 1 and all(s in "Tt" for s, _ in states.values()):
+        history = [h for h in history if h[0] >= time.monotonic() - 0.1] + [
+            (time.monotonic(), states)]
+        stopped = (len(states) == nthreads + 1
+                   and all(s in "Tt" for s, _ in states.values()))
+        old = history[0][1]
+        if stopped and history[-1][0] - history[0][0] >= 0.09 and old == states:
             break
         if time.monotonic() > deadline:
-            raise Failure("target %d not stopped 1 s after %s: thread states %r (want %d "
-                          "threads in T or t)" % (pid, signal.Signals(stop_sig).name,
-                                                  states, nthreads + 1))
+            raise Failure("target %d not stopped 1 s after %s: thread states {tid: (state, "
+                          "cpu time)} %r, 0.1 s before %r (want %d threads in T or t, "
+                          "getting no CPU)" % (pid, signal.Signals(stop_sig).name, states, old,
+                                               nthreads + 1))
         time.sleep(0.01)
-    log("ok: every thread stopped: %r" % states)
+    log("ok: every thread stopped, no CPU time for 0.1 s: %r" % states)
     cpu0 = {tid: cpu for tid, (_, cpu) in states.items()}
     time.sleep(0.3)
     states = task_states(pid)

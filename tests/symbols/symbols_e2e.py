@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""End-to-end symbolization tests: memtrace on every fixtures/symbols variant.
+
+    symbols_e2e.py --memtrace PATH --fixtures-dir DIR --source-dir DIR CASE
+    symbols_e2e.py --list
+
+--fixtures-dir is the build's fixtures/symbols (programs, libraries, debug
+roots), --source-dir the sources (fixtures/symbols), whose
+`/* @mark:NAME */` comments name the lines checked.  Every variant with
+debug info must report the same function, file basename and line as the
+plain -g build; variants without report what .symtab/.dynsym say, or
+module+offset with the module's build-id.
+
+Exit status: 0 pass, 1 fail, 77 skip (ptrace not permitted, or a tool the
+case compares with is missing).  Standard library only.
+"""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import traceback
+
+SKIP = 77
+RUN_TIMEOUT = 100
+
+
+class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(what, expected, actual):
+    if expected != actual:
+        raise Failure("%s:\n  expected: %r\n  actual:   %r" % (what, expected, actual))
+    log("ok: %s == %r" % (what, actual))
+
+
+def check_true(what, cond, detail=""):
+    if not cond:
+        raise Failure("%s%s" % (what, ("\n  " + detail) if detail else ""))
+    log("ok: %s" % what)
+
+
+def base(path):
+    return os.path.basename(path) if isinstance(path, str) else path
+
+
+def frame_str(f):
+    return "%s%s %s:%s [%s+%s]%s" % (
+        f.get("function"), " (inlined)" if f.get("inlined") else "", base(f.get("file")),
+        f.get("line"), base(f.get("module")), f.get("offset"),
+        " build_id=%s" % f.get("build_id") if not f.get("function") else "")
+
+
+def stack_str(stack):
+    return "\n".join("      #%d %s %s" % (i, f.get("address"), frame_str(f))
+                     for i, f in enumerate(stack or []))
+
+
+class Env:
+    def __init__(self, memtrace, fixtures_dir, source_dir, tmp):
+        self.memtrace = os.path.abspath(memtrace)
+        self.dir = os.path.abspath(fixtures_dir)
+        self.src = os.path.abspath(source_dir)
+        self.tmp = tmp
+        self.last = None
+        self._marks = {}
+
+    def path(self, name):
+        p = os.path.join(self.dir, name)
+        if not os.path.exists(p):
+            raise Failure("fixture %s not built (did the build run?)" % p)
+        return p
+
+    def line(self, source, mark):
+        if source not in self._marks:
+            found = {}
+            with open(os.path.join(self.src, source)) as fh:
+                for n, text in enumerate(fh, 1):
+                    for m in re.finditer(r"/\*\s*@mark:(\w+)\s*\*/", text):
+                        found[m.group(1)] = n
+            self._marks[source] = found
+        if mark not in self._marks[source]:
+            raise Failure("%s has no /* @mark:%s */" % (source, mark))
+        return self._marks[source][mark]
+
+
+class Traced:
+    def __init__(self, proc, doc):
+        self.status = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.doc = doc
+
+    @property
+    def leaks(self):
+        return self.doc["processes"][0]["leaks"]
+
+    def leak(self, nbytes):
+        found = [r for r in self.leaks if r["bytes"] == nbytes]
+        if len(found) != 1:
+            raise Failure("expected one leak record of %d bytes, got %d" % (nbytes, len(found)))
+        return found[0]
+
+    def warnings(self):
+        return [l for l in self.stderr.splitlines() if l.startswith("memtrace: warning:")]
+
+    def dump(self):
+        out = ["--- memtrace exit status: %r" % self.status,
+               "--- memtrace stderr (last 6000 chars):", self.stderr[-6000:]]
+        if self.doc is not None:
+            for i, r in enumerate(self.leaks):
+                out.append("--- leak %d: %s bytes (%s)\n%s" % (i, r["bytes"], r["allocator"],
+                                                              stack_str(r["stack"])))
+        return "\n".join(out)
+
+
+def run(cmd, extra_env=None):
+    env = dict(os.environ)
+    env.pop("DEBUGINFOD_URLS", None)   # never the network
+    env.pop("MEMTRACE_DEBUG_DIRS", None)
+    env.update(extra_env or {})
+    log("$ %s%s" % ("".join("%s=%s " % kv for kv in (extra_env or {}).items()),
+                    " ".join(shlex.quote(c) for c in cmd)))
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=RUN_TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        raise Failure("still running after %d s: %s" % (RUN_TIMEOUT, cmd))
+    p.stdout = p.stdout.decode("utf-8", "replace")
+    p.stderr = p.stderr.decode("utf-8", "replace")
+    return p
+
+
+HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def check_frames_sane(doc):
+    """What every frame of every report must satisfy."""
+    bad = []
+    for proc in doc["processes"]:
+        stacks = [r["stack"] for r in proc["leaks"]]
+        for e in proc["errors"]:
+            stacks += [s for s in (e["stack"], e["alloc_stack"], e["free_stack"]) if s]
+        for st in stacks:
+            for i, f in enumerate(st):
+                keys = ("address", "function", "mangled", "inlined", "file", "line", "module",
+                        "offset", "build_id")
+                missing = [k for k in keys if k not in f]
+                if missing:
+                    bad.append("frame without %s: %r" % (missing, f))
+                    continue
+                if f["function"] and "@" in f["function"]:
+                    bad.append("version suffix in %r" % f["function"])
+                if not isinstance(f["inlined"], bool):
+                    bad.append("inlined not a bool: %r" % f)
+                if f["inlined"] and (i + 1 >= len(st) or st[i + 1]["address"] != f["address"]):
+                    bad.append("inlined frame not followed by its caller: %r" % f)
+                if f["build_id"] is not None and not HEX.match(f["build_id"]):
+                    bad.append("build_id not hex: %r" % f)
+                if f["module"] is None and (f["build_id"] or f["offset"]):
+                    bad.append("build_id/offset without a module: %r" % f)
+    check("malformed frames", [], bad)
+
+
+def trace(env, prog, args=(), opts=(), extra_env=None, name=None):
+    """memtrace run --json FILE OPTS -- PROG ARGS; returns a Traced."""
+    json_path = os.path.join(env.tmp, "%s.json" % (name or base(prog)))
+    if os.path.exists(json_path):
+        os.unlink(json_path)
+    p = run([env.memtrace, "run", "--json", json_path] + list(opts) + ["--", prog] + list(args),
+            extra_env)
+    if p.returncode < 0:
+        raise Failure("memtrace was killed by %s\n%s" % (signal.Signals(-p.returncode).name,
+                                                         p.stderr[-4000:]))
+    if p.returncode == 2 and "ptrace not permitted" in p.stderr:
+        raise Skip(p.stderr.strip())
+    env.last = t = Traced(p, None)
+    if not os.path.exists(json_path):
+        raise Failure("memtrace wrote no JSON file")
+    with open(json_path) as fh:
+        t.doc = json.load(fh)
+    check("memtrace exit status (the program's)", 0, t.status)
+    check_frames_sane(t.doc)
+    return t
+
+
+def in_module(stack, module_base):
+    return [f for f in stack if base(f["module"]) == module_base]
+
+
+def src(frames):
+    """(function, file basename, line) of each frame."""
+    return [(f["function"], base(f["file"]), f["line"]) for f in frames]
+
+
+def build_id_of(path):
+    out = subprocess.run(["readelf", "-n", path], capture_output=True, text=True).stdout
+    m = re.search(r"Build ID:\s*([0-9a-f]+)", out)
+    return m.group(1) if m else None
+
+
+# The two leaks of symfx.c, as the plain build reports them: the frames in
+# the program, and (fopen) the frames in libc.
+def symfx_expected(env):
+    return {
+        37: [("make_record", "symfx.c", env.line("symfx.c", "record_malloc")),
+             ("main", "symfx.c", env.line("symfx.c", "main_record"))],
+        "fopen": [("open_log", "symfx.c", env.line("symfx.c", "fopen")),
+                  ("main", "symfx.c", env.line("symfx.c", "main_fopen"))],
+    }
+
+
+def fopen_leak(t):
+    """The record whose stack passes through open_log (or its offset)."""
+    recs = [r for r in t.leaks if r["bytes"] != 37]
+    if len(recs) != 1:
+        raise Failure("expected one leak besides the 37-byte one, got %d" % len(recs))
+    return recs[0]
+
+
+def symfx_frames(t, module_base):
+    """The first two frames in the program (below them: _start)."""
+    return {37: in_module(t.leak(37)["stack"], module_base)[:2],
+            "fopen": in_module(fopen_leak(t)["stack"], module_base)[:2]}
+
+
+def compare_variant(env, plain, variant, module_base):
+    got = symfx_frames(variant, module_base)
+    want = symfx_frames(plain, base(plain.doc["processes"][0]["command"][0]))
+    for key in (37, "fopen"):
+        check("%s: leak %s, frames in the program" % (module_base, key),
+              src(want[key]), src(got[key]))
+        check("%s: leak %s, offsets" % (module_base, key),
+              [f["offset"] for f in want[key]], [f["offset"] for f in got[key]])
+    # libc is the same file in both runs.
+    check("%s: fopen leak, frames in libc" % module_base,
+          src([f for f in fopen_leak(plain)["stack"] if base(f["module"]).startswith("libc.")]),
+          src([f for f in fopen_leak(variant)["stack"] if base(f["module"]).startswith("libc.")]))
+
+
+def check_plain_symfx(env, t, module_base):
+    exp = symfx_expected(env)
+    got = symfx_frames(t, module_base)
+    check("plain %s: 37-byte leak" % module_base, exp[37], src(got[37]))
+    check("plain %s: fopen leak" % module_base, exp["fopen"], src(got["fopen"]))
+    check("plain %s: no warnings" % module_base, [], t.warnings())
+
+
+# ------------------------------------------------------------------ cases
+
+def case_variants_pie(env):
+    plain = trace(env, env.path("fx_sym_plain"))
+    check_plain_symfx(env, plain, "fx_sym_plain")
+    root = env.path("debugroot")
+    variants = [
+        ("fx_sym_buildid", ["--debug-dir", root], None),
+        ("fx_sym_buildid", [], {"MEMTRACE_DEBUG_DIRS": "/nonexistent:" + root}),
+        ("fx_sym_debuglink", [], None),
+        ("fx_sym_dotdebug", [], None),
+        ("fx_sym_rootdir", ["--debug-dir", env.path("debugroot-dirs")], None),
+    ]
+    for i, (name, opts, extra) in enumerate(variants):
+        t = trace(env, env.path(name), opts=opts, extra_env=extra, name="%s-%d" % (name, i))
+        compare_variant(env, plain, t, name)
+        warnings = [w for w in t.warnings() if "/nonexistent" not in w]
+        check("%s: warnings" % name, [], warnings)
+
+
+def case_variants_nopie(env):
+    plain = trace(env, env.path("fx_sym_nopie_plain"))
+    check_plain_symfx(env, plain, "fx_sym_nopie_plain")
+    t = trace(env, env.path("fx_sym_nopie_buildid"), opts=["--debug-dir", env.path("debugroot")])
+    compare_variant(env, plain, t, "fx_sym_nopie_buildid")
+    check("non-PIE: same absolute addresses",
+          [f["address"] for f in in_module(plain.leak(37)["stack"], "fx_sym_nopie_plain")],
+          [f["address"] for f in in_module(t.leak(37)["stack"], "fx_sym_nopie_buildid")])
+
+
+def check_no_symbols(env, plain, t, name):
+    want = symfx_frames(plain, base(plain.doc["processes"][0]["command"][0]))
+    got = symfx_frames(t, name)
+    bid = build_id_of(env.path(name))
+    for key in (37, "fopen"):
+        check("%s leak %s: no function, file or line" % (name, key),
+              [(None, None, None)] * len(want[key]), src(got[key]))
+        check("%s leak %s: offsets as in the plain build" % (name, key),
+              [f["offset"] for f in want[key]], [f["offset"] for f in got[key]])
+        check("%s leak %s: build-ids" % (name, key), [bid] * len(got[key]),
+              [f["build_id"] for f in got[key]])
+    off = got[37][0]["offset"]
+    needle = "%s+%s" % (name, off)
+    check_true("text report shows %s" % needle, needle in t.stderr, t.stderr[-3000:])
+
+
+def case_no_debug_info(env):
+    plain = trace(env, env.path("fx_sym_plain"))
+    t = trace(env, env.path("fx_sym_nodebug"))
+    check_no_symbols(env, plain, t, "fx_sym_nodebug")
+    # The build-id is what an offline symbolizer needs: the same as plain's.
+    check("build-id of the stripped binary is the plain build's",
+          in_module(plain.leak(37)["stack"], "fx_sym_plain")[0]["build_id"],
+          in_module(t.leak(37)["stack"], "fx_sym_nodebug")[0]["build_id"])
+    plain = trace(env, env.path("fx_sym_nopie_plain"))
+    t = trace(env, env.path("fx_sym_nopie_nodebug"))
+    check_no_symbols(env, plain, t, "fx_sym_nopie_nodebug")
+
+
+def case_symtab_and_dynsym(env):
+    exp = symfx_expected(env)
+    for name in ("fx_sym_symtab", "fx_sym_dynsym"):
+        t = trace(env, env.path(name))
+        got = symfx_frames(t, name)
+        for key in (37, "fopen"):
+            check("%s leak %s: names from the symbol table, no lines" % (name, key),
+                  [(fn, None, None) for fn, _, _ in exp[key]], src(got[key]))
+        needle = "make_record (in %s)" % env.path(name)
+        check_true("text report shows %r" % needle, needle in t.stderr, t.stderr[-3000:])
+
+
+def case_mismatched_debug_file(env):
+    t = trace(env, env.path("fx_sym_mismatch"))
+    prog = env.path("fx_sym_mismatch")
+    w = t.warnings()
+    check("one warning", 1, len(w))
+    check_true("the warning names both files",
+               (prog + ".debug") in w[0] and (prog + " (build-id ") in w[0], w[0])
+    check_true("the warning says why", "does not match" in w[0], w[0])
+    got = symfx_frames(t, "fx_sym_mismatch")
+    check("no names from the wrong debug file", [None] * len(got[37]),
+          [f["function"] for f in got[37]])
+
+
+def case_debuglink_crc(env):
+    plain = trace(env, env.path("fx_sym_noid_plain"))
+    check_plain_symfx(env, plain, "fx_sym_noid_plain")
+    t = trace(env, env.path("fx_sym_noid_debuglink"))
+    compare_variant(env, plain, t, "fx_sym_noid_debuglink")
+    check("no build-id in a binary linked without one", [None],
+          list({f["build_id"] for f in in_module(t.leak(37)["stack"], "fx_sym_noid_debuglink")}))
+    check("no warnings", [], t.warnings())
+    t = trace(env, env.path("fx_sym_noid_badcrc"))
+    w = t.warnings()
+    check("one warning for the changed debug file", 1, len(w))
+    check_true("it is about the CRC and names both files",
+               "CRC" in w[0] and env.path("fx_sym_noid_badcrc.debug") in w[0]
+               and w[0].endswith(env.path("fx_sym_noid_badcrc")), w[0])
+    got = symfx_frames(t, "fx_sym_noid_badcrc")
+    check("no names", [None] * len(got[37]), [f["function"] for f in got[37]])
+
+
+def shlib_expected(env):
+    return [("shared_make", "symshared.c", env.line("symshared.c", "shared_malloc")),
+            ("main", "shlib_main.c", env.line("shlib_main.c", "main_shared"))]
+
+
+def case_shared_library(env):
+    prog = env.path("fx_sym_shlib")
+    t = trace(env, prog)
+    stack = t.leak(41)["stack"]
+    check("leak in libsymshared.so", shlib_expected(env), src(stack[:2]))
+    check("modules", ["libsymshared.so", "fx_sym_shlib"], [base(f["module"]) for f in stack[:2]])
+    stripped = os.path.join(env.dir, "stripped")
+    t = trace(env, prog, opts=["--debug-dir", env.path("debugroot")],
+              extra_env={"LD_LIBRARY_PATH": stripped}, name="shlib-stripped")
+    stack = t.leak(41)["stack"]
+    check("stripped library with its build-id debug file", shlib_expected(env), src(stack[:2]))
+    check("the stripped copy was loaded", os.path.join(stripped, "libsymshared.so"),
+          stack[0]["module"])
+    t = trace(env, prog, extra_env={"LD_LIBRARY_PATH": stripped}, name="shlib-nodebug")
+    f = t.leak(41)["stack"][0]
+    check("stripped library without debug info: the name from .dynsym, no line",
+          ("shared_make", None, None), src([f])[0])
+    check("... but its build-id", build_id_of(os.path.join(stripped, "libsymshared.so")),
+          f["build_id"])
+
+
+def case_dlopen_dlclose(env):
+    alpha, omega = env.path("libsymdl_alpha.so"), env.path("libsymdl_omega.so")
+    t = trace(env, env.path("fx_sym_shlib"), args=[alpha, omega])
+    line = env.line("symdl.c", "dl_malloc")
+    for nbytes, which in ((53, "alpha"), (67, "omega")):
+        stack = t.leak(nbytes)["stack"]
+        check("%d-byte leak (dlclosed %s)" % (nbytes, which),
+              [("dl_%s_make" % which, "symdl.c", line),
+               ("main", "shlib_main.c", env.line("shlib_main.c", "main_" + which))],
+              src(stack[:2]))
+        check("module", "libsymdl_%s.so" % which, base(stack[0]["module"]))
+    addrs = dict(re.findall(r"^(alpha|omega)=(0x[0-9a-f]+)$", t.stdout, re.M))
+    same = addrs.get("alpha") == addrs.get("omega")
+    log("note: omega was loaded %s alpha's addresses (%s)" % (
+        "at" if same else "elsewhere than", addrs))
+    if same:
+        check("both leaks' first frames have the same address, told apart by generation",
+              t.leak(53)["stack"][0]["address"], t.leak(67)["stack"][0]["address"])
+
+
+def check_inline(env, t, module_base):
+    stack = t.leak(48)["stack"]
+    want = [("grab", "inline.c", env.line("inline.c", "grab_malloc")),
+            ("grab_twice", "inline.c", env.line("inline.c", "twice_grab")),
+            ("build_node", "inline.c", env.line("inline.c", "node_grab")),
+            ("main", "inline.c", env.line("inline.c", "main_node"))]
+    check("%s: inline chain then main" % module_base, want, src(stack[:4]))
+    check("%s: inlined flags" % module_base, [True, True, False, False],
+          [f["inlined"] for f in stack[:4]])
+    check("%s: one address for the chain" % module_base, 1,
+          len({f["address"] for f in stack[:3]}))
+    addr = stack[0]["address"]
+    lines = [l for l in t.stderr.splitlines() if (": %s (" % "grab") in l or addr in l]
+    text = "\n".join(lines)
+    for fn, file, line in want[:3]:
+        check_true("text report has %s (%s:%d) at %s" % (fn, file, line, addr),
+                   re.search(r"%s: %s \(%s:%d\)" % (addr, re.escape(fn), file, line), text)
+                   is not None, text)
+
+
+def case_inline_chain(env):
+    check_inline(env, trace(env, env.path("fx_sym_inline")), "fx_sym_inline")
+    t = trace(env, env.path("fx_sym_inline_buildid"), opts=["--debug-dir", env.path("debugroot")])
+    check_inline(env, t, "fx_sym_inline_buildid")
+
+
+def check_cxx(env, t):
+    vec = t.leak(512)["stack"]
+    check("frame 0 is operator new", ("operator new(unsigned long)", "_Znwm"),
+          (vec[0]["function"], vec[0]["mangled"]))
+    check_true("operator new is in libstdc++", base(vec[0]["module"]).startswith("libstdc++"),
+               vec[0]["module"])
+    realloc = [f for f in vec if (f["function"] or "").startswith(
+        "void std::vector<int, std::allocator<int> >::_M_realloc_insert")]
+    check_true("a demangled _M_realloc_insert frame", len(realloc) == 1, stack_str(vec))
+    check_true("... with its mangled name", (realloc[0]["mangled"] or "").startswith("_ZNSt6vector"),
+               repr(realloc[0]["mangled"]))
+    user = [f for f in vec if base(f["file"]) == "cxx.cc"]
+    check("the user's frames", [
+        ("fill(std::vector<int, std::allocator<int> >&, int)", "cxx.cc", env.line("cxx.cc", "push")),
+        ("main", "cxx.cc", env.line("cxx.cc", "main_fill"))], src(user))
+    check("fill's mangled name", "_Z4fillRSt6vectorIiSaIiEEi", user[0]["mangled"])
+    check("main has no mangled name", None, user[1]["mangled"])
+    obj = t.leak(24)["stack"]
+    check("the vector object: operator new, then main", [
+        "operator new(unsigned long)", "main"], [f["function"] for f in obj[:2]])
+    check("... at new_vector", env.line("cxx.cc", "new_vector"), obj[1]["line"])
+    needle = "fill(std::vector<int, std::allocator<int> >&, int) (cxx.cc:%d)" % env.line(
+        "cxx.cc", "push")
+    check_true("text report shows %r" % needle, needle in t.stderr, t.stderr[-3000:])
+
+
+def case_cxx(env):
+    if not os.path.exists(os.path.join(env.dir, "fx_sym_cxx")):
+        raise Skip("no C++ compiler: fx_sym_cxx not built")
+    check_cxx(env, trace(env, env.path("fx_sym_cxx")))
+    check_cxx(env, trace(env, env.path("fx_sym_cxx_buildid"),
+                         opts=["--debug-dir", env.path("debugroot")]))
+
+
+def case_libc_debuginfo(env):
+    t = trace(env, env.path("fx_sym_plain"))
+    stack = fopen_leak(t)["stack"]
+    check_true("frame 0 of the fopen leak is in libc", base(stack[0]["module"]).startswith("libc."),
+               stack_str(stack))
+    bid = stack[0]["build_id"]
+    dbg = "/usr/lib/debug/.build-id/%s/%s.debug" % (bid[:2], bid[2:])
+    libc = [f for f in stack if base(f["module"]).startswith("libc.")]
+    if os.path.exists(dbg):
+        check("libc frames have files and lines (libc6-dbg: %s)" % dbg, [],
+              [frame_str(f) for f in libc if not (f["file"] and f["line"])])
+    else:
+        log("note: no %s (libc6-dbg not installed): libc frames without lines" % dbg)
+        check_true("libc frames still have names", all(f["function"] for f in libc),
+                   stack_str(stack))
+    user = [f for f in stack if base(f["module"]) == "fx_sym_plain"]
+    check("first frame in the program", ("open_log", "symfx.c", env.line("symfx.c", "fopen")),
+          src(user[:1])[0])
+
+
+def case_matches_eu_addr2line(env):
+    """Every frame of every leak of the dlopen and C++ runs, compared with
+    eu-addr2line -i -f -C on the module and offset - 1 (the call)."""
+    tool = shutil.which("eu-addr2line")
+    if not tool:
+        raise Skip("eu-addr2line (package elfutils) is not installed")
+    runs = [trace(env, env.path("fx_sym_shlib"),
+                  args=[env.path("libsymdl_alpha.so"), env.path("libsymdl_omega.so")]),
+            trace(env, env.path("fx_sym_inline"))]
+    if os.path.exists(os.path.join(env.dir, "fx_sym_cxx")):
+        runs.append(trace(env, env.path("fx_sym_cxx")))
+    compared, diffs = 0, []
+    seen = set()
+    for t in runs:
+        for rec in t.leaks:
+            groups = []
+            for f in rec["stack"]:
+                if groups and groups[-1][0]["address"] == f["address"]:
+                    groups[-1].append(f)
+                else:
+                    groups.append([f])
+            for g in groups:
+                f0 = g[0]
+                key = (f0["module"], f0["offset"])
+                if not f0["module"] or key in seen:
+                    continue
+                seen.add(key)
+                out = subprocess.run([tool, "-i", "-f", "-C", "-e", f0["module"],
+                                      hex(int(f0["offset"], 16) - 1)],
+                                     capture_output=True, text=True).stdout.splitlines()
+                eu = []
+                for i in range(0, len(out) - 1, 2):
+                    fn = out[i].split(" inlined at ")[0]
+                    loc = out[i + 1].split(":")
+                    line = int(loc[1]) if len(loc) > 1 and loc[1].isdigit() else 0
+                    eu.append((None if fn == "??" else fn,
+                               None if loc[0] == "??" else os.path.basename(loc[0]),
+                               line or None))
+                compared += 1
+                if src(g) != eu:
+                    diffs.append("%s+%s\n  memtrace:     %r\n  eu-addr2line: %r" % (
+                        base(f0["module"]), f0["offset"], src(g), eu))
+    check_true("compared some frames (%d)" % compared, compared >= 20)
+    check("frames that differ from eu-addr2line -i", [], diffs)
+
+
+CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items())
+         if name.startswith("case_")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--memtrace")
+    ap.add_argument("--fixtures-dir")
+    ap.add_argument("--source-dir")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("case", nargs="?")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if a.case not in CASES or not (a.memtrace and a.fixtures_dir and a.source_dir):
+        ap.error("need --memtrace, --fixtures-dir, --source-dir and one of: " + ", ".join(CASES))
+    with tempfile.TemporaryDirectory(prefix="memtrace-sym-") as tmp:
+        env = Env(a.memtrace, a.fixtures_dir, a.source_dir, tmp)
+        try:
+            CASES[a.case](env)
+        except Skip as e:
+            print("SKIP %s: %s" % (a.case, e))
+            return SKIP
+        except Failure as e:
+            print("FAIL %s: %s" % (a.case, e))
+            if env.last is not None:
+                print(env.last.dump())
+            return 1
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            traceback.print_exc(file=sys.stdout)
+            print("FAIL %s: unexpected JSON structure" % a.case)
+            if env.last is not None:
+                print(env.last.dump())
+            return 1
+    print("PASS %s" % a.case)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
