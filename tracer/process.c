@@ -1,6 +1,7 @@
 /* Process and thread records. */
 #include "process.h"
 #include "elf_file.h"
+#include "leak_scan.h"
 #include "symbolizer.h"
 #include "unwind.h"
 #include <errno.h>
@@ -74,6 +75,10 @@ void process_destroy(struct process *p)
     stack_intern_destroy(&p->stacks);
     if (p->unwinder)
         unwinder_destroy(p->unwinder);
+    if (p->scan) {
+        leak_scan_destroy(p->scan);
+        free(p->scan);
+    }
     if (p->symbolizer)
         symbolizer_destroy(p->symbolizer);
     free(p);

@@ -9,11 +9,13 @@
 #include "alloc_model.h"
 #include "breakpoint.h"
 #include "scratch.h"
+#include "regs.h"
 #include "stack_intern.h"
 
 struct unwinder;
 struct symbolizer;
 struct elf_file;
+struct leak_scan;
 
 /* An allocator call between its entry trap and its return trap. */
 struct pending_call {
@@ -30,6 +32,8 @@ struct thread {
     struct pending_call *pending;   /* shadow stack, innermost last */
     unsigned npending, pending_cap;
     bool exiting;
+    bool has_exit_regs;
+    mt_regs exit_regs;              /* at PTRACE_EVENT_EXIT: roots for the leak scan */
     struct thread *next;
 };
 
@@ -61,6 +65,7 @@ struct process {
     struct stack_intern stacks;
     struct unwinder *unwinder;
     struct symbolizer *symbolizer;
+    struct leak_scan *scan;         /* leak kinds, once the exit scan ran */
     mt_addr at_entry, at_base;
     mt_addr r_debug;        /* ld.so's _r_debug, 0 for static programs */
     bool exec_seen;         /* this record's image has been set up */

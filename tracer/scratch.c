@@ -106,9 +106,20 @@ static int syscall_via_temporary_gadget(pid_t tid, mt_addr pc, long nr, const ui
     return err ? err : restore;
 }
 
-int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len)
+mt_addr scratch_hint_near(mt_addr code)
 {
-    const uint64_t args[6] = { 0, SCRATCH_SIZE, PROT_READ | PROT_EXEC,
+    /* 16 MiB below the code, page aligned: below a non-PIE executable at
+     * 0x400000 that is the free low region, elsewhere a gap the kernel
+     * usually has. */
+    const mt_addr gap = 16u << 20, lowest = 1u << 20;
+    mt_addr hint = (code & ~(mt_addr)0xfffff) - gap;
+    return code > gap + lowest ? hint : lowest;
+}
+
+int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint, char *why,
+                size_t why_len)
+{
+    const uint64_t args[6] = { hint, SCRATCH_SIZE, PROT_READ | PROT_EXEC,
                                MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
     int64_t addr = 0;
     int err = syscall_via_temporary_gadget(tid, bootstrap_pc, SYS_mmap, args, &addr);

@@ -30,8 +30,12 @@ int inject_leave_syscall(pid_t tid);
 
 /* Maps the scratch page through a temporary gadget written at bootstrap_pc
  * (code no thread will run meanwhile, e.g. the ELF entry point after exec),
- * restoring the bytes there afterwards. */
-int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, char *why, size_t why_len);
+ * restoring the bytes there afterwards. hint as for mmap (no MAP_FIXED). */
+int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint, char *why,
+                size_t why_len);
+/* Where to ask for the scratch page so RIP-relative instructions of code at
+ * `code` can run from its slots (within +-2 GiB); 0 lets the kernel choose. */
+mt_addr scratch_hint_near(mt_addr code);
 /* Unmaps the scratch page from tid's address space (a child that will run
  * untraced), through a temporary gadget at bootstrap_pc. */
 int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc);

@@ -2,6 +2,7 @@
  * dispatched here. Traps go to hooks.c; link-map changes to linkmap.c. */
 #include "tracer.h"
 #include "elf_file.h"
+#include "leak_roots.h"
 #include "linkmap.h"
 #include "ptrace_io.h"
 #include "report.h"
@@ -256,7 +257,11 @@ static int on_exec(struct tracer *t, struct thread *th)
     if (err)
         return fail(t, "pid %d: cannot stop after exec: %s", pid, strerror(-err));
     if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
-        scratch_map(&p->scratch, pid, p->at_entry, why, sizeof(why)) != 0 ||
+        scratch_map(&p->scratch, pid, p->at_entry,
+                    /* A static program's allocator is in the executable; a
+                     * dynamic one's is loaded next to ld.so, where the
+                     * kernel puts the page by itself. */
+                    p->at_base ? 0 : scratch_hint_near(p->at_entry), why, sizeof(why)) != 0 ||
         linkmap_attach(p, pid, why, sizeof(why)) != 0)
         return fail(t, "%s", why);
     if (p->r_debug == 0) {
@@ -438,6 +443,21 @@ static void on_process_end(struct process *p, const struct wait_event *ev)
         process_remove_thread(p, p->threads->tid);
 }
 
+/* PTRACE_EVENT_EXIT: the thread's registers are kept as scan roots; when it
+ * is the last thread, the address space still exists and is scanned now. */
+static void on_thread_exit(struct process *p, struct thread *th)
+{
+    th->exiting = true;
+    th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
+    for (const struct thread *o = p->threads; o; o = o->next)
+        if (!o->exiting)
+            return;
+    int err = leak_roots_scan_process(p, th->tid);
+    if (err)
+        fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "
+                "as unfreed\n", p->pid, strerror(-err));
+}
+
 static bool anything_running(const struct tracer *t)
 {
     for (struct process *p = t->procs; p; p = p->next)
@@ -501,7 +521,7 @@ static int dispatch(struct tracer *t, pid_t tid, int status, int errfd)
         resume(tid, ev.value);
         return 0;
     case WK_EXIT:
-        th->exiting = true;
+        on_thread_exit(p, th);
         resume(tid, 0);
         return 0;
     default:

@@ -184,17 +184,28 @@ void unwinder_flush(struct unwinder *u)
 unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
                           const struct stack_snapshot *snap, mt_addr *ips, unsigned max)
 {
-    if (max == 0)
+    uint64_t ret;
+    if (max == 0 || stack_snapshot_u64(snap, regs->rsp, &ret) != 0 || ret == 0)
         return 0;
     u->unwinds++;
+    /* At a function's first instruction the caller's state is known exactly:
+     * it resumes at [rsp] with rsp + 8 and every callee-saved register as it
+     * is. Unwinding starts there, so the allocator's own unwind info (absent
+     * in static programs without .eh_frame_hdr, in hand-written allocators)
+     * does not matter. rip is set inside the call instruction, ret - 1, so
+     * the caller's CFI row is the one of the call, not of what follows it
+     * (a call to a noreturn function can end a function). */
+    mt_regs caller = *regs;
+    caller.rip = ret - 1;
+    caller.rsp = regs->rsp + 8;
     u->tid = tid;
-    u->regs = regs;
+    u->regs = &caller;
     u->snap = snap;
     active = u;
     unsigned n = 0;
+    ips[n++] = ret;
     unw_cursor_t c;
     if (unw_init_remote(&c, u->as, u) == 0) {
-        /* Frame 0 is the allocation function itself: report its callers. */
         while (n < max && unw_step(&c) > 0) {
             unw_word_t ip;
             if (unw_get_reg(&c, UNW_REG_IP, &ip) != 0 || ip == 0)
@@ -202,13 +213,8 @@ unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
             ips[n++] = ip;
         }
     }
-    if (n == 0) {
-        /* No unwind info for the function: at its entry [rsp] is the caller. */
-        uint64_t ret;
-        if (stack_snapshot_u64(snap, regs->rsp, &ret) == 0 && ret)
-            ips[n++] = ret;
-    }
     active = NULL;
+    u->regs = NULL;
     return n;
 }
 
