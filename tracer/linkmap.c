@@ -202,11 +202,13 @@ int linkmap_state(const struct process *p, int *state)
     return err;
 }
 
-static struct module *find_module(struct process *p, mt_addr lm, const char *name)
+/* The known module for a link-map entry. The main program's entry has an
+ * empty name in the link map and its real path in our table. */
+static struct module *find_module(struct process *p, mt_addr lm, const char *name, bool is_main)
 {
     for (size_t i = 0; i < p->nmodules; i++)
         if (p->modules[i].present && p->modules[i].link_map == lm &&
-            strcmp(p->modules[i].name, name) == 0)
+            (is_main || strcmp(p->modules[i].name, name) == 0))
             return &p->modules[i];
     return NULL;
 }
@@ -255,7 +257,7 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
                 next = bigger;
                 cap *= 2;
             }
-            struct module *old = find_module(p, lm, name);
+            struct module *old = find_module(p, lm, name, is_main);
             if (old) {
                 kept[old - p->modules] = true;
                 next[n++] = *old;
