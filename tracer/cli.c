@@ -1,5 +1,6 @@
 /* memtrace's command line: `memtrace run [OPTIONS] [--] PROGRAM [ARGS...]`. */
 #include "cli.h"
+#include "leak_scan.h"
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -22,6 +23,10 @@ void cli_usage(FILE *f)
           "  --depth N              frames per stack, 1..256 (default 16)\n"
           "  --error-exitcode N     exit with N (1..255) when a leak or bad free was found\n"
           "  --stats                print trap, unwind and ptrace counters at the end\n"
+          "  --show-leak-kinds=K    leak kinds the text report lists: definite, indirect,\n"
+          "                         possible, reachable (comma-separated), all or none\n"
+          "                         (default definite,possible; JSON lists every kind)\n"
+          "  --show-reachable       same as --show-leak-kinds=all\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
           "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
@@ -45,12 +50,45 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return 0;
 }
 
+/* Valgrind's --show-leak-kinds syntax. */
+static int parse_leak_kinds(const char *list, unsigned *out)
+{
+    static const char *const names[LEAK_KIND_COUNT] = {
+        [LEAK_DEFINITE] = "definite", [LEAK_INDIRECT] = "indirect",
+        [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
+    };
+    if (strcmp(list, "all") == 0) {
+        *out = (1u << LEAK_KIND_COUNT) - 1;
+        return 0;
+    }
+    if (strcmp(list, "none") == 0) {
+        *out = 0;
+        return 0;
+    }
+    unsigned kinds = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int k = 0; k < LEAK_KIND_COUNT; k++)
+            if (strlen(names[k]) == len && strncmp(p, names[k], len) == 0)
+                found = k;
+        if (found < 0)
+            return -1;
+        kinds |= 1u << found;
+        p += len + (p[len] == ',');
+    }
+    *out = kinds;
+    return *list ? 0 : -1;
+}
+
 int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
 {
     memset(o, 0, sizeof(*o));
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
     o->follow_forks = true;
+    o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
     if (argc < 2) {
         snprintf(err, err_len, "no command given (try 'memtrace --help')");
         return -1;
@@ -73,7 +111,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     }
     o->command = CMD_RUN;
     enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
-           OPT_DEBUG_DIR };
+           OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -82,6 +120,8 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "stats", no_argument, NULL, OPT_STATS },
         { "no-follow-forks", no_argument, NULL, OPT_NO_FOLLOW_FORKS },
         { "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
+        { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
+        { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -118,6 +158,16 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_STATS:
             o->stats = true;
+            break;
+        case OPT_SHOW_REACHABLE:
+            o->show_kinds = (1u << LEAK_KIND_COUNT) - 1;
+            break;
+        case OPT_SHOW_LEAK_KINDS:
+            if (parse_leak_kinds(optarg, &o->show_kinds) != 0) {
+                snprintf(err, err_len, "--show-leak-kinds takes definite, indirect, possible, "
+                         "reachable (comma-separated), all or none, not '%s'", optarg);
+                return -1;
+            }
             break;
         case OPT_NO_FOLLOW_FORKS:
             o->follow_forks = false;

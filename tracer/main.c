@@ -31,7 +31,7 @@ static const char *end_name(enum process_end e)
     }
 }
 
-static struct report_process *collect(const struct tracer *t, size_t *n)
+static struct report_process *collect(const struct tracer *t, unsigned show_kinds, size_t *n)
 {
     size_t count = 0;
     for (struct process *p = t->procs; p; p = p->next)
@@ -47,6 +47,7 @@ static struct report_process *collect(const struct tracer *t, size_t *n)
         rps[--i] = (struct report_process){
             .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
             .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
+            .scan = p->scan, .show_kinds = show_kinds,
             .stacks = &p->stacks, .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
         };
     }
@@ -129,7 +130,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     size_t n = 0;
-    struct report_process *rps = collect(&t, &n);
+    struct report_process *rps = collect(&t, opt.show_kinds, &n);
     struct report_stats stats;
     int status = 0;
     if (!rps) {

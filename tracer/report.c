@@ -9,23 +9,38 @@
 static int compare_records(const void *a, const void *b)
 {
     const struct leak_record *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
+    uint64_t xb = x->bytes + x->indirect_bytes, yb = y->bytes + y->indirect_bytes;
+    if (xb != yb)
+        return xb > yb ? -1 : 1;
     if (x->blocks != y->blocks)
         return x->blocks > y->blocks ? -1 : 1;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
     if (x->stack != y->stack)
         return x->stack < y->stack ? -1 : 1;
     return (int)x->fn - (int)y->fn;
 }
 
-int report_collect_leaks(const struct alloc_model *m, struct leak_record **out, size_t *n)
+const char *report_kind_name(unsigned kind)
+{
+    return leak_kind_name((enum leak_kind)kind);   /* "unfreed" past the four kinds */
+}
+
+/* The scan's verdict on b, REPORT_KIND_UNFREED when there is none. */
+static const struct leak_scan_block *verdict(const struct leak_scan *scan, const struct block *b)
+{
+    return scan ? leak_scan_find(scan, b->addr) : NULL;
+}
+
+int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *scan,
+                         struct leak_record **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     size_t count = m->live.count;
     if (count == 0)
         return 0;
-    /* Open addressing on (fn, stack): at most one record per live block. */
+    /* Open addressing on (kind, fn, stack): at most one record per block. */
     size_t cap = 16;
     while (cap < count * 2)
         cap *= 2;
@@ -40,23 +55,29 @@ int report_collect_leaks(const struct alloc_model *m, struct leak_record **out, 
     size_t nrecs = 0, cursor = 0;
     const struct block *b;
     while ((b = alloc_table_next(&m->live, &cursor))) {
-        uint64_t key = ((uint64_t)b->fn << 32) | b->alloc_stack;
+        const struct leak_scan_block *v = verdict(scan, b);
+        unsigned kind = v ? v->kind : REPORT_KIND_UNFREED;
+        uint64_t key = ((uint64_t)kind << 40) | ((uint64_t)b->fn << 32) | b->alloc_stack;
         size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
         for (;; i = (i + 1) & (cap - 1)) {
             if (index[i] == (size_t)-1) {
                 index[i] = nrecs;
                 recs[nrecs++] = (struct leak_record){
-                    .kind = "unfreed", .fn = (enum alloc_fn)b->fn, .stack = b->alloc_stack,
+                    .kind = kind, .fn = (enum alloc_fn)b->fn, .stack = b->alloc_stack,
                 };
                 break;
             }
             struct leak_record *r = &recs[index[i]];
-            if (r->fn == b->fn && r->stack == b->alloc_stack)
+            if (r->kind == kind && r->fn == b->fn && r->stack == b->alloc_stack)
                 break;
         }
         struct leak_record *r = &recs[index[i]];
         r->bytes += b->size;
         r->blocks++;
+        if (v) {
+            r->indirect_bytes += v->indirect_bytes;
+            r->indirect_blocks += v->indirect_blocks;
+        }
     }
     free(index);
     qsort(recs, nrecs, sizeof(*recs), compare_records);
@@ -65,15 +86,29 @@ int report_collect_leaks(const struct alloc_model *m, struct leak_record **out, 
     return 0;
 }
 
-void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_t *blocks)
+void report_kind_totals(const struct alloc_model *m, const struct leak_scan *scan,
+                        struct report_amount totals[LEAK_KIND_COUNT + 1])
 {
-    *bytes = *blocks = 0;
+    memset(totals, 0, sizeof(*totals) * (LEAK_KIND_COUNT + 1));
     size_t cursor = 0;
     const struct block *b;
     while ((b = alloc_table_next(&m->live, &cursor))) {
-        *bytes += b->size;
-        (*blocks)++;
+        const struct leak_scan_block *v = verdict(scan, b);
+        if (v) {
+            totals[v->kind].bytes += b->size;
+            totals[v->kind].blocks++;
+        }
+        totals[REPORT_KIND_UNFREED].bytes += b->size;
+        totals[REPORT_KIND_UNFREED].blocks++;
     }
+}
+
+void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_t *blocks)
+{
+    struct report_amount t[LEAK_KIND_COUNT + 1];
+    report_kind_totals(m, NULL, t);
+    *bytes = t[REPORT_KIND_UNFREED].bytes;
+    *blocks = t[REPORT_KIND_UNFREED].blocks;
 }
 
 void report_signal_name(int sig, char *buf, size_t len)
@@ -88,8 +123,15 @@ void report_signal_name(int sig, char *buf, size_t len)
 
 bool report_found_problems(const struct report_process *procs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (procs[i].model->live.count > 0 || procs[i].model->nerrors > 0)
+    for (size_t i = 0; i < n; i++) {
+        const struct report_process *p = &procs[i];
+        if (p->model->nerrors > 0)
             return true;
+        struct report_amount t[LEAK_KIND_COUNT + 1];
+        report_kind_totals(p->model, p->scan, t);
+        if (p->scan ? t[LEAK_DEFINITE].blocks + t[LEAK_POSSIBLE].blocks > 0
+                    : t[REPORT_KIND_UNFREED].blocks > 0)
+            return true;
+    }
     return false;
 }

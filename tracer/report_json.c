@@ -80,8 +80,8 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     report_signal_name(p->signal, sig, sizeof(sig));
     json_string(w, p->signal ? sig : NULL);
 
-    uint64_t bytes, blocks;
-    report_unfreed_totals(m, &bytes, &blocks);
+    struct report_amount t[LEAK_KIND_COUNT + 1];
+    report_kind_totals(m, p->scan, t);
     json_key(w, "summary");
     json_begin_object(w);
     json_key(w, "allocations");
@@ -90,30 +90,34 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     json_uint(w, m->frees);
     json_key(w, "bytes_allocated");
     json_uint(w, m->bytes_allocated);
-    write_amount(w, "unfreed", bytes, blocks);
-    /* Reachability classification is not done yet: every block is "unfreed". */
-    write_amount(w, "definitely_lost", 0, 0);
-    write_amount(w, "indirectly_lost", 0, 0);
-    write_amount(w, "possibly_lost", 0, 0);
-    write_amount(w, "still_reachable", 0, 0);
+    write_amount(w, "unfreed", t[REPORT_KIND_UNFREED].bytes, t[REPORT_KIND_UNFREED].blocks);
+    /* All zero when the process could not be scanned (its image was
+     * replaced by exec): then only "unfreed" is known. */
+    for (unsigned k = 0; k < LEAK_KIND_COUNT; k++)
+        write_amount(w, leak_kind_name((enum leak_kind)k), t[k].bytes, t[k].blocks);
+    json_key(w, "classified");
+    json_bool(w, p->scan != NULL);
     json_key(w, "errors");
     json_uint(w, m->nerrors);
     json_end_object(w);
 
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(m, &recs, &n) != 0)
+    if (report_collect_leaks(m, p->scan, &recs, &n) != 0)
         return -1;
     json_key(w, "leaks");
     json_begin_array(w);
     for (size_t i = 0; i < n; i++) {
         json_begin_object(w);
         json_key(w, "kind");
-        json_string(w, recs[i].kind);
+        json_string(w, report_kind_name(recs[i].kind));
         json_key(w, "bytes");
         json_uint(w, recs[i].bytes);
         json_key(w, "blocks");
         json_uint(w, recs[i].blocks);
+        if (recs[i].kind == LEAK_DEFINITE) {
+            write_amount(w, "indirect", recs[i].indirect_bytes, recs[i].indirect_blocks);
+        }
         json_key(w, "allocator");
         json_string(w, alloc_fn_name(recs[i].fn));
         json_key(w, "stack");

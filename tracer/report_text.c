@@ -111,6 +111,44 @@ void report_text_error(FILE *f, const struct report_process *p, const struct all
     fflush(f);
 }
 
+static const char *kind_words(unsigned kind)
+{
+    switch (kind) {
+    case LEAK_DEFINITE: return "definitely lost";
+    case LEAK_INDIRECT: return "indirectly lost";
+    case LEAK_POSSIBLE: return "possibly lost";
+    case LEAK_REACHABLE: return "still reachable";
+    default: return "unfreed";
+    }
+}
+
+static bool shown(const struct report_process *p, unsigned kind)
+{
+    return !p->scan || (p->show_kinds & (1u << kind));
+}
+
+static void print_leak_summary(FILE *f, const struct report_process *p)
+{
+    pid_t pid = p->pid;
+    struct report_amount t[LEAK_KIND_COUNT + 1];
+    report_kind_totals(p->model, p->scan, t);
+    fprintf(f, "==%d== LEAK SUMMARY:\n", pid);
+    if (!p->scan) {
+        fprintf(f, "==%d==    unfreed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
+                t[REPORT_KIND_UNFREED].bytes, t[REPORT_KIND_UNFREED].blocks);
+        fprintf(f, "==%d==    (not classified: the address space was gone before it could be "
+                "scanned)\n", pid);
+        return;
+    }
+    static const unsigned order[] = { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE };
+    for (size_t i = 0; i < 4; i++)
+        fprintf(f, "==%d==    %15s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
+                kind_words(order[i]), t[order[i]].bytes, t[order[i]].blocks);
+    if (!shown(p, LEAK_REACHABLE) && t[LEAK_REACHABLE].blocks)
+        fprintf(f, "==%d== Reachable blocks (those to which a pointer was found) are not shown.\n"
+                "==%d== To see them, rerun with: --show-reachable\n", pid, pid);
+}
+
 int report_text_process(FILE *f, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
@@ -119,25 +157,35 @@ int report_text_process(FILE *f, const struct report_process *p)
     pid_t pid = p->pid;
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(m, &recs, &n) != 0)
+    if (report_collect_leaks(m, p->scan, &recs, &n) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        prefetch_stack(p, recs[i].stack);
+    size_t nshown = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (shown(p, recs[i].kind)) {
+            recs[nshown++] = recs[i];
+            prefetch_stack(p, recs[i].stack);
+        }
+    }
     fprintf(f, "==%d== HEAP SUMMARY:\n", pid);
     fprintf(f, "==%d==     in use at exit: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
             bytes, blocks);
     fprintf(f, "==%d==   total heap usage: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64
             " bytes allocated\n==%d==\n", pid, m->allocations, m->frees, m->bytes_allocated, pid);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(f, "==%d== %" PRIu64 " bytes in %" PRIu64 " blocks are %s (record %zu of %zu),"
-                " allocated by %s()\n", pid, recs[i].bytes, recs[i].blocks, recs[i].kind, i + 1,
-                n, alloc_fn_name(recs[i].fn));
-        print_stack(f, p, recs[i].stack);
+    for (size_t i = 0; i < nshown; i++) {
+        const struct leak_record *r = &recs[i];
+        fprintf(f, "==%d== ", pid);
+        if (r->indirect_bytes)
+            fprintf(f, "%" PRIu64 " (%" PRIu64 " direct, %" PRIu64 " indirect) bytes", r->bytes +
+                    r->indirect_bytes, r->bytes, r->indirect_bytes);
+        else
+            fprintf(f, "%" PRIu64 " bytes", r->bytes);
+        fprintf(f, " in %" PRIu64 " blocks are %s in loss record %zu of %zu, allocated by %s()\n",
+                r->blocks, kind_words(r->kind), i + 1, nshown, alloc_fn_name(r->fn));
+        print_stack(f, p, r->stack);
         fprintf(f, "==%d==\n", pid);
     }
     free(recs);
-    fprintf(f, "==%d== LEAK SUMMARY:\n", pid);
-    fprintf(f, "==%d==    unfreed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid, bytes, blocks);
+    print_leak_summary(f, p);
     size_t doubles = 0;
     for (size_t i = 0; i < m->nerrors; i++)
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;

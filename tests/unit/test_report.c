@@ -109,7 +109,7 @@ static void invalid_free(struct fixture *fx, mt_addr p, uint32_t stack)
 static void assert_record(const struct leak_record *r, enum alloc_fn fn, uint32_t stack,
                           uint64_t bytes, uint64_t blocks)
 {
-    assert_string_equal(r->kind, "unfreed");
+    assert_int_equal(r->kind, REPORT_KIND_UNFREED);
     assert_int_equal(r->fn, fn);
     assert_int_equal(r->stack, stack);
     assert_int_equal(r->bytes, bytes);
@@ -123,7 +123,7 @@ static void test_collect_of_empty_model_gives_no_records(void **state)
     struct fixture *fx = *state;
     struct leak_record *recs;
     size_t n = 99;
-    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(report_collect_leaks(&fx->model, NULL, &recs, &n), 0);
     assert_int_equal(n, 0);
     assert_null(recs);
 }
@@ -142,7 +142,7 @@ static void test_collect_groups_by_allocator_and_stack(void **state)
 
     struct leak_record *recs;
     size_t n;
-    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(report_collect_leaks(&fx->model, NULL, &recs, &n), 0);
     assert_int_equal(n, 3);
     assert_record(&recs[0], FN_MALLOC, s2, 100, 1);
     assert_record(&recs[1], FN_MALLOC, s1, 60, 3);
@@ -164,7 +164,7 @@ static void test_collect_breaks_byte_ties_by_blocks_then_stack(void **state)
 
     struct leak_record *recs;
     size_t n;
-    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(report_collect_leaks(&fx->model, NULL, &recs, &n), 0);
     assert_int_equal(n, 3);
     assert_record(&recs[0], FN_MALLOC, s3, 50, 2);
     assert_record(&recs[1], FN_MALLOC, s1, 50, 1);
@@ -186,7 +186,7 @@ static void test_collect_handles_many_records(void **state)
     }
     struct leak_record *recs;
     size_t n;
-    assert_int_equal(report_collect_leaks(&fx->model, &recs, &n), 0);
+    assert_int_equal(report_collect_leaks(&fx->model, NULL, &recs, &n), 0);
     assert_int_equal(n, 3000);
     uint64_t blocks = 0;
     for (size_t i = 0; i < n; i++) {
@@ -317,7 +317,7 @@ static void test_text_process_with_one_leak(void **state)
                 "==42==     in use at exit: 30 bytes in 1 blocks\n"
                 "==42==   total heap usage: 2 allocs, 1 frees, 130 bytes allocated\n"
                 "==42==\n"
-                "==42== 30 bytes in 1 blocks are unfreed (record 1 of 1), allocated by malloc()\n"
+                "==42== 30 bytes in 1 blocks are unfreed in loss record 1 of 1, allocated by malloc()\n"
                 "==42==    at 0x401100: helper (seed.c:7)\n"
                 "==42==    by 0x7f0000029d90: __libc_start_call_main (in " LIBC ")\n"
                 "==42==    by 0x7f00000271ca: libc.so.6+0x271ca\n"
@@ -326,6 +326,7 @@ static void test_text_process_with_one_leak(void **state)
                 "==42==\n"
                 "==42== LEAK SUMMARY:\n"
                 "==42==    unfreed: 30 bytes in 1 blocks\n"
+                "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
                 "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
                 "==42== Process exited with status 0\n");
@@ -359,15 +360,16 @@ static void test_text_process_numbers_records_and_names_allocators(void **state)
                 "==42==     in use at exit: 80 bytes in 3 blocks\n"
                 "==42==   total heap usage: 3 allocs, 0 frees, 80 bytes allocated\n"
                 "==42==\n"
-                "==42== 64 bytes in 1 blocks are unfreed (record 1 of 2), allocated by calloc()\n"
+                "==42== 64 bytes in 1 blocks are unfreed in loss record 1 of 2, allocated by calloc()\n"
                 "==42==    at 0x401100: helper (seed.c:7)\n"
                 "==42==    by 0x401000: main (seed.c:21)\n"
                 "==42==\n"
-                "==42== 16 bytes in 2 blocks are unfreed (record 2 of 2), allocated by malloc()\n"
+                "==42== 16 bytes in 2 blocks are unfreed in loss record 2 of 2, allocated by malloc()\n"
                 "==42==    at 0x401000: main (seed.c:21)\n"
                 "==42==\n"
                 "==42== LEAK SUMMARY:\n"
                 "==42==    unfreed: 80 bytes in 3 blocks\n"
+                "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
                 "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
                 "==42== Process exited with status 3\n");
@@ -392,6 +394,7 @@ static void test_text_process_killed_by_signal(void **state)
                 "==42==\n"
                 "==42== LEAK SUMMARY:\n"
                 "==42==    unfreed: 0 bytes in 0 blocks\n"
+                "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
                 "==42== ERROR SUMMARY: 2 errors (1 double free, 1 invalid free)\n"
                 "==42== Process terminated by SIGSEGV (core dumped)\n");
@@ -530,7 +533,7 @@ static void test_json_document_for_small_model(void **state)
         "\"exit_code\":0,\"signal\":null,"
         "\"summary\":{\"allocations\":2,\"frees\":1,\"bytes_allocated\":46,"
         "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","
-        "\"indirectly_lost\":" ZERO ",\"possibly_lost\":" ZERO ",\"still_reachable\":" ZERO ","
+        "\"indirectly_lost\":" ZERO ",\"possibly_lost\":" ZERO ",\"still_reachable\":" ZERO ",\"classified\":false,"
         "\"errors\":1},"
         "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\","
         "\"stack\":[" FRAME_MAIN "," FRAME_NOWHERE "]}],"
