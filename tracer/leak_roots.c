@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Red zone below rsp that x86-64 leaf functions may use (System V ABI). */
 #define RED_ZONE 128
@@ -100,8 +101,16 @@ static void scan_registers(const struct process *p, struct leak_scan *s)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int leak_roots_scan_process(struct process *p, pid_t tid)
 {
+    uint64_t start = now_ns();
     struct leak_scan *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
@@ -121,5 +130,6 @@ int leak_roots_scan_process(struct process *p, pid_t tid)
         free(p->scan);
     }
     p->scan = s;
+    p->scan_ns = now_ns() - start;
     return err;
 }

@@ -142,11 +142,36 @@ int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_rea
         }
     }
     int err = 0;
+    /* Blocks are visited in address order through one window of target
+     * memory, so neighbouring small blocks cost one read, not one each. */
+    mt_addr win_lo = 0, win_hi = 0;
     for (size_t i = 0; i < s->n && !err; i++) {
         s->edge_start[i] = (uint32_t)s->nedges;
         struct edge_ctx e = { .from = (uint32_t)i };
-        err = scan_words(s, s->blocks[i].addr, s->blocks[i].addr + s->blocks[i].size, buf,
-                         add_edge, &e);
+        mt_addr lo = s->blocks[i].addr, hi = lo + s->blocks[i].size;
+        if (hi - lo > WINDOW_BYTES / 2) {
+            win_lo = win_hi = 0;   /* large blocks go straight through scan_words */
+            err = scan_words(s, lo, hi, buf, add_edge, &e);
+            continue;
+        }
+        if (lo < win_lo || hi > win_hi) {
+            ssize_t got = s->read(s->read_ctx, lo, buf, WINDOW_BYTES);
+            win_lo = lo;
+            win_hi = lo + (got > 0 ? (mt_addr)got : 0);
+            if (got > 0)
+                s->bytes_scanned += (uint64_t)got;
+            if (hi > win_hi) {
+                win_lo = win_hi = 0;
+                err = scan_words(s, lo, hi, buf, add_edge, &e);
+                continue;
+            }
+        }
+        for (mt_addr a = (lo + 7) & ~(mt_addr)7; a + 8 <= hi && !err; a += 8) {
+            uint64_t w;
+            memcpy(&w, buf + (a - win_lo), 8);
+            if (w >= s->lo && w < s->hi)
+                err = add_edge(s, w, &e);
+        }
     }
     s->edge_start[s->n] = (uint32_t)s->nedges;
     free(buf);

@@ -71,6 +71,10 @@ static void fill_stats(const struct tracer *t, struct report_stats *s)
     for (struct process *p = t->procs; p; p = p->next) {
         s->unwinds += unwinder_count(p->unwinder);
         s->symbolized_addresses += symbolizer_lookups(p->symbolizer);
+        if (p->scan) {
+            s->scan_ms += p->scan_ns / 1000000;
+            s->scanned_bytes += p->scan->bytes_scanned;
+        }
     }
 }
 

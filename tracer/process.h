@@ -66,6 +66,7 @@ struct process {
     struct unwinder *unwinder;
     struct symbolizer *symbolizer;
     struct leak_scan *scan;         /* leak kinds, once the exit scan ran */
+    uint64_t scan_ns;               /* time the scan took */
     mt_addr at_entry, at_base;
     mt_addr r_debug;        /* ld.so's _r_debug, 0 for static programs */
     bool exec_seen;         /* this record's image has been set up */

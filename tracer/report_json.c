@@ -194,6 +194,7 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
             { "single_steps", stats->single_steps },
             { "unwinds", stats->unwinds }, { "ptrace_calls", stats->ptrace_calls },
             { "symbolized_addresses", stats->symbolized_addresses },
+            { "scan_ms", stats->scan_ms }, { "scanned_bytes", stats->scanned_bytes },
         };
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
             json_key(&w, fields[i].name);
