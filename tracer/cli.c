@@ -26,6 +26,9 @@ void cli_usage(FILE *f)
           "  --show-leak-kinds=K    leak kinds the text report lists: definite, indirect,\n"
           "                         possible, reachable (comma-separated), all or none\n"
           "                         (default definite,possible; JSON lists every kind)\n"
+          "  --leak-check-heuristics=H  interior pointers that still count as references:\n"
+          "                         stdstring, length64, newarray, multipleinheritance\n"
+          "                         (comma-separated), all (default) or none\n"
           "  --show-reachable       same as --show-leak-kinds=all\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
@@ -88,6 +91,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
     o->follow_forks = true;
+    o->heuristics = HEUR_ALL;
     o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
     if (argc < 2) {
         snprintf(err, err_len, "no command given (try 'memtrace --help')");
@@ -111,7 +115,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     }
     o->command = CMD_RUN;
     enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
-           OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS };
+           OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -122,6 +126,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
         { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
         { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
+        { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -158,6 +163,14 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_STATS:
             o->stats = true;
+            break;
+        case OPT_HEURISTICS:
+            if (leak_heuristics_parse(optarg, &o->heuristics) != 0) {
+                snprintf(err, err_len, "--leak-check-heuristics takes stdstring, length64, "
+                         "newarray, multipleinheritance (comma-separated), all or none, not '%s'",
+                         optarg);
+                return -1;
+            }
             break;
         case OPT_SHOW_REACHABLE:
             o->show_kinds = (1u << LEAK_KIND_COUNT) - 1;

@@ -19,6 +19,7 @@ struct mt_options {
     int error_exitcode;         /* --error-exitcode N, -1 = off */
     bool stats;                 /* --stats */
     bool follow_forks;          /* off with --no-follow-forks */
+    unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;

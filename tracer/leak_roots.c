@@ -17,7 +17,65 @@
 /* Red zone below rsp that x86-64 leaf functions may use (System V ABI). */
 #define RED_ZONE 128
 
-struct read_ctx { pid_t tid; };
+/* One line of /proc/PID/maps. */
+struct mapping {
+    mt_addr lo, hi;
+    bool readable, writable, file;
+    bool special;              /* [vvar], [vsyscall]: not memory to scan */
+};
+
+struct read_ctx {
+    pid_t tid;
+    struct mapping *maps;
+    size_t nmaps;
+};
+
+/* Read-only data of a file mapping: where vtables live. */
+static bool is_vtable_addr(void *ctx, mt_addr addr)
+{
+    const struct read_ctx *r = ctx;
+    if (addr < 4096 || (addr & 7))
+        return false;
+    for (size_t i = 0; i < r->nmaps; i++)
+        if (addr >= r->maps[i].lo && addr < r->maps[i].hi)
+            return r->maps[i].file && r->maps[i].readable && !r->maps[i].writable;
+    return false;
+}
+
+static int read_maps(struct read_ctx *r)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/maps", r->tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    size_t cap = 0;
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, inode = 0;
+        char perms[8];
+        int name_at = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu %n", &lo, &hi, perms, &inode, &name_at) < 3)
+            continue;
+        const char *name = line + name_at;
+        if (r->nmaps == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct mapping *m = realloc(r->maps, cap * sizeof(*m));
+            if (!m) {
+                fclose(f);
+                return -ENOMEM;
+            }
+            r->maps = m;
+        }
+        r->maps[r->nmaps++] = (struct mapping){
+            .lo = lo, .hi = hi, .readable = perms[0] == 'r', .writable = perms[1] == 'w',
+            .file = inode != 0,
+            .special = strncmp(name, "[vvar", 5) == 0 || strncmp(name, "[vsyscall", 9) == 0,
+        };
+    }
+    fclose(f);
+    return 0;
+}
 
 static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
 {
@@ -57,26 +115,14 @@ static mt_addr stack_pointer_in(const struct process *p, mt_addr lo, mt_addr hi)
     return best;
 }
 
-static void scan_maps(struct process *p, struct leak_scan *s, pid_t tid)
+static void scan_maps(struct process *p, struct leak_scan *s, const struct read_ctx *r)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/maps", tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return;
     mt_addr alloc_lo, alloc_hi;
     allocator_range(p, &alloc_lo, &alloc_hi);
-    char line[4096];
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi;
-        char perms[8];
-        int name_at = 0;
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &name_at) < 3)
-            continue;
-        const char *name = line + name_at;
-        if (perms[0] != 'r' || perms[1] != 'w')
-            continue;
-        if (strncmp(name, "[vvar", 5) == 0 || strncmp(name, "[vsyscall", 9) == 0)
+    for (size_t i = 0; i < r->nmaps; i++) {
+        const struct mapping *m = &r->maps[i];
+        mt_addr lo = m->lo, hi = m->hi;
+        if (!m->readable || !m->writable || m->special)
             continue;
         if (leak_scan_has_block_in(s, lo, hi))
             continue;   /* heap */
@@ -86,7 +132,6 @@ static void scan_maps(struct process *p, struct leak_scan *s, pid_t tid)
         bool allocator_data = lo < alloc_hi && hi > alloc_lo;
         leak_scan_root_region(s, lo, hi, allocator_data);
     }
-    fclose(f);
 }
 
 static void scan_registers(const struct process *p, struct leak_scan *s)
@@ -108,23 +153,26 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int leak_roots_scan_process(struct process *p, pid_t tid)
+int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
 {
     uint64_t start = now_ns();
-    struct leak_scan *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -ENOMEM;
     struct read_ctx rc = { .tid = tid };
-    int err = leak_scan_init(s, &p->model.live, read_target, &rc);
+    struct leak_scan *s = calloc(1, sizeof(*s));
+    int err = s ? read_maps(&rc) : -ENOMEM;
+    if (!err)
+        err = leak_scan_init(s, &p->model.live, read_target, &rc, heuristics, is_vtable_addr);
     if (err) {
+        free(rc.maps);
         free(s);
         return err;
     }
-    scan_maps(p, s, tid);
+    scan_maps(p, s, &rc);
     scan_registers(p, s);
     err = leak_scan_finish(s);
+    free(rc.maps);
     s->read = NULL;       /* rc goes out of scope */
     s->read_ctx = NULL;
+    s->is_vtable = NULL;
     if (p->scan) {
         leak_scan_destroy(p->scan);
         free(p->scan);

@@ -8,7 +8,8 @@
 #include "process.h"
 
 /* Classifies p's live blocks into p->scan, reading memory through tid (a
- * thread stopped at its exit event). Returns 0 or -errno. */
-int leak_roots_scan_process(struct process *p, pid_t tid);
+ * thread stopped at its exit event), with the interior-pointer heuristics
+ * given (enum leak_heuristic bits). Returns 0 or -errno. */
+int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics);
 
 #endif

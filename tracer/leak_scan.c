@@ -99,24 +99,94 @@ static int scan_words(struct leak_scan *s, mt_addr lo, mt_addr hi, uint8_t *buf,
     return 0;
 }
 
+int leak_heuristics_parse(const char *list, unsigned *out)
+{
+    static const struct { const char *name; unsigned bit; } names[] = {
+        { "stdstring", HEUR_STDSTRING }, { "length64", HEUR_LENGTH64 },
+        { "newarray", HEUR_NEWARRAY }, { "multipleinheritance", HEUR_MULTIPLE_INHERITANCE },
+    };
+    if (strcmp(list, "all") == 0 || strcmp(list, "none") == 0) {
+        *out = strcmp(list, "all") == 0 ? HEUR_ALL : 0;
+        return 0;
+    }
+    unsigned bits = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        unsigned bit = 0;
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
+                bit = names[i].bit;
+        if (!bit)
+            return -1;
+        bits |= bit;
+        p += len + (p[len] == ',');
+    }
+    *out = bits;
+    return *list ? 0 : -1;
+}
+
+static bool read_word(struct leak_scan *s, mt_addr addr, uint64_t *w)
+{
+    return s->read(s->read_ctx, addr, w, sizeof(*w)) == (ssize_t)sizeof(*w);
+}
+
+/* Valgrind's heuristics (memcheck/mc_leakcheck.c, heuristic_reachedness):
+ * is the interior pointer ptr into block b one that C++ code keeps on
+ * purpose? */
+static bool heuristic_match(struct leak_scan *s, const struct leak_scan_block *b, mt_addr ptr)
+{
+    uint64_t first = 0, second = 0;
+    mt_addr off = ptr - b->addr;
+    if ((s->heuristics & HEUR_STDSTRING) && off == 24 && read_word(s, b->addr, &first) &&
+        read_word(s, b->addr + 8, &second) && second > 0 && second <= b->size &&
+        first <= second && 24 + second + 1 == b->size)
+        return true;
+    if ((s->heuristics & (HEUR_LENGTH64 | HEUR_NEWARRAY)) && off == 8 &&
+        read_word(s, b->addr, &first) && first > 0) {
+        if ((s->heuristics & HEUR_LENGTH64) && b->size - 8 == first)
+            return true;
+        if ((s->heuristics & HEUR_NEWARRAY) && (b->size - 8) % first == 0)
+            return true;
+    }
+    if ((s->heuristics & HEUR_MULTIPLE_INHERITANCE) && s->is_vtable && (ptr & 7) == 0 &&
+        read_word(s, ptr, &second) && s->is_vtable(s->read_ctx, second) &&
+        read_word(s, b->addr, &first) && s->is_vtable(s->read_ctx, first))
+        return true;
+    return false;
+}
+
+/* Block j for a pointer, or -1; *start tells whether it counts as a start
+ * pointer (a heuristic can make an interior pointer one). */
+static long classify_pointer(struct leak_scan *s, mt_addr ptr, bool *start)
+{
+    long j = find_block(s, ptr, start);
+    if (j >= 0 && !*start && s->heuristics && heuristic_match(s, &s->blocks[j], ptr)) {
+        *start = true;
+        s->heuristic_hits++;
+    }
+    return j;
+}
+
 struct edge_ctx { uint32_t from; };
 
 static int add_edge(struct leak_scan *s, uint64_t word, void *arg)
 {
     const struct edge_ctx *e = arg;
     bool start;
-    long j = find_block(s, word, &start);
+    long j = classify_pointer(s, word, &start);
     if (j < 0 || (uint32_t)j == e->from)
         return 0;
     return push_edge(s, (uint32_t)j << 1 | (start ? 0u : 1u));
 }
 
 int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_read_fn read,
-                   void *read_ctx)
+                   void *read_ctx, unsigned heuristics, leak_vtable_fn is_vtable)
 {
     memset(s, 0, sizeof(*s));
     s->read = read;
     s->read_ctx = read_ctx;
+    s->heuristics = heuristics;
+    s->is_vtable = is_vtable;
     s->n = live->count;
     s->blocks = calloc(s->n ? s->n : 1, sizeof(*s->blocks));
     s->edge_start = calloc(s->n + 1, sizeof(*s->edge_start));
@@ -206,7 +276,7 @@ static int root_word(struct leak_scan *s, uint64_t word, void *arg)
 {
     const struct root_ctx *r = arg;
     bool start;
-    long j = find_block(s, word, &start);
+    long j = r->starts_only ? find_block(s, word, &start) : classify_pointer(s, word, &start);
     if (j >= 0 && (start || !r->starts_only))
         reach(s, (uint32_t)j, start, true);
     return 0;

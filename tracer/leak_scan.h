@@ -20,6 +20,21 @@ enum leak_kind { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, LE
 
 /* Reads up to len bytes at addr; returns the number read (0 when unmapped). */
 typedef ssize_t (*leak_read_fn)(void *ctx, mt_addr addr, void *buf, size_t len);
+/* Whether addr can be a vtable: inside read-only data of a module. */
+typedef bool (*leak_vtable_fn)(void *ctx, mt_addr addr);
+
+/* Valgrind's interior-pointer heuristics (--leak-check-heuristics): an
+ * interior pointer that matches one counts as a start pointer. */
+enum leak_heuristic {
+    HEUR_STDSTRING = 1u << 0,            /* old-ABI std::string: ptr at 3 words, length <= capacity */
+    HEUR_LENGTH64 = 1u << 1,             /* ptr at 8, first word = bytes after it */
+    HEUR_NEWARRAY = 1u << 2,             /* new[] cookie: ptr at 8, first word = element count */
+    HEUR_MULTIPLE_INHERITANCE = 1u << 3, /* ptr at a second vtable pointer of the object */
+    HEUR_ALL = (1u << 4) - 1,
+};
+/* Parses "none", "all" or a comma-separated list of stdstring, length64,
+ * newarray, multipleinheritance. Returns 0 or -1. */
+int leak_heuristics_parse(const char *list, unsigned *out);
 
 struct leak_scan_block {
     mt_addr addr;
@@ -41,13 +56,16 @@ struct leak_scan {
     size_t nstack, stack_cap;
     leak_read_fn read;
     void *read_ctx;
+    unsigned heuristics;              /* enum leak_heuristic bits */
+    leak_vtable_fn is_vtable;         /* for HEUR_MULTIPLE_INHERITANCE; may be NULL */
     uint64_t bytes_scanned;
+    uint64_t heuristic_hits;
 };
 
 /* Takes a snapshot of live (sorted) and reads every block's contents once to
  * find the pointers between blocks. Returns 0 or -ENOMEM. */
 int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_read_fn read,
-                   void *read_ctx);
+                   void *read_ctx, unsigned heuristics, leak_vtable_fn is_vtable);
 void leak_scan_destroy(struct leak_scan *s);
 
 /* Roots. A region [lo, hi) of target memory, read in large chunks; with

@@ -445,14 +445,14 @@ static void on_process_end(struct process *p, const struct wait_event *ev)
 
 /* PTRACE_EVENT_EXIT: the thread's registers are kept as scan roots; when it
  * is the last thread, the address space still exists and is scanned now. */
-static void on_thread_exit(struct process *p, struct thread *th)
+static void on_thread_exit(struct tracer *t, struct process *p, struct thread *th)
 {
     th->exiting = true;
     th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
     for (const struct thread *o = p->threads; o; o = o->next)
         if (!o->exiting)
             return;
-    int err = leak_roots_scan_process(p, th->tid);
+    int err = leak_roots_scan_process(p, th->tid, t->opt->heuristics);
     if (err)
         fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "
                 "as unfreed\n", p->pid, strerror(-err));
@@ -521,7 +521,7 @@ static int dispatch(struct tracer *t, pid_t tid, int status, int errfd)
         resume(tid, ev.value);
         return 0;
     case WK_EXIT:
-        on_thread_exit(p, th);
+        on_thread_exit(t, p, th);
         resume(tid, 0);
         return 0;
     default:

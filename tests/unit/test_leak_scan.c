@@ -81,7 +81,7 @@ static void store(struct fake_mem *m, mt_addr at, uint64_t value)
 
 static void run_scan(struct fake_mem *m)
 {
-    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m), 0);
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m, 0, NULL), 0);
     leak_scan_root_region(&m->scan, DATA, DATA + DATA_SIZE, false);
     assert_int_equal(leak_scan_finish(&m->scan), 0);
 }
@@ -136,7 +136,7 @@ static void test_starts_only_root_ignores_interior_pointers(void **state)
     add_block(m, 1, 32);
     store(m, DATA, block(0) + 16);   /* allocator state pointing into a block's tail */
     store(m, DATA + 8, block(1));
-    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m), 0);
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m, 0, NULL), 0);
     leak_scan_root_region(&m->scan, DATA, DATA + DATA_SIZE, true);
     leak_scan_finish(&m->scan);
     assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
@@ -216,7 +216,7 @@ static void test_register_roots(void **state)
     struct fake_mem *m = *state;
     add_block(m, 0, 32);
     add_block(m, 1, 32);
-    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m), 0);
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m, 0, NULL), 0);
     uint64_t regs[3] = { 0, block(1), 12345 };
     leak_scan_root_words(&m->scan, regs, 3);
     leak_scan_finish(&m->scan);
@@ -231,6 +231,95 @@ static void test_zero_size_block_reached_by_start_pointer(void **state)
     store(m, DATA, block(0));
     run_scan(m);
     assert_int_equal(kind_of(m, 0), LEAK_REACHABLE);
+}
+
+static enum leak_kind scan_with(struct fake_mem *m, unsigned heuristics, leak_vtable_fn vt)
+{
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m, heuristics, vt), 0);
+    leak_scan_root_region(&m->scan, DATA, DATA + DATA_SIZE, false);
+    leak_scan_finish(&m->scan);
+    return kind_of(m, 0);
+}
+
+/* new T[n] for a T with a destructor: the program keeps block + 8, the
+ * block starts with n. */
+static void test_newarray_cookie_counts_as_start(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 8 + 3 * 16);
+    store(m, block(0), 3);
+    store(m, DATA, block(0) + 8);
+    assert_int_equal(scan_with(m, HEUR_NEWARRAY, NULL), LEAK_REACHABLE);
+}
+
+static void test_heuristics_none_leaves_interior_pointer_possible(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 8 + 3 * 16);
+    store(m, block(0), 3);
+    store(m, DATA, block(0) + 8);
+    assert_int_equal(scan_with(m, 0, NULL), LEAK_POSSIBLE);
+}
+
+static void test_length64(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 8 + 40);
+    store(m, block(0), 40);
+    store(m, DATA, block(0) + 8);
+    assert_int_equal(scan_with(m, HEUR_LENGTH64, NULL), LEAK_REACHABLE);
+}
+
+/* Old-ABI std::string: length, capacity, refcount, then the characters. */
+static void test_stdstring(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 24 + 31 + 1);
+    store(m, block(0), 10);
+    store(m, block(0) + 8, 31);
+    store(m, DATA, block(0) + 24);
+    assert_int_equal(scan_with(m, HEUR_STDSTRING, NULL), LEAK_REACHABLE);
+}
+
+static bool fake_vtable(void *ctx, mt_addr addr)
+{
+    (void)ctx;
+    return addr >= 0x400000 && addr < 0x401000;
+}
+
+/* class C : A, B: a B* points at the second vtable pointer inside C. */
+static void test_multiple_inheritance(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    store(m, block(0), 0x400010);
+    store(m, block(0) + 16, 0x400040);
+    store(m, DATA, block(0) + 16);
+    assert_int_equal(scan_with(m, HEUR_MULTIPLE_INHERITANCE, fake_vtable), LEAK_REACHABLE);
+}
+
+static void test_multiple_inheritance_needs_two_vtables(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    store(m, block(0), 0x12345);   /* not a vtable */
+    store(m, block(0) + 16, 0x400040);
+    store(m, DATA, block(0) + 16);
+    assert_int_equal(scan_with(m, HEUR_ALL, fake_vtable), LEAK_POSSIBLE);
+}
+
+static void test_heuristics_parse(void **state)
+{
+    (void)state;
+    unsigned h = 99;
+    assert_int_equal(leak_heuristics_parse("none", &h), 0);
+    assert_int_equal(h, 0);
+    assert_int_equal(leak_heuristics_parse("all", &h), 0);
+    assert_int_equal(h, HEUR_ALL);
+    assert_int_equal(leak_heuristics_parse("newarray,stdstring", &h), 0);
+    assert_int_equal(h, HEUR_NEWARRAY | HEUR_STDSTRING);
+    assert_int_equal(leak_heuristics_parse("newarray,bogus", &h), -1);
+    assert_int_equal(leak_heuristics_parse("", &h), -1);
 }
 
 static void test_kind_names(void **state)
@@ -258,6 +347,13 @@ int main(void)
         T(test_self_pointer_does_not_keep_a_block),
         T(test_register_roots),
         T(test_zero_size_block_reached_by_start_pointer),
+        T(test_newarray_cookie_counts_as_start),
+        T(test_heuristics_none_leaves_interior_pointer_possible),
+        T(test_length64),
+        T(test_stdstring),
+        T(test_multiple_inheritance),
+        T(test_multiple_inheritance_needs_two_vtables),
+        T(test_heuristics_parse),
         T(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
