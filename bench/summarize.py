@@ -225,7 +225,7 @@ if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
                 if tool == "heaptrack" or tool == "ltrace" or tool == "valgrind":
                     rows.append([label, t, "not installed", "", "", "", "skipped"])
                 continue
-            per_pair, fails, pairs, tpp, ppp = [], [], None, [], []
+            per_pair, fails, pairs, tpp, ppp, kinds_note = [], [], None, [], [], ""
             for r in reps(key):
                 out, err = art(key, r, "out"), art(key, r, "err")
                 rc = field(key, r, "rc", int)
@@ -257,11 +257,22 @@ if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
                 ns = float(kv["loop_ns"]) / pairs
                 per_pair.append(ns)
                 PER_REP[(tool, t, r)] = ns
+                if tool == "valgrind" and not kinds_note:
+                    vg = dict(re.findall(r"(definitely|indirectly|possibly) lost: [\d,]+ bytes in ([\d,]+) blocks",
+                                         art(key, r, "vg")))
+                    if vg:
+                        kinds_note = "report: %s definitely / %s indirectly / %s possibly lost of %s dropped" % (
+                            vg.get("definitely", "0"), vg.get("indirectly", "0"), vg.get("possibly", "0"),
+                            "{:,}".format(int(kv["leaked"])))
                 if tool.startswith("memtrace"):
                     st = memtrace_stats(err)
                     js = read(os.path.join(RUNS, "%s.%d.json" % (key, r)))
                     try:
                         summ = json.loads(js)["processes"][0]["summary"]
+                        if summ.get("classified") and not kinds_note:
+                            kinds_note = "report: %d definitely / %d indirectly / %d possibly lost of %s dropped" % (
+                                summ["definitely_lost"]["blocks"], summ["indirectly_lost"]["blocks"],
+                                summ["possibly_lost"]["blocks"], "{:,}".format(int(kv["leaked"])))
                         if summ["unfreed"]["blocks"] < int(kv["leaked"]):
                             fails.append("wrong report (%d unfreed blocks < %s leaked)"
                                          % (summ["unfreed"]["blocks"], kv["leaked"]))
@@ -271,7 +282,7 @@ if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
                         tpp.append(int(st["traps"]) / pairs)
                         ppp.append(int(st["ptrace_calls"]) / pairs)
             ALLOC[(tool, t)] = per_pair
-            note = failures_note(fails, len(reps(key)))
+            note = "; ".join(x for x in (failures_note(fails, len(reps(key))), kinds_note) if x)
             if tpp:
                 note = ("%.2f traps, %.1f ptrace calls per pair" % (med(tpp), med(ppp))) + \
                     ("; " + note if note else "")
@@ -421,7 +432,12 @@ def mem_runs(key):
         head = art(key, r, "log.head")
         tail = art(key, r, "log.tail")
         rec = re.search(r"record 1 of (\d+)", head)
-        unf = re.search(r"unfreed: (\d+) bytes in (\d+) blocks", tail)
+        # LEAK SUMMARY lines: "unfreed: B bytes in N blocks" before the leak scan,
+        # then "definitely lost: ...", ..., "still reachable: ..." (not shown as records)
+        kinds = {k: int(n.replace(",", "")) for k, n in
+                 re.findall(r"(unfreed|definitely lost|indirectly lost|possibly lost|still reachable): "
+                            r"[\d,]+ bytes in ([\d,]+) blocks", tail)}
+        total = kinds.get("unfreed", sum(kinds.values())) if kinds else None
         st = memtrace_stats(art(key, r, "err")) or memtrace_stats(tail)
         res.append({
             "rc": rc, "status": SAMPLES[key][r].get("status"),
@@ -430,7 +446,9 @@ def mem_runs(key):
             "exit_ms": (after - int(kv["exit_mono_ns"])) / 1e6 if kv and after else None,
             "n": int(kv["n"]) if kv else None,
             "records": int(rec.group(1)) if rec else None,
-            "unfreed_blocks": int(unf.group(2)) if unf else None,
+            "unfreed_blocks": total,
+            "hidden_blocks": kinds.get("still reachable", 0) if "unfreed" not in kinds else 0,
+            "scan_ms": int(st["scan_ms"]) if st and "scan_ms" in st else None,
             "wall_s": field(key, r, "wall_s"),
             "traps": int(st["traps"]) if st else None,
             "err": memtrace_errors(art(key, r, "err")),
@@ -494,8 +512,10 @@ if reps("mem.blocks") or reps("mem.baseline"):
         for x in good:
             if x["unfreed_blocks"] is not None and x["unfreed_blocks"] < x["n"]:
                 notes.append("report shows %d unfreed blocks < %d leaked" % (x["unfreed_blocks"], x["n"]))
-            if expect == "stacks" and x["records"] is not None and x["records"] < x["n"]:
-                notes.append("report has %d records < %d distinct stacks" % (x["records"], x["n"]))
+            # still-reachable blocks are not shown as records by default
+            if expect == "stacks" and x["records"] is not None and x["records"] + x["hidden_blocks"] < x["n"]:
+                notes.append("report has %d records (+%d hidden reachable blocks) < %d distinct stacks"
+                             % (x["records"], x["hidden_blocks"], x["n"]))
         rss = [x["maxrss_kb"] / 1024 for x in good]
         hwm = [x["target_hwm_kb"] / 1024 for x in good if x["target_hwm_kb"]]
         if good and max(hwm or [0]) * 1.1 >= min(rss):
@@ -512,8 +532,10 @@ if reps("mem.blocks") or reps("mem.baseline"):
                 fmt(mn(per)), "MB", "%s bytes per %s" % (fmt(med(per) * 1.048576), expect[:-1]) if per else ""])
         ex = [x["exit_ms"] for x in good]
         metric("mem.report_ms_%s" % expect, "ms", ex, note)
+        scan = [x["scan_ms"] for x in good if x["scan_ms"] is not None]
         rows.append(["**report time**: target exit to memtrace exit, %s %s" % ("{:,}".format(n), what),
-                     "same run", fmt(med(ex)), fmt(mn(ex)), "ms", ""])
+                     "same run", fmt(med(ex)), fmt(mn(ex)), "ms",
+                     "of which leak scan %s ms (`--stats` scan_ms)" % fmt(med(scan)) if scan else ""])
         wall = [x["wall_s"] for x in good]
         tr = [x["traps"] for x in good if x["traps"]]
         metric("mem.wall_s_%s" % expect, "s", wall)
