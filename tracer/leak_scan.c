@@ -157,9 +157,27 @@ static bool heuristic_match(struct leak_scan *s, const struct leak_scan_block *b
 
 /* Block j for a pointer, or -1; *start tells whether it counts as a start
  * pointer (a heuristic can make an interior pointer one). */
+/* glibc keeps a chunk header (prev_size, size) right after each chunk, and
+ * its free lists point at those headers: stale fd/bk words left in a
+ * recycled block, main_arena's top and bins. The header after block b sits
+ * inside b's usable tail, at b - 16 + chunksize(b). A pointer there is the
+ * allocator's, not the program's. */
+static bool is_chunk_header_pointer(struct leak_scan *s, struct leak_scan_block *b, mt_addr ptr)
+{
+    if (b->chunk_size == 0) {
+        uint64_t field = 0;
+        b->chunk_size = read_word(s, b->addr - 8, &field) ? field : 1;
+    }
+    uint64_t size = b->chunk_size & ~(uint64_t)7;
+    bool mmapped = b->chunk_size & 2;
+    return !mmapped && size >= 32 && ptr == b->addr - 16 + size;
+}
+
 static long classify_pointer(struct leak_scan *s, mt_addr ptr, bool *start)
 {
     long j = find_block(s, ptr, start);
+    if (j >= 0 && !*start && is_chunk_header_pointer(s, &s->blocks[j], ptr))
+        return -1;
     if (j >= 0 && !*start && s->heuristics && heuristic_match(s, &s->blocks[j], ptr)) {
         *start = true;
         s->heuristic_hits++;

@@ -40,6 +40,7 @@ struct leak_scan_block {
     mt_addr addr;
     uint64_t size;
     uint64_t indirect_bytes;   /* definite leaders: bytes of the blocks they own */
+    uint64_t chunk_size;       /* glibc's size field before the block, read on demand (0: not yet) */
     uint32_t indirect_blocks;
     uint8_t kind;              /* enum leak_kind, final after leak_scan_finish */
     uint8_t reached;           /* internal: 0 none, 1 interior only, 2 start */

@@ -322,6 +322,35 @@ static void test_heuristics_parse(void **state)
     assert_int_equal(leak_heuristics_parse("", &h), -1);
 }
 
+/* glibc's free-list links point at chunk headers, which sit in the usable
+ * tail of the block before them: such a word is not a program pointer. */
+static void test_pointer_to_next_chunk_header_is_ignored(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 1, 0xf8);                       /* uses the next chunk's prev_size too */
+    add_block(m, 2, 0xf0);
+    store(m, block(1) - 8, 0x100 | 1);           /* block 1's chunk size, PREV_INUSE */
+    store(m, block(2) + 16, block(1) - 16 + 0x100);   /* stale fd: the header after block 1 */
+    store(m, DATA, block(2));
+    run_scan(m);
+    assert_int_equal(kind_of(m, 2), LEAK_REACHABLE);
+    assert_int_equal(kind_of(m, 1), LEAK_DEFINITE);
+}
+
+/* The same word is an interior pointer when the size field says the next
+ * header is elsewhere. */
+static void test_interior_pointer_elsewhere_still_counts(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 1, 0xf8);
+    add_block(m, 2, 0xf0);
+    store(m, block(1) - 8, 0x200 | 1);
+    store(m, block(2) + 16, block(1) - 16 + 0x100);
+    store(m, DATA, block(2));
+    run_scan(m);
+    assert_int_equal(kind_of(m, 1), LEAK_POSSIBLE);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -354,6 +383,8 @@ int main(void)
         T(test_multiple_inheritance),
         T(test_multiple_inheritance_needs_two_vtables),
         T(test_heuristics_parse),
+        T(test_pointer_to_next_chunk_header_is_ignored),
+        T(test_interior_pointer_elsewhere_still_counts),
         T(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
