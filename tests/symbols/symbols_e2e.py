@@ -199,6 +199,40 @@ def trace(env, prog, args=(), opts=(), extra_env=None, name=None):
     return t
 
 
+KINDS = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable")
+
+
+def check_kinds(t, records, definite=(0, 0), indirect=(0, 0), possible=(0, 0),
+                reachable=(0, 0)):
+    """RECORDS: [(what, record, kind)]: each record's kind; then the four
+    kind totals of the summary, as (bytes, blocks), exactly (they add up to
+    unfreed).  The expectations are Valgrind 3.19's for the same program
+    (memcheck --leak-check=full --show-leak-kinds=all); where Valgrind's
+    __libc_freeres or libstdc++'s freeres release a block at exit (stdio
+    buffers, dlopen bookkeeping, the C++ emergency exception pool) they are
+    its numbers with --run-libc-freeres=no --run-cxx-freeres=no, since
+    memtrace does not change what the program does."""
+    for what, rec, kind in records:
+        check("kind of the %s record" % what, kind, rec["kind"])
+    s = t.doc["processes"][0]["summary"]
+    check("summary.classified", True, s.get("classified"))
+    got = {k: (s[k]["bytes"], s[k]["blocks"]) for k in KINDS}
+    check("summary kinds", dict(zip(KINDS, (definite, indirect, possible, reachable))), got)
+    check("summary kinds add up to unfreed", (s["unfreed"]["bytes"], s["unfreed"]["blocks"]),
+          tuple(sum(v[i] for v in got.values()) for i in (0, 1)))
+
+
+def check_symfx_kinds(t):
+    """symfx.c: the 37-byte record is definitely lost (sym_sink was
+    overwritten); the FILE of fopen still reachable (glibc keeps it on its
+    list of open streams).  Valgrind: 37 bytes definitely lost, 472 still
+    reachable."""
+    f = fopen_leak(t)
+    check_kinds(t, [("37-byte", t.leak(37), "definitely_lost"),
+                    ("fopen", f, "still_reachable")],
+                definite=(37, 1), reachable=(f["bytes"], 1))
+
+
 def in_module(stack, module_base):
     return [f for f in stack if base(f["module"]) == module_base]
 
@@ -251,6 +285,7 @@ def compare_variant(env, plain, variant, module_base):
     check("%s: fopen leak, frames in libc" % module_base,
           src([f for f in fopen_leak(plain)["stack"] if base(f["module"]).startswith("libc.")]),
           src([f for f in fopen_leak(variant)["stack"] if base(f["module"]).startswith("libc.")]))
+    check_symfx_kinds(variant)
 
 
 def check_plain_symfx(env, t, module_base):
@@ -259,6 +294,7 @@ def check_plain_symfx(env, t, module_base):
     check("plain %s: 37-byte leak" % module_base, exp[37], src(got[37]))
     check("plain %s: fopen leak" % module_base, exp["fopen"], src(got["fopen"]))
     check("plain %s: no warnings" % module_base, [], t.warnings())
+    check_symfx_kinds(t)
 
 
 # ------------------------------------------------------------------ cases
@@ -302,6 +338,7 @@ def check_no_symbols(env, plain, t, name):
               [f["offset"] for f in want[key]], [f["offset"] for f in got[key]])
         check("%s leak %s: build-ids" % (name, key), [bid] * len(got[key]),
               [f["build_id"] for f in got[key]])
+    check_symfx_kinds(t)
     off = got[37][0]["offset"]
     needle = "%s+%s" % (name, off)
     check_true("text report shows %s" % needle, needle in t.stderr, t.stderr[-3000:])
@@ -330,6 +367,7 @@ def case_symtab_and_dynsym(env):
                   [(fn, None, None) for fn, _, _ in exp[key]], src(got[key]))
         needle = "make_record (in %s)" % env.path(name)
         check_true("text report shows %r" % needle, needle in t.stderr, t.stderr[-3000:])
+        check_symfx_kinds(t)
 
 
 def case_mismatched_debug_file(env):
@@ -343,6 +381,7 @@ def case_mismatched_debug_file(env):
     got = symfx_frames(t, "fx_sym_mismatch")
     check("no names from the wrong debug file", [None] * len(got[37]),
           [f["function"] for f in got[37]])
+    check_symfx_kinds(t)
 
 
 def case_debuglink_crc(env):
@@ -369,8 +408,11 @@ def shlib_expected(env):
 
 
 def case_shared_library(env):
+    # Valgrind: the 41 bytes still reachable (shared_sink, a global of the
+    # library), the other kinds 0/0.
     prog = env.path("fx_sym_shlib")
     t = trace(env, prog)
+    check_kinds(t, [("41-byte", t.leak(41), "still_reachable")], reachable=(41, 1))
     stack = t.leak(41)["stack"]
     check("leak in libsymshared.so", shlib_expected(env), src(stack[:2]))
     check("modules", ["libsymshared.so", "fx_sym_shlib"], [base(f["module"]) for f in stack[:2]])
@@ -390,8 +432,25 @@ def case_shared_library(env):
 
 
 def case_dlopen_dlclose(env):
+    # Valgrind: 53 bytes (alpha's, whose dl_sink went with the dlclosed
+    # library) definitely lost; 67 (omega's, main_sink still points to it)
+    # and 41 still reachable; with --run-libc-freeres=no also printf's
+    # 4,096-byte stdout buffer still reachable and 4,608 bytes in 2 blocks
+    # possibly lost (_dlfo_mappings_segment_allocate, dlopen's bookkeeping:
+    # glibc keeps an aligned pointer into them): definitely lost 53/1,
+    # indirectly 0/0, possibly 4,608/2, still reachable 4,204/3.
     alpha, omega = env.path("libsymdl_alpha.so"), env.path("libsymdl_omega.so")
     t = trace(env, env.path("fx_sym_shlib"), args=[alpha, omega])
+    dlfo = [r for r in t.leaks if any(f["function"] == "_dlfo_mappings_segment_allocate"
+                                      for f in r["stack"])]
+    check("blocks of _dlfo_mappings_segment_allocate", 2, sum(r["blocks"] for r in dlfo))
+    check_kinds(t, [("53-byte", t.leak(53), "definitely_lost"),
+                    ("67-byte", t.leak(67), "still_reachable"),
+                    ("41-byte", t.leak(41), "still_reachable"),
+                    ("stdout buffer", t.leak(4096), "still_reachable")]
+                + [("_dlfo_mappings_segment_allocate", r, "possibly_lost") for r in dlfo],
+                definite=(53, 1), possible=(sum(r["bytes"] for r in dlfo), 2),
+                reachable=(41 + 67 + 4096, 3))
     line = env.line("symdl.c", "dl_malloc")
     for nbytes, which in ((53, "alpha"), (67, "omega")):
         stack = t.leak(nbytes)["stack"]
@@ -430,9 +489,13 @@ def check_inline(env, t, module_base):
 
 
 def case_inline_chain(env):
-    check_inline(env, trace(env, env.path("fx_sym_inline")), "fx_sym_inline")
-    t = trace(env, env.path("fx_sym_inline_buildid"), opts=["--debug-dir", env.path("debugroot")])
-    check_inline(env, t, "fx_sym_inline_buildid")
+    # Valgrind: the 48 bytes still reachable (inl_sink, a global), the
+    # other kinds 0/0.  --show-reachable: the text report lists the record.
+    for name, opts in (("fx_sym_inline", []),
+                       ("fx_sym_inline_buildid", ["--debug-dir", env.path("debugroot")])):
+        t = trace(env, env.path(name), opts=["--show-reachable"] + opts)
+        check_kinds(t, [("48-byte", t.leak(48), "still_reachable")], reachable=(48, 1))
+        check_inline(env, t, name)
 
 
 def check_cxx(env, t):
@@ -462,11 +525,26 @@ def check_cxx(env, t):
 
 
 def case_cxx(env):
+    # Valgrind: the vector object (24) and its data (512) still reachable
+    # (keep, a global); with --run-cxx-freeres=no also libstdc++'s
+    # emergency exception pool (72,704 bytes, allocated at start-up)
+    # still reachable: 73,240 bytes in 3 blocks, the other kinds 0/0.
+    # --show-reachable: the text report lists them.
     if not os.path.exists(os.path.join(env.dir, "fx_sym_cxx")):
         raise Skip("no C++ compiler: fx_sym_cxx not built")
-    check_cxx(env, trace(env, env.path("fx_sym_cxx")))
-    check_cxx(env, trace(env, env.path("fx_sym_cxx_buildid"),
-                         opts=["--debug-dir", env.path("debugroot")]))
+    for name, opts in (("fx_sym_cxx", []),
+                       ("fx_sym_cxx_buildid", ["--debug-dir", env.path("debugroot")])):
+        t = trace(env, env.path(name), opts=["--show-reachable"] + opts)
+        pool = [r for r in t.leaks if r["bytes"] not in (512, 24)]
+        check("records besides the vector's: libstdc++'s emergency pool", 1, len(pool))
+        check_true("the pool is allocated in libstdc++",
+                   any(base(f["module"] or "").startswith("libstdc++") for f in pool[0]["stack"]),
+                   stack_str(pool[0]["stack"]))
+        check_kinds(t, [("512-byte", t.leak(512), "still_reachable"),
+                        ("24-byte", t.leak(24), "still_reachable"),
+                        ("emergency pool", pool[0], "still_reachable")],
+                    reachable=(536 + pool[0]["bytes"], 3))
+        check_cxx(env, t)
 
 
 def case_libc_debuginfo(env):
