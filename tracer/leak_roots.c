@@ -101,7 +101,9 @@ static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
     }
 }
 
-/* The lowest stack pointer of a thread inside [lo, hi), or 0. */
+/* Where the live part of a stack in [lo, hi) begins: the lowest stack
+ * pointer there of a thread alive at the end, else of a thread that exited
+ * earlier (glibc keeps its stack for reuse); 0 when [lo, hi) is no stack. */
 static mt_addr stack_pointer_in(const struct process *p, mt_addr lo, mt_addr hi)
 {
     mt_addr best = 0;
@@ -109,6 +111,13 @@ static mt_addr stack_pointer_in(const struct process *p, mt_addr lo, mt_addr hi)
         if (!t->has_exit_regs)
             continue;
         mt_addr sp = regs_sp(&t->exit_regs);
+        if (sp >= lo && sp < hi && (!best || sp < best))
+            best = sp;
+    }
+    if (best)
+        return best;   /* a stack reused by a thread alive at the end */
+    for (size_t i = 0; i < p->nexited_sps; i++) {
+        mt_addr sp = p->exited_sps[i];
         if (sp >= lo && sp < hi && (!best || sp < best))
             best = sp;
     }

@@ -79,6 +79,7 @@ void process_destroy(struct process *p)
         leak_scan_destroy(p->scan);
         free(p->scan);
     }
+    free(p->exited_sps);
     if (p->symbolizer)
         symbolizer_destroy(p->symbolizer);
     free(p);
@@ -128,6 +129,19 @@ const struct module *process_module_at(const struct process *p, mt_addr addr)
             return m;
     }
     return NULL;
+}
+
+void process_note_exited_sp(struct process *p, mt_addr sp)
+{
+    if (p->nexited_sps == p->exited_sps_cap) {
+        size_t cap = p->exited_sps_cap ? p->exited_sps_cap * 2 : 16;
+        mt_addr *a = realloc(p->exited_sps, cap * sizeof(*a));
+        if (!a)
+            return;   /* the stack is then scanned whole: conservative */
+        p->exited_sps = a;
+        p->exited_sps_cap = cap;
+    }
+    p->exited_sps[p->nexited_sps++] = sp;
 }
 
 struct pending_call *thread_push_pending(struct thread *t)

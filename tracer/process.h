@@ -67,6 +67,8 @@ struct process {
     struct symbolizer *symbolizer;
     struct leak_scan *scan;         /* leak kinds, once the exit scan ran */
     uint64_t scan_ns;               /* time the scan took */
+    mt_addr *exited_sps;            /* stack pointers of threads that exited before the end */
+    size_t nexited_sps, exited_sps_cap;
     mt_addr at_entry, at_base;
     mt_addr r_debug;        /* ld.so's _r_debug, 0 for static programs */
     bool exec_seen;         /* this record's image has been set up */
@@ -88,6 +90,10 @@ struct thread *process_add_thread(struct process *p, pid_t tid);
 void process_remove_thread(struct process *p, pid_t tid);
 struct thread *process_find_thread(const struct process *p, pid_t tid);
 const struct module *process_module_at(const struct process *p, mt_addr addr);
+
+/* glibc keeps an exited thread's stack mapped for reuse: the leak scan reads
+ * it only above the stack pointer the thread had when it exited. */
+void process_note_exited_sp(struct process *p, mt_addr sp);
 
 /* Pending-call stack of a thread. */
 struct pending_call *thread_push_pending(struct thread *t);

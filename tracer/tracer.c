@@ -449,9 +449,13 @@ static void on_thread_exit(struct tracer *t, struct process *p, struct thread *t
 {
     th->exiting = true;
     th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
-    for (const struct thread *o = p->threads; o; o = o->next)
-        if (!o->exiting)
+    for (const struct thread *o = p->threads; o; o = o->next) {
+        if (!o->exiting) {
+            if (th->has_exit_regs)   /* not the last thread: its stack dies now */
+                process_note_exited_sp(p, regs_sp(&th->exit_regs));
             return;
+        }
+    }
     int err = leak_roots_scan_process(p, th->tid, t->opt->heuristics);
     if (err)
         fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "
