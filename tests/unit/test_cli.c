@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "leak_scan.h"
 
 struct parse_result {
     int rc;
@@ -363,11 +364,64 @@ static void test_usage_lists_every_option(void **state)
     free(text);
 }
 
+static void test_leak_kind_and_fork_defaults(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.show_kinds, (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE));
+    assert_int_equal(r.o.heuristics, HEUR_ALL);
+    assert_true(r.o.follow_forks);
+}
+
+static void test_show_leak_kinds(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--show-leak-kinds=reachable,indirect", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.show_kinds, (1u << LEAK_REACHABLE) | (1u << LEAK_INDIRECT));
+    r = PARSE("run", "--show-leak-kinds", "none", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.show_kinds, 0);
+    r = PARSE("run", "--show-reachable", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.show_kinds, (1u << LEAK_KIND_COUNT) - 1);
+    r = PARSE("run", "--show-leak-kinds=definite,lost", "prog");
+    assert_error(&r, "--show-leak-kinds takes definite, indirect, possible, reachable "
+                     "(comma-separated), all or none, not 'definite,lost'");
+}
+
+static void test_leak_check_heuristics(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--leak-check-heuristics=none", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.heuristics, 0);
+    r = PARSE("run", "--leak-check-heuristics=newarray,multipleinheritance", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.heuristics, HEUR_NEWARRAY | HEUR_MULTIPLE_INHERITANCE);
+    r = PARSE("run", "--leak-check-heuristics=cookies", "prog");
+    assert_error(&r, "--leak-check-heuristics takes stdstring, length64, newarray, "
+                     "multipleinheritance (comma-separated), all or none, not 'cookies'");
+}
+
+static void test_no_follow_forks(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--no-follow-forks", "prog");
+    assert_ok(&r);
+    assert_false(r.o.follow_forks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_program_with_arguments),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_leak_kind_and_fork_defaults),
+        cmocka_unit_test(test_show_leak_kinds),
+        cmocka_unit_test(test_leak_check_heuristics),
+        cmocka_unit_test(test_no_follow_forks),
         cmocka_unit_test(test_json_option),
         cmocka_unit_test(test_log_file_option_short_and_long),
         cmocka_unit_test(test_depth_accepts_bounds),
