@@ -355,7 +355,7 @@ static void resume(pid_t tid, int sig)
 
 static bool take_early(struct tracer *t, pid_t tid)
 {
-    for (int i = 0; i < t->nearly; i++) {
+    for (size_t i = 0; i < t->nearly; i++) {
         if (t->early_tids[i] == tid) {
             t->early_tids[i] = t->early_tids[--t->nearly];
             return true;
@@ -477,10 +477,17 @@ static int dispatch(struct tracer *t, pid_t tid, int status, int errfd)
     if (!th) {
         if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
             return 0;   /* a thread of an image replaced by exec */
-        if (t->nearly < (int)(sizeof(t->early_tids) / sizeof(t->early_tids[0])))
-            t->early_tids[t->nearly++] = tid;   /* resumed when its parent's event arrives */
-        else
-            resume(tid, 0);
+        /* A new task stops before running any instruction; it is resumed
+         * when its parent's event tells which process it belongs to. */
+        if (t->nearly == t->early_cap) {
+            size_t cap = t->early_cap ? t->early_cap * 2 : 16;
+            pid_t *p = realloc(t->early_tids, cap * sizeof(*p));
+            if (!p)
+                return fail(t, "out of memory holding new task %d", tid);
+            t->early_tids = p;
+            t->early_cap = cap;
+        }
+        t->early_tids[t->nearly++] = tid;
         return 0;
     }
     struct process *p = th->proc;
@@ -585,6 +592,8 @@ void tracer_destroy(struct tracer *t)
     }
     free(t->snap);
     t->snap = NULL;
+    free(t->early_tids);
+    t->early_tids = NULL;
 }
 
 /* Bad frees are reported as they happen, like Valgrind does. */

@@ -15,8 +15,8 @@ struct tracer {
     struct trap_stats stats;
     struct stack_snapshot *snap;  /* per-trap stack buffer, reused */
     struct trap_ctx trap;
-    pid_t early_tids[64];         /* stops of tids whose parent event is still to come */
-    int nearly;
+    pid_t *early_tids;            /* first stops of tasks whose parent's clone/fork */
+    size_t nearly, early_cap;     /* event is still to come: held until it arrives */
     char error[1024];             /* why tracer_run failed */
 };
 
