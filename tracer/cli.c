@@ -23,6 +23,9 @@ void cli_usage(FILE *f)
           "  --depth N              frames per stack, 1..256 (default 16)\n"
           "  --error-exitcode N     exit with N (1..255) when a leak or bad free was found\n"
           "  --stats                print trap, unwind and ptrace counters at the end\n"
+          "  --sample N             unwind the stack of 1 allocation or free in N; every\n"
+          "                         block is still tracked, so totals and frees stay exact\n"
+          "  --min-size BYTES       no stack for blocks smaller than BYTES (still tracked)\n"
           "  --show-leak-kinds=K    leak kinds the text report lists: definite, indirect,\n"
           "                         possible, reachable (comma-separated), all or none\n"
           "                         (default definite,possible; JSON lists every kind)\n"
@@ -91,6 +94,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
     o->follow_forks = true;
+    o->sample = 1;
     o->heuristics = HEUR_ALL;
     o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
     if (argc < 2) {
@@ -115,7 +119,8 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     }
     o->command = CMD_RUN;
     enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
-           OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS };
+           OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
+           OPT_MIN_SIZE };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -127,6 +132,8 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
         { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
         { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
+        { "sample", required_argument, NULL, OPT_SAMPLE },
+        { "min-size", required_argument, NULL, OPT_MIN_SIZE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -163,6 +170,21 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_STATS:
             o->stats = true;
+            break;
+        case OPT_SAMPLE:
+            if (parse_uint(optarg, 1, 1000000, &v) != 0) {
+                snprintf(err, err_len, "--sample needs a number from 1 to 1000000, not '%s'",
+                         optarg);
+                return -1;
+            }
+            o->sample = (unsigned)v;
+            break;
+        case OPT_MIN_SIZE:
+            if (parse_uint(optarg, 0, (unsigned long)1 << 40, &v) != 0) {
+                snprintf(err, err_len, "--min-size needs a number of bytes, not '%s'", optarg);
+                return -1;
+            }
+            o->min_size = v;
             break;
         case OPT_HEURISTICS:
             if (leak_heuristics_parse(optarg, &o->heuristics) != 0) {

@@ -3,6 +3,7 @@
 #define MT_CLI_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLI_DEFAULT_DEPTH 16
@@ -18,6 +19,8 @@ struct mt_options {
     unsigned depth;             /* --depth N */
     int error_exitcode;         /* --error-exitcode N, -1 = off */
     bool stats;                 /* --stats */
+    unsigned sample;            /* --sample N: unwind 1 allocation in N (1 = all) */
+    uint64_t min_size;          /* --min-size BYTES: no stack below it */
     bool follow_forks;          /* off with --no-follow-forks */
     unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */

@@ -141,6 +141,15 @@ static uint32_t capture_stack(const struct trap_ctx *ctx, struct thread *t, cons
     return stack_intern_add(&p->stacks, ips, n);
 }
 
+/* --min-size and --sample: which calls get their stack unwound. Blocks
+ * are tracked either way, so frees and totals stay exact. */
+static bool wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t size)
+{
+    if (size < ctx->min_size)
+        return false;
+    return ctx->sample <= 1 || p->sample_tick++ % ctx->sample == 0;
+}
+
 static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct alloc_error *err)
 {
     if (ctx->on_error)
@@ -173,11 +182,10 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return step_over(t, bp, regs, return_addr, false);
     }
 
-    uint32_t stack = capture_stack(ctx, t, regs);
     if (bp->fn == FN_FREE || bp->fn == FN_REALLOC || bp->fn == FN_REALLOCARRAY) {
         mt_addr ptr = regs_call_arg(regs, 1);
         struct alloc_error bad;
-        if (alloc_model_check_free(&p->model, bp->fn, ptr, stack, &bad) != FREE_OK) {
+        if (alloc_model_check_free(&p->model, bp->fn, ptr, STACK_NONE, &bad) != FREE_OK) {
             if (inside_allocator) {
                 /* glibc flushing a dying thread's tcache: chunks the program
                  * already freed, and the cache itself, which was never
@@ -186,13 +194,19 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
                 return step_over(t, bp, regs, return_addr, false);
             }
             /* glibc would abort the program: report, then skip the call. */
+            bad.stack = capture_stack(ctx, t, regs);
             if ((err = report_bad_free(ctx, p, &bad)))
                 return err;
             skip_call(regs, return_addr, 0);
             return 0;
         }
         if (bp->fn == FN_FREE) {
-            struct alloc_event ev = { .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr, .stack_id = stack };
+            const struct block *b = alloc_table_get(&p->model.live, ptr);
+            struct alloc_event ev = {
+                .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,
+                .stack_id = b && wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs)
+                                                               : STACK_NONE,
+            };
             if ((err = alloc_model_apply(&p->model, &ev)))
                 return err;
             return step_over(t, bp, regs, return_addr, false);
@@ -207,7 +221,8 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
     call->return_addr = return_addr;
     for (int i = 0; i < 3; i++)
         call->args[i] = regs_call_arg(regs, i + 1);
-    call->stack_id = stack;
+    call->stack_id = wants_stack(ctx, p, requested_size(call)) ? capture_stack(ctx, t, regs)
+                                                                : STACK_NONE;
     return step_over(t, bp, regs, return_addr, true);
 }
 

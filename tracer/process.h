@@ -75,6 +75,7 @@ struct process {
     bool banner_shown;      /* the text report's header is out */
     bool untraced_child;    /* --no-follow-forks: a vfork child traced only until exec */
     bool hooks_ready;       /* the allocator's hooks are planted */
+    uint64_t sample_tick;   /* --sample: calls seen since the last unwind */
     bool hook_warned;
     struct process *next;
 };

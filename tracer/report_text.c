@@ -58,7 +58,7 @@ static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
     unsigned depth;
     const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
     if (depth == 0)
-        fprintf(f, "==%d==    (no stack recorded)\n", p->pid);
+        fprintf(f, "==%d==    (no stack recorded: --sample or --min-size)\n", p->pid);
     for (unsigned i = 0; i < depth; i++)
         if (print_frames(f, p, stack, ips[i], i == 0))
             break;

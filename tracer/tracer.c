@@ -552,7 +552,8 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
     if (!t->snap)
         return fail(t, "out of memory");
     t->trap = (struct trap_ctx){
-        .depth = opt->depth, .stats = &t->stats, .snap = t->snap,
+        .depth = opt->depth, .sample = opt->sample, .min_size = opt->min_size,
+        .stats = &t->stats, .snap = t->snap,
         .on_error = report_live_error, .on_error_arg = t,
     };
     int errfd = launch(t);

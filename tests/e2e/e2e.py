@@ -765,6 +765,31 @@ def case_pairs(env):
     check("stats.single_steps", 0, stats["single_steps"])
 
 
+def case_pairs_sample(env):
+    # --sample and --min-size trade stacks for speed; blocks stay tracked, so
+    # the totals are exactly those of case_pairs at the same N.
+    n = 20000
+    t = trace(env, "pairs", [str(n)], opts=["--stats", "--sample", "10"], status=0)
+    check_summary(t, allocations=n, frees=n, bytes_allocated=pairs_bytes(n),
+                  unfreed=(0, 0), errors=0)
+    unwinds = t.doc["stats"]["unwinds"]
+    check_true("--sample 10: unwinds = (allocations + frees) / 10 (%d)" % (2 * n // 10),
+               abs(unwinds - 2 * n // 10) <= 2, "unwinds = %d" % unwinds)
+    t = trace(env, "pairs", [str(n)], opts=["--stats", "--min-size", "4097"], status=0)
+    check_summary(t, allocations=n, frees=n, bytes_allocated=pairs_bytes(n),
+                  unfreed=(0, 0), errors=0)
+    check("--min-size above every size: unwinds", 0, t.doc["stats"]["unwinds"])
+
+
+def case_seed_min_size(env):
+    # A leak below --min-size is still found and counted, without a stack.
+    t = trace(env, "seed", opts=["--min-size", "1000"], status=0)
+    check_summary(t, allocations=4, frees=3, unfreed=(30, 1), errors=1)
+    rec = single_leak(t)
+    check_leak(rec, "definitely_lost", 30, 1, "malloc")
+    check("stack of a block below --min-size", [], rec["stack"])
+
+
 def deep_case(env, opts, nframes):
     # Valgrind: 48 bytes in 1 blocks definitely lost: f0, f1, f2, f3, main
     # at their call lines (LEAK SUMMARY: definitely lost 48/1, the other

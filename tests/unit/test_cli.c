@@ -405,6 +405,23 @@ static void test_leak_check_heuristics(void **state)
                      "multipleinheritance (comma-separated), all or none, not 'cookies'");
 }
 
+static void test_sample_and_min_size(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.sample, 1);
+    assert_int_equal(r.o.min_size, 0);
+    r = PARSE("run", "--sample", "10", "--min-size=4096", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.sample, 10);
+    assert_int_equal(r.o.min_size, 4096);
+    r = PARSE("run", "--sample", "0", "prog");
+    assert_error(&r, "--sample needs a number from 1 to 1000000, not '0'");
+    r = PARSE("run", "--min-size", "-1", "prog");
+    assert_error(&r, "--min-size needs a number of bytes, not '-1'");
+}
+
 static void test_no_follow_forks(void **state)
 {
     (void)state;
@@ -422,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_show_leak_kinds),
         cmocka_unit_test(test_leak_check_heuristics),
         cmocka_unit_test(test_no_follow_forks),
+        cmocka_unit_test(test_sample_and_min_size),
         cmocka_unit_test(test_json_option),
         cmocka_unit_test(test_log_file_option_short_and_long),
         cmocka_unit_test(test_depth_accepts_bounds),

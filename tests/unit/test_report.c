@@ -441,7 +441,7 @@ static void test_text_invalid_free_without_stack(void **state)
 
     assert_text(fx, write_errors,
                 "==42== Invalid free: free(0x1234) is not the start of a live heap block\n"
-                "==42==    (no stack recorded)\n"
+                "==42==    (no stack recorded: --sample or --min-size)\n"
                 "==42==  memtrace skipped this free() so the program can go on.\n"
                 "==42==\n");
 }
