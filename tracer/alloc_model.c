@@ -89,7 +89,7 @@ static int add_block(struct alloc_model *m, const struct alloc_event *ev)
     struct block b = {
         .addr = ev->ptr_out,
         .size = ev->size,
-        .seq = m->next_seq++,
+        .seq = (uint32_t)m->next_seq++,
         .alloc_stack = ev->stack_id,
         .fn = (uint8_t)ev->fn,
     };

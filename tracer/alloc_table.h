@@ -7,15 +7,21 @@
 #include <stdbool.h>
 #include "mt_addr.h"
 
+/* 24 bytes: the table is memtrace's biggest memory cost (one slot per live
+ * block, kept under 70% full). */
 struct block {
-    mt_addr addr;          /* 0 marks an empty slot; free(NULL) never gets here */
-    uint64_t size;
-    uint64_t seq;          /* allocation sequence number, orders blocks in time */
-    uint32_t alloc_stack;  /* stack_intern id */
-    uint32_t free_stack;   /* only in the freed table */
-    uint8_t fn;            /* enum alloc_fn that made the block */
-    uint8_t tombstone;
+    mt_addr addr;              /* 0 marks an empty slot; free(NULL) never gets here */
+    uint64_t size : 44;        /* requested bytes (16 TiB at most) */
+    uint64_t fn : 4;           /* enum alloc_fn that made the block */
+    uint64_t tombstone : 1;
+    uint32_t alloc_stack;      /* stack_intern id */
+    union {
+        uint32_t seq;          /* live table: allocation order (wraps at 2^32) */
+        uint32_t free_stack;   /* freed table: where it was freed */
+    };
 };
+
+_Static_assert(sizeof(struct block) == 24, "struct block grew: memtrace's RSS per block follows it");
 
 struct alloc_table {
     struct block *slots;

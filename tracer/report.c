@@ -32,46 +32,80 @@ static const struct leak_scan_block *verdict(const struct leak_scan *scan, const
     return scan ? leak_scan_find(scan, b->addr) : NULL;
 }
 
+/* Records grow with the number of distinct (kind, allocator, stack), not
+ * with the number of blocks: a million leaks from one line are one record. */
+struct record_set {
+    struct leak_record *recs;
+    size_t n, cap;
+    size_t *index;             /* open addressing into recs; (size_t)-1 = empty */
+    size_t index_cap;          /* power of two, kept at least twice n */
+};
+
+static size_t record_slot(const struct record_set *rs, unsigned kind, unsigned fn, uint32_t stack)
+{
+    uint64_t key = ((uint64_t)kind << 40) | ((uint64_t)fn << 32) | stack;
+    size_t mask = rs->index_cap - 1;
+    size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & mask;
+    for (;; i = (i + 1) & mask) {
+        if (rs->index[i] == (size_t)-1)
+            return i;
+        const struct leak_record *r = &rs->recs[rs->index[i]];
+        if (r->kind == kind && r->fn == fn && r->stack == stack)
+            return i;
+    }
+}
+
+static int record_set_grow(struct record_set *rs)
+{
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 64;
+        struct leak_record *p = realloc(rs->recs, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        rs->recs = p;
+        rs->cap = cap;
+    }
+    if ((rs->n + 1) * 2 <= rs->index_cap)
+        return 0;
+    size_t cap = rs->index_cap ? rs->index_cap * 2 : 128;
+    size_t *index = malloc(cap * sizeof(*index));
+    if (!index)
+        return -ENOMEM;
+    memset(index, 0xff, cap * sizeof(*index));
+    free(rs->index);
+    rs->index = index;
+    rs->index_cap = cap;
+    for (size_t k = 0; k < rs->n; k++) {
+        const struct leak_record *r = &rs->recs[k];
+        rs->index[record_slot(rs, r->kind, r->fn, r->stack)] = k;
+    }
+    return 0;
+}
+
 int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *scan,
                          struct leak_record **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    size_t count = m->live.count;
-    if (count == 0)
-        return 0;
-    /* Open addressing on (kind, fn, stack): at most one record per block. */
-    size_t cap = 16;
-    while (cap < count * 2)
-        cap *= 2;
-    struct leak_record *recs = calloc(count, sizeof(*recs));
-    size_t *index = malloc(cap * sizeof(*index));
-    if (!recs || !index) {
-        free(recs);
-        free(index);
-        return -ENOMEM;
-    }
-    memset(index, 0xff, cap * sizeof(*index));
-    size_t nrecs = 0, cursor = 0;
+    struct record_set rs = { 0 };
+    size_t cursor = 0;
     const struct block *b;
     while ((b = alloc_table_next(&m->live, &cursor))) {
         const struct leak_scan_block *v = verdict(scan, b);
         unsigned kind = v ? v->kind : REPORT_KIND_UNFREED;
-        uint64_t key = ((uint64_t)kind << 40) | ((uint64_t)b->fn << 32) | b->alloc_stack;
-        size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
-        for (;; i = (i + 1) & (cap - 1)) {
-            if (index[i] == (size_t)-1) {
-                index[i] = nrecs;
-                recs[nrecs++] = (struct leak_record){
-                    .kind = kind, .fn = (enum alloc_fn)b->fn, .stack = b->alloc_stack,
-                };
-                break;
-            }
-            struct leak_record *r = &recs[index[i]];
-            if (r->kind == kind && r->fn == b->fn && r->stack == b->alloc_stack)
-                break;
+        if (record_set_grow(&rs) != 0) {
+            free(rs.recs);
+            free(rs.index);
+            return -ENOMEM;
         }
-        struct leak_record *r = &recs[index[i]];
+        size_t i = record_slot(&rs, kind, b->fn, b->alloc_stack);
+        if (rs.index[i] == (size_t)-1) {
+            rs.index[i] = rs.n;
+            rs.recs[rs.n++] = (struct leak_record){
+                .kind = kind, .fn = (enum alloc_fn)b->fn, .stack = b->alloc_stack,
+            };
+        }
+        struct leak_record *r = &rs.recs[rs.index[i]];
         r->bytes += b->size;
         r->blocks++;
         if (v) {
@@ -79,10 +113,10 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
             r->indirect_blocks += v->indirect_blocks;
         }
     }
-    free(index);
-    qsort(recs, nrecs, sizeof(*recs), compare_records);
-    *out = recs;
-    *n = nrecs;
+    free(rs.index);
+    qsort(rs.recs, rs.n, sizeof(*rs.recs), compare_records);
+    *out = rs.recs;
+    *n = rs.n;
     return 0;
 }
 

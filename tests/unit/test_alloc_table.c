@@ -16,8 +16,8 @@ static mt_addr heap_addr(size_t i) { return HEAP_BASE + 16 * (mt_addr)i; }
 static struct block make_block(mt_addr addr, uint64_t size)
 {
     struct block b = {
-        .addr = addr, .size = size, .seq = size * 3, .alloc_stack = (uint32_t)(size + 1),
-        .free_stack = 0, .fn = 2,
+        .addr = addr, .size = size, .seq = (uint32_t)(size * 3),
+        .alloc_stack = (uint32_t)(size + 1), .fn = 2,
     };
     return b;
 }
@@ -63,8 +63,7 @@ static void test_new_table_is_empty(void **state)
 static void test_put_then_get_returns_the_record(void **state)
 {
     struct alloc_table *t = *state;
-    struct block b = { .addr = 0x4000, .size = 24, .seq = 7, .alloc_stack = 3,
-                       .free_stack = 9, .fn = 1 };
+    struct block b = { .addr = 0x4000, .size = 24, .seq = 7, .alloc_stack = 3, .fn = 1 };
     assert_int_equal(alloc_table_put(t, &b), 0);
 
     struct block *got = alloc_table_get(t, 0x4000);
@@ -73,7 +72,6 @@ static void test_put_then_get_returns_the_record(void **state)
     assert_int_equal(got->size, 24);
     assert_int_equal(got->seq, 7);
     assert_int_equal(got->alloc_stack, 3);
-    assert_int_equal(got->free_stack, 9);
     assert_int_equal(got->fn, 1);
     assert_int_equal(got->tombstone, 0);
     assert_int_equal(t->count, 1);
