@@ -114,7 +114,8 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
         }
     }
     free(rs.index);
-    qsort(rs.recs, rs.n, sizeof(*rs.recs), compare_records);
+    if (rs.n > 1)
+        qsort(rs.recs, rs.n, sizeof(*rs.recs), compare_records);
     *out = rs.recs;
     *n = rs.n;
     return 0;
