@@ -32,6 +32,8 @@ import tempfile
 import time
 import traceback
 
+from checks import Failure, Skip, base, check, check_true, log
+
 SKIP = 77
 RUN_TIMEOUT = 100  # seconds; ctest's TIMEOUT is 120 (see ctest_settings)
 
@@ -40,36 +42,7 @@ RUN_TIMEOUT = 100  # seconds; ctest's TIMEOUT is 120 (see ctest_settings)
 ALIGNED_NAMES = {"aligned_alloc", "memalign"}
 
 
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
 # ---------------------------------------------------------------- helpers
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(what, expected, actual):
-    """Equality check that says what it checked."""
-    if expected != actual:
-        raise Failure("%s:\n  expected: %r\n  actual:   %r" % (what, expected, actual))
-    log("ok: %s == %r" % (what, actual))
-
-
-def check_true(what, cond, detail=""):
-    if not cond:
-        raise Failure("%s%s" % (what, ("\n  " + detail) if detail else ""))
-    log("ok: %s" % what)
-
-
-def base(path):
-    return os.path.basename(path) if isinstance(path, str) else path
-
 
 def frame_str(f):
     return "%s %s:%s [%s]" % (f.get("function"), base(f.get("file")),

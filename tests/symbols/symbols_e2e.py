@@ -27,36 +27,11 @@ import sys
 import tempfile
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from checks import Failure, Skip, base, check, check_true, log  # noqa: E402
+
 SKIP = 77
 RUN_TIMEOUT = 100
-
-
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(what, expected, actual):
-    if expected != actual:
-        raise Failure("%s:\n  expected: %r\n  actual:   %r" % (what, expected, actual))
-    log("ok: %s == %r" % (what, actual))
-
-
-def check_true(what, cond, detail=""):
-    if not cond:
-        raise Failure("%s%s" % (what, ("\n  " + detail) if detail else ""))
-    log("ok: %s" % what)
-
-
-def base(path):
-    return os.path.basename(path) if isinstance(path, str) else path
 
 
 def frame_str(f):
