@@ -13,24 +13,6 @@
 
 #define EXIT_USAGE 2
 
-static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
-                               const struct sym_frame_ext **out)
-{
-    /* Every recorded frame is a return address: look up the call, ip - 1,
-     * in the module list of when the stack was taken (ids grow with time). */
-    return symbolizer_lookup(ctx, ip, symbolizer_generation_at(ctx, stack), true, out);
-}
-
-static const char *end_name(enum process_end e)
-{
-    switch (e) {
-    case END_EXITED: return "exited";
-    case END_SIGNALED: return "signaled";
-    case END_EXEC: return "exec";
-    default: return "running";
-    }
-}
-
 static struct report_process *collect(const struct tracer *t, unsigned show_kinds, size_t *n)
 {
     size_t count = 0;
@@ -44,12 +26,7 @@ static struct report_process *collect(const struct tracer *t, unsigned show_kind
     for (struct process *p = t->procs; p; p = p->next) {
         if (p->untraced_child)
             continue;   /* --no-follow-forks: a vfork child until its exec */
-        rps[--i] = (struct report_process){
-            .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
-            .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
-            .scan = p->scan, .show_kinds = show_kinds,
-            .stacks = &p->stacks, .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
-        };
+        rps[--i] = tracer_report_view(p, show_kinds);
     }
     *n = count;
     return rps;

@@ -597,19 +597,38 @@ void tracer_destroy(struct tracer *t)
     t->early_tids = NULL;
 }
 
-/* Bad frees are reported as they happen, like Valgrind does. */
 static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
                                const struct sym_frame_ext **out)
 {
+    /* Every recorded frame is a return address: look up the call, ip - 1,
+     * in the module list of when the stack was taken (ids grow with time). */
     return symbolizer_lookup(ctx, ip, symbolizer_generation_at(ctx, stack), true, out);
 }
 
-static struct report_process live_view(struct process *p)
+static const char *end_name(enum process_end e)
+{
+    switch (e) {
+    case END_EXITED: return "exited";
+    case END_SIGNALED: return "signaled";
+    case END_EXEC: return "exec";
+    default: return "running";
+    }
+}
+
+struct report_process tracer_report_view(const struct process *p, unsigned show_kinds)
 {
     return (struct report_process){
-        .pid = p->pid, .argv = p->argv, .end = "running", .model = &p->model,
-        .stacks = &p->stacks, .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
+        .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
+        .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
+        .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
+        .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };
+}
+
+/* Bad frees are reported as they happen, like Valgrind does. */
+static struct report_process live_view(struct process *p)
+{
+    return tracer_report_view(p, REPORT_DEFAULT_KINDS);
 }
 
 static void show_banner(struct tracer *t, struct process *p)

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "hooks.h"
 #include "process.h"
+#include "report.h"
 
 struct tracer {
     const struct mt_options *opt;
@@ -25,6 +26,9 @@ struct tracer {
  * memtrace could not start or trace it. */
 int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log);
 void tracer_destroy(struct tracer *t);
+/* What the report writers see of p (frames symbolized as they were when
+ * each stack was taken). */
+struct report_process tracer_report_view(const struct process *p, unsigned show_kinds);
 /* The process record of the launched program's last image. */
 struct process *tracer_main_process(const struct tracer *t);
 
