@@ -20,6 +20,7 @@ void alloc_model_destroy(struct alloc_model *m)
     alloc_table_destroy(&m->live);
     alloc_table_destroy(&m->freed);
     free(m->errors);
+    free(m->timeline);
     memset(m, 0, sizeof(*m));
 }
 
@@ -28,12 +29,24 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
     *dst = *src;
     dst->errors = NULL;
     dst->nerrors = dst->errors_cap = 0;
+    dst->timeline = NULL;
+    dst->ntimeline = dst->timeline_cap = 0;
+    if (src->ntimeline) {
+        dst->timeline = malloc(src->ntimeline * sizeof(*dst->timeline));
+        if (!dst->timeline)
+            return -ENOMEM;
+        memcpy(dst->timeline, src->timeline, src->ntimeline * sizeof(*dst->timeline));
+        dst->ntimeline = dst->timeline_cap = src->ntimeline;
+    }
     dst->allocations = dst->frees = dst->bytes_allocated = 0;
     memset(&dst->freed, 0, sizeof(dst->freed));
-    if (alloc_table_copy(&dst->live, &src->live) != 0)
+    if (alloc_table_copy(&dst->live, &src->live) != 0) {
+        free(dst->timeline);
         return -ENOMEM;
+    }
     if (alloc_table_copy(&dst->freed, &src->freed) != 0) {
         alloc_table_destroy(&dst->live);
+        free(dst->timeline);
         return -ENOMEM;
     }
     return 0;
@@ -56,6 +69,8 @@ enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc
         err->free_stack = old->free_stack;
         return FREE_DOUBLE;
     }
+    if (m->untracked_ok)
+        return FREE_UNTRACKED;
     err->kind = ERR_INVALID_FREE;
     return FREE_INVALID;
 }
@@ -84,8 +99,51 @@ static int release(struct alloc_model *m, mt_addr ptr, uint32_t free_stack)
     return alloc_table_put(&m->freed, &b);
 }
 
+#define CHECKPOINT_NS 1000000u
+
+static int note_time(struct alloc_model *m, uint64_t seq, uint64_t ns)
+{
+    if (ns == 0)
+        return 0;
+    if (m->ntimeline && ns < m->timeline[m->ntimeline - 1].ns + CHECKPOINT_NS)
+        return 0;
+    if (m->ntimeline == m->timeline_cap) {
+        size_t cap = m->timeline_cap ? m->timeline_cap * 2 : 256;
+        struct seq_time *t = realloc(m->timeline, cap * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        m->timeline = t;
+        m->timeline_cap = cap;
+    }
+    m->timeline[m->ntimeline++] = (struct seq_time){ .seq = seq, .ns = ns };
+    return 0;
+}
+
+uint64_t alloc_model_seq_time(const struct alloc_model *m, uint64_t seq)
+{
+    /* The last checkpoint at or before seq: events between two checkpoints
+     * happened less than CHECKPOINT_NS after the first. */
+    size_t lo = 0, hi = m->ntimeline;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->timeline[mid].seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? m->timeline[lo - 1].ns : 0;
+}
+
+uint64_t alloc_model_block_seq(const struct alloc_model *m, const struct block *b)
+{
+    uint64_t full = (m->next_seq & ~(uint64_t)UINT32_MAX) | b->seq;
+    return full >= m->next_seq && full >= (uint64_t)1 << 32 ? full - ((uint64_t)1 << 32) : full;
+}
+
 static int add_block(struct alloc_model *m, const struct alloc_event *ev)
 {
+    if (note_time(m, m->next_seq, ev->time_ns) != 0)
+        return -ENOMEM;
     struct block b = {
         .addr = ev->ptr_out,
         .size = ev->size,

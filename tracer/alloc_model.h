@@ -18,12 +18,14 @@ struct alloc_event {
     uint64_t size;       /* requested bytes (calloc: nmemb*size) */
     mt_addr ptr_out;     /* returned block, 0 on failure; unused for free */
     uint32_t stack_id;
+    uint64_t time_ns;    /* CLOCK_MONOTONIC when the call completed, 0 = unknown */
 };
 
 enum free_verdict {
     FREE_OK,             /* NULL or a live block */
     FREE_DOUBLE,         /* was live once, already freed */
     FREE_INVALID,        /* never a block start we saw */
+    FREE_UNTRACKED,      /* attach: unknown, maybe allocated before memtrace came */
 };
 
 enum alloc_error_kind { ERR_DOUBLE_FREE, ERR_INVALID_FREE };
@@ -38,11 +40,22 @@ struct alloc_error {
     uint32_t free_stack;      /* double free only: the first free */
 };
 
+/* When allocation number seq happened: a checkpoint at most every
+ * millisecond, so block ages cost no memory per block. */
+struct seq_time {
+    uint64_t seq;
+    uint64_t ns;
+};
+
 struct alloc_model {
     struct alloc_table live;
     struct alloc_table freed;
     uint64_t allocations, frees, bytes_allocated;
     uint64_t next_seq;
+    bool untracked_ok;           /* attach: blocks from before are not errors */
+    uint64_t untracked_frees;    /* frees of such blocks */
+    struct seq_time *timeline;   /* increasing seq and ns */
+    size_t ntimeline, timeline_cap;
     struct alloc_error *errors;
     size_t nerrors, errors_cap;
 };
@@ -60,5 +73,12 @@ int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *er
 
 /* Applies a completed call. Returns 0 or -ENOMEM. */
 int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev);
+
+/* When the allocation with sequence number seq (struct block.seq) was made,
+ * within a millisecond; 0 when unknown. */
+uint64_t alloc_model_seq_time(const struct alloc_model *m, uint64_t seq);
+/* The full sequence number of a live block (its 32-bit seq is the low half
+ * of the most recent such number). */
+uint64_t alloc_model_block_seq(const struct alloc_model *m, const struct block *b);
 
 #endif

@@ -10,12 +10,25 @@
 void cli_usage(FILE *f)
 {
     fputs("Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+          "       memtrace attach [OPTIONS] PID\n"
           "       memtrace --help | --version\n"
           "\n"
-          "Runs PROGRAM under ptrace and reports memory it never freed and bad frees\n"
+          "run: runs PROGRAM under ptrace and reports memory it never freed and bad frees\n"
           "(double free, invalid free) with function, file and line. The program is not\n"
           "recompiled, relinked or preloaded. memtrace exits with PROGRAM's exit status\n"
           "(128+N when it died of signal N).\n"
+          "\n"
+          "attach: joins the running process PID and all its threads, tracks what it\n"
+          "allocates from then on, and on Ctrl-C, SIGTERM, SIGHUP, --duration or the\n"
+          "process's end restores every byte it changed, detaches and reports the blocks\n"
+          "allocated since attach that are still live. memtrace exits 0 (or with\n"
+          "--error-exitcode); the process keeps running as before.\n"
+          "\n"
+          "Attach options:\n"
+          "  --duration SEC         detach after SEC seconds (decimals allowed)\n"
+          "  --interval SEC         every SEC seconds, print the top stacks by live bytes\n"
+          "                         and their growth on stderr\n"
+          "  --top N                stacks in each --interval view (default 10)\n"
           "\n"
           "Options:\n"
           "  --json FILE            write the JSON report (version 1) to FILE ('-' = stdout)\n"
@@ -41,6 +54,36 @@ void cli_usage(FILE *f)
           "                         searched; MEMTRACE_DEBUG_DIRS=DIR:DIR adds more\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", f);
+}
+
+/* Seconds with up to three decimals, as milliseconds in [1, 1e9]. */
+static int parse_seconds(const char *s, uint64_t *ms)
+{
+    if (!s || !*s)
+        return -1;
+    uint64_t whole = 0, frac = 0, scale = 1000;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        if (whole > 1000000)
+            return -1;
+    }
+    if (*p == '.') {
+        if (p == s && !p[1])
+            return -1;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (uint64_t)(*p - '0') * scale;
+            }
+        }
+    } else if (p == s) {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    *ms = whole * 1000 + frac;
+    return *ms ? 0 : -1;
 }
 
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
@@ -110,17 +153,19 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         o->command = CMD_VERSION;
         return 0;
     }
-    if (strcmp(cmd, "run") != 0) {
+    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "attach") != 0) {
         if (cmd[0] == '-')
             snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')", cmd);
         else
             snprintf(err, err_len, "unknown command '%s' (try 'memtrace --help')", cmd);
         return -1;
     }
-    o->command = CMD_RUN;
+    bool attach = strcmp(cmd, "attach") == 0;
+    o->command = attach ? CMD_ATTACH : CMD_RUN;
+    o->top = CLI_DEFAULT_TOP;
     enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
            OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-           OPT_MIN_SIZE };
+           OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -134,6 +179,9 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
         { "sample", required_argument, NULL, OPT_SAMPLE },
         { "min-size", required_argument, NULL, OPT_MIN_SIZE },
+        { "duration", required_argument, NULL, OPT_DURATION },
+        { "interval", required_argument, NULL, OPT_INTERVAL },
+        { "top", required_argument, NULL, OPT_TOP },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -144,8 +192,30 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     opterr = 0;
     int c;
     unsigned long v;
-    while ((c = getopt_long(sub_argc, sub_argv, "+:o:hV", longopts, NULL)) != -1) {
+    /* run stops at PROGRAM (its options are its own); attach takes options
+     * before and after PID. */
+    const char *shortopts = attach ? ":o:hV" : "+:o:hV";
+    while ((c = getopt_long(sub_argc, sub_argv, shortopts, longopts, NULL)) != -1) {
+        if (!attach && (c == OPT_DURATION || c == OPT_INTERVAL || c == OPT_TOP)) {
+            snprintf(err, err_len, "%s is an option of 'memtrace attach'", sub_argv[optind - 1]);
+            return -1;
+        }
         switch (c) {
+        case OPT_DURATION:
+        case OPT_INTERVAL:
+            if (parse_seconds(optarg, c == OPT_DURATION ? &o->duration_ms : &o->interval_ms)) {
+                snprintf(err, err_len, "--%s needs a number of seconds, e.g. 2 or 0.5, not '%s'",
+                         c == OPT_DURATION ? "duration" : "interval", optarg);
+                return -1;
+            }
+            break;
+        case OPT_TOP:
+            if (parse_uint(optarg, 1, 1000, &v) != 0) {
+                snprintf(err, err_len, "--top needs a number from 1 to 1000, not '%s'", optarg);
+                return -1;
+            }
+            o->top = (unsigned)v;
+            break;
         case OPT_JSON:
             o->json_path = optarg;
             break;
@@ -237,6 +307,22 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
                          sub_argv[optind - 1]);
             return -1;
         }
+    }
+    if (attach) {
+        if (optind >= sub_argc) {
+            snprintf(err, err_len, "no PID given (usage: memtrace attach [OPTIONS] PID)");
+            return -1;
+        }
+        if (sub_argc - optind > 1) {
+            snprintf(err, err_len, "attach takes one PID, not '%s %s'", sub_argv[optind],
+                     sub_argv[optind + 1]);
+            return -1;
+        }
+        o->attach_pid = sub_argv[optind];
+        /* A child forked while attached gets clean memory and runs untraced:
+         * memtrace leaves with the process it came for. */
+        o->follow_forks = false;
+        return 0;
     }
     if (optind >= sub_argc) {
         snprintf(err, err_len, "no program to run (usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...])");

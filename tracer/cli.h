@@ -10,7 +10,9 @@
 #define CLI_MAX_DEPTH 256
 #define CLI_MAX_DEBUG_DIRS 32
 
-enum cli_command { CMD_RUN, CMD_HELP, CMD_VERSION };
+enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION };
+
+#define CLI_DEFAULT_TOP 10
 
 struct mt_options {
     enum cli_command command;
@@ -26,6 +28,11 @@ struct mt_options {
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;
+    /* attach */
+    const char *attach_pid;     /* PID as given, checked by attach_check */
+    uint64_t duration_ms;       /* --duration SEC, 0 = until a signal or the target's end */
+    uint64_t interval_ms;       /* --interval SEC, 0 = no live view */
+    unsigned top;               /* --top N: stacks in the live view */
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
     int target_argc;
 };

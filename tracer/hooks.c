@@ -8,6 +8,7 @@
  * entry and takes one trap. */
 #include "hooks.h"
 #include "elf_file.h"
+#include "mt_time.h"
 #include "target_mem.h"
 #include <errno.h>
 #include <stdio.h>
@@ -185,7 +186,15 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
     if (bp->fn == FN_FREE || bp->fn == FN_REALLOC || bp->fn == FN_REALLOCARRAY) {
         mt_addr ptr = regs_call_arg(regs, 1);
         struct alloc_error bad;
-        if (alloc_model_check_free(&p->model, bp->fn, ptr, STACK_NONE, &bad) != FREE_OK) {
+        enum free_verdict verdict = alloc_model_check_free(&p->model, bp->fn, ptr, STACK_NONE, &bad);
+        if (verdict == FREE_UNTRACKED) {
+            /* attach: a block from before memtrace came, or the allocator's
+             * own housekeeping; neither is an error. */
+            if (inside_allocator)
+                ctx->stats->allocator_frees++;
+            else
+                p->model.untracked_frees++;
+        } else if (verdict != FREE_OK) {
             if (inside_allocator) {
                 /* glibc flushing a dying thread's tcache: chunks the program
                  * already freed, and the cache itself, which was never
@@ -243,7 +252,7 @@ int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
 
     struct alloc_event ev = {
         .fn = call.fn, .tid = t->tid, .size = requested_size(&call), .stack_id = call.stack_id,
-        .ptr_out = regs_retval(regs),
+        .ptr_out = regs_retval(regs), .time_ns = mt_now_ns(),
     };
     if (call.fn == FN_REALLOC || call.fn == FN_REALLOCARRAY)
         ev.ptr_in = call.args[0];

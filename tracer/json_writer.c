@@ -89,6 +89,13 @@ void json_int(struct json_writer *w, int64_t v)
     fprintf(w->f, "%" PRId64, v);
 }
 
+void json_double(struct json_writer *w, double v)
+{
+    before_value(w);
+    /* Millisecond precision is what block ages need; JSON has no NaN. */
+    fprintf(w->f, "%.3f", v == v ? v : 0.0);
+}
+
 void json_bool(struct json_writer *w, bool v)
 {
     before_value(w);

@@ -22,6 +22,7 @@ void json_key(struct json_writer *w, const char *key);
 void json_string(struct json_writer *w, const char *s);   /* NULL writes null */
 void json_uint(struct json_writer *w, uint64_t v);
 void json_int(struct json_writer *w, int64_t v);
+void json_double(struct json_writer *w, double v);   /* 3 decimals */
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
 void json_hex(struct json_writer *w, uint64_t v);          /* "0x..." string */

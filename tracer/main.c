@@ -105,7 +105,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct tracer t;
-    if (tracer_run(&t, &opt, log) != 0) {
+    bool attach = opt.command == CMD_ATTACH;
+    if ((attach ? tracer_attach(&t, &opt, log) : tracer_run(&t, &opt, log)) != 0) {
         fprintf(stderr, "memtrace: %s\n", t.error);
         tracer_destroy(&t);
         return EXIT_USAGE;
@@ -131,7 +132,9 @@ int main(int argc, char **argv)
             status = EXIT_USAGE;
     }
     const struct process *main_proc = tracer_main_process(&t);
-    if (status == 0 && main_proc)
+    /* run exits like the program; attach succeeded when it detached or saw
+     * the process end, whatever the process's own status. */
+    if (status == 0 && main_proc && !attach)
         status = main_proc->end == END_SIGNALED ? 128 + main_proc->signal : main_proc->exit_code;
     if (rps && opt.error_exitcode > 0 && report_found_problems(rps, n))
         status = opt.error_exitcode;

@@ -32,6 +32,9 @@ struct thread {
     struct pending_call *pending;   /* shadow stack, innermost last */
     unsigned npending, pending_cap;
     bool exiting;
+    bool parked;                    /* held in a ptrace stop for attach or detach */
+    bool group_stopped;             /* parked in a group stop (SIGSTOP): LISTEN, not CONT */
+    bool reinterrupt;               /* let go to take a pending trap; park it again after */
     bool has_exit_regs;
     mt_regs exit_regs;              /* at PTRACE_EVENT_EXIT: roots for the leak scan */
     struct thread *next;
@@ -48,7 +51,7 @@ struct module {
     bool present;           /* still in the link map */
 };
 
-enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC };
+enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED };
 
 struct process {
     pid_t pid;
@@ -77,6 +80,8 @@ struct process {
     bool hooks_ready;       /* the allocator's hooks are planted */
     uint64_t sample_tick;   /* --sample: calls seen since the last unwind */
     bool hook_warned;
+    bool attached;          /* memtrace attach: blocks from before are untracked */
+    uint64_t end_ns;        /* CLOCK_MONOTONIC when tracing it ended (block ages) */
     struct process *next;
 };
 

@@ -93,6 +93,14 @@ int pt_geteventmsg(pid_t tid, unsigned long *msg)
     return request(PTRACE_GETEVENTMSG, tid, NULL, msg);
 }
 
+int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max)
+{
+    struct __ptrace_peeksiginfo_args args = { .off = 0, .flags = 0, .nr = max };
+    counters.calls++;
+    long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, out);
+    return n < 0 ? -errno : (int)n;
+}
+
 pid_t pt_wait(pid_t pid, int *status, int flags)
 {
     for (;;) {

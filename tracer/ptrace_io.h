@@ -3,6 +3,7 @@
  * -ESRCH means "the tracee is gone", a normal outcome callers handle. */
 #ifndef MT_PTRACE_IO_H
 #define MT_PTRACE_IO_H
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "mt_addr.h"
@@ -28,6 +29,9 @@ int pt_peek(pid_t tid, mt_addr addr, uint64_t *word);
 int pt_poke(pid_t tid, mt_addr addr, uint64_t word);
 int pt_geteventmsg(pid_t tid, unsigned long *msg);
 int pt_singlestep(pid_t tid, int sig);
+/* Up to max signals queued for tid alone (not yet delivered); returns
+ * their number or -errno. */
+int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max);
 /* waitpid(pid, &status, flags | __WALL); returns the tid or -errno. */
 pid_t pt_wait(pid_t pid, int *status, int flags);
 

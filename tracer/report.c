@@ -103,9 +103,15 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
             rs.index[i] = rs.n;
             rs.recs[rs.n++] = (struct leak_record){
                 .kind = kind, .fn = (enum alloc_fn)b->fn, .stack = b->alloc_stack,
+                .oldest_seq = UINT64_MAX,
             };
         }
         struct leak_record *r = &rs.recs[rs.index[i]];
+        uint64_t seq = alloc_model_block_seq(m, b);
+        if (seq < r->oldest_seq)
+            r->oldest_seq = seq;
+        if (seq > r->newest_seq)
+            r->newest_seq = seq;
         r->bytes += b->size;
         r->blocks++;
         if (v) {
@@ -144,6 +150,14 @@ void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_
     report_kind_totals(m, NULL, t);
     *bytes = t[REPORT_KIND_UNFREED].bytes;
     *blocks = t[REPORT_KIND_UNFREED].blocks;
+}
+
+double report_age_s(const struct report_process *p, uint64_t seq)
+{
+    uint64_t at = alloc_model_seq_time(p->model, seq);
+    if (!p->end_ns || !at || at > p->end_ns)
+        return -1;
+    return (double)(p->end_ns - at) / 1e9;
 }
 
 void report_signal_name(int sig, char *buf, size_t len)

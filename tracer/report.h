@@ -23,6 +23,8 @@ struct report_process {
     pid_t pid;
     char *const *argv;
     const char *end;              /* "exited", "signaled", "exec", "detached" */
+    bool attached;                /* memtrace attach: counts start at attach */
+    uint64_t end_ns;              /* when tracing ended, for block ages; 0 = no ages */
     int exit_code;                /* when exited */
     int signal;                   /* when signaled, else 0 */
     bool core_dumped;
@@ -54,6 +56,7 @@ struct leak_record {
     uint32_t stack;
     uint64_t bytes, blocks;
     uint64_t indirect_bytes, indirect_blocks;   /* definitely lost: what they own */
+    uint64_t oldest_seq, newest_seq;            /* allocation numbers (alloc_model_seq_time) */
 };
 
 /* "definitely_lost", ..., or "unfreed". */
@@ -73,6 +76,11 @@ void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_
  * the next call. */
 unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
                        const struct sym_frame_ext **out);
+/* "function (file:line)", "function (in module)" or "module+0xoffset". */
+void report_format_frame(const struct sym_frame *fr, char *buf, size_t len);
+/* Seconds between the allocation numbered seq and the end of tracing, or a
+ * negative number when unknown. */
+double report_age_s(const struct report_process *p, uint64_t seq);
 /* Writes the signal's name ("SIGSEGV") into buf. */
 void report_signal_name(int sig, char *buf, size_t len);
 /* Whether a bad free, a definitely or possibly lost block (any live block

@@ -57,6 +57,17 @@ static void write_amount(struct json_writer *w, const char *key, uint64_t bytes,
     json_end_object(w);
 }
 
+static void write_age(struct json_writer *w, const char *key, const struct report_process *p,
+                      uint64_t seq)
+{
+    json_key(w, key);
+    double age = report_age_s(p, seq);
+    if (age < 0)
+        json_null(w);
+    else
+        json_double(w, age);
+}
+
 static int write_process(struct json_writer *w, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
@@ -99,6 +110,8 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     json_bool(w, p->scan != NULL);
     json_key(w, "errors");
     json_uint(w, m->nerrors);
+    json_key(w, "untracked_frees");
+    json_uint(w, m->untracked_frees);
     json_end_object(w);
 
     struct leak_record *recs;
@@ -120,6 +133,8 @@ static int write_process(struct json_writer *w, const struct report_process *p)
         }
         json_key(w, "allocator");
         json_string(w, alloc_fn_name(recs[i].fn));
+        write_age(w, "oldest_age_s", p, recs[i].oldest_seq);
+        write_age(w, "newest_age_s", p, recs[i].newest_seq);
         json_key(w, "stack");
         write_stack(w, p, recs[i].stack);
         json_end_object(w);
@@ -177,7 +192,7 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
     json_key(&w, "tool");
     json_string(&w, "memtrace " MEMTRACE_VERSION);
     json_key(&w, "mode");
-    json_string(&w, "run");
+    json_string(&w, n > 0 && procs[0].attached ? "attach" : "run");
     json_key(&w, "processes");
     json_begin_array(&w);
     for (size_t i = 0; i < n; i++)

@@ -26,6 +26,22 @@ unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr i
     return 1;
 }
 
+void report_format_frame(const struct sym_frame *fr, char *buf, size_t len)
+{
+    int n;
+    if (fr->function)
+        n = snprintf(buf, len, "%s", fr->function);
+    else if (fr->module)
+        n = snprintf(buf, len, "%s+0x%" PRIxADDR, basename_of(fr->module), fr->module_offset);
+    else
+        n = snprintf(buf, len, "???");
+    size_t used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+    if (fr->file && fr->line)
+        snprintf(buf + used, len - used, " (%s:%d)", basename_of(fr->file), fr->line);
+    else if (fr->module && fr->function)
+        snprintf(buf + used, len - used, " (in %s)", fr->module);
+}
+
 /* Prints the frames of one address (several when it is inside inlined
  * code: Valgrind shows them all at the same address); returns true when the
  * last is main(), below which Valgrind users do not expect frames (the JSON
@@ -37,18 +53,10 @@ static bool print_frames(FILE *f, const struct report_process *p, uint32_t stack
     unsigned n = report_frames(p, stack, ip, &frames);
     for (unsigned i = 0; i < n; i++) {
         const struct sym_frame *fr = &frames[i].f;
-        fprintf(f, "==%d==    %s 0x%" PRIxADDR ": ", p->pid, first && i == 0 ? "at" : "by", ip);
-        if (fr->function)
-            fputs(fr->function, f);
-        else if (fr->module)
-            fprintf(f, "%s+0x%" PRIxADDR, basename_of(fr->module), fr->module_offset);
-        else
-            fputs("???", f);
-        if (fr->file && fr->line)
-            fprintf(f, " (%s:%d)", basename_of(fr->file), fr->line);
-        else if (fr->module && fr->function)
-            fprintf(f, " (in %s)", fr->module);
-        fputc('\n', f);
+        char text[1024];
+        report_format_frame(fr, text, sizeof(text));
+        fprintf(f, "==%d==    %s 0x%" PRIxADDR ": %s\n", p->pid, first && i == 0 ? "at" : "by", ip,
+                text);
     }
     return n > 0 && frames[n - 1].f.function && strcmp(frames[n - 1].f.function, "main") == 0;
 }
@@ -166,11 +174,16 @@ int report_text_process(FILE *f, const struct report_process *p)
             prefetch_stack(p, recs[i].stack);
         }
     }
-    fprintf(f, "==%d== HEAP SUMMARY:\n", pid);
-    fprintf(f, "==%d==     in use at exit: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
-            bytes, blocks);
+    bool detached = strcmp(p->end, "detached") == 0;
+    fprintf(f, "==%d== HEAP SUMMARY%s:\n", pid, p->attached ? " (since attach)" : "");
+    fprintf(f, "==%d==     in use at %s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
+            detached ? "detach" : "exit", bytes, blocks);
     fprintf(f, "==%d==   total heap usage: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64
-            " bytes allocated\n==%d==\n", pid, m->allocations, m->frees, m->bytes_allocated, pid);
+            " bytes allocated\n", pid, m->allocations, m->frees, m->bytes_allocated);
+    if (p->attached)
+        fprintf(f, "==%d==   untracked frees: %" PRIu64 " (blocks allocated before attach; not "
+                "errors)\n", pid, m->untracked_frees);
+    fprintf(f, "==%d==\n", pid);
     for (size_t i = 0; i < nshown; i++) {
         const struct leak_record *r = &recs[i];
         fprintf(f, "==%d== ", pid);
@@ -179,8 +192,12 @@ int report_text_process(FILE *f, const struct report_process *p)
                     r->indirect_bytes, r->bytes, r->indirect_bytes);
         else
             fprintf(f, "%" PRIu64 " bytes", r->bytes);
-        fprintf(f, " in %" PRIu64 " blocks are %s in loss record %zu of %zu, allocated by %s()\n",
+        fprintf(f, " in %" PRIu64 " blocks are %s in loss record %zu of %zu, allocated by %s()",
                 r->blocks, kind_words(r->kind), i + 1, nshown, alloc_fn_name(r->fn));
+        double oldest = report_age_s(p, r->oldest_seq), newest = report_age_s(p, r->newest_seq);
+        if (p->attached && oldest >= 0 && newest >= 0)
+            fprintf(f, ", aged %.1f s (oldest) to %.1f s (newest)", oldest, newest);
+        fputc('\n', f);
         print_stack(f, p, r->stack);
         fprintf(f, "==%d==\n", pid);
     }
@@ -198,6 +215,9 @@ int report_text_process(FILE *f, const struct report_process *p)
                 p->core_dumped ? " (core dumped)" : "");
     } else if (strcmp(p->end, "exited") == 0) {
         fprintf(f, "==%d== Process exited with status %d\n", pid, p->exit_code);
+    } else if (detached) {
+        fprintf(f, "==%d== Detached: pid %d runs on as before, every byte memtrace changed "
+                "restored\n", pid, pid);
     } else {
         fprintf(f, "==%d== Process state at %s\n", pid, p->end);
     }

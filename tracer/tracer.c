@@ -1,7 +1,11 @@
 /* The event loop: every waitpid stop is classified (wait_event.c) and
  * dispatched here. Traps go to hooks.c; link-map changes to linkmap.c. */
 #include "tracer.h"
+#include "attach.h"
+#include "attach_check.h"
 #include "elf_file.h"
+#include "live_view.h"
+#include "mt_time.h"
 #include "leak_roots.h"
 #include "linkmap.h"
 #include "ptrace_io.h"
@@ -18,6 +22,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -407,10 +412,15 @@ static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
         return err == -ESRCH ? 0 : fail(t, "GETEVENTMSG tid %d: %s", th->tid, strerror(-err));
     pid_t child = (pid_t)msg;
     if (kind == WK_CLONE) {
-        if (!process_add_thread(th->proc, child))
+        struct thread *nt = process_find_thread(th->proc, child);
+        if (!nt && !(nt = process_add_thread(th->proc, child)))   /* attach may know it */
             return fail(t, "out of memory");
-        if (take_early(t, child))
-            resume(child, 0);
+        if (take_early(t, child)) {
+            if (t->parking)
+                nt->parked = true;   /* its first stop, held */
+            else
+                resume(child, 0);
+        }
         return 0;
     }
     if (!t->opt->follow_forks && kind == WK_FORK) {
@@ -431,6 +441,7 @@ static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
 
 static void on_process_end(struct process *p, const struct wait_event *ev)
 {
+    p->end_ns = mt_now_ns();
     if (ev->kind == WK_EXITED) {
         p->end = END_EXITED;
         p->exit_code = ev->value;
@@ -543,37 +554,77 @@ static int dispatch(struct tracer *t, pid_t tid, int status, int errfd)
 
 static void report_live_error(void *arg, struct process *p, const struct alloc_error *err);
 
-int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
+/* While threads are being parked, the stop that parks each one is held:
+ * an interrupt stop, a group stop, or a new thread's first stop. */
+static int park_or_dispatch(struct tracer *t, pid_t tid, int status, int errfd)
+{
+    struct wait_event ev = wait_event_classify(status);
+    struct thread *th = find_thread(t, tid);
+    if (th && !th->parked && (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
+        if (attach_trap_pending(th->proc, tid)) {
+            /* It executed one of our int3s just before the interrupt: the
+             * SIGTRAP must be taken (and handled) before it can be held,
+             * or it would kill the process after detach. */
+            th->reinterrupt = true;
+            resume(tid, 0);
+            return 0;
+        }
+        th->parked = true;
+        th->group_stopped = ev.kind == WK_GROUP_STOP;
+        return 0;
+    }
+    if (dispatch(t, tid, status, errfd) != 0)
+        return -1;
+    if ((th = find_thread(t, tid)) && th->reinterrupt && !th->parked) {
+        th->reinterrupt = false;
+        int err = pt_interrupt(tid);
+        if (err && err != -ESRCH)
+            return fail(t, "PTRACE_INTERRUPT tid %d: %s", tid, strerror(-err));
+    }
+    return 0;
+}
+
+/* Waits for one stop and handles it. */
+static int handle_next(struct tracer *t, int errfd)
+{
+    int status;
+    pid_t tid = pt_wait(-1, &status, 0);
+    if (tid == -EINTR)
+        return 0;
+    if (tid < 0)
+        return fail(t, "waitpid: %s", strerror(-tid));
+    return t->parking ? park_or_dispatch(t, tid, status, errfd) : dispatch(t, tid, status, errfd);
+}
+
+static void init_tracer(struct tracer *t, const struct mt_options *opt, FILE *log)
 {
     memset(t, 0, sizeof(*t));
     t->opt = opt;
     t->log = log;
-    t->snap = malloc(sizeof(*t->snap));
-    if (!t->snap)
-        return fail(t, "out of memory");
     t->trap = (struct trap_ctx){
         .depth = opt->depth, .sample = opt->sample, .min_size = opt->min_size,
-        .stats = &t->stats, .snap = t->snap,
+        .stats = &t->stats,
         .on_error = report_live_error, .on_error_arg = t,
     };
+}
+
+int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
+{
+    init_tracer(t, opt, log);
+    if (!(t->snap = t->trap.snap = malloc(sizeof(*t->snap))))
+        return fail(t, "out of memory");
     int errfd = launch(t);
     if (errfd < 0)
         return -1;
+    t->start_ns = mt_now_ns();
     int rc = 0;
     while (anything_running(t)) {
-        int status;
-        pid_t tid = pt_wait(-1, &status, 0);
-        if (tid == -EINTR)
-            continue;
-        if (tid < 0) {
-            rc = fail(t, "waitpid: %s", strerror(-tid));
-            break;
-        }
-        if (dispatch(t, tid, status, errfd) != 0) {
+        if (handle_next(t, errfd) != 0) {
             rc = -1;
             break;
         }
     }
+    t->end_ns = mt_now_ns();
     close(errfd);
     if (rc != 0) {
         /* Never leave a target running with our int3s in it. */
@@ -581,6 +632,303 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
             if (p->end == END_RUNNING)
                 kill(p->pid, SIGKILL);
     }
+    return rc;
+}
+
+/* attach: what asked memtrace to stop, owned by this module and written
+ * only by the handlers below. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void on_tick(int sig)
+{
+    (void)sig;   /* only interrupts waitpid, so deadlines and views are seen */
+}
+
+#define TICK_US 100000
+
+/* SIGINT, SIGTERM and SIGHUP end the attach; SIGALRM every TICK_US wakes
+ * the event loop. No SA_RESTART: they must interrupt waitpid. */
+static int install_attach_signals(bool on)
+{
+    struct sigaction stop = { .sa_handler = on ? on_stop_signal : SIG_DFL };
+    struct sigaction tick = { .sa_handler = on ? on_tick : SIG_DFL };
+    sigemptyset(&stop.sa_mask);
+    sigemptyset(&tick.sa_mask);
+    struct itimerval timer = { .it_interval = { 0, on ? TICK_US : 0 },
+                               .it_value = { 0, on ? TICK_US : 0 } };
+    if (!on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
+        return -errno;
+    if (sigaction(SIGINT, &stop, NULL) != 0 || sigaction(SIGTERM, &stop, NULL) != 0 ||
+        sigaction(SIGHUP, &stop, NULL) != 0 || sigaction(SIGALRM, &tick, NULL) != 0)
+        return -errno;
+    if (on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
+        return -errno;
+    return 0;
+}
+
+static bool thread_held(const struct thread *th)
+{
+    /* An exiting thread runs no more user code; a zombie leader never stops. */
+    return th->parked || th->exiting;
+}
+
+static bool all_parked(const struct tracer *t)
+{
+    for (const struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (const struct thread *th = p->threads; th; th = th->next)
+            if (!thread_held(th))
+                return false;
+    }
+    return true;
+}
+
+/* Stops every thread of every running process and holds it. Other stops
+ * that come first are handled as usual. */
+static int park_all(struct tracer *t)
+{
+    t->parking = true;
+    for (struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (thread_held(th))
+                continue;
+            int err = pt_interrupt(th->tid);
+            if (err && err != -ESRCH)
+                return fail(t, "PTRACE_INTERRUPT tid %d: %s", th->tid, strerror(-err));
+        }
+    }
+    uint64_t since = mt_now_ns();
+    bool warned = false;
+    while (anything_running(t) && !all_parked(t)) {
+        if (handle_next(t, -1) != 0)
+            return -1;
+        if (!warned && mt_now_ns() - since > 3000000000u) {
+            warned = true;
+            fprintf(stderr, "memtrace: waiting for threads to stop (uninterruptible sleep, or a "
+                    "vfork parent waiting for its child?):");
+            for (const struct process *p = t->procs; p; p = p->next)
+                for (const struct thread *th = p->threads; p->end == END_RUNNING && th;
+                     th = th->next)
+                    if (!thread_held(th))
+                        fprintf(stderr, " %d", th->tid);
+            fputc('\n', stderr);
+        }
+    }
+    return 0;
+}
+
+/* A thread of a stopped process that ran an injected system call is in a
+ * SIGTRAP stop, from which PTRACE_LISTEN is refused: interrupted and
+ * continued, it stops again reporting the group stop, and can listen. */
+static int listen_in_group_stop(pid_t tid)
+{
+    int err = pt_listen(tid);
+    if (err != -EIO)   /* the kernel's answer when the stop is not a group stop */
+        return err;
+    if ((err = pt_interrupt(tid)) || (err = pt_cont(tid, 0)))
+        return err;
+    for (;;) {
+        int status;
+        pid_t r = pt_wait(tid, &status, 0);
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return r;
+        struct wait_event ev = wait_event_classify(status);
+        if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
+            return -ESRCH;
+        if (ev.kind == WK_GROUP_STOP)
+            return pt_listen(tid);
+        if ((err = pt_cont(tid, ev.kind == WK_SIGNAL ? ev.value : 0)))
+            return err;
+    }
+}
+
+/* Lets every held thread go: group-stopped ones stay stopped (LISTEN). */
+static int unpark_all(struct tracer *t)
+{
+    t->parking = false;
+    for (struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (!th->parked)
+                continue;
+            int err = th->group_stopped ? listen_in_group_stop(th->tid) : pt_cont(th->tid, 0);
+            if (err && err != -ESRCH)
+                return fail(t, "resuming tid %d: %s", th->tid, strerror(-err));
+            th->parked = false;
+            th->group_stopped = false;
+        }
+    }
+    return 0;
+}
+
+static pid_t any_live_thread(const struct process *p)
+{
+    for (const struct thread *th = p->threads; th; th = th->next)
+        if (th->parked && !th->exiting)
+            return th->tid;
+    return 0;
+}
+
+/* With every thread parked: classify what is live (memory outside tracked
+ * blocks is a root), then undo every change and detach. */
+static int restore_and_detach(struct tracer *t)
+{
+    int rc = 0;
+    char why[1024];
+    for (struct process *p = t->procs; p; p = p->next) {
+        pid_t tid = any_live_thread(p);
+        if (p->end != END_RUNNING || p->untraced_child || !tid)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next)
+            if (th->parked && !th->exiting)
+                th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
+        int err = leak_roots_scan_process(p, tid, t->opt->heuristics);
+        if (err)
+            fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are "
+                    "reported as live\n", p->pid, strerror(-err));
+    }
+    for (struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (!th->parked || th->exiting)
+                continue;
+            int err = attach_restore_thread(&t->trap, th);
+            if (err && err != -ESRCH && !rc)
+                rc = fail(t, "cannot restore tid %d of pid %d: %s", th->tid, p->pid,
+                          strerror(-err));
+        }
+    }
+    for (struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        if (attach_restore_memory(p, p->untraced_child, why, sizeof(why)) != 0 && !rc)
+            rc = fail(t, "%s", why);
+    }
+    for (struct process *p = t->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        int err = attach_detach_threads(p);
+        if (err && !rc)
+            rc = fail(t, "cannot detach from pid %d: %s", p->pid, strerror(-err));
+        p->end = END_DETACHED;
+        p->end_ns = t->end_ns;
+        while (p->threads)
+            process_remove_thread(p, p->threads->tid);
+    }
+    return rc;
+}
+
+/* Maps the scratch page, reads the link map and plants the hooks, with
+ * every thread of p parked. */
+static int install_in_live_process(struct tracer *t, struct process *p)
+{
+    char why[1024];
+    pid_t tid = any_live_thread(p);
+    if (!tid)
+        return fail(t, "pid %d has no thread left", p->pid);
+    replace_argv(p, read_cmdline(p->pid));
+    if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
+        scratch_map(&p->scratch, tid, p->at_entry,
+                    p->at_base ? 0 : scratch_hint_near(p->at_entry), why, sizeof(why)) != 0 ||
+        linkmap_attach(p, tid, why, sizeof(why)) != 0)
+        return fail(t, "%s", why);
+    if (p->r_debug && linkmap_sync(p, why, sizeof(why)) < 0)
+        return fail(t, "%s", why);
+    int n = hooks_install(p, tid, why, sizeof(why));
+    if (n < 0)
+        return fail(t, "%s", why);
+    if (n == 0)
+        return fail(t, "pid %d: no malloc found in %s or its libraries: nothing to trace",
+                    p->pid, p->argv && p->argv[0] ? p->argv[0] : "the program");
+    p->hooks_ready = true;
+    p->exec_seen = true;
+    return 0;
+}
+
+int tracer_attach(struct tracer *t, const struct mt_options *opt, FILE *log)
+{
+    init_tracer(t, opt, log);
+    if (!(t->snap = t->trap.snap = malloc(sizeof(*t->snap))))
+        return fail(t, "out of memory");
+    char why[1024];
+    pid_t pid;
+    if (attach_check(opt->attach_pid, &pid, why, sizeof(why)) != 0)
+        return fail(t, "%s", why);
+    char *argv[] = { (char *)opt->attach_pid, NULL };
+    struct process *p = process_create(pid, argv);
+    if (!p)
+        return fail(t, "out of memory");
+    p->model.untracked_ok = true;
+    p->attached = true;
+    add_process(t, p);
+    t->main_pid = pid;
+    t->attached = true;
+    t->view = opt->interval_ms ? live_view_create(opt->top) : NULL;
+    if (opt->interval_ms && !t->view)
+        return fail(t, "out of memory");
+    stop_signal = 0;
+    int err = install_attach_signals(true);
+    if (err)
+        return fail(t, "cannot install signal handlers: %s", strerror(-err));
+    /* From the first seize on, every way out goes through restore_and_detach. */
+    int rc = attach_seize_threads(p, why, sizeof(why)) != 0 ? fail(t, "%s", why) : 0;
+    bool nothing_seized = p->threads == NULL;
+    if (rc == 0 && park_all(t) == 0 && anything_running(t)) {
+        rc = install_in_live_process(t, p);
+        if (rc == 0) {
+            show_banner(t, p);
+            fprintf(t->log, "==%d== attached to pid %d (%s threads): tracking allocations from "
+                    "now on\n", pid, pid, "all its");
+            fflush(t->log);
+            rc = unpark_all(t);
+        }
+    } else if (rc == 0) {
+        rc = anything_running(t) ? -1 : fail(t, "pid %d ended while memtrace attached", pid);
+    }
+    t->start_ns = mt_now_ns();
+    uint64_t deadline = opt->duration_ms ? t->start_ns + opt->duration_ms * 1000000u : 0;
+    uint64_t next_view = opt->interval_ms ? t->start_ns + opt->interval_ms * 1000000u : 0;
+    while (rc == 0 && anything_running(t) && !stop_signal) {
+        uint64_t now = mt_now_ns();
+        if (deadline && now >= deadline)
+            break;
+        if (next_view && now >= next_view) {
+            struct report_process rp = tracer_report_view(p, REPORT_DEFAULT_KINDS);
+            live_view_print(t->view, stderr, &rp, now, now - t->start_ns);
+            next_view = now + opt->interval_ms * 1000000u;
+        }
+        if (handle_next(t, -1) != 0)
+            rc = -1;
+    }
+    t->end_ns = mt_now_ns();
+    if (!nothing_seized && anything_running(t)) {
+        /* Also after an error: leaving our int3s in a live process would
+         * kill it at its next malloc. */
+        char first_error[sizeof(t->error)];
+        snprintf(first_error, sizeof(first_error), "%s", t->error);
+        int park = park_all(t);
+        int restore = anything_running(t) ? restore_and_detach(t) : 0;
+        if (rc == 0 && (park || restore))
+            rc = -1;
+        else if (rc != 0)
+            snprintf(t->error, sizeof(t->error), "%s", first_error);
+        if (park || restore)
+            fprintf(stderr, "memtrace: error: pid %d may not be fully restored: %s\n", pid,
+                    t->error);
+    }
+    install_attach_signals(false);
     return rc;
 }
 
@@ -595,6 +943,8 @@ void tracer_destroy(struct tracer *t)
     t->snap = NULL;
     free(t->early_tids);
     t->early_tids = NULL;
+    live_view_destroy(t->view);
+    t->view = NULL;
 }
 
 static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
@@ -611,6 +961,7 @@ static const char *end_name(enum process_end e)
     case END_EXITED: return "exited";
     case END_SIGNALED: return "signaled";
     case END_EXEC: return "exec";
+    case END_DETACHED: return "detached";
     default: return "running";
     }
 }
@@ -619,6 +970,7 @@ struct report_process tracer_report_view(const struct process *p, unsigned show_
 {
     return (struct report_process){
         .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
+        .attached = p->attached, .end_ns = p->end_ns,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
         .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
         .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,

@@ -1,0 +1,211 @@
+/* Preflight of `memtrace attach`, from /proc and the ELF header of the
+ * target's executable. */
+#include "attach_check.h"
+#include "elf_file.h"
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#define PF_KTHREAD_FLAG 0x00200000u   /* include/linux/sched.h */
+
+/* The value of "Key:\t..." in /proc/PID/status, or -1 when absent. */
+static int status_field(pid_t pid, const char *key, char *out, size_t out_len)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    size_t klen = strlen(key);
+    int rc = -ENOENT;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            const char *v = line + klen + 1;
+            v += strspn(v, " \t");
+            snprintf(out, out_len, "%.*s", (int)strcspn(v, "\n"), v);
+            rc = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static void process_name(pid_t pid, char *out, size_t len)
+{
+    if (status_field(pid, "Name", out, len) != 0)
+        snprintf(out, len, "?");
+}
+
+/* Flags word (field 9) of /proc/PID/stat; the comm field may hold spaces
+ * and parentheses, so parsing starts after the last ')'. */
+static int stat_flags(pid_t pid, unsigned long *flags)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return -EINVAL;
+    /* state ppid pgrp session tty_nr tpgid flags */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", flags) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+static bool has_cap_sys_ptrace(void)
+{
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return false;
+    return (data[CAP_SYS_PTRACE / 32].effective >> (CAP_SYS_PTRACE % 32)) & 1;
+}
+
+static int yama_scope(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+    if (!f)
+        return -1;
+    int v = -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/* Another tracer's pid, 0 when none. */
+static pid_t tracer_of(pid_t pid)
+{
+    char v[64];
+    return status_field(pid, "TracerPid", v, sizeof(v)) == 0 ? (pid_t)atoi(v) : 0;
+}
+
+static bool describe_other_tracer(pid_t pid, char *why, size_t why_len)
+{
+    pid_t other = tracer_of(pid);
+    if (other <= 0)
+        return false;
+    char name[64];
+    process_name(other, name, sizeof(name));
+    snprintf(why, why_len, "pid %d is already traced by pid %d (%s); a process can have one "
+             "tracer: detach %s first", pid, other, name, name);
+    return true;
+}
+
+int attach_check(const char *arg, pid_t *pid, char *why, size_t why_len)
+{
+    char *end;
+    errno = 0;
+    long v = arg && *arg >= '0' && *arg <= '9' ? strtol(arg, &end, 10) : -1;
+    if (v <= 0 || errno || *end || v > INT_MAX) {
+        snprintf(why, why_len, "'%s' is not a process id", arg ? arg : "");
+        return -1;
+    }
+    *pid = (pid_t)v;
+    if (*pid == getpid()) {
+        snprintf(why, why_len, "pid %d is memtrace itself", *pid);
+        return -1;
+    }
+    if (*pid == getppid()) {
+        snprintf(why, why_len, "pid %d is memtrace's parent (it waits for memtrace; attaching "
+                 "would deadlock)", *pid);
+        return -1;
+    }
+    char state[64];
+    int err = status_field(*pid, "State", state, sizeof(state));
+    if (err == -ENOENT) {
+        snprintf(why, why_len, "no such process: %d", *pid);
+        return -1;
+    }
+    if (err) {
+        snprintf(why, why_len, "cannot read /proc/%d/status: %s", *pid, strerror(-err));
+        return -1;
+    }
+    char tgid[32];
+    if (status_field(*pid, "Tgid", tgid, sizeof(tgid)) == 0 && atoi(tgid) != *pid) {
+        snprintf(why, why_len, "%d is a thread of process %s; attach to the process", *pid, tgid);
+        return -1;
+    }
+    if (state[0] == 'Z' || state[0] == 'X') {
+        snprintf(why, why_len, "pid %d is a zombie (it has exited; its parent has not reaped "
+                 "it): nothing to trace", *pid);
+        return -1;
+    }
+    unsigned long flags = 0;
+    if (stat_flags(*pid, &flags) == 0 && (flags & PF_KTHREAD_FLAG)) {
+        char name[64];
+        process_name(*pid, name, sizeof(name));
+        snprintf(why, why_len, "pid %d (%s) is a kernel thread: it has no user memory to trace",
+                 *pid, name);
+        return -1;
+    }
+    if (describe_other_tracer(*pid, why, why_len))
+        return -1;
+    char exe[64], path[PATH_MAX];
+    snprintf(exe, sizeof(exe), "/proc/%d/exe", *pid);
+    ssize_t n = readlink(exe, path, sizeof(path) - 1);
+    if (n < 0) {
+        if (errno == EACCES || errno == EPERM)
+            attach_explain_eperm(*pid, why, why_len);
+        else
+            snprintf(why, why_len, "cannot read %s: %s", exe, strerror(errno));
+        return -1;
+    }
+    path[n] = '\0';
+    char elf_why[512];
+    if (elf_file_check_executable(exe, elf_why, sizeof(elf_why)) != 0) {
+        snprintf(why, why_len, "pid %d runs %s: %s", *pid, path, elf_why);
+        return -1;
+    }
+    return 0;
+}
+
+void attach_explain_eperm(pid_t pid, char *why, size_t why_len)
+{
+    if (describe_other_tracer(pid, why, why_len))
+        return;
+    char uids[128];
+    bool privileged = has_cap_sys_ptrace();
+    if (status_field(pid, "Uid", uids, sizeof(uids)) == 0 && !privileged) {
+        unsigned ruid, euid, suid;
+        if (sscanf(uids, "%u %u %u", &ruid, &euid, &suid) == 3 &&
+            (ruid != getuid() || euid != getuid() || suid != getuid())) {
+            snprintf(why, why_len, "permission denied: pid %d belongs to user %u and memtrace "
+                     "runs as user %u without CAP_SYS_PTRACE (run it as root or as that user)",
+                     pid, euid, getuid());
+            return;
+        }
+    }
+    int scope = yama_scope();
+    if (scope == 3) {
+        snprintf(why, why_len, "permission denied: Yama ptrace_scope is 3 (ptrace disabled "
+                 "until reboot; see /proc/sys/kernel/yama/ptrace_scope)");
+    } else if (scope == 2 && !privileged) {
+        snprintf(why, why_len, "permission denied: Yama ptrace_scope is 2, only processes with "
+                 "CAP_SYS_PTRACE may attach (run memtrace as root)");
+    } else if (scope == 1 && !privileged) {
+        snprintf(why, why_len, "permission denied: Yama ptrace_scope is 1, only a parent may "
+                 "attach to pid %d (run memtrace as root, have the program call "
+                 "prctl(PR_SET_PTRACER, ...), or set /proc/sys/kernel/yama/ptrace_scope to 0)",
+                 pid);
+    } else if (!privileged) {
+        snprintf(why, why_len, "permission denied attaching to pid %d: memtrace lacks "
+                 "CAP_SYS_PTRACE (the program may be setuid, or have made itself non-dumpable)",
+                 pid);
+    } else {
+        snprintf(why, why_len, "permission denied attaching to pid %d (a security module, "
+                 "seccomp or container policy forbids ptrace)", pid);
+    }
+}
