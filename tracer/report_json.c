@@ -57,6 +57,72 @@ static void write_amount(struct json_writer *w, const char *key, uint64_t bytes,
     json_end_object(w);
 }
 
+static void write_mapping(struct json_writer *w, const struct report_process *p,
+                          const struct mapping_record *r)
+{
+    json_begin_object(w);
+    json_key(w, "kind");
+    json_string(w, r->sysv ? "sysv_shm" : "mmap");
+    json_key(w, "address");
+    if (r->addr)
+        json_hex(w, r->addr);
+    else
+        json_null(w);
+    json_key(w, "bytes");
+    json_uint(w, r->bytes);
+    json_key(w, "prot");
+    char prot[4];
+    report_prot_string(r->prot, prot);
+    json_string(w, r->addr ? prot : NULL);
+    json_key(w, "flags");
+    json_begin_array(w);
+    const char *words[3];
+    size_t nwords = report_map_flag_words(r, words);
+    for (size_t i = 0; i < nwords; i++)
+        json_string(w, words[i]);
+    json_end_array(w);
+    json_key(w, "backing");
+    json_string(w, r->backing);
+    json_key(w, "path");
+    json_string(w, r->path);
+    json_key(w, "shared_state");
+    json_bool(w, r->shared);
+    if (r->sysv) {
+        json_key(w, "shmid");
+        json_int(w, r->seg->shmid);
+        json_key(w, "key");
+        json_int(w, r->seg->key);
+        json_key(w, "created");
+        json_bool(w, r->seg->created);
+        json_key(w, "removed");
+        json_bool(w, r->seg->removed);
+        json_key(w, "persists");
+        json_bool(w, shm_segment_persists(r->seg));
+        json_key(w, "attached");
+        json_begin_array(w);
+        for (size_t i = 0; i < r->nattached; i++)
+            json_hex(w, r->attached[i]);
+        json_end_array(w);
+    }
+    json_key(w, "stack");
+    write_stack(w, p, r->stack);
+    json_end_object(w);
+}
+
+static int write_mappings(struct json_writer *w, const struct report_process *p)
+{
+    struct mapping_report mr;
+    if (report_collect_mappings(p, &mr) != 0)
+        return -1;
+    json_key(w, "mappings");
+    json_begin_array(w);
+    for (size_t i = 0; i < mr.n; i++)
+        write_mapping(w, p, &mr.recs[i]);
+    json_end_array(w);
+    report_mappings_free(&mr);
+    return 0;
+}
+
 static int write_process(struct json_writer *w, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
@@ -159,9 +225,8 @@ static int write_process(struct json_writer *w, const struct report_process *p)
         json_end_object(w);
     }
     json_end_array(w);
-    json_key(w, "mappings");
-    json_begin_array(w);
-    json_end_array(w);
+    if (write_mappings(w, p) != 0)
+        return -1;
     json_end_object(w);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "elf_file.h"
 #include "leak_roots.h"
 #include "linkmap.h"
+#include "map_hooks.h"
 #include "ptrace_io.h"
 #include "report.h"
 #include "symbolizer.h"
@@ -575,6 +576,9 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
         }
     }
     close(errfd);
+    /* Only now is a segment's fate final: any traced process could have
+     * removed it until the last one ended. */
+    map_hooks_check_segments(t->procs);
     if (rc != 0) {
         /* Never leave a target running with our int3s in it. */
         for (struct process *p = t->procs; p; p = p->next)
@@ -621,6 +625,7 @@ struct report_process tracer_report_view(const struct process *p, unsigned show_
         .pid = p->pid, .argv = p->argv, .end = end_name(p->end), .exit_code = p->exit_code,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
         .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
+        .maps = &p->maps, .shms = &p->shms,
         .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };
 }
