@@ -1,6 +1,7 @@
 /* Page ranges of the program's mappings. Mapping calls are rare (not the
  * malloc hot path), so a sorted array with memmove is enough. */
 #include "map_table.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,16 +64,10 @@ static size_t first_above(const struct map_table *t, mt_addr addr)
 
 static int reserve(struct map_table *t, size_t extra)
 {
-    if (t->n + extra <= t->cap)
-        return 0;
-    size_t cap = t->cap ? t->cap * 2 : 16;
-    while (cap < t->n + extra)
-        cap *= 2;
-    struct map_region *r = realloc(t->regions, cap * sizeof(*r));
+    struct map_region *r = mt_grow(t->regions, &t->cap, t->n + extra, sizeof(*r));
     if (!r)
         return -ENOMEM;
     t->regions = r;
-    t->cap = cap;
     return 0;
 }
 
@@ -95,14 +90,10 @@ static int intern_path(struct map_table *t, const char *path, uint32_t *out)
             return 0;
         }
     }
-    if (t->npaths == t->paths_cap) {
-        size_t cap = t->paths_cap ? t->paths_cap * 2 : 8;
-        char **p = realloc(t->paths, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        t->paths = p;
-        t->paths_cap = cap;
-    }
+    char **p = mt_grow(t->paths, &t->paths_cap, t->npaths + 1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    t->paths = p;
     if (!(t->paths[t->npaths] = strdup(path)))
         return -ENOMEM;
     *out = (uint32_t)++t->npaths;

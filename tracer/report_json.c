@@ -5,6 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "key": "0x..." when present, else "key": null. */
+static void write_hex_or_null(struct json_writer *w, const char *key, bool present, mt_addr value)
+{
+    json_key(w, key);
+    if (present)
+        json_hex(w, value);
+    else
+        json_null(w);
+}
+
 static void write_stack(struct json_writer *w, const struct report_process *p, uint32_t stack)
 {
     unsigned depth;
@@ -29,11 +39,7 @@ static void write_stack(struct json_writer *w, const struct report_process *p, u
                 json_null(w);
             json_key(w, "module");
             json_string(w, fr->module);
-            json_key(w, "offset");
-            if (fr->module)
-                json_hex(w, fr->module_offset);
-            else
-                json_null(w);
+            write_hex_or_null(w, "offset", fr->module != NULL, fr->module_offset);
             json_key(w, "build_id");
             json_string(w, fr->module ? frames[k].build_id : NULL);
             json_key(w, "mangled");
@@ -63,11 +69,7 @@ static void write_mapping(struct json_writer *w, const struct report_process *p,
     json_begin_object(w);
     json_key(w, "kind");
     json_string(w, r->sysv ? "sysv_shm" : "mmap");
-    json_key(w, "address");
-    if (r->addr)
-        json_hex(w, r->addr);
-    else
-        json_null(w);
+    write_hex_or_null(w, "address", r->addr != 0, r->addr);
     json_key(w, "bytes");
     json_uint(w, r->bytes);
     json_key(w, "prot");
@@ -88,16 +90,19 @@ static void write_mapping(struct json_writer *w, const struct report_process *p,
     json_key(w, "shared_state");
     json_bool(w, r->shared);
     if (r->sysv) {
-        json_key(w, "shmid");
-        json_int(w, r->seg->shmid);
-        json_key(w, "key");
-        json_int(w, r->seg->key);
-        json_key(w, "created");
-        json_bool(w, r->seg->created);
-        json_key(w, "removed");
-        json_bool(w, r->seg->removed);
-        json_key(w, "persists");
-        json_bool(w, shm_segment_persists(r->seg));
+        const struct shm_segment *s = r->seg;
+        const struct { const char *name; int64_t value; bool boolean; } fields[] = {
+            { "shmid", s->shmid, false }, { "key", s->key, false },
+            { "created", s->created, true }, { "removed", s->removed, true },
+            { "persists", shm_segment_persists(s), true },
+        };
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            json_key(w, fields[i].name);
+            if (fields[i].boolean)
+                json_bool(w, fields[i].value != 0);
+            else
+                json_int(w, fields[i].value);
+        }
         json_key(w, "attached");
         json_begin_array(w);
         for (size_t i = 0; i < r->nattached; i++)

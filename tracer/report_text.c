@@ -210,9 +210,10 @@ static int print_mappings(FILE *f, const struct report_process *p)
             *(r->shared ? &shared : &private) += r->bytes;
         }
     }
-    fprintf(f, "==%d==\n==%d== MAPPINGS: %zu never unmapped (%" PRIu64 " bytes shared, %" PRIu64
-            " bytes private), %zu SysV segments left in the kernel (%" PRIu64 " bytes)\n",
-            pid, pid, mr.nmmaps, shared, private, npersist, sysv);
+    fprintf(f, "==%d==\n==%d== MAPPINGS: %zu mapping%s never unmapped (%" PRIu64 " bytes shared, %"
+            PRIu64 " bytes private), %zu SysV segment%s left in the kernel (%" PRIu64 " bytes)\n",
+            pid, pid, mr.nmmaps, mr.nmmaps == 1 ? "" : "s", shared, private, npersist,
+            npersist == 1 ? "" : "s", sysv);
     fprintf(f, "==%d==  The kernel unmaps every mapping when the process ends: private ones are "
             "memory it never released, a leak while it runs; shared ones hold state shared with "
             "other processes. A SysV segment is not freed with the process.\n", pid);

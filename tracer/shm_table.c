@@ -1,5 +1,6 @@
 /* A handful of segments per process at most: a plain array. */
 #include "shm_table.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +44,10 @@ struct shm_segment *shm_table_add(struct shm_table *t, int shmid)
     struct shm_segment *s = shm_table_get(t, shmid);
     if (s)
         return s;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        struct shm_segment *p = realloc(t->segs, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        t->segs = p;
-        t->cap = cap;
-    }
+    struct shm_segment *p = mt_grow(t->segs, &t->cap, t->n + 1, sizeof(*p));
+    if (!p)
+        return NULL;
+    t->segs = p;
     s = &t->segs[t->n++];
     memset(s, 0, sizeof(*s));
     s->shmid = shmid;

@@ -1988,6 +1988,15 @@ def check_no_mappings(t):
                t.stderr[-3000:])
 
 
+def check_mappings_header(t, pid, nmaps, shared, private, nsegs, seg_bytes):
+    """The text report's MAPPINGS line of PID."""
+    check_text_has("text report (stderr)", t.stderr,
+                   "==%d== MAPPINGS: %d mapping%s never unmapped (%d bytes shared, %d bytes "
+                   "private), %d SysV segment%s left in the kernel (%d bytes)\n" % (
+                       pid, nmaps, "" if nmaps == 1 else "s", shared, private, nsegs,
+                       "" if nsegs == 1 else "s", seg_bytes))
+
+
 def check_mapping(env, m, kind, nbytes, flags, backing, path, mark, function):
     """One JSON mapping: its fields, and its stack's first maps.c frame on
     MARK's line in FUNCTION."""
@@ -2019,9 +2028,7 @@ def shared_region_case(env, mode, flags, backing, path, mark, function):
         m = proc["mappings"][0]
         check_mapping(env, m, "mmap", 4096, flags, backing, path, mark, function)
         pid = proc["pid"]
-        check_text_has("text report (stderr)", t.stderr,
-                       "==%d== MAPPINGS: 1 never unmapped (4096 bytes shared, 0 bytes private), "
-                       "0 SysV segments left in the kernel (0 bytes)" % pid)
+        check_mappings_header(t, pid, 1, 4096, 0, 0, 0)
         check_text_has("text report (stderr)", t.stderr,
                        "==%d== 4096 bytes at %s: shared anonymous mapping%s (rw-), never "
                        "unmapped: holds state shared with other processes\n"
@@ -2109,9 +2116,7 @@ def case_maps_sysv(env):
         check_sysv(env, parent["mappings"][0], shmid, True, [])
         check("the child's mappings", [], [mapping_str(m) for m in child["mappings"]])
         pid = parent["pid"]
-        check_text_has("text report (stderr)", t.stderr,
-                       "==%d== MAPPINGS: 0 never unmapped (0 bytes shared, 0 bytes private), "
-                       "1 SysV segments left in the kernel (1024 bytes)" % pid)
+        check_mappings_header(t, pid, 0, 0, 0, 1, 1024)
         check_text_has("text report (stderr)", t.stderr,
                        "==%d== 1024 bytes in SysV shared memory segment %d (key 0x00000000), "
                        "created, not attached at exit\n==%d==    at %s: sysv_alloc (maps.c:%d)\n" % (
@@ -2168,8 +2173,7 @@ def case_maps_split(env):
                       "split_mmap", "split")
     check("distance between the two pieces", 8192,
           int(maps[1]["address"], 16) - int(maps[0]["address"], 16))
-    check_text_has("text report (stderr)", t.stderr,
-                   "MAPPINGS: 2 never unmapped (0 bytes shared, 8192 bytes private)")
+    check_mappings_header(t, t.process["pid"], 2, 0, 8192, 0, 0)
     check_text_has("text report (stderr)", t.stderr,
                    "4096 bytes at %s: private anonymous mapping (rw-), never unmapped: memory "
                    "never released (a leak in a long-running process)" % maps[1]["address"])
