@@ -2021,7 +2021,7 @@ def shared_region_case(env, mode, flags, backing, path, mark, function):
     mapped in the parent and in the child, at the same address."""
     t = maps_run(env, [mode])
     check_true("the child's letters reached the parent",
-               "parent: abcdefghijklmnopqrstuvwxyz" in t.stdout, t.stdout[-500:])
+               "after the child: abcdefghijklmnopqrstuvwxyz\n" in t.stdout, t.stdout[-500:])
     for proc in t.procs:
         check("leaks of pid %s" % proc["pid"], [], proc["leaks"])
         check("number of mappings of pid %s" % proc["pid"], 1, len(proc["mappings"]))
