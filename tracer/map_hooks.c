@@ -27,6 +27,7 @@ struct sysv_info {
     uint64_t size;
     pid_t cpid;
     unsigned long nattch;
+    bool doomed;        /* marked for removal, waiting for its last detach */
 };
 
 /* Looks shmid up in /proc/sysvipc/shm: 0, -ENOENT when it is not there,
@@ -47,7 +48,9 @@ static int sysv_lookup(int shmid, struct sysv_info *out)
         /* key shmid perms size cpid lpid nattch ...; the header does not parse. */
         if (sscanf(line, "%d %d %o %llu %d %d %lu", &key, &id, &perms, &size, &cpid, &lpid,
                    &nattch) == 7 && id == shmid) {
-            *out = (struct sysv_info){ .key = key, .size = size, .cpid = cpid, .nattch = nattch };
+            /* The mode column carries SHM_DEST once IPC_RMID was asked for. */
+            *out = (struct sysv_info){ .key = key, .size = size, .cpid = cpid, .nattch = nattch,
+                                       .doomed = (perms & SHM_DEST) != 0 };
             err = 0;
         }
     }
@@ -202,8 +205,9 @@ void map_hooks_check_segments(struct process *procs)
             }
             s->checked = true;
             /* The same id with another size or key is a new segment made
-             * after ours was removed. */
-            s->exists = !err && info.key == s->key && info.size == s->size;
+             * after ours was removed; a doomed one goes with its last
+             * detach (an untraced process still has it). */
+            s->exists = !err && !info.doomed && info.key == s->key && info.size == s->size;
         }
     }
 }
