@@ -18,6 +18,8 @@
 struct fixture {
     struct alloc_model model;
     struct stack_intern stacks;
+    struct map_table maps;        /* zeroed: empty, until add_mappings */
+    struct shm_table shms;
     struct report_process proc;
 };
 
@@ -72,6 +74,8 @@ static int teardown(void **state)
     struct fixture *fx = *state;
     alloc_model_destroy(&fx->model);
     stack_intern_destroy(&fx->stacks);
+    map_table_destroy(&fx->maps);
+    shm_table_destroy(&fx->shms);
     free(fx);
     return 0;
 }
@@ -620,11 +624,11 @@ static void test_json_stats_only_when_present(void **state)
 /* A shared anonymous region, a private one split by a munmap, a file
  * mapping, a segment created and never removed, one attached but removed,
  * one removed and detached (not reported). */
-static void add_mappings(struct fixture *fx, struct map_table *mt, struct shm_table *st)
+static void add_mappings(struct fixture *fx)
 {
+    struct map_table *mt = &fx->maps;
+    struct shm_table *st = &fx->shms;
     uint32_t s_map = STACK(fx, IP_HELPER, IP_MAIN), s_shm = STACK(fx, IP_MAIN);
-    map_table_init(mt);
-    shm_table_init(st);
     struct map_region shared = { .lo = 0x7000, .hi = 0x8000, .stack = s_map, .prot = PROT_READ |
                                  PROT_WRITE, .flags = MAP_SHARED | MAP_ANONYMOUS, .shmid = -1 };
     assert_int_equal(map_table_add(mt, &shared, NULL), 0);
@@ -658,9 +662,7 @@ static void add_mappings(struct fixture *fx, struct map_table *mt, struct shm_ta
 static void test_collect_mappings(void **state)
 {
     struct fixture *fx = *state;
-    struct map_table mt;
-    struct shm_table st;
-    add_mappings(fx, &mt, &st);
+    add_mappings(fx);
     struct mapping_report mr;
     assert_int_equal(report_collect_mappings(&fx->proc, &mr), 0);
     assert_int_equal(mr.n, 6);
@@ -682,16 +684,12 @@ static void test_collect_mappings(void **state)
     assert_int_equal(mr.recs[5].nattached, 1);
     assert_int_equal(mr.recs[5].attached[0], 0x30000);
     report_mappings_free(&mr);
-    map_table_destroy(&mt);
-    shm_table_destroy(&st);
 }
 
 static void test_text_mappings_section(void **state)
 {
     struct fixture *fx = *state;
-    struct map_table mt;
-    struct shm_table st;
-    add_mappings(fx, &mt, &st);
+    add_mappings(fx);
     char *got = capture_text(fx, write_process);
     const char *want =
         "==42== MAPPINGS: 4 mappings never unmapped (8192 bytes shared, 8192 bytes private), "
@@ -724,16 +722,12 @@ static void test_text_mappings_section(void **state)
         "==42==\n==42== ERROR SUMMARY");
     assert_null(strstr(got, "segment 7"));
     free(got);
-    map_table_destroy(&mt);
-    shm_table_destroy(&st);
 }
 
 static void test_json_mappings(void **state)
 {
     struct fixture *fx = *state;
-    struct map_table mt;
-    struct shm_table st;
-    add_mappings(fx, &mt, &st);
+    add_mappings(fx);
     char *got = capture_json(&fx->proc, 1, NULL);
     assert_contains(got,
         "\"mappings\":[{\"kind\":\"mmap\",\"address\":\"0x7000\",\"bytes\":4096,\"prot\":\"rw-\","
@@ -753,8 +747,6 @@ static void test_json_mappings(void **state)
         "\"shmid\":6,\"key\":0,\"created\":true,\"removed\":true,\"persists\":false,"
         "\"attached\":[\"0x30000\"],\"stack\":[" FRAME_MAIN "]}]}]}\n");
     free(got);
-    map_table_destroy(&mt);
-    shm_table_destroy(&st);
 }
 
 int main(void)
