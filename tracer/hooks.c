@@ -1,4 +1,5 @@
-/* Where a trap becomes an allocation event.
+/* Where a trap becomes an allocation event (or, for the mapping family, a
+ * mapping event: map_hooks.c).
  *
  * Entry: arguments from registers, the caller's stack unwound, the call
  * pushed on the thread's pending stack and its return address on the target
@@ -186,10 +187,10 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
     if (inside_library ||
         (bp->fn == FN_SHMCTL && !map_hooks_shmctl_matters(regs_call_arg(regs, 2))))
         return step_over(t, bp, regs, return_addr, false);
-    uint32_t stack = capture_stack(ctx, t, regs);
-    if (!push_call(t, bp, regs, return_addr, 6))
+    struct pending_call *call = push_call(t, bp, regs, return_addr, 6);
+    if (!call)
         return -ENOMEM;
-    t->pending[t->npending - 1].stack_id = stack;
+    call->stack_id = capture_stack(ctx, t, regs);
     return step_over(t, bp, regs, return_addr, true);
 }
 
