@@ -169,7 +169,7 @@ static void print_sysv_record(FILE *f, const struct report_process *p,
 {
     const struct shm_segment *s = r->seg;
     fprintf(f, "==%d== %" PRIu64 " bytes in SysV shared memory segment %d (key 0x%08x), %s", p->pid,
-            r->bytes, s->shmid, (unsigned)s->key, s->created ? "created" : "attached");
+            r->bytes, s->shmid, (unsigned)s->key, s->created ? "created by this process" : "created by another process");
     if (r->nattached) {
         fprintf(f, ", still attached at");
         for (size_t i = 0; i < r->nattached; i++)

@@ -2119,7 +2119,8 @@ def case_maps_sysv(env):
         check_mappings_header(t, pid, 0, 0, 0, 1, 1024)
         check_text_has("text report (stderr)", t.stderr,
                        "==%d== 1024 bytes in SysV shared memory segment %d (key 0x00000000), "
-                       "created, not attached at exit\n==%d==    at %s: sysv_alloc (maps.c:%d)\n" % (
+                       "created by this process, not attached at exit\n==%d==    at %s: sysv_alloc "
+                       "(maps.c:%d)\n" % (
                            pid, shmid, pid, parent["mappings"][0]["stack"][0]["address"],
                            env.line("maps", "shmget")))
         check_text_has("text report (stderr)", t.stderr,
@@ -2148,8 +2149,8 @@ def case_maps_sysv_attached(env):
             check_sysv(env, m, shmid, created, m["attached"][:1])
             check_text_has("text report (stderr)", t.stderr,
                            "==%d== 1024 bytes in SysV shared memory segment %d (key 0x00000000), "
-                           "%s, still attached at %s\n" % (
-                               proc["pid"], shmid, "created" if created else "attached",
+                           "created by %s process, still attached at %s\n" % (
+                               proc["pid"], shmid, "this" if created else "another",
                                m["address"]))
         check("the child's attachment is the parent's", parent["mappings"][0]["attached"],
               child["mappings"][0]["attached"])

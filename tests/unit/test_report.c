@@ -709,13 +709,13 @@ static void test_text_mappings_section(void **state)
     assert_contains(got, "==42== 4096 bytes at 0x20000: shared file mapping of /tmp/data (r--), "
                          "never unmapped: holds state shared with other processes\n");
     assert_contains(got,
-        "==42== 100 bytes in SysV shared memory segment 5 (key 0x00001234), created, not "
+        "==42== 100 bytes in SysV shared memory segment 5 (key 0x00001234), created by this process, not "
         "attached at exit\n"
         "==42==    at 0x401000: main (seed.c:21)\n"
         "==42==  Never removed (shmctl IPC_RMID): it persists after the process ends; remove it "
         "with: ipcrm -m 5\n"
         "==42==\n"
-        "==42== 8192 bytes in SysV shared memory segment 6 (key 0x00000000), created, still "
+        "==42== 8192 bytes in SysV shared memory segment 6 (key 0x00000000), created by this process, still "
         "attached at 0x30000\n"
         "==42==    at 0x401000: main (seed.c:21)\n"
         "==42==  Marked for removal: the kernel frees it when nothing has it attached.\n"
