@@ -1997,6 +1997,15 @@ def check_mappings_header(t, pid, nmaps, shared, private, nsegs, seg_bytes):
                        "" if nsegs == 1 else "s", seg_bytes))
 
 
+def check_text_record(env, t, pid, headline, m, function, mark):
+    """The text report's record of mapping M: HEADLINE, then its first frame
+    in FUNCTION at MARK's line."""
+    check_text_has("text report (stderr)", t.stderr,
+                   "==%d== %s\n==%d==    at %s: %s (maps.c:%d)\n" % (
+                       pid, headline, pid, m["stack"][0]["address"], function,
+                       env.line("maps", mark)))
+
+
 def check_mapping(env, m, kind, nbytes, flags, backing, path, mark, function):
     """One JSON mapping: its fields, and its stack's first maps.c frame on
     MARK's line in FUNCTION."""
@@ -2029,12 +2038,9 @@ def shared_region_case(env, mode, flags, backing, path, mark, function):
         check_mapping(env, m, "mmap", 4096, flags, backing, path, mark, function)
         pid = proc["pid"]
         check_mappings_header(t, pid, 1, 4096, 0, 0, 0)
-        check_text_has("text report (stderr)", t.stderr,
-                       "==%d== 4096 bytes at %s: shared anonymous mapping%s (rw-), never "
-                       "unmapped: holds state shared with other processes\n"
-                       "==%d==    at %s: %s (maps.c:%d)\n" % (
-                           pid, m["address"], " of " + path if path else "", pid,
-                           m["stack"][0]["address"], function, env.line("maps", mark)))
+        check_text_record(env, t, pid, "4096 bytes at %s: shared anonymous mapping%s (rw-), never "
+                          "unmapped: holds state shared with other processes" % (
+                              m["address"], " of " + path if path else ""), m, function, mark)
     check("the child's mapping is the parent's (same address)",
           t.procs[0]["mappings"][0]["address"], t.procs[1]["mappings"][0]["address"])
 
@@ -2117,12 +2123,9 @@ def case_maps_sysv(env):
         check("the child's mappings", [], [mapping_str(m) for m in child["mappings"]])
         pid = parent["pid"]
         check_mappings_header(t, pid, 0, 0, 0, 1, 1024)
-        check_text_has("text report (stderr)", t.stderr,
-                       "==%d== 1024 bytes in SysV shared memory segment %d (key 0x00000000), "
-                       "created by this process, not attached at exit\n==%d==    at %s: sysv_alloc "
-                       "(maps.c:%d)\n" % (
-                           pid, shmid, pid, parent["mappings"][0]["stack"][0]["address"],
-                           env.line("maps", "shmget")))
+        check_text_record(env, t, pid, "1024 bytes in SysV shared memory segment %d (key "
+                          "0x00000000), created by this process, not attached at exit" % shmid,
+                          parent["mappings"][0], "sysv_alloc", "shmget")
         check_text_has("text report (stderr)", t.stderr,
                        "==%d==  Never removed (shmctl IPC_RMID): it persists after the process "
                        "ends; remove it with: ipcrm -m %d\n" % (pid, shmid))
