@@ -15,6 +15,13 @@ static const char *const names[FN_COUNT] = {
     [FN_MEMALIGN] = "memalign",
     [FN_VALLOC] = "valloc",
     [FN_PVALLOC] = "pvalloc",
+    [FN_MMAP] = "mmap",
+    [FN_MUNMAP] = "munmap",
+    [FN_MREMAP] = "mremap",
+    [FN_SHMGET] = "shmget",
+    [FN_SHMAT] = "shmat",
+    [FN_SHMDT] = "shmdt",
+    [FN_SHMCTL] = "shmctl",
 };
 
 const char *alloc_fn_name(enum alloc_fn fn)

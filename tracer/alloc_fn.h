@@ -1,5 +1,6 @@
-/* The allocation family memtrace hooks: names, and how each one's arguments
- * and result become an allocation event. */
+/* The functions memtrace hooks: the allocation family, whose arguments and
+ * result become allocation events, and the mapping family (mmap, SysV shared
+ * memory), whose calls become mapping events. */
 #ifndef MT_ALLOC_FN_H
 #define MT_ALLOC_FN_H
 #include <stdbool.h>
@@ -15,6 +16,15 @@ enum alloc_fn {
     FN_MEMALIGN,
     FN_VALLOC,
     FN_PVALLOC,
+    /* The mapping family: only calls made by the program itself count
+     * (hooks.c), never the C library's own (malloc's mmaps, thread stacks). */
+    FN_MMAP,
+    FN_MUNMAP,
+    FN_MREMAP,
+    FN_SHMGET,
+    FN_SHMAT,
+    FN_SHMDT,
+    FN_SHMCTL,
     FN_COUNT
 };
 
@@ -23,5 +33,7 @@ const char *alloc_fn_name(enum alloc_fn fn);
 bool alloc_fn_from_name(const char *name, enum alloc_fn *fn);
 /* free() needs no return trap: everything is known at entry. */
 static inline bool alloc_fn_needs_return(enum alloc_fn fn) { return fn != FN_FREE; }
+/* mmap, munmap, mremap, shmget, shmat, shmdt, shmctl. */
+static inline bool alloc_fn_is_mapping(enum alloc_fn fn) { return fn >= FN_MMAP && fn < FN_COUNT; }
 
 #endif

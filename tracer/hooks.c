@@ -1,4 +1,5 @@
-/* Where a trap becomes an allocation event.
+/* Where a trap becomes an allocation event (or, for the mapping family, a
+ * mapping event: map_hooks.c).
  *
  * Entry: arguments from registers, the caller's stack unwound, the call
  * pushed on the thread's pending stack and its return address on the target
@@ -8,6 +9,7 @@
  * entry and takes one trap. */
 #include "hooks.h"
 #include "elf_file.h"
+#include "map_hooks.h"
 #include "mt_time.h"
 #include "target_mem.h"
 #include <errno.h>
@@ -158,6 +160,41 @@ static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct
     return alloc_model_record_error(&p->model, err);
 }
 
+static struct pending_call *push_call(struct thread *t, const struct breakpoint *bp,
+                                      const mt_regs *regs, mt_addr return_addr, int nargs)
+{
+    struct pending_call *call = thread_push_pending(t);
+    if (!call)
+        return NULL;
+    call->fn = bp->fn;
+    call->entry_sp = regs_sp(regs);
+    call->return_addr = return_addr;
+    for (int i = 0; i < nargs; i++)
+        call->args[i] = regs_call_arg(regs, i + 1);
+    return call;
+}
+
+/* The mapping family. Only the program's own calls are its mappings: the C
+ * library maps and unmaps for itself (malloc's large blocks and arenas,
+ * thread stacks), and those calls return into the library that defines the
+ * function, so they are stepped over untouched. Every recorded call gets
+ * its stack (they are rare) and a return trap: only a call that succeeded
+ * changes anything. */
+static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
+                         mt_regs *regs, mt_addr return_addr, bool inside_library)
+{
+    if (inside_library)
+        ctx->stats->nested_calls++;
+    if (inside_library ||
+        (bp->fn == FN_SHMCTL && !map_hooks_shmctl_matters(regs_call_arg(regs, 2))))
+        return step_over(t, bp, regs, return_addr, false);
+    struct pending_call *call = push_call(t, bp, regs, return_addr, 6);
+    if (!call)
+        return -ENOMEM;
+    call->stack_id = capture_stack(ctx, t, regs);
+    return step_over(t, bp, regs, return_addr, true);
+}
+
 int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
                    mt_regs *regs)
 {
@@ -182,6 +219,8 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         ctx->stats->nested_calls++;
         return step_over(t, bp, regs, return_addr, false);
     }
+    if (alloc_fn_is_mapping(bp->fn))
+        return mapping_entry(ctx, t, bp, regs, return_addr, inside_allocator);
 
     if (bp->fn == FN_FREE || bp->fn == FN_REALLOC || bp->fn == FN_REALLOCARRAY) {
         mt_addr ptr = regs_call_arg(regs, 1);
@@ -222,14 +261,9 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         }
     }
 
-    struct pending_call *call = thread_push_pending(t);
+    struct pending_call *call = push_call(t, bp, regs, return_addr, 3);
     if (!call)
         return -ENOMEM;
-    call->fn = bp->fn;
-    call->entry_sp = regs_sp(regs);
-    call->return_addr = return_addr;
-    for (int i = 0; i < 3; i++)
-        call->args[i] = regs_call_arg(regs, i + 1);
     call->stack_id = wants_stack(ctx, p, requested_size(call)) ? capture_stack(ctx, t, regs)
                                                                 : STACK_NONE;
     return step_over(t, bp, regs, return_addr, true);
@@ -249,6 +283,8 @@ int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
     }
     struct pending_call call = t->pending[--t->npending];
     regs_set_ip(regs, call.return_addr);
+    if (alloc_fn_is_mapping(call.fn))
+        return map_hooks_apply(p, &call, regs_retval(regs));
 
     struct alloc_event ev = {
         .fn = call.fn, .tid = t->tid, .size = requested_size(&call), .stack_id = call.stack_id,

@@ -1,6 +1,7 @@
-/* Hooks on the allocation family: resolving the functions the dynamic
- * linker binds, planting their entry breakpoints, and turning entry and
- * return traps into allocation events and bad-free errors. */
+/* Hooks on the allocation and mapping families: resolving the functions the
+ * dynamic linker binds, planting their entry breakpoints, and turning entry
+ * and return traps into allocation events, bad-free errors and mapping
+ * events. */
 #ifndef MT_HOOKS_H
 #define MT_HOOKS_H
 #include <stddef.h>

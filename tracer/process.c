@@ -39,6 +39,8 @@ struct process *process_create(pid_t pid, char *const *argv)
     p->pid = pid;
     p->argv = copy_argv(argv);
     bp_table_init(&p->bps);
+    map_table_init(&p->maps);
+    shm_table_init(&p->shms);
     if (!p->argv || alloc_model_init(&p->model) != 0 || stack_intern_init(&p->stacks) != 0) {
         process_destroy(p);
         return NULL;
@@ -72,6 +74,8 @@ void process_destroy(struct process *p)
     free(p->argv);
     bp_table_destroy(&p->bps);
     alloc_model_destroy(&p->model);
+    map_table_destroy(&p->maps);
+    shm_table_destroy(&p->shms);
     stack_intern_destroy(&p->stacks);
     if (p->unwinder)
         unwinder_destroy(p->unwinder);
@@ -176,6 +180,8 @@ struct process *process_fork(const struct process *parent, pid_t child)
     bool ok = alloc_model_copy(&p->model, &parent->model) == 0;
     ok = (stack_intern_copy(&p->stacks, &parent->stacks) == 0) && ok;
     ok = (bp_table_copy(&p->bps, &parent->bps) == 0) && ok;
+    ok = (map_table_copy(&p->maps, &parent->maps) == 0) && ok;
+    ok = (shm_table_copy(&p->shms, &parent->shms) == 0) && ok;
     p->scratch = parent->scratch;
     p->at_entry = parent->at_entry;
     p->at_base = parent->at_base;

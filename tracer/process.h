@@ -8,7 +8,9 @@
 #include <sys/types.h>
 #include "alloc_model.h"
 #include "breakpoint.h"
+#include "map_table.h"
 #include "scratch.h"
+#include "shm_table.h"
 #include "regs.h"
 #include "stack_intern.h"
 
@@ -22,7 +24,7 @@ struct pending_call {
     enum alloc_fn fn;
     mt_addr entry_sp;       /* slot that held the return address (now the trampoline) */
     mt_addr return_addr;    /* the real return address */
-    uint64_t args[3];
+    uint64_t args[6];       /* malloc family: 3 are read; the mapping family: up to 6 */
     uint32_t stack_id;
 };
 
@@ -65,6 +67,8 @@ struct process {
     struct bp_table bps;
     struct scratch scratch;
     struct alloc_model model;
+    struct map_table maps;          /* the program's own mappings (mmap, shmat) */
+    struct shm_table shms;          /* SysV segments it created or attached */
     struct stack_intern stacks;
     struct unwinder *unwinder;
     struct symbolizer *symbolizer;
@@ -89,8 +93,8 @@ struct process {
 struct process *process_create(pid_t pid, char *const *argv);
 void process_destroy(struct process *p);
 /* The record of a child forked from parent: a copy of its breakpoints,
- * scratch page, modules and allocation state (inherited blocks are the
- * child's to free or leak). */
+ * scratch page, modules, allocation state and mappings (inherited blocks and
+ * mappings are the child's to free or leak; segments stay the creator's). */
 struct process *process_fork(const struct process *parent, pid_t child);
 struct thread *process_add_thread(struct process *p, pid_t tid);
 void process_remove_thread(struct process *p, pid_t tid);

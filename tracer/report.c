@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static int compare_records(const void *a, const void *b)
 {
@@ -183,4 +184,93 @@ bool report_found_problems(const struct report_process *procs, size_t n)
             return true;
     }
     return false;
+}
+
+/* Pieces of one attachment that a partial munmap split are one address. */
+static bool continues_attachment(const struct map_table *t, size_t i)
+{
+    return i > 0 && t->regions[i - 1].shmid == t->regions[i].shmid &&
+           t->regions[i - 1].hi == t->regions[i].lo;
+}
+
+/* A segment is worth a record when it outlives the process (created here,
+ * never removed by anyone) or when it was still attached at the end. */
+static bool segment_reported(const struct shm_segment *s, size_t nattached)
+{
+    return nattached > 0 || (s->created && shm_segment_persists(s));
+}
+
+int report_collect_mappings(const struct report_process *p, struct mapping_report *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct map_table *mt = p->maps;
+    const struct shm_table *st = p->shms;
+    size_t nregions = mt ? mt->n : 0, nsegs = st ? st->n : 0;
+    out->recs = calloc(nregions + nsegs + 1, sizeof(*out->recs));
+    out->addrs = calloc(nregions + 1, sizeof(*out->addrs));
+    if (!out->recs || !out->addrs) {
+        report_mappings_free(out);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nregions; i++) {
+        const struct map_region *r = &mt->regions[i];
+        if (r->shmid >= 0)
+            continue;   /* listed with its segment */
+        const char *path = map_table_path(mt, r);
+        bool anon = (r->flags & MAP_ANONYMOUS) || (path && strcmp(path, "/dev/zero") == 0);
+        out->recs[out->n++] = (struct mapping_record){
+            .addr = r->lo, .bytes = r->hi - r->lo, .prot = r->prot, .flags = r->flags,
+            .path = path, .backing = anon ? "anonymous" : "file",
+            .shared = (r->flags & MAP_TYPE) != MAP_PRIVATE, .stack = r->stack,
+        };
+    }
+    out->nmmaps = out->n;
+    size_t naddrs = 0;
+    for (size_t k = 0; k < nsegs; k++) {
+        const struct shm_segment *s = &st->segs[k];
+        struct mapping_record rec = {
+            .sysv = true, .bytes = s->size, .flags = MAP_SHARED, .backing = "sysv",
+            .shared = true, .stack = s->stack, .seg = s, .attached = &out->addrs[naddrs],
+        };
+        for (size_t i = 0; i < nregions; i++) {
+            const struct map_region *r = &mt->regions[i];
+            if (r->shmid != s->shmid || continues_attachment(mt, i))
+                continue;
+            if (!rec.nattached) {
+                rec.addr = r->lo;
+                rec.prot = r->prot;
+            }
+            out->addrs[naddrs++] = r->lo;
+            rec.nattached++;
+        }
+        if (segment_reported(s, rec.nattached))
+            out->recs[out->n++] = rec;
+    }
+    return 0;
+}
+
+void report_mappings_free(struct mapping_report *r)
+{
+    free(r->recs);
+    free(r->addrs);
+    memset(r, 0, sizeof(*r));
+}
+
+void report_prot_string(int prot, char buf[4])
+{
+    buf[0] = prot & PROT_READ ? 'r' : '-';
+    buf[1] = prot & PROT_WRITE ? 'w' : '-';
+    buf[2] = prot & PROT_EXEC ? 'x' : '-';
+    buf[3] = '\0';
+}
+
+size_t report_map_flag_words(const struct mapping_record *r, const char *words[3])
+{
+    size_t n = 0;
+    words[n++] = (r->flags & MAP_TYPE) == MAP_PRIVATE ? "private" : "shared";
+    if (r->flags & MAP_ANONYMOUS)
+        words[n++] = "anonymous";
+    if (r->flags & MAP_FIXED)
+        words[n++] = "fixed";
+    return n;
 }

@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include "alloc_model.h"
 #include "leak_scan.h"
+#include "map_table.h"
+#include "shm_table.h"
 #include "stack_intern.h"
 #include "symbolizer.h"
 
@@ -31,6 +33,8 @@ struct report_process {
     const struct alloc_model *model;
     const struct leak_scan *scan; /* leak kinds; NULL: not scanned, blocks are "unfreed" */
     unsigned show_kinds;          /* text: bit (1 << enum leak_kind) per kind shown */
+    const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
+    const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;
     report_resolve_frames_fn resolve_frames;   /* used when set, else resolve */
     report_resolve_fn resolve;
@@ -58,6 +62,37 @@ struct leak_record {
     uint64_t indirect_bytes, indirect_blocks;   /* definitely lost: what they own */
     uint64_t oldest_seq, newest_seq;            /* allocation numbers (alloc_model_seq_time) */
 };
+
+/* One entry of the mappings section: a mapping the program made and never
+ * unmapped, or a SysV segment it left in the kernel or had attached at the
+ * end. Built by report_collect_mappings; pointers are into the tables. */
+struct mapping_record {
+    bool sysv;                       /* else an mmap */
+    mt_addr addr;                    /* sysv: first attachment, 0 when none */
+    uint64_t bytes;                  /* mmap: the pages; sysv: the segment's size */
+    int prot, flags;                 /* PROT_*, MAP_* (sysv: of the first attachment) */
+    const char *path;                /* mmap of a file: its path; else NULL */
+    const char *backing;             /* "anonymous" (also /dev/zero), "file", "sysv" */
+    bool shared;                     /* holds state shared with other processes */
+    uint32_t stack;                  /* mmap's; sysv: shmget's when created here */
+    const struct shm_segment *seg;   /* sysv only */
+    const mt_addr *attached;         /* sysv: attachment addresses at the end */
+    size_t nattached;
+};
+struct mapping_report {
+    struct mapping_record *recs;     /* mmaps by address, then segments by shmid */
+    size_t n;
+    size_t nmmaps;                   /* recs[0..nmmaps) are mmaps */
+    mt_addr *addrs;                  /* storage of the attached lists */
+};
+/* Returns 0 or -ENOMEM; free with report_mappings_free. */
+int report_collect_mappings(const struct report_process *p, struct mapping_report *out);
+void report_mappings_free(struct mapping_report *r);
+/* "rw-", as /proc/PID/maps writes it. */
+void report_prot_string(int prot, char buf[4]);
+/* The words of a record's flags ("shared" or "private", "anonymous",
+ * "fixed"); returns how many were written to words (at most 3). */
+size_t report_map_flag_words(const struct mapping_record *r, const char *words[3]);
 
 /* "definitely_lost", ..., or "unfreed". */
 const char *report_kind_name(unsigned kind);

@@ -5,6 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "key": "0x..." when present, else "key": null. */
+static void write_hex_or_null(struct json_writer *w, const char *key, bool present, mt_addr value)
+{
+    json_key(w, key);
+    if (present)
+        json_hex(w, value);
+    else
+        json_null(w);
+}
+
 static void write_stack(struct json_writer *w, const struct report_process *p, uint32_t stack)
 {
     unsigned depth;
@@ -29,11 +39,7 @@ static void write_stack(struct json_writer *w, const struct report_process *p, u
                 json_null(w);
             json_key(w, "module");
             json_string(w, fr->module);
-            json_key(w, "offset");
-            if (fr->module)
-                json_hex(w, fr->module_offset);
-            else
-                json_null(w);
+            write_hex_or_null(w, "offset", fr->module != NULL, fr->module_offset);
             json_key(w, "build_id");
             json_string(w, fr->module ? frames[k].build_id : NULL);
             json_key(w, "mangled");
@@ -66,6 +72,71 @@ static void write_age(struct json_writer *w, const char *key, const struct repor
         json_null(w);
     else
         json_double(w, age);
+}
+
+static void write_mapping(struct json_writer *w, const struct report_process *p,
+                          const struct mapping_record *r)
+{
+    json_begin_object(w);
+    json_key(w, "kind");
+    json_string(w, r->sysv ? "sysv_shm" : "mmap");
+    write_hex_or_null(w, "address", r->addr != 0, r->addr);
+    json_key(w, "bytes");
+    json_uint(w, r->bytes);
+    json_key(w, "prot");
+    char prot[4];
+    report_prot_string(r->prot, prot);
+    json_string(w, r->addr ? prot : NULL);
+    json_key(w, "flags");
+    json_begin_array(w);
+    const char *words[3];
+    size_t nwords = report_map_flag_words(r, words);
+    for (size_t i = 0; i < nwords; i++)
+        json_string(w, words[i]);
+    json_end_array(w);
+    json_key(w, "backing");
+    json_string(w, r->backing);
+    json_key(w, "path");
+    json_string(w, r->path);
+    json_key(w, "shared_state");
+    json_bool(w, r->shared);
+    if (r->sysv) {
+        const struct shm_segment *s = r->seg;
+        const struct { const char *name; int64_t value; bool boolean; } fields[] = {
+            { "shmid", s->shmid, false }, { "key", s->key, false },
+            { "created", s->created, true }, { "removed", s->removed, true },
+            { "persists", shm_segment_persists(s), true },
+        };
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            json_key(w, fields[i].name);
+            if (fields[i].boolean)
+                json_bool(w, fields[i].value != 0);
+            else
+                json_int(w, fields[i].value);
+        }
+        json_key(w, "attached");
+        json_begin_array(w);
+        for (size_t i = 0; i < r->nattached; i++)
+            json_hex(w, r->attached[i]);
+        json_end_array(w);
+    }
+    json_key(w, "stack");
+    write_stack(w, p, r->stack);
+    json_end_object(w);
+}
+
+static int write_mappings(struct json_writer *w, const struct report_process *p)
+{
+    struct mapping_report mr;
+    if (report_collect_mappings(p, &mr) != 0)
+        return -1;
+    json_key(w, "mappings");
+    json_begin_array(w);
+    for (size_t i = 0; i < mr.n; i++)
+        write_mapping(w, p, &mr.recs[i]);
+    json_end_array(w);
+    report_mappings_free(&mr);
+    return 0;
 }
 
 static int write_process(struct json_writer *w, const struct report_process *p)
@@ -174,9 +245,8 @@ static int write_process(struct json_writer *w, const struct report_process *p)
         json_end_object(w);
     }
     json_end_array(w);
-    json_key(w, "mappings");
-    json_begin_array(w);
-    json_end_array(w);
+    if (write_mappings(w, p) != 0)
+        return -1;
     json_end_object(w);
     return 0;
 }

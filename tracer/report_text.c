@@ -157,6 +157,85 @@ static void print_leak_summary(FILE *f, const struct report_process *p)
                 "==%d== To see them, rerun with: --show-reachable\n", pid, pid);
 }
 
+static void print_mmap_record(FILE *f, const struct report_process *p,
+                              const struct mapping_record *r)
+{
+    char prot[4];
+    report_prot_string(r->prot, prot);
+    fprintf(f, "==%d== %" PRIu64 " bytes at 0x%" PRIxADDR ": %s %s mapping", p->pid, r->bytes,
+            r->addr, r->shared ? "shared" : "private", r->backing);
+    if (r->path)
+        fprintf(f, " of %s", r->path);
+    fprintf(f, " (%s), never unmapped: %s\n", prot,
+            r->shared ? "holds state shared with other processes"
+                      : "memory never released (a leak in a long-running process)");
+    print_stack(f, p, r->stack);
+}
+
+static void print_sysv_record(FILE *f, const struct report_process *p,
+                              const struct mapping_record *r)
+{
+    const struct shm_segment *s = r->seg;
+    fprintf(f, "==%d== %" PRIu64 " bytes in SysV shared memory segment %d (key 0x%08x), %s", p->pid,
+            r->bytes, s->shmid, (unsigned)s->key, s->created ? "created by this process" : "created by another process");
+    if (r->nattached) {
+        fprintf(f, ", still attached at");
+        for (size_t i = 0; i < r->nattached; i++)
+            fprintf(f, "%s 0x%" PRIxADDR, i ? "," : "", r->attached[i]);
+    } else {
+        fprintf(f, ", not attached at exit");
+    }
+    fputc('\n', f);
+    print_stack(f, p, r->stack);
+    if (shm_segment_persists(s))
+        fprintf(f, "==%d==  Never removed (shmctl IPC_RMID): it persists after the process "
+                "ends; remove it with: ipcrm -m %d\n", p->pid, s->shmid);
+    else
+        fprintf(f, "==%d==  Marked for removal: the kernel frees it when nothing has it "
+                "attached.\n", p->pid);
+}
+
+/* The program's mappings and SysV segments, after the leaks. */
+static int print_mappings(FILE *f, const struct report_process *p)
+{
+    struct mapping_report mr;
+    if (report_collect_mappings(p, &mr) != 0)
+        return -1;
+    if (mr.n == 0) {
+        report_mappings_free(&mr);
+        return 0;
+    }
+    pid_t pid = p->pid;
+    uint64_t shared = 0, private = 0, sysv = 0;
+    size_t npersist = 0;
+    for (size_t i = 0; i < mr.n; i++) {
+        const struct mapping_record *r = &mr.recs[i];
+        prefetch_stack(p, r->stack);
+        if (r->sysv) {
+            npersist += shm_segment_persists(r->seg);
+            sysv += shm_segment_persists(r->seg) ? r->bytes : 0;
+        } else {
+            *(r->shared ? &shared : &private) += r->bytes;
+        }
+    }
+    fprintf(f, "==%d==\n==%d== MAPPINGS: %zu mapping%s never unmapped (%" PRIu64 " bytes shared, %"
+            PRIu64 " bytes private), %zu SysV segment%s left in the kernel (%" PRIu64 " bytes)\n",
+            pid, pid, mr.nmmaps, mr.nmmaps == 1 ? "" : "s", shared, private, npersist,
+            npersist == 1 ? "" : "s", sysv);
+    fprintf(f, "==%d==  The kernel unmaps every mapping when the process ends: private ones are "
+            "memory it never released, a leak while it runs; shared ones hold state shared with "
+            "other processes. A SysV segment is not freed with the process.\n", pid);
+    for (size_t i = 0; i < mr.n; i++) {
+        fprintf(f, "==%d==\n", pid);
+        if (mr.recs[i].sysv)
+            print_sysv_record(f, p, &mr.recs[i]);
+        else
+            print_mmap_record(f, p, &mr.recs[i]);
+    }
+    report_mappings_free(&mr);
+    return 0;
+}
+
 int report_text_process(FILE *f, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
@@ -203,6 +282,8 @@ int report_text_process(FILE *f, const struct report_process *p)
     }
     free(recs);
     print_leak_summary(f, p);
+    if (print_mappings(f, p) != 0)
+        return -1;
     size_t doubles = 0;
     for (size_t i = 0; i < m->nerrors; i++)
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;

@@ -8,6 +8,7 @@
 #include "mt_time.h"
 #include "leak_roots.h"
 #include "linkmap.h"
+#include "map_hooks.h"
 #include "ptrace_io.h"
 #include "report.h"
 #include "symbolizer.h"
@@ -626,6 +627,9 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
     }
     t->end_ns = mt_now_ns();
     close(errfd);
+    /* Only now is a segment's fate final: any traced process could have
+     * removed it until the last one ended. */
+    map_hooks_check_segments(t->procs);
     if (rc != 0) {
         /* Never leave a target running with our int3s in it. */
         for (struct process *p = t->procs; p; p = p->next)
@@ -928,6 +932,7 @@ int tracer_attach(struct tracer *t, const struct mt_options *opt, FILE *log)
             fprintf(stderr, "memtrace: error: pid %d may not be fully restored: %s\n", pid,
                     t->error);
     }
+    map_hooks_check_segments(t->procs);
     install_attach_signals(false);
     return rc;
 }
@@ -973,6 +978,7 @@ struct report_process tracer_report_view(const struct process *p, unsigned show_
         .attached = p->attached, .end_ns = p->end_ns,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
         .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
+        .maps = &p->maps, .shms = &p->shms,
         .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };
 }

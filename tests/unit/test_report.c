@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "json_check.h"
 #include "report.h"
 
@@ -17,6 +18,8 @@
 struct fixture {
     struct alloc_model model;
     struct stack_intern stacks;
+    struct map_table maps;        /* zeroed: empty, until add_mappings */
+    struct shm_table shms;
     struct report_process proc;
 };
 
@@ -71,6 +74,8 @@ static int teardown(void **state)
     struct fixture *fx = *state;
     alloc_model_destroy(&fx->model);
     stack_intern_destroy(&fx->stacks);
+    map_table_destroy(&fx->maps);
+    shm_table_destroy(&fx->shms);
     free(fx);
     return 0;
 }
@@ -615,6 +620,136 @@ static void test_json_stats_only_when_present(void **state)
     free(got);
 }
 
+/* ---- mappings --------------------------------------------------------- */
+
+/* A shared anonymous region, a private one split by a munmap, a file
+ * mapping, a segment created and never removed, one attached but removed,
+ * one removed and detached (not reported). */
+static void add_mappings(struct fixture *fx)
+{
+    struct map_table *mt = &fx->maps;
+    struct shm_table *st = &fx->shms;
+    uint32_t s_map = STACK(fx, IP_HELPER, IP_MAIN), s_shm = STACK(fx, IP_MAIN);
+    struct map_region shared = { .lo = 0x7000, .hi = 0x8000, .stack = s_map, .prot = PROT_READ |
+                                 PROT_WRITE, .flags = MAP_SHARED | MAP_ANONYMOUS, .shmid = -1 };
+    assert_int_equal(map_table_add(mt, &shared, NULL), 0);
+    struct map_region priv = shared;
+    priv.lo = 0x10000;
+    priv.hi = 0x13000;
+    priv.flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    assert_int_equal(map_table_add(mt, &priv, NULL), 0);
+    assert_int_equal(map_table_remove(mt, 0x11000, 0x12000), 0x1000);
+    struct map_region file = shared;
+    file.lo = 0x20000;
+    file.hi = 0x21000;
+    file.prot = PROT_READ;
+    file.flags = MAP_SHARED;
+    assert_int_equal(map_table_add(mt, &file, "/tmp/data"), 0);
+    struct shm_segment *kept = shm_table_add(st, 5);
+    *kept = (struct shm_segment){ .shmid = 5, .key = 0x1234, .size = 100, .stack = s_shm,
+                                  .created = true, .checked = true, .exists = true };
+    struct shm_segment *rm = shm_table_add(st, 6);
+    *rm = (struct shm_segment){ .shmid = 6, .size = 8192, .stack = s_shm, .created = true,
+                                .removed = true };
+    struct map_region att = { .lo = 0x30000, .hi = 0x32000, .stack = s_shm, .prot = PROT_READ |
+                              PROT_WRITE, .flags = MAP_SHARED, .shmid = 6 };
+    assert_int_equal(map_table_add(mt, &att, NULL), 0);
+    struct shm_segment *gone = shm_table_add(st, 7);
+    *gone = (struct shm_segment){ .shmid = 7, .size = 10, .created = true, .checked = true };
+    fx->proc.maps = mt;
+    fx->proc.shms = st;
+}
+
+static void test_collect_mappings(void **state)
+{
+    struct fixture *fx = *state;
+    add_mappings(fx);
+    struct mapping_report mr;
+    assert_int_equal(report_collect_mappings(&fx->proc, &mr), 0);
+    assert_int_equal(mr.n, 6);
+    assert_int_equal(mr.nmmaps, 4);
+    const mt_addr addrs[] = { 0x7000, 0x10000, 0x12000, 0x20000 };
+    for (size_t i = 0; i < 4; i++) {
+        assert_false(mr.recs[i].sysv);
+        assert_int_equal(mr.recs[i].addr, addrs[i]);
+        assert_int_equal(mr.recs[i].bytes, 0x1000);
+    }
+    assert_true(mr.recs[0].shared);
+    assert_false(mr.recs[1].shared);
+    assert_string_equal(mr.recs[3].backing, "file");
+    assert_string_equal(mr.recs[3].path, "/tmp/data");
+    assert_int_equal(mr.recs[4].seg->shmid, 5);
+    assert_int_equal(mr.recs[4].nattached, 0);
+    assert_int_equal(mr.recs[4].addr, 0);
+    assert_int_equal(mr.recs[5].seg->shmid, 6);
+    assert_int_equal(mr.recs[5].nattached, 1);
+    assert_int_equal(mr.recs[5].attached[0], 0x30000);
+    report_mappings_free(&mr);
+}
+
+static void test_text_mappings_section(void **state)
+{
+    struct fixture *fx = *state;
+    add_mappings(fx);
+    char *got = capture_text(fx, write_process);
+    const char *want =
+        "==42== MAPPINGS: 4 mappings never unmapped (8192 bytes shared, 8192 bytes private), "
+        "1 SysV segment left in the kernel (100 bytes)\n"
+        "==42==  The kernel unmaps every mapping when the process ends: private ones are memory "
+        "it never released, a leak while it runs; shared ones hold state shared with other "
+        "processes. A SysV segment is not freed with the process.\n"
+        "==42==\n"
+        "==42== 4096 bytes at 0x7000: shared anonymous mapping (rw-), never unmapped: holds state "
+        "shared with other processes\n"
+        "==42==    at 0x401100: helper (seed.c:7)\n"
+        "==42==    by 0x401000: main (seed.c:21)\n"
+        "==42==\n"
+        "==42== 4096 bytes at 0x10000: private anonymous mapping (rw-), never unmapped: memory "
+        "never released (a leak in a long-running process)\n";
+    assert_contains(got, want);
+    assert_contains(got, "==42== 4096 bytes at 0x20000: shared file mapping of /tmp/data (r--), "
+                         "never unmapped: holds state shared with other processes\n");
+    assert_contains(got,
+        "==42== 100 bytes in SysV shared memory segment 5 (key 0x00001234), created by this process, not "
+        "attached at exit\n"
+        "==42==    at 0x401000: main (seed.c:21)\n"
+        "==42==  Never removed (shmctl IPC_RMID): it persists after the process ends; remove it "
+        "with: ipcrm -m 5\n"
+        "==42==\n"
+        "==42== 8192 bytes in SysV shared memory segment 6 (key 0x00000000), created by this process, still "
+        "attached at 0x30000\n"
+        "==42==    at 0x401000: main (seed.c:21)\n"
+        "==42==  Marked for removal: the kernel frees it when nothing has it attached.\n"
+        "==42==\n==42== ERROR SUMMARY");
+    assert_null(strstr(got, "segment 7"));
+    free(got);
+}
+
+static void test_json_mappings(void **state)
+{
+    struct fixture *fx = *state;
+    add_mappings(fx);
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_contains(got,
+        "\"mappings\":[{\"kind\":\"mmap\",\"address\":\"0x7000\",\"bytes\":4096,\"prot\":\"rw-\","
+        "\"flags\":[\"shared\",\"anonymous\"],\"backing\":\"anonymous\",\"path\":null,"
+        "\"shared_state\":true,\"stack\":[" FRAME_HELPER "," FRAME_MAIN "]},");
+    assert_contains(got,
+        "{\"kind\":\"mmap\",\"address\":\"0x20000\",\"bytes\":4096,\"prot\":\"r--\","
+        "\"flags\":[\"shared\"],\"backing\":\"file\",\"path\":\"/tmp/data\",");
+    assert_contains(got,
+        "{\"kind\":\"sysv_shm\",\"address\":null,\"bytes\":100,\"prot\":null,\"flags\":[\"shared\"],"
+        "\"backing\":\"sysv\",\"path\":null,\"shared_state\":true,\"shmid\":5,\"key\":4660,"
+        "\"created\":true,\"removed\":false,\"persists\":true,\"attached\":[],"
+        "\"stack\":[" FRAME_MAIN "]},");
+    assert_contains(got,
+        "{\"kind\":\"sysv_shm\",\"address\":\"0x30000\",\"bytes\":8192,\"prot\":\"rw-\","
+        "\"flags\":[\"shared\"],\"backing\":\"sysv\",\"path\":null,\"shared_state\":true,"
+        "\"shmid\":6,\"key\":0,\"created\":true,\"removed\":true,\"persists\":false,"
+        "\"attached\":[\"0x30000\"],\"stack\":[" FRAME_MAIN "]}]}]}\n");
+    free(got);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -642,6 +777,9 @@ int main(void)
         T(test_json_several_processes),
         T(test_json_no_processes),
         T(test_json_stats_only_when_present),
+        T(test_collect_mappings),
+        T(test_text_mappings_section),
+        T(test_json_mappings),
     };
 #undef T
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
