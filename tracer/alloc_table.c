@@ -66,6 +66,7 @@ static int grow(struct alloc_table *t)
         }
     }
     bigger.used = bigger.count;
+    bigger.generation = t->generation;
     free(t->slots);
     *t = bigger;
     return 0;
@@ -73,6 +74,7 @@ static int grow(struct alloc_table *t)
 
 int alloc_table_put(struct alloc_table *t, const struct block *b)
 {
+    t->generation++;
     if ((t->used + 1) * 10 > t->capacity * 7) {
         int err = grow(t);
         if (err)
@@ -107,6 +109,7 @@ bool alloc_table_remove(struct alloc_table *t, mt_addr addr, struct block *out)
         return false;
     if (out)
         *out = *s;
+    t->generation++;
     memset(s, 0, sizeof(*s));
     s->tombstone = 1;
     t->count--;

@@ -28,6 +28,8 @@ struct alloc_table {
     size_t capacity;       /* power of two */
     size_t count;          /* live entries */
     size_t used;           /* live entries + tombstones */
+    uint64_t generation;   /* bumped by every put and remove: views of the slots
+                            * (leak_scan) check it to know they are still valid */
 };
 
 int alloc_table_init(struct alloc_table *t);
