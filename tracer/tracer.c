@@ -556,6 +556,12 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
         .stats = &t->stats, .snap = t->snap,
         .on_error = report_live_error, .on_error_arg = t,
     };
+    placement_init(&t->placement);
+    /* Before the fork: the program and its threads inherit the mask. */
+    int perr = opt->pin ? placement_pin_self(&t->placement) : 0;
+    if (perr)
+        fprintf(stderr, "memtrace: warning: cannot pin to one CPU (%s); running unpinned\n",
+                strerror(-perr));
     int errfd = launch(t);
     if (errfd < 0)
         return -1;
@@ -581,6 +587,8 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
             if (p->end == END_RUNNING)
                 kill(p->pid, SIGKILL);
     }
+    /* The program is gone: the report may use any CPU memtrace had. */
+    placement_restore(&t->placement);
     return rc;
 }
 
@@ -595,6 +603,7 @@ void tracer_destroy(struct tracer *t)
     t->snap = NULL;
     free(t->early_tids);
     t->early_tids = NULL;
+    placement_destroy(&t->placement);
 }
 
 static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include "cli.h"
 #include "hooks.h"
+#include "placement.h"
 #include "process.h"
 #include "report.h"
 
@@ -18,6 +19,7 @@ struct tracer {
     struct trap_ctx trap;
     pid_t *early_tids;            /* first stops of tasks whose parent's clone/fork */
     size_t nearly, early_cap;     /* event is still to come: held until it arrives */
+    struct placement placement;   /* CPU pinning (--no-pin: none) */
     char error[1024];             /* why tracer_run failed */
 };
 
