@@ -42,5 +42,8 @@ void unwinder_flush(struct unwinder *u);
 unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
                           const struct stack_snapshot *snap, mt_addr *ips, unsigned max);
 uint64_t unwinder_count(const struct unwinder *u);
+/* Frames found by stepping (the return address at [rsp] is not one: it
+ * costs no unwinding) and the time spent unwinding, for --stats. */
+void unwinder_cost(const struct unwinder *u, uint64_t *frames, uint64_t *ns);
 
 #endif
