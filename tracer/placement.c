@@ -38,6 +38,14 @@ int placement_save(struct placement *pl, pid_t tid)
     return 0;
 }
 
+static int pin_to(pid_t tid, int cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(tid, sizeof(one), &one) == 0 ? 0 : -errno;
+}
+
 int placement_pin_self(struct placement *pl)
 {
     /* tid 0: the calling thread. It is saved as the first entry, so that
@@ -48,11 +56,8 @@ int placement_pin_self(struct placement *pl)
     int cpu = sched_getcpu();
     if (cpu < 0)
         return -errno;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof(one), &one) != 0)
-        return -errno;
+    if ((err = pin_to(0, cpu)) != 0)
+        return err;
     pl->cpu = cpu;
     return 0;
 }
@@ -64,10 +69,7 @@ int placement_pin(struct placement *pl, pid_t tid)
     int err = placement_save(pl, tid);
     if (err)
         return err;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(pl->cpu, &one);
-    return sched_setaffinity(tid, sizeof(one), &one) == 0 ? 0 : -errno;
+    return pin_to(tid, pl->cpu);
 }
 
 int placement_restore(struct placement *pl)
