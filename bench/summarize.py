@@ -112,6 +112,16 @@ def field(key, rep, name, conv=float):
 
 
 METRICS = []  # flat, stable ids, for comparing results.json across commits
+UNWIND = {}   # label -> [(ns per frame, frames per unwind, share of the run's wall time)]
+
+
+def note_unwind(label, st, wall_s=None):
+    """Unwind cost from memtrace's --stats (unwind_frames, unwind_us)."""
+    if not st or not st.get("unwind_frames") or not int(st["unwind_frames"]):
+        return
+    frames, us, unwinds = int(st["unwind_frames"]), int(st["unwind_us"]), int(st.get("unwinds", 0))
+    UNWIND.setdefault(label, []).append((us * 1000.0 / frames, frames / unwinds if unwinds else 0,
+                                         us / 1e6 / wall_s if wall_s else None))
 
 
 def metric(mid, unit, samples, note=None, median=None, minimum=None):
@@ -200,7 +210,8 @@ if reps("raw.pinned") or reps("raw.unpinned"):
     table(["placement", "command", "ns/trap median", "ns/trap min", "notes"], rows)
 
 # ---------------------------------------------------------------- row 2
-TOOLS = [("native", "native"), ("memtrace", "memtrace run"), ("memtrace_pinned", "memtrace run, pinned"),
+TOOLS = [("native", "native"), ("memtrace", "memtrace run --no-pin"),
+         ("memtrace_pinned", "memtrace run (default: pinned to one CPU)"),
          ("ltrace", "ltrace -f -e malloc+free"), ("valgrind", "valgrind --leak-check=full"),
          ("heaptrack", "heaptrack")]
 ALLOC = {}
@@ -281,6 +292,8 @@ if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
                     if st:
                         tpp.append(int(st["traps"]) / pairs)
                         ppp.append(int(st["ptrace_calls"]) / pairs)
+                        note_unwind("row 2: %s, %d thread%s" % (label, t, "s" if t > 1 else ""), st,
+                                    float(kv["loop_ns"]) / 1e9)
             ALLOC[(tool, t)] = per_pair
             note = "; ".join(x for x in (failures_note(fails, len(reps(key))), kinds_note) if x)
             if tpp:
@@ -312,7 +325,7 @@ if RAW and ALLOC:
               "entry). 1.0 would mean memtrace adds nothing to the bare stops; the excess is its own "
               "work (unwinding, process_vm_readv, bookkeeping, extra ptrace calls). Each memtrace run "
               "is divided by the raw trap run made just before it with the same placement (pinned "
-              "memtrace = `taskset -c 0`, against the pinned raw trap); the table gives the median and "
+              "= memtrace's default placement, against the pinned raw trap; unpinned = `--no-pin`); the table gives the median and "
               "min of these per-repetition ratios. The last column divides by the traps memtrace "
               "actually counted per pair (`--stats`) instead of 3. With 4 threads the raw trap is not "
               "a strict floor: while memtrace handles one thread's stop, other threads run into "
@@ -344,8 +357,31 @@ if RAW and ALLOC:
     table(["placement", "threads", "memtrace µs/pair above native (median)", "3 × paired raw trap µs (median)",
            "ratio median", "ratio min", "ratio median with measured traps/pair"], rows)
 
+    # Per event against ltrace: both see the same two events per pair
+    # (malloc, free), so the ratio of costs per pair is the ratio per event.
+    rows = []
+    for t in (1, 4):
+        nat = med(ALLOC.get(("native", t), []))
+        lt = [x - nat for x in ALLOC.get(("ltrace", t), [])] if nat is not None else []
+        for tool, label in (("memtrace_pinned", "memtrace (default, pinned)"), ("memtrace", "memtrace --no-pin")):
+            mt = [x - nat for x in ALLOC.get((tool, t), [])] if nat is not None else []
+            if not lt or not mt:
+                rows.append([label, t, "n/a (ltrace %s)" % ("crashed or not run" if not lt else "ok"), "", ""])
+                continue
+            metric("vs_ltrace.%s.%dt" % (tool, t), "x", [med(lt) / med(mt)], median=med(lt) / med(mt),
+                   minimum=mn(lt) / mn(mt))
+            rows.append([label, t, fmt(med(lt) / 2000) + " / " + fmt(med(mt) / 2000),
+                         fmt(med(lt) / med(mt)), fmt(mn(lt) / mn(mt))])
+    md.append("### 3b. Per event against `ltrace -e malloc+free`")
+    md.append("")
+    md.append("µs per traced call (a pair is one malloc and one free: 2 events for both tools) above native, "
+              "ltrace / memtrace; the target is memtrace >= 10x faster. ratio of medians, ratio of mins.")
+    md.append("")
+    table(["memtrace", "threads", "µs per event: ltrace / memtrace (medians)", "ltrace ÷ memtrace (median)",
+           "ltrace ÷ memtrace (min)"], rows)
+
 # ---------------------------------------------------------------- row 4
-PROGS = ["gzip", "python3", "sort", "xmllint", "jq"]
+PROGS = ["gzip", "python3", "sort", "xmllint", "jq", "sqlite3"]
 if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
     md.append("## 4. Real programs from Debian: wall-time slowdown factor")
     md.append("")
@@ -393,7 +429,10 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
                 vals.append(field(key, r, "wall_s"))
                 if tool == "memtrace":
                     try:
-                        traps = json.loads(art(key, r, "json"))["stats"]["traps"]
+                        js = json.loads(art(key, r, "json"))["stats"]
+                        traps = js["traps"]
+                        note_unwind("row 4: " + p, {k: str(v) for k, v in js.items()},
+                                    field(key, r, "wall_s"))
                     except (ValueError, KeyError, TypeError):
                         s = memtrace_stats(art(key, r, "err")) or memtrace_stats(art(key, r, "log.tail"))
                         if s:
@@ -419,6 +458,26 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
         md.append("")
         md.append("</details>")
         md.append("")
+
+# ---------------------------------------------------------------- unwind cost
+if UNWIND:
+    md.append("## Unwind cost per frame")
+    md.append("")
+    md.append("From memtrace's `--stats` in rows 2 and 4: `unwind_us` (time inside the unwinder: "
+              "libunwind-ptrace with memtrace's accessors, registers from the trap's GETREGS, stack "
+              "words from the trap's one process_vm_readv, unwind info cached per address space) over "
+              "`unwind_frames` (callers found by stepping; the return address at [rsp] costs nothing). "
+              "Share = unwinding's part of the run's wall time.")
+    md.append("")
+    rows = []
+    for label, xs in UNWIND.items():
+        npf = [x[0] for x in xs]
+        metric("unwind.%s.ns_per_frame" % re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_"), "ns", npf)
+        share = [x[2] for x in xs if x[2] is not None]
+        rows.append([label, fmt(med([x[1] for x in xs])), fmt(med(npf)), fmt(mn(npf)),
+                     "%.0f%%" % (100 * med(share)) if share else "n/a"])
+    table(["run", "frames per unwind", "ns per frame median", "ns per frame min", "share of wall time"], rows)
+
 
 # ---------------------------------------------------------------- row 5
 def mem_runs(key):

@@ -25,9 +25,11 @@ _Static_assert(sizeof(struct block) == 24, "struct block grew: memtrace's RSS pe
 
 struct alloc_table {
     struct block *slots;
-    size_t capacity;       /* power of two */
+    size_t capacity;       /* any size >= 1024; grows by half */
     size_t count;          /* live entries */
     size_t used;           /* live entries + tombstones */
+    uint64_t generation;   /* bumped by every put and remove: views of the slots
+                            * (leak_scan) check it to know they are still valid */
 };
 
 int alloc_table_init(struct alloc_table *t);

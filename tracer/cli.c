@@ -48,6 +48,10 @@ void cli_usage(FILE *f)
           "  --show-reachable       same as --show-leak-kinds=all\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
+          "  --no-pin               do not pin memtrace and the program to one CPU (by\n"
+          "                         default they share the CPU memtrace starts on: each\n"
+          "                         trap is then a context switch, not a cross-CPU wake-up;\n"
+          "                         the program sees a one-CPU affinity mask)\n"
           "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
           "                         DIR/.build-id/xx/yyyy.debug and DIR/<binary's dir>/<debuglink>;\n"
           "                         /usr/lib/debug, the binary's dir and its .debug/ are always\n"
@@ -137,6 +141,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
     o->follow_forks = true;
+    o->pin = true;
     o->sample = 1;
     o->heuristics = HEUR_ALL;
     o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
@@ -165,7 +170,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->top = CLI_DEFAULT_TOP;
     enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
            OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-           OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP };
+           OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -182,6 +187,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "duration", required_argument, NULL, OPT_DURATION },
         { "interval", required_argument, NULL, OPT_INTERVAL },
         { "top", required_argument, NULL, OPT_TOP },
+        { "no-pin", no_argument, NULL, OPT_NO_PIN },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -276,6 +282,9 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_NO_FOLLOW_FORKS:
             o->follow_forks = false;
+            break;
+        case OPT_NO_PIN:
+            o->pin = false;
             break;
         case OPT_DEBUG_DIR:
             if (!*optarg) {

@@ -9,12 +9,68 @@
 
 #define WINDOW_BYTES (1u << 20)
 #define UNASSIGNED LEAK_KIND_COUNT
+#define LEAK_FENCE 32
 enum { REACH_NONE, REACH_INTERIOR, REACH_START };
 
-static int compare_blocks(const void *a, const void *b)
+static const struct block *blk(const struct leak_scan *s, size_t rank)
 {
-    const struct leak_scan_block *x = a, *y = b;
-    return x->addr < y->addr ? -1 : x->addr > y->addr;
+    return &s->live->slots[s->order[rank]];
+}
+
+static mt_addr addr_of(const struct leak_scan *s, size_t rank)
+{
+    return blk(s, rank)->addr;
+}
+
+static uint64_t size_of(const struct leak_scan *s, size_t rank)
+{
+    return blk(s, rank)->size;
+}
+
+static unsigned kind_of(const struct leak_scan *s, size_t rank)
+{
+    return s->state[rank] & 7u;
+}
+
+static void set_kind(struct leak_scan *s, size_t rank, unsigned kind)
+{
+    s->state[rank] = (uint8_t)((s->state[rank] & ~7u) | kind);
+}
+
+static unsigned reached_of(const struct leak_scan *s, size_t rank)
+{
+    return s->state[rank] >> 3;
+}
+
+static void set_reached(struct leak_scan *s, size_t rank, unsigned level)
+{
+    s->state[rank] = (uint8_t)((s->state[rank] & 7u) | level << 3);
+}
+
+/* Number of blocks whose start is <= a. The fence (every LEAK_FENCE-th
+ * address, contiguous and small) narrows the search to LEAK_FENCE ranks
+ * before the table's slots, scattered in memory, are touched. */
+static size_t rank_upper(const struct leak_scan *s, mt_addr a)
+{
+    size_t lo = 0, hi = s->nfence;   /* fences <= a */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->fence[mid] <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return 0;
+    size_t r_lo = (lo - 1) * LEAK_FENCE + 1, r_hi = lo * LEAK_FENCE < s->n ? lo * LEAK_FENCE : s->n;
+    while (r_lo < r_hi) {
+        size_t mid = (r_lo + r_hi) / 2;
+        if (addr_of(s, mid) <= a)
+            r_lo = mid + 1;
+        else
+            r_hi = mid;
+    }
+    return r_lo;
 }
 
 /* Index of the block containing addr (a start pointer counts even for a
@@ -23,21 +79,136 @@ static long find_block(const struct leak_scan *s, mt_addr addr, bool *is_start)
 {
     if (addr < s->lo || addr >= s->hi)
         return -1;
-    size_t lo = 0, hi = s->n;   /* first block with addr > target */
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s->blocks[mid].addr <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
+    size_t r = rank_upper(s, addr);
+    if (r == 0)
         return -1;
-    const struct leak_scan_block *b = &s->blocks[lo - 1];
+    const struct block *b = blk(s, r - 1);
     *is_start = addr == b->addr;
     if (*is_start || addr < b->addr + b->size)
-        return (long)(lo - 1);
+        return (long)(r - 1);
     return -1;
+}
+
+/* In-place quicksort (median of three, insertion sort below 16, loop on the
+ * larger part): no temporary array, so the scan's peak memory stays at the
+ * address list itself. */
+static void sort_addrs(uint64_t *a, size_t n)
+{
+    while (n > 16) {
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < pivot)
+                i++;
+            while (a[j] > pivot)
+                j--;
+            if (i >= j)
+                break;
+            uint64_t t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        size_t left = j + 1;   /* a[0..j] <= pivot <= a[j+1..] */
+        if (left < n - left) {
+            sort_addrs(a, left);
+            a += left;
+            n -= left;
+        } else {
+            sort_addrs(a + left, n - left);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
+/* order[]: the live slots by address. Addresses are gathered and sorted in
+ * one 8-byte-per-block buffer that is then turned, in place, into the 4-byte
+ * slot numbers (order[r] overwrites bytes that address r has already given). */
+static int build_order(struct leak_scan *s)
+{
+    const struct alloc_table *live = s->live;
+    uint64_t *addrs = malloc((live->count ? live->count : 1) * sizeof(*addrs));
+    if (!addrs)
+        return -ENOMEM;
+    size_t cursor = 0, n = 0;
+    const struct block *b;
+    while ((b = alloc_table_next(live, &cursor)) && n < live->count)
+        addrs[n++] = b->addr;
+    sort_addrs(addrs, n);
+    for (size_t r = 0; r < n; r++) {
+        uint64_t a;
+        memcpy(&a, (char *)addrs + r * 8, 8);
+        uint32_t slot = (uint32_t)(alloc_table_get(live, a) - live->slots);
+        memcpy((char *)addrs + r * 4, &slot, 4);
+    }
+    uint32_t *order = realloc(addrs, (n ? n : 1) * sizeof(*order));
+    s->order = order ? order : (uint32_t *)(void *)addrs;
+    s->n = n;
+    s->nfence = (n + LEAK_FENCE - 1) / LEAK_FENCE;
+    s->fence = malloc((s->nfence ? s->nfence : 1) * sizeof(*s->fence));
+    if (!s->fence)
+        return -ENOMEM;
+    for (size_t k = 0; k < s->nfence; k++)
+        s->fence[k] = addr_of(s, k * LEAK_FENCE);
+    return 0;
+}
+
+/* Definite leaders' indirect amounts, by rank (open addressing). */
+static struct leak_owner *owner_find(const struct leak_scan *s, uint32_t rank)
+{
+    if (!s->owners_cap)
+        return NULL;
+    size_t mask = s->owners_cap - 1;
+    for (size_t i = (rank * 0x9e3779b1u) & mask;; i = (i + 1) & mask) {
+        if (s->owners[i].rank == rank)
+            return &s->owners[i];
+        if (s->owners[i].rank == UINT32_MAX)
+            return NULL;
+    }
+}
+
+static int owner_add(struct leak_scan *s, uint32_t rank, uint64_t bytes, uint32_t blocks)
+{
+    struct leak_owner *o = owner_find(s, rank);
+    if (!o) {
+        if ((s->nowners + 1) * 2 > s->owners_cap) {
+            size_t cap = s->owners_cap ? s->owners_cap * 2 : 64;
+            struct leak_owner *p = malloc(cap * sizeof(*p));
+            if (!p)
+                return -ENOMEM;
+            for (size_t i = 0; i < cap; i++)
+                p[i].rank = UINT32_MAX;
+            struct leak_owner *old = s->owners;
+            size_t old_cap = s->owners_cap;
+            s->owners = p;
+            s->owners_cap = cap;
+            for (size_t i = 0; i < old_cap; i++) {
+                if (old[i].rank == UINT32_MAX)
+                    continue;
+                size_t j = (old[i].rank * 0x9e3779b1u) & (cap - 1);
+                while (p[j].rank != UINT32_MAX)
+                    j = (j + 1) & (cap - 1);
+                p[j] = old[i];
+            }
+            free(old);
+        }
+        size_t mask = s->owners_cap - 1, i = (rank * 0x9e3779b1u) & mask;
+        while (s->owners[i].rank != UINT32_MAX)
+            i = (i + 1) & mask;
+        o = &s->owners[i];
+        *o = (struct leak_owner){ .rank = rank };
+        s->nowners++;
+    }
+    o->indirect_bytes += bytes;
+    o->indirect_blocks += blocks;
+    return 0;
 }
 
 static int push_edge(struct leak_scan *s, uint32_t value)
@@ -133,7 +304,7 @@ static bool read_word(struct leak_scan *s, mt_addr addr, uint64_t *w)
 /* Valgrind's heuristics (memcheck/mc_leakcheck.c, heuristic_reachedness):
  * is the interior pointer ptr into block b one that C++ code keeps on
  * purpose? */
-static bool heuristic_match(struct leak_scan *s, const struct leak_scan_block *b, mt_addr ptr)
+static bool heuristic_match(struct leak_scan *s, const struct block *b, mt_addr ptr)
 {
     uint64_t first = 0, second = 0;
     mt_addr off = ptr - b->addr;
@@ -162,23 +333,29 @@ static bool heuristic_match(struct leak_scan *s, const struct leak_scan_block *b
  * recycled block, main_arena's top and bins. The header after block b sits
  * inside b's usable tail, at b - 16 + chunksize(b). A pointer there is the
  * allocator's, not the program's. */
-static bool is_chunk_header_pointer(struct leak_scan *s, struct leak_scan_block *b, mt_addr ptr)
+static bool is_chunk_header_pointer(struct leak_scan *s, long j, mt_addr ptr)
 {
-    if (b->chunk_size == 0) {
+    /* The size field is read on demand and kept in a small direct-mapped
+     * cache: a per-block copy would cost 8 bytes for every block. */
+    size_t c = (size_t)j % LEAK_CHUNK_CACHE;
+    const struct block *b = blk(s, (size_t)j);
+    if (s->chunk_cache[c].rank != (uint32_t)j + 1) {
         uint64_t field = 0;
-        b->chunk_size = read_word(s, b->addr - 8, &field) ? field : 1;
+        s->chunk_cache[c].rank = (uint32_t)j + 1;
+        s->chunk_cache[c].size = read_word(s, b->addr - 8, &field) ? field : 1;
     }
-    uint64_t size = b->chunk_size & ~(uint64_t)7;
-    bool mmapped = b->chunk_size & 2;
+    uint64_t chunk = s->chunk_cache[c].size;
+    uint64_t size = chunk & ~(uint64_t)7;
+    bool mmapped = chunk & 2;
     return !mmapped && size >= 32 && ptr == b->addr - 16 + size;
 }
 
 static long classify_pointer(struct leak_scan *s, mt_addr ptr, bool *start)
 {
     long j = find_block(s, ptr, start);
-    if (j >= 0 && !*start && is_chunk_header_pointer(s, &s->blocks[j], ptr))
+    if (j >= 0 && !*start && is_chunk_header_pointer(s, j, ptr))
         return -1;
-    if (j >= 0 && !*start && s->heuristics && heuristic_match(s, &s->blocks[j], ptr)) {
+    if (j >= 0 && !*start && s->heuristics && heuristic_match(s, blk(s, (size_t)j), ptr)) {
         *start = true;
         s->heuristic_hits++;
     }
@@ -201,42 +378,39 @@ int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_rea
                    void *read_ctx, unsigned heuristics, leak_vtable_fn is_vtable)
 {
     memset(s, 0, sizeof(*s));
+    s->live = live;
+    s->live_generation = live->generation;
     s->read = read;
     s->read_ctx = read_ctx;
     s->heuristics = heuristics;
     s->is_vtable = is_vtable;
-    s->n = live->count;
-    s->blocks = calloc(s->n ? s->n : 1, sizeof(*s->blocks));
-    s->edge_start = calloc(s->n + 1, sizeof(*s->edge_start));
-    uint8_t *buf = malloc(WINDOW_BYTES);
-    if (!s->blocks || !s->edge_start || !buf || s->n > UINT32_MAX / 2) {
-        free(buf);
+    if (live->count > UINT32_MAX / 2 || live->capacity > UINT32_MAX)
+        return -ENOMEM;
+    int err = build_order(s);
+    s->state = err ? NULL : malloc(s->n ? s->n : 1);
+    s->edge_start = s->state ? calloc(s->n + 1, sizeof(*s->edge_start)) : NULL;
+    uint8_t *buf = s->edge_start ? malloc(WINDOW_BYTES) : NULL;
+    if (!buf) {
         leak_scan_destroy(s);
         return -ENOMEM;
     }
-    size_t cursor = 0, k = 0;
-    const struct block *b;
-    while ((b = alloc_table_next(live, &cursor)) && k < s->n)
-        s->blocks[k++] = (struct leak_scan_block){ .addr = b->addr, .size = b->size,
-                                                   .kind = UNASSIGNED };
-    s->n = k;
-    qsort(s->blocks, s->n, sizeof(*s->blocks), compare_blocks);
+    memset(s->state, UNASSIGNED, s->n);   /* reached = REACH_NONE */
     if (s->n) {
-        s->lo = s->blocks[0].addr;
+        s->lo = addr_of(s, 0);
         for (size_t i = 0; i < s->n; i++) {
-            mt_addr end = s->blocks[i].addr + (s->blocks[i].size ? s->blocks[i].size : 1);
+            const struct block *bl = blk(s, i);
+            mt_addr end = bl->addr + (bl->size ? bl->size : 1);
             if (end > s->hi)
                 s->hi = end;
         }
     }
-    int err = 0;
     /* Blocks are visited in address order through one window of target
      * memory, so neighbouring small blocks cost one read, not one each. */
     mt_addr win_lo = 0, win_hi = 0;
     for (size_t i = 0; i < s->n && !err; i++) {
         s->edge_start[i] = (uint32_t)s->nedges;
         struct edge_ctx e = { .from = (uint32_t)i };
-        mt_addr lo = s->blocks[i].addr, hi = lo + s->blocks[i].size;
+        mt_addr lo = addr_of(s, i), hi = lo + size_of(s, i);
         if (hi - lo > WINDOW_BYTES / 2) {
             win_lo = win_hi = 0;   /* large blocks go straight through scan_words */
             err = scan_words(s, lo, hi, buf, add_edge, &e);
@@ -270,7 +444,10 @@ int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_rea
 
 void leak_scan_destroy(struct leak_scan *s)
 {
-    free(s->blocks);
+    free(s->order);
+    free(s->state);
+    free(s->fence);
+    free(s->owners);
     free(s->edge_start);
     free(s->edges);
     free(s->stack);
@@ -282,9 +459,9 @@ void leak_scan_destroy(struct leak_scan *s)
 static void reach(struct leak_scan *s, uint32_t j, bool start, bool prior_definite)
 {
     uint8_t level = start && prior_definite ? REACH_START : REACH_INTERIOR;
-    if (s->blocks[j].reached >= level)
+    if (reached_of(s, j) >= level)
         return;
-    s->blocks[j].reached = level;
+    set_reached(s, j, level);
     push_work(s, j);   /* on ENOMEM the block is still marked; only propagation is cut */
 }
 
@@ -324,7 +501,7 @@ static void propagate(struct leak_scan *s)
 {
     while (s->nstack > 0) {
         uint32_t i = s->stack[--s->nstack];
-        bool definite = s->blocks[i].reached == REACH_START;
+        bool definite = reached_of(s, i) == REACH_START;
         for (uint32_t e = s->edge_start[i]; e < s->edge_start[i + 1]; e++)
             reach(s, s->edges[e] >> 1, (s->edges[e] & 1) == 0, definite);
     }
@@ -333,68 +510,92 @@ static void propagate(struct leak_scan *s)
 /* Floods the lost structure led by `leader`: blocks it reaches become
  * indirect and are charged to it; an earlier leader it reaches is demoted
  * and its charge moves over. */
-static void flood_clique(struct leak_scan *s, uint32_t leader)
+static int flood_clique(struct leak_scan *s, uint32_t leader)
 {
-    struct leak_scan_block *L = &s->blocks[leader];
-    L->kind = LEAK_DEFINITE;
+    int err = 0;
+    set_kind(s, leader, LEAK_DEFINITE);
     push_work(s, leader);
     while (s->nstack > 0) {
         uint32_t i = s->stack[--s->nstack];
-        for (uint32_t e = s->edge_start[i]; e < s->edge_start[i + 1]; e++) {
+        for (uint32_t e = s->edge_start[i]; e < s->edge_start[i + 1] && !err; e++) {
             uint32_t j = s->edges[e] >> 1;
-            struct leak_scan_block *b = &s->blocks[j];
-            if (j == leader || b->reached != REACH_NONE)
+            if (j == leader || reached_of(s, j) != REACH_NONE)
                 continue;
-            if (b->kind == LEAK_DEFINITE) {
-                b->kind = LEAK_INDIRECT;
-                L->indirect_bytes += b->size + b->indirect_bytes;
-                L->indirect_blocks += 1 + b->indirect_blocks;
-                b->indirect_bytes = 0;
-                b->indirect_blocks = 0;
-            } else if (b->kind == UNASSIGNED) {
-                b->kind = LEAK_INDIRECT;
-                L->indirect_bytes += b->size;
-                L->indirect_blocks++;
+            if (kind_of(s, j) == LEAK_DEFINITE) {
+                set_kind(s, j, LEAK_INDIRECT);
+                struct leak_owner *o = owner_find(s, j);
+                uint64_t bytes = size_of(s, j) + (o ? o->indirect_bytes : 0);
+                uint32_t blocks = 1 + (o ? o->indirect_blocks : 0);
+                if (o)
+                    o->indirect_bytes = o->indirect_blocks = 0;
+                err = owner_add(s, leader, bytes, blocks);
+            } else if (kind_of(s, j) == UNASSIGNED) {
+                set_kind(s, j, LEAK_INDIRECT);
+                err = owner_add(s, leader, size_of(s, j), 1);
                 push_work(s, j);
             }
         }
     }
+    s->nstack = 0;
+    return err;
 }
 
 int leak_scan_finish(struct leak_scan *s)
 {
     propagate(s);
     for (size_t i = 0; i < s->n; i++) {
-        struct leak_scan_block *b = &s->blocks[i];
-        if (b->reached == REACH_START)
-            b->kind = LEAK_REACHABLE;
-        else if (b->reached == REACH_INTERIOR)
-            b->kind = LEAK_POSSIBLE;
+        if (reached_of(s, i) == REACH_START)
+            set_kind(s, i, LEAK_REACHABLE);
+        else if (reached_of(s, i) == REACH_INTERIOR)
+            set_kind(s, i, LEAK_POSSIBLE);
     }
-    for (size_t i = 0; i < s->n; i++)
-        if (s->blocks[i].kind == UNASSIGNED)
-            flood_clique(s, (uint32_t)i);
-    return 0;
+    int err = 0;
+    for (size_t i = 0; i < s->n && !err; i++)
+        if (kind_of(s, i) == UNASSIGNED)
+            err = flood_clique(s, (uint32_t)i);
+    return err;
 }
 
 bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi)
 {
-    size_t a = 0, b = s->n;   /* first block with addr >= lo */
-    while (a < b) {
-        size_t mid = (a + b) / 2;
-        if (s->blocks[mid].addr < lo)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    return a < s->n && s->blocks[a].addr < hi;
+    size_t a = lo ? rank_upper(s, lo - 1) : 0;   /* first block with addr >= lo */
+    return a < s->n && addr_of(s, a) < hi;
 }
 
-const struct leak_scan_block *leak_scan_find(const struct leak_scan *s, mt_addr addr)
+bool leak_scan_current(const struct leak_scan *s, const struct alloc_table *live)
+{
+    return s && s->live == live && s->state && live->generation == s->live_generation;
+}
+
+static void verdict_of(const struct leak_scan *s, size_t rank, struct leak_verdict *out)
+{
+    const struct leak_owner *o = owner_find(s, (uint32_t)rank);
+    *out = (struct leak_verdict){
+        .kind = (enum leak_kind)kind_of(s, rank),
+        .indirect_bytes = o ? o->indirect_bytes : 0,
+        .indirect_blocks = o ? o->indirect_blocks : 0,
+    };
+}
+
+bool leak_scan_verdict(const struct leak_scan *s, mt_addr addr, struct leak_verdict *out)
 {
     bool start;
+    if (!leak_scan_current(s, s->live))
+        return false;
     long j = find_block(s, addr, &start);
-    return j >= 0 && start ? &s->blocks[j] : NULL;
+    if (j < 0 || !start)
+        return false;
+    verdict_of(s, (size_t)j, out);
+    return true;
+}
+
+const struct block *leak_scan_next(const struct leak_scan *s, size_t *cursor,
+                                   struct leak_verdict *out)
+{
+    if (*cursor >= s->n || !leak_scan_current(s, s->live))
+        return NULL;
+    verdict_of(s, *cursor, out);
+    return blk(s, (*cursor)++);
 }
 
 const char *leak_kind_name(enum leak_kind k)

@@ -36,25 +36,46 @@ enum leak_heuristic {
  * newarray, multipleinheritance. Returns 0 or -1. */
 int leak_heuristics_parse(const char *list, unsigned *out);
 
-struct leak_scan_block {
-    mt_addr addr;
-    uint64_t size;
-    uint64_t indirect_bytes;   /* definite leaders: bytes of the blocks they own */
-    uint64_t chunk_size;       /* glibc's size field before the block, read on demand (0: not yet) */
+/* What the scan concluded about one block. */
+struct leak_verdict {
+    enum leak_kind kind;
+    uint64_t indirect_bytes;    /* definite leaders: bytes of the blocks they own */
     uint32_t indirect_blocks;
-    uint8_t kind;              /* enum leak_kind, final after leak_scan_finish */
-    uint8_t reached;           /* internal: 0 none, 1 interior only, 2 start */
 };
 
+/* A definitely lost block that owns others: few, so kept apart (sparse). */
+struct leak_owner {
+    uint32_t rank;              /* UINT32_MAX: empty slot */
+    uint32_t indirect_blocks;
+    uint64_t indirect_bytes;
+};
+
+#define LEAK_CHUNK_CACHE 1024
+
+/* The scan does not copy the live blocks: it indexes the live table's slots
+ * (order[] holds slot numbers by address), so it costs ~9 bytes per block on
+ * top of the table (order 4, edge_start 4, state 1) plus 4 per pointer
+ * between blocks. The table must not change while the scan is used; the
+ * readers check its generation and give no verdict if it did. */
 struct leak_scan {
-    struct leak_scan_block *blocks;   /* sorted by addr */
+    const struct alloc_table *live;
+    uint64_t live_generation;
+    uint32_t *order;                  /* slot index of the rank-th block by address */
+    uint8_t *state;                   /* per rank: kind (bits 0-2) | reached << 3 */
     size_t n;
+    mt_addr *fence;                   /* address of every LEAK_FENCE-th rank: a cache-sized
+                                       * first step for lookups */
+    size_t nfence;
     mt_addr lo, hi;                   /* [lowest block start, highest block end) */
     uint32_t *edge_start;             /* CSR: edges of block i are edges[edge_start[i]..[i+1]) */
     uint32_t *edges;                  /* target index << 1 | interior */
     size_t nedges, edges_cap;
     uint32_t *stack;                  /* mark worklist */
     size_t nstack, stack_cap;
+    struct leak_owner *owners;        /* open addressing by rank, power-of-two capacity */
+    size_t nowners, owners_cap;
+    struct { uint32_t rank; uint64_t size; } chunk_cache[LEAK_CHUNK_CACHE];
+                                      /* glibc chunk size fields read on demand (rank+1; 0 empty) */
     leak_read_fn read;
     void *read_ctx;
     unsigned heuristics;              /* enum leak_heuristic bits */
@@ -63,8 +84,8 @@ struct leak_scan {
     uint64_t heuristic_hits;
 };
 
-/* Takes a snapshot of live (sorted) and reads every block's contents once to
- * find the pointers between blocks. Returns 0 or -ENOMEM. */
+/* Indexes live by address and reads every block's contents once to find the
+ * pointers between blocks. live must outlive the scan. Returns 0 or -ENOMEM. */
 int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_read_fn read,
                    void *read_ctx, unsigned heuristics, leak_vtable_fn is_vtable);
 void leak_scan_destroy(struct leak_scan *s);
@@ -82,8 +103,14 @@ bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi);
 
 /* Propagates from the roots and classifies every block. */
 int leak_scan_finish(struct leak_scan *s);
-/* The block whose start is addr, or NULL. */
-const struct leak_scan_block *leak_scan_find(const struct leak_scan *s, mt_addr addr);
+/* Whether the scan still describes live (same table, unchanged since init). */
+bool leak_scan_current(const struct leak_scan *s, const struct alloc_table *live);
+/* The verdict on the block whose start is addr; false when there is none. */
+bool leak_scan_verdict(const struct leak_scan *s, mt_addr addr, struct leak_verdict *out);
+/* Iteration in address order with verdicts, only while leak_scan_current:
+ * for (size_t i = 0; (b = leak_scan_next(s, &i, &v)); ) */
+const struct block *leak_scan_next(const struct leak_scan *s, size_t *cursor,
+                                   struct leak_verdict *out);
 const char *leak_kind_name(enum leak_kind k);   /* "definitely_lost", ... */
 
 #endif

@@ -47,6 +47,10 @@ static void fill_stats(const struct tracer *t, struct report_stats *s)
     s->ptrace_calls = pc->calls;
     for (struct process *p = t->procs; p; p = p->next) {
         s->unwinds += unwinder_count(p->unwinder);
+        uint64_t frames, ns;
+        unwinder_cost(p->unwinder, &frames, &ns);
+        s->unwind_frames += frames;
+        s->unwind_us += ns / 1000;
         s->symbolized_addresses += symbolizer_lookups(p->symbolizer);
         if (p->scan) {
             s->scan_ms += p->scan_ns / 1000000;

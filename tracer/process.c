@@ -31,6 +31,17 @@ static int read_original(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t l
     return bp_read_code(&p->bps, tid, addr, buf, len);
 }
 
+/* For the unwinder's per-module cache of unwind tables. */
+static bool module_range(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi)
+{
+    const struct module *m = process_module_at(ctx, ip);
+    if (!m)
+        return false;
+    *lo = m->lo;
+    *hi = m->hi;
+    return true;
+}
+
 struct process *process_create(pid_t pid, char *const *argv)
 {
     struct process *p = calloc(1, sizeof(*p));
@@ -45,7 +56,7 @@ struct process *process_create(pid_t pid, char *const *argv)
         process_destroy(p);
         return NULL;
     }
-    p->unwinder = unwinder_create(pid, read_original, p);
+    p->unwinder = unwinder_create(pid, read_original, module_range, p);
     p->symbolizer = symbolizer_create();
     if (!p->unwinder || !p->symbolizer) {
         process_destroy(p);

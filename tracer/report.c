@@ -27,10 +27,28 @@ const char *report_kind_name(unsigned kind)
     return leak_kind_name((enum leak_kind)kind);   /* "unfreed" past the four kinds */
 }
 
-/* The scan's verdict on b, REPORT_KIND_UNFREED when there is none. */
-static const struct leak_scan_block *verdict(const struct leak_scan *scan, const struct block *b)
+/* The live blocks with the scan's verdicts: in the scan's address order
+ * when it still describes the table (it indexes the table's slots, no
+ * per-block lookup), else in table order with no verdict ("unfreed"). */
+struct live_iter {
+    const struct alloc_table *live;
+    const struct leak_scan *scan;   /* NULL: no verdicts */
+    size_t cursor;
+};
+
+static struct live_iter live_iter_start(const struct alloc_model *m, const struct leak_scan *scan)
 {
-    return scan ? leak_scan_find(scan, b->addr) : NULL;
+    return (struct live_iter){
+        .live = &m->live, .scan = leak_scan_current(scan, &m->live) ? scan : NULL,
+    };
+}
+
+static const struct block *live_iter_next(struct live_iter *it, struct leak_verdict *v,
+                                          bool *has_verdict)
+{
+    *has_verdict = it->scan != NULL;
+    return it->scan ? leak_scan_next(it->scan, &it->cursor, v)
+                    : alloc_table_next(it->live, &it->cursor);
 }
 
 /* Records grow with the number of distinct (kind, allocator, stack), not
@@ -89,11 +107,12 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
     *out = NULL;
     *n = 0;
     struct record_set rs = { 0 };
-    size_t cursor = 0;
+    struct live_iter it = live_iter_start(m, scan);
+    struct leak_verdict v;
+    bool has_v;
     const struct block *b;
-    while ((b = alloc_table_next(&m->live, &cursor))) {
-        const struct leak_scan_block *v = verdict(scan, b);
-        unsigned kind = v ? v->kind : REPORT_KIND_UNFREED;
+    while ((b = live_iter_next(&it, &v, &has_v))) {
+        unsigned kind = has_v ? (unsigned)v.kind : REPORT_KIND_UNFREED;
         if (record_set_grow(&rs) != 0) {
             free(rs.recs);
             free(rs.index);
@@ -115,9 +134,9 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
             r->newest_seq = seq;
         r->bytes += b->size;
         r->blocks++;
-        if (v) {
-            r->indirect_bytes += v->indirect_bytes;
-            r->indirect_blocks += v->indirect_blocks;
+        if (has_v) {
+            r->indirect_bytes += v.indirect_bytes;
+            r->indirect_blocks += v.indirect_blocks;
         }
     }
     free(rs.index);
@@ -132,13 +151,14 @@ void report_kind_totals(const struct alloc_model *m, const struct leak_scan *sca
                         struct report_amount totals[LEAK_KIND_COUNT + 1])
 {
     memset(totals, 0, sizeof(*totals) * (LEAK_KIND_COUNT + 1));
-    size_t cursor = 0;
+    struct live_iter it = live_iter_start(m, scan);
+    struct leak_verdict v;
+    bool has_v;
     const struct block *b;
-    while ((b = alloc_table_next(&m->live, &cursor))) {
-        const struct leak_scan_block *v = verdict(scan, b);
-        if (v) {
-            totals[v->kind].bytes += b->size;
-            totals[v->kind].blocks++;
+    while ((b = live_iter_next(&it, &v, &has_v))) {
+        if (has_v) {
+            totals[v.kind].bytes += b->size;
+            totals[v.kind].blocks++;
         }
         totals[REPORT_KIND_UNFREED].bytes += b->size;
         totals[REPORT_KIND_UNFREED].blocks++;

@@ -607,6 +607,8 @@ static void init_tracer(struct tracer *t, const struct mt_options *opt, FILE *lo
         .stats = &t->stats,
         .on_error = report_live_error, .on_error_arg = t,
     };
+    /* attach never pins: the process's CPU affinity is its own. */
+    placement_init(&t->placement);
 }
 
 int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
@@ -614,6 +616,11 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
     init_tracer(t, opt, log);
     if (!(t->snap = t->trap.snap = malloc(sizeof(*t->snap))))
         return fail(t, "out of memory");
+    /* Before the fork: the program and its threads inherit the mask. */
+    int perr = opt->pin ? placement_pin_self(&t->placement) : 0;
+    if (perr)
+        fprintf(stderr, "memtrace: warning: cannot pin to one CPU (%s); running unpinned\n",
+                strerror(-perr));
     int errfd = launch(t);
     if (errfd < 0)
         return -1;
@@ -636,6 +643,8 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
             if (p->end == END_RUNNING)
                 kill(p->pid, SIGKILL);
     }
+    /* The program is gone: the report may use any CPU memtrace had. */
+    placement_restore(&t->placement);
     return rc;
 }
 
@@ -950,6 +959,7 @@ void tracer_destroy(struct tracer *t)
     t->early_tids = NULL;
     live_view_destroy(t->view);
     t->view = NULL;
+    placement_destroy(&t->placement);
 }
 
 static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,

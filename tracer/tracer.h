@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include "cli.h"
 #include "hooks.h"
+#include "placement.h"
 #include "process.h"
 #include "report.h"
 
@@ -25,6 +26,7 @@ struct tracer {
     uint64_t start_ns;            /* when tracing began */
     uint64_t end_ns;              /* when it ended (detach or exit) */
     struct live_view *view;       /* attach --interval */
+    struct placement placement;   /* CPU pinning (--no-pin: none) */
     char error[1024];             /* why tracer_run failed */
 };
 

@@ -3,6 +3,7 @@
  * The only user of libunwind. */
 #ifndef MT_UNWIND_H
 #define MT_UNWIND_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,7 +32,13 @@ struct unwinder;
  * show original bytes where int3s are planted. Returns 0 or -errno. */
 typedef int (*unwind_read_fn)(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t len);
 
-struct unwinder *unwinder_create(pid_t pid, unwind_read_fn read, void *read_ctx);
+/* The runtime range [lo, hi) of the module holding ip; false when none does. */
+typedef bool (*unwind_module_fn)(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi);
+
+/* read and module_range get read_ctx; module_range may be NULL (every
+ * module then shares one unwind-info cache). */
+struct unwinder *unwinder_create(pid_t pid, unwind_read_fn read, unwind_module_fn module_range,
+                                 void *read_ctx);
 void unwinder_destroy(struct unwinder *u);
 /* Forgets cached unwind info (modules were loaded or unloaded). */
 void unwinder_flush(struct unwinder *u);
@@ -42,5 +49,8 @@ void unwinder_flush(struct unwinder *u);
 unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
                           const struct stack_snapshot *snap, mt_addr *ips, unsigned max);
 uint64_t unwinder_count(const struct unwinder *u);
+/* Frames found by stepping (the return address at [rsp] is not one: it
+ * costs no unwinding) and the time spent unwinding, for --stats. */
+void unwinder_cost(const struct unwinder *u, uint64_t *frames, uint64_t *ns);
 
 #endif

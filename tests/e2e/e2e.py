@@ -2216,6 +2216,20 @@ def case_maps_heapref(env):
                   "/dev/zero", "devzero_mmap", "devzero_alloc")
 
 
+# --- performance (issue 8) ---
+def case_cpu_pinning(env):
+    """By default the program shares memtrace's one CPU (its affinity mask
+    has one CPU, as nproc shows); --no-pin leaves its mask alone."""
+    nproc = "/usr/bin/nproc"
+    native_count = run([nproc], "native nproc").stdout.strip()
+    pinned = memtrace(env, ["run", "-o", os.devnull, "--", nproc])
+    check("memtrace exit status", 0, pinned.returncode)
+    check("CPUs the program may use (pinned)", "1", pinned.stdout.strip())
+    free = memtrace(env, ["run", "--no-pin", "-o", os.devnull, "--", nproc])
+    check("memtrace --no-pin exit status", 0, free.returncode)
+    check("CPUs the program may use (--no-pin)", native_count, free.stdout.strip())
+
+
 CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items())
          if name.startswith("case_")}
 

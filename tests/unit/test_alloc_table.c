@@ -168,8 +168,9 @@ static void test_growth_with_interleaved_removes(void **state)
         }
     }
     assert_int_equal(count_by_iteration(t), live);
-    /* The documented invariant: capacity stays a power of two. */
-    assert_int_equal(t->capacity & (t->capacity - 1), 0);
+    /* Load stays at most 70% after growth (by half, so not a power of two). */
+    assert_true(t->used * 10 <= t->capacity * 7);
+    assert_true(t->capacity > 1024);
 }
 
 /* Many put/remove pairs with few blocks live at once (a program that mallocs

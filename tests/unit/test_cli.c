@@ -357,7 +357,7 @@ static void test_usage_lists_every_option(void **state)
     assert_int_equal(fclose(f), 0);
     assert_non_null(strstr(text, "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"));
     const char *options[] = { "--json FILE", "-o, --log-file FILE", "--depth N",
-                              "--error-exitcode N", "--stats", "-h, --help", "-V, --version" };
+                              "--error-exitcode N", "--stats", "--no-pin", "-h, --help", "-V, --version" };
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
         if (!strstr(text, options[i]))
             fail_msg("usage does not mention %s", options[i]);
@@ -430,6 +430,18 @@ static void test_no_follow_forks(void **state)
     assert_false(r.o.follow_forks);
 }
 
+static void test_pin_by_default_and_no_pin(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "prog");
+    assert_ok(&r);
+    assert_true(r.o.pin);
+    r = PARSE("run", "--no-pin", "prog");
+    assert_ok(&r);
+    assert_false(r.o.pin);
+    ASSERT_TARGET(&r, "prog");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_show_leak_kinds),
         cmocka_unit_test(test_leak_check_heuristics),
         cmocka_unit_test(test_no_follow_forks),
+        cmocka_unit_test(test_pin_by_default_and_no_pin),
         cmocka_unit_test(test_sample_and_min_size),
         cmocka_unit_test(test_json_option),
         cmocka_unit_test(test_log_file_option_short_and_long),

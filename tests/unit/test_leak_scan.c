@@ -86,11 +86,16 @@ static void run_scan(struct fake_mem *m)
     assert_int_equal(leak_scan_finish(&m->scan), 0);
 }
 
+static struct leak_verdict verdict_of(struct fake_mem *m, int i)
+{
+    struct leak_verdict v;
+    assert_true(leak_scan_verdict(&m->scan, block(i), &v));
+    return v;
+}
+
 static enum leak_kind kind_of(struct fake_mem *m, int i)
 {
-    const struct leak_scan_block *b = leak_scan_find(&m->scan, block(i));
-    assert_non_null(b);
-    return (enum leak_kind)b->kind;
+    return verdict_of(m, i).kind;
 }
 
 static void test_unreferenced_block_is_definitely_lost(void **state)
@@ -99,7 +104,7 @@ static void test_unreferenced_block_is_definitely_lost(void **state)
     add_block(m, 0, 32);
     run_scan(m);
     assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
-    assert_int_equal(leak_scan_find(&m->scan, block(0))->indirect_bytes, 0);
+    assert_int_equal(verdict_of(m, 0).indirect_bytes, 0);
 }
 
 static void test_start_pointer_in_root_is_reachable(void **state)
@@ -182,9 +187,9 @@ static void test_lost_tree_has_one_definite_and_six_indirect(void **state)
     }
     run_scan(m);
     assert_int_equal(kind_of(m, 6), LEAK_DEFINITE);
-    const struct leak_scan_block *root = leak_scan_find(&m->scan, block(6));
-    assert_int_equal(root->indirect_bytes, 6 * 32);
-    assert_int_equal(root->indirect_blocks, 6);
+    struct leak_verdict root = verdict_of(m, 6);
+    assert_int_equal(root.indirect_bytes, 6 * 32);
+    assert_int_equal(root.indirect_blocks, 6);
     for (int i = 0; i < 6; i++)
         assert_int_equal(kind_of(m, i), LEAK_INDIRECT);
 }
@@ -199,7 +204,7 @@ static void test_lost_cycle_has_one_definite_one_indirect(void **state)
     run_scan(m);
     assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
     assert_int_equal(kind_of(m, 1), LEAK_INDIRECT);
-    assert_int_equal(leak_scan_find(&m->scan, block(0))->indirect_bytes, 16);
+    assert_int_equal(verdict_of(m, 0).indirect_bytes, 16);
 }
 
 static void test_self_pointer_does_not_keep_a_block(void **state)
@@ -351,6 +356,50 @@ static void test_interior_pointer_elsewhere_still_counts(void **state)
     assert_int_equal(kind_of(m, 1), LEAK_POSSIBLE);
 }
 
+/* More blocks than one fence step, inserted in reverse: lookups, address
+ * order and has_block_in go through the fence and the table's slots. */
+static void test_many_blocks_in_address_order(void **state)
+{
+    struct fake_mem *m = *state;
+    for (int i = 199; i >= 0; i--)
+        add_block(m, i, 32);
+    for (int i = 1; i < 100; i += 2)
+        store(m, DATA + (mt_addr)i * 8, block(i));
+    run_scan(m);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(kind_of(m, i), i % 2 && i < 100 ? LEAK_REACHABLE : LEAK_DEFINITE);
+    size_t cursor = 0, n = 0;
+    mt_addr prev = 0;
+    struct leak_verdict v;
+    const struct block *b;
+    while ((b = leak_scan_next(&m->scan, &cursor, &v))) {
+        assert_true(b->addr > prev);
+        assert_int_equal(v.kind, kind_of(m, (int)((b->addr - HEAP) / 0x100)));
+        prev = b->addr;
+        n++;
+    }
+    assert_int_equal(n, 200);
+    assert_true(leak_scan_has_block_in(&m->scan, block(150), block(150) + 1));
+    assert_false(leak_scan_has_block_in(&m->scan, block(150) + 16, block(151)));
+    assert_false(leak_scan_has_block_in(&m->scan, block(200), block(300)));
+}
+
+/* The scan indexes the live table: once the table changes it gives no verdict. */
+static void test_changed_table_makes_scan_stale(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    add_block(m, 1, 32);
+    run_scan(m);
+    assert_true(leak_scan_current(&m->scan, &m->live));
+    assert_true(alloc_table_remove(&m->live, block(0), NULL));
+    assert_false(leak_scan_current(&m->scan, &m->live));
+    struct leak_verdict v;
+    assert_false(leak_scan_verdict(&m->scan, block(1), &v));
+    size_t cursor = 0;
+    assert_null(leak_scan_next(&m->scan, &cursor, &v));
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -385,6 +434,8 @@ int main(void)
         T(test_heuristics_parse),
         T(test_pointer_to_next_chunk_header_is_ignored),
         T(test_interior_pointer_elsewhere_still_counts),
+        T(test_many_blocks_in_address_order),
+        T(test_changed_table_makes_scan_stale),
         T(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -454,7 +454,7 @@ static void test_text_invalid_free_without_stack(void **state)
 static const struct report_stats sample_stats = {
     .present = true, .traps = 1, .entry_traps = 2, .return_traps = 3, .rendezvous_traps = 4,
     .nested_calls = 5, .single_steps = 6, .unwinds = 7, .ptrace_calls = 8,
-    .symbolized_addresses = 9,
+    .symbolized_addresses = 9, .unwind_frames = 10, .unwind_us = 11,
 };
 
 /* The documented counters, in their documented order; fields added later may
@@ -479,7 +479,7 @@ static void test_text_stats(void **state)
     char *got = capture_close(&c);
     const char *parts[] = { "memtrace: stats: traps=1 ", "entry_traps=2 ", "return_traps=3 ",
                             "rendezvous_traps=4 ", "nested_calls=5 ", "single_steps=6 ",
-                            "unwinds=7 ", "ptrace_calls=8 ", "symbolized_addresses=9 ", "scan_ms=0 ", "scanned_bytes=0\n" };
+                            "unwinds=7 ", "unwind_frames=10 ", "unwind_us=11 ", "ptrace_calls=8 ", "symbolized_addresses=9 ", "scan_ms=0 ", "scanned_bytes=0\n" };
     assert_in_order(got, parts, sizeof(parts) / sizeof(parts[0]));
     /* Exactly one line, starting with the prefix. */
     assert_int_equal(strncmp(got, parts[0], strlen(parts[0])), 0);
@@ -615,7 +615,7 @@ static void test_json_stats_only_when_present(void **state)
     const char *parts[] = { "\"mappings\":[]}],\"stats\":{\"traps\":1,", "\"entry_traps\":2,",
                             "\"return_traps\":3,", "\"rendezvous_traps\":4,",
                             "\"nested_calls\":5,", "\"single_steps\":6,", "\"unwinds\":7,",
-                            "\"ptrace_calls\":8,", "\"symbolized_addresses\":9,", "\"scan_ms\":0,", "\"scanned_bytes\":0}}\n" };
+                            "\"unwind_frames\":10,", "\"unwind_us\":11,", "\"ptrace_calls\":8,", "\"symbolized_addresses\":9,", "\"scan_ms\":0,", "\"scanned_bytes\":0}}\n" };
     assert_in_order(got, parts, sizeof(parts) / sizeof(parts[0]));
     free(got);
 }

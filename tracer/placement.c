@@ -1,0 +1,87 @@
+/* CPU placement: pins memtrace and the tasks it serves to one CPU and
+ * remembers every mask it changed, to give it back (see placement.h). */
+#include "placement.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void placement_init(struct placement *pl)
+{
+    memset(pl, 0, sizeof(*pl));
+    pl->cpu = -1;
+}
+
+void placement_destroy(struct placement *pl)
+{
+    free(pl->saved);
+    placement_init(pl);
+}
+
+int placement_save(struct placement *pl, pid_t tid)
+{
+    for (size_t i = 0; i < pl->nsaved; i++)
+        if (pl->saved[i].tid == tid)
+            return 0;   /* the first mask seen is the one to restore */
+    if (pl->nsaved == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 8;
+        struct placement_saved *p = realloc(pl->saved, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        pl->saved = p;
+        pl->cap = cap;
+    }
+    struct placement_saved *s = &pl->saved[pl->nsaved];
+    s->tid = tid;
+    if (sched_getaffinity(tid, sizeof(s->mask), &s->mask) != 0)
+        return -errno;
+    pl->nsaved++;
+    return 0;
+}
+
+static int pin_to(pid_t tid, int cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(tid, sizeof(one), &one) == 0 ? 0 : -errno;
+}
+
+int placement_pin_self(struct placement *pl)
+{
+    /* tid 0: the calling thread. It is saved as the first entry, so that
+     * placement_restore gives memtrace its own mask back last. */
+    int err = placement_save(pl, 0);
+    if (err)
+        return err;
+    int cpu = sched_getcpu();
+    if (cpu < 0)
+        return -errno;
+    if ((err = pin_to(0, cpu)) != 0)
+        return err;
+    pl->cpu = cpu;
+    return 0;
+}
+
+int placement_pin(struct placement *pl, pid_t tid)
+{
+    if (pl->cpu < 0)
+        return -EINVAL;
+    int err = placement_save(pl, tid);
+    if (err)
+        return err;
+    return pin_to(tid, pl->cpu);
+}
+
+int placement_restore(struct placement *pl)
+{
+    int first = 0;
+    for (size_t i = pl->nsaved; i-- > 0;) {
+        const struct placement_saved *s = &pl->saved[i];
+        if (sched_setaffinity(s->tid, sizeof(s->mask), &s->mask) != 0 && errno != ESRCH &&
+            !first)
+            first = -errno;
+    }
+    pl->nsaved = 0;
+    pl->cpu = -1;
+    return first;
+}

@@ -1,0 +1,44 @@
+/* CPU placement: memtrace and the threads it serves share one CPU.
+ *
+ * Every trap is a round trip between the traced thread and memtrace. On the
+ * same CPU it is a plain context switch; on different CPUs each stop is a
+ * cross-CPU wake-up, which on a VM costs far more (bench/ row 2: pinned vs
+ * --no-pin). So by default `memtrace run` pins itself to the CPU it is
+ * running on before forking the program, which inherits the mask (and its
+ * threads and children with it). The affinity of every task pinned here is
+ * remembered so it can be given back (attach mode: at detach). */
+#ifndef MT_PLACEMENT_H
+#define MT_PLACEMENT_H
+#include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct placement_saved {
+    pid_t tid;
+    cpu_set_t mask;
+};
+
+struct placement {
+    int cpu;                        /* -1: not pinned */
+    struct placement_saved *saved;  /* tasks whose affinity we changed, memtrace first */
+    size_t nsaved, cap;
+};
+
+void placement_init(struct placement *pl);
+/* Pins the calling thread (memtrace) to the CPU it runs on, within its
+ * allowed set; tasks it forks afterwards inherit the mask. Returns 0 or
+ * -errno (the caller may go on unpinned). */
+int placement_pin_self(struct placement *pl);
+/* Remembers tid's current affinity (once per tid), for placement_restore.
+ * Returns 0 or -errno (-ESRCH: the task is gone). */
+int placement_save(struct placement *pl, pid_t tid);
+/* Saves tid's affinity, then pins it to memtrace's CPU (placement_pin_self
+ * first). Returns 0 or -errno. */
+int placement_pin(struct placement *pl, pid_t tid);
+/* Gives every saved task its affinity back, memtrace's own last; tasks that
+ * have exited are skipped. Returns 0 or the first -errno other than ESRCH. */
+int placement_restore(struct placement *pl);
+void placement_destroy(struct placement *pl);
+
+#endif
