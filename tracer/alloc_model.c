@@ -1,5 +1,6 @@
 /* Applies allocator events to the live/freed tables with glibc's semantics. */
 #include "alloc_model.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,14 +108,10 @@ static int note_time(struct alloc_model *m, uint64_t seq, uint64_t ns)
         return 0;
     if (m->ntimeline && ns < m->timeline[m->ntimeline - 1].ns + CHECKPOINT_NS)
         return 0;
-    if (m->ntimeline == m->timeline_cap) {
-        size_t cap = m->timeline_cap ? m->timeline_cap * 2 : 256;
-        struct seq_time *t = realloc(m->timeline, cap * sizeof(*t));
-        if (!t)
-            return -ENOMEM;
-        m->timeline = t;
-        m->timeline_cap = cap;
-    }
+    struct seq_time *t = mt_grow(m->timeline, &m->timeline_cap, m->ntimeline + 1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    m->timeline = t;
     m->timeline[m->ntimeline++] = (struct seq_time){ .seq = seq, .ns = ns };
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Top stacks by live bytes, with growth against the previous view. */
 #include "live_view.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ struct live_view {
     size_t nprev;
     uint64_t prev_ns;         /* 0 before the first view */
     uint64_t prev_events;
+    uint64_t status_ns, status_events;   /* at the last status line */
+    bool status_shown;                   /* a status line is on the terminal */
 };
 
 struct live_view *live_view_create(unsigned top)
@@ -34,6 +37,34 @@ void live_view_destroy(struct live_view *v)
         return;
     free(v->prev);
     free(v);
+}
+
+static uint64_t events_of(const struct alloc_model *m)
+{
+    return m->allocations + m->frees + m->untracked_frees;
+}
+
+void live_view_status(struct live_view *v, FILE *f, const struct report_process *p,
+                      uint64_t now_ns, uint64_t traced_ns)
+{
+    uint64_t events = events_of(p->model);
+    double dt = v->status_ns ? (double)(now_ns - v->status_ns) / 1e9 : (double)traced_ns / 1e9;
+    double rate = dt > 0 ? (double)(events - v->status_events) / dt : 0;
+    fprintf(f, "\r==%d== traced %.0f s, %.0f events/s, %zu live blocks\033[K", p->pid,
+            (double)traced_ns / 1e9, rate, p->model->live.count);
+    fflush(f);
+    v->status_shown = true;
+    v->status_ns = now_ns;
+    v->status_events = events;
+}
+
+void live_view_status_clear(struct live_view *v, FILE *f)
+{
+    if (!v || !v->status_shown)
+        return;
+    fputs("\r\033[K", f);
+    fflush(f);
+    v->status_shown = false;
 }
 
 static int compare_seen(const void *a, const void *b)
@@ -99,8 +130,7 @@ int live_view_print(struct live_view *v, FILE *f, const struct report_process *p
     size_t n;
     if (report_collect_leaks(p->model, NULL, &recs, &n) != 0)
         return -ENOMEM;
-    const struct alloc_model *m = p->model;
-    uint64_t events = m->allocations + m->frees + m->untracked_frees;
+    uint64_t events = events_of(p->model);
     double dt = v->prev_ns ? (double)(now_ns - v->prev_ns) / 1e9 : (double)traced_ns / 1e9;
     double rate = dt > 0 ? (double)(events - v->prev_events) / dt : 0;
     uint64_t live_bytes = 0, live_blocks = 0;

@@ -17,4 +17,10 @@ void live_view_destroy(struct live_view *v);
 int live_view_print(struct live_view *v, FILE *f, const struct report_process *p,
                     uint64_t now_ns, uint64_t traced_ns);
 
+/* On a terminal: a status line (traced time, events/s, live blocks)
+ * rewritten in place; cleared before anything else is printed. */
+void live_view_status(struct live_view *v, FILE *f, const struct report_process *p,
+                      uint64_t now_ns, uint64_t traced_ns);
+void live_view_status_clear(struct live_view *v, FILE *f);
+
 #endif

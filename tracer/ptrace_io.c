@@ -93,6 +93,20 @@ int pt_geteventmsg(pid_t tid, unsigned long *msg)
     return request(PTRACE_GETEVENTMSG, tid, NULL, msg);
 }
 
+int pt_wait_stop(pid_t tid, struct wait_event *ev)
+{
+    for (;;) {
+        int status;
+        pid_t r = pt_wait(tid, &status, 0);
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return r;
+        *ev = wait_event_classify(status);
+        return ev->kind == WK_EXITED || ev->kind == WK_KILLED ? -ESRCH : 0;
+    }
+}
+
 int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max)
 {
     struct __ptrace_peeksiginfo_args args = { .off = 0, .flags = 0, .nr = max };

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include "mt_addr.h"
 #include "regs.h"
+#include "wait_event.h"
 
 struct ptrace_counters {
     uint64_t calls;        /* every ptrace request */
@@ -32,6 +33,9 @@ int pt_singlestep(pid_t tid, int sig);
 /* Up to max signals queued for tid alone (not yet delivered); returns
  * their number or -errno. */
 int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max);
+/* Waits for tid's next stop, retrying after EINTR, and classifies it.
+ * Returns 0, -ESRCH when tid exited or was killed instead, or -errno. */
+int pt_wait_stop(pid_t tid, struct wait_event *ev);
 /* waitpid(pid, &status, flags | __WALL); returns the tid or -errno. */
 pid_t pt_wait(pid_t pid, int *status, int flags);
 

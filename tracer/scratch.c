@@ -27,15 +27,9 @@ static int run_to_trap(pid_t tid)
     if ((err = pt_cont(tid, 0)))
         return err;
     for (;;) {
-        int status;
-        pid_t r = pt_wait(tid, &status, 0);
-        if (r == -EINTR)
-            continue;
-        if (r < 0)
-            return r;
-        struct wait_event ev = wait_event_classify(status);
-        if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
-            return -ESRCH;
+        struct wait_event ev;
+        if ((err = pt_wait_stop(tid, &ev)))
+            return err;
         if (ev.kind == WK_TRAP)
             break;
         /* A signal arriving now is held back and re-sent once we are done,

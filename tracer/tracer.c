@@ -749,15 +749,9 @@ static int listen_in_group_stop(pid_t tid)
     if ((err = pt_interrupt(tid)) || (err = pt_cont(tid, 0)))
         return err;
     for (;;) {
-        int status;
-        pid_t r = pt_wait(tid, &status, 0);
-        if (r == -EINTR)
-            continue;
-        if (r < 0)
-            return r;
-        struct wait_event ev = wait_event_classify(status);
-        if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
-            return -ESRCH;
+        struct wait_event ev;
+        if ((err = pt_wait_stop(tid, &ev)))
+            return err;
         if (ev.kind == WK_GROUP_STOP)
             return pt_listen(tid);
         if ((err = pt_cont(tid, ev.kind == WK_SIGNAL ? ev.value : 0)))
@@ -888,8 +882,8 @@ int tracer_attach(struct tracer *t, const struct mt_options *opt, FILE *log)
     add_process(t, p);
     t->main_pid = pid;
     t->attached = true;
-    t->view = opt->interval_ms ? live_view_create(opt->top) : NULL;
-    if (opt->interval_ms && !t->view)
+    t->view = live_view_create(opt->top);
+    if (!t->view)
         return fail(t, "out of memory");
     stop_signal = 0;
     int err = install_attach_signals(true);
@@ -913,18 +907,25 @@ int tracer_attach(struct tracer *t, const struct mt_options *opt, FILE *log)
     t->start_ns = mt_now_ns();
     uint64_t deadline = opt->duration_ms ? t->start_ns + opt->duration_ms * 1000000u : 0;
     uint64_t next_view = opt->interval_ms ? t->start_ns + opt->interval_ms * 1000000u : 0;
+    uint64_t next_status = isatty(STDERR_FILENO) ? t->start_ns + 1000000000u : 0;
     while (rc == 0 && anything_running(t) && !stop_signal) {
         uint64_t now = mt_now_ns();
         if (deadline && now >= deadline)
             break;
+        struct report_process rp = tracer_report_view(p, REPORT_DEFAULT_KINDS);
         if (next_view && now >= next_view) {
-            struct report_process rp = tracer_report_view(p, REPORT_DEFAULT_KINDS);
+            live_view_status_clear(t->view, stderr);
             live_view_print(t->view, stderr, &rp, now, now - t->start_ns);
             next_view = now + opt->interval_ms * 1000000u;
+        }
+        if (next_status && now >= next_status) {
+            live_view_status(t->view, stderr, &rp, now, now - t->start_ns);
+            next_status = now + 1000000000u;
         }
         if (handle_next(t, -1) != 0)
             rc = -1;
     }
+    live_view_status_clear(t->view, stderr);
     t->end_ns = mt_now_ns();
     if (!nothing_seized && anything_running(t)) {
         /* Also after an error: leaving our int3s in a live process would
@@ -1012,6 +1013,7 @@ static void show_banner(struct tracer *t, struct process *p)
 static void report_live_error(void *arg, struct process *p, const struct alloc_error *err)
 {
     struct tracer *t = arg;
+    live_view_status_clear(t->view, stderr);
     show_banner(t, p);
     struct report_process rp = live_view(p);
     report_text_error(t->log, &rp, err);

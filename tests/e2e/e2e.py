@@ -2498,21 +2498,27 @@ def case_attach_thread_spawn(env):
     attach_cycle(env, "spawn", attaches=5, extra=allocations_seen)
 
 
+def attach_until(env, target, end):
+    """memtrace attach --json FILE PID without --duration; after a second,
+    END(memtrace's Popen) ends it (a signal to memtrace or to the target)."""
+    json_path = json_path_for(env, "attach_until")
+    cmd = [env.memtrace, "attach", "--json", json_path, str(target.pid)]
+    log("$ " + " ".join(cmd))
+    mt = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=child_env())
+    time.sleep(1.0)
+    end(mt)
+    out, err = mt.communicate(timeout=60)
+    p = subprocess.CompletedProcess(cmd, mt.returncode, out.decode(), err.decode())
+    return finish_traced(env, p, json_path, 0, [target.argv], mode="attach")
+
+
 def case_attach_target_exits(env):
     """The process ends while attached: the report says how, memtrace
     exits 0."""
     target = AttachTarget(env, "steady")
     try:
-        json_path = json_path_for(env, "attach_exits")
-        cmd = [env.memtrace, "attach", "--json", json_path, str(target.pid)]
-        log("$ " + " ".join(cmd))
-        mt = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=child_env())
-        time.sleep(1.0)
-        os.kill(target.pid, signal.SIGTERM)
-        out, err = mt.communicate(timeout=60)
-        p = subprocess.CompletedProcess(cmd, mt.returncode, out.decode(), err.decode())
-        t = finish_traced(env, p, json_path, 0, [target.argv], mode="attach")
+        t = attach_until(env, target, lambda mt: os.kill(target.pid, signal.SIGTERM))
         check_exited(t, 0)
         check("target exit status", 0, target.proc.wait(timeout=10))
         check_true("target printed ok", "ok=" in target.output(), target.output())
@@ -2522,16 +2528,7 @@ def case_attach_target_exits(env):
 
 def stop_by_signal(env, sig):
     def body(target):
-        json_path = json_path_for(env, "attach_sig")
-        cmd = [env.memtrace, "attach", "--json", json_path, str(target.pid)]
-        log("$ " + " ".join(cmd))
-        mt = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=child_env())
-        time.sleep(1.0)
-        mt.send_signal(sig)
-        out, err = mt.communicate(timeout=60)
-        p = subprocess.CompletedProcess(cmd, mt.returncode, out.decode(), err.decode())
-        t = finish_traced(env, p, json_path, 0, [target.argv], mode="attach")
+        t = attach_until(env, target, lambda mt: mt.send_signal(sig))
         check_detached(t, target)
         check_true("the leak was seen", any(r["stack"] and r["stack"][0]["function"] ==
                                             "leak_one" for r in t.leaks))
