@@ -2304,6 +2304,7 @@ class AttachTarget:
         """Stops it (SIGCONT, SIGTERM) and checks it ended well."""
         os.kill(self.pid, signal.SIGCONT)
         os.kill(self.pid, signal.SIGTERM)
+        self.proc.stdin.close()   # "read" mode: end of input ends the read too
         try:
             rc = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -2317,6 +2318,8 @@ class AttachTarget:
         self.out.close()
 
     def kill(self):
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
         if self.proc.poll() is None:
             os.kill(self.pid, signal.SIGCONT)
             self.proc.kill()
