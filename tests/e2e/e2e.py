@@ -334,6 +334,27 @@ def as_proc(t):
     return t.process if isinstance(t, Traced) else t
 
 
+
+# dlopen's _dlfo_mappings_segment_allocate over-allocates and keeps a pointer
+# rounded up to 64 bytes (dl-find_object.c): an interior pointer, so the
+# block is possibly lost, unless malloc happened to return a 64-byte aligned
+# block (the heap layout depends on path lengths: a CI clone got one), when
+# the kept pointer is its start and it is still reachable.  Valgrind agrees
+# in both layouts.
+DLFO_KINDS = ("possibly_lost", "still_reachable")
+
+
+def check_dlfo_kind(rec):
+    check_true("kind of the _dlfo_mappings_segment_allocate record (%s) is possibly lost or, "
+               "in a 64-byte aligned block, still reachable" % rec["kind"],
+               rec["kind"] in DLFO_KINDS)
+
+
+def dlfo_split(dlfo):
+    """(possibly lost, still reachable) (bytes, blocks) of the dlfo records."""
+    return tuple((sum(r["bytes"] for r in dlfo if r["kind"] == k),
+                  sum(r["blocks"] for r in dlfo if r["kind"] == k)) for k in DLFO_KINDS)
+
 def check_exited(t, code):
     proc = as_proc(t)
     check("process end", "exited", proc["end"])
@@ -1154,13 +1175,15 @@ def case_pthread_exit_main(env):
     dlfo = [r for r in others["exit"]
             if any(f.get("function") == "_dlfo_mappings_segment_allocate" for f in r["stack"])]
     check("records of _dlfo_mappings_segment_allocate under pthread_exit", 1, len(dlfo))
-    check("its kind", "possibly_lost", dlfo[0]["kind"])
+    check_dlfo_kind(dlfo[0])
+    (dp_bytes, dp_blocks), (dr_bytes, dr_blocks) = dlfo_split(dlfo)
     rest = [r for r in others["exit"] if r is not dlfo[0]]
     check("kinds of the other records under pthread_exit (libgcc_s' dlopen)",
           ["still_reachable"] * len(rest), [r["kind"] for r in rest])
     check_kinds(t, definite=(1100, 2),
-                possible=(dtv_bytes + dlfo[0]["bytes"], dtv_blocks + dlfo[0]["blocks"]),
-                reachable=(sum(r["bytes"] for r in rest), sum(r["blocks"] for r in rest)))
+                possible=(dtv_bytes + dp_bytes, dtv_blocks + dp_blocks),
+                reachable=(dr_bytes + sum(r["bytes"] for r in rest),
+                           dr_blocks + sum(r["blocks"] for r in rest)))
     check("errors", [], t.errors)
     s = t.summary
     check_true("allocations >= 2 * 1001", s["allocations"] >= 2002, json.dumps(s))
@@ -1810,12 +1833,14 @@ def case_kinds_dlopen(env):
     dlfo = [r for r in dl if any(f.get("function") == "_dlfo_mappings_segment_allocate"
                                  for f in r["stack"])]
     check("records of _dlfo_mappings_segment_allocate", 1, len(dlfo))
-    check("its kind", "possibly_lost", dlfo[0]["kind"])
+    check_dlfo_kind(dlfo[0])
+    possible, (dr_bytes, dr_blocks) = dlfo_split(dlfo)
     rest = [r for r in dl if r is not dlfo[0]]
     check("kinds of dlopen's other records", ["still_reachable"] * len(rest),
           [r["kind"] for r in rest])
-    check_kinds(t, definite=(11, 1), possible=pair(dlfo[0]),
-                reachable=(170 + sum(r["bytes"] for r in rest), 1 + sum(r["blocks"] for r in rest)))
+    check_kinds(t, definite=(11, 1), possible=possible,
+                reachable=(170 + dr_bytes + sum(r["bytes"] for r in rest),
+                           1 + dr_blocks + sum(r["blocks"] for r in rest)))
 
 
 def case_kinds_text(env):

@@ -419,13 +419,22 @@ def case_dlopen_dlclose(env):
     dlfo = [r for r in t.leaks if any(f["function"] == "_dlfo_mappings_segment_allocate"
                                       for f in r["stack"])]
     check("blocks of _dlfo_mappings_segment_allocate", 2, sum(r["blocks"] for r in dlfo))
+    # Possibly lost (glibc keeps a pointer rounded up to 64 bytes into them),
+    # or still reachable when malloc returned a 64-byte aligned block: the
+    # heap layout depends on path lengths (a CI clone got one).
+    check("kinds of the _dlfo_mappings_segment_allocate records", [],
+          [r["kind"] for r in dlfo if r["kind"] not in ("possibly_lost", "still_reachable")])
+    dlfo_reach = [r for r in dlfo if r["kind"] == "still_reachable"]
     check_kinds(t, [("53-byte", t.leak(53), "definitely_lost"),
                     ("67-byte", t.leak(67), "still_reachable"),
                     ("41-byte", t.leak(41), "still_reachable"),
                     ("stdout buffer", t.leak(4096), "still_reachable")]
-                + [("_dlfo_mappings_segment_allocate", r, "possibly_lost") for r in dlfo],
-                definite=(53, 1), possible=(sum(r["bytes"] for r in dlfo), 2),
-                reachable=(41 + 67 + 4096, 3))
+                + [("_dlfo_mappings_segment_allocate", r, r["kind"]) for r in dlfo],
+                definite=(53, 1),
+                possible=(sum(r["bytes"] for r in dlfo if r not in dlfo_reach),
+                          sum(r["blocks"] for r in dlfo if r not in dlfo_reach)),
+                reachable=(41 + 67 + 4096 + sum(r["bytes"] for r in dlfo_reach),
+                           3 + sum(r["blocks"] for r in dlfo_reach)))
     line = env.line("symdl.c", "dl_malloc")
     for nbytes, which in ((53, "alpha"), (67, "omega")):
         stack = t.leak(nbytes)["stack"]
