@@ -72,6 +72,15 @@ int placement_pin(struct placement *pl, pid_t tid)
     return pin_to(tid, pl->cpu);
 }
 
+int placement_release(struct placement *pl, pid_t tid)
+{
+    if (pl->cpu < 0 || pl->nsaved == 0)
+        return 0;
+    /* saved[0] is memtrace's own mask from before placement_pin_self. */
+    const cpu_set_t *all = &pl->saved[0].mask;
+    return sched_setaffinity(tid, sizeof(*all), all) == 0 ? 0 : -errno;
+}
+
 int placement_restore(struct placement *pl)
 {
     int first = 0;

@@ -2656,6 +2656,16 @@ def case_cpu_pinning(env):
     free = memtrace(env, ["run", "--no-pin", "-o", os.devnull, "--", nproc])
     check("memtrace --no-pin exit status", 0, free.returncode)
     check("CPUs the program may use (--no-pin)", native_count, free.stdout.strip())
+    # Threads the program creates get every CPU back.
+    script = ("import os, threading\n"
+              "out = []\n"
+              "t = threading.Thread(target=lambda: out.append(len(os.sched_getaffinity(0))))\n"
+              "t.start(); t.join()\n"
+              "print(len(os.sched_getaffinity(0)), out[0])\n")
+    py = memtrace(env, ["run", "-o", os.devnull, "--", sys.executable, "-c", script])
+    check("memtrace exit status (python threads)", 0, py.returncode)
+    check("CPUs of the main thread and of a thread it created", "1 %s" % native_count,
+          py.stdout.strip())
 
 
 CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items())
