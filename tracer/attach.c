@@ -12,22 +12,6 @@
 #include <sys/ptrace.h>
 #include <unistd.h>
 
-/* TracerPid of one thread. */
-static pid_t thread_tracer(pid_t pid, pid_t tid)
-{
-    char path[96], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    pid_t tracer = 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "TracerPid: %d", &tracer) == 1)
-            break;
-    fclose(f);
-    return tracer;
-}
-
 /* One pass over /proc/PID/task: seizes the threads not traced yet. Returns
  * how many were new, or -errno with why. */
 static int seize_pass(struct process *p, char *why, size_t why_len)
@@ -50,7 +34,7 @@ static int seize_pass(struct process *p, char *why, size_t why_len)
         int rc = pt_seize(tid, ATTACH_SEIZE_OPTIONS);
         if (rc == -ESRCH)
             continue;   /* it exited between the listing and now */
-        if (rc == -EPERM && p->threads && thread_tracer(p->pid, tid) == getpid()) {
+        if (rc == -EPERM && p->threads && attach_tracer_of(p->pid, tid) == getpid()) {
             /* Created by a thread seized earlier: the kernel traced it for
              * us, and its first stop parks it. */
             rc = 0;

@@ -14,11 +14,10 @@
 
 #define PF_KTHREAD_FLAG 0x00200000u   /* include/linux/sched.h */
 
-/* The value of "Key:\t..." in /proc/PID/status, or -1 when absent. */
-static int status_field(pid_t pid, const char *key, char *out, size_t out_len)
+/* The value of "Key:\t..." in a /proc status file; -ENOENT when absent. */
+static int status_file_field(const char *path, const char *key, char *out, size_t out_len)
 {
-    char path[64], line[512];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    char line[512];
     FILE *f = fopen(path, "re");
     if (!f)
         return -errno;
@@ -35,6 +34,20 @@ static int status_field(pid_t pid, const char *key, char *out, size_t out_len)
     }
     fclose(f);
     return rc;
+}
+
+static int status_field(pid_t pid, const char *key, char *out, size_t out_len)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    return status_file_field(path, key, out, out_len);
+}
+
+pid_t attach_tracer_of(pid_t pid, pid_t tid)
+{
+    char path[96], v[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+    return status_file_field(path, "TracerPid", v, sizeof(v)) == 0 ? (pid_t)atoi(v) : 0;
 }
 
 static void process_name(pid_t pid, char *out, size_t len)
@@ -85,16 +98,9 @@ static int yama_scope(void)
     return v;
 }
 
-/* Another tracer's pid, 0 when none. */
-static pid_t tracer_of(pid_t pid)
-{
-    char v[64];
-    return status_field(pid, "TracerPid", v, sizeof(v)) == 0 ? (pid_t)atoi(v) : 0;
-}
-
 static bool describe_other_tracer(pid_t pid, char *why, size_t why_len)
 {
-    pid_t other = tracer_of(pid);
+    pid_t other = attach_tracer_of(pid, pid);
     if (other <= 0)
         return false;
     char name[64];

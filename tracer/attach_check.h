@@ -12,6 +12,9 @@
  * set, or -1 with why. */
 int attach_check(const char *arg, pid_t *pid, char *why, size_t why_len);
 
+/* TracerPid of thread tid of process pid, 0 when untraced or unknown. */
+pid_t attach_tracer_of(pid_t pid, pid_t tid);
+
 /* Why PTRACE_SEIZE of pid failed with EPERM: another tracer, a different
  * user without CAP_SYS_PTRACE, or Yama's ptrace_scope. */
 void attach_explain_eperm(pid_t pid, char *why, size_t why_len);

@@ -124,80 +124,18 @@ static mt_addr stack_pointer_in(const struct process *p, mt_addr lo, mt_addr hi)
     return best;
 }
 
-struct range {
-    mt_addr lo, hi;
-};
-
-static int compare_ranges(const void *a, const void *b)
-{
-    const struct range *x = a, *y = b;
-    return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-/* The tracked blocks as sorted ranges; *n = 0 and NULL when there are none. */
-static int tracked_ranges(const struct process *p, struct range **out, size_t *n)
-{
-    size_t count = p->model.live.count, k = 0, cursor = 0;
-    *out = NULL;
-    *n = 0;
-    if (count == 0)
-        return 0;
-    struct range *r = malloc(count * sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    const struct block *b;
-    while ((b = alloc_table_next(&p->model.live, &cursor)) && k < count)
-        r[k++] = (struct range){ b->addr, b->addr + b->size };
-    qsort(r, k, sizeof(*r), compare_ranges);
-    *out = r;
-    *n = k;
-    return 0;
-}
-
-/* attach: heap memory outside the tracked blocks holds blocks allocated
- * before memtrace came, which may point at tracked ones. It is a root, so
- * nothing reachable through them is called lost. */
-static void root_heap_gaps(struct leak_scan *s, const struct range *blocks, size_t n, mt_addr lo,
-                           mt_addr hi)
-{
-    size_t i = 0, top = n;
-    while (i < top) {   /* first block ending after lo */
-        size_t mid = (i + top) / 2;
-        if (blocks[mid].hi <= lo)
-            i = mid + 1;
-        else
-            top = mid;
-    }
-    mt_addr at = lo;
-    for (; i < n && blocks[i].lo < hi; i++) {
-        if (blocks[i].lo > at)
-            leak_scan_root_region(s, at, blocks[i].lo, false);
-        if (blocks[i].hi > at)
-            at = blocks[i].hi;
-    }
-    if (at < hi)
-        leak_scan_root_region(s, at, hi, false);
-}
-
-static int scan_maps(struct process *p, struct leak_scan *s, const struct read_ctx *r)
+static void scan_maps(struct process *p, struct leak_scan *s, const struct read_ctx *r)
 {
     mt_addr alloc_lo, alloc_hi;
     allocator_range(p, &alloc_lo, &alloc_hi);
-    struct range *blocks = NULL;
-    size_t nblocks = 0;
-    if (p->model.untracked_ok) {
-        int err = tracked_ranges(p, &blocks, &nblocks);
-        if (err)
-            return err;
-    }
     for (size_t i = 0; i < r->nmaps; i++) {
         const struct mapping *m = &r->maps[i];
         mt_addr lo = m->lo, hi = m->hi;
         if (!m->readable || !m->writable || m->special)
             continue;
         if (leak_scan_has_block_in(s, lo, hi)) {   /* heap */
-            if (p->model.untracked_ok)
-                root_heap_gaps(s, blocks, nblocks, lo, hi);
+            if (p->model.untracked_ok)   /* attach: blocks from before are roots */
+                leak_scan_root_gaps(s, lo, hi);
             continue;
         }
         mt_addr sp = stack_pointer_in(p, lo, hi);
@@ -206,8 +144,6 @@ static int scan_maps(struct process *p, struct leak_scan *s, const struct read_c
         bool allocator_data = lo < alloc_hi && hi > alloc_lo;
         leak_scan_root_region(s, lo, hi, allocator_data);
     }
-    free(blocks);
-    return 0;
 }
 
 static void scan_registers(const struct process *p, struct leak_scan *s)
@@ -235,13 +171,7 @@ int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
         free(s);
         return err;
     }
-    err = scan_maps(p, s, &rc);
-    if (err) {
-        leak_scan_destroy(s);
-        free(s);
-        free(rc.maps);
-        return err;
-    }
+    scan_maps(p, s, &rc);
     scan_registers(p, s);
     err = leak_scan_finish(s);
     free(rc.maps);

@@ -562,6 +562,24 @@ bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi)
     return a < s->n && addr_of(s, a) < hi;
 }
 
+void leak_scan_root_gaps(struct leak_scan *s, mt_addr lo, mt_addr hi)
+{
+    /* Blocks do not overlap, so in address order only the one before the
+     * first start in [lo, hi) can reach into it. */
+    size_t rank = rank_upper(s, lo);
+    mt_addr at = lo;
+    if (rank > 0 && addr_of(s, rank - 1) + size_of(s, rank - 1) > at)
+        at = addr_of(s, rank - 1) + size_of(s, rank - 1);
+    for (; rank < s->n && addr_of(s, rank) < hi; rank++) {
+        if (addr_of(s, rank) > at)
+            leak_scan_root_region(s, at, addr_of(s, rank), false);
+        if (addr_of(s, rank) + size_of(s, rank) > at)
+            at = addr_of(s, rank) + size_of(s, rank);
+    }
+    if (at < hi)
+        leak_scan_root_region(s, at, hi, false);
+}
+
 bool leak_scan_current(const struct leak_scan *s, const struct alloc_table *live)
 {
     return s && s->live == live && s->state && live->generation == s->live_generation;

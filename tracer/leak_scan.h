@@ -101,6 +101,10 @@ void leak_scan_root_words(struct leak_scan *s, const uint64_t *words, size_t n);
  * through the blocks themselves. */
 bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi);
 
+/* Roots the parts of [lo, hi) no block covers (attach: heap memory holding
+ * blocks allocated before memtrace came, which may point at tracked ones). */
+void leak_scan_root_gaps(struct leak_scan *s, mt_addr lo, mt_addr hi);
+
 /* Propagates from the roots and classifies every block. */
 int leak_scan_finish(struct leak_scan *s);
 /* Whether the scan still describes live (same table, unchanged since init). */

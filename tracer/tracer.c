@@ -922,13 +922,14 @@ int tracer_attach(struct tracer *t, const struct mt_options *opt, FILE *log)
         uint64_t now = mt_now_ns();
         if (deadline && now >= deadline)
             break;
-        struct report_process rp = tracer_report_view(p, REPORT_DEFAULT_KINDS);
         if (next_view && now >= next_view) {
+            struct report_process rp = tracer_report_view(p, REPORT_DEFAULT_KINDS);
             live_view_status_clear(t->view, stderr);
             live_view_print(t->view, stderr, &rp, now, now - t->start_ns);
             next_view = now + opt->interval_ms * 1000000u;
         }
         if (next_status && now >= next_status) {
+            struct report_process rp = tracer_report_view(p, REPORT_DEFAULT_KINDS);
             live_view_status(t->view, stderr, &rp, now, now - t->start_ns);
             next_status = now + 1000000000u;
         }

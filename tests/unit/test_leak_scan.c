@@ -400,6 +400,25 @@ static void test_changed_table_makes_scan_stale(void **state)
     assert_null(leak_scan_next(&m->scan, &cursor, &v));
 }
 
+/* attach: heap memory between tracked blocks (blocks from before the
+ * attach) is a root; memory inside tracked blocks is not. */
+static void test_heap_gaps_are_roots(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    add_block(m, 1, 32);
+    add_block(m, 2, 32);
+    store(m, block(0) + 0x80, block(1));   /* in the gap after block 0 */
+    store(m, block(1) + 8, block(2));      /* inside block 1: reached through it */
+    store(m, block(2) + 0x40, block(0));   /* after block 2, past the gaps rooted */
+    assert_int_equal(leak_scan_init(&m->scan, &m->live, fake_read, m, 0, NULL), 0);
+    leak_scan_root_gaps(&m->scan, HEAP, block(2) + 0x20);
+    assert_int_equal(leak_scan_finish(&m->scan), 0);
+    assert_int_equal(kind_of(m, 0), LEAK_DEFINITE);
+    assert_int_equal(kind_of(m, 1), LEAK_REACHABLE);
+    assert_int_equal(kind_of(m, 2), LEAK_REACHABLE);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -436,7 +455,8 @@ int main(void)
         T(test_interior_pointer_elsewhere_still_counts),
         T(test_many_blocks_in_address_order),
         T(test_changed_table_makes_scan_stale),
-        T(test_kind_names),
+        T(test_heap_gaps_are_roots),
+    T(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
