@@ -2405,8 +2405,17 @@ def case_attach_steady_leak(env):
         check("errors", [], t.errors)
         line = env.line("attach_target", "steady_leak")
         recs = [r for r in t.leaks if r["stack"] and r["stack"][0]["function"] == "leak_one"]
-        check("leak records allocated in leak_one", 1, len(recs))
-        r = recs[0]
+        lost = [r for r in recs if r["kind"] == "definitely_lost"]
+        check("definitely lost records allocated in leak_one", 1, len(lost))
+        # The stop may find the main thread at malloc's return trap in
+        # leak_one, its rax still holding the newest block: that block is
+        # truly reachable from a register (memcheck says the same), so at
+        # most that one 64-byte block may be still reachable.
+        reachable = [(x["kind"], x["bytes"], x["blocks"]) for x in recs if x not in lost]
+        check_true("other leak_one records: none, or the newest block reachable from a "
+                   "register: %r" % reachable,
+                   reachable in ([], [("still_reachable", 64, 1)]))
+        r = lost[0]
         check("leak_one record: kind, allocator, line",
               ("definitely_lost", "malloc", "attach_target.c", line),
               (r["kind"], r["allocator"], base(r["stack"][0]["file"]), r["stack"][0]["line"]))
