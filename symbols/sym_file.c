@@ -699,6 +699,23 @@ static bool is_function_scope(Dwarf_Die *die)
 
 #define MAX_INLINE_DEPTH 64
 
+/* The C runtime's start-up code below main. Its frames end every stack and
+ * say nothing about a leak, yet their file and line would cost opening the
+ * module's DWARF: for libc with libc6-dbg, inflating ~10 MiB of compressed
+ * sections, ~0.1 s, most of memtrace's cost on a short program. They are
+ * named from the symbol table only, as Valgrind hides them ("below main"). */
+static bool is_startup_function(const char *symname)
+{
+    static const char *const startup[] = {
+        "_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main",
+    };
+    size_t len = strcspn(symname, "@");   /* __libc_start_main@@GLIBC_2.34 */
+    for (size_t i = 0; i < sizeof(startup) / sizeof(startup[0]); i++)
+        if (strlen(startup[i]) == len && strncmp(startup[i], symname, len) == 0)
+            return true;
+    return false;
+}
+
 /* Frames of link-time address a, innermost first (as eu-addr2line -i):
  * dwarf_getscopes finds the innermost function-like scope at a; while it is
  * an inlined call, dwarf_getscopes_die on it gives the concrete scopes that
@@ -707,11 +724,18 @@ static bool is_function_scope(Dwarf_Die *die)
 static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **out)
 {
     *out = NULL;
-    if (!f->dwarf_checked)
-        check_dwarf(f);
     GElf_Off off;
     GElf_Sym sym;
     const char *symname = dwfl_module_addrinfo(f->mod, a, &off, &sym, NULL, NULL, NULL);
+    if (symname && is_startup_function(symname)) {
+        struct sym_chain_frame *fr = calloc(1, sizeof(*fr));
+        if (fr)
+            set_name(f, fr, symname, false);
+        *out = fr;
+        return fr ? 1 : 0;
+    }
+    if (!f->dwarf_checked)
+        check_dwarf(f);
     const char *file = NULL;
     int lineno = 0;
     Dwfl_Line *line = dwfl_module_getsrc(f->mod, a);
