@@ -3,18 +3,28 @@
  * Every trap is a round trip between the traced thread and memtrace. On the
  * same CPU it is a plain context switch; on different CPUs each stop is a
  * cross-CPU wake-up, which on a VM costs far more (bench/ row 2: pinned vs
- * --no-pin). So by default `memtrace run` pins itself to the CPU it is
- * running on before forking the program, which inherits the mask (and its
- * children with it). Threads the program creates get the original mask back
- * (placement_release): a multi-threaded program keeps every CPU, and with 4
- * threads that measured as fast as --no-pin. The affinity of every task
- * pinned here is remembered so it can be given back. */
+ * --no-pin). So by default `memtrace run` pins a process's busy thread
+ * (the one whose trap is the process's PLACEMENT_PIN_AFTER_TRAPS-th) and
+ * memtrace itself to the CPU memtrace is running on. Pinning only then
+ * spares programs that allocate little: they keep every CPU, and one that
+ * sizes its parallelism by its affinity at start (sort, make -j) still sees
+ * them all (sort of 200,000 lines pinned from the start: 1.88x, as slow as
+ * native sort on one CPU). Threads created afterwards by a pinned thread,
+ * and processes forked from it, inherit its mask; threads get the original
+ * mask back (placement_release): with 4 threads that measured as fast as
+ * --no-pin. The affinity of every task pinned here is remembered so it can
+ * be given back. */
 #ifndef MT_PLACEMENT_H
 #define MT_PLACEMENT_H
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* Traps a process pays unpinned (~75 us more each here) before it counts
+ * as allocation-heavy. A C.UTF-8 locale costs ~500 traps at startup
+ * (nproc: 485), /usr/bin/python3 -c pass 3,753. */
+#define PLACEMENT_PIN_AFTER_TRAPS 1024u
 
 struct placement_saved {
     pid_t tid;

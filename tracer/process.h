@@ -85,6 +85,8 @@ struct process {
     uint64_t sample_tick;   /* --sample: calls seen since the last unwind */
     bool hook_warned;
     bool attached;          /* memtrace attach: blocks from before are untracked */
+    uint32_t unplaced_traps; /* allocator traps before one of its threads was pinned */
+    bool placed;            /* a thread of it shares memtrace's CPU (placement) */
     uint64_t end_ns;        /* CLOCK_MONOTONIC when tracing it ended (block ages) */
     struct process *next;
 };

@@ -305,6 +305,26 @@ static int on_rendezvous(struct tracer *t, struct process *p, pid_t tid)
     return 0;
 }
 
+/* Lazy placement (placement.h): the thread making its process's
+ * PLACEMENT_PIN_AFTER_TRAPS-th trap moves to memtrace's CPU, memtrace
+ * pinning itself first if it has not yet. */
+static void place_busy_thread(struct tracer *t, struct thread *th)
+{
+    struct process *p = th->proc;
+    if (!t->opt->pin || t->attached || p->placed ||
+        ++p->unplaced_traps < PLACEMENT_PIN_AFTER_TRAPS)
+        return;
+    p->placed = true;
+    int err = t->placement.cpu < 0 ? placement_pin_self(&t->placement) : 0;
+    if (!err)
+        err = placement_pin(&t->placement, th->tid);
+    if (err && err != -ESRCH && !t->pin_warned) {
+        t->pin_warned = true;
+        fprintf(stderr, "memtrace: warning: cannot pin tid %d and memtrace to one CPU (%s); "
+                "running unpinned\n", th->tid, strerror(-err));
+    }
+}
+
 static int on_trap(struct tracer *t, struct thread *th)
 {
     struct process *p = th->proc;
@@ -347,6 +367,8 @@ static int on_trap(struct tracer *t, struct thread *th)
     if (err)
         return fail(t, "pid %d tid %d: handling the trap at 0x%" PRIxADDR " failed: %s", p->pid,
                     th->tid, at, strerror(-err));
+    if (bp == NULL || bp->role == BP_HOOK_ENTRY)
+        place_busy_thread(t, th);
     if ((err = pt_setregs(th->tid, &regs)) || (err = pt_cont(th->tid, 0)))
         return err == -ESRCH ? 0 : fail(t, "resuming tid %d: %s", th->tid, strerror(-err));
     return 0;
@@ -416,9 +438,9 @@ static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
         struct thread *nt = process_find_thread(th->proc, child);
         if (!nt && !(nt = process_add_thread(th->proc, child)))   /* attach may know it */
             return fail(t, "out of memory");
-        /* Placement: the program's first thread shares memtrace's CPU; the
-         * threads it creates may run anywhere, so a parallel program keeps
-         * its parallelism (bench: 4 threads 55-62 us/pair released, 66-67
+        /* Placement: a pinned thread shares memtrace's CPU; the threads it
+         * creates may run anywhere, so a parallel program keeps its
+         * parallelism (bench: 4 threads 55-62 us/pair released, 66-67
          * with every thread pinned; 1 thread 73-80 pinned, 98-107 not). */
         if (t->opt->pin && !t->attached) {
             int err = placement_release(&t->placement, child);
@@ -626,11 +648,6 @@ int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log)
     init_tracer(t, opt, log);
     if (!(t->snap = t->trap.snap = malloc(sizeof(*t->snap))))
         return fail(t, "out of memory");
-    /* Before the fork: the program and its threads inherit the mask. */
-    int perr = opt->pin ? placement_pin_self(&t->placement) : 0;
-    if (perr)
-        fprintf(stderr, "memtrace: warning: cannot pin to one CPU (%s); running unpinned\n",
-                strerror(-perr));
     int errfd = launch(t);
     if (errfd < 0)
         return -1;

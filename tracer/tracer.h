@@ -27,6 +27,7 @@ struct tracer {
     uint64_t end_ns;              /* when it ended (detach or exit) */
     struct live_view *view;       /* attach --interval */
     struct placement placement;   /* CPU pinning (--no-pin: none) */
+    bool pin_warned;
     char error[1024];             /* why tracer_run failed */
 };
 
