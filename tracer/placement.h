@@ -3,17 +3,16 @@
  * Every trap is a round trip between the traced thread and memtrace. On the
  * same CPU it is a plain context switch; on different CPUs each stop is a
  * cross-CPU wake-up, which on a VM costs far more (bench/ row 2: pinned vs
- * --no-pin). So by default `memtrace run` pins a process's busy thread
- * (the one whose trap is the process's PLACEMENT_PIN_AFTER_TRAPS-th) and
- * memtrace itself to the CPU memtrace is running on. Pinning only then
- * spares programs that allocate little: they keep every CPU, and one that
- * sizes its parallelism by its affinity at start (sort, make -j) still sees
- * them all (sort of 200,000 lines pinned from the start: 1.88x, as slow as
- * native sort on one CPU). Threads created afterwards by a pinned thread,
- * and processes forked from it, inherit its mask; threads get the original
- * mask back (placement_release): with 4 threads that measured as fast as
- * --no-pin. The affinity of every task pinned here is remembered so it can
- * be given back. */
+ * --no-pin). So by default `memtrace run` pins a single-threaded process
+ * that has made PLACEMENT_PIN_AFTER_TRAPS traps, and memtrace itself, to
+ * the CPU memtrace is running on. Pinning only then spares programs that
+ * allocate little: they keep every CPU, and one that sizes its parallelism
+ * by its affinity at start (sort, make -j) still sees them all. A process
+ * whose threads are busy is left alone: 4 allocating threads cost 61
+ * us/pair unpinned, 71 with one of them on memtrace's CPU (bench row 2).
+ * Processes forked from a pinned thread inherit its mask; threads it
+ * creates get the original mask back (placement_release). The affinity of
+ * every task pinned here is remembered so it can be given back. */
 #ifndef MT_PLACEMENT_H
 #define MT_PLACEMENT_H
 #include <sched.h>

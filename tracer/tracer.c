@@ -305,14 +305,18 @@ static int on_rendezvous(struct tracer *t, struct process *p, pid_t tid)
     return 0;
 }
 
-/* Lazy placement (placement.h): the thread making its process's
- * PLACEMENT_PIN_AFTER_TRAPS-th trap moves to memtrace's CPU, memtrace
- * pinning itself first if it has not yet. */
+/* Lazy placement (placement.h): once its process has made
+ * PLACEMENT_PIN_AFTER_TRAPS traps, a thread trapping while it is the
+ * process's only thread moves to memtrace's CPU, memtrace pinning itself
+ * first if it has not yet. */
 static void place_busy_thread(struct tracer *t, struct thread *th)
 {
     struct process *p = th->proc;
-    if (!t->opt->pin || t->attached || p->placed ||
-        ++p->unplaced_traps < PLACEMENT_PIN_AFTER_TRAPS)
+    if (!t->opt->pin || t->attached || p->placed)
+        return;
+    if (p->unplaced_traps < PLACEMENT_PIN_AFTER_TRAPS)
+        p->unplaced_traps++;
+    if (p->unplaced_traps < PLACEMENT_PIN_AFTER_TRAPS || p->threads != th || th->next)
         return;
     p->placed = true;
     int err = t->placement.cpu < 0 ? placement_pin_self(&t->placement) : 0;
