@@ -22,6 +22,7 @@ static const char *const names[FN_COUNT] = {
     [FN_SHMAT] = "shmat",
     [FN_SHMDT] = "shmdt",
     [FN_SHMCTL] = "shmctl",
+    [FN_EXECVE] = "execve",
 };
 
 const char *alloc_fn_name(enum alloc_fn fn)

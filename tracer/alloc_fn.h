@@ -25,6 +25,9 @@ enum alloc_fn {
     FN_SHMAT,
     FN_SHMDT,
     FN_SHMCTL,
+    /* Not an allocator: the last moment of a process image, when the calls
+     * its return stubs recorded are drained (hooks.c). Never reported. */
+    FN_EXECVE,
     FN_COUNT
 };
 
@@ -34,6 +37,6 @@ bool alloc_fn_from_name(const char *name, enum alloc_fn *fn);
 /* free() needs no return trap: everything is known at entry. */
 static inline bool alloc_fn_needs_return(enum alloc_fn fn) { return fn != FN_FREE; }
 /* mmap, munmap, mremap, shmget, shmat, shmdt, shmctl. */
-static inline bool alloc_fn_is_mapping(enum alloc_fn fn) { return fn >= FN_MMAP && fn < FN_COUNT; }
+static inline bool alloc_fn_is_mapping(enum alloc_fn fn) { return fn >= FN_MMAP && fn <= FN_SHMCTL; }
 
 #endif

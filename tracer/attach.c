@@ -3,6 +3,7 @@
 #include "attach_check.h"
 #include "ptrace_io.h"
 #include "target_mem.h"
+#include <stddef.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -115,6 +116,40 @@ static int slot_to_original(const struct process *p, mt_addr ip, mt_addr *out)
     return -EPROTO;
 }
 
+int attach_finish_stub(struct thread *th)
+{
+    struct process *p = th->proc;
+    mt_regs regs;
+    int err = pt_getregs(th->tid, &regs);
+    if (err)
+        return err;
+    mt_addr ip = regs_ip(&regs);
+    if (!return_stubs_contains(&p->stubs, ip))
+        return 0;
+    unsigned k = (unsigned)((ip - p->stubs.code) / RETURN_STUB_SIZE);
+    /* Still in flight (its sequence number not stored): complete it with
+     * rax, which the stub never changes. */
+    for (unsigned j = th->npending; j-- > 0;) {
+        if (th->pending[j].stub != (int)k)
+            continue;
+        struct pending_call call = th->pending[j];
+        memmove(&th->pending[j], &th->pending[j + 1], (th->npending - j - 1) * sizeof(call));
+        th->npending--;
+        return_stubs_release(&p->stubs, k);
+        if ((err = hooks_complete_call(th, &call, regs_retval(&regs))))
+            return err;
+        break;
+    }
+    /* Where the stub would jump: the record outlives the drain. */
+    uint64_t target;
+    mt_addr record = p->stubs.data + RETURN_STUB_RECORDS_OFFSET + (mt_addr)k * RETURN_STUB_RECORD_SIZE;
+    if ((err = target_read_u64(th->tid, record + offsetof(struct return_stub_record, target),
+                               &target)))
+        return err;
+    regs_set_ip(&regs, target);
+    return pt_setregs(th->tid, &regs);
+}
+
 int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
 {
     struct process *p = th->proc;
@@ -150,7 +185,7 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
         uint64_t slot;
         if ((err = target_read_u64(th->tid, c->entry_sp, &slot)))
             return err;
-        if (slot == p->scratch.trampoline &&
+        if (slot == c->redirect &&
             (err = target_write(th->tid, c->entry_sp, &c->return_addr, sizeof(c->return_addr))))
             return err;
     }

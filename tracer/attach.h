@@ -24,10 +24,15 @@ int attach_seize_threads(struct process *p, char *why, size_t why_len);
  * and not yet taken the SIGTRAP: it must be let go to take it first. */
 bool attach_trap_pending(const struct process *p, pid_t tid);
 
+/* A parked thread stopped inside a return stub: its call is completed (if
+ * its record was not yet published) and it is moved to where the stub
+ * jumps. Before the leak scan, so the block counts. No-op elsewhere. */
+int attach_finish_stub(struct thread *th);
 /* Undoes memtrace's state in one parked thread: a thread between the
  * entry trap and the out-of-line slot's jump back is moved to the original
  * instruction; a thread sitting on the trampoline completes its call; every
- * return address redirected to the trampoline gets its real value back. */
+ * return address redirected to the trampoline or a stub gets its real value
+ * back. */
 int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th);
 
 /* With every thread of p restored and parked: puts the original bytes

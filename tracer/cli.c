@@ -53,6 +53,10 @@ void cli_usage(FILE *f)
           "                         1024 allocator traps is pinned to memtrace's CPU:\n"
           "                         each trap is then a context switch, not a cross-CPU\n"
           "                         wake-up; threads it creates later get every CPU back)\n"
+          "  --return-traps         let every allocator call return through an int3 (a\n"
+          "                         trap) instead of a return stub that records its\n"
+          "                         result without stopping the program (for comparison:\n"
+          "                         3 traps per malloc+free pair instead of 2)\n"
           "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
           "                         DIR/.build-id/xx/yyyy.debug and DIR/<binary's dir>/<debuglink>;\n"
           "                         /usr/lib/debug, the binary's dir and its .debug/ are always\n"
@@ -143,6 +147,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->error_exitcode = -1;
     o->follow_forks = true;
     o->pin = true;
+    o->return_stubs = true;
     o->sample = 1;
     o->heuristics = HEUR_ALL;
     o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
@@ -171,7 +176,8 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->top = CLI_DEFAULT_TOP;
     enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
            OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-           OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN };
+           OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN,
+           OPT_RETURN_TRAPS };
     static const struct option longopts[] = {
         { "json", required_argument, NULL, OPT_JSON },
         { "log-file", required_argument, NULL, 'o' },
@@ -189,6 +195,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
         { "interval", required_argument, NULL, OPT_INTERVAL },
         { "top", required_argument, NULL, OPT_TOP },
         { "no-pin", no_argument, NULL, OPT_NO_PIN },
+        { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -286,6 +293,9 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             break;
         case OPT_NO_PIN:
             o->pin = false;
+            break;
+        case OPT_RETURN_TRAPS:
+            o->return_stubs = false;
             break;
         case OPT_DEBUG_DIR:
             if (!*optarg) {

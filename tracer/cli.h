@@ -25,6 +25,7 @@ struct mt_options {
     uint64_t min_size;          /* --min-size BYTES: no stack below it */
     bool follow_forks;          /* off with --no-follow-forks */
     bool pin;                   /* off with --no-pin: memtrace and the program on one CPU */
+    bool return_stubs;          /* off with --return-traps: every return traps */
     unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */

@@ -3,10 +3,12 @@
  *
  * Entry: arguments from registers, the caller's stack unwound, the call
  * pushed on the thread's pending stack and its return address on the target
- * stack replaced by the scratch trampoline. Return: the trampoline traps,
- * the pending call is matched by stack pointer, rax completes the event and
- * the thread resumes at the real return address. free() is complete at its
- * entry and takes one trap. */
+ * stack replaced by a return stub of its own (return_stubs.h), or by the
+ * scratch trampoline. Return through a stub: no trap; the stub records rax,
+ * and hooks_drain_returns completes the event at the process's next trap.
+ * Return through the trampoline: it traps, the pending call is matched by
+ * stack pointer, rax completes the event and the thread resumes at the real
+ * return address. free() is complete at its entry and takes one trap. */
 #include "hooks.h"
 #include "elf_file.h"
 #include "map_hooks.h"
@@ -31,7 +33,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 continue;
             mt_addr addr = m->bias + value;
             if (bp_find(&p->bps, addr)) {
-                hooked++;
+                hooked += fn != FN_EXECVE;   /* a drain point, not an allocator */
                 break;
             }
             /* The bytes in the target must be the file's: a wrong load bias
@@ -59,7 +61,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 fprintf(stderr, "memtrace: warning: cannot hook %s in %s: %s\n", name, m->name,
                         bp_why);
             } else {
-                hooked++;
+                hooked += fn != FN_EXECVE;
             }
             break; /* first definition in link-map order is the one calls bind to */
         }
@@ -100,27 +102,45 @@ static uint64_t requested_size(const struct pending_call *c)
 }
 
 /* Steps the thread over the displaced instruction at bp; when redirect is
- * set, the return-address slot at entry_sp gets the trampoline in the same
- * write as the step's own stack store, if any. */
+ * not 0, the return-address slot at entry_sp gets it in the same write as
+ * the step's own stack store, if any. */
 static int step_over(struct thread *t, const struct breakpoint *bp, mt_regs *regs,
-                     uint64_t stack_top, bool redirect)
+                     uint64_t stack_top, mt_addr redirect)
 {
     mt_addr entry_sp = regs_sp(regs);
     struct stack_store store;
     if (emulate_step(&bp->step, regs, bp->addr, stack_top, &store) != 0)
         return -EINVAL;
     pid_t tid = t->tid;
-    mt_addr tramp = t->proc->scratch.trampoline;
     if (redirect && store.valid && store.addr + 8 == entry_sp) {
-        uint64_t words[2] = { store.value, tramp };
+        uint64_t words[2] = { store.value, redirect };
         return target_write(tid, store.addr, words, sizeof(words));
     }
     int err = 0;
     if (store.valid)
         err = target_write(tid, store.addr, &store.value, sizeof(store.value));
     if (!err && redirect)
-        err = target_write(tid, entry_sp, &tramp, sizeof(tramp));
+        err = target_write(tid, entry_sp, &redirect, sizeof(redirect));
     return err;
+}
+
+/* Where the call returns to: its own stub when the return value is all it
+ * needs (posix_memalign's block is read from memory at the return, and the
+ * mapping family is rare), else the trampoline. */
+static mt_addr choose_redirect(struct thread *t, struct pending_call *call)
+{
+    struct process *p = t->proc;
+    call->stub = -1;
+    call->redirect = p->scratch.trampoline;
+    if (call->fn == FN_POSIX_MEMALIGN || alloc_fn_is_mapping(call->fn))
+        return call->redirect;
+    mt_addr stub_addr;
+    int k = return_stubs_take(&p->stubs, t->tid, t->tid, call->return_addr, &stub_addr);
+    if (k >= 0) {
+        call->stub = k;
+        call->redirect = stub_addr;
+    }
+    return call->redirect;
 }
 
 /* Makes the call return at once without running: rax = retval. */
@@ -187,12 +207,12 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
         ctx->stats->nested_calls++;
     if (inside_library ||
         (bp->fn == FN_SHMCTL && !map_hooks_shmctl_matters(regs_call_arg(regs, 2))))
-        return step_over(t, bp, regs, return_addr, false);
+        return step_over(t, bp, regs, return_addr, 0);
     struct pending_call *call = push_call(t, bp, regs, return_addr, 6);
     if (!call)
         return -ENOMEM;
     call->stack_id = capture_stack(ctx, t, regs);
-    return step_over(t, bp, regs, return_addr, true);
+    return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
 }
 
 int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
@@ -208,16 +228,22 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
     if (stack_snapshot_u64(ctx->snap, regs_sp(regs), &return_addr) != 0)
         return -EFAULT;
 
+    /* execve: the trap itself drained the stubs (tracer.c) before the
+     * image and its records vanish. */
+    if (bp->fn == FN_EXECVE)
+        return step_over(t, bp, regs, return_addr, 0);
+
     /* A tail jump from one hooked function into another (realloc(NULL, n)
      * into malloc) arrives with the trampoline already in place. */
-    bool tail_jump = return_addr == p->scratch.trampoline;
+    bool tail_jump = return_addr == p->scratch.trampoline ||
+                     return_stubs_at(&p->stubs, return_addr) >= 0;
     if (!tail_jump)
         thread_prune_pending(t, regs_sp(regs) + 1);
     bool inside_allocator = return_addr >= bp->module_text_lo && return_addr < bp->module_text_hi;
     if (tail_jump || (t->npending > 0 && inside_allocator)) {
         /* realloc calling malloc, and the like: the allocator's business. */
         ctx->stats->nested_calls++;
-        return step_over(t, bp, regs, return_addr, false);
+        return step_over(t, bp, regs, return_addr, 0);
     }
     if (alloc_fn_is_mapping(bp->fn))
         return mapping_entry(ctx, t, bp, regs, return_addr, inside_allocator);
@@ -239,7 +265,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
                  * already freed, and the cache itself, which was never
                  * malloc'd through an entry point. Housekeeping, not an error. */
                 ctx->stats->allocator_frees++;
-                return step_over(t, bp, regs, return_addr, false);
+                return step_over(t, bp, regs, return_addr, 0);
             }
             /* glibc would abort the program: report, then skip the call. */
             bad.stack = capture_stack(ctx, t, regs);
@@ -257,7 +283,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
             };
             if ((err = alloc_model_apply(&p->model, &ev)))
                 return err;
-            return step_over(t, bp, regs, return_addr, false);
+            return step_over(t, bp, regs, return_addr, 0);
         }
     }
 
@@ -266,7 +292,28 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return -ENOMEM;
     call->stack_id = wants_stack(ctx, p, requested_size(call)) ? capture_stack(ctx, t, regs)
                                                                 : STACK_NONE;
-    return step_over(t, bp, regs, return_addr, true);
+    return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
+}
+
+int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval)
+{
+    struct process *p = t->proc;
+    if (alloc_fn_is_mapping(call->fn))
+        return map_hooks_apply(p, call, retval);
+    struct alloc_event ev = {
+        .fn = call->fn, .tid = t->tid, .size = requested_size(call), .stack_id = call->stack_id,
+        .ptr_out = retval, .time_ns = mt_now_ns(),
+    };
+    if (call->fn == FN_REALLOC || call->fn == FN_REALLOCARRAY)
+        ev.ptr_in = call->args[0];
+    if (call->fn == FN_POSIX_MEMALIGN) {
+        /* Returns an error number; the block goes to *memptr. */
+        uint64_t block = 0;
+        if (retval == 0 && target_read_u64(t->tid, call->args[0], &block) != 0)
+            block = 0;
+        ev.ptr_out = retval == 0 ? block : 0;
+    }
+    return alloc_model_apply(&p->model, &ev);
 }
 
 int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
@@ -283,21 +330,37 @@ int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
     }
     struct pending_call call = t->pending[--t->npending];
     regs_set_ip(regs, call.return_addr);
-    if (alloc_fn_is_mapping(call.fn))
-        return map_hooks_apply(p, &call, regs_retval(regs));
+    return hooks_complete_call(t, &call, regs_retval(regs));
+}
 
-    struct alloc_event ev = {
-        .fn = call.fn, .tid = t->tid, .size = requested_size(&call), .stack_id = call.stack_id,
-        .ptr_out = regs_retval(regs), .time_ns = mt_now_ns(),
-    };
-    if (call.fn == FN_REALLOC || call.fn == FN_REALLOCARRAY)
-        ev.ptr_in = call.args[0];
-    if (call.fn == FN_POSIX_MEMALIGN) {
-        /* Returns an error number; the block goes to *memptr. */
-        uint64_t block = 0;
-        if (regs_retval(regs) == 0 && target_read_u64(t->tid, call.args[0], &block) != 0)
-            block = 0;
-        ev.ptr_out = regs_retval(regs) == 0 ? block : 0;
+int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid)
+{
+    struct return_stub_done done[RETURN_STUBS_MAX];
+    /* Other threads run meanwhile unless this is the only one. */
+    bool racing = !(p->threads && !p->threads->next);
+    int n = return_stubs_collect(&p->stubs, tid, racing, done);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        unsigned k = done[i].stub;
+        struct thread *owner = process_find_thread(p, p->stubs.owner[k]);
+        return_stubs_release(&p->stubs, k);
+        if (!owner)
+            continue;
+        for (unsigned j = owner->npending; j-- > 0;) {
+            if (owner->pending[j].stub != (int)k)
+                continue;
+            struct pending_call call = owner->pending[j];
+            /* The innermost call, or one a signal handler's call sat on. */
+            memmove(&owner->pending[j], &owner->pending[j + 1],
+                    (owner->npending - j - 1) * sizeof(call));
+            owner->npending--;
+            ctx->stats->stub_returns++;
+            int err = hooks_complete_call(owner, &call, done[i].value);
+            if (err)
+                return err;
+            break;
+        }
     }
-    return alloc_model_apply(&p->model, &ev);
+    return 0;
 }

@@ -13,6 +13,7 @@ struct trap_stats {
     uint64_t traps;            /* every int3 of ours */
     uint64_t entry_traps;
     uint64_t return_traps;
+    uint64_t stub_returns;     /* returns recorded by a return stub, without a trap */
     uint64_t rendezvous_traps;
     uint64_t nested_calls;     /* allocator calls made by the allocator itself */
     uint64_t allocator_frees;  /* frees of unknown blocks by the allocator's own code */
@@ -42,5 +43,12 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
                    mt_regs *regs);
 /* Trap on the return trampoline. */
 int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs);
+/* Completes, in order, the calls of p that returned through their stubs
+ * since the last drain, reading through tid (stopped). Call it before
+ * handling any trap of p and before its memory is scanned or left. */
+int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid);
+/* Completes call (already off t's pending stack) as returning retval:
+ * detach uses it for a thread stopped inside a stub. */
+int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval);
 
 #endif

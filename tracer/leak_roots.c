@@ -142,6 +142,16 @@ static void scan_maps(struct process *p, struct leak_scan *s, const struct read_
         if (sp)
             lo = sp - RED_ZONE > lo ? sp - RED_ZONE : lo;   /* a stack: only its live part */
         bool allocator_data = lo < alloc_hi && hi > alloc_lo;
+        /* memtrace's own return-stub records hold the blocks' addresses:
+         * never roots (the page may have merged with a neighbour). */
+        mt_addr own_lo = p->scratch.stubs_data, own_hi = own_lo + SCRATCH_PAGE;
+        if (own_lo && own_lo < hi && own_hi > lo) {
+            if (lo < own_lo)
+                leak_scan_root_region(s, lo, own_lo, allocator_data);
+            if (own_hi < hi)
+                leak_scan_root_region(s, own_hi, hi, allocator_data);
+            continue;
+        }
         leak_scan_root_region(s, lo, hi, allocator_data);
     }
 }

@@ -39,6 +39,7 @@ static void fill_stats(const struct tracer *t, struct report_stats *s)
     s->traps = t->stats.traps;
     s->entry_traps = t->stats.entry_traps;
     s->return_traps = t->stats.return_traps;
+    s->stub_returns = t->stats.stub_returns;
     s->rendezvous_traps = t->stats.rendezvous_traps;
     s->nested_calls = t->stats.nested_calls;
     s->allocator_frees = t->stats.allocator_frees;

@@ -171,13 +171,19 @@ struct pending_call *thread_push_pending(struct thread *t)
     }
     struct pending_call *c = &t->pending[t->npending++];
     memset(c, 0, sizeof(*c));
+    c->stub = -1;
     return c;
 }
 
 void thread_prune_pending(struct thread *t, mt_addr sp)
 {
-    while (t->npending > 0 && t->pending[t->npending - 1].entry_sp < sp)
-        t->npending--;
+    /* Calls left by longjmp (or a thread that unwound past them): a stub
+     * of theirs will never run. */
+    while (t->npending > 0 && t->pending[t->npending - 1].entry_sp < sp) {
+        const struct pending_call *c = &t->pending[--t->npending];
+        if (c->stub >= 0)
+            return_stubs_release(&t->proc->stubs, (unsigned)c->stub);
+    }
 }
 
 struct process *process_fork(const struct process *parent, pid_t child)
@@ -194,6 +200,9 @@ struct process *process_fork(const struct process *parent, pid_t child)
     ok = (map_table_copy(&p->maps, &parent->maps) == 0) && ok;
     ok = (shm_table_copy(&p->shms, &parent->shms) == 0) && ok;
     p->scratch = parent->scratch;
+    /* The child's threads have no call in flight through a stub of its own
+     * (a parent's thread mid-call has no copy in the child). */
+    return_stubs_init(&p->stubs, parent->stubs.code, parent->stubs.data);
     p->at_entry = parent->at_entry;
     p->at_base = parent->at_base;
     p->r_debug = parent->r_debug;

@@ -9,6 +9,7 @@
 #include "alloc_model.h"
 #include "breakpoint.h"
 #include "map_table.h"
+#include "return_stubs.h"
 #include "scratch.h"
 #include "shm_table.h"
 #include "regs.h"
@@ -22,8 +23,10 @@ struct leak_scan;
 /* An allocator call between its entry trap and its return trap. */
 struct pending_call {
     enum alloc_fn fn;
-    mt_addr entry_sp;       /* slot that held the return address (now the trampoline) */
+    mt_addr entry_sp;       /* slot that held the return address (now redirect) */
     mt_addr return_addr;    /* the real return address */
+    mt_addr redirect;       /* what the slot holds: the trampoline or a return stub */
+    int stub;               /* the return stub's number, -1: the trampoline */
     uint64_t args[6];       /* malloc family: 3 are read; the mapping family: up to 6 */
     uint32_t stack_id;
 };
@@ -66,6 +69,7 @@ struct process {
     size_t nmodules, modules_cap;
     struct bp_table bps;
     struct scratch scratch;
+    struct return_stubs stubs;      /* calls returning through stubs, to drain */
     struct alloc_model model;
     struct map_table maps;          /* the program's own mappings (mmap, shmat) */
     struct shm_table shms;          /* SysV segments it created or attached */

@@ -43,7 +43,8 @@ struct report_process {
 
 struct report_stats {
     bool present;
-    uint64_t traps, entry_traps, return_traps, rendezvous_traps, nested_calls, allocator_frees;
+    uint64_t traps, entry_traps, return_traps, stub_returns, rendezvous_traps, nested_calls;
+    uint64_t allocator_frees;
     uint64_t single_steps, unwinds, ptrace_calls, symbolized_addresses;
     uint64_t unwind_frames, unwind_us;   /* frames found by stepping, time spent unwinding */
     uint64_t scan_ms, scanned_bytes;   /* exit-time leak scans, all processes */

@@ -274,7 +274,8 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
         json_begin_object(&w);
         const struct { const char *name; uint64_t v; } fields[] = {
             { "traps", stats->traps }, { "entry_traps", stats->entry_traps },
-            { "return_traps", stats->return_traps }, { "rendezvous_traps", stats->rendezvous_traps },
+            { "return_traps", stats->return_traps }, { "stub_returns", stats->stub_returns },
+            { "rendezvous_traps", stats->rendezvous_traps },
             { "nested_calls", stats->nested_calls }, { "allocator_frees", stats->allocator_frees },
             { "single_steps", stats->single_steps },
             { "unwinds", stats->unwinds }, { "unwind_frames", stats->unwind_frames },

@@ -1,9 +1,11 @@
-/* Scratch page layout: [0] int3 return trampoline, [8] syscall; int3,
- * [64..] out-of-line slots. The page is r-x in the target; memtrace writes it
- * with PTRACE_POKEDATA (process_vm_writev cannot write it). */
+/* Scratch layout: page 0: [0] int3 return trampoline, [8] syscall; int3,
+ * [64..] out-of-line slots; page 1: return stubs; page 2: their records.
+ * Pages 0 and 1 are r-x in the target; memtrace writes them with
+ * PTRACE_POKEDATA (process_vm_writev cannot write them). */
 #include "scratch.h"
 #include "ptrace_io.h"
 #include "regs.h"
+#include "return_stubs.h"
 #include "target_mem.h"
 #include "wait_event.h"
 #include <errno.h>
@@ -139,6 +141,21 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     s->trampoline = s->base + TRAMPOLINE_OFFSET;
     s->syscall_gadget = s->base + GADGET_OFFSET;
     s->next_slot = s->base + FIRST_SLOT_OFFSET;
+    s->stubs_code = s->stubs_data = 0;
+    /* Without stubs every call returns through the trampoline: slower,
+     * not wrong, so a failure here is not fatal. */
+    uint8_t code[RETURN_STUBS_MAX * RETURN_STUB_SIZE];
+    mt_addr code_at = s->base + SCRATCH_PAGE, data_at = s->base + 2 * SCRATCH_PAGE;
+    return_stubs_code(code_at, data_at, code);
+    const uint64_t prot[6] = { data_at, SCRATCH_PAGE, PROT_READ | PROT_WRITE, 0, 0, 0 };
+    int64_t rc = -1;
+    const uint64_t first_seq = 1;   /* 0 marks a call still in flight */
+    if (target_poke_text(tid, code_at, code, sizeof(code)) == 0 &&
+        inject_syscall(tid, s->syscall_gadget, SYS_mprotect, prot, &rc) == 0 && rc == 0 &&
+        target_write(tid, data_at, &first_seq, sizeof(first_seq)) == 0) {
+        s->stubs_code = code_at;
+        s->stubs_data = data_at;
+    }
     return 0;
 }
 
@@ -159,7 +176,7 @@ int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc)
 
 int scratch_alloc(struct scratch *s, size_t size, mt_addr *out)
 {
-    if (!s->base || s->next_slot + size > s->base + SCRATCH_SIZE)
+    if (!s->base || s->next_slot + size > s->base + SCRATCH_PAGE)
         return -ENOSPC;
     *out = s->next_slot;
     s->next_slot += (size + 15) & ~(size_t)15;

@@ -1,6 +1,8 @@
-/* The scratch page memtrace maps into the target: a return trampoline, a
- * syscall gadget and out-of-line instruction slots. Also syscall injection,
- * which maps the page in the first place. */
+/* The scratch pages memtrace maps into the target: a return trampoline, a
+ * syscall gadget and out-of-line instruction slots (page 0), the return
+ * stubs (page 1, return_stubs.h) and their records (page 2, the only one
+ * the target can write). Also syscall injection, which maps them in the
+ * first place. */
 #ifndef MT_SCRATCH_H
 #define MT_SCRATCH_H
 #include <stddef.h>
@@ -8,13 +10,16 @@
 #include <sys/types.h>
 #include "mt_addr.h"
 
-#define SCRATCH_SIZE 4096u
+#define SCRATCH_PAGE 4096u
+#define SCRATCH_SIZE (3 * SCRATCH_PAGE)
 
 struct scratch {
     mt_addr base;             /* 0 until mapped */
     mt_addr trampoline;       /* int3: allocator calls return here */
     mt_addr syscall_gadget;   /* syscall; int3 */
     mt_addr next_slot;
+    mt_addr stubs_code;       /* return stubs, 0 when they could not be set up */
+    mt_addr stubs_data;       /* their records, read-write in the target */
 };
 
 /* Runs one syscall in thread tid (stopped) through the `syscall; int3` at

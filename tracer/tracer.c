@@ -228,6 +228,16 @@ static void replace_argv(struct process *p, char **argv)
 }
 
 /* A new image in p (the first exec, or an exec that replaced an image). */
+/* After the scratch pages are mapped: calls return through stubs unless
+ * --return-traps asked for the trampoline (or the stubs could not be set up). */
+static void setup_return_stubs(const struct tracer *t, struct process *p)
+{
+    if (t->opt->return_stubs)
+        return_stubs_init(&p->stubs, p->scratch.stubs_code, p->scratch.stubs_data);
+    else
+        return_stubs_init(&p->stubs, 0, 0);
+}
+
 static int on_exec(struct tracer *t, struct thread *th)
 {
     struct process *p = th->proc;
@@ -270,6 +280,7 @@ static int on_exec(struct tracer *t, struct thread *th)
                     p->at_base ? 0 : scratch_hint_near(p->at_entry), why, sizeof(why)) != 0 ||
         linkmap_attach(p, pid, why, sizeof(why)) != 0)
         return fail(t, "%s", why);
+    setup_return_stubs(t, p);
     if (p->r_debug == 0) {
         int n = hooks_install(p, pid, why, sizeof(why));
         if (n < 0)
@@ -329,6 +340,15 @@ static void place_busy_thread(struct tracer *t, struct thread *th)
     }
 }
 
+/* Calls that returned through their stubs since p's last trap take effect
+ * first: any event now may depend on them (a free of their block). */
+static int drain_returns(struct tracer *t, struct process *p, pid_t tid)
+{
+    int err = p->stubs.nused ? hooks_drain_returns(&t->trap, p, tid) : 0;
+    return err == 0 || err == -ESRCH ? 0 : fail(t, "pid %d: reading the return stubs through "
+                                                "tid %d: %s", p->pid, tid, strerror(-err));
+}
+
 static int on_trap(struct tracer *t, struct thread *th)
 {
     struct process *p = th->proc;
@@ -338,6 +358,8 @@ static int on_trap(struct tracer *t, struct thread *th)
         return 0;
     if (err)
         return fail(t, "GETREGS of tid %d: %s", th->tid, strerror(-err));
+    if (drain_returns(t, p, th->tid) != 0)
+        return -1;
     mt_addr at = regs_ip(&regs) - 1;
     const struct breakpoint *bp = NULL;
     if (p->scratch.base && at == p->scratch.trampoline) {
@@ -460,6 +482,11 @@ static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
         }
         return 0;
     }
+    /* Calls that returned through stubs leave the pending stacks (which
+     * detach_clean undoes in the child), and the child's copy of the
+     * allocation table must hold every block the parent's threads got. */
+    if (drain_returns(t, th->proc, th->tid) != 0)
+        return -1;
     if (!t->opt->follow_forks && kind == WK_FORK) {
         await_first_stop(t, child);
         return detach_clean(t, th, child);
@@ -467,6 +494,10 @@ static int on_new_task(struct tracer *t, struct thread *th, enum wait_kind kind)
     struct process *np = process_fork(th->proc, child);
     if (!np || !process_add_thread(np, child))
         return fail(t, "out of memory following fork of pid %d", th->proc->pid);
+    /* A vfork child runs in its parent's memory, whose stubs are the
+     * parent's threads' to use: its calls return through the trampoline. */
+    if (kind == WK_VFORK)
+        return_stubs_init(&np->stubs, 0, 0);
     /* A vfork child shares its parent's memory, int3s included: it stays
      * traced until exec even when forks are not followed. */
     np->untraced_child = !t->opt->follow_forks;
@@ -504,6 +535,7 @@ static void on_thread_exit(struct tracer *t, struct process *p, struct thread *t
             return;
         }
     }
+    drain_returns(t, p, th->tid);
     int err = leak_roots_scan_process(p, th->tid, t->opt->heuristics);
     if (err)
         fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "
@@ -828,9 +860,17 @@ static int restore_and_detach(struct tracer *t)
         pid_t tid = any_live_thread(p);
         if (p->end != END_RUNNING || p->untraced_child || !tid)
             continue;
-        for (struct thread *th = p->threads; th; th = th->next)
-            if (th->parked && !th->exiting)
-                th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (!th->parked || th->exiting)
+                continue;
+            int err = attach_finish_stub(th);
+            if (err && err != -ESRCH && !rc)
+                rc = fail(t, "cannot complete the return of tid %d of pid %d: %s", th->tid,
+                          p->pid, strerror(-err));
+            th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
+        }
+        if (drain_returns(t, p, tid) != 0 && !rc)
+            rc = -1;
         int err = leak_roots_scan_process(p, tid, t->opt->heuristics);
         if (err)
             fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are "
@@ -882,6 +922,7 @@ static int install_in_live_process(struct tracer *t, struct process *p)
                     p->at_base ? 0 : scratch_hint_near(p->at_entry), why, sizeof(why)) != 0 ||
         linkmap_attach(p, tid, why, sizeof(why)) != 0)
         return fail(t, "%s", why);
+    setup_return_stubs(t, p);
     if (p->r_debug && linkmap_sync(p, why, sizeof(why)) < 0)
         return fail(t, "%s", why);
     int n = hooks_install(p, tid, why, sizeof(why));

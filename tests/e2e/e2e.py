@@ -757,6 +757,18 @@ def case_pairs(env):
     check_true("stats.rendezvous_traps <= 4", stats["rendezvous_traps"] <= 4,
                "rendezvous_traps = %d" % stats["rendezvous_traps"])
     check("stats.single_steps", 0, stats["single_steps"])
+    # Return stubs: one trap per call (its entry); every malloc's return is
+    # recorded by its stub. --return-traps: malloc's return traps again.
+    check("entry traps, return traps, stub returns",
+          (2 * PAIRS_N, 0, PAIRS_N),
+          (stats["entry_traps"], stats["return_traps"], stats["stub_returns"]))
+    t = trace(env, "pairs", [str(PAIRS_N)], opts=["--stats", "--return-traps"], status=0)
+    check_summary(t, allocations=PAIRS_N, frees=PAIRS_N, bytes_allocated=pairs_bytes(PAIRS_N),
+                  unfreed=(0, 0), errors=0)
+    stats = t.doc["stats"]
+    check("--return-traps: entry traps, return traps, stub returns",
+          (2 * PAIRS_N, PAIRS_N, 0),
+          (stats["entry_traps"], stats["return_traps"], stats["stub_returns"]))
 
 
 def case_pairs_sample(env):
@@ -1117,7 +1129,8 @@ def threads_churn_case(env, nthreads, npairs):
     s = t.summary
     check("stats.single_steps", 0, stats["single_steps"])
     # One return trap per malloc-family call (all succeed, none nested).
-    check("stats.return_traps == allocations", s["allocations"], stats["return_traps"])
+    check("stats.return_traps + stats.stub_returns == allocations", s["allocations"],
+          stats["return_traps"] + stats["stub_returns"])
     # One entry trap per call, plus glibc's own frees at thread exit: the
     # dying thread's tcache flush (allocator_frees, at most 64 bins x 7
     # chunks + the tcache itself per thread) and a couple of free(NULL).
