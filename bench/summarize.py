@@ -212,6 +212,7 @@ if reps("raw.pinned") or reps("raw.unpinned"):
 # ---------------------------------------------------------------- row 2
 TOOLS = [("native", "native"), ("memtrace", "memtrace run --no-pin"),
          ("memtrace_pinned", "memtrace run (default: pinned to one CPU)"),
+         ("memtrace_traps", "memtrace run --return-traps (default placement, every return traps)"),
          ("ltrace", "ltrace -f -e malloc+free"), ("valgrind", "valgrind --leak-check=full"),
          ("heaptrack", "heaptrack")]
 ALLOC = {}
@@ -320,41 +321,47 @@ if any(reps("alloc.native.%dt" % t) for t in (1, 4)):
 if RAW and ALLOC:
     md.append("## 3. memtrace's overhead over the physical limit")
     md.append("")
-    md.append("memtrace's µs per pair above native (row 2) divided by 3 × the raw trap cost (row 1), "
-              "since a malloc+free pair costs memtrace 3 traps (malloc entry, malloc return, free "
-              "entry). 1.0 would mean memtrace adds nothing to the bare stops; the excess is its own "
+    md.append("memtrace's µs per pair above native (row 2) divided by the design's traps per pair × "
+              "the raw trap cost (row 1): 2 traps (malloc entry, free entry; malloc's return goes "
+              "through a return stub, no trap), 3 with `--return-traps` (malloc's return traps too). "
+              "1.0 would mean memtrace adds nothing to the bare stops; the excess is its own "
               "work (unwinding, process_vm_readv, bookkeeping, extra ptrace calls). Each memtrace run "
               "is divided by the raw trap run made just before it with the same placement (pinned "
               "= memtrace's default placement, against the pinned raw trap; unpinned = `--no-pin`); the table gives the median and "
-              "min of these per-repetition ratios. The last column divides by the traps memtrace "
-              "actually counted per pair (`--stats`) instead of 3. With 4 threads the raw trap is not "
+              "min of these per-repetition ratios (`--return-traps` is divided by the pinned raw run "
+              "of the default's pairing). The last column divides by the traps memtrace "
+              "actually counted per pair (`--stats`) instead. With 4 threads the raw trap is not "
               "a strict floor: while memtrace handles one thread's stop, other threads run into "
               "theirs, so stops overlap and a ratio below 1 is possible.")
     md.append("")
     rows = []
     for t in (1, 4):
-        for tool, place in (("memtrace", "unpinned"), ("memtrace_pinned", "pinned")):
+        for tool, place, design in (("memtrace", "unpinned", 2), ("memtrace_pinned", "pinned", 2),
+                                    ("memtrace_traps", "pinned, --return-traps", 3)):
             nat = med(ALLOC.get(("native", t), []))
             tpp = med(ALLOC.get((tool + "_tpp", t), []))
             above, raws, ratios, ratios_tpp = [], [], [], []
             for (tl, tt, r), ns in sorted(PER_REP.items()):
                 if tl != tool or tt != t or nat is None:
                     continue
-                raw = RAW_PAIRED.get("alloc.%s.%dt.%d" % (tool, t, r))
+                paired = "memtrace_pinned" if tool == "memtrace_traps" else tool
+                raw = RAW_PAIRED.get("alloc.%s.%dt.%d" % (paired, t, r))
                 if raw is None:
                     continue
                 above.append(ns - nat)
                 raws.append(raw)
-                ratios.append((ns - nat) / (3 * raw))
+                ratios.append((ns - nat) / (design * raw))
                 if tpp:
                     ratios_tpp.append((ns - nat) / (tpp * raw))
             if not ratios:
                 rows.append([place, t, "n/a", "n/a", "n/a", "n/a", "n/a"])
                 continue
-            metric("ratio.%s.%dt" % (place, t), "x", ratios)
-            rows.append([place, t, fmt(med(above) / 1000), fmt(3 * med(raws) / 1000), fmt(med(ratios)),
+            metric("ratio.%s.%dt" % (place.replace(", --", "_").replace("-", "_"), t), "x", ratios)
+            rows.append([place, t, fmt(med(above) / 1000),
+                         "%d × %s" % (design, fmt(med(raws) / 1000)), fmt(med(ratios)),
                          fmt(mn(ratios)), "%s (%.2f traps/pair)" % (fmt(med(ratios_tpp)), tpp) if tpp else "n/a"])
-    table(["placement", "threads", "memtrace µs/pair above native (median)", "3 × paired raw trap µs (median)",
+    table(["placement", "threads", "memtrace µs/pair above native (median)",
+           "design traps/pair × paired raw trap µs (median)",
            "ratio median", "ratio min", "ratio median with measured traps/pair"], rows)
 
     # Per event against ltrace: both see the same two events per pair
@@ -363,7 +370,8 @@ if RAW and ALLOC:
     for t in (1, 4):
         nat = med(ALLOC.get(("native", t), []))
         lt = [x - nat for x in ALLOC.get(("ltrace", t), [])] if nat is not None else []
-        for tool, label in (("memtrace_pinned", "memtrace (default, pinned)"), ("memtrace", "memtrace --no-pin")):
+        for tool, label in (("memtrace_pinned", "memtrace (default)"), ("memtrace", "memtrace --no-pin"),
+                            ("memtrace_traps", "memtrace --return-traps")):
             mt = [x - nat for x in ALLOC.get((tool, t), [])] if nat is not None else []
             if not lt or not mt:
                 rows.append([label, t, "n/a (ltrace %s)" % ("crashed or not run" if not lt else "ok"), "", ""])
