@@ -140,10 +140,12 @@ int attach_finish_stub(struct thread *th)
             return err;
         break;
     }
-    /* Where the stub would jump: the record outlives the drain. */
-    uint64_t target;
+    /* Where the stub would jump: r10 once loaded (the record may serve
+     * another call by now), else the record, still this call's. */
+    uint64_t target = regs.r10;
     mt_addr record = p->stubs.data + RETURN_STUB_RECORDS_OFFSET + (mt_addr)k * RETURN_STUB_RECORD_SIZE;
-    if ((err = target_read_u64(th->tid, record + offsetof(struct return_stub_record, target),
+    if ((ip - p->stubs.code) % RETURN_STUB_SIZE < RETURN_STUB_TARGET_LOADED &&
+        (err = target_read_u64(th->tid, record + offsetof(struct return_stub_record, target),
                                &target)))
         return err;
     regs_set_ip(&regs, target);

@@ -28,17 +28,19 @@ void return_stubs_code(mt_addr code, mt_addr data, uint8_t *buf)
         /* mov [rip+value], rax */
         *p++ = 0x48; *p++ = 0x89; *p++ = 0x05;
         p = put_disp(p, rec + offsetof(struct return_stub_record, value), s + 7);
+        /* mov r10, [rip+target] */
+        *p++ = 0x4c; *p++ = 0x8b; *p++ = 0x15;
+        p = put_disp(p, rec + offsetof(struct return_stub_record, target), s + 14);
         /* mov r11d, 1 */
         *p++ = 0x41; *p++ = 0xbb; *p++ = 1; *p++ = 0; *p++ = 0; *p++ = 0;
         /* lock xadd [rip+counter], r11 */
         *p++ = 0xf0; *p++ = 0x4c; *p++ = 0x0f; *p++ = 0xc1; *p++ = 0x1d;
-        p = put_disp(p, data, s + 22);
+        p = put_disp(p, data, s + 29);
         /* mov [rip+seq], r11 */
         *p++ = 0x4c; *p++ = 0x89; *p++ = 0x1d;
-        p = put_disp(p, rec + offsetof(struct return_stub_record, seq), s + 29);
-        /* jmp [rip+target] */
-        *p++ = 0xff; *p++ = 0x25;
-        put_disp(p, rec + offsetof(struct return_stub_record, target), s + 35);
+        p = put_disp(p, rec + offsetof(struct return_stub_record, seq), s + 36);
+        /* jmp r10 */
+        *p++ = 0x41; *p++ = 0xff; *p++ = 0xe2;
     }
 }
 

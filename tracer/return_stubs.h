@@ -9,11 +9,15 @@
  *
  * Stub k (code page), record k (data page, read-write in the target):
  *     mov  [rip+value_k], rax
+ *     mov  r10, [rip+target_k]
  *     mov  r11d, 1
  *     lock xadd [rip+counter], r11      ; r11 = this completion's number
  *     mov  [rip+seq_k], r11             ; published last: the call is done
- *     jmp  [rip+target_k]
- * r11 and the flags are dead after a call in the System V ABI. */
+ *     jmp  r10
+ * Once published, the record may be drained and given to another call at
+ * once, so the stub reads nothing of it afterwards. r10, r11 and the flags
+ * are dead after a call in the System V ABI (posix_memalign, whose result
+ * is not in rax alone, never uses a stub). */
 #ifndef MT_RETURN_STUBS_H
 #define MT_RETURN_STUBS_H
 #include <stdbool.h>
@@ -23,6 +27,8 @@
 #include "mt_addr.h"
 
 #define RETURN_STUB_SIZE 40u
+/* From this offset in a stub on, r10 holds the call's return address. */
+#define RETURN_STUB_TARGET_LOADED 14u
 #define RETURN_STUBS_MAX 96u
 #define RETURN_STUB_RECORDS_OFFSET 64u   /* in the data page; the counter is at 0 */
 #define RETURN_STUB_RECORD_SIZE 32u
