@@ -526,6 +526,8 @@ static void on_process_end(struct process *p, const struct wait_event *ev)
  * is the last thread, the address space still exists and is scanned now. */
 static void on_thread_exit(struct tracer *t, struct process *p, struct thread *th)
 {
+    /* The thread's own completed calls first: its record is gone once it is. */
+    drain_returns(t, p, th->tid);
     th->exiting = true;
     th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
     for (const struct thread *o = p->threads; o; o = o->next) {
@@ -535,7 +537,6 @@ static void on_thread_exit(struct tracer *t, struct process *p, struct thread *t
             return;
         }
     }
-    drain_returns(t, p, th->tid);
     int err = leak_roots_scan_process(p, th->tid, t->opt->heuristics);
     if (err)
         fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "

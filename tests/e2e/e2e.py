@@ -1163,6 +1163,24 @@ def case_threads_churn_heavy(env):
     threads_churn_case(env, 8, 100000)
 
 
+def case_thread_exit_raw(env):
+    """Return stubs: 8 threads each end with a raw exit right after a malloc
+    (no allocator call after it), so their results are only drained at
+    their exit; main frees 7 of the blocks (valid frees) and leaks one.
+    Valgrind: 100 bytes in 1 block definitely lost; 0 errors."""
+    check("native status", 0, native(env, "thread_exit_raw").returncode)
+    t = trace(env, "thread_exit_raw", opts=["--stats"], status=0)
+    check_exited(t, 0)
+    check("fixture output", {"blocks": 8}, stdout_ints(t.stdout))
+    check("errors", [], t.errors)
+    stats = t.doc["stats"]
+    check_true("every malloc returned through a stub (stub_returns >= 8): %r" % stats,
+               stats["stub_returns"] >= 8)
+    marked_leaks(env, t.process, "thread_exit_raw", {
+        "worker_alloc": (100, 1, "malloc", "worker", "definitely_lost"),
+    }, others=["create"])
+
+
 def case_pthread_exit_main(env):
     # main calls pthread_exit; its 2 threads wait until main is a zombie,
     # do 1000 pairs each and leak 500 (leak0) and 600 (leak1) bytes; the
