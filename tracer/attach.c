@@ -129,17 +129,10 @@ int attach_finish_stub(struct thread *th)
     unsigned k = (unsigned)((ip - p->stubs.code) / RETURN_STUB_SIZE);
     /* Still in flight (its sequence number not stored): complete it with
      * rax, which the stub never changes. */
-    for (unsigned j = th->npending; j-- > 0;) {
-        if (th->pending[j].stub != (int)k)
-            continue;
-        struct pending_call call = th->pending[j];
-        memmove(&th->pending[j], &th->pending[j + 1], (th->npending - j - 1) * sizeof(call));
-        th->npending--;
-        return_stubs_release(&p->stubs, k);
-        if ((err = hooks_complete_call(th, &call, regs_retval(&regs))))
-            return err;
-        break;
-    }
+    struct pending_call call;
+    if (thread_take_stub_call(th, k, &call) &&
+        (err = hooks_complete_call(th, &call, regs_retval(&regs))))
+        return err;
     /* Where the stub would jump: r10 once loaded (the record may serve
      * another call by now), else the record, still this call's. */
     uint64_t target = regs.r10;

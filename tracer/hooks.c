@@ -344,23 +344,15 @@ int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid
     for (int i = 0; i < n; i++) {
         unsigned k = done[i].stub;
         struct thread *owner = process_find_thread(p, p->stubs.owner[k]);
-        return_stubs_release(&p->stubs, k);
-        if (!owner)
+        struct pending_call call;
+        if (!owner || !thread_take_stub_call(owner, k, &call)) {
+            return_stubs_release(&p->stubs, k);   /* its thread is gone: nothing to complete */
             continue;
-        for (unsigned j = owner->npending; j-- > 0;) {
-            if (owner->pending[j].stub != (int)k)
-                continue;
-            struct pending_call call = owner->pending[j];
-            /* The innermost call, or one a signal handler's call sat on. */
-            memmove(&owner->pending[j], &owner->pending[j + 1],
-                    (owner->npending - j - 1) * sizeof(call));
-            owner->npending--;
-            ctx->stats->stub_returns++;
-            int err = hooks_complete_call(owner, &call, done[i].value);
-            if (err)
-                return err;
-            break;
         }
+        ctx->stats->stub_returns++;
+        int err = hooks_complete_call(owner, &call, done[i].value);
+        if (err)
+            return err;
     }
     return 0;
 }

@@ -186,6 +186,20 @@ void thread_prune_pending(struct thread *t, mt_addr sp)
     }
 }
 
+bool thread_take_stub_call(struct thread *t, unsigned stub, struct pending_call *out)
+{
+    for (unsigned j = t->npending; j-- > 0;) {
+        if (t->pending[j].stub != (int)stub)
+            continue;
+        *out = t->pending[j];
+        memmove(&t->pending[j], &t->pending[j + 1], (t->npending - j - 1) * sizeof(*out));
+        t->npending--;
+        return_stubs_release(&t->proc->stubs, stub);
+        return true;
+    }
+    return false;
+}
+
 struct process *process_fork(const struct process *parent, pid_t child)
 {
     struct process *p = process_create(child, parent->argv);

@@ -116,5 +116,9 @@ struct pending_call *thread_push_pending(struct thread *t);
 /* Drops calls whose frames are gone (longjmp out of an allocator call,
  * e.g. from a signal handler): those with entry_sp below sp. */
 void thread_prune_pending(struct thread *t, mt_addr sp);
+/* Takes t's pending call that returns through stub into *out (the
+ * innermost, or one a signal handler's call sits on) and frees the stub.
+ * Returns false when t has none there. */
+bool thread_take_stub_call(struct thread *t, unsigned stub, struct pending_call *out);
 
 #endif
