@@ -227,7 +227,6 @@ static void replace_argv(struct process *p, char **argv)
     p->argv = argv;
 }
 
-/* A new image in p (the first exec, or an exec that replaced an image). */
 /* After the scratch pages are mapped: calls return through stubs unless
  * --return-traps asked for the trampoline (or the stubs could not be set up). */
 static void setup_return_stubs(const struct tracer *t, struct process *p)
@@ -238,6 +237,7 @@ static void setup_return_stubs(const struct tracer *t, struct process *p)
         return_stubs_init(&p->stubs, 0, 0);
 }
 
+/* A new image in p (the first exec, or an exec that replaced an image). */
 static int on_exec(struct tracer *t, struct thread *th)
 {
     struct process *p = th->proc;
