@@ -3,6 +3,7 @@
  * at most possible), then group the unreached blocks into lost structures,
  * each led by one definitely lost block that owns the rest as indirect. */
 #include "leak_scan.h"
+#include "alloc_fn.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,11 +351,29 @@ static bool is_chunk_header_pointer(struct leak_scan *s, long j, mt_addr ptr)
     return !mmapped && size >= 32 && ptr == b->addr - 16 + size;
 }
 
+/* glibc's thread descriptor points at the second entry of the thread's
+ * DTV (INSTALL_DTV: dtv + 1), which _dl_allocate_tls callocs as
+ * dtv_length + 2 entries of 16 bytes, dtv[0] holding dtv_length. The
+ * descriptor lives in the thread's stack (kept in glibc's stack cache after
+ * the thread ends): the DTV is glibc's, reachable, not a possible leak.
+ * (memcheck shows it as possibly lost unless its __libc_freeres has freed
+ * the stack cache; LeakSanitizer counts it reachable.) */
+static bool is_glibc_dtv_pointer(struct leak_scan *s, const struct block *b, mt_addr ptr)
+{
+    uint64_t length = 0;
+    return ptr == b->addr + 16 && b->fn == FN_CALLOC && b->size >= 48 && b->size % 16 == 0 &&
+           read_word(s, b->addr, &length) && length == b->size / 16 - 2;
+}
+
 static long classify_pointer(struct leak_scan *s, mt_addr ptr, bool *start)
 {
     long j = find_block(s, ptr, start);
     if (j >= 0 && !*start && is_chunk_header_pointer(s, j, ptr))
         return -1;
+    if (j >= 0 && !*start && is_glibc_dtv_pointer(s, blk(s, (size_t)j), ptr)) {
+        *start = true;
+        return j;
+    }
     if (j >= 0 && !*start && s->heuristics && heuristic_match(s, blk(s, (size_t)j), ptr)) {
         *start = true;
         s->heuristic_hits++;
