@@ -1,6 +1,7 @@
 /* CPU placement: pins memtrace and the tasks it serves to one CPU and
  * remembers every mask it changed, to give it back (see placement.h). */
 #include "placement.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +23,10 @@ int placement_save(struct placement *pl, pid_t tid)
     for (size_t i = 0; i < pl->nsaved; i++)
         if (pl->saved[i].tid == tid)
             return 0;   /* the first mask seen is the one to restore */
-    if (pl->nsaved == pl->cap) {
-        size_t cap = pl->cap ? pl->cap * 2 : 8;
-        struct placement_saved *p = realloc(pl->saved, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        pl->saved = p;
-        pl->cap = cap;
-    }
+    struct placement_saved *grown = mt_grow(pl->saved, &pl->cap, pl->nsaved + 1, sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    pl->saved = grown;
     struct placement_saved *s = &pl->saved[pl->nsaved];
     s->tid = tid;
     if (sched_getaffinity(tid, sizeof(s->mask), &s->mask) != 0)
