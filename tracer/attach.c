@@ -3,7 +3,6 @@
 #include "attach_check.h"
 #include "ptrace_io.h"
 #include "target_mem.h"
-#include <stddef.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -136,10 +135,8 @@ int attach_finish_stub(struct thread *th)
     /* Where the stub would jump: r10 once loaded (the record may serve
      * another call by now), else the record, still this call's. */
     uint64_t target = regs.r10;
-    mt_addr record = p->stubs.data + RETURN_STUB_RECORDS_OFFSET + (mt_addr)k * RETURN_STUB_RECORD_SIZE;
     if ((ip - p->stubs.code) % RETURN_STUB_SIZE < RETURN_STUB_TARGET_LOADED &&
-        (err = target_read_u64(th->tid, record + offsetof(struct return_stub_record, target),
-                               &target)))
+        (err = return_stubs_read_target(&p->stubs, th->tid, k, &target)))
         return err;
     regs_set_ip(&regs, target);
     return pt_setregs(th->tid, &regs);

@@ -95,6 +95,13 @@ bool return_stubs_contains(const struct return_stubs *rs, mt_addr addr)
     return rs->code && addr >= rs->code && addr < rs->code + RETURN_STUBS_MAX * RETURN_STUB_SIZE;
 }
 
+int return_stubs_read_target(const struct return_stubs *rs, pid_t tid, unsigned stub,
+                             uint64_t *target)
+{
+    return target_read_u64(tid, record_addr(rs->data, stub) +
+                                    offsetof(struct return_stub_record, target), target);
+}
+
 static int by_seq(const void *a, const void *b)
 {
     const struct return_stub_done *x = a, *y = b;

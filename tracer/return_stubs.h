@@ -70,6 +70,9 @@ void return_stubs_release(struct return_stubs *rs, unsigned stub);
 int return_stubs_at(const struct return_stubs *rs, mt_addr addr);
 /* Is addr inside the stub code (a thread stopped mid-stub)? */
 bool return_stubs_contains(const struct return_stubs *rs, mt_addr addr);
+/* The real return address in stub's record, read through tid. */
+int return_stubs_read_target(const struct return_stubs *rs, pid_t tid, unsigned stub,
+                             uint64_t *target);
 /* Completed calls among the stubs in use, read through tid, sorted by
  * sequence number into out (RETURN_STUBS_MAX entries). racing: other
  * threads may be running, so records seen completed are read again (the
