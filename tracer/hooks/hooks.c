@@ -47,7 +47,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 break;
             }
             struct breakpoint bp = {
-                .addr = addr, .role = BP_HOOK_ENTRY, .fn = (enum alloc_fn)fn,
+                .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn,
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
             };
             char bp_why[512];
@@ -186,7 +186,7 @@ static struct pending_call *push_call(struct thread *t, const struct breakpoint 
     struct pending_call *call = thread_push_pending(t);
     if (!call)
         return NULL;
-    call->fn = bp->fn;
+    call->fn = bp->tag;
     call->entry_sp = regs_sp(regs);
     call->return_addr = return_addr;
     for (int i = 0; i < nargs; i++)
@@ -206,7 +206,7 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
     if (inside_library)
         ctx->stats->nested_calls++;
     if (inside_library ||
-        (bp->fn == FN_SHMCTL && !map_hooks_shmctl_matters(regs_call_arg(regs, 2))))
+        (bp->tag == FN_SHMCTL && !map_hooks_shmctl_matters(regs_call_arg(regs, 2))))
         return step_over(t, bp, regs, return_addr, 0);
     struct pending_call *call = push_call(t, bp, regs, return_addr, 6);
     if (!call)
@@ -230,7 +230,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
 
     /* execve: the trap itself drained the stubs (tracer.c) before the
      * image and its records vanish. */
-    if (bp->fn == FN_EXECVE)
+    if (bp->tag == FN_EXECVE)
         return step_over(t, bp, regs, return_addr, 0);
 
     /* A tail jump from one hooked function into another (realloc(NULL, n)
@@ -245,13 +245,13 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         ctx->stats->nested_calls++;
         return step_over(t, bp, regs, return_addr, 0);
     }
-    if (alloc_fn_is_mapping(bp->fn))
+    if (alloc_fn_is_mapping(bp->tag))
         return mapping_entry(ctx, t, bp, regs, return_addr, inside_allocator);
 
-    if (bp->fn == FN_FREE || bp->fn == FN_REALLOC || bp->fn == FN_REALLOCARRAY) {
+    if (bp->tag == FN_FREE || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
         mt_addr ptr = regs_call_arg(regs, 1);
         struct alloc_error bad;
-        enum free_verdict verdict = alloc_model_check_free(&p->model, bp->fn, ptr, STACK_NONE, &bad);
+        enum free_verdict verdict = alloc_model_check_free(&p->model, bp->tag, ptr, STACK_NONE, &bad);
         if (verdict == FREE_UNTRACKED) {
             /* attach: a block from before memtrace came, or the allocator's
              * own housekeeping; neither is an error. */
@@ -274,7 +274,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
             skip_call(regs, return_addr, 0);
             return 0;
         }
-        if (bp->fn == FN_FREE) {
+        if (bp->tag == FN_FREE) {
             const struct block *b = alloc_table_get(&p->model.live, ptr);
             struct alloc_event ev = {
                 .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,

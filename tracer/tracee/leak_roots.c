@@ -90,7 +90,7 @@ static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
     *lo = *hi = 0;
     for (size_t i = 0; i < p->bps.n; i++) {
         const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->role != BP_HOOK_ENTRY || bp->fn != FN_MALLOC)
+        if (bp->role != BP_HOOK_ENTRY || bp->tag != FN_MALLOC)
             continue;
         const struct module *m = process_module_at(p, bp->addr);
         if (m) {

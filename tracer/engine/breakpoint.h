@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "alloc_fn.h"
 #include "emulate.h"
 #include "insn.h"
 #include "mt_addr.h"
@@ -21,7 +20,7 @@ enum bp_role {
 struct breakpoint {
     mt_addr addr;
     enum bp_role role;
-    enum alloc_fn fn;                 /* BP_HOOK_ENTRY */
+    unsigned tag;                     /* BP_HOOK_ENTRY: the hooks layer's enum alloc_fn */
     mt_addr module_text_lo, module_text_hi; /* text of the module that defines it */
     uint8_t orig[INSN_MAX_LEN];       /* original bytes from addr on */
     struct step_plan step;            /* how a thread steps over the displaced instruction */
@@ -37,7 +36,7 @@ void bp_table_destroy(struct bp_table *t);
 int bp_table_copy(struct bp_table *dst, const struct bp_table *src);
 
 /* Plans the step-over, writes the out-of-line slot if one is needed, then
- * the int3. bp->addr, role, fn and module range must be set; the original
+ * the int3. bp->addr, role, tag and module range must be set; the original
  * bytes are read from the target. Returns 0 or -errno with why filled. */
 int bp_plant(struct bp_table *t, pid_t tid, struct scratch *scratch, struct breakpoint *bp,
              char *why, size_t why_len);

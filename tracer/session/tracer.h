@@ -3,7 +3,7 @@
 #ifndef MT_TRACER_H
 #define MT_TRACER_H
 #include <stdio.h>
-#include "cli.h"
+#include "options.h"
 #include "hooks.h"
 #include "placement.h"
 #include "process.h"

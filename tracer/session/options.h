@@ -1,10 +1,10 @@
-/* Command-line parsing into mt_options. Pure: unit-tested without a target. */
-#ifndef MT_CLI_H
-#define MT_CLI_H
+/* What a tracing session is asked to do: the options memtrace was given,
+ * filled by the command line (cli/) and read by every part of the session. */
+#ifndef MT_OPTIONS_H
+#define MT_OPTIONS_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #define CLI_DEFAULT_DEPTH 16
 #define CLI_MAX_DEPTH 256
@@ -38,9 +38,5 @@ struct mt_options {
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
     int target_argc;
 };
-
-/* Parses argv. Returns 0, or -1 with a one-line reason in err. */
-int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len);
-void cli_usage(FILE *f);
 
 #endif

@@ -1,0 +1,14 @@
+/* Command-line parsing into mt_options. Pure: unit-tested without a target. */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "options.h"
+
+/* Parses argv. Returns 0, or -1 with a one-line reason in err. */
+int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len);
+void cli_usage(FILE *f);
+
+#endif
