@@ -4,7 +4,7 @@
 #include "ptrace_io.h"
 #include "report.h"
 #include "symbolizer.h"
-#include "tracer.h"
+#include "session.h"
 #include "unwind.h"
 #include <errno.h>
 #include <signal.h>
@@ -13,7 +13,7 @@
 
 #define EXIT_USAGE 2
 
-static struct report_process *collect(const struct tracer *t, unsigned show_kinds, size_t *n)
+static struct report_process *collect(const struct session *t, unsigned show_kinds, size_t *n)
 {
     size_t count = 0;
     for (struct process *p = t->procs; p; p = p->next)
@@ -26,13 +26,13 @@ static struct report_process *collect(const struct tracer *t, unsigned show_kind
     for (struct process *p = t->procs; p; p = p->next) {
         if (p->untraced_child)
             continue;   /* --no-follow-forks: a vfork child until its exec */
-        rps[--i] = tracer_report_view(p, show_kinds);
+        rps[--i] = session_report_view(p, show_kinds);
     }
     *n = count;
     return rps;
 }
 
-static void fill_stats(const struct tracer *t, struct report_stats *s)
+static void fill_stats(const struct session *t, struct report_stats *s)
 {
     memset(s, 0, sizeof(*s));
     s->present = true;
@@ -109,11 +109,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: cannot open log file %s: %s\n", opt.log_path, strerror(errno));
         return EXIT_USAGE;
     }
-    struct tracer t;
+    struct session t;
     bool attach = opt.command == CMD_ATTACH;
-    if ((attach ? tracer_attach(&t, &opt, log) : tracer_run(&t, &opt, log)) != 0) {
+    if ((attach ? session_attach(&t, &opt, log) : session_run(&t, &opt, log)) != 0) {
         fprintf(stderr, "memtrace: %s\n", t.error);
-        tracer_destroy(&t);
+        session_destroy(&t);
         return EXIT_USAGE;
     }
     size_t n = 0;
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
         if (opt.json_path && write_json(opt.json_path, rps, n, &stats) != 0)
             status = EXIT_USAGE;
     }
-    const struct process *main_proc = tracer_main_process(&t);
+    const struct process *main_proc = session_main_process(&t);
     /* run exits like the program; attach succeeded when it detached or saw
      * the process end, whatever the process's own status. */
     if (status == 0 && main_proc && !attach)
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
     if (rps && opt.error_exitcode > 0 && report_found_problems(rps, n))
         status = opt.error_exitcode;
     free(rps);
-    tracer_destroy(&t);
+    session_destroy(&t);
     if (log != stderr)
         fclose(log);
     return status;

@@ -294,3 +294,15 @@ size_t report_map_flag_words(const struct mapping_record *r, const char *words[3
         words[n++] = "fixed";
     return n;
 }
+
+const char *report_end_name(enum report_end end)
+{
+    switch (end) {
+    case REPORT_EXITED: return "exited";
+    case REPORT_SIGNALED: return "signaled";
+    case REPORT_EXEC: return "exec";
+    case REPORT_DETACHED: return "detached";
+    case REPORT_RUNNING: break;
+    }
+    return "running";
+}

@@ -21,10 +21,15 @@ typedef void (*report_resolve_fn)(void *ctx, mt_addr ip, struct sym_frame *out);
 typedef unsigned (*report_resolve_frames_fn)(void *ctx, uint32_t stack, mt_addr ip,
                                              const struct sym_frame_ext **out);
 
+/* How a process's record ended. */
+enum report_end { REPORT_RUNNING, REPORT_EXITED, REPORT_SIGNALED, REPORT_EXEC, REPORT_DETACHED };
+/* Its JSON name: "running", "exited", "signaled", "exec", "detached". */
+const char *report_end_name(enum report_end end);
+
 struct report_process {
     pid_t pid;
     char *const *argv;
-    const char *end;              /* "exited", "signaled", "exec", "detached" */
+    enum report_end end;
     bool attached;                /* memtrace attach: counts start at attach */
     uint64_t end_ns;              /* when tracing ended, for block ages; 0 = no ages */
     int exit_code;                /* when exited */

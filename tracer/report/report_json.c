@@ -151,9 +151,9 @@ static int write_process(struct json_writer *w, const struct report_process *p)
         json_string(w, p->argv[i]);
     json_end_array(w);
     json_key(w, "end");
-    json_string(w, p->end);
+    json_string(w, report_end_name(p->end));
     json_key(w, "exit_code");
-    if (strcmp(p->end, "exited") == 0)
+    if (p->end == REPORT_EXITED)
         json_int(w, p->exit_code);
     else
         json_null(w);

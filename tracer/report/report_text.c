@@ -253,7 +253,7 @@ int report_text_process(FILE *f, const struct report_process *p)
             prefetch_stack(p, recs[i].stack);
         }
     }
-    bool detached = strcmp(p->end, "detached") == 0;
+    bool detached = p->end == REPORT_DETACHED;
     fprintf(f, "==%d== HEAP SUMMARY%s:\n", pid, p->attached ? " (since attach)" : "");
     fprintf(f, "==%d==     in use at %s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
             detached ? "detach" : "exit", bytes, blocks);
@@ -289,18 +289,18 @@ int report_text_process(FILE *f, const struct report_process *p)
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;
     fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free)\n",
             pid, pid, m->nerrors, doubles, m->nerrors - doubles);
-    if (strcmp(p->end, "signaled") == 0) {
+    if (p->end == REPORT_SIGNALED) {
         char sig[32];
         report_signal_name(p->signal, sig, sizeof(sig));
         fprintf(f, "==%d== Process terminated by %s%s\n", pid, sig,
                 p->core_dumped ? " (core dumped)" : "");
-    } else if (strcmp(p->end, "exited") == 0) {
+    } else if (p->end == REPORT_EXITED) {
         fprintf(f, "==%d== Process exited with status %d\n", pid, p->exit_code);
     } else if (detached) {
         fprintf(f, "==%d== Detached: pid %d runs on as before, every byte memtrace changed "
                 "restored\n", pid, pid);
     } else {
-        fprintf(f, "==%d== Process state at %s\n", pid, p->end);
+        fprintf(f, "==%d== Process state at %s\n", pid, report_end_name(p->end));
     }
     return 0;
 }

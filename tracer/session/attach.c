@@ -1,8 +1,13 @@
-/* Seizing a live process thread by thread, and putting it back. */
+/* memtrace attach: seize every thread of a running process, park them,
+ * install the hooks, trace until a stop signal, --duration or the process's
+ * end, with a live view; then park again, restore and detach (detach.c). */
+#include "session_internal.h"
 #include "attach.h"
 #include "attach_check.h"
+#include "live_view.h"
+#include "map_hooks.h"
+#include "mt_time.h"
 #include "ptrace_io.h"
-#include "target_mem.h"
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -10,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* One pass over /proc/PID/task: seizes the threads not traced yet. Returns
@@ -97,141 +103,123 @@ bool attach_trap_pending(const struct process *p, pid_t tid)
 }
 
 /* Where a thread inside an out-of-line slot would be in the original code. */
-static int slot_to_original(const struct process *p, mt_addr ip, mt_addr *out)
+
+/* attach: what asked memtrace to stop, owned by this module and written
+ * only by the handlers below. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
 {
-    for (size_t i = 0; i < p->bps.n; i++) {
-        const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->step.kind != STEP_OUT_OF_LINE)
-            continue;
-        if (ip == bp->step.target) {
-            *out = bp->addr;   /* the copied instruction has not run */
-            return 0;
-        }
-        if (ip == bp->step.target + bp->step.len) {
-            *out = bp->addr + bp->step.len;   /* it ran; the jump back has not */
-            return 0;
-        }
-    }
-    return -EPROTO;
+    stop_signal = sig;
 }
 
-int attach_finish_stub(struct thread *th)
+static void on_tick(int sig)
 {
-    struct process *p = th->proc;
-    mt_regs regs;
-    int err = pt_getregs(th->tid, &regs);
-    if (err)
-        return err;
-    mt_addr ip = regs_ip(&regs);
-    if (!return_stubs_contains(&p->stubs, ip))
-        return 0;
-    unsigned k = (unsigned)((ip - p->stubs.code) / RETURN_STUB_SIZE);
-    /* Still in flight (its sequence number not stored): complete it with
-     * rax, which the stub never changes. */
-    struct pending_call call;
-    if (thread_take_stub_call(th, k, &call) &&
-        (err = hooks_complete_call(th, &call, regs_retval(&regs))))
-        return err;
-    /* Where the stub would jump: r10 once loaded (the record may serve
-     * another call by now), else the record, still this call's. */
-    uint64_t target = regs.r10;
-    if ((ip - p->stubs.code) % RETURN_STUB_SIZE < RETURN_STUB_TARGET_LOADED &&
-        (err = return_stubs_read_target(&p->stubs, th->tid, k, &target)))
-        return err;
-    regs_set_ip(&regs, target);
-    return pt_setregs(th->tid, &regs);
+    (void)sig;   /* only interrupts waitpid, so deadlines and views are seen */
 }
 
-int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
-{
-    struct process *p = th->proc;
-    mt_regs regs;
-    int err = pt_getregs(th->tid, &regs);
-    if (err)
-        return err;
-    bool changed = false;
-    mt_addr ip = regs_ip(&regs);
-    if (p->scratch.base && ip >= p->scratch.base && ip < p->scratch.base + SCRATCH_SIZE) {
-        if (ip == p->scratch.trampoline) {
-            /* Returned from the allocator, the trampoline's int3 not yet
-             * executed: complete the call as its trap would. */
-            regs_set_ip(&regs, ip + 1);
-            if ((err = hooks_on_return(ctx, th, &regs)))
-                return err;
-        } else {
-            mt_addr orig;
-            if ((err = slot_to_original(p, ip, &orig))) {
-                fprintf(stderr, "memtrace: error: tid %d stopped at 0x%" PRIxADDR " in the scratch "
-                        "page, in no slot\n", th->tid, ip);
-                return err;
-            }
-            regs_set_ip(&regs, orig);
-        }
-        changed = true;
-    }
-    /* Calls whose frames are gone (longjmp) have slots that belong to
-     * someone else now: only those at or above the stack pointer are ours. */
-    thread_prune_pending(th, regs_sp(&regs));
-    for (unsigned i = th->npending; i-- > 0;) {
-        const struct pending_call *c = &th->pending[i];
-        uint64_t slot;
-        if ((err = target_read_u64(th->tid, c->entry_sp, &slot)))
-            return err;
-        if (slot == c->redirect &&
-            (err = target_write(th->tid, c->entry_sp, &c->return_addr, sizeof(c->return_addr))))
-            return err;
-    }
-    th->npending = 0;
-    return changed ? pt_setregs(th->tid, &regs) : 0;
-}
+#define TICK_US 100000
 
-/* A parked thread that can run an injected system call. */
-static pid_t injection_thread(const struct process *p)
+/* SIGINT, SIGTERM and SIGHUP end the attach; SIGALRM every TICK_US wakes
+ * the event loop. No SA_RESTART: they must interrupt waitpid. */
+static int install_attach_signals(bool on)
 {
-    pid_t fallback = 0;
-    for (const struct thread *t = p->threads; t; t = t->next) {
-        if (!t->parked || t->exiting)
-            continue;
-        if (!t->group_stopped)
-            return t->tid;
-        fallback = t->tid;
-    }
-    return fallback;
-}
-
-int attach_restore_memory(struct process *p, bool shared_memory, char *why, size_t why_len)
-{
-    if (shared_memory)
-        return 0;
-    pid_t tid = injection_thread(p);
-    if (!tid) {
-        snprintf(why, why_len, "pid %d: no stopped thread to restore its memory through", p->pid);
-        return -ESRCH;
-    }
-    int err = bp_unplant_all(&p->bps, tid);
-    if (err) {
-        snprintf(why, why_len, "pid %d: cannot restore the code under memtrace's breakpoints: %s",
-                 p->pid, strerror(-err));
-        return err;
-    }
-    if ((err = scratch_unmap(&p->scratch, tid, p->at_entry))) {
-        snprintf(why, why_len, "pid %d: cannot unmap memtrace's scratch page: %s", p->pid,
-                 strerror(-err));
-        return err;
-    }
+    struct sigaction stop = { .sa_handler = on ? on_stop_signal : SIG_DFL };
+    struct sigaction tick = { .sa_handler = on ? on_tick : SIG_DFL };
+    sigemptyset(&stop.sa_mask);
+    sigemptyset(&tick.sa_mask);
+    struct itimerval timer = { .it_interval = { 0, on ? TICK_US : 0 },
+                               .it_value = { 0, on ? TICK_US : 0 } };
+    if (!on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
+        return -errno;
+    if (sigaction(SIGINT, &stop, NULL) != 0 || sigaction(SIGTERM, &stop, NULL) != 0 ||
+        sigaction(SIGHUP, &stop, NULL) != 0 || sigaction(SIGALRM, &tick, NULL) != 0)
+        return -errno;
+    if (on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
+        return -errno;
     return 0;
 }
 
-int attach_detach_threads(struct process *p)
+int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
 {
-    int first_err = 0;
-    for (struct thread *t = p->threads; t; t = t->next) {
-        if (!t->parked)
-            continue;   /* exiting: the kernel lets it go when it dies */
-        int err = pt_detach(t->tid, 0);
-        if (err && err != -ESRCH && !first_err)
-            first_err = err;
-        t->parked = false;
+    session_init(s, opt, log);
+    if (!(s->snap = s->trap.snap = malloc(sizeof(*s->snap))))
+        return session_fail(s, "out of memory");
+    char why[1024];
+    pid_t pid;
+    if (attach_check(opt->attach_pid, &pid, why, sizeof(why)) != 0)
+        return session_fail(s, "%s", why);
+    char *argv[] = { (char *)opt->attach_pid, NULL };
+    struct process *p = process_create(pid, argv);
+    if (!p)
+        return session_fail(s, "out of memory");
+    p->model.untracked_ok = true;
+    p->attached = true;
+    session_add_process(s, p);
+    s->main_pid = pid;
+    s->attached = true;
+    s->view = live_view_create(opt->top);
+    if (!s->view)
+        return session_fail(s, "out of memory");
+    stop_signal = 0;
+    int err = install_attach_signals(true);
+    if (err)
+        return session_fail(s, "cannot install signal handlers: %s", strerror(-err));
+    /* From the first seize on, every way out goes through restore_and_detach. */
+    int rc = attach_seize_threads(p, why, sizeof(why)) != 0 ? session_fail(s, "%s", why) : 0;
+    bool nothing_seized = p->threads == NULL;
+    if (rc == 0 && park_all(s) == 0 && session_anything_running(s)) {
+        rc = image_install_live(s, p);
+        if (rc == 0) {
+            report_view_banner(s, p);
+            fprintf(s->log, "==%d== attached to pid %d (%s threads): tracking allocations from "
+                    "now on\n", pid, pid, "all its");
+            fflush(s->log);
+            rc = park_release_all(s);
+        }
+    } else if (rc == 0) {
+        rc = session_anything_running(s) ? -1 : session_fail(s, "pid %d ended while memtrace attached", pid);
     }
-    return first_err;
+    s->start_ns = mt_now_ns();
+    uint64_t deadline = opt->duration_ms ? s->start_ns + opt->duration_ms * 1000000u : 0;
+    uint64_t next_view = opt->interval_ms ? s->start_ns + opt->interval_ms * 1000000u : 0;
+    uint64_t next_status = isatty(STDERR_FILENO) ? s->start_ns + 1000000000u : 0;
+    while (rc == 0 && session_anything_running(s) && !stop_signal) {
+        uint64_t now = mt_now_ns();
+        if (deadline && now >= deadline)
+            break;
+        if (next_view && now >= next_view) {
+            struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
+            live_view_status_clear(s->view, stderr);
+            live_view_print(s->view, stderr, &rp, now, now - s->start_ns);
+            next_view = now + opt->interval_ms * 1000000u;
+        }
+        if (next_status && now >= next_status) {
+            struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
+            live_view_status(s->view, stderr, &rp, now, now - s->start_ns);
+            next_status = now + 1000000000u;
+        }
+        if (session_handle_next(s, -1) != 0)
+            rc = -1;
+    }
+    live_view_status_clear(s->view, stderr);
+    s->end_ns = mt_now_ns();
+    if (!nothing_seized && session_anything_running(s)) {
+        /* Also after an error: leaving our int3s in a live process would
+         * kill it at its next malloc. */
+        char first_error[sizeof(s->error)];
+        snprintf(first_error, sizeof(first_error), "%s", s->error);
+        int park = park_all(s);
+        int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
+        if (rc == 0 && (park || restore))
+            rc = -1;
+        else if (rc != 0)
+            snprintf(s->error, sizeof(s->error), "%s", first_error);
+        if (park || restore)
+            fprintf(stderr, "memtrace: error: pid %d may not be fully restored: %s\n", pid,
+                    s->error);
+    }
+    map_hooks_check_segments(s->procs);
+    install_attach_signals(false);
+    return rc;
 }

@@ -62,7 +62,7 @@ static int setup(void **state)
     if (!fx || alloc_model_init(&fx->model) != 0 || stack_intern_init(&fx->stacks) != 0)
         return -1;
     fx->proc = (struct report_process){
-        .pid = 42, .argv = seed_argv, .end = "exited", .exit_code = 0,
+        .pid = 42, .argv = seed_argv, .end = REPORT_EXITED, .exit_code = 0,
         .model = &fx->model, .stacks = &fx->stacks, .resolve = fake_resolve,
     };
     *state = fx;
@@ -388,7 +388,7 @@ static void test_text_process_killed_by_signal(void **state)
     release(fx, 0x1000, s);
     double_free(fx, 0x1000, s);
     invalid_free(fx, 0x9000, s);
-    fx->proc.end = "signaled";
+    fx->proc.end = REPORT_SIGNALED;
     fx->proc.signal = SIGSEGV;
     fx->proc.core_dumped = true;
 
@@ -408,7 +408,7 @@ static void test_text_process_killed_by_signal(void **state)
 static void test_text_process_other_end(void **state)
 {
     struct fixture *fx = *state;
-    fx->proc.end = "exec";
+    fx->proc.end = REPORT_EXEC;
     char *got = capture_text(fx, write_process);
     const char *last = "==42== Process state at exec\n";
     size_t len = strlen(got), want = strlen(last);
@@ -564,7 +564,7 @@ static void test_json_invalid_free_has_null_size_and_stacks(void **state)
 static void test_json_signaled_process(void **state)
 {
     struct fixture *fx = *state;
-    fx->proc.end = "signaled";
+    fx->proc.end = REPORT_SIGNALED;
     fx->proc.signal = SIGABRT;
     fx->proc.exit_code = 77;   /* ignored unless exited */
     char *got = capture_json(&fx->proc, 1, NULL);

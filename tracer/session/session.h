@@ -1,17 +1,17 @@
-/* The supervisor: launches the target under ptrace, runs the event loop
- * (classify each stop, dispatch it), and keeps every traced process. */
-#ifndef MT_TRACER_H
-#define MT_TRACER_H
+/* A tracing session: memtrace run (launch.c) or memtrace attach (attach.c),
+ * every process and thread it traces, and what the report is made from. */
+#ifndef MT_SESSION_H
+#define MT_SESSION_H
 #include <stdio.h>
-#include "options.h"
 #include "hooks.h"
+#include "options.h"
 #include "placement.h"
 #include "process.h"
 #include "report.h"
 
 struct live_view;
 
-struct tracer {
+struct session {
     const struct mt_options *opt;
     FILE *log;                    /* text report and live errors */
     struct process *procs;        /* every process ever traced, newest first */
@@ -20,7 +20,7 @@ struct tracer {
     struct stack_snapshot *snap;  /* per-trap stack buffer, reused */
     struct trap_ctx trap;
     pid_t *early_tids;            /* first stops of tasks whose parent's clone/fork */
-    size_t nearly, early_cap;     /* event is still to come: held until it arrives */
+    size_t n_early, early_cap;    /* event is still to come: held until it arrives */
     bool attached;                /* memtrace attach: leave the process as it was */
     bool parking;                 /* every thread is being stopped and held */
     uint64_t start_ns;            /* when tracing began */
@@ -28,22 +28,22 @@ struct tracer {
     struct live_view *view;       /* attach --interval */
     struct placement placement;   /* CPU pinning (--no-pin: none) */
     bool pin_warned;
-    char error[1024];             /* why tracer_run failed */
+    char error[1024];             /* why session_run or session_attach failed */
 };
 
 /* Runs opt->target_argv to completion. Returns 0 when the target ran (its
- * fate is in the main process record), or -1 with t->error set when
+ * fate is in the main process record), or -1 with s->error set when
  * memtrace could not start or trace it. */
-int tracer_run(struct tracer *t, const struct mt_options *opt, FILE *log);
+int session_run(struct session *s, const struct mt_options *opt, FILE *log);
 /* Attaches to opt->attach_pid, traces it until a stop signal (SIGINT,
  * SIGTERM, SIGHUP), --duration or its end, then restores it and detaches.
- * Returns 0, or -1 with t->error set (the process is left as it was). */
-int tracer_attach(struct tracer *t, const struct mt_options *opt, FILE *log);
-void tracer_destroy(struct tracer *t);
+ * Returns 0, or -1 with s->error set (the process is left as it was). */
+int session_attach(struct session *s, const struct mt_options *opt, FILE *log);
+void session_destroy(struct session *s);
 /* What the report writers see of p (frames symbolized as they were when
  * each stack was taken). */
-struct report_process tracer_report_view(const struct process *p, unsigned show_kinds);
+struct report_process session_report_view(const struct process *p, unsigned show_kinds);
 /* The process record of the launched program's last image. */
-struct process *tracer_main_process(const struct tracer *t);
+struct process *session_main_process(const struct session *s);
 
 #endif

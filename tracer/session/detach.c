@@ -1,0 +1,209 @@
+/* Leaving an attached process as it was: with every thread parked, the
+ * live blocks are classified, each thread's state is undone (out-of-line
+ * slots, return stubs, redirected return addresses), the int3 bytes and
+ * scratch pages are removed, and every thread is detached. */
+#include "session_internal.h"
+#include "attach.h"
+#include "leak_roots.h"
+#include "ptrace_io.h"
+#include "target_mem.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* With every thread parked: classify what is live (memory outside tracked
+ * blocks is a root), then undo every change and detach. */
+int detach_restore_all(struct session *s)
+{
+    int rc = 0;
+    char why[1024];
+    for (struct process *p = s->procs; p; p = p->next) {
+        pid_t tid = park_any_live_thread(p);
+        if (p->end != END_RUNNING || p->untraced_child || !tid)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (!th->parked || th->exiting)
+                continue;
+            int err = attach_finish_stub(th);
+            if (err && err != -ESRCH && !rc)
+                rc = session_fail(s, "cannot complete the return of tid %d of pid %d: %s", th->tid,
+                          p->pid, strerror(-err));
+            th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
+        }
+        if (session_drain_returns(s, p, tid) != 0 && !rc)
+            rc = -1;
+        int err = leak_roots_scan_process(p, tid, s->opt->heuristics);
+        if (err)
+            fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are "
+                    "reported as live\n", p->pid, strerror(-err));
+    }
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (!th->parked || th->exiting)
+                continue;
+            int err = attach_restore_thread(&s->trap, th);
+            if (err && err != -ESRCH && !rc)
+                rc = session_fail(s, "cannot restore tid %d of pid %d: %s", th->tid, p->pid,
+                          strerror(-err));
+        }
+    }
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        if (attach_restore_memory(p, p->untraced_child, why, sizeof(why)) != 0 && !rc)
+            rc = session_fail(s, "%s", why);
+    }
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        int err = attach_detach_threads(p);
+        if (err && !rc)
+            rc = session_fail(s, "cannot detach from pid %d: %s", p->pid, strerror(-err));
+        p->end = END_DETACHED;
+        p->end_ns = s->end_ns;
+        while (p->threads)
+            process_remove_thread(p, p->threads->tid);
+    }
+    return rc;
+}
+
+static int slot_to_original(const struct process *p, mt_addr ip, mt_addr *out)
+{
+    for (size_t i = 0; i < p->bps.n; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->step.kind != STEP_OUT_OF_LINE)
+            continue;
+        if (ip == bp->step.target) {
+            *out = bp->addr;   /* the copied instruction has not run */
+            return 0;
+        }
+        if (ip == bp->step.target + bp->step.len) {
+            *out = bp->addr + bp->step.len;   /* it ran; the jump back has not */
+            return 0;
+        }
+    }
+    return -EPROTO;
+}
+
+int attach_finish_stub(struct thread *th)
+{
+    struct process *p = th->proc;
+    mt_regs regs;
+    int err = pt_getregs(th->tid, &regs);
+    if (err)
+        return err;
+    mt_addr ip = regs_ip(&regs);
+    if (!return_stubs_contains(&p->stubs, ip))
+        return 0;
+    unsigned k = (unsigned)((ip - p->stubs.code) / RETURN_STUB_SIZE);
+    /* Still in flight (its sequence number not stored): complete it with
+     * rax, which the stub never changes. */
+    struct pending_call call;
+    if (thread_take_stub_call(th, k, &call) &&
+        (err = hooks_complete_call(th, &call, regs_retval(&regs))))
+        return err;
+    /* Where the stub would jump: r10 once loaded (the record may serve
+     * another call by now), else the record, still this call's. */
+    uint64_t target = regs.r10;
+    if ((ip - p->stubs.code) % RETURN_STUB_SIZE < RETURN_STUB_TARGET_LOADED &&
+        (err = return_stubs_read_target(&p->stubs, th->tid, k, &target)))
+        return err;
+    regs_set_ip(&regs, target);
+    return pt_setregs(th->tid, &regs);
+}
+
+int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
+{
+    struct process *p = th->proc;
+    mt_regs regs;
+    int err = pt_getregs(th->tid, &regs);
+    if (err)
+        return err;
+    bool changed = false;
+    mt_addr ip = regs_ip(&regs);
+    if (p->scratch.base && ip >= p->scratch.base && ip < p->scratch.base + SCRATCH_SIZE) {
+        if (ip == p->scratch.trampoline) {
+            /* Returned from the allocator, the trampoline's int3 not yet
+             * executed: complete the call as its trap would. */
+            regs_set_ip(&regs, ip + 1);
+            if ((err = hooks_on_return(ctx, th, &regs)))
+                return err;
+        } else {
+            mt_addr orig;
+            if ((err = slot_to_original(p, ip, &orig))) {
+                fprintf(stderr, "memtrace: error: tid %d stopped at 0x%" PRIxADDR " in the scratch "
+                        "page, in no slot\n", th->tid, ip);
+                return err;
+            }
+            regs_set_ip(&regs, orig);
+        }
+        changed = true;
+    }
+    /* Calls whose frames are gone (longjmp) have slots that belong to
+     * someone else now: only those at or above the stack pointer are ours. */
+    thread_prune_pending(th, regs_sp(&regs));
+    for (unsigned i = th->npending; i-- > 0;) {
+        const struct pending_call *c = &th->pending[i];
+        uint64_t slot;
+        if ((err = target_read_u64(th->tid, c->entry_sp, &slot)))
+            return err;
+        if (slot == c->redirect &&
+            (err = target_write(th->tid, c->entry_sp, &c->return_addr, sizeof(c->return_addr))))
+            return err;
+    }
+    th->npending = 0;
+    return changed ? pt_setregs(th->tid, &regs) : 0;
+}
+
+/* A parked thread that can run an injected system call. */
+static pid_t injection_thread(const struct process *p)
+{
+    pid_t fallback = 0;
+    for (const struct thread *t = p->threads; t; t = t->next) {
+        if (!t->parked || t->exiting)
+            continue;
+        if (!t->group_stopped)
+            return t->tid;
+        fallback = t->tid;
+    }
+    return fallback;
+}
+
+int attach_restore_memory(struct process *p, bool shared_memory, char *why, size_t why_len)
+{
+    if (shared_memory)
+        return 0;
+    pid_t tid = injection_thread(p);
+    if (!tid) {
+        snprintf(why, why_len, "pid %d: no stopped thread to restore its memory through", p->pid);
+        return -ESRCH;
+    }
+    int err = bp_unplant_all(&p->bps, tid);
+    if (err) {
+        snprintf(why, why_len, "pid %d: cannot restore the code under memtrace's breakpoints: %s",
+                 p->pid, strerror(-err));
+        return err;
+    }
+    if ((err = scratch_unmap(&p->scratch, tid, p->at_entry))) {
+        snprintf(why, why_len, "pid %d: cannot unmap memtrace's scratch page: %s", p->pid,
+                 strerror(-err));
+        return err;
+    }
+    return 0;
+}
+
+int attach_detach_threads(struct process *p)
+{
+    int first_err = 0;
+    for (struct thread *t = p->threads; t; t = t->next) {
+        if (!t->parked)
+            continue;   /* exiting: the kernel lets it go when it dies */
+        int err = pt_detach(t->tid, 0);
+        if (err && err != -ESRCH && !first_err)
+            first_err = err;
+        t->parked = false;
+    }
+    return first_err;
+}

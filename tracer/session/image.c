@@ -1,0 +1,169 @@
+/* Setting up a process image: after an exec (launch or a traced process's
+ * own exec) and when attaching to a live process: the scratch pages, the
+ * link map, the return stubs and the hooks; then every link-map change. */
+#include "session_internal.h"
+#include "linkmap.h"
+#include "ptrace_io.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* argv of a process from /proc/PID/cmdline (after exec). */
+static char **read_cmdline(pid_t pid)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    size_t count = 0;
+    for (ssize_t i = 0; i < n; i++)
+        count += buf[i] == '\0';
+    if (buf[n - 1] != '\0')
+        count++;
+    char **argv = calloc(count + 1, sizeof(*argv));
+    if (!argv)
+        return NULL;
+    size_t k = 0;
+    for (char *s = buf; s < buf + n && k < count; s += strlen(s) + 1)
+        argv[k++] = s;
+    char **copy = calloc(count + 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < k; i++)
+        copy[i] = strdup(argv[i]);
+    free(argv);
+    return copy;
+}
+
+static void replace_argv(struct process *p, char **argv)
+{
+    if (!argv)
+        return;
+    for (size_t i = 0; p->argv && p->argv[i]; i++)
+        free(p->argv[i]);
+    free(p->argv);
+    p->argv = argv;
+}
+
+/* The set-up every image gets, through a stopped thread tid: its auxv, the
+ * scratch pages, the link map's address and the return stubs (unless
+ * --return-traps asked for the trampoline). */
+static int image_setup(struct session *s, struct process *p, pid_t tid)
+{
+    char why[1024];
+    replace_argv(p, read_cmdline(p->pid));
+    if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
+        scratch_map(&p->scratch, tid, p->at_entry,
+                    /* A static program's allocator is in the executable; a
+                     * dynamic one's is loaded next to ld.so, where the
+                     * kernel puts the page by itself. */
+                    p->at_base ? 0 : scratch_hint_near(p->at_entry), why, sizeof(why)) != 0 ||
+        linkmap_attach(p, tid, why, sizeof(why)) != 0)
+        return session_fail(s, "%s", why);
+    if (s->opt->return_stubs)
+        return_stubs_init(&p->stubs, p->scratch.stubs_code, p->scratch.stubs_data);
+    else
+        return_stubs_init(&p->stubs, 0, 0);
+    return 0;
+}
+
+/* A new image in p (the first exec, or an exec that replaced an image). */
+int image_on_exec(struct session *s, struct thread *th)
+{
+    struct process *p = th->proc;
+    pid_t pid = p->pid;
+    if (p->untraced_child) {
+        /* The new image has none of our bytes: let it go. */
+        p->end = END_EXEC;
+        while (p->threads)
+            process_remove_thread(p, p->threads->tid);
+        int err = pt_detach(pid, 0);
+        return err && err != -ESRCH ? session_fail(s, "cannot detach pid %d: %s", pid, strerror(-err))
+                                    : 0;
+    }
+    if (p->exec_seen) {
+        /* The old image's state is closed as it was at exec; a fresh record
+         * follows the new one. */
+        p->end = END_EXEC;
+        struct process *np = process_create(pid, p->argv);
+        if (!np)
+            return session_fail(s, "out of memory");
+        process_remove_thread(p, th->tid);
+        while (p->threads)   /* the kernel has already reaped the others */
+            process_remove_thread(p, p->threads->tid);
+        if (!process_add_thread(np, pid))
+            return session_fail(s, "out of memory");
+        session_add_process(s, np);
+        p = np;
+    }
+    p->exec_seen = true;
+    int err = inject_leave_syscall(pid);
+    if (err)
+        return session_fail(s, "pid %d: cannot stop after exec: %s", pid, strerror(-err));
+    if (image_setup(s, p, pid) != 0)
+        return -1;
+    report_view_banner(s, p);
+    if (p->r_debug == 0) {
+        char why[1024];
+        int n = hooks_install(p, pid, why, sizeof(why));
+        if (n < 0)
+            return session_fail(s, "%s", why);
+        p->hooks_ready = n > 0;
+        if (n == 0)
+            fprintf(stderr, "memtrace: warning: pid %d: no malloc found in the static program; "
+                    "nothing will be traced\n", pid);
+    }
+    return 0;
+}
+
+int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
+{
+    int state;
+    char why[1024];
+    if (linkmap_state(p, &state) != 0 || state != RT_CONSISTENT)
+        return 0;
+    int changes = linkmap_sync(p, why, sizeof(why));
+    if (changes < 0)
+        return session_fail(s, "%s", why);
+    if (changes == 0 && p->hooks_ready)
+        return 0;
+    int n = hooks_install(p, tid, why, sizeof(why));
+    if (n < 0)
+        return session_fail(s, "%s", why);
+    if (n > 0)
+        p->hooks_ready = true;
+    else if (!p->hook_warned) {
+        p->hook_warned = true;
+        fprintf(stderr, "memtrace: warning: pid %d: no malloc in any loaded module yet\n", p->pid);
+    }
+    return 0;
+}
+
+/* Maps the scratch page, reads the link map and plants the hooks, with
+ * every thread of p parked. */
+int image_install_live(struct session *s, struct process *p)
+{
+    pid_t tid = park_any_live_thread(p);
+    if (!tid)
+        return session_fail(s, "pid %d has no thread left", p->pid);
+    if (image_setup(s, p, tid) != 0)
+        return -1;
+    char why[1024];
+    if (p->r_debug && linkmap_sync(p, why, sizeof(why)) < 0)
+        return session_fail(s, "%s", why);
+    int n = hooks_install(p, tid, why, sizeof(why));
+    if (n < 0)
+        return session_fail(s, "%s", why);
+    if (n == 0)
+        return session_fail(s, "pid %d: no malloc found in %s or its libraries: nothing to trace",
+                            p->pid, p->argv && p->argv[0] ? p->argv[0] : "the program");
+    p->hooks_ready = true;
+    p->exec_seen = true;
+    return 0;
+}

@@ -1,0 +1,142 @@
+/* Parking: every thread of every traced process stopped and held in a
+ * ptrace stop (attach's install and detach), and let go again. */
+#include "session_internal.h"
+#include "attach.h"
+#include "mt_time.h"
+#include "ptrace_io.h"
+#include "wait_event.h"
+#include <errno.h>
+#include <string.h>
+
+/* While threads are being parked, the stop that parks each one is held:
+ * an interrupt stop, a group stop, or a new thread's first stop. */
+int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
+{
+    struct wait_event ev = wait_event_classify(status);
+    struct thread *th = session_find_thread(s, tid);
+    if (th && !th->parked && (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
+        if (attach_trap_pending(th->proc, tid)) {
+            /* It executed one of our int3s just before the interrupt: the
+             * SIGTRAP must be taken (and handled) before it can be held,
+             * or it would kill the process after detach. */
+            th->reinterrupt = true;
+            session_resume(tid, 0);
+            return 0;
+        }
+        th->parked = true;
+        th->group_stopped = ev.kind == WK_GROUP_STOP;
+        return 0;
+    }
+    if (session_dispatch(s, tid, status, errfd) != 0)
+        return -1;
+    if ((th = session_find_thread(s, tid)) && th->reinterrupt && !th->parked) {
+        th->reinterrupt = false;
+        int err = pt_interrupt(tid);
+        if (err && err != -ESRCH)
+            return session_fail(s, "PTRACE_INTERRUPT tid %d: %s", tid, strerror(-err));
+    }
+    return 0;
+}
+
+static bool thread_held(const struct thread *th)
+{
+    /* An exiting thread runs no more user code; a zombie leader never stops. */
+    return th->parked || th->exiting;
+}
+
+static bool all_parked(const struct session *s)
+{
+    for (const struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (const struct thread *th = p->threads; th; th = th->next)
+            if (!thread_held(th))
+                return false;
+    }
+    return true;
+}
+
+/* Stops every thread of every running process and holds it. Other stops
+ * that come first are handled as usual. */
+int park_all(struct session *s)
+{
+    s->parking = true;
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (thread_held(th))
+                continue;
+            int err = pt_interrupt(th->tid);
+            if (err && err != -ESRCH)
+                return session_fail(s, "PTRACE_INTERRUPT tid %d: %s", th->tid, strerror(-err));
+        }
+    }
+    uint64_t since = mt_now_ns();
+    bool warned = false;
+    while (session_anything_running(s) && !all_parked(s)) {
+        if (session_handle_next(s, -1) != 0)
+            return -1;
+        if (!warned && mt_now_ns() - since > 3000000000u) {
+            warned = true;
+            fprintf(stderr, "memtrace: waiting for threads to stop (uninterruptible sleep, or a "
+                    "vfork parent waiting for its child?):");
+            for (const struct process *p = s->procs; p; p = p->next)
+                for (const struct thread *th = p->threads; p->end == END_RUNNING && th;
+                     th = th->next)
+                    if (!thread_held(th))
+                        fprintf(stderr, " %d", th->tid);
+            fputc('\n', stderr);
+        }
+    }
+    return 0;
+}
+
+/* A thread of a stopped process that ran an injected system call is in a
+ * SIGTRAP stop, from which PTRACE_LISTEN is refused: interrupted and
+ * continued, it stops again reporting the group stop, and can listen. */
+static int listen_in_group_stop(pid_t tid)
+{
+    int err = pt_listen(tid);
+    if (err != -EIO)   /* the kernel's answer when the stop is not a group stop */
+        return err;
+    if ((err = pt_interrupt(tid)) || (err = pt_cont(tid, 0)))
+        return err;
+    for (;;) {
+        struct wait_event ev;
+        if ((err = pt_wait_stop(tid, &ev)))
+            return err;
+        if (ev.kind == WK_GROUP_STOP)
+            return pt_listen(tid);
+        if ((err = pt_cont(tid, ev.kind == WK_SIGNAL ? ev.value : 0)))
+            return err;
+    }
+}
+
+/* Lets every held thread go: group-stopped ones stay stopped (LISTEN). */
+int park_release_all(struct session *s)
+{
+    s->parking = false;
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        for (struct thread *th = p->threads; th; th = th->next) {
+            if (!th->parked)
+                continue;
+            int err = th->group_stopped ? listen_in_group_stop(th->tid) : pt_cont(th->tid, 0);
+            if (err && err != -ESRCH)
+                return session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
+            th->parked = false;
+            th->group_stopped = false;
+        }
+    }
+    return 0;
+}
+
+pid_t park_any_live_thread(const struct process *p)
+{
+    for (const struct thread *th = p->threads; th; th = th->next)
+        if (th->parked && !th->exiting)
+            return th->tid;
+    return 0;
+}

@@ -1,0 +1,291 @@
+/* The event loop of a tracing session: every waitpid stop is classified
+ * (wait_event.c) and dispatched here. Traps go to hooks/, new images and
+ * link-map changes to image.c, new tasks to fork.c, parking to park.c. */
+#include "session_internal.h"
+#include "leak_roots.h"
+#include "live_view.h"
+#include "mt_time.h"
+#include "ptrace_io.h"
+#include "target_mem.h"
+#include "wait_event.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int session_fail(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->error, sizeof(s->error), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+struct thread *session_find_thread(const struct session *s, pid_t tid)
+{
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING)
+            continue;
+        struct thread *th = process_find_thread(p, tid);
+        if (th)
+            return th;
+    }
+    return NULL;
+}
+
+struct process *session_main_process(const struct session *s)
+{
+    /* Newest first: the first match is the image the program ended in. */
+    for (struct process *p = s->procs; p; p = p->next)
+        if (p->pid == s->main_pid)
+            return p;
+    return NULL;
+}
+
+void session_add_process(struct session *s, struct process *p)
+{
+    p->next = s->procs;
+    s->procs = p;
+}
+
+/* Lazy placement (placement.h): once its process has made
+ * PLACEMENT_PIN_AFTER_TRAPS traps, a thread trapping while it is the
+ * process's only thread moves to memtrace's CPU, memtrace pinning itself
+ * first if it has not yet. */
+static void place_busy_thread(struct session *s, struct thread *th)
+{
+    struct process *p = th->proc;
+    if (!s->opt->pin || s->attached || p->placed)
+        return;
+    if (p->unplaced_traps < PLACEMENT_PIN_AFTER_TRAPS)
+        p->unplaced_traps++;
+    if (p->unplaced_traps < PLACEMENT_PIN_AFTER_TRAPS || p->threads != th || th->next)
+        return;
+    p->placed = true;
+    int err = s->placement.cpu < 0 ? placement_pin_self(&s->placement) : 0;
+    if (!err)
+        err = placement_pin(&s->placement, th->tid);
+    if (err && err != -ESRCH && !s->pin_warned) {
+        s->pin_warned = true;
+        fprintf(stderr, "memtrace: warning: cannot pin tid %d and memtrace to one CPU (%s); "
+                "running unpinned\n", th->tid, strerror(-err));
+    }
+}
+
+/* Calls that returned through their stubs since p's last trap take effect
+ * first: any event now may depend on them (a free of their block). */
+int session_drain_returns(struct session *s, struct process *p, pid_t tid)
+{
+    int err = p->stubs.nused ? hooks_drain_returns(&s->trap, p, tid) : 0;
+    return err == 0 || err == -ESRCH ? 0 : session_fail(s, "pid %d: reading the return stubs through "
+                                                "tid %d: %s", p->pid, tid, strerror(-err));
+}
+
+static int on_trap(struct session *s, struct thread *th)
+{
+    struct process *p = th->proc;
+    mt_regs regs;
+    int err = pt_getregs(th->tid, &regs);
+    if (err == -ESRCH)
+        return 0;
+    if (err)
+        return session_fail(s, "GETREGS of tid %d: %s", th->tid, strerror(-err));
+    if (session_drain_returns(s, p, th->tid) != 0)
+        return -1;
+    mt_addr at = regs_ip(&regs) - 1;
+    const struct breakpoint *bp = NULL;
+    if (p->scratch.base && at == p->scratch.trampoline) {
+        s->stats.traps++;
+        err = hooks_on_return(&s->trap, th, &regs);
+    } else if ((bp = bp_find(&p->bps, at))) {
+        s->stats.traps++;
+        if (bp->role == BP_HOOK_ENTRY) {
+            err = hooks_on_entry(&s->trap, th, bp, &regs);
+        } else {
+            s->stats.rendezvous_traps++;
+            if (image_on_rendezvous(s, p, th->tid) != 0)
+                return -1;
+            /* bp may have moved while hooks were planted. */
+            bp = bp_find(&p->bps, at);
+            uint64_t stack_top = 0;
+            struct stack_store store;
+            if (bp->step.kind == STEP_RET && target_read_u64(th->tid, regs_sp(&regs), &stack_top))
+                return session_fail(s, "cannot read the stack of tid %d", th->tid);
+            emulate_step(&bp->step, &regs, at, stack_top, &store);
+            if (store.valid)
+                err = target_write(th->tid, store.addr, &store.value, sizeof(store.value));
+        }
+    } else {
+        /* Not ours: the program's own int3 or a SIGTRAP sent to it. */
+        err = pt_cont(th->tid, SIGTRAP);
+        return err == -ESRCH || !err ? 0 : session_fail(s, "PTRACE_CONT tid %d: %s", th->tid, strerror(-err));
+    }
+    if (err == -ESRCH)
+        return 0;
+    if (err)
+        return session_fail(s, "pid %d tid %d: handling the trap at 0x%" PRIxADDR " failed: %s", p->pid,
+                    th->tid, at, strerror(-err));
+    if (bp == NULL || bp->role == BP_HOOK_ENTRY)
+        place_busy_thread(s, th);
+    if ((err = pt_setregs(th->tid, &regs)) || (err = pt_cont(th->tid, 0)))
+        return err == -ESRCH ? 0 : session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
+    return 0;
+}
+
+void session_resume(pid_t tid, int sig)
+{
+    int err = pt_cont(tid, sig);
+    if (err && err != -ESRCH)
+        fprintf(stderr, "memtrace: warning: cannot resume tid %d: %s\n", tid, strerror(-err));
+}
+
+static void on_process_end(struct process *p, const struct wait_event *ev)
+{
+    p->end_ns = mt_now_ns();
+    if (ev->kind == WK_EXITED) {
+        p->end = END_EXITED;
+        p->exit_code = ev->value;
+    } else {
+        p->end = END_SIGNALED;
+        p->signal = ev->value;
+        p->core_dumped = ev->core;
+    }
+    while (p->threads)
+        process_remove_thread(p, p->threads->tid);
+}
+
+/* PTRACE_EVENT_EXIT: the thread's registers are kept as scan roots; when it
+ * is the last thread, the address space still exists and is scanned now. */
+static void on_thread_exit(struct session *s, struct process *p, struct thread *th)
+{
+    /* The thread's own completed calls first: its record is gone once it is. */
+    session_drain_returns(s, p, th->tid);
+    th->exiting = true;
+    th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
+    for (const struct thread *o = p->threads; o; o = o->next) {
+        if (!o->exiting) {
+            if (th->has_exit_regs)   /* not the last thread: its stack dies now */
+                process_note_exited_sp(p, regs_sp(&th->exit_regs));
+            return;
+        }
+    }
+    int err = leak_roots_scan_process(p, th->tid, s->opt->heuristics);
+    if (err)
+        fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "
+                "as unfreed\n", p->pid, strerror(-err));
+}
+
+bool session_anything_running(const struct session *s)
+{
+    for (struct process *p = s->procs; p; p = p->next)
+        if (p->end == END_RUNNING)
+            return true;
+    return false;
+}
+
+int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
+{
+    struct wait_event ev = wait_event_classify(status);
+    struct thread *th = session_find_thread(s, tid);
+    if (!th) {
+        if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
+            return 0;   /* a thread of an image replaced by exec */
+        /* A new task stops before running any instruction; it is resumed
+         * when its parent's event tells which process it belongs to. */
+        return fork_hold_early(s, tid);
+    }
+    struct process *p = th->proc;
+    switch (ev.kind) {
+    case WK_EXITED:
+    case WK_KILLED:
+        if (tid == p->pid) {
+            if (!p->exec_seen && tid == s->main_pid) {
+                int e = 0;
+                if (errfd >= 0 && read(errfd, &e, sizeof(e)) == (ssize_t)sizeof(e))
+                    return session_fail(s, "cannot execute %s: %s", s->opt->target_argv[0], strerror(e));
+            }
+            on_process_end(p, &ev);
+        } else {
+            process_remove_thread(p, tid);
+        }
+        return 0;
+    case WK_TRAP:
+        return on_trap(s, th);
+    case WK_EXEC: {
+        bool detached = p->untraced_child;
+        if (image_on_exec(s, th) != 0)
+            return -1;
+        if (!detached)
+            session_resume(tid, 0);
+        return 0;
+    }
+    case WK_CLONE:
+    case WK_FORK:
+    case WK_VFORK:
+        if (fork_on_new_task(s, th, ev.kind) != 0)
+            return -1;
+        session_resume(tid, 0);
+        return 0;
+    case WK_GROUP_STOP: {
+        int err = pt_listen(tid);
+        if (err && err != -ESRCH)
+            return session_fail(s, "PTRACE_LISTEN tid %d: %s", tid, strerror(-err));
+        return 0;
+    }
+    case WK_SIGNAL:
+        session_resume(tid, ev.value);
+        return 0;
+    case WK_EXIT:
+        on_thread_exit(s, p, th);
+        session_resume(tid, 0);
+        return 0;
+    default:
+        session_resume(tid, 0);
+        return 0;
+    }
+}
+
+/* Waits for one stop and handles it. */
+int session_handle_next(struct session *s, int errfd)
+{
+    int status;
+    pid_t tid = pt_wait(-1, &status, 0);
+    if (tid == -EINTR)
+        return 0;
+    if (tid < 0)
+        return session_fail(s, "waitpid: %s", strerror(-tid));
+    return s->parking ? park_or_dispatch(s, tid, status, errfd) : session_dispatch(s, tid, status, errfd);
+}
+
+void session_init(struct session *s, const struct mt_options *opt, FILE *log)
+{
+    memset(s, 0, sizeof(*s));
+    s->opt = opt;
+    s->log = log;
+    s->trap = (struct trap_ctx){
+        .depth = opt->depth, .sample = opt->sample, .min_size = opt->min_size,
+        .stats = &s->stats,
+        .on_error = report_view_live_error, .on_error_arg = s,
+    };
+    /* attach never pins: the process's CPU affinity is its own. */
+    placement_init(&s->placement);
+}
+
+void session_destroy(struct session *s)
+{
+    while (s->procs) {
+        struct process *p = s->procs;
+        s->procs = p->next;
+        process_destroy(p);
+    }
+    free(s->snap);
+    s->snap = NULL;
+    free(s->early_tids);
+    s->early_tids = NULL;
+    live_view_destroy(s->view);
+    s->view = NULL;
+    placement_destroy(&s->placement);
+}

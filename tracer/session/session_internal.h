@@ -1,0 +1,47 @@
+/* What the files of the session layer share among themselves; the rest of
+ * memtrace sees session.h only. */
+#ifndef MT_SESSION_INTERNAL_H
+#define MT_SESSION_INTERNAL_H
+#include "session.h"
+#include "wait_event.h"
+
+/* session.c: the event loop */
+void session_init(struct session *s, const struct mt_options *opt, FILE *log);
+/* Sets s->error; returns -1. */
+int session_fail(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct thread *session_find_thread(const struct session *s, pid_t tid);
+void session_add_process(struct session *s, struct process *p);
+bool session_anything_running(const struct session *s);
+/* PTRACE_CONT; a task that is gone is not an error. */
+void session_resume(pid_t tid, int sig);
+/* Calls that returned through their stubs since p's last trap take effect
+ * first: any event now may depend on them (a free of their block). */
+int session_drain_returns(struct session *s, struct process *p, pid_t tid);
+int session_dispatch(struct session *s, pid_t tid, int status, int errfd);
+/* Waits for one stop and handles it (errfd: launch's exec error pipe, or -1). */
+int session_handle_next(struct session *s, int errfd);
+
+/* image.c: a new image, a link-map change, a live process's set-up */
+int image_on_exec(struct session *s, struct thread *th);
+int image_on_rendezvous(struct session *s, struct process *p, pid_t tid);
+int image_install_live(struct session *s, struct process *p);
+
+/* fork.c: new tasks */
+/* A task whose first stop came before its parent's clone/fork event. */
+int fork_hold_early(struct session *s, pid_t tid);
+int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind);
+
+/* park.c: every thread stopped and held, and let go */
+int park_all(struct session *s);
+int park_release_all(struct session *s);
+int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd);
+pid_t park_any_live_thread(const struct process *p);
+
+/* detach.c */
+int detach_restore_all(struct session *s);
+
+/* report_view.c */
+void report_view_banner(struct session *s, struct process *p);
+void report_view_live_error(void *arg, struct process *p, const struct alloc_error *err);
+
+#endif
