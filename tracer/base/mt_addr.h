@@ -1,5 +1,5 @@
 /* An address in the target's address space. Never cast to a C pointer: the
- * target's memory is reached only through target_mem.h. */
+ * target's memory is reached only through remote.h. */
 #ifndef MT_ADDR_H
 #define MT_ADDR_H
 #include <stdint.h>

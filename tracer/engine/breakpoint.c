@@ -3,7 +3,7 @@
  * through an out-of-line slot, never by removing it. */
 #include "breakpoint.h"
 #include "scratch.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,22 +61,22 @@ void bp_overlay_original(const struct bp_table *t, mt_addr addr, uint8_t *buf, s
         buf[t->items[i].addr - addr] = t->items[i].orig[0];
 }
 
-int bp_read_code(const struct bp_table *t, pid_t pid, mt_addr addr, void *buf, size_t len)
+int bp_read_code(const struct bp_table *t, const struct remote *r, pid_t pid, mt_addr addr, void *buf, size_t len)
 {
-    int err = target_read(pid, addr, buf, len);
+    int err = remote_read(r, pid, addr, buf, len);
     if (!err)
         bp_overlay_original(t, addr, buf, len);
     return err;
 }
 
-int bp_plant(struct bp_table *t, pid_t tid, struct scratch *scratch, struct breakpoint *bp,
+int bp_plant(struct bp_table *t, const struct remote *r, pid_t tid, struct scratch *scratch, struct breakpoint *bp,
              char *why, size_t why_len)
 {
     if (bp_find(t, bp->addr))
         return 0;
     /* Near the end of a mapping fewer than 15 bytes may be readable. */
     memset(bp->orig, 0, sizeof(bp->orig));
-    ssize_t got = target_read_partial(tid, bp->addr, bp->orig, sizeof(bp->orig));
+    ssize_t got = remote_read_partial(r, tid, bp->addr, bp->orig, sizeof(bp->orig));
     if (got <= 0) {
         snprintf(why, why_len, "cannot read code at 0x%" PRIxADDR " in pid %d", bp->addr, tid);
         return got < 0 ? (int)got : -EFAULT;
@@ -100,7 +100,7 @@ int bp_plant(struct bp_table *t, pid_t tid, struct scratch *scratch, struct brea
         if (insn_build_slot(bp->orig, bp->step.len, bp->addr, slot_addr, slot, why, why_len) != 0)
             return -ENOTSUP;
         /* The slot must be complete before any thread can trap on the int3. */
-        if ((err = target_poke_text(tid, slot_addr, slot, sizeof(slot)))) {
+        if ((err = remote_poke_text(r, tid, slot_addr, slot, sizeof(slot)))) {
             snprintf(why, why_len, "cannot write slot 0x%" PRIxADDR " in pid %d: %s", slot_addr,
                      tid, strerror(-err));
             return err;
@@ -115,7 +115,7 @@ int bp_plant(struct bp_table *t, pid_t tid, struct scratch *scratch, struct brea
         t->items = p;
         t->cap = cap;
     }
-    if ((err = target_poke_text(tid, bp->addr, &INT3, 1))) {
+    if ((err = remote_poke_text(r, tid, bp->addr, &INT3, 1))) {
         snprintf(why, why_len, "cannot write int3 at 0x%" PRIxADDR " in pid %d: %s", bp->addr, tid,
                  strerror(-err));
         return err;
@@ -127,11 +127,11 @@ int bp_plant(struct bp_table *t, pid_t tid, struct scratch *scratch, struct brea
     return 0;
 }
 
-int bp_unplant_all(const struct bp_table *t, pid_t tid)
+int bp_unplant_all(const struct bp_table *t, const struct remote *r, pid_t tid)
 {
     int first_err = 0;
     for (size_t i = 0; i < t->n; i++) {
-        int err = target_poke_text(tid, t->items[i].addr, t->items[i].orig, 1);
+        int err = remote_poke_text(r, tid, t->items[i].addr, t->items[i].orig, 1);
         if (err && !first_err)
             first_err = err;
     }

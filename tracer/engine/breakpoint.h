@@ -9,6 +9,7 @@
 #include "emulate.h"
 #include "insn.h"
 #include "mt_addr.h"
+#include "remote.h"
 
 struct scratch;
 
@@ -38,17 +39,17 @@ int bp_table_copy(struct bp_table *dst, const struct bp_table *src);
 /* Plans the step-over, writes the out-of-line slot if one is needed, then
  * the int3. bp->addr, role, tag and module range must be set; the original
  * bytes are read from the target. Returns 0 or -errno with why filled. */
-int bp_plant(struct bp_table *t, pid_t tid, struct scratch *scratch, struct breakpoint *bp,
+int bp_plant(struct bp_table *t, const struct remote *r, pid_t tid, struct scratch *scratch, struct breakpoint *bp,
              char *why, size_t why_len);
 const struct breakpoint *bp_find(const struct bp_table *t, mt_addr addr);
 /* Restores every original byte in the address space of tid (a forked child
  * before it runs, or detach). */
-int bp_unplant_all(const struct bp_table *t, pid_t tid);
+int bp_unplant_all(const struct bp_table *t, const struct remote *r, pid_t tid);
 /* Forgets breakpoints in [lo, hi) (a module that was unloaded). */
 void bp_forget_range(struct bp_table *t, mt_addr lo, mt_addr hi);
 /* Replaces planted int3 bytes in buf (target bytes at addr) with originals. */
 void bp_overlay_original(const struct bp_table *t, mt_addr addr, uint8_t *buf, size_t len);
-/* target_read with the overlay: code as it is on disk. */
-int bp_read_code(const struct bp_table *t, pid_t pid, mt_addr addr, void *buf, size_t len);
+/* remote_read with the overlay: code as it is on disk. */
+int bp_read_code(const struct bp_table *t, const struct remote *r, pid_t pid, mt_addr addr, void *buf, size_t len);
 
 #endif

@@ -1,7 +1,7 @@
 /* Trap-free return stubs: code generation, allocation, draining (see
  * return_stubs.h). */
 #include "return_stubs.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +56,7 @@ static bool is_used(const struct return_stubs *rs, unsigned k)
     return rs->used[k / 64] >> (k % 64) & 1;
 }
 
-int return_stubs_take(struct return_stubs *rs, pid_t tid, pid_t owner, mt_addr target,
+int return_stubs_take(struct return_stubs *rs, const struct remote *r, pid_t tid, pid_t owner, mt_addr target,
                       mt_addr *stub_addr)
 {
     if (!rs->code || rs->nused == RETURN_STUBS_MAX)
@@ -65,7 +65,7 @@ int return_stubs_take(struct return_stubs *rs, pid_t tid, pid_t owner, mt_addr t
     while (is_used(rs, k))
         k++;
     struct return_stub_record rec = { .target = target };
-    if (target_write(tid, record_addr(rs->data, k), &rec, sizeof(rec)) != 0)
+    if (remote_write(r, tid, record_addr(rs->data, k), &rec, sizeof(rec)) != 0)
         return -1;
     rs->used[k / 64] |= (uint64_t)1 << (k % 64);
     rs->owner[k] = owner;
@@ -95,10 +95,10 @@ bool return_stubs_contains(const struct return_stubs *rs, mt_addr addr)
     return rs->code && addr >= rs->code && addr < rs->code + RETURN_STUBS_MAX * RETURN_STUB_SIZE;
 }
 
-int return_stubs_read_target(const struct return_stubs *rs, pid_t tid, unsigned stub,
+int return_stubs_read_target(const struct return_stubs *rs, const struct remote *r, pid_t tid, unsigned stub,
                              uint64_t *target)
 {
-    return target_read_u64(tid, record_addr(rs->data, stub) +
+    return remote_read_u64(r, tid, record_addr(rs->data, stub) +
                                     offsetof(struct return_stub_record, target), target);
 }
 
@@ -108,7 +108,7 @@ static int by_seq(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-int return_stubs_collect(const struct return_stubs *rs, pid_t tid, bool racing,
+int return_stubs_collect(const struct return_stubs *rs, const struct remote *r, pid_t tid, bool racing,
                          struct return_stub_done *out)
 {
     if (!rs->nused)
@@ -118,7 +118,7 @@ int return_stubs_collect(const struct return_stubs *rs, pid_t tid, bool racing,
         top--;
     struct return_stub_record recs[RETURN_STUBS_MAX];
     size_t len = top * sizeof(recs[0]);
-    int err = target_read(tid, record_addr(rs->data, 0), recs, len);
+    int err = remote_read(r, tid, record_addr(rs->data, 0), recs, len);
     if (err)
         return err;
     unsigned n = 0;
@@ -127,7 +127,7 @@ int return_stubs_collect(const struct return_stubs *rs, pid_t tid, bool racing,
             out[n++] = (struct return_stub_done){ .stub = k, .seq = recs[k].seq };
     if (n && racing) {
         /* Each value was stored before its sequence number: now it shows. */
-        if ((err = target_read(tid, record_addr(rs->data, 0), recs, len)))
+        if ((err = remote_read(r, tid, record_addr(rs->data, 0), recs, len)))
             return err;
     }
     for (unsigned i = 0; i < n; i++)

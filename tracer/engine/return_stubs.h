@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "mt_addr.h"
+#include "remote.h"
 
 #define RETURN_STUB_SIZE 40u
 /* From this offset in a stub on, r10 holds the call's return address. */
@@ -63,7 +64,7 @@ void return_stubs_init(struct return_stubs *rs, mt_addr code, mt_addr data);
  * reset (one write into the target) and the stub's address returned in
  * *stub_addr. Returns the stub number, or -1 when none is free (or stubs are
  * off): the caller uses the trampoline. */
-int return_stubs_take(struct return_stubs *rs, pid_t tid, pid_t owner, mt_addr target,
+int return_stubs_take(struct return_stubs *rs, const struct remote *r, pid_t tid, pid_t owner, mt_addr target,
                       mt_addr *stub_addr);
 void return_stubs_release(struct return_stubs *rs, unsigned stub);
 /* Which stub addr is the entry of, or -1. */
@@ -71,14 +72,14 @@ int return_stubs_at(const struct return_stubs *rs, mt_addr addr);
 /* Is addr inside the stub code (a thread stopped mid-stub)? */
 bool return_stubs_contains(const struct return_stubs *rs, mt_addr addr);
 /* The real return address in stub's record, read through tid. */
-int return_stubs_read_target(const struct return_stubs *rs, pid_t tid, unsigned stub,
+int return_stubs_read_target(const struct return_stubs *rs, const struct remote *r, pid_t tid, unsigned stub,
                              uint64_t *target);
 /* Completed calls among the stubs in use, read through tid, sorted by
  * sequence number into out (RETURN_STUBS_MAX entries). racing: other
  * threads may be running, so records seen completed are read again (the
  * value is stored before the sequence number, but one read of both is not
  * ordered). Returns how many, or -errno. */
-int return_stubs_collect(const struct return_stubs *rs, pid_t tid, bool racing,
+int return_stubs_collect(const struct return_stubs *rs, const struct remote *r, pid_t tid, bool racing,
                          struct return_stub_done *out);
 
 #endif

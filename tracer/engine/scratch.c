@@ -6,7 +6,7 @@
 #include "ptrace_io.h"
 #include "regs.h"
 #include "return_stubs.h"
-#include "target_mem.h"
+#include "remote.h"
 #include "wait_event.h"
 #include <errno.h>
 #include <signal.h>
@@ -55,10 +55,10 @@ int inject_leave_syscall(pid_t tid)
     mt_addr pc = regs_ip(&regs);
     uint8_t saved;
     static const uint8_t int3 = 0xcc;
-    if ((err = target_read(tid, pc, &saved, 1)) || (err = target_poke_text(tid, pc, &int3, 1)))
+    if ((err = remote_read(&remote_ptrace, tid, pc, &saved, 1)) || (err = remote_poke_text(&remote_ptrace, tid, pc, &int3, 1)))
         return err;
     err = run_to_trap(tid);
-    int restore = target_poke_text(tid, pc, &saved, 1);
+    int restore = remote_poke_text(&remote_ptrace, tid, pc, &saved, 1);
     if (err || (err = restore) || (err = pt_getregs(tid, &regs)))
         return err;
     if (regs_ip(&regs) != pc + 1)
@@ -92,13 +92,13 @@ static int syscall_via_temporary_gadget(pid_t tid, mt_addr pc, long nr, const ui
                                         int64_t *result)
 {
     uint8_t saved[sizeof(gadget_code)];
-    int err = target_read(tid, pc, saved, sizeof(saved));
+    int err = remote_read(&remote_ptrace, tid, pc, saved, sizeof(saved));
     if (!err)
-        err = target_poke_text(tid, pc, gadget_code, sizeof(gadget_code));
+        err = remote_poke_text(&remote_ptrace, tid, pc, gadget_code, sizeof(gadget_code));
     if (err)
         return err;
     err = inject_syscall(tid, pc, nr, args, result);
-    int restore = target_poke_text(tid, pc, saved, sizeof(saved));
+    int restore = remote_poke_text(&remote_ptrace, tid, pc, saved, sizeof(saved));
     return err ? err : restore;
 }
 
@@ -132,7 +132,7 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     uint8_t page_head[FIRST_SLOT_OFFSET];
     memset(page_head, 0xcc, sizeof(page_head));
     memcpy(page_head + GADGET_OFFSET, gadget_code, sizeof(gadget_code));
-    if ((err = target_poke_text(tid, (mt_addr)addr, page_head, sizeof(page_head)))) {
+    if ((err = remote_poke_text(&remote_ptrace, tid, (mt_addr)addr, page_head, sizeof(page_head)))) {
         snprintf(why, why_len, "cannot write the scratch page at 0x%" PRIx64 " in pid %d: %s",
                  (uint64_t)addr, tid, strerror(-err));
         return err;
@@ -150,9 +150,9 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     const uint64_t prot[6] = { data_at, SCRATCH_PAGE, PROT_READ | PROT_WRITE, 0, 0, 0 };
     int64_t rc = -1;
     const uint64_t first_seq = 1;   /* 0 marks a call still in flight */
-    if (target_poke_text(tid, code_at, code, sizeof(code)) == 0 &&
+    if (remote_poke_text(&remote_ptrace, tid, code_at, code, sizeof(code)) == 0 &&
         inject_syscall(tid, s->syscall_gadget, SYS_mprotect, prot, &rc) == 0 && rc == 0 &&
-        target_write(tid, data_at, &first_seq, sizeof(first_seq)) == 0) {
+        remote_write(&remote_ptrace, tid, data_at, &first_seq, sizeof(first_seq)) == 0) {
         s->stubs_code = code_at;
         s->stubs_data = data_at;
     }

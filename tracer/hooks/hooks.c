@@ -13,7 +13,7 @@
 #include "elf_file.h"
 #include "map_hooks.h"
 #include "mt_time.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,7 +40,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
              * would put the int3 in the middle of another function. */
             uint8_t in_file[8], in_target[8];
             if (elf_file_read_vaddr(m->elf, value, in_file, sizeof(in_file)) != 0 ||
-                bp_read_code(&p->bps, p->pid, addr, in_target, sizeof(in_target)) != 0 ||
+                bp_read_code(&p->bps, p->remote, p->pid, addr, in_target, sizeof(in_target)) != 0 ||
                 memcmp(in_file, in_target, sizeof(in_file)) != 0) {
                 fprintf(stderr, "memtrace: warning: pid %d: %s at 0x%" PRIxADDR " in %s does not "
                         "match the file; not hooked\n", p->pid, name, addr, m->name);
@@ -51,7 +51,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
             };
             char bp_why[512];
-            int err = bp_plant(&p->bps, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
+            int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
             if (err) {
                 if (!first_err) {
                     first_err = err;
@@ -114,13 +114,13 @@ static int step_over(struct thread *t, const struct breakpoint *bp, mt_regs *reg
     pid_t tid = t->tid;
     if (redirect && store.valid && store.addr + 8 == entry_sp) {
         uint64_t words[2] = { store.value, redirect };
-        return target_write(tid, store.addr, words, sizeof(words));
+        return remote_write(t->proc->remote, tid, store.addr, words, sizeof(words));
     }
     int err = 0;
     if (store.valid)
-        err = target_write(tid, store.addr, &store.value, sizeof(store.value));
+        err = remote_write(t->proc->remote, tid, store.addr, &store.value, sizeof(store.value));
     if (!err && redirect)
-        err = target_write(tid, entry_sp, &redirect, sizeof(redirect));
+        err = remote_write(t->proc->remote, tid, entry_sp, &redirect, sizeof(redirect));
     return err;
 }
 
@@ -135,7 +135,7 @@ static mt_addr choose_redirect(struct thread *t, struct pending_call *call)
     if (call->fn == FN_POSIX_MEMALIGN || alloc_fn_is_mapping(call->fn))
         return call->redirect;
     mt_addr stub_addr;
-    int k = return_stubs_take(&p->stubs, t->tid, t->tid, call->return_addr, &stub_addr);
+    int k = return_stubs_take(&p->stubs, p->remote, t->tid, t->tid, call->return_addr, &stub_addr);
     if (k >= 0) {
         call->stub = k;
         call->redirect = stub_addr;
@@ -221,7 +221,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
     struct process *p = t->proc;
     ctx->stats->entry_traps++;
     regs_set_ip(regs, bp->addr);
-    int err = stack_snapshot_fill(ctx->snap, t->tid, regs_sp(regs));
+    int err = stack_snapshot_fill(ctx->snap, p->remote, t->tid, regs_sp(regs));
     if (err)
         return err;
     uint64_t return_addr;
@@ -309,7 +309,7 @@ int hooks_complete_call(struct thread *t, const struct pending_call *call, uint6
     if (call->fn == FN_POSIX_MEMALIGN) {
         /* Returns an error number; the block goes to *memptr. */
         uint64_t block = 0;
-        if (retval == 0 && target_read_u64(t->tid, call->args[0], &block) != 0)
+        if (retval == 0 && remote_read_u64(p->remote, t->tid, call->args[0], &block) != 0)
             block = 0;
         ev.ptr_out = retval == 0 ? block : 0;
     }
@@ -338,7 +338,7 @@ int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid
     struct return_stub_done done[RETURN_STUBS_MAX];
     /* Other threads run meanwhile unless this is the only one. */
     bool racing = !(p->threads && !p->threads->next);
-    int n = return_stubs_collect(&p->stubs, tid, racing, done);
+    int n = return_stubs_collect(&p->stubs, p->remote, tid, racing, done);
     if (n < 0)
         return n;
     for (int i = 0; i < n; i++) {

@@ -6,7 +6,7 @@
 #include "attach.h"
 #include "leak_roots.h"
 #include "ptrace_io.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,7 +108,7 @@ int attach_finish_stub(struct thread *th)
      * another call by now), else the record, still this call's. */
     uint64_t target = regs.r10;
     if ((ip - p->stubs.code) % RETURN_STUB_SIZE < RETURN_STUB_TARGET_LOADED &&
-        (err = return_stubs_read_target(&p->stubs, th->tid, k, &target)))
+        (err = return_stubs_read_target(&p->stubs, p->remote, th->tid, k, &target)))
         return err;
     regs_set_ip(&regs, target);
     return pt_setregs(th->tid, &regs);
@@ -147,10 +147,10 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
     for (unsigned i = th->npending; i-- > 0;) {
         const struct pending_call *c = &th->pending[i];
         uint64_t slot;
-        if ((err = target_read_u64(th->tid, c->entry_sp, &slot)))
+        if ((err = remote_read_u64(th->proc->remote, th->tid, c->entry_sp, &slot)))
             return err;
         if (slot == c->redirect &&
-            (err = target_write(th->tid, c->entry_sp, &c->return_addr, sizeof(c->return_addr))))
+            (err = remote_write(th->proc->remote, th->tid, c->entry_sp, &c->return_addr, sizeof(c->return_addr))))
             return err;
     }
     th->npending = 0;
@@ -180,7 +180,7 @@ int attach_restore_memory(struct process *p, bool shared_memory, char *why, size
         snprintf(why, why_len, "pid %d: no stopped thread to restore its memory through", p->pid);
         return -ESRCH;
     }
-    int err = bp_unplant_all(&p->bps, tid);
+    int err = bp_unplant_all(&p->bps, p->remote, tid);
     if (err) {
         snprintf(why, why_len, "pid %d: cannot restore the code under memtrace's breakpoints: %s",
                  p->pid, strerror(-err));

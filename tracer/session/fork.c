@@ -3,7 +3,7 @@
  * with --no-follow-forks their memory back and no tracer. */
 #include "session_internal.h"
 #include "ptrace_io.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +49,10 @@ static int release_forked_child(struct session *s, struct thread *parent_thread,
     int err = 0;
     for (unsigned i = 0; i < parent_thread->npending && !err; i++) {
         const struct pending_call *c = &parent_thread->pending[i];
-        err = target_write(child, c->entry_sp, &c->return_addr, sizeof(c->return_addr));
+        err = remote_write(p->remote, child, c->entry_sp, &c->return_addr, sizeof(c->return_addr));
     }
     if (!err)
-        err = bp_unplant_all(&p->bps, child);
+        err = bp_unplant_all(&p->bps, p->remote, child);
     if (!err)
         err = inject_leave_syscall(child);
     struct scratch copy = p->scratch;

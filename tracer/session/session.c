@@ -6,7 +6,7 @@
 #include "live_view.h"
 #include "mt_time.h"
 #include "ptrace_io.h"
-#include "target_mem.h"
+#include "remote.h"
 #include "wait_event.h"
 #include <errno.h>
 #include <signal.h>
@@ -112,11 +112,11 @@ static int on_trap(struct session *s, struct thread *th)
             bp = bp_find(&p->bps, at);
             uint64_t stack_top = 0;
             struct stack_store store;
-            if (bp->step.kind == STEP_RET && target_read_u64(th->tid, regs_sp(&regs), &stack_top))
+            if (bp->step.kind == STEP_RET && remote_read_u64(p->remote, th->tid, regs_sp(&regs), &stack_top))
                 return session_fail(s, "cannot read the stack of tid %d", th->tid);
             emulate_step(&bp->step, &regs, at, stack_top, &store);
             if (store.valid)
-                err = target_write(th->tid, store.addr, &store.value, sizeof(store.value));
+                err = remote_write(p->remote, th->tid, store.addr, &store.value, sizeof(store.value));
         }
     } else {
         /* Not ours: the program's own int3 or a SIGTRAP sent to it. */

@@ -8,7 +8,7 @@
 #include "leak_roots.h"
 #include "leak_scan.h"
 #include "mt_time.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,7 @@ struct mapping {
 };
 
 struct read_ctx {
+    const struct remote *remote;
     pid_t tid;
     struct mapping *maps;
     size_t nmaps;
@@ -80,7 +81,7 @@ static int read_maps(struct read_ctx *r)
 static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
 {
     const struct read_ctx *r = ctx;
-    ssize_t n = target_read_partial(r->tid, addr, buf, len);
+    ssize_t n = remote_read_partial(r->remote, r->tid, addr, buf, len);
     return n < 0 ? 0 : n;
 }
 
@@ -171,7 +172,7 @@ static void scan_registers(const struct process *p, struct leak_scan *s)
 int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
 {
     uint64_t start = mt_now_ns();
-    struct read_ctx rc = { .tid = tid };
+    struct read_ctx rc = { .remote = p->remote, .tid = tid };
     struct leak_scan *s = calloc(1, sizeof(*s));
     int err = s ? read_maps(&rc) : -ENOMEM;
     if (!err)

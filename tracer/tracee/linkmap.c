@@ -4,7 +4,7 @@
 #include "linkmap.h"
 #include "elf_file.h"
 #include "symbolizer.h"
-#include "target_mem.h"
+#include "remote.h"
 #include "unwind.h"
 #include <elf.h>
 #include <errno.h>
@@ -190,13 +190,13 @@ int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
     }
     p->r_debug = p->at_base + rdebug;
     struct breakpoint bp = { .addr = p->at_base + brk, .role = BP_RENDEZVOUS };
-    return bp_plant(&p->bps, tid, &p->scratch, &bp, why, why_len);
+    return bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, why, why_len);
 }
 
 int linkmap_state(const struct process *p, int *state)
 {
     int32_t s;
-    int err = target_read(p->pid, p->r_debug + R_DEBUG_STATE, &s, sizeof(s));
+    int err = remote_read(p->remote, p->pid, p->r_debug + R_DEBUG_STATE, &s, sizeof(s));
     if (!err)
         *state = s;
     return err;
@@ -218,7 +218,7 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     if (!p->r_debug)
         return 0;
     uint64_t lm = 0;
-    int err = target_read_u64(p->pid, p->r_debug + R_DEBUG_MAP, &lm);
+    int err = remote_read_u64(p->remote, p->pid, p->r_debug + R_DEBUG_MAP, &lm);
     if (err) {
         snprintf(why, why_len, "cannot read _r_debug in pid %d: %s", p->pid, strerror(-err));
         return err;
@@ -238,11 +238,11 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     int changes = 0;
     for (int count = 0; lm && count < MAX_MODULES; count++) {
         uint64_t entry[5];
-        if ((err = target_read(p->pid, lm, entry, sizeof(entry))))
+        if ((err = remote_read(p->remote, p->pid, lm, entry, sizeof(entry))))
             break;
         char name[PATH_MAX] = "";
         if (entry[LM_NAME / 8]) {
-            ssize_t got = target_read_partial(p->pid, entry[LM_NAME / 8], name, sizeof(name) - 1);
+            ssize_t got = remote_read_partial(p->remote, p->pid, entry[LM_NAME / 8], name, sizeof(name) - 1);
             name[got > 0 ? got : 0] = '\0';
             name[strnlen(name, sizeof(name) - 1)] = '\0';
         }

@@ -28,7 +28,7 @@ static char **copy_argv(char *const *argv)
 static int read_original(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t len)
 {
     const struct process *p = ctx;
-    return bp_read_code(&p->bps, tid, addr, buf, len);
+    return bp_read_code(&p->bps, p->remote, tid, addr, buf, len);
 }
 
 /* For the unwinder's per-module cache of unwind tables. */
@@ -48,6 +48,7 @@ struct process *process_create(pid_t pid, char *const *argv)
     if (!p)
         return NULL;
     p->pid = pid;
+    p->remote = &remote_ptrace;
     p->argv = copy_argv(argv);
     bp_table_init(&p->bps);
     map_table_init(&p->maps);

@@ -60,6 +60,7 @@ enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED
 
 struct process {
     pid_t pid;
+    const struct remote *remote;   /* its memory and registers: remote_ptrace, or a test's fake */
     char **argv;            /* the command, owned */
     enum process_end end;
     int exit_code, signal;

@@ -2,7 +2,7 @@
  * registers from the trap's GETREGS, stack words from the per-trap snapshot,
  * unwind tables through _UPT_find_proc_info. */
 #include "unwind.h"
-#include "target_mem.h"
+#include "remote.h"
 #include <libunwind-ptrace.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,11 +60,11 @@ struct unwinder {
  * the trap context cannot travel through that argument. */
 static struct unwinder *active;
 
-int stack_snapshot_fill(struct stack_snapshot *s, pid_t tid, mt_addr sp)
+int stack_snapshot_fill(struct stack_snapshot *s, const struct remote *r, pid_t tid, mt_addr sp)
 {
     s->base = sp;
     s->len = 0;
-    ssize_t n = target_read_partial(tid, sp, s->buf, sizeof(s->buf));
+    ssize_t n = remote_read_partial(r, tid, sp, s->buf, sizeof(s->buf));
     if (n < 0)
         return (int)n;
     s->len = (size_t)n;

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include "mt_addr.h"
 #include "regs.h"
+#include "remote.h"
 
 #define STACK_SNAPSHOT_BYTES 8192
 
@@ -19,8 +20,8 @@ struct stack_snapshot {
     uint8_t buf[STACK_SNAPSHOT_BYTES];
 };
 
-/* One process_vm_readv of the stack above sp. Returns 0 or -errno. */
-int stack_snapshot_fill(struct stack_snapshot *s, pid_t tid, mt_addr sp);
+/* One read of the stack above sp. Returns 0 or -errno. */
+int stack_snapshot_fill(struct stack_snapshot *s, const struct remote *r, pid_t tid, mt_addr sp);
 /* Reads a word from the snapshot; returns 0, or -1 when outside it. */
 int stack_snapshot_u64(const struct stack_snapshot *s, mt_addr addr, uint64_t *out);
 /* Replaces a word in the snapshot (for return slots memtrace redirected). */

@@ -101,7 +101,7 @@ static void test_completions_come_back_in_order(void **state)
     mt_addr at[3];
     int k[3];
     for (int i = 0; i < 3; i++) {
-        k[i] = return_stubs_take(&rs, self, 1000 + i, pg->ret, &at[i]);
+        k[i] = return_stubs_take(&rs, &remote_ptrace, self, 1000 + i, pg->ret, &at[i]);
         assert_int_equal(k[i], i);
         assert_int_equal(return_stubs_at(&rs, at[i]), i);
         assert_true(return_stubs_contains(&rs, at[i] + 7));
@@ -110,10 +110,10 @@ static void test_completions_come_back_in_order(void **state)
     assert_int_equal(rs.owner[1], 1001);
 
     struct return_stub_done done[RETURN_STUBS_MAX];
-    assert_int_equal(return_stubs_collect(&rs, self, false, done), 0);   /* none ran */
+    assert_int_equal(return_stubs_collect(&rs, &remote_ptrace, self, false, done), 0);   /* none ran */
     return_through(at[2], 0x2222);
     return_through(at[0], 0x1111);
-    assert_int_equal(return_stubs_collect(&rs, self, true, done), 2);
+    assert_int_equal(return_stubs_collect(&rs, &remote_ptrace, self, true, done), 2);
     assert_int_equal(done[0].stub, 2);
     assert_int_equal(done[0].value, 0x2222);
     assert_int_equal(done[1].stub, 0);
@@ -126,10 +126,10 @@ static void test_completions_come_back_in_order(void **state)
     return_stubs_release(&rs, 0);   /* twice: no effect */
     assert_int_equal(rs.nused, 1);
     mt_addr again;
-    assert_int_equal(return_stubs_take(&rs, self, 7, pg->ret, &again), 0);
-    assert_int_equal(return_stubs_collect(&rs, self, false, done), 0);
+    assert_int_equal(return_stubs_take(&rs, &remote_ptrace, self, 7, pg->ret, &again), 0);
+    assert_int_equal(return_stubs_collect(&rs, &remote_ptrace, self, false, done), 0);
     return_through(at[1], 0);   /* malloc returning NULL is a completion too */
-    assert_int_equal(return_stubs_collect(&rs, self, false, done), 1);
+    assert_int_equal(return_stubs_collect(&rs, &remote_ptrace, self, false, done), 1);
     assert_int_equal(done[0].stub, 1);
     assert_int_equal(done[0].value, 0);
 }
@@ -141,12 +141,12 @@ static void test_full_and_disabled(void **state)
     return_stubs_init(&rs, (mt_addr)pg->code, (mt_addr)pg->data);
     mt_addr at;
     for (unsigned i = 0; i < RETURN_STUBS_MAX; i++)
-        assert_int_equal(return_stubs_take(&rs, getpid(), 1, pg->ret, &at), (int)i);
-    assert_int_equal(return_stubs_take(&rs, getpid(), 1, pg->ret, &at), -1);   /* trampoline */
+        assert_int_equal(return_stubs_take(&rs, &remote_ptrace, getpid(), 1, pg->ret, &at), (int)i);
+    assert_int_equal(return_stubs_take(&rs, &remote_ptrace, getpid(), 1, pg->ret, &at), -1);   /* trampoline */
     assert_int_equal(return_stubs_at(&rs, at + 1), -1);   /* not an entry */
 
     return_stubs_init(&rs, 0, 0);
-    assert_int_equal(return_stubs_take(&rs, getpid(), 1, pg->ret, &at), -1);
+    assert_int_equal(return_stubs_take(&rs, &remote_ptrace, getpid(), 1, pg->ret, &at), -1);
     assert_false(return_stubs_contains(&rs, (mt_addr)pg->code));
 }
 
