@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/user.h>
 #include "mt_addr.h"
+#include "x86_64.h"
 
 typedef struct user_regs_struct mt_regs;
 
@@ -21,6 +22,10 @@ static inline mt_addr regs_ip(const mt_regs *r) { return r->rip; }
 static inline void regs_set_ip(mt_regs *r, mt_addr ip) { r->rip = ip; }
 static inline mt_addr regs_sp(const mt_regs *r) { return r->rsp; }
 static inline void regs_set_sp(mt_regs *r, mt_addr sp) { r->rsp = sp; }
+/* The address of the int3 a thread trapped on. */
+static inline mt_addr regs_trap_addr(const mt_regs *r) { return arch_trap_addr(r->rip); }
+/* r10: a return stub's register for the call's real return address. */
+static inline uint64_t regs_stub_target(const mt_regs *r) { return r->r10; }
 static inline uint64_t regs_retval(const mt_regs *r) { return r->rax; }
 static inline void regs_set_retval(mt_regs *r, uint64_t v) { r->rax = v; }
 /* Integer argument n (1-based) of a call, read at the callee's entry. */
@@ -28,7 +33,7 @@ uint64_t regs_call_arg(const mt_regs *r, int n);
 /* Prepares r to execute a syscall instruction with nr and args[0..5]. */
 void regs_set_syscall(mt_regs *r, long nr, const uint64_t args[6]);
 /* Bytes a return address takes on the stack. */
-#define REGS_RETURN_SLOT 8u
+#define REGS_RETURN_SLOT ARCH_RETURN_SLOT
 /* Value of eflags bits the emulator needs. */
 #define REGS_FLAG_CF 0x001u
 #define REGS_FLAG_PF 0x004u

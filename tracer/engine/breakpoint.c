@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t INT3 = 0xcc;
+static const uint8_t INT3 = ARCH_BREAKPOINT_INSN;
 
 void bp_table_init(struct bp_table *t)
 {

@@ -20,7 +20,7 @@ static uint8_t *put_disp(uint8_t *p, mt_addr target, mt_addr next_insn)
 
 void return_stubs_code(mt_addr code, mt_addr data, uint8_t *buf)
 {
-    memset(buf, 0xcc, RETURN_STUBS_MAX * RETURN_STUB_SIZE);
+    memset(buf, ARCH_BREAKPOINT_INSN, RETURN_STUBS_MAX * RETURN_STUB_SIZE);
     for (unsigned k = 0; k < RETURN_STUBS_MAX; k++) {
         mt_addr s = code + (mt_addr)k * RETURN_STUB_SIZE;
         mt_addr rec = record_addr(data, k);

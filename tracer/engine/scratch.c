@@ -54,7 +54,7 @@ int inject_leave_syscall(pid_t tid)
         return err;
     mt_addr pc = regs_ip(&regs);
     uint8_t saved;
-    static const uint8_t int3 = 0xcc;
+    static const uint8_t int3 = ARCH_BREAKPOINT_INSN;
     if ((err = remote_read(&remote_ptrace, tid, pc, &saved, 1)) || (err = remote_poke_text(&remote_ptrace, tid, pc, &int3, 1)))
         return err;
     err = run_to_trap(tid);
@@ -130,7 +130,7 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
         return (int)addr;
     }
     uint8_t page_head[FIRST_SLOT_OFFSET];
-    memset(page_head, 0xcc, sizeof(page_head));
+    memset(page_head, ARCH_BREAKPOINT_INSN, sizeof(page_head));
     memcpy(page_head + GADGET_OFFSET, gadget_code, sizeof(gadget_code));
     if ((err = remote_poke_text(&remote_ptrace, tid, (mt_addr)addr, page_head, sizeof(page_head)))) {
         snprintf(why, why_len, "cannot write the scratch page at 0x%" PRIx64 " in pid %d: %s",

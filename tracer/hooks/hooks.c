@@ -14,6 +14,7 @@
 #include "map_hooks.h"
 #include "mt_time.h"
 #include "remote.h"
+#include "stepover.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,27 +102,10 @@ static uint64_t requested_size(const struct pending_call *c)
     }
 }
 
-/* Steps the thread over the displaced instruction at bp; when redirect is
- * not 0, the return-address slot at entry_sp gets it in the same write as
- * the step's own stack store, if any. */
 static int step_over(struct thread *t, const struct breakpoint *bp, mt_regs *regs,
                      uint64_t stack_top, mt_addr redirect)
 {
-    mt_addr entry_sp = regs_sp(regs);
-    struct stack_store store;
-    if (emulate_step(&bp->step, regs, bp->addr, stack_top, &store) != 0)
-        return -EINVAL;
-    pid_t tid = t->tid;
-    if (redirect && store.valid && store.addr + 8 == entry_sp) {
-        uint64_t words[2] = { store.value, redirect };
-        return remote_write(t->proc->remote, tid, store.addr, words, sizeof(words));
-    }
-    int err = 0;
-    if (store.valid)
-        err = remote_write(t->proc->remote, tid, store.addr, &store.value, sizeof(store.value));
-    if (!err && redirect)
-        err = remote_write(t->proc->remote, tid, entry_sp, &redirect, sizeof(redirect));
-    return err;
+    return stepover_run(t->proc->remote, t->tid, bp, regs, stack_top, redirect);
 }
 
 /* Where the call returns to: its own stub when the return value is all it

@@ -91,7 +91,7 @@ bool attach_trap_pending(const struct process *p, pid_t tid)
     mt_regs regs;
     if (pt_getregs(tid, &regs) != 0)
         return false;
-    mt_addr at = regs_ip(&regs) - 1;
+    mt_addr at = regs_trap_addr(&regs);
     if (!bp_find(&p->bps, at) && !(p->scratch.base && at == p->scratch.trampoline))
         return false;
     siginfo_t queued[8];

@@ -7,6 +7,7 @@
 #include "leak_roots.h"
 #include "ptrace_io.h"
 #include "remote.h"
+#include "stepover.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,24 +70,6 @@ int detach_restore_all(struct session *s)
     return rc;
 }
 
-static int slot_to_original(const struct process *p, mt_addr ip, mt_addr *out)
-{
-    for (size_t i = 0; i < p->bps.n; i++) {
-        const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->step.kind != STEP_OUT_OF_LINE)
-            continue;
-        if (ip == bp->step.target) {
-            *out = bp->addr;   /* the copied instruction has not run */
-            return 0;
-        }
-        if (ip == bp->step.target + bp->step.len) {
-            *out = bp->addr + bp->step.len;   /* it ran; the jump back has not */
-            return 0;
-        }
-    }
-    return -EPROTO;
-}
-
 int attach_finish_stub(struct thread *th)
 {
     struct process *p = th->proc;
@@ -106,7 +89,7 @@ int attach_finish_stub(struct thread *th)
         return err;
     /* Where the stub would jump: r10 once loaded (the record may serve
      * another call by now), else the record, still this call's. */
-    uint64_t target = regs.r10;
+    uint64_t target = regs_stub_target(&regs);
     if ((ip - p->stubs.code) % RETURN_STUB_SIZE < RETURN_STUB_TARGET_LOADED &&
         (err = return_stubs_read_target(&p->stubs, p->remote, th->tid, k, &target)))
         return err;
@@ -132,7 +115,7 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
                 return err;
         } else {
             mt_addr orig;
-            if ((err = slot_to_original(p, ip, &orig))) {
+            if ((err = stepover_locate(&p->bps, ip, &orig))) {
                 fprintf(stderr, "memtrace: error: tid %d stopped at 0x%" PRIxADDR " in the scratch "
                         "page, in no slot\n", th->tid, ip);
                 return err;

@@ -8,6 +8,8 @@
 #include "ptrace_io.h"
 #include "remote.h"
 #include "wait_event.h"
+#include "stepover.h"
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -95,7 +97,7 @@ static int on_trap(struct session *s, struct thread *th)
         return session_fail(s, "GETREGS of tid %d: %s", th->tid, strerror(-err));
     if (session_drain_returns(s, p, th->tid) != 0)
         return -1;
-    mt_addr at = regs_ip(&regs) - 1;
+    mt_addr at = regs_trap_addr(&regs);
     const struct breakpoint *bp = NULL;
     if (p->scratch.base && at == p->scratch.trampoline) {
         s->stats.traps++;
@@ -110,13 +112,8 @@ static int on_trap(struct session *s, struct thread *th)
                 return -1;
             /* bp may have moved while hooks were planted. */
             bp = bp_find(&p->bps, at);
-            uint64_t stack_top = 0;
-            struct stack_store store;
-            if (bp->step.kind == STEP_RET && remote_read_u64(p->remote, th->tid, regs_sp(&regs), &stack_top))
-                return session_fail(s, "cannot read the stack of tid %d", th->tid);
-            emulate_step(&bp->step, &regs, at, stack_top, &store);
-            if (store.valid)
-                err = remote_write(p->remote, th->tid, store.addr, &store.value, sizeof(store.value));
+            assert(bp != NULL);
+            err = stepover_run_plain(p->remote, th->tid, bp, &regs);
         }
     } else {
         /* Not ours: the program's own int3 or a SIGTRAP sent to it. */
