@@ -111,13 +111,16 @@ static bool plan_emulation(const cs_insn *insn, struct step_plan *plan)
         }
         return false;
     case X86_INS_RET:
-        if (x->op_count == 0) {
+        /* With 66h a near branch is 16-bit on AMD and 64-bit on Intel (which
+         * then also reads a rel32 after 66 e9): no plan fits both. */
+        if (x->op_count == 0 && x->prefix[2] != X86_PREFIX_OPSIZE) {
             plan->kind = STEP_RET;
             return true;
         }
         return false;
     case X86_INS_JMP:
-        if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
+        if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM &&
+            x->prefix[2] != X86_PREFIX_OPSIZE) {
             plan->kind = STEP_JMP;
             plan->target = (mt_addr)x->operands[0].imm;
             return true;
