@@ -10,6 +10,7 @@
  * stack pointer, rax completes the event and the thread resumes at the real
  * return address. free() is complete at its entry and takes one trap. */
 #include "hooks.h"
+#include "diag.h"
 #include "elf_file.h"
 #include "map_hooks.h"
 #include "mt_time.h"
@@ -43,8 +44,8 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
             if (elf_file_read_vaddr(m->elf, value, in_file, sizeof(in_file)) != 0 ||
                 bp_read_code(&p->bps, p->remote, p->pid, addr, in_target, sizeof(in_target)) != 0 ||
                 memcmp(in_file, in_target, sizeof(in_file)) != 0) {
-                fprintf(stderr, "memtrace: warning: pid %d: %s at 0x%" PRIxADDR " in %s does not "
-                        "match the file; not hooked\n", p->pid, name, addr, m->name);
+                mt_warn("pid %d: %s at 0x%" PRIxADDR " in %s does not "
+                        "match the file; not hooked", p->pid, name, addr, m->name);
                 break;
             }
             struct breakpoint bp = {
@@ -59,7 +60,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                     snprintf(first_why, sizeof(first_why), "cannot hook %s in %.200s: %.200s", name,
                              m->name, bp_why);
                 }
-                fprintf(stderr, "memtrace: warning: cannot hook %s in %s: %s\n", name, m->name,
+                mt_warn("cannot hook %s in %s: %s", name, m->name,
                         bp_why);
             } else {
                 hooked += fn != FN_EXECVE;
@@ -307,8 +308,8 @@ int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
     mt_addr slot = regs_sp(regs) - REGS_RETURN_SLOT;
     thread_prune_pending(t, slot);
     if (t->npending == 0 || t->pending[t->npending - 1].entry_sp != slot) {
-        fprintf(stderr, "memtrace: error: pid %d tid %d returned through the trampoline with "
-                "rsp 0x%" PRIxADDR " but no allocator call is pending there\n",
+        mt_error("pid %d tid %d returned through the trampoline with "
+                "rsp 0x%" PRIxADDR " but no allocator call is pending there",
                 p->pid, t->tid, regs_sp(regs));
         return -EPROTO;
     }

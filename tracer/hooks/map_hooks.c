@@ -2,6 +2,7 @@
  * fd when mmap returns (the program has not run since, so the fd is still
  * the one it passed) and /proc/sysvipc/shm for segments. */
 #include "map_hooks.h"
+#include "diag.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static const char *fd_path(pid_t pid, int fd, char *buf, size_t len)
     snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
     ssize_t n = readlink(link, buf, len - 1);
     if (n < 0) {
-        fprintf(stderr, "memtrace: warning: pid %d: cannot read %s for an mmap'd file: %s\n", pid,
+        mt_warn("pid %d: cannot read %s for an mmap'd file: %s", pid,
                 link, strerror(errno));
         return NULL;
     }
@@ -92,8 +93,8 @@ static int on_shmget(struct process *p, const struct pending_call *c, int shmid)
     struct sysv_info info;
     int err = sysv_lookup(shmid, &info);
     if (err)
-        fprintf(stderr, "memtrace: warning: pid %d: shmget returned %d but /proc/sysvipc/shm "
-                "does not list it (%s); assuming this process created it\n", p->pid, shmid,
+        mt_warn("pid %d: shmget returned %d but /proc/sysvipc/shm "
+                "does not list it (%s); assuming this process created it", p->pid, shmid,
                 strerror(-err));
     struct shm_segment *s = shm_table_add(&p->shms, shmid);
     if (!s)
@@ -119,8 +120,8 @@ static int on_shmat(struct process *p, const struct pending_call *c, uint64_t ad
         struct sysv_info info;
         int err = sysv_lookup(shmid, &info);
         if (err) {
-            fprintf(stderr, "memtrace: warning: pid %d: shmat(%d) at 0x%" PRIxADDR ": the segment "
-                    "is not in /proc/sysvipc/shm (%s); not tracked\n", p->pid, shmid, addr,
+            mt_warn("pid %d: shmat(%d) at 0x%" PRIxADDR ": the segment "
+                    "is not in /proc/sysvipc/shm (%s); not tracked", p->pid, shmid, addr,
                     strerror(-err));
             return 0;
         }
@@ -199,8 +200,8 @@ void map_hooks_check_segments(struct process *procs)
             struct sysv_info info;
             int err = sysv_lookup(s->shmid, &info);
             if (err && err != -ENOENT) {
-                fprintf(stderr, "memtrace: warning: cannot read /proc/sysvipc/shm: %s; segments "
-                        "not removed by pid %d are assumed to persist\n", strerror(-err), p->pid);
+                mt_warn("cannot read /proc/sysvipc/shm: %s; segments "
+                        "not removed by pid %d are assumed to persist", strerror(-err), p->pid);
                 continue;
             }
             s->checked = true;

@@ -2,6 +2,7 @@
  * install the hooks, trace until a stop signal, --duration or the process's
  * end, with a live view; then park again, restore and detach (detach.c). */
 #include "session_internal.h"
+#include "diag.h"
 #include "attach.h"
 #include "attach_check.h"
 #include "live_view.h"
@@ -216,7 +217,7 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
         else if (rc != 0)
             snprintf(s->error, sizeof(s->error), "%s", first_error);
         if (park || restore)
-            fprintf(stderr, "memtrace: error: pid %d may not be fully restored: %s\n", pid,
+            mt_error("pid %d may not be fully restored: %s", pid,
                     s->error);
     }
     map_hooks_check_segments(s->procs);

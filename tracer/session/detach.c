@@ -3,6 +3,7 @@
  * slots, return stubs, redirected return addresses), the int3 bytes and
  * scratch pages are removed, and every thread is detached. */
 #include "session_internal.h"
+#include "diag.h"
 #include "attach.h"
 #include "leak_roots.h"
 #include "ptrace_io.h"
@@ -35,8 +36,8 @@ int detach_restore_all(struct session *s)
             rc = -1;
         int err = leak_roots_scan_process(p, tid, s->opt->heuristics);
         if (err)
-            fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are "
-                    "reported as live\n", p->pid, strerror(-err));
+            mt_warn("pid %d: leak scan failed: %s; blocks are "
+                    "reported as live", p->pid, strerror(-err));
     }
     for (struct process *p = s->procs; p; p = p->next) {
         if (p->end != END_RUNNING)
@@ -116,8 +117,8 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
         } else {
             mt_addr orig;
             if ((err = stepover_locate(&p->bps, ip, &orig))) {
-                fprintf(stderr, "memtrace: error: tid %d stopped at 0x%" PRIxADDR " in the scratch "
-                        "page, in no slot\n", th->tid, ip);
+                mt_error("tid %d stopped at 0x%" PRIxADDR " in the scratch "
+                        "page, in no slot", th->tid, ip);
                 return err;
             }
             regs_set_ip(&regs, orig);

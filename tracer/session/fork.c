@@ -2,6 +2,7 @@
  * get a process record of their own (a copy of the parent's blocks), or
  * with --no-follow-forks their memory back and no tracer. */
 #include "session_internal.h"
+#include "diag.h"
 #include "ptrace_io.h"
 #include "remote.h"
 #include <errno.h>
@@ -83,7 +84,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
         if (s->opt->pin && !s->attached) {
             int err = placement_release(&s->placement, child);
             if (err && err != -ESRCH)
-                fprintf(stderr, "memtrace: warning: cannot unpin thread %d: %s\n", child,
+                mt_warn("cannot unpin thread %d: %s", child,
                         strerror(-err));
         }
         if (take_early(s, child)) {

@@ -2,6 +2,7 @@
  * own exec) and when attaching to a live process: the scratch pages, the
  * link map, the return stubs and the hooks; then every link-map change. */
 #include "session_internal.h"
+#include "diag.h"
 #include "linkmap.h"
 #include "ptrace_io.h"
 #include <errno.h>
@@ -116,8 +117,8 @@ int image_on_exec(struct session *s, struct thread *th)
             return session_fail(s, "%s", why);
         p->hooks_ready = n > 0;
         if (n == 0)
-            fprintf(stderr, "memtrace: warning: pid %d: no malloc found in the static program; "
-                    "nothing will be traced\n", pid);
+            mt_warn("pid %d: no malloc found in the static program; "
+                    "nothing will be traced", pid);
     }
     return 0;
 }
@@ -140,7 +141,7 @@ int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
         p->hooks_ready = true;
     else if (!p->hook_warned) {
         p->hook_warned = true;
-        fprintf(stderr, "memtrace: warning: pid %d: no malloc in any loaded module yet\n", p->pid);
+        mt_warn("pid %d: no malloc in any loaded module yet", p->pid);
     }
     return 0;
 }

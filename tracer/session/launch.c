@@ -101,14 +101,14 @@ static int launch(struct session *s)
     }
     close(errpipe[1]);
     int status;
-    if (waitpid(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status)) {
+    if (pt_wait(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status)) {
         close(errpipe[0]);
         return session_fail(s, "child %d did not stop before exec", pid);
     }
     int err = pt_seize(pid, SEIZE_OPTIONS);
     if (err) {
         kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+        pt_wait(pid, &status, 0);
         close(errpipe[0]);
         if (err == -EPERM)
             return session_fail(s, "ptrace not permitted: cannot trace pid %d (%s; check "

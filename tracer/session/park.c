@@ -2,10 +2,12 @@
  * ptrace stop (attach's install and detach), and let go again. */
 #include "session_internal.h"
 #include "attach.h"
+#include "diag.h"
 #include "mt_time.h"
 #include "ptrace_io.h"
 #include "wait_event.h"
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* While threads are being parked, the stop that parks each one is held:
@@ -79,14 +81,15 @@ int park_all(struct session *s)
             return -1;
         if (!warned && mt_now_ns() - since > 3000000000u) {
             warned = true;
-            fprintf(stderr, "memtrace: waiting for threads to stop (uninterruptible sleep, or a "
-                    "vfork parent waiting for its child?):");
+            char tids[512] = "";
+            size_t used = 0;
             for (const struct process *p = s->procs; p; p = p->next)
                 for (const struct thread *th = p->threads; p->end == END_RUNNING && th;
                      th = th->next)
-                    if (!thread_held(th))
-                        fprintf(stderr, " %d", th->tid);
-            fputc('\n', stderr);
+                    if (!thread_held(th) && used < sizeof(tids) - 16)
+                        used += (size_t)snprintf(tids + used, sizeof(tids) - used, " %d", th->tid);
+            mt_warn("waiting for threads to stop (uninterruptible sleep, or a vfork parent "
+                    "waiting for its child?):%s", tids);
         }
     }
     return 0;

@@ -2,6 +2,7 @@
  * (wait_event.c) and dispatched here. Traps go to hooks/, new images and
  * link-map changes to image.c, new tasks to fork.c, parking to park.c. */
 #include "session_internal.h"
+#include "diag.h"
 #include "leak_roots.h"
 #include "live_view.h"
 #include "mt_time.h"
@@ -72,8 +73,8 @@ static void place_busy_thread(struct session *s, struct thread *th)
         err = placement_pin(&s->placement, th->tid);
     if (err && err != -ESRCH && !s->pin_warned) {
         s->pin_warned = true;
-        fprintf(stderr, "memtrace: warning: cannot pin tid %d and memtrace to one CPU (%s); "
-                "running unpinned\n", th->tid, strerror(-err));
+        mt_warn("cannot pin tid %d and memtrace to one CPU (%s); "
+                "running unpinned", th->tid, strerror(-err));
     }
 }
 
@@ -136,7 +137,7 @@ void session_resume(pid_t tid, int sig)
 {
     int err = pt_cont(tid, sig);
     if (err && err != -ESRCH)
-        fprintf(stderr, "memtrace: warning: cannot resume tid %d: %s\n", tid, strerror(-err));
+        mt_warn("cannot resume tid %d: %s", tid, strerror(-err));
 }
 
 static void on_process_end(struct process *p, const struct wait_event *ev)
@@ -171,8 +172,8 @@ static void on_thread_exit(struct session *s, struct process *p, struct thread *
     }
     int err = leak_roots_scan_process(p, th->tid, s->opt->heuristics);
     if (err)
-        fprintf(stderr, "memtrace: warning: pid %d: leak scan failed: %s; blocks are reported "
-                "as unfreed\n", p->pid, strerror(-err));
+        mt_warn("pid %d: leak scan failed: %s; blocks are reported "
+                "as unfreed", p->pid, strerror(-err));
 }
 
 bool session_anything_running(const struct session *s)

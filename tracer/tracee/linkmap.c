@@ -2,6 +2,7 @@
  * _dl_debug_state fires on every link-map change; RT_CONSISTENT means the
  * list can be read. */
 #include "linkmap.h"
+#include "diag.h"
 #include "elf_file.h"
 #include "symbolizer.h"
 #include "remote.h"
@@ -115,7 +116,7 @@ static int add_module(struct process *p, const char *name, const char *path, mt_
     out->text_hi = bias + thi;
     char sym_why[256];
     if (symbolizer_add_module(p->symbolizer, path, bias, sym_why, sizeof(sym_why)) != 0)
-        fprintf(stderr, "memtrace: warning: no symbols for %s: %s\n", path, sym_why);
+        mt_warn("no symbols for %s: %s", path, sym_why);
     return (out->name && out->path) ? 0 : -ENOMEM;
 }
 
@@ -278,7 +279,7 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
                     n++;
                     changes++;
                 } else {
-                    fprintf(stderr, "memtrace: warning: pid %d: %s\n", p->pid, mod_why);
+                    mt_warn("pid %d: %s", p->pid, mod_why);
                 }
             }
         }
