@@ -1,11 +1,15 @@
 /* Internals of the symbolizer shared by symbolizer.c (module tables,
- * generations, per-process memo) and sym_file.c (one Dwfl per distinct file,
- * debuginfo search, inline chains, per-file memo). Not for other users. */
+ * generations, per-process memo), sym_file.c (one Dwfl per distinct file,
+ * inline chains, per-file memo), debuginfo.c (configuration, warnings, the
+ * separate-debuginfo search) and names.c (names and demangling). Not for
+ * other users. */
 #ifndef MT_SYM_INTERNAL_H
 #define MT_SYM_INTERNAL_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
 #include "mt_addr.h"
 
 /* One source-level frame of a link-time address (no process specifics). */
@@ -16,6 +20,8 @@ struct sym_chain_frame {
 };
 
 struct sym_file;
+
+/* ---- sym_file.c ---- */
 
 /* The process-wide file cache lives while at least one symbolizer does. */
 void sym_cache_acquire(void);
@@ -30,8 +36,35 @@ const char *sym_file_build_id(const struct sym_file *f);
 /* The frames of link-time address a, innermost first; n == 0 when nothing
  * is known. Memoized: the array lives as long as the file cache. */
 unsigned sym_file_resolve(struct sym_file *f, mt_addr a, const struct sym_chain_frame **frames);
+/* Keeps s (malloc'd, or NULL) until the file is freed; returns it, or NULL
+ * (s freed) when out of memory. */
+const char *sym_file_keep_string(struct sym_file *f, char *s);
+
+/* ---- debuginfo.c ---- */
+
+/* What the debuginfo search records for one file: the Dwfl module's
+ * userdata, embedded in its struct sym_file. */
+struct sym_debug_lookup {
+    bool main_lookup_done;        /* find_debuginfo ran for the main debug file */
+    char *debug_path;             /* the separate debug file libdw took, if any */
+};
+
+/* The callbacks for a new Dwfl (libdw's, with the search wrapped to warn
+ * about mismatched candidates), their debuginfo_path set to the current
+ * symbolizer_debuginfo_path(). */
+const Dwfl_Callbacks *sym_debuginfo_callbacks(void);
+/* Lower-case hex of len bytes into out (truncated to fit out_len). */
+void sym_hex(const unsigned char *bits, size_t len, char *out, size_t out_len);
 
 /* Prints (or hands to the installed handler) one warning line. */
 void sym_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- names.c ---- */
+
+/* Sets fr->function (and fr->mangled when demangling changed it) from a raw
+ * symbol or linkage name; nothing when raw is NULL. */
+void sym_name_set(struct sym_file *f, struct sym_chain_frame *fr, const char *raw, bool linkage);
+/* Names fr from die: its linkage name cleaned, else its DW_AT_name. */
+void sym_name_from_die(struct sym_file *f, Dwarf_Die *die, struct sym_chain_frame *fr);
 
 #endif

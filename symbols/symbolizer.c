@@ -1,6 +1,7 @@
 /* The per-process side of symbolization: the module table with lifetimes,
  * generations and their sequence marks, and the per-address memo. The
- * libdw work is in sym_file.c (see symbolizer.h for the design). */
+ * libdw work is in sym_file.c, debuginfo.c and names.c (see symbolizer.h
+ * for the design). */
 #include "symbolizer.h"
 #include "sym_internal.h"
 #include <stdio.h>
