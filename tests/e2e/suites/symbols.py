@@ -1,200 +1,50 @@
-#!/usr/bin/env python3
-"""End-to-end symbolization tests: memtrace on every fixtures/symbols variant.
+"""Symbolization: memtrace on every variant of fixtures/symbols (ctest
+symbols_<case>; --fixtures-dir is the build's fixtures/symbols: programs,
+libraries, debug roots; --source-dir is fixtures/symbols).
 
-    symbols_e2e.py --memtrace PATH --fixtures-dir DIR --source-dir DIR CASE
-    symbols_e2e.py --list
-
---fixtures-dir is the build's fixtures/symbols (programs, libraries, debug
-roots), --source-dir the sources (fixtures/symbols), whose
-`/* @mark:NAME */` comments name the lines checked.  Every variant with
-debug info must report the same function, file basename and line as the
-plain -g build; variants without report what .symtab/.dynsym say, or
-module+offset with the module's build-id.
-
-Exit status: 0 pass, 1 fail, 77 skip (ptrace not permitted, or a tool the
-case compares with is missing).  Standard library only.
+Every variant with debug info must report the same function, file basename
+and line as the plain -g build; variants without report what
+.symtab/.dynsym say, or module+offset with the module's build-id.  A case
+skips when a tool it compares with is missing.
 """
-
-import argparse
-import json
 import os
 import re
-import shlex
 import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from checks import Failure, Skip, base, check, check_true, log  # noqa: E402
+from memtrace_e2e.checks import Failure, Skip, base, check, check_true, frame_str, log, stack_str
+from memtrace_e2e.expect import check_kinds
+from memtrace_e2e.run import json_path_for, load_traced, memtrace
+from memtrace_e2e.shape import check_frames_sane
 
-SKIP = 77
-RUN_TIMEOUT = 100
-
-
-def frame_str(f):
-    return "%s%s %s:%s [%s+%s]%s" % (
-        f.get("function"), " (inlined)" if f.get("inlined") else "", base(f.get("file")),
-        f.get("line"), base(f.get("module")), f.get("offset"),
-        " build_id=%s" % f.get("build_id") if not f.get("function") else "")
-
-
-def stack_str(stack):
-    return "\n".join("      #%d %s %s" % (i, f.get("address"), frame_str(f))
-                     for i, f in enumerate(stack or []))
-
-
-class Env:
-    def __init__(self, memtrace, fixtures_dir, source_dir, tmp):
-        self.memtrace = os.path.abspath(memtrace)
-        self.dir = os.path.abspath(fixtures_dir)
-        self.src = os.path.abspath(source_dir)
-        self.tmp = tmp
-        self.last = None
-        self._marks = {}
-
-    def path(self, name):
-        p = os.path.join(self.dir, name)
-        if not os.path.exists(p):
-            raise Failure("fixture %s not built (did the build run?)" % p)
-        return p
-
-    def line(self, source, mark):
-        if source not in self._marks:
-            found = {}
-            with open(os.path.join(self.src, source)) as fh:
-                for n, text in enumerate(fh, 1):
-                    for m in re.finditer(r"/\*\s*@mark:(\w+)\s*\*/", text):
-                        found[m.group(1)] = n
-            self._marks[source] = found
-        if mark not in self._marks[source]:
-            raise Failure("%s has no /* @mark:%s */" % (source, mark))
-        return self._marks[source][mark]
-
-
-class Traced:
-    def __init__(self, proc, doc):
-        self.status = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        self.doc = doc
-
-    @property
-    def leaks(self):
-        return self.doc["processes"][0]["leaks"]
-
-    def leak(self, nbytes):
-        found = [r for r in self.leaks if r["bytes"] == nbytes]
-        if len(found) != 1:
-            raise Failure("expected one leak record of %d bytes, got %d" % (nbytes, len(found)))
-        return found[0]
-
-    def warnings(self):
-        return [l for l in self.stderr.splitlines() if l.startswith("memtrace: warning:")]
-
-    def dump(self):
-        out = ["--- memtrace exit status: %r" % self.status,
-               "--- memtrace stderr (last 6000 chars):", self.stderr[-6000:]]
-        if self.doc is not None:
-            for i, r in enumerate(self.leaks):
-                out.append("--- leak %d: %s bytes (%s)\n%s" % (i, r["bytes"], r["allocator"],
-                                                              stack_str(r["stack"])))
-        return "\n".join(out)
-
-
-def run(cmd, extra_env=None):
-    env = dict(os.environ)
-    env.pop("DEBUGINFOD_URLS", None)   # never the network
-    env.pop("MEMTRACE_DEBUG_DIRS", None)
-    env.update(extra_env or {})
-    log("$ %s%s" % ("".join("%s=%s " % kv for kv in (extra_env or {}).items()),
-                    " ".join(shlex.quote(c) for c in cmd)))
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=RUN_TIMEOUT, env=env)
-    except subprocess.TimeoutExpired:
-        raise Failure("still running after %d s: %s" % (RUN_TIMEOUT, cmd))
-    p.stdout = p.stdout.decode("utf-8", "replace")
-    p.stderr = p.stderr.decode("utf-8", "replace")
-    return p
-
-
-HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def check_frames_sane(doc):
-    """What every frame of every report must satisfy."""
-    bad = []
-    for proc in doc["processes"]:
-        stacks = [r["stack"] for r in proc["leaks"]]
-        for e in proc["errors"]:
-            stacks += [s for s in (e["stack"], e["alloc_stack"], e["free_stack"]) if s]
-        for st in stacks:
-            for i, f in enumerate(st):
-                keys = ("address", "function", "mangled", "inlined", "file", "line", "module",
-                        "offset", "build_id")
-                missing = [k for k in keys if k not in f]
-                if missing:
-                    bad.append("frame without %s: %r" % (missing, f))
-                    continue
-                if f["function"] and "@" in f["function"]:
-                    bad.append("version suffix in %r" % f["function"])
-                if not isinstance(f["inlined"], bool):
-                    bad.append("inlined not a bool: %r" % f)
-                if f["inlined"] and (i + 1 >= len(st) or st[i + 1]["address"] != f["address"]):
-                    bad.append("inlined frame not followed by its caller: %r" % f)
-                if f["build_id"] is not None and not HEX.match(f["build_id"]):
-                    bad.append("build_id not hex: %r" % f)
-                if f["module"] is None and (f["build_id"] or f["offset"]):
-                    bad.append("build_id/offset without a module: %r" % f)
-    check("malformed frames", [], bad)
+GROUP = "symbols"
 
 
 def trace(env, prog, args=(), opts=(), extra_env=None, name=None):
-    """memtrace run --json FILE OPTS -- PROG ARGS; returns a Traced."""
-    json_path = os.path.join(env.tmp, "%s.json" % (name or base(prog)))
-    if os.path.exists(json_path):
-        os.unlink(json_path)
-    p = run([env.memtrace, "run", "--json", json_path] + list(opts) + ["--", prog] + list(args),
-            extra_env)
-    if p.returncode < 0:
-        raise Failure("memtrace was killed by %s\n%s" % (signal.Signals(-p.returncode).name,
-                                                         p.stderr[-4000:]))
-    if p.returncode == 2 and "ptrace not permitted" in p.stderr:
-        raise Skip(p.stderr.strip())
-    env.last = t = Traced(p, None)
-    if not os.path.exists(json_path):
-        raise Failure("memtrace wrote no JSON file")
-    with open(json_path) as fh:
-        t.doc = json.load(fh)
+    """memtrace run --json FILE OPTS -- PROG ARGS; returns a Traced whose
+    exit status is 0 (the program's) and whose frames are well formed."""
+    json_path = json_path_for(env, name or base(prog))
+    p = memtrace(env, ["run", "--json", json_path] + list(opts) + ["--", prog] + list(args),
+                 extra_env=extra_env)
+    t = load_traced(env, p, json_path)
     check("memtrace exit status (the program's)", 0, t.status)
     check_frames_sane(t.doc)
     return t
 
 
-KINDS = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable")
-
-
-def check_kinds(t, records, definite=(0, 0), indirect=(0, 0), possible=(0, 0),
-                reachable=(0, 0)):
+def check_record_kinds(t, records, **totals):
     """RECORDS: [(what, record, kind)]: each record's kind; then the four
-    kind totals of the summary, as (bytes, blocks), exactly (they add up to
-    unfreed).  The expectations are Valgrind 3.19's for the same program
-    (memcheck --leak-check=full --show-leak-kinds=all); where Valgrind's
+    kind totals of the summary (definite=, indirect=, possible=,
+    reachable=), as (bytes, blocks), exactly (they add up to unfreed).  The
+    expectations are Valgrind 3.19's for the same program (memcheck
+    --leak-check=full --show-leak-kinds=all); where Valgrind's
     __libc_freeres or libstdc++'s freeres release a block at exit (stdio
     buffers, dlopen bookkeeping, the C++ emergency exception pool) they are
     its numbers with --run-libc-freeres=no --run-cxx-freeres=no, since
     memtrace does not change what the program does."""
     for what, rec, kind in records:
         check("kind of the %s record" % what, kind, rec["kind"])
-    s = t.doc["processes"][0]["summary"]
-    check("summary.classified", True, s.get("classified"))
-    got = {k: (s[k]["bytes"], s[k]["blocks"]) for k in KINDS}
-    check("summary kinds", dict(zip(KINDS, (definite, indirect, possible, reachable))), got)
-    check("summary kinds add up to unfreed", (s["unfreed"]["bytes"], s["unfreed"]["blocks"]),
-          tuple(sum(v[i] for v in got.values()) for i in (0, 1)))
+    check_kinds(t, **totals)
 
 
 def check_symfx_kinds(t):
@@ -203,9 +53,9 @@ def check_symfx_kinds(t):
     list of open streams).  Valgrind: 37 bytes definitely lost, 472 still
     reachable."""
     f = fopen_leak(t)
-    check_kinds(t, [("37-byte", t.leak(37), "definitely_lost"),
-                    ("fopen", f, "still_reachable")],
-                definite=(37, 1), reachable=(f["bytes"], 1))
+    check_record_kinds(t, [("37-byte", t.leak(37), "definitely_lost"),
+                           ("fopen", f, "still_reachable")],
+                       definite=(37, 1), reachable=(f["bytes"], 1))
 
 
 def in_module(stack, module_base):
@@ -271,8 +121,6 @@ def check_plain_symfx(env, t, module_base):
     check("plain %s: no warnings" % module_base, [], t.warnings())
     check_symfx_kinds(t)
 
-
-# ------------------------------------------------------------------ cases
 
 def case_variants_pie(env):
     plain = trace(env, env.path("fx_sym_plain"))
@@ -387,11 +235,11 @@ def case_shared_library(env):
     # library), the other kinds 0/0.
     prog = env.path("fx_sym_shlib")
     t = trace(env, prog)
-    check_kinds(t, [("41-byte", t.leak(41), "still_reachable")], reachable=(41, 1))
+    check_record_kinds(t, [("41-byte", t.leak(41), "still_reachable")], reachable=(41, 1))
     stack = t.leak(41)["stack"]
     check("leak in libsymshared.so", shlib_expected(env), src(stack[:2]))
     check("modules", ["libsymshared.so", "fx_sym_shlib"], [base(f["module"]) for f in stack[:2]])
-    stripped = os.path.join(env.dir, "stripped")
+    stripped = os.path.join(env.fixtures_dir, "stripped")
     t = trace(env, prog, opts=["--debug-dir", env.path("debugroot")],
               extra_env={"LD_LIBRARY_PATH": stripped}, name="shlib-stripped")
     stack = t.leak(41)["stack"]
@@ -425,16 +273,16 @@ def case_dlopen_dlclose(env):
     check("kinds of the _dlfo_mappings_segment_allocate records", [],
           [r["kind"] for r in dlfo if r["kind"] not in ("possibly_lost", "still_reachable")])
     dlfo_reach = [r for r in dlfo if r["kind"] == "still_reachable"]
-    check_kinds(t, [("53-byte", t.leak(53), "definitely_lost"),
-                    ("67-byte", t.leak(67), "still_reachable"),
-                    ("41-byte", t.leak(41), "still_reachable"),
-                    ("stdout buffer", t.leak(4096), "still_reachable")]
-                + [("_dlfo_mappings_segment_allocate", r, r["kind"]) for r in dlfo],
-                definite=(53, 1),
-                possible=(sum(r["bytes"] for r in dlfo if r not in dlfo_reach),
-                          sum(r["blocks"] for r in dlfo if r not in dlfo_reach)),
-                reachable=(41 + 67 + 4096 + sum(r["bytes"] for r in dlfo_reach),
-                           3 + sum(r["blocks"] for r in dlfo_reach)))
+    check_record_kinds(t, [("53-byte", t.leak(53), "definitely_lost"),
+                           ("67-byte", t.leak(67), "still_reachable"),
+                           ("41-byte", t.leak(41), "still_reachable"),
+                           ("stdout buffer", t.leak(4096), "still_reachable")]
+                       + [("_dlfo_mappings_segment_allocate", r, r["kind"]) for r in dlfo],
+                       definite=(53, 1),
+                       possible=(sum(r["bytes"] for r in dlfo if r not in dlfo_reach),
+                                 sum(r["blocks"] for r in dlfo if r not in dlfo_reach)),
+                       reachable=(41 + 67 + 4096 + sum(r["bytes"] for r in dlfo_reach),
+                                  3 + sum(r["blocks"] for r in dlfo_reach)))
     line = env.line("symdl.c", "dl_malloc")
     for nbytes, which in ((53, "alpha"), (67, "omega")):
         stack = t.leak(nbytes)["stack"]
@@ -478,7 +326,7 @@ def case_inline_chain(env):
     for name, opts in (("fx_sym_inline", []),
                        ("fx_sym_inline_buildid", ["--debug-dir", env.path("debugroot")])):
         t = trace(env, env.path(name), opts=["--show-reachable"] + opts)
-        check_kinds(t, [("48-byte", t.leak(48), "still_reachable")], reachable=(48, 1))
+        check_record_kinds(t, [("48-byte", t.leak(48), "still_reachable")], reachable=(48, 1))
         check_inline(env, t, name)
 
 
@@ -514,7 +362,7 @@ def case_cxx(env):
     # emergency exception pool (72,704 bytes, allocated at start-up)
     # still reachable: 73,240 bytes in 3 blocks, the other kinds 0/0.
     # --show-reachable: the text report lists them.
-    if not os.path.exists(os.path.join(env.dir, "fx_sym_cxx")):
+    if not os.path.exists(os.path.join(env.fixtures_dir, "fx_sym_cxx")):
         raise Skip("no C++ compiler: fx_sym_cxx not built")
     for name, opts in (("fx_sym_cxx", []),
                        ("fx_sym_cxx_buildid", ["--debug-dir", env.path("debugroot")])):
@@ -524,10 +372,10 @@ def case_cxx(env):
         check_true("the pool is allocated in libstdc++",
                    any(base(f["module"] or "").startswith("libstdc++") for f in pool[0]["stack"]),
                    stack_str(pool[0]["stack"]))
-        check_kinds(t, [("512-byte", t.leak(512), "still_reachable"),
-                        ("24-byte", t.leak(24), "still_reachable"),
-                        ("emergency pool", pool[0], "still_reachable")],
-                    reachable=(536 + pool[0]["bytes"], 3))
+        check_record_kinds(t, [("512-byte", t.leak(512), "still_reachable"),
+                               ("24-byte", t.leak(24), "still_reachable"),
+                               ("emergency pool", pool[0], "still_reachable")],
+                           reachable=(536 + pool[0]["bytes"], 3))
         check_cxx(env, t)
 
 
@@ -571,7 +419,7 @@ def case_matches_eu_addr2line(env):
     runs = [trace(env, env.path("fx_sym_shlib"),
                   args=[env.path("libsymdl_alpha.so"), env.path("libsymdl_omega.so")]),
             trace(env, env.path("fx_sym_inline"))]
-    if os.path.exists(os.path.join(env.dir, "fx_sym_cxx")):
+    if os.path.exists(os.path.join(env.fixtures_dir, "fx_sym_cxx")):
         runs.append(trace(env, env.path("fx_sym_cxx")))
     compared, diffs = 0, []
     seen = set()
@@ -606,46 +454,3 @@ def case_matches_eu_addr2line(env):
                         base(f0["module"]), f0["offset"], src(g), eu))
     check_true("compared some frames (%d)" % compared, compared >= 20)
     check("frames that differ from eu-addr2line -i", [], diffs)
-
-
-CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items())
-         if name.startswith("case_")}
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--memtrace")
-    ap.add_argument("--fixtures-dir")
-    ap.add_argument("--source-dir")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if a.case not in CASES or not (a.memtrace and a.fixtures_dir and a.source_dir):
-        ap.error("need --memtrace, --fixtures-dir, --source-dir and one of: " + ", ".join(CASES))
-    with tempfile.TemporaryDirectory(prefix="memtrace-sym-") as tmp:
-        env = Env(a.memtrace, a.fixtures_dir, a.source_dir, tmp)
-        try:
-            CASES[a.case](env)
-        except Skip as e:
-            print("SKIP %s: %s" % (a.case, e))
-            return SKIP
-        except Failure as e:
-            print("FAIL %s: %s" % (a.case, e))
-            if env.last is not None:
-                print(env.last.dump())
-            return 1
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-            traceback.print_exc(file=sys.stdout)
-            print("FAIL %s: unexpected JSON structure" % a.case)
-            if env.last is not None:
-                print(env.last.dump())
-            return 1
-    print("PASS %s" % a.case)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
