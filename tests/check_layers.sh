@@ -30,6 +30,7 @@ only "libdw/libelf" '\b(dwfl|dwarf|gelf)_[a-z_]+\(|\belf_(begin|end|version|next
 only "capstone" '\bcs_[a-z_]+\(|<capstone/' 'tracer/arch/insn\.c'
 only "libunwind" '\b(unw|_UPT)_[a-z_]+\(|<libunwind' 'tracer/tracee/unwind\.c|tracer/cli/unwind_sigmask\.c'
 only "fprintf(stderr" 'fprintf\(stderr' 'tracer/base/diag\.c|tracer/cli/[a-z_]+\.c'
+only '"/proc/' '"/proc/' 'tracer/kernel/procfs\.c'
 only "the trap address (rip - 1)" 'regs_ip\([^)]*\) - 1|->rip - 1|\.rip - 1' 'tracer/arch/x86_64\.h'
 only "register names" '(regs|->|\.)(r10|r11|rax|rdi|rsi|rdx|rcx|r8|r9)\b' 'tracer/arch/[a-z_0-9]+\.[ch]|tracer/tracee/unwind\.c'
 

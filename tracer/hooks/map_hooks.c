@@ -3,6 +3,7 @@
  * the one it passed) and /proc/sysvipc/shm for segments. */
 #include "map_hooks.h"
 #include "diag.h"
+#include "procfs.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,42 +36,24 @@ struct sysv_info {
  * or -errno when the file cannot be read. */
 static int sysv_lookup(int shmid, struct sysv_info *out)
 {
-    FILE *f = fopen("/proc/sysvipc/shm", "re");
-    if (!f)
-        return -errno;
-    char line[512];
-    int err = -ENOENT;
-    while (err == -ENOENT && fgets(line, sizeof(line), f)) {
-        int key, id;
-        unsigned perms;
-        unsigned long long size;
-        int cpid, lpid;
-        unsigned long nattch;
-        /* key shmid perms size cpid lpid nattch ...; the header does not parse. */
-        if (sscanf(line, "%d %d %o %llu %d %d %lu", &key, &id, &perms, &size, &cpid, &lpid,
-                   &nattch) == 7 && id == shmid) {
-            /* The mode column carries SHM_DEST once IPC_RMID was asked for. */
-            *out = (struct sysv_info){ .key = key, .size = size, .cpid = cpid, .nattch = nattch,
-                                       .doomed = (perms & SHM_DEST) != 0 };
-            err = 0;
-        }
-    }
-    fclose(f);
-    return err;
+    struct procfs_shm seg;
+    int err = procfs_sysv_shm(shmid, &seg);
+    if (err)
+        return err;
+    *out = (struct sysv_info){ .key = seg.key, .size = seg.size, .cpid = seg.cpid,
+                               .nattch = seg.nattch, .doomed = (seg.mode & SHM_DEST) != 0 };
+    return 0;
 }
 
 /* The file an fd of pid names, or NULL (warned) when /proc cannot tell. */
 static const char *fd_path(pid_t pid, int fd, char *buf, size_t len)
 {
-    char link[64];
-    snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
-    ssize_t n = readlink(link, buf, len - 1);
-    if (n < 0) {
-        mt_warn("pid %d: cannot read %s for an mmap'd file: %s", pid,
-                link, strerror(errno));
+    int err = procfs_fd_path(pid, fd, buf, len);
+    if (err) {
+        mt_warn("pid %d: cannot read the path of fd %d for an mmap'd file: %s", pid, fd,
+                strerror(-err));
         return NULL;
     }
-    buf[n] = '\0';
     return buf;
 }
 
@@ -90,7 +73,7 @@ static int on_mmap(struct process *p, const struct pending_call *c, uint64_t add
 
 static int on_shmget(struct process *p, const struct pending_call *c, int shmid)
 {
-    struct sysv_info info;
+    struct sysv_info info = { 0 };
     int err = sysv_lookup(shmid, &info);
     if (err)
         mt_warn("pid %d: shmget returned %d but /proc/sysvipc/shm "
@@ -117,7 +100,7 @@ static int on_shmat(struct process *p, const struct pending_call *c, uint64_t ad
     if (!s) {
         /* A segment this process never shmget'ed (its id came from
          * elsewhere): what it is comes from the kernel. */
-        struct sysv_info info;
+        struct sysv_info info = { 0 };
         int err = sysv_lookup(shmid, &info);
         if (err) {
             mt_warn("pid %d: shmat(%d) at 0x%" PRIxADDR ": the segment "
@@ -197,7 +180,7 @@ void map_hooks_check_segments(struct process *procs)
     for (struct process *p = procs; p; p = p->next) {
         for (size_t i = 0; i < p->shms.n; i++) {
             struct shm_segment *s = &p->shms.segs[i];
-            struct sysv_info info;
+            struct sysv_info info = { 0 };
             int err = sysv_lookup(s->shmid, &info);
             if (err && err != -ENOENT) {
                 mt_warn("cannot read /proc/sysvipc/shm: %s; segments "

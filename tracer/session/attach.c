@@ -8,8 +8,8 @@
 #include "live_view.h"
 #include "map_hooks.h"
 #include "mt_time.h"
+#include "procfs.h"
 #include "ptrace_io.h"
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,53 +19,66 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+struct seize_pass {
+    struct process *p;
+    char *why;
+    size_t why_len;
+    int added;
+    bool failed;   /* seize_one failed and said why */
+};
+
+/* Seizes tid unless it is traced already; 0 or -errno with why. */
+static int seize_tid(struct seize_pass *pass, pid_t tid)
+{
+    struct process *p = pass->p;
+    if (process_find_thread(p, tid))
+        return 0;
+    int rc = pt_seize(tid, ATTACH_SEIZE_OPTIONS);
+    if (rc == -ESRCH)
+        return 0;   /* it exited between the listing and now */
+    if (rc == -EPERM && p->threads && attach_tracer_of(p->pid, tid) == getpid()) {
+        /* Created by a thread seized earlier: the kernel traced it for
+         * us, and its first stop parks it. */
+        rc = 0;
+    } else if (rc == 0) {
+        rc = pt_interrupt(tid);
+        if (rc == -ESRCH)
+            rc = 0;
+    }
+    if (rc == -EPERM && !p->threads) {
+        attach_explain_eperm(p->pid, pass->why, pass->why_len);
+        return rc;
+    }
+    if (rc) {
+        snprintf(pass->why, pass->why_len, "cannot attach to thread %d of pid %d: %s", tid,
+                 p->pid, strerror(-rc));
+        return rc;
+    }
+    if (!process_add_thread(p, tid)) {
+        snprintf(pass->why, pass->why_len, "out of memory recording thread %d", tid);
+        return -ENOMEM;
+    }
+    pass->added++;
+    return 0;
+}
+
+static int seize_one(void *ctx, pid_t tid)
+{
+    struct seize_pass *pass = ctx;
+    int err = seize_tid(pass, tid);
+    pass->failed = err != 0;
+    return err;
+}
+
 /* One pass over /proc/PID/task: seizes the threads not traced yet. Returns
  * how many were new, or -errno with why. */
 static int seize_pass(struct process *p, char *why, size_t why_len)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
-    DIR *d = opendir(path);
-    if (!d) {
-        int err = errno;
-        snprintf(why, why_len, "cannot list the threads of pid %d (%s): %s", p->pid, path,
-                 strerror(err));
-        return err == ENOENT ? -ESRCH : -err;
-    }
-    int added = 0, err = 0;
-    struct dirent *e;
-    while (!err && (e = readdir(d))) {
-        pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid <= 0 || process_find_thread(p, tid))
-            continue;
-        int rc = pt_seize(tid, ATTACH_SEIZE_OPTIONS);
-        if (rc == -ESRCH)
-            continue;   /* it exited between the listing and now */
-        if (rc == -EPERM && p->threads && attach_tracer_of(p->pid, tid) == getpid()) {
-            /* Created by a thread seized earlier: the kernel traced it for
-             * us, and its first stop parks it. */
-            rc = 0;
-        } else if (rc == 0) {
-            rc = pt_interrupt(tid);
-            if (rc == -ESRCH)
-                rc = 0;
-        }
-        if (rc == -EPERM && !p->threads) {
-            attach_explain_eperm(p->pid, why, why_len);
-            err = rc;
-        } else if (rc) {
-            snprintf(why, why_len, "cannot attach to thread %d of pid %d: %s", tid, p->pid,
-                     strerror(-rc));
-            err = rc;
-        } else if (!process_add_thread(p, tid)) {
-            snprintf(why, why_len, "out of memory recording thread %d", tid);
-            err = -ENOMEM;
-        } else {
-            added++;
-        }
-    }
-    closedir(d);
-    return err ? err : added;
+    struct seize_pass pass = { .p = p, .why = why, .why_len = why_len };
+    int err = procfs_tasks(p->pid, seize_one, &pass);
+    if (err && !pass.failed)
+        snprintf(why, why_len, "cannot list the threads of pid %d: %s", p->pid, strerror(-err));
+    return err ? err : pass.added;
 }
 
 int attach_seize_threads(struct process *p, char *why, size_t why_len)

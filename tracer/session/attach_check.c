@@ -2,6 +2,7 @@
  * target's executable. */
 #include "attach_check.h"
 #include "elf_file.h"
+#include "procfs.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -14,67 +15,21 @@
 
 #define PF_KTHREAD_FLAG 0x00200000u   /* include/linux/sched.h */
 
-/* The value of "Key:\t..." in a /proc status file; -ENOENT when absent. */
-static int status_file_field(const char *path, const char *key, char *out, size_t out_len)
-{
-    char line[512];
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    size_t klen = strlen(key);
-    int rc = -ENOENT;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            const char *v = line + klen + 1;
-            v += strspn(v, " \t");
-            snprintf(out, out_len, "%.*s", (int)strcspn(v, "\n"), v);
-            rc = 0;
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 static int status_field(pid_t pid, const char *key, char *out, size_t out_len)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    return status_file_field(path, key, out, out_len);
+    return procfs_status_field(pid, 0, key, out, out_len);
 }
 
 pid_t attach_tracer_of(pid_t pid, pid_t tid)
 {
-    char path[96], v[64];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-    return status_file_field(path, "TracerPid", v, sizeof(v)) == 0 ? (pid_t)atoi(v) : 0;
+    char v[64];
+    return procfs_status_field(pid, tid, "TracerPid", v, sizeof(v)) == 0 ? (pid_t)atoi(v) : 0;
 }
 
 static void process_name(pid_t pid, char *out, size_t len)
 {
     if (status_field(pid, "Name", out, len) != 0)
         snprintf(out, len, "?");
-}
-
-/* Flags word (field 9) of /proc/PID/stat; the comm field may hold spaces
- * and parentheses, so parsing starts after the last ')'. */
-static int stat_flags(pid_t pid, unsigned long *flags)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    if (!p)
-        return -EINVAL;
-    /* state ppid pgrp session tty_nr tpgid flags */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", flags) != 1)
-        return -EINVAL;
-    return 0;
 }
 
 static bool has_cap_sys_ptrace(void)
@@ -84,18 +39,6 @@ static bool has_cap_sys_ptrace(void)
     if (syscall(SYS_capget, &hdr, data) != 0)
         return false;
     return (data[CAP_SYS_PTRACE / 32].effective >> (CAP_SYS_PTRACE % 32)) & 1;
-}
-
-static int yama_scope(void)
-{
-    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
-    if (!f)
-        return -1;
-    int v = -1;
-    if (fscanf(f, "%d", &v) != 1)
-        v = -1;
-    fclose(f);
-    return v;
 }
 
 static bool describe_other_tracer(pid_t pid, char *why, size_t why_len)
@@ -150,7 +93,7 @@ int attach_check(const char *arg, pid_t *pid, char *why, size_t why_len)
         return -1;
     }
     unsigned long flags = 0;
-    if (stat_flags(*pid, &flags) == 0 && (flags & PF_KTHREAD_FLAG)) {
+    if (procfs_stat_flags(*pid, &flags) == 0 && (flags & PF_KTHREAD_FLAG)) {
         char name[64];
         process_name(*pid, name, sizeof(name));
         snprintf(why, why_len, "pid %d (%s) is a kernel thread: it has no user memory to trace",
@@ -160,16 +103,15 @@ int attach_check(const char *arg, pid_t *pid, char *why, size_t why_len)
     if (describe_other_tracer(*pid, why, why_len))
         return -1;
     char exe[64], path[PATH_MAX];
-    snprintf(exe, sizeof(exe), "/proc/%d/exe", *pid);
-    ssize_t n = readlink(exe, path, sizeof(path) - 1);
-    if (n < 0) {
-        if (errno == EACCES || errno == EPERM)
+    procfs_path(exe, sizeof(exe), *pid, "exe");
+    err = procfs_exe(*pid, path, sizeof(path));
+    if (err) {
+        if (err == -EACCES || err == -EPERM)
             attach_explain_eperm(*pid, why, why_len);
         else
-            snprintf(why, why_len, "cannot read %s: %s", exe, strerror(errno));
+            snprintf(why, why_len, "cannot read %s: %s", exe, strerror(-err));
         return -1;
     }
-    path[n] = '\0';
     char elf_why[512];
     if (elf_file_check_executable(exe, elf_why, sizeof(elf_why)) != 0) {
         snprintf(why, why_len, "pid %d runs %s: %s", *pid, path, elf_why);
@@ -194,7 +136,7 @@ void attach_explain_eperm(pid_t pid, char *why, size_t why_len)
             return;
         }
     }
-    int scope = yama_scope();
+    int scope = procfs_yama_ptrace_scope();
     if (scope == 3) {
         snprintf(why, why_len, "permission denied: Yama ptrace_scope is 3 (ptrace disabled "
                  "until reboot; see /proc/sys/kernel/yama/ptrace_scope)");

@@ -4,43 +4,13 @@
 #include "session_internal.h"
 #include "diag.h"
 #include "linkmap.h"
+#include "procfs.h"
 #include "ptrace_io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* argv of a process from /proc/PID/cmdline (after exec). */
-static char **read_cmdline(pid_t pid)
-{
-    char path[64], buf[8192];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return NULL;
-    buf[n] = '\0';
-    size_t count = 0;
-    for (ssize_t i = 0; i < n; i++)
-        count += buf[i] == '\0';
-    if (buf[n - 1] != '\0')
-        count++;
-    char **argv = calloc(count + 1, sizeof(*argv));
-    if (!argv)
-        return NULL;
-    size_t k = 0;
-    for (char *s = buf; s < buf + n && k < count; s += strlen(s) + 1)
-        argv[k++] = s;
-    char **copy = calloc(count + 1, sizeof(*copy));
-    for (size_t i = 0; copy && i < k; i++)
-        copy[i] = strdup(argv[i]);
-    free(argv);
-    return copy;
-}
 
 static void replace_argv(struct process *p, char **argv)
 {
@@ -58,7 +28,7 @@ static void replace_argv(struct process *p, char **argv)
 static int image_setup(struct session *s, struct process *p, pid_t tid)
 {
     char why[1024];
-    replace_argv(p, read_cmdline(p->pid));
+    replace_argv(p, procfs_cmdline(p->pid));
     if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
         scratch_map(&p->scratch, tid, p->at_entry,
                     /* A static program's allocator is in the executable; a

@@ -112,7 +112,7 @@ static int launch(struct session *s)
         close(errpipe[0]);
         if (err == -EPERM)
             return session_fail(s, "ptrace not permitted: cannot trace pid %d (%s; check "
-                        "/proc/sys/kernel/yama/ptrace_scope, seccomp or container policy)",
+                        "the sysctl kernel.yama.ptrace_scope, seccomp or container policy)",
                         pid, strerror(-err));
         return session_fail(s, "cannot trace pid %d: %s", pid, strerror(-err));
     }

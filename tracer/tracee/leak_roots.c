@@ -8,6 +8,8 @@
 #include "leak_roots.h"
 #include "leak_scan.h"
 #include "mt_time.h"
+#include "grow.h"
+#include "procfs.h"
 #include "remote.h"
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +30,7 @@ struct read_ctx {
     const struct remote *remote;
     pid_t tid;
     struct mapping *maps;
-    size_t nmaps;
+    size_t nmaps, maps_cap;
 };
 
 /* Read-only data of a file mapping: where vtables live. */
@@ -43,39 +45,24 @@ static bool is_vtable_addr(void *ctx, mt_addr addr)
     return false;
 }
 
+static int add_mapping(void *ctx, const struct procfs_map *m)
+{
+    struct read_ctx *r = ctx;
+    struct mapping *maps = mt_grow(r->maps, &r->maps_cap, r->nmaps + 1, sizeof(*maps));
+    if (!maps)
+        return -ENOMEM;
+    r->maps = maps;
+    r->maps[r->nmaps++] = (struct mapping){
+        .lo = m->lo, .hi = m->hi, .readable = m->readable, .writable = m->writable,
+        .file = m->inode != 0,
+        .special = strncmp(m->name, "[vvar", 5) == 0 || strncmp(m->name, "[vsyscall", 9) == 0,
+    };
+    return 0;
+}
+
 static int read_maps(struct read_ctx *r)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/maps", r->tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    size_t cap = 0;
-    char line[4096];
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi, inode = 0;
-        char perms[8];
-        int name_at = 0;
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu %n", &lo, &hi, perms, &inode, &name_at) < 3)
-            continue;
-        const char *name = line + name_at;
-        if (r->nmaps == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct mapping *m = realloc(r->maps, cap * sizeof(*m));
-            if (!m) {
-                fclose(f);
-                return -ENOMEM;
-            }
-            r->maps = m;
-        }
-        r->maps[r->nmaps++] = (struct mapping){
-            .lo = lo, .hi = hi, .readable = perms[0] == 'r', .writable = perms[1] == 'w',
-            .file = inode != 0,
-            .special = strncmp(name, "[vvar", 5) == 0 || strncmp(name, "[vsyscall", 9) == 0,
-        };
-    }
-    fclose(f);
-    return 0;
+    return procfs_maps(r->tid, add_mapping, r);
 }
 
 static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)

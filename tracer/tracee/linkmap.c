@@ -5,6 +5,7 @@
 #include "diag.h"
 #include "elf_file.h"
 #include "symbolizer.h"
+#include "procfs.h"
 #include "remote.h"
 #include "unwind.h"
 #include <elf.h>
@@ -23,64 +24,29 @@
 #define LM_NEXT 24
 #define MAX_MODULES 4096
 
-static int read_auxv(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+/* Path of the file mapped at start, from /proc/PID/maps. */
+struct mapped_file {
+    mt_addr start;
+    char *out;
+    size_t len;
+};
+
+static int match_mapped_file(void *ctx, const struct procfs_map *m)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    uint64_t pair[2];
-    *at_base = *at_entry = 0;
-    while (fread(pair, sizeof(pair), 1, f) == 1 && pair[0] != AT_NULL) {
-        if (pair[0] == AT_BASE)
-            *at_base = pair[1];
-        else if (pair[0] == AT_ENTRY)
-            *at_entry = pair[1];
-    }
-    fclose(f);
-    return *at_entry ? 0 : -ENOENT;
+    struct mapped_file *want = ctx;
+    if (m->lo != want->start)
+        return 0;
+    if (m->name[0] != '/')
+        return -ENOENT;
+    snprintf(want->out, want->len, "%s", m->name);
+    return 1;
 }
 
-/* Path of the file mapped at start, from /proc/PID/maps. */
 static int mapped_file_at(pid_t pid, mt_addr start, char *out, size_t len)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    char line[PATH_MAX + 128];
-    int rc = -ENOENT;
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo;
-        int off = 0;
-        if (sscanf(line, "%lx-%*x %*s %*x %*s %*u %n", &lo, &off) < 1 || lo != start || !off)
-            continue;
-        char *name = line + off;
-        name[strcspn(name, "\n")] = '\0';
-        if (*name == '/') {
-            snprintf(out, len, "%s", name);
-            rc = 0;
-        }
-        break;
-    }
-    fclose(f);
-    return rc;
-}
-
-/* Where memtrace can open a file the target names: through /proc/PID/root
- * when the target lives in another root, directly otherwise (so paths stay
- * usable after the target is gone). */
-static void host_path(pid_t pid, const char *target_path, char *out, size_t len)
-{
-    char root_link[64], root[PATH_MAX];
-    snprintf(root_link, sizeof(root_link), "/proc/%d/root", pid);
-    ssize_t n = readlink(root_link, root, sizeof(root) - 1);
-    if (n == 1 && root[0] == '/')
-        snprintf(out, len, "%s", target_path);
-    else
-        snprintf(out, len, "/proc/%d/root%s", pid, target_path);
+    struct mapped_file want = { .start = start, .out = out, .len = len };
+    int rc = procfs_maps(pid, match_mapped_file, &want);
+    return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
 }
 
 static int add_module(struct process *p, const char *name, const char *path, mt_addr lm,
@@ -137,7 +103,7 @@ static int ensure_module_cap(struct process *p, size_t need)
 
 int linkmap_read_auxv(struct process *p, char *why, size_t why_len)
 {
-    int err = read_auxv(p->pid, &p->at_base, &p->at_entry);
+    int err = procfs_auxv_entry(p->pid, &p->at_base, &p->at_entry);
     if (err)
         snprintf(why, why_len, "cannot read the auxiliary vector of pid %d: %s", p->pid,
                  strerror(-err));
@@ -147,19 +113,17 @@ int linkmap_read_auxv(struct process *p, char *why, size_t why_len)
 int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int err;
-    char exe_link[64], exe[PATH_MAX], path[PATH_MAX];
-    snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", p->pid);
-    ssize_t n = readlink(exe_link, exe, sizeof(exe) - 1);
-    if (n < 0) {
-        snprintf(why, why_len, "cannot read %s: %s", exe_link, strerror(errno));
-        return -errno;
+    char exe[PATH_MAX], path[PATH_MAX];
+    if ((err = procfs_exe(p->pid, exe, sizeof(exe)))) {
+        snprintf(why, why_len, "pid %d: cannot read its executable's path: %s", p->pid,
+                 strerror(-err));
+        return err;
     }
-    exe[n] = '\0';
     if (p->at_base == 0) {
         /* Static program: malloc lives in the executable itself. */
         if ((err = ensure_module_cap(p, 1)))
             return err;
-        host_path(p->pid, exe, path, sizeof(path));
+        procfs_host_path(p->pid, exe, path, sizeof(path));
         struct elf_file probe;
         if ((err = elf_file_open(&probe, path, why, why_len)))
             return err;
@@ -177,7 +141,7 @@ int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
                  p->pid, p->at_base);
         return err;
     }
-    host_path(p->pid, ldso, path, sizeof(path));
+    procfs_host_path(p->pid, ldso, path, sizeof(path));
     struct elf_file ef;
     if ((err = elf_file_open(&ef, path, why, why_len)))
         return err;
@@ -265,14 +229,12 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
             } else {
                 char target_path[PATH_MAX], path[PATH_MAX];
                 if (is_main) {
-                    char exe_link[64];
-                    snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", p->pid);
-                    ssize_t len = readlink(exe_link, target_path, sizeof(target_path) - 1);
-                    target_path[len > 0 ? len : 0] = '\0';
+                    if (procfs_exe(p->pid, target_path, sizeof(target_path)) != 0)
+                        target_path[0] = '\0';
                 } else {
                     snprintf(target_path, sizeof(target_path), "%s", name);
                 }
-                host_path(p->pid, target_path, path, sizeof(path));
+                procfs_host_path(p->pid, target_path, path, sizeof(path));
                 char mod_why[512];
                 if (add_module(p, is_main ? target_path : name, path, lm, entry[LM_ADDR / 8],
                                &next[n], mod_why, sizeof(mod_why)) == 0) {

@@ -1,0 +1,229 @@
+/* The /proc parsers (procfs.h). */
+#include "procfs.h"
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void procfs_path(char *out, size_t len, pid_t pid, const char *what)
+{
+    snprintf(out, len, "/proc/%d/%s", pid, what);
+}
+
+int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
+{
+    char path[64];
+    procfs_path(path, sizeof(path), pid, "maps");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    char line[PATH_MAX + 128];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, offset, inode = 0;
+        char perms[8];
+        int name_at = 0;
+        /* lo-hi perms offset dev inode name */
+        if (sscanf(line, "%lx-%lx %7s %lx %*s %lu %n", &lo, &hi, perms, &offset, &inode,
+                   &name_at) < 5 || !name_at)
+            continue;
+        char *name = line + name_at;
+        name[strcspn(name, "\n")] = '\0';
+        struct procfs_map m = {
+            .lo = lo, .hi = hi, .readable = perms[0] == 'r', .writable = perms[1] == 'w',
+            .executable = perms[2] == 'x', .shared = perms[3] == 's', .offset = offset,
+            .inode = inode, .name = name,
+        };
+        rc = fn(ctx, &m);
+    }
+    fclose(f);
+    return rc;
+}
+
+int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+{
+    char path[64];
+    procfs_path(path, sizeof(path), pid, "auxv");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    uint64_t pair[2];
+    *at_base = *at_entry = 0;
+    while (fread(pair, sizeof(pair), 1, f) == 1 && pair[0] != AT_NULL) {
+        if (pair[0] == AT_BASE)
+            *at_base = pair[1];
+        else if (pair[0] == AT_ENTRY)
+            *at_entry = pair[1];
+    }
+    fclose(f);
+    return *at_entry ? 0 : -ENOENT;
+}
+
+char **procfs_cmdline(pid_t pid)
+{
+    char path[64], buf[8192];
+    procfs_path(path, sizeof(path), pid, "cmdline");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    size_t count = 0;
+    for (ssize_t i = 0; i < n; i++)
+        count += buf[i] == '\0';
+    if (buf[n - 1] != '\0')
+        count++;
+    char **argv = calloc(count + 1, sizeof(*argv));
+    if (!argv)
+        return NULL;
+    size_t k = 0;
+    for (char *arg = buf; arg < buf + n && k < count; arg += strlen(arg) + 1) {
+        if (!(argv[k++] = strdup(arg))) {
+            for (size_t i = 0; i < k; i++)
+                free(argv[i]);
+            free(argv);
+            return NULL;
+        }
+    }
+    return argv;
+}
+
+static int read_link(const char *link, char *out, size_t len)
+{
+    ssize_t n = readlink(link, out, len - 1);
+    if (n < 0)
+        return -errno;
+    out[n] = '\0';
+    return 0;
+}
+
+int procfs_exe(pid_t pid, char *out, size_t len)
+{
+    char link[64];
+    procfs_path(link, sizeof(link), pid, "exe");
+    return read_link(link, out, len);
+}
+
+int procfs_fd_path(pid_t pid, int fd, char *out, size_t len)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+    return read_link(link, out, len);
+}
+
+void procfs_host_path(pid_t pid, const char *target_path, char *out, size_t len)
+{
+    char link[64], root[PATH_MAX];
+    procfs_path(link, sizeof(link), pid, "root");
+    if (read_link(link, root, sizeof(root)) == 0 && strcmp(root, "/") == 0)
+        snprintf(out, len, "%s", target_path);
+    else
+        snprintf(out, len, "/proc/%d/root%s", pid, target_path);
+}
+
+int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t len)
+{
+    char path[96], line[512];
+    if (tid)
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+    else
+        procfs_path(path, sizeof(path), pid, "status");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    size_t klen = strlen(key);
+    int rc = -ENOENT;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            const char *v = line + klen + 1;
+            v += strspn(v, " \t");
+            snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+            rc = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int procfs_stat_flags(pid_t pid, unsigned long *flags)
+{
+    char path[64], buf[1024];
+    procfs_path(path, sizeof(path), pid, "stat");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The comm field may hold spaces and parentheses: parse after the last ')'. */
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return -EINVAL;
+    /* state ppid pgrp session tty_nr tpgid flags */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", flags) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+int procfs_yama_ptrace_scope(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+    if (!f)
+        return -1;
+    int v = -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+int procfs_tasks(pid_t pid, int (*fn)(void *ctx, pid_t tid), void *ctx)
+{
+    char path[64];
+    procfs_path(path, sizeof(path), pid, "task");
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT ? -ESRCH : -errno;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0)
+            rc = fn(ctx, tid);
+    }
+    closedir(d);
+    return rc;
+}
+
+int procfs_sysv_shm(int shmid, struct procfs_shm *out)
+{
+    FILE *f = fopen("/proc/sysvipc/shm", "re");
+    if (!f)
+        return -errno;
+    char line[512];
+    int err = -ENOENT;
+    while (err == -ENOENT && fgets(line, sizeof(line), f)) {
+        int key, id, cpid, lpid;
+        unsigned mode;
+        unsigned long long size;
+        unsigned long nattch;
+        /* key shmid perms size cpid lpid nattch ...; the header does not parse. */
+        if (sscanf(line, "%d %d %o %llu %d %d %lu", &key, &id, &mode, &size, &cpid, &lpid,
+                   &nattch) == 7 && id == shmid) {
+            *out = (struct procfs_shm){ .key = key, .shmid = id, .mode = mode, .size = size,
+                                        .cpid = cpid, .lpid = lpid, .nattch = nattch };
+            err = 0;
+        }
+    }
+    fclose(f);
+    return err;
+}

@@ -1,0 +1,63 @@
+/* Everything memtrace reads from /proc: one parser per file format. Every
+ * function returns 0 (or a count) or -errno; a process that is gone reads
+ * as -ENOENT or -ESRCH. */
+#ifndef MT_PROCFS_H
+#define MT_PROCFS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "mt_addr.h"
+
+/* "/proc/PID/WHAT" into out (for files others open, like the exe link). */
+void procfs_path(char *out, size_t len, pid_t pid, const char *what);
+
+/* One line of /proc/PID/maps. name is the path, "[heap]", "[stack]", ...
+ * or "", valid during the callback only. */
+struct procfs_map {
+    mt_addr lo, hi;
+    bool readable, writable, executable, shared;
+    uint64_t offset, inode;
+    const char *name;
+};
+/* Calls fn for each mapping of pid in address order; a nonzero return of fn
+ * stops the walk and is returned. */
+int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
+
+/* AT_BASE and AT_ENTRY of /proc/PID/auxv (0 when absent); -ENOENT without
+ * AT_ENTRY. */
+int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry);
+/* argv from /proc/PID/cmdline, NULL-terminated, each string malloc'd;
+ * NULL when unreadable or out of memory. */
+char **procfs_cmdline(pid_t pid);
+/* readlink of /proc/PID/exe. */
+int procfs_exe(pid_t pid, char *out, size_t len);
+/* readlink of /proc/PID/fd/FD: the file an fd names. */
+int procfs_fd_path(pid_t pid, int fd, char *out, size_t len);
+/* Where memtrace can open a file the target names: through /proc/PID/root
+ * when the target lives in another root, directly otherwise (so paths stay
+ * usable after the target is gone). */
+void procfs_host_path(pid_t pid, const char *target_path, char *out, size_t len);
+/* The value of "Key:" in /proc/PID/status (tid 0) or /proc/PID/task/TID/status;
+ * -ENOENT when the key is absent. */
+int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t len);
+/* The flags word (field 9) of /proc/PID/stat. */
+int procfs_stat_flags(pid_t pid, unsigned long *flags);
+/* /proc/sys/kernel/yama/ptrace_scope, or -1 without Yama. */
+int procfs_yama_ptrace_scope(void);
+/* Calls fn for each thread id in /proc/PID/task; -ESRCH when pid is gone. */
+int procfs_tasks(pid_t pid, int (*fn)(void *ctx, pid_t tid), void *ctx);
+
+/* One segment of /proc/sysvipc/shm. */
+struct procfs_shm {
+    int key, shmid;
+    unsigned mode;          /* carries SHM_DEST once IPC_RMID was asked for */
+    uint64_t size;
+    pid_t cpid, lpid;
+    unsigned long nattch;
+};
+/* Looks shmid up: 0, -ENOENT when it is not there, -errno when the file
+ * cannot be read. */
+int procfs_sysv_shm(int shmid, struct procfs_shm *out);
+
+#endif
