@@ -110,7 +110,10 @@ class Line:
         self.text = text
         self.directive, _, self.rest = text.partition(" ")
         self.rest = self.rest.strip()
-        self.words = shlex.split(self.rest)
+        try:
+            self.words = shlex.split(self.rest)
+        except ValueError:   # a TEXT with a lone quote: not split into words
+            self.words = self.rest.split()
 
 
 class Run:
@@ -223,9 +226,11 @@ def check_leak_lines(env, r, t, leak_lines):
     """Every record matches exactly one leak line; each line's records add
     up to its size and own its indirect."""
     def matches(rec, spec):
-        stack = rec["stack"] or []
+        stack = rec["stack"]
         frames = spec["frames"]
         if rec["kind"] != spec["kind"] or rec["allocator"] != spec["allocator"]:
+            return False
+        if not isinstance(stack, list):
             return False
         if len(stack) < len(frames) or (spec["exact"] and len(stack) != len(frames)):
             return False
