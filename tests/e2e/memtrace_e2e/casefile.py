@@ -3,7 +3,7 @@
 A case file runs memtrace on fixtures and states what the report must say,
 one directive a line, strace-style; `#` starts a comment line (the Valgrind
 output the expectations come from).  Every run also passes the checks every
-report gets (memtrace.shape: JSON shape, sums, kinds add up).
+report gets (memtrace_e2e.shape: JSON shape, sums, kinds add up).
 
     ctest     timeout=S labels=A,B repeat=N needs=TARGET   (optional settings)
     run       [OPTION... --] fx_NAME [ARG...]
@@ -110,7 +110,10 @@ class Line:
         self.text = text
         self.directive, _, self.rest = text.partition(" ")
         self.rest = self.rest.strip()
-        self.words = shlex.split(self.rest)
+        try:
+            self.words = shlex.split(self.rest)
+        except ValueError:   # a TEXT with a lone quote: not split into words
+            self.words = self.rest.split()
 
 
 class Run:
@@ -219,22 +222,35 @@ def parse_leak(r, words):
                 frames=[frame_value(f) for f in frames], exact=exact)
 
 
+def leak_mismatch(env, r, rec, spec):
+    """Why REC does not match the leak line SPEC, or None if it does."""
+    stack = rec["stack"]
+    frames = spec["frames"]
+    if rec["kind"] != spec["kind"]:
+        return "kind %s, not %s" % (rec["kind"], spec["kind"])
+    if rec["allocator"] != spec["allocator"]:
+        return "allocator %s, not %s" % (rec["allocator"], spec["allocator"])
+    if not isinstance(stack, list):
+        return "stack %r" % (stack,)
+    if len(stack) < len(frames) or (spec["exact"] and len(stack) != len(frames)):
+        return "%d frames, not %s%d" % (len(stack), "" if spec["exact"] else "at least ",
+                                         len(frames))
+    for i, (f, w) in enumerate(zip(stack, frames)):
+        if not frame_matches(env, r, f, w):
+            return "stack[%d] is %s %s:%s [%s], not %s" % (
+                i, f.get("function"), base(f.get("file")), f.get("line"),
+                base(f.get("module")), want_str(env, r, w))
+    return None
+
+
 def check_leak_lines(env, r, t, leak_lines):
     """Every record matches exactly one leak line; each line's records add
     up to its size and own its indirect."""
-    def matches(rec, spec):
-        stack = rec["stack"] or []
-        frames = spec["frames"]
-        if rec["kind"] != spec["kind"] or rec["allocator"] != spec["allocator"]:
-            return False
-        if len(stack) < len(frames) or (spec["exact"] and len(stack) != len(frames)):
-            return False
-        return all(frame_matches(env, r, f, w) for f, w in zip(stack, frames))
-
     groups = [[] for _ in leak_lines]
     unmatched = []
     for rec in t.leaks:
-        hits = [i for i, (_, spec) in enumerate(leak_lines) if matches(rec, spec)]
+        hits = [i for i, (_, spec) in enumerate(leak_lines)
+                if leak_mismatch(env, r, rec, spec) is None]
         if len(hits) > 1:
             raise Failure("a leak record matches several leak lines (%s); make them "
                           "distinct:\n%s" % (", ".join(leak_lines[i][0].where for i in hits),
@@ -244,11 +260,11 @@ def check_leak_lines(env, r, t, leak_lines):
         else:
             unmatched.append(rec)
     if unmatched:
-        raise Failure("leak records that no leak line of the run at %s matches (the lines:\n%s\n"
-                      "):\n%s" % (
-            r.line.where,
-            "\n".join("  %s: %s" % (line.where, line.text) for line, _ in leak_lines),
-            "\n".join(leak_str(rec) for rec in unmatched)))
+        raise Failure("%d leak record(s) that no leak line of the run at %s matches:\n%s" % (
+            len(unmatched), r.line.where, "\n".join(
+                leak_str(rec) + "".join("\n  not %s: %s" % (
+                    line.where, leak_mismatch(env, r, rec, spec)) for line, spec in leak_lines)
+                for rec in unmatched)))
     log("ok: every leak record matches one leak line")
     for (line, spec), recs in zip(leak_lines, groups):
         def check_group():

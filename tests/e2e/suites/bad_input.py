@@ -1,5 +1,5 @@
-"""Bad command lines and programs memtrace cannot run: one line on
-stderr, exit status 2."""
+"""Programs memtrace cannot run: one line on stderr, exit status 2 (bad
+command lines: cases/bad_*.case)."""
 import os
 import re
 import stat
@@ -38,10 +38,6 @@ def elf_header(ei_class, e_machine):
                                0, 52, 32, 0, 40, 0, 0)
 
 
-def case_bad_nonexistent(env):
-    expect_usage_error(env, ["run", "/nonexistent/memtrace-e2e-program"], "missing program")
-
-
 def case_bad_text_file(env):
     path = write_file(env, "notes.txt", b"just some text\nnot a program\n", 0o755)
     expect_usage_error(env, ["run", path], "executable text file")
@@ -68,13 +64,3 @@ def case_bad_wrong_arch(env):
     expect_usage_error(env, ["run", i386], "32-bit ELF for i386")
 
 
-def case_bad_option(env):
-    prog = env.fixture("clean")
-    expect_usage_error(env, ["--bogus"], "unknown global option")
-    expect_usage_error(env, ["run", "--bogus", prog], "unknown run option")
-    expect_usage_error(env, ["run", "--depth", "abc", prog], "non-numeric --depth")
-
-
-def case_bad_no_program(env):
-    expect_usage_error(env, ["run"], "run without a program")
-    expect_usage_error(env, ["run", "--"], "run -- without a program")

@@ -3,7 +3,9 @@
 fx_kinds MODE: one scenario a run (fixtures/kinds.c).  Each case quotes
 valgrind --leak-check=full --show-leak-kinds=all on the same command and
 asserts the kind of every record and the four totals.  Every mode also
-loses an 11-byte control block at `lost` (not with argv[2] "alone")."""
+loses an 11-byte control block at `lost` (not with argv[2] "alone").
+The single-threaded scenarios are cases/kinds_*.case; here are those with
+a thread (its DTV), with dlopen, and the text report's choice of kinds."""
 import os
 
 from memtrace_e2e.checks import check, check_text_has, check_true, log
@@ -20,96 +22,6 @@ def kinds_run(env, args, opts=(), status=0):
     check_exited(t, 0)
     check("errors", [], t.errors)
     return t
-
-
-def case_kinds_global(env):
-    # Valgrind: 100 bytes still reachable (kept_global), 11 definitely lost;
-    # LEAK SUMMARY definitely lost 11/1, indirectly 0/0, possibly 0/0,
-    # still reachable 100/1.
-    t = kinds_run(env, ["global"])
-    check_summary(t, allocations=2, frees=0, bytes_allocated=111, unfreed=(111, 2))
-    marked_leaks(env, t.process, "kinds", {
-        "global": (100, 1, "malloc", "keep_in_global", "still_reachable"),
-        "lost": KINDS_LOST})
-    check_kinds(t, definite=(11, 1), reachable=(100, 1))
-
-
-def case_kinds_tree(env):
-    # Valgrind: "224 (32 direct, 192 indirect) bytes in 1 blocks are
-    # definitely lost" (the root, tree_root), six "32 bytes in 1 blocks are
-    # indirectly lost" (tree_node, one record per call path), 11 definitely
-    # lost; LEAK SUMMARY definitely lost 43/2, indirectly lost 192/6,
-    # possibly 0/0, still reachable 0/0.
-    t = kinds_run(env, ["tree"])
-    check_summary(t, allocations=8, frees=0, bytes_allocated=235, unfreed=(235, 8))
-    marked_leaks(env, t.process, "kinds", {
-        "tree_root": (32, 1, "malloc", "lose_tree", "definitely_lost"),
-        "tree_node": (192, 6, "malloc", "tree_node", "indirectly_lost"),
-        "lost": KINDS_LOST}, indirect={"tree_root": (192, 6)})
-    check_kinds(t, definite=(43, 2), indirect=(192, 6))
-    # The text report, by default, lists definitely and possibly lost only.
-    check_text_has("text report (stderr)", t.stderr,
-                   "224 (32 direct, 192 indirect) bytes in 1 blocks are definitely lost in "
-                   "loss record ")
-    check_text_has("text report (stderr)", t.stderr, "indirectly lost: 192 bytes in 6 blocks")
-    check_true("the text report does not list indirectly lost records by default",
-               "are indirectly lost" not in t.stderr, t.stderr[-3000:])
-
-
-def case_kinds_cycle(env):
-    # Valgrind: "64 (32 direct, 32 indirect) bytes in 1 blocks are
-    # definitely lost" and "32 bytes in 1 blocks are indirectly lost" (the
-    # two cycle_node blocks), 11 definitely lost; LEAK SUMMARY definitely
-    # lost 43/2, indirectly lost 32/1, possibly 0/0, still reachable 0/0.
-    t = kinds_run(env, ["cycle"])
-    check_summary(t, allocations=3, frees=0, bytes_allocated=75, unfreed=(75, 3))
-    marked_leaks(env, t.process, "kinds", {
-        "cycle_node": (64, 2, "malloc", "cycle_node",
-                       {"definitely_lost": (32, 1), "indirectly_lost": (32, 1)}),
-        "lost": KINDS_LOST}, indirect={"cycle_node": (32, 1)})
-    check_kinds(t, definite=(43, 2), indirect=(32, 1))
-    check_text_has("text report (stderr)", t.stderr,
-                   "64 (32 direct, 32 indirect) bytes in 1 blocks are definitely lost")
-
-
-def case_kinds_interior(env):
-    # Valgrind: 64 bytes possibly lost (only kept_interior = start + 8 is
-    # left), 11 definitely lost; LEAK SUMMARY definitely lost 11/1,
-    # indirectly 0/0, possibly lost 64/1, still reachable 0/0.
-    t = kinds_run(env, ["interior"])
-    check_summary(t, allocations=2, frees=0, bytes_allocated=75, unfreed=(75, 2))
-    marked_leaks(env, t.process, "kinds", {
-        "interior": (64, 1, "malloc", "keep_interior", "possibly_lost"),
-        "lost": KINDS_LOST})
-    check_kinds(t, definite=(11, 1), possible=(64, 1))
-    check_text_has("text report (stderr)", t.stderr,
-                   "64 bytes in 1 blocks are possibly lost in loss record ")
-
-
-def case_kinds_tls(env):
-    # Valgrind: 120 bytes still reachable (kept_tls, a _Thread_local of the
-    # main thread), 11 definitely lost; LEAK SUMMARY definitely lost 11/1,
-    # indirectly 0/0, possibly 0/0, still reachable 120/1.
-    t = kinds_run(env, ["tls"])
-    check_summary(t, allocations=2, frees=0, bytes_allocated=131, unfreed=(131, 2))
-    marked_leaks(env, t.process, "kinds", {
-        "tls": (120, 1, "malloc", "keep_in_tls", "still_reachable"),
-        "lost": KINDS_LOST})
-    check_kinds(t, definite=(11, 1), reachable=(120, 1))
-
-
-def case_kinds_mmap(env):
-    # Valgrind: 130 bytes (only in a MAP_PRIVATE anonymous page) and 140
-    # (only in a MAP_SHARED one) still reachable, 11 definitely lost; LEAK
-    # SUMMARY definitely lost 11/1, indirectly 0/0, possibly 0/0, still
-    # reachable 270/2.
-    t = kinds_run(env, ["mmap"])
-    check_summary(t, allocations=3, frees=0, bytes_allocated=281, unfreed=(281, 3))
-    marked_leaks(env, t.process, "kinds", {
-        "mmap_private": (130, 1, "malloc", "keep_in_mmap", "still_reachable"),
-        "mmap_shared": (140, 1, "malloc", "keep_in_mmap", "still_reachable"),
-        "lost": KINDS_LOST})
-    check_kinds(t, definite=(11, 1), reachable=(270, 1 + 1))
 
 
 def kinds_thread_case(env, mode, mark, nbytes, function, kind):
@@ -228,15 +140,3 @@ def case_kinds_text(env):
               reach not in t.stderr, hint in t.stderr)
 
 
-def case_kinds_error_exitcode(env):
-    # --error-exitcode counts bad frees and definitely and possibly lost
-    # blocks (Valgrind's default --errors-for-leak-kinds=definite,possible):
-    # valgrind -q --leak-check=full --error-exitcode=9 exits 9 for
-    # `fx_kinds tree` and `fx_kinds interior alone` (possibly lost only),
-    # 0 for `fx_kinds global alone` (still reachable only).
-    for args, status, kinds in ((["tree"], 9, dict(definite=(43, 2), indirect=(192, 6))),
-                                (["interior", "alone"], 9, dict(possible=(64, 1))),
-                                (["global", "alone"], 0, dict(reachable=(100, 1)))):
-        log("-- fx_kinds %s with --error-exitcode 9: status %d" % (" ".join(args), status))
-        t = kinds_run(env, args, opts=["--error-exitcode", "9"], status=status)
-        check_kinds(t, **kinds)

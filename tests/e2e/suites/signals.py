@@ -1,46 +1,15 @@
-"""Signals: a program killed by one, allocating in a handler, stopped and
-continued, and the signals memtrace forwards, ignores or leaves alone."""
+"""Signals: allocating in a handler, a program stopped and continued, and
+the signals memtrace forwards, ignores or leaves alone (a program killed by
+a signal: cases/signal_*.case)."""
 import os
 import signal
 import time
 
 from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
-from memtrace_e2e.expect import (check_dtv_records, check_exited, check_frame, check_kinds,
-                                 check_leak, check_stats_present, check_summary, marked_leaks,
-                                 single_leak, stdout_ints)
+from memtrace_e2e.expect import (check_dtv_records, check_exited, check_kinds, check_stats_present,
+                                 check_summary, marked_leaks, stdout_ints)
 from memtrace_e2e.live import Live, default_int_quit, task_states
-from memtrace_e2e.run import exit_status, native, trace
-
-
-def signal_case(env, prog_args, signo, signame):
-    # Valgrind: "Process terminating with default action of signal";
-    # 64 bytes in 1 blocks still reachable at signal_exit.c leak line (LEAK
-    # SUMMARY: still reachable 64/1, the other kinds 0/0): the program dies
-    # inside main, whose local p still points to the block.  The text
-    # report lists still reachable records only with --show-reachable.
-    n = native(env, "signal_exit", prog_args)
-    check("native status", 128 + signo, exit_status(n.returncode))
-    t = trace(env, "signal_exit", prog_args, opts=["--show-reachable"], status=128 + signo)
-    check("process end", "signaled", t.process["end"])
-    check("process signal", signame, t.process["signal"])
-    check_summary(t, allocations=1, frees=0, unfreed=(64, 1), errors=0)
-    check_kinds(t, reachable=(64, 1))
-    rec = single_leak(t)
-    check_leak(rec, "still_reachable", 64, 1, "malloc")
-    line = env.line("signal_exit", "leak")
-    check_frame("leak stack[0]", rec["stack"][0], "main", "signal_exit.c", line,
-                "fx_signal_exit")
-    check_text_has("text report (stderr)", t.stderr, "signal_exit.c:%d" % line)
-    check_text_has("text report (stderr)", t.stderr,
-                   "64 bytes in 1 blocks are still reachable in loss record 1 of 1")
-
-
-def case_signal_segv(env):
-    signal_case(env, [], signal.SIGSEGV, "SIGSEGV")
-
-
-def case_signal_abort(env):
-    signal_case(env, ["abort"], signal.SIGABRT, "SIGABRT")
+from memtrace_e2e.run import native, trace
 
 
 def case_signal_alloc(env):
