@@ -28,8 +28,8 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
     char first_why[512] = "";
     for (int fn = 0; fn < FN_COUNT; fn++) {
         const char *name = alloc_fn_name((enum alloc_fn)fn);
-        for (size_t i = 0; i < p->nmodules; i++) {
-            struct module *m = &p->modules[i];
+        for (size_t i = 0; i < p->modules.n; i++) {
+            struct module *m = &p->modules.items[i];
             uint64_t value, size;
             if (!m->present || !m->elf || !elf_file_find_function(m->elf, name, &value, &size))
                 continue;

@@ -80,7 +80,7 @@ static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
         const struct breakpoint *bp = &p->bps.items[i];
         if (bp->role != BP_HOOK_ENTRY || bp->tag != FN_MALLOC)
             continue;
-        const struct module *m = process_module_at(p, bp->addr);
+        const struct module *m = modules_at(&p->modules, bp->addr);
         if (m) {
             *lo = m->lo;
             *hi = m->hi;

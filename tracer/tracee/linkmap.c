@@ -4,6 +4,8 @@
 #include "linkmap.h"
 #include "diag.h"
 #include "elf_file.h"
+#include "grow.h"
+#include "modules.h"
 #include "symbolizer.h"
 #include "procfs.h"
 #include "remote.h"
@@ -86,21 +88,6 @@ static int add_module(struct process *p, const char *name, const char *path, mt_
     return (out->name && out->path) ? 0 : -ENOMEM;
 }
 
-static int ensure_module_cap(struct process *p, size_t need)
-{
-    if (need <= p->modules_cap)
-        return 0;
-    size_t cap = p->modules_cap ? p->modules_cap * 2 : 16;
-    while (cap < need)
-        cap *= 2;
-    struct module *m = realloc(p->modules, cap * sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    p->modules = m;
-    p->modules_cap = cap;
-    return 0;
-}
-
 int linkmap_read_auxv(struct process *p, char *why, size_t why_len)
 {
     int err = procfs_auxv_entry(p->pid, &p->at_base, &p->at_entry);
@@ -121,8 +108,6 @@ int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
     }
     if (p->at_base == 0) {
         /* Static program: malloc lives in the executable itself. */
-        if ((err = ensure_module_cap(p, 1)))
-            return err;
         procfs_host_path(p->pid, exe, path, sizeof(path));
         struct elf_file probe;
         if ((err = elf_file_open(&probe, path, why, why_len)))
@@ -132,8 +117,12 @@ int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
         struct module m;
         if ((err = add_module(p, exe, path, 0, bias, &m, why, why_len)))
             return err;
-        p->modules[p->nmodules++] = m;
-        return 0;
+        if ((err = modules_append(&p->modules, &m))) {
+            module_close_elf(&m);
+            free(m.name);
+            free(m.path);
+        }
+        return err;
     }
     char ldso[PATH_MAX];
     if ((err = mapped_file_at(p->pid, p->at_base, ldso, sizeof(ldso)))) {
@@ -167,15 +156,76 @@ int linkmap_state(const struct process *p, int *state)
     return err;
 }
 
-/* The known module for a link-map entry. The main program's entry has an
- * empty name in the link map and its real path in our table. */
-static struct module *find_module(struct process *p, mt_addr lm, const char *name, bool is_main)
+/* A new link-map entry: its ELF file opened, its symbols added. */
+static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *out)
 {
-    for (size_t i = 0; i < p->nmodules; i++)
-        if (p->modules[i].present && p->modules[i].link_map == lm &&
-            (is_main || strcmp(p->modules[i].name, name) == 0))
-            return &p->modules[i];
-    return NULL;
+    struct process *p = ctx;
+    char target_path[PATH_MAX], path[PATH_MAX], why[512];
+    if (!e->is_main)
+        snprintf(target_path, sizeof(target_path), "%s", e->name);
+    else if (procfs_exe(p->pid, target_path, sizeof(target_path)) != 0)
+        target_path[0] = '\0';
+    procfs_host_path(p->pid, target_path, path, sizeof(path));
+    int err = add_module(p, target_path, path, e->lm, e->bias, out, why, sizeof(why));
+    if (err)
+        mt_warn("pid %d: %s", p->pid, why);
+    return err;
+}
+
+/* A module dlclose removed: its symbols stay for the stacks taken while it
+ * was loaded (symbolizer generations), its breakpoints go. */
+static void close_entry(void *ctx, struct module *m)
+{
+    struct process *p = ctx;
+    symbolizer_remove_module(p->symbolizer, m->path, m->bias);
+    bp_forget_range(&p->bps, m->lo, m->hi);
+}
+
+struct walk {
+    struct linkmap_entry *entries;
+    size_t n, cap;
+};
+
+static void walk_free(struct walk *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free((char *)w->entries[i].name);
+    free(w->entries);
+}
+
+/* Reads the link map from lm on: the main program, then every module with
+ * a path (the vDSO has none). */
+static int walk_link_map(const struct process *p, mt_addr lm, struct walk *w)
+{
+    for (int count = 0; lm && count < MAX_MODULES; count++) {
+        uint64_t entry[5];
+        int err = remote_read(p->remote, p->pid, lm, entry, sizeof(entry));
+        if (err)
+            return err;
+        char name[PATH_MAX] = "";
+        if (entry[LM_NAME / 8]) {
+            ssize_t got = remote_read_partial(p->remote, p->pid, entry[LM_NAME / 8], name,
+                                              sizeof(name) - 1);
+            name[got > 0 ? got : 0] = '\0';
+        }
+        bool is_main = count == 0;
+        if (is_main || name[0] == '/') {
+            struct linkmap_entry *entries = mt_grow(w->entries, &w->cap, w->n + 1,
+                                                    sizeof(*entries));
+            char *copy = strdup(name);
+            if (!entries || !copy) {
+                free(copy);
+                if (entries)
+                    w->entries = entries;
+                return -ENOMEM;
+            }
+            w->entries = entries;
+            w->entries[w->n++] = (struct linkmap_entry){
+                .lm = lm, .bias = entry[LM_ADDR / 8], .name = copy, .is_main = is_main };
+        }
+        lm = entry[LM_NEXT / 8];
+    }
+    return 0;
 }
 
 int linkmap_sync(struct process *p, char *why, size_t why_len)
@@ -190,100 +240,24 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     }
     /* Changes below start a symbolizer generation at the next stack id. */
     symbolizer_mark(p->symbolizer, stack_intern_count(&p->stacks) + 1);
-    /* Rebuild the array as [present modules in link-map order, absent ones]. */
-    size_t cap = p->nmodules + 64;
-    struct module *next = calloc(cap, sizeof(*next));
-    bool *kept = calloc(p->nmodules + 1, sizeof(*kept));
-    if (!next || !kept) {
-        free(next);
-        free(kept);
+    struct walk w = { 0 };
+    int walk_err = walk_link_map(p, lm, &w);
+    if (walk_err == -ENOMEM) {
+        walk_free(&w);
         return -ENOMEM;
     }
-    size_t n = 0;
-    int changes = 0;
-    for (int count = 0; lm && count < MAX_MODULES; count++) {
-        uint64_t entry[5];
-        if ((err = remote_read(p->remote, p->pid, lm, entry, sizeof(entry))))
-            break;
-        char name[PATH_MAX] = "";
-        if (entry[LM_NAME / 8]) {
-            ssize_t got = remote_read_partial(p->remote, p->pid, entry[LM_NAME / 8], name, sizeof(name) - 1);
-            name[got > 0 ? got : 0] = '\0';
-            name[strnlen(name, sizeof(name) - 1)] = '\0';
-        }
-        bool is_main = count == 0;
-        if (is_main || name[0] == '/') {
-            if (n == cap) {
-                struct module *bigger = realloc(next, cap * 2 * sizeof(*next));
-                if (!bigger) {
-                    err = -ENOMEM;
-                    break;
-                }
-                next = bigger;
-                cap *= 2;
-            }
-            struct module *old = find_module(p, lm, name, is_main);
-            if (old) {
-                kept[old - p->modules] = true;
-                next[n++] = *old;
-            } else {
-                char target_path[PATH_MAX], path[PATH_MAX];
-                if (is_main) {
-                    if (procfs_exe(p->pid, target_path, sizeof(target_path)) != 0)
-                        target_path[0] = '\0';
-                } else {
-                    snprintf(target_path, sizeof(target_path), "%s", name);
-                }
-                procfs_host_path(p->pid, target_path, path, sizeof(path));
-                char mod_why[512];
-                if (add_module(p, is_main ? target_path : name, path, lm, entry[LM_ADDR / 8],
-                               &next[n], mod_why, sizeof(mod_why)) == 0) {
-                    n++;
-                    changes++;
-                } else {
-                    mt_warn("pid %d: %s", p->pid, mod_why);
-                }
-            }
-        }
-        lm = entry[LM_NEXT / 8];
-    }
-    for (size_t i = 0; i < p->nmodules; i++) {
-        if (kept[i])
-            continue;
-        struct module m = p->modules[i];
-        if (m.present) {
-            changes++;
-            m.present = false;
-            symbolizer_remove_module(p->symbolizer, m.path, m.bias);
-            bp_forget_range(&p->bps, m.lo, m.hi);
-            if (m.elf) {
-                elf_file_close(m.elf);
-                free(m.elf);
-                m.elf = NULL;
-            }
-        }
-        if (n == cap) {
-            struct module *bigger = realloc(next, cap * 2 * sizeof(*next));
-            if (!bigger) {
-                free(m.name);
-                free(m.path);
-                continue;
-            }
-            next = bigger;
-            cap *= 2;
-        }
-        next[n++] = m;
-    }
-    free(kept);
-    free(p->modules);
-    p->modules = next;
-    p->nmodules = n;
-    p->modules_cap = cap;
-    if (changes)
+    /* A walk cut short (a link_map read failed) still updates what it saw. */
+    struct module_events ev = { .open = open_entry, .closed = close_entry, .ctx = p };
+    int changes = modules_sync(&p->modules, w.entries, w.n, &ev);
+    walk_free(&w);
+    if (changes > 0)
         unwinder_flush(p->unwinder);
-    if (err) {
-        snprintf(why, why_len, "cannot walk the link map of pid %d: %s", p->pid, strerror(-err));
-        return err;
+    if (changes < 0)
+        return changes;
+    if (walk_err) {
+        snprintf(why, why_len, "cannot walk the link map of pid %d: %s", p->pid,
+                 strerror(-walk_err));
+        return walk_err;
     }
     return changes;
 }

@@ -34,7 +34,7 @@ static int read_original(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t l
 /* For the unwinder's per-module cache of unwind tables. */
 static bool module_range(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi)
 {
-    const struct module *m = process_module_at(ctx, ip);
+    const struct module *m = modules_at(&((const struct process *)ctx)->modules, ip);
     if (!m)
         return false;
     *lo = m->lo;
@@ -72,15 +72,7 @@ void process_destroy(struct process *p)
         return;
     while (p->threads)
         process_remove_thread(p, p->threads->tid);
-    for (size_t i = 0; i < p->nmodules; i++) {
-        if (p->modules[i].elf) {
-            elf_file_close(p->modules[i].elf);
-            free(p->modules[i].elf);
-        }
-        free(p->modules[i].name);
-        free(p->modules[i].path);
-    }
-    free(p->modules);
+    modules_destroy(&p->modules);
     for (size_t i = 0; p->argv && p->argv[i]; i++)
         free(p->argv[i]);
     free(p->argv);
@@ -134,16 +126,6 @@ struct thread *process_find_thread(const struct process *p, pid_t tid)
     for (struct thread *t = p->threads; t; t = t->next)
         if (t->tid == tid)
             return t;
-    return NULL;
-}
-
-const struct module *process_module_at(const struct process *p, mt_addr addr)
-{
-    for (size_t i = 0; i < p->nmodules; i++) {
-        const struct module *m = &p->modules[i];
-        if (m->present && addr >= m->lo && addr < m->hi)
-            return m;
-    }
     return NULL;
 }
 
@@ -223,25 +205,7 @@ struct process *process_fork(const struct process *parent, pid_t child)
     p->r_debug = parent->r_debug;
     p->exec_seen = parent->exec_seen;
     p->hooks_ready = parent->hooks_ready;
-    p->modules = calloc(parent->nmodules + 1, sizeof(*p->modules));
-    ok = ok && p->modules;
-    for (size_t i = 0; ok && i < parent->nmodules; i++) {
-        const struct module *src = &parent->modules[i];
-        struct module *dst = &p->modules[p->nmodules++];
-        *dst = *src;
-        dst->name = strdup(src->name);
-        dst->path = strdup(src->path);
-        dst->elf = NULL;
-        ok = dst->name && dst->path;
-        if (ok && src->present) {
-            char why[256];
-            dst->elf = calloc(1, sizeof(*dst->elf));
-            if (!dst->elf || elf_file_open(dst->elf, dst->path, why, sizeof(why)) != 0) {
-                free(dst->elf);
-                dst->elf = NULL;
-            }
-        }
-    }
+    ok = ok && modules_copy(&p->modules, &parent->modules) == 0;
     /* The parent's modules with their lifetimes: inherited stacks resolve
      * as they did in the parent. */
     if (ok) {
@@ -249,7 +213,6 @@ struct process *process_fork(const struct process *parent, pid_t child)
         p->symbolizer = symbolizer_clone(parent->symbolizer);
         ok = p->symbolizer != NULL;
     }
-    p->modules_cap = parent->nmodules + 1;
     if (!ok) {
         process_destroy(p);
         return NULL;

@@ -9,6 +9,7 @@
 #include "alloc_model.h"
 #include "breakpoint.h"
 #include "map_table.h"
+#include "modules.h"
 #include "return_stubs.h"
 #include "scratch.h"
 #include "shm_table.h"
@@ -45,17 +46,6 @@ struct thread {
     struct thread *next;
 };
 
-struct module {
-    char *name;             /* as the target names it */
-    char *path;             /* where memtrace opens it */
-    mt_addr link_map;       /* the link_map entry, identity across updates */
-    mt_addr bias;
-    mt_addr lo, hi;         /* runtime range of its load segments */
-    mt_addr text_lo, text_hi;
-    struct elf_file *elf;   /* open while present */
-    bool present;           /* still in the link map */
-};
-
 enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED };
 
 struct process {
@@ -66,8 +56,7 @@ struct process {
     int exit_code, signal;
     bool core_dumped;
     struct thread *threads;
-    struct module *modules;
-    size_t nmodules, modules_cap;
+    struct module_table modules;
     struct bp_table bps;
     struct scratch scratch;
     struct return_stubs stubs;      /* calls returning through stubs, to drain */
@@ -106,7 +95,6 @@ struct process *process_fork(const struct process *parent, pid_t child);
 struct thread *process_add_thread(struct process *p, pid_t tid);
 void process_remove_thread(struct process *p, pid_t tid);
 struct thread *process_find_thread(const struct process *p, pid_t tid);
-const struct module *process_module_at(const struct process *p, mt_addr addr);
 
 /* glibc keeps an exited thread's stack mapped for reuse: the leak scan reads
  * it only above the stack pointer the thread had when it exited. */
