@@ -1,15 +1,14 @@
 /* Scratch layout: page 0: [0] int3 return trampoline, [8] syscall; int3,
  * [64..] out-of-line slots; page 1: return stubs; page 2: their records.
  * Pages 0 and 1 are r-x in the target; memtrace writes them with
- * PTRACE_POKEDATA (process_vm_writev cannot write them). */
+ * PTRACE_POKEDATA (process_vm_writev cannot write them); they are mapped by
+ * a system call injected into the target (inject.c). */
 #include "scratch.h"
-#include "ptrace_io.h"
+#include "inject.h"
 #include "regs.h"
 #include "return_stubs.h"
 #include "remote.h"
-#include "wait_event.h"
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,89 +17,6 @@
 #define TRAMPOLINE_OFFSET 0
 #define GADGET_OFFSET 8
 #define FIRST_SLOT_OFFSET 64
-
-static const uint8_t gadget_code[3] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
-
-/* Continues tid until it traps at the int3 its rip points to; other stops
- * are passed over, and signals are re-sent afterwards. */
-static int run_to_trap(pid_t tid)
-{
-    int deferred[8], ndeferred = 0, err;
-    if ((err = pt_cont(tid, 0)))
-        return err;
-    for (;;) {
-        struct wait_event ev;
-        if ((err = pt_wait_stop(tid, &ev)))
-            return err;
-        if (ev.kind == WK_TRAP)
-            break;
-        /* A signal arriving now is held back and re-sent once we are done,
-         * so the target's handler never runs on our gadget. */
-        if (ev.kind == WK_SIGNAL && ndeferred < 8)
-            deferred[ndeferred++] = ev.value;
-        if ((err = pt_cont(tid, 0)))
-            return err;
-    }
-    for (int i = 0; i < ndeferred; i++)
-        syscall(SYS_tkill, tid, deferred[i]);
-    return 0;
-}
-
-int inject_leave_syscall(pid_t tid)
-{
-    mt_regs regs;
-    int err = pt_getregs(tid, &regs);
-    if (err)
-        return err;
-    mt_addr pc = regs_ip(&regs);
-    uint8_t saved;
-    static const uint8_t int3 = ARCH_BREAKPOINT_INSN;
-    if ((err = remote_read(&remote_ptrace, tid, pc, &saved, 1)) || (err = remote_poke_text(&remote_ptrace, tid, pc, &int3, 1)))
-        return err;
-    err = run_to_trap(tid);
-    int restore = remote_poke_text(&remote_ptrace, tid, pc, &saved, 1);
-    if (err || (err = restore) || (err = pt_getregs(tid, &regs)))
-        return err;
-    if (regs_ip(&regs) != pc + 1)
-        return -EPROTO;
-    regs_set_ip(&regs, pc);
-    return pt_setregs(tid, &regs);
-}
-
-int inject_syscall(pid_t tid, mt_addr gadget, long nr, const uint64_t args[6], int64_t *result)
-{
-    mt_regs saved, regs;
-    int err = pt_getregs(tid, &saved);
-    if (err)
-        return err;
-    regs = saved;
-    regs_set_syscall(&regs, nr, args);
-    regs_set_ip(&regs, gadget);
-    if ((err = pt_setregs(tid, &regs)) || (err = run_to_trap(tid)))
-        return err;
-    if ((err = pt_getregs(tid, &regs)))
-        return err;
-    if (regs_ip(&regs) != gadget + sizeof(gadget_code))
-        return -EPROTO;
-    *result = (int64_t)regs_retval(&regs);
-    return pt_setregs(tid, &saved);
-}
-
-/* Runs one syscall through a `syscall; int3` written for the occasion at pc,
- * restoring the original bytes afterwards. */
-static int syscall_via_temporary_gadget(pid_t tid, mt_addr pc, long nr, const uint64_t args[6],
-                                        int64_t *result)
-{
-    uint8_t saved[sizeof(gadget_code)];
-    int err = remote_read(&remote_ptrace, tid, pc, saved, sizeof(saved));
-    if (!err)
-        err = remote_poke_text(&remote_ptrace, tid, pc, gadget_code, sizeof(gadget_code));
-    if (err)
-        return err;
-    err = inject_syscall(tid, pc, nr, args, result);
-    int restore = remote_poke_text(&remote_ptrace, tid, pc, saved, sizeof(saved));
-    return err ? err : restore;
-}
 
 mt_addr scratch_hint_near(mt_addr code)
 {
@@ -118,7 +34,7 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     const uint64_t args[6] = { hint, SCRATCH_SIZE, PROT_READ | PROT_EXEC,
                                MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
     int64_t addr = 0;
-    int err = syscall_via_temporary_gadget(tid, bootstrap_pc, SYS_mmap, args, &addr);
+    int err = inject_syscall_at(tid, bootstrap_pc, SYS_mmap, args, &addr);
     if (err) {
         snprintf(why, why_len, "cannot inject mmap into pid %d at 0x%" PRIxADDR ": %s", tid,
                  bootstrap_pc, strerror(-err));
@@ -131,7 +47,7 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     }
     uint8_t page_head[FIRST_SLOT_OFFSET];
     memset(page_head, ARCH_BREAKPOINT_INSN, sizeof(page_head));
-    memcpy(page_head + GADGET_OFFSET, gadget_code, sizeof(gadget_code));
+    memcpy(page_head + GADGET_OFFSET, inject_gadget_code, sizeof(inject_gadget_code));
     if ((err = remote_poke_text(&remote_ptrace, tid, (mt_addr)addr, page_head, sizeof(page_head)))) {
         snprintf(why, why_len, "cannot write the scratch page at 0x%" PRIx64 " in pid %d: %s",
                  (uint64_t)addr, tid, strerror(-err));
@@ -165,7 +81,7 @@ int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc)
         return 0;
     const uint64_t args[6] = { s->base, SCRATCH_SIZE, 0, 0, 0, 0 };
     int64_t rc = 0;
-    int err = syscall_via_temporary_gadget(tid, bootstrap_pc, SYS_munmap, args, &rc);
+    int err = inject_syscall_at(tid, bootstrap_pc, SYS_munmap, args, &rc);
     if (err)
         return err;
     if (rc != 0)

@@ -1,8 +1,7 @@
 /* The scratch pages memtrace maps into the target: a return trampoline, a
  * syscall gadget and out-of-line instruction slots (page 0), the return
  * stubs (page 1, return_stubs.h) and their records (page 2, the only one
- * the target can write). Also syscall injection, which maps them in the
- * first place. */
+ * the target can write), mapped by an injected mmap (inject.h). */
 #ifndef MT_SCRATCH_H
 #define MT_SCRATCH_H
 #include <stddef.h>
@@ -21,17 +20,6 @@ struct scratch {
     mt_addr stubs_code;       /* return stubs, 0 when they could not be set up */
     mt_addr stubs_data;       /* their records, read-write in the target */
 };
-
-/* Runs one syscall in thread tid (stopped) through the `syscall; int3` at
- * gadget, restoring its registers afterwards. Returns 0 with the kernel's
- * result in *result (which may be a -errno of the target's syscall), or a
- * -errno of memtrace's own failure. */
-int inject_syscall(pid_t tid, mt_addr gadget, long nr, const uint64_t args[6], int64_t *result);
-
-/* A thread stopped inside a syscall (the PTRACE_EVENT_EXEC stop) would
- * overwrite injected registers with that syscall's result: let it finish the
- * syscall and stop at its current instruction, through a temporary int3. */
-int inject_leave_syscall(pid_t tid);
 
 /* Maps the scratch page through a temporary gadget written at bootstrap_pc
  * (code no thread will run meanwhile, e.g. the ELF entry point after exec),

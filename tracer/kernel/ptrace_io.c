@@ -107,6 +107,26 @@ int pt_wait_stop(pid_t tid, struct wait_event *ev)
     }
 }
 
+int pt_run_until(pid_t tid, enum wait_kind want, struct pt_held_signals *held)
+{
+    int err = pt_cont(tid, 0);
+    while (!err) {
+        struct wait_event ev;
+        if ((err = pt_wait_stop(tid, &ev)))
+            return err;
+        if (ev.kind == want)
+            return 0;
+        int sig = ev.kind == WK_SIGNAL ? ev.value : 0;
+        if (sig && held) {
+            if (held->n < PT_HELD_MAX)
+                held->sigs[held->n++] = sig;
+            sig = 0;
+        }
+        err = pt_cont(tid, sig);
+    }
+    return err;
+}
+
 int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max)
 {
     struct __ptrace_peeksiginfo_args args = { .off = 0, .flags = 0, .nr = max };

@@ -36,6 +36,18 @@ int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max);
 /* Waits for tid's next stop, retrying after EINTR, and classifies it.
  * Returns 0, -ESRCH when tid exited or was killed instead, or -errno. */
 int pt_wait_stop(pid_t tid, struct wait_event *ev);
+/* Signals a stopped task received while memtrace ran it for its own ends
+ * (an injected syscall), to be sent again once it is done. */
+#define PT_HELD_MAX 8
+struct pt_held_signals {
+    int sigs[PT_HELD_MAX];
+    int n;
+};
+/* Continues tid (stopped) until it reports a stop of kind want; every other
+ * stop is continued, a signal passed on, or kept in held when held is not
+ * NULL (the task's handler must not run now). Returns 0, -ESRCH when tid
+ * ended, or -errno. */
+int pt_run_until(pid_t tid, enum wait_kind want, struct pt_held_signals *held);
 /* waitpid(pid, &status, flags | __WALL); returns the tid or -errno. */
 pid_t pt_wait(pid_t pid, int *status, int flags);
 

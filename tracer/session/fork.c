@@ -3,6 +3,7 @@
  * with --no-follow-forks their memory back and no tracer. */
 #include "session_internal.h"
 #include "diag.h"
+#include "inject.h"
 #include "ptrace_io.h"
 #include "remote.h"
 #include <errno.h>

@@ -5,6 +5,7 @@
 #include "diag.h"
 #include "linkmap.h"
 #include "procfs.h"
+#include "inject.h"
 #include "ptrace_io.h"
 #include <errno.h>
 #include <fcntl.h>

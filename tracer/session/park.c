@@ -103,17 +103,9 @@ static int listen_in_group_stop(pid_t tid)
     int err = pt_listen(tid);
     if (err != -EIO)   /* the kernel's answer when the stop is not a group stop */
         return err;
-    if ((err = pt_interrupt(tid)) || (err = pt_cont(tid, 0)))
+    if ((err = pt_interrupt(tid)) || (err = pt_run_until(tid, WK_GROUP_STOP, NULL)))
         return err;
-    for (;;) {
-        struct wait_event ev;
-        if ((err = pt_wait_stop(tid, &ev)))
-            return err;
-        if (ev.kind == WK_GROUP_STOP)
-            return pt_listen(tid);
-        if ((err = pt_cont(tid, ev.kind == WK_SIGNAL ? ev.value : 0)))
-            return err;
-    }
+    return pt_listen(tid);
 }
 
 /* Lets every held thread go: group-stopped ones stay stopped (LISTEN). */
