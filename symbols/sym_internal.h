@@ -45,8 +45,8 @@ const char *sym_file_keep_string(struct sym_file *f, char *s);
 /* What the debuginfo search records for one file: the Dwfl module's
  * userdata, embedded in its struct sym_file. */
 struct sym_debug_lookup {
-    bool main_lookup_done;        /* find_debuginfo ran for the main debug file */
-    char *debug_path;             /* the separate debug file libdw took, if any */
+    bool main_lookup_done; /* find_debuginfo ran for the main debug file */
+    char *debug_path;      /* the separate debug file libdw took, if any */
 };
 
 /* The callbacks for a new Dwfl (libdw's, with the search wrapped to warn

@@ -11,18 +11,18 @@
 struct sym_module {
     struct sym_file *file;
     char *path;
-    mt_addr bias, lo, hi;          /* runtime range [lo, hi) */
-    uint32_t added, removed;       /* alive in generations [added, removed) */
+    mt_addr bias, lo, hi;    /* runtime range [lo, hi) */
+    uint32_t added, removed; /* alive in generations [added, removed) */
 };
 
 struct gen_mark {
-    uint64_t seq;                  /* first sequence number of ... */
-    uint32_t gen;                  /* ... this generation */
+    uint64_t seq; /* first sequence number of ... */
+    uint32_t gen; /* ... this generation */
 };
 
 struct memo_entry {
     mt_addr ip;
-    int module;                    /* index in modules, -1 = none */
+    int module; /* index in modules, -1 = none */
     bool used, return_address;
     unsigned n;
     struct sym_frame_ext *frames;
@@ -31,11 +31,11 @@ struct memo_entry {
 struct symbolizer {
     struct sym_module *modules;
     size_t nmodules, modules_cap;
-    struct gen_mark *marks;        /* seq ascending, gen ascending; marks[0] = {0, 0} */
+    struct gen_mark *marks; /* seq ascending, gen ascending; marks[0] = {0, 0} */
     size_t nmarks, marks_cap;
     uint32_t gen;
     bool mark_pending;
-    bool batch_open;               /* changes join the generation of the last mark */
+    bool batch_open; /* changes join the generation of the last mark */
     uint64_t pending_seq;
     struct memo_entry *memo;
     size_t memo_cap, memo_count;
@@ -184,8 +184,13 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
     mt_addr lo, hi;
     sym_file_range(f, &lo, &hi);
     s->modules[s->nmodules++] = (struct sym_module){
-        .file = f, .path = copy, .bias = bias, .lo = lo + bias, .hi = hi + bias,
-        .added = s->gen, .removed = SYMBOLIZER_NOW,
+        .file = f,
+        .path = copy,
+        .bias = bias,
+        .lo = lo + bias,
+        .hi = hi + bias,
+        .added = s->gen,
+        .removed = SYMBOLIZER_NOW,
     };
     return 0;
 }
@@ -303,8 +308,12 @@ unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool 
             *frames = &oom_frame;
             return 1;
         }
-        *e = (struct memo_entry){ .ip = ip, .module = mi, .used = true,
-                                  .return_address = return_address, .n = n, .frames = fr };
+        *e = (struct memo_entry){ .ip = ip,
+                                  .module = mi,
+                                  .used = true,
+                                  .return_address = return_address,
+                                  .n = n,
+                                  .frames = fr };
         if (++s->memo_count * 2 > s->memo_cap) {
             memo_grow(s);
             e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);
