@@ -90,16 +90,12 @@ const char *sym_file_keep_string(struct sym_file *f, char *s)
 {
     if (!s)
         return NULL;
-    if (f->nstrings == f->strings_cap) {
-        size_t cap = f->strings_cap ? f->strings_cap * 2 : 16;
-        char **p = realloc(f->strings, cap * sizeof(*p));
-        if (!p) {
-            free(s);
-            return NULL;
-        }
-        f->strings = p;
-        f->strings_cap = cap;
+    char **p = sym_grow(f->strings, &f->strings_cap, f->nstrings + 1, sizeof(*p), 16);
+    if (!p) {
+        free(s);
+        return NULL;
     }
+    f->strings = p;
     f->strings[f->nstrings++] = s;
     return s;
 }

@@ -44,14 +44,10 @@ struct symbolizer {
 
 static int push_mark(struct symbolizer *s, uint64_t seq, uint32_t gen)
 {
-    if (s->nmarks == s->marks_cap) {
-        size_t cap = s->marks_cap ? s->marks_cap * 2 : 8;
-        struct gen_mark *m = realloc(s->marks, cap * sizeof(*m));
-        if (!m)
-            return -1;
-        s->marks = m;
-        s->marks_cap = cap;
-    }
+    struct gen_mark *m = sym_grow(s->marks, &s->marks_cap, s->nmarks + 1, sizeof(*m), 8);
+    if (!m)
+        return -1;
+    s->marks = m;
     s->marks[s->nmarks++] = (struct gen_mark){ seq, gen };
     return 0;
 }
@@ -165,16 +161,12 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
     struct sym_file *f = sym_file_get(path, why, why_len);
     if (!f)
         return -1;
-    if (s->nmodules == s->modules_cap) {
-        size_t cap = s->modules_cap ? s->modules_cap * 2 : 16;
-        struct sym_module *m = realloc(s->modules, cap * sizeof(*m));
-        if (!m) {
-            snprintf(why, why_len, "%s: out of memory", path);
-            return -1;
-        }
-        s->modules = m;
-        s->modules_cap = cap;
+    struct sym_module *m = sym_grow(s->modules, &s->modules_cap, s->nmodules + 1, sizeof(*m), 16);
+    if (!m) {
+        snprintf(why, why_len, "%s: out of memory", path);
+        return -1;
     }
+    s->modules = m;
     char *copy = strdup(path);
     if (!copy) {
         snprintf(why, why_len, "%s: out of memory", path);
