@@ -284,10 +284,14 @@ static unsigned build_frames(const struct symbolizer *s, mt_addr ip, int mi, mt_
     return count;
 }
 
+/* Owned by this module: the frame symbolizer_lookup returns when it could
+ * not build one (out of memory): the bare address, not memoized, valid until
+ * the next such failure in any symbolizer. */
+static struct sym_frame_ext oom_frame;
+
 unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool return_address,
                            const struct sym_frame_ext **frames)
 {
-    static struct sym_frame_ext oom_frame;
     mt_addr a = return_address && ip > 0 ? ip - 1 : ip;
     int mi = module_at(s, a, gen);
     struct memo_entry *e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);
