@@ -21,8 +21,8 @@
 /* ---- configuration and warnings --------------------------------------- */
 
 /* snprintf for paths: false when the result does not fit. */
-static bool __attribute__((format(printf, 3, 4))) fmt_path(char *out, size_t len,
-                                                           const char *fmt, ...)
+static bool __attribute__((format(printf, 3, 4)))
+fmt_path(char *out, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -103,8 +103,8 @@ static int append_root(char **path, size_t *len, size_t *cap, const char *dir, c
         abs[--n] = '\0';
     struct stat st;
     if (stat(abs, &st) != 0 || !S_ISDIR(st.st_mode))
-        sym_warn("debug directory %s: %s", abs, stat(abs, &st) != 0 ? strerror(errno)
-                                                                      : "not a directory");
+        sym_warn("debug directory %s: %s", abs,
+                 stat(abs, &st) != 0 ? strerror(errno) : "not a directory");
     if (*len + n + 2 > *cap) {
         size_t c = (*cap + n + 2) * 2;
         char *p = realloc(*path, c);
@@ -207,10 +207,10 @@ static int crc32_fd(int fd, uint32_t *out)
 enum cand_result { CAND_MISSING, CAND_MATCH, CAND_BAD };
 
 struct search {
-    const char *binary;           /* the module's file, for messages */
+    const char *binary; /* the module's file, for messages */
     struct stat main_st;
     bool have_main_st;
-    const unsigned char *id;      /* the module's build-id */
+    const unsigned char *id; /* the module's build-id */
     int id_len;
     bool check_crc;
     uint32_t crc;
@@ -270,7 +270,8 @@ static enum cand_result check_candidate(const struct search *s, const char *cand
             r = CAND_BAD;
         } else if (crc != s->crc) {
             sym_warn("ignoring debug file %s: its CRC %08x does not match the .gnu_debuglink CRC "
-                     "%08x of %s", cand, crc, s->crc, s->binary);
+                     "%08x of %s",
+                     cand, crc, s->crc, s->binary);
             r = CAND_BAD;
         }
     }
@@ -340,11 +341,10 @@ static enum cand_result check_link_candidates(const struct search *s, const char
                     sub++;
                 if (sub && !*sub)
                     break;
-                e = check_candidatef(s, "%s/%s%s%s", el, sub ? sub : "", sub ? "/" : "",
-                         link);
+                e = check_candidatef(s, "%s/%s%s%s", el, sub ? sub : "", sub ? "/" : "", link);
                 if (e == CAND_MISSING && link_null) {
                     e = check_candidatef(s, "%s/%s%s%s", el, sub ? sub : "", sub ? "/" : "",
-                             slash + 1);
+                                         slash + 1);
                 }
                 if (!sub)
                     break;
@@ -379,9 +379,9 @@ static void check_candidates(Dwfl_Module *mod, const char *file_name, const char
     free(canon);
 }
 
-static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
-                          GElf_Addr base, const char *file_name, const char *link,
-                          GElf_Word crc, char **debuginfo_file_name)
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
+                          const char *file_name, const char *link, GElf_Word crc,
+                          char **debuginfo_file_name)
 {
     struct sym_debug_lookup *l = *userdata;
     bool main_lookup = l && !l->main_lookup_done;

@@ -56,8 +56,11 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
         if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
             continue;
         ef->segs[ef->nsegs++] = (struct elf_segment){
-            .vaddr = ph.p_vaddr, .memsz = ph.p_memsz, .offset = ph.p_offset,
-            .filesz = ph.p_filesz, .flags = ph.p_flags,
+            .vaddr = ph.p_vaddr,
+            .memsz = ph.p_memsz,
+            .offset = ph.p_offset,
+            .filesz = ph.p_filesz,
+            .flags = ph.p_flags,
         };
     }
     return 0;
@@ -105,8 +108,8 @@ int elf_file_check_executable(const char *path, char *why, size_t why_len)
 }
 
 /* Walks one symbol table; versym may be NULL. */
-static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type,
-                         uint64_t *value, uint64_t *size)
+static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type, uint64_t *value,
+                         uint64_t *size)
 {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh))

@@ -10,16 +10,16 @@
 
 struct elf_segment {
     uint64_t vaddr, memsz, offset, filesz;
-    uint32_t flags;            /* PF_R | PF_W | PF_X */
+    uint32_t flags; /* PF_R | PF_W | PF_X */
 };
 
 #define ELF_FILE_MAX_SEGMENTS 16
 
 struct elf_file {
     int fd;
-    void *elf;                 /* Elf * */
+    void *elf; /* Elf * */
     char *path;
-    bool is_dyn;               /* ET_DYN (PIE or shared object) */
+    bool is_dyn; /* ET_DYN (PIE or shared object) */
     uint64_t entry;
     struct elf_segment segs[ELF_FILE_MAX_SEGMENTS];
     int nsegs;

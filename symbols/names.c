@@ -71,4 +71,3 @@ void sym_name_from_die(struct sym_file *f, Dwarf_Die *die, struct sym_chain_fram
     }
     fr->function = die_string(die, DW_AT_name);
 }
-

@@ -30,12 +30,12 @@ struct sym_file {
     Dwfl *dwfl;
     Dwfl_Module *mod;
     mt_addr lo, hi;
-    char *build_id;               /* hex */
+    char *build_id;                 /* hex */
     struct sym_debug_lookup lookup; /* the Dwfl module's userdata (debuginfo.c) */
     bool dwarf_checked;
     struct memo_slot *memo;
     size_t memo_cap, memo_count;
-    char **strings;               /* names made here (demangled, unversioned) */
+    char **strings; /* names made here (demangled, unversioned) */
     size_t nstrings, strings_cap;
     struct sym_file *next;
 };
@@ -90,16 +90,12 @@ const char *sym_file_keep_string(struct sym_file *f, char *s)
 {
     if (!s)
         return NULL;
-    if (f->nstrings == f->strings_cap) {
-        size_t cap = f->strings_cap ? f->strings_cap * 2 : 16;
-        char **p = realloc(f->strings, cap * sizeof(*p));
-        if (!p) {
-            free(s);
-            return NULL;
-        }
-        f->strings = p;
-        f->strings_cap = cap;
+    char **p = sym_grow(f->strings, &f->strings_cap, f->nstrings + 1, sizeof(*p), 16);
+    if (!p) {
+        free(s);
+        return NULL;
     }
+    f->strings = p;
     f->strings[f->nstrings++] = s;
     return s;
 }
@@ -129,7 +125,7 @@ struct sym_file *sym_file_get(const char *path, char *why, size_t why_len)
         f->size = st.st_size;
         f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     } else {
-        f->ino = (ino_t)-1;   /* never matches: not shared */
+        f->ino = (ino_t)-1; /* never matches: not shared */
     }
     f->path = strdup(path);
     f->memo_cap = 256;
@@ -246,9 +242,12 @@ static bool is_function_scope(Dwarf_Die *die)
 static bool is_startup_function(const char *symname)
 {
     static const char *const startup[] = {
-        "_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main",
+        "_start",
+        "__libc_start_main",
+        "__libc_start_main_impl",
+        "__libc_start_call_main",
     };
-    size_t len = strcspn(symname, "@");   /* __libc_start_main@@GLIBC_2.34 */
+    size_t len = strcspn(symname, "@"); /* __libc_start_main@@GLIBC_2.34 */
     for (size_t i = 0; i < sizeof(startup) / sizeof(startup[0]); i++)
         if (strlen(startup[i]) == len && strncmp(startup[i], symname, len) == 0)
             return true;
@@ -351,7 +350,7 @@ static void memo_grow(struct sym_file *f)
     size_t cap = f->memo_cap * 2;
     struct memo_slot *bigger = calloc(cap, sizeof(*bigger));
     if (!bigger)
-        return;   /* keep the smaller table: it still has room */
+        return; /* keep the smaller table: it still has room */
     for (size_t i = 0; i < f->memo_cap; i++)
         if (f->memo[i].used)
             *memo_find(bigger, cap, f->memo[i].key) = f->memo[i];

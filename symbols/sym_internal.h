@@ -8,9 +8,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include "mt_addr.h"
+
+/* Returns items with room for need elements of elem bytes, *cap doubled
+ * from first (or from *cap when not 0) until it fits; NULL when out of memory
+ * (items is then untouched). The same as tracer/grow.h's mt_grow, kept here
+ * so that symbols/ depends on nothing of tracer/ but mt_addr.h. */
+static inline void *sym_grow(void *items, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap)
+        return items;
+    size_t n = *cap ? *cap : first;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(items, n * elem);
+    if (p)
+        *cap = n;
+    return p;
+}
 
 /* One source-level frame of a link-time address (no process specifics). */
 struct sym_chain_frame {
@@ -45,8 +63,8 @@ const char *sym_file_keep_string(struct sym_file *f, char *s);
 /* What the debuginfo search records for one file: the Dwfl module's
  * userdata, embedded in its struct sym_file. */
 struct sym_debug_lookup {
-    bool main_lookup_done;        /* find_debuginfo ran for the main debug file */
-    char *debug_path;             /* the separate debug file libdw took, if any */
+    bool main_lookup_done; /* find_debuginfo ran for the main debug file */
+    char *debug_path;      /* the separate debug file libdw took, if any */
 };
 
 /* The callbacks for a new Dwfl (libdw's, with the search wrapped to warn

@@ -11,18 +11,18 @@
 struct sym_module {
     struct sym_file *file;
     char *path;
-    mt_addr bias, lo, hi;          /* runtime range [lo, hi) */
-    uint32_t added, removed;       /* alive in generations [added, removed) */
+    mt_addr bias, lo, hi;    /* runtime range [lo, hi) */
+    uint32_t added, removed; /* alive in generations [added, removed) */
 };
 
 struct gen_mark {
-    uint64_t seq;                  /* first sequence number of ... */
-    uint32_t gen;                  /* ... this generation */
+    uint64_t seq; /* first sequence number of ... */
+    uint32_t gen; /* ... this generation */
 };
 
 struct memo_entry {
     mt_addr ip;
-    int module;                    /* index in modules, -1 = none */
+    int module; /* index in modules, -1 = none */
     bool used, return_address;
     unsigned n;
     struct sym_frame_ext *frames;
@@ -31,11 +31,11 @@ struct memo_entry {
 struct symbolizer {
     struct sym_module *modules;
     size_t nmodules, modules_cap;
-    struct gen_mark *marks;        /* seq ascending, gen ascending; marks[0] = {0, 0} */
+    struct gen_mark *marks; /* seq ascending, gen ascending; marks[0] = {0, 0} */
     size_t nmarks, marks_cap;
     uint32_t gen;
     bool mark_pending;
-    bool batch_open;               /* changes join the generation of the last mark */
+    bool batch_open; /* changes join the generation of the last mark */
     uint64_t pending_seq;
     struct memo_entry *memo;
     size_t memo_cap, memo_count;
@@ -44,14 +44,10 @@ struct symbolizer {
 
 static int push_mark(struct symbolizer *s, uint64_t seq, uint32_t gen)
 {
-    if (s->nmarks == s->marks_cap) {
-        size_t cap = s->marks_cap ? s->marks_cap * 2 : 8;
-        struct gen_mark *m = realloc(s->marks, cap * sizeof(*m));
-        if (!m)
-            return -1;
-        s->marks = m;
-        s->marks_cap = cap;
-    }
+    struct gen_mark *m = sym_grow(s->marks, &s->marks_cap, s->nmarks + 1, sizeof(*m), 8);
+    if (!m)
+        return -1;
+    s->marks = m;
     s->marks[s->nmarks++] = (struct gen_mark){ seq, gen };
     return 0;
 }
@@ -165,16 +161,12 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
     struct sym_file *f = sym_file_get(path, why, why_len);
     if (!f)
         return -1;
-    if (s->nmodules == s->modules_cap) {
-        size_t cap = s->modules_cap ? s->modules_cap * 2 : 16;
-        struct sym_module *m = realloc(s->modules, cap * sizeof(*m));
-        if (!m) {
-            snprintf(why, why_len, "%s: out of memory", path);
-            return -1;
-        }
-        s->modules = m;
-        s->modules_cap = cap;
+    struct sym_module *m = sym_grow(s->modules, &s->modules_cap, s->nmodules + 1, sizeof(*m), 16);
+    if (!m) {
+        snprintf(why, why_len, "%s: out of memory", path);
+        return -1;
     }
+    s->modules = m;
     char *copy = strdup(path);
     if (!copy) {
         snprintf(why, why_len, "%s: out of memory", path);
@@ -184,8 +176,13 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
     mt_addr lo, hi;
     sym_file_range(f, &lo, &hi);
     s->modules[s->nmodules++] = (struct sym_module){
-        .file = f, .path = copy, .bias = bias, .lo = lo + bias, .hi = hi + bias,
-        .added = s->gen, .removed = SYMBOLIZER_NOW,
+        .file = f,
+        .path = copy,
+        .bias = bias,
+        .lo = lo + bias,
+        .hi = hi + bias,
+        .added = s->gen,
+        .removed = SYMBOLIZER_NOW,
     };
     return 0;
 }
@@ -287,10 +284,14 @@ static unsigned build_frames(const struct symbolizer *s, mt_addr ip, int mi, mt_
     return count;
 }
 
+/* Owned by this module: the frame symbolizer_lookup returns when it could
+ * not build one (out of memory): the bare address, not memoized, valid until
+ * the next such failure in any symbolizer. */
+static struct sym_frame_ext oom_frame;
+
 unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool return_address,
                            const struct sym_frame_ext **frames)
 {
-    static struct sym_frame_ext oom_frame;
     mt_addr a = return_address && ip > 0 ? ip - 1 : ip;
     int mi = module_at(s, a, gen);
     struct memo_entry *e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);
@@ -303,8 +304,12 @@ unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool 
             *frames = &oom_frame;
             return 1;
         }
-        *e = (struct memo_entry){ .ip = ip, .module = mi, .used = true,
-                                  .return_address = return_address, .n = n, .frames = fr };
+        *e = (struct memo_entry){ .ip = ip,
+                                  .module = mi,
+                                  .used = true,
+                                  .return_address = return_address,
+                                  .n = n,
+                                  .frames = fr };
         if (++s->memo_count * 2 > s->memo_cap) {
             memo_grow(s);
             e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);

@@ -45,12 +45,12 @@
 
 /* One frame: where an address is in the source. */
 struct sym_frame {
-    mt_addr address;         /* as recorded (a return address for callers) */
-    const char *function;    /* demangled, without @VERSION; NULL when unknown */
-    const char *file;        /* as the line table records it; NULL when unknown */
-    int line;                /* 0 when unknown */
-    const char *module;      /* path of the module; NULL when no module covers address */
-    mt_addr module_offset;   /* address - load bias: the link-time address in the module,
+    mt_addr address;       /* as recorded (a return address for callers) */
+    const char *function;  /* demangled, without @VERSION; NULL when unknown */
+    const char *file;      /* as the line table records it; NULL when unknown */
+    int line;              /* 0 when unknown */
+    const char *module;    /* path of the module; NULL when no module covers address */
+    mt_addr module_offset; /* address - load bias: the link-time address in the module,
                               * what eu-addr2line -e MODULE wants */
 };
 
@@ -62,16 +62,16 @@ struct sym_frame {
  * fields so code that initializes it positionally still compiles.) */
 struct sym_frame_ext {
     struct sym_frame f;
-    const char *mangled;     /* raw linkage name when it differs from f.function, else NULL */
-    const char *build_id;    /* the module's GNU build-id in hex; NULL when none */
-    bool inlined;            /* inlined into the next frame (same address) */
+    const char *mangled;  /* raw linkage name when it differs from f.function, else NULL */
+    const char *build_id; /* the module's GNU build-id in hex; NULL when none */
+    bool inlined;         /* inlined into the next frame (same address) */
 };
 
 /* Process-wide settings, before the first module is added. */
 struct symbolizer_config {
-    const char *const *debug_dirs;   /* --debug-dir roots, in order */
+    const char *const *debug_dirs; /* --debug-dir roots, in order */
     size_t ndebug_dirs;
-    const char *debug_dirs_env;      /* MEMTRACE_DEBUG_DIRS: colon-separated roots, or NULL */
+    const char *debug_dirs_env; /* MEMTRACE_DEBUG_DIRS: colon-separated roots, or NULL */
 };
 /* Returns 0, or -1 with a reason in why (a directory that does not exist is
  * only a warning). Relative directories are made absolute. */
@@ -101,7 +101,7 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
  * no such module is alive. */
 int symbolizer_remove_module(struct symbolizer *s, const char *path, mt_addr bias);
 
-#define SYMBOLIZER_NOW UINT32_MAX   /* generation: the current module list */
+#define SYMBOLIZER_NOW UINT32_MAX /* generation: the current module list */
 
 /* Says that the caller's next event will carry sequence number seq (memtrace:
  * the id of the next new stack); the next add or remove starts a generation
