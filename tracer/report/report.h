@@ -12,6 +12,7 @@
 #include "map_table.h"
 #include "shm_table.h"
 #include "stack_intern.h"
+#include "stats.h"
 #include "symbolizer.h"
 
 /* One frame per address (no inline chains). */
@@ -44,15 +45,6 @@ struct report_process {
     report_resolve_frames_fn resolve_frames;   /* used when set, else resolve */
     report_resolve_fn resolve;
     void *resolve_ctx;
-};
-
-struct report_stats {
-    bool present;
-    uint64_t traps, entry_traps, return_traps, stub_returns, rendezvous_traps, nested_calls;
-    uint64_t allocator_frees;
-    uint64_t single_steps, unwinds, ptrace_calls, symbolized_addresses;
-    uint64_t unwind_frames, unwind_us;   /* frames found by stepping, time spent unwinding */
-    uint64_t scan_ms, scanned_bytes;   /* exit-time leak scans, all processes */
 };
 
 /* Kinds the text report shows by default, like Valgrind's

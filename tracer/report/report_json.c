@@ -272,21 +272,9 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
     if (stats && stats->present) {
         json_key(&w, "stats");
         json_begin_object(&w);
-        const struct { const char *name; uint64_t v; } fields[] = {
-            { "traps", stats->traps }, { "entry_traps", stats->entry_traps },
-            { "return_traps", stats->return_traps }, { "stub_returns", stats->stub_returns },
-            { "rendezvous_traps", stats->rendezvous_traps },
-            { "nested_calls", stats->nested_calls }, { "allocator_frees", stats->allocator_frees },
-            { "single_steps", stats->single_steps },
-            { "unwinds", stats->unwinds }, { "unwind_frames", stats->unwind_frames },
-            { "unwind_us", stats->unwind_us }, { "ptrace_calls", stats->ptrace_calls },
-            { "symbolized_addresses", stats->symbolized_addresses },
-            { "scan_ms", stats->scan_ms }, { "scanned_bytes", stats->scanned_bytes },
-        };
-        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-            json_key(&w, fields[i].name);
-            json_uint(&w, fields[i].v);
-        }
+#define WRITE_STAT(name) json_key(&w, #name); json_uint(&w, stats->name);
+        MT_STATS(WRITE_STAT)
+#undef WRITE_STAT
         json_end_object(&w);
     }
     json_end_object(&w);
