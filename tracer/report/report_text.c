@@ -11,21 +11,6 @@ static const char *basename_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* (Shared with report_json.c.) */
-unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
-                       const struct sym_frame_ext **out)
-{
-    static struct sym_frame_ext one;
-    if (p->resolve_frames)
-        return p->resolve_frames(p->resolve_ctx, stack, ip, out);
-    memset(&one, 0, sizeof(one));
-    one.f.address = ip;
-    if (p->resolve)
-        p->resolve(p->resolve_ctx, ip, &one.f);
-    *out = &one;
-    return 1;
-}
-
 void report_format_frame(const struct sym_frame *fr, char *buf, size_t len)
 {
     int n;
