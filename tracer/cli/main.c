@@ -36,13 +36,9 @@ static void fill_stats(const struct session *t, struct report_stats *s)
 {
     memset(s, 0, sizeof(*s));
     s->present = true;
-    s->traps = t->stats.traps;
-    s->entry_traps = t->stats.entry_traps;
-    s->return_traps = t->stats.return_traps;
-    s->stub_returns = t->stats.stub_returns;
-    s->rendezvous_traps = t->stats.rendezvous_traps;
-    s->nested_calls = t->stats.nested_calls;
-    s->allocator_frees = t->stats.allocator_frees;
+#define COPY_TRAP_STAT(name) s->name = t->stats.name;
+    MT_TRAP_STATS(COPY_TRAP_STAT)
+#undef COPY_TRAP_STAT
     const struct ptrace_counters *pc = ptrace_io_counters();
     s->single_steps = pc->single_steps;
     s->ptrace_calls = pc->calls;

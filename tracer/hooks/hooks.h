@@ -7,16 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "process.h"
+#include "trap_stats.h"
 #include "unwind.h"
 
+/* The trap counters, for --stats: the list is in base/trap_stats.h. */
 struct trap_stats {
-    uint64_t traps;            /* every int3 of ours */
-    uint64_t entry_traps;
-    uint64_t return_traps;
-    uint64_t stub_returns;     /* returns recorded by a return stub, without a trap */
-    uint64_t rendezvous_traps;
-    uint64_t nested_calls;     /* allocator calls made by the allocator itself */
-    uint64_t allocator_frees;  /* frees of unknown blocks by the allocator's own code */
+    MT_TRAP_STATS(MT_STATS_FIELD)
 };
 
 /* What a trap handler needs from the tracer. */

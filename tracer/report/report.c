@@ -1,4 +1,5 @@
-/* Grouping live blocks into leak records. */
+/* The model the writers share: leak records grouped from the live blocks,
+ * mappings, frames through the resolver, ages, names. */
 #include "report.h"
 #include <errno.h>
 #include <signal.h>
@@ -171,6 +172,12 @@ void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_
     report_kind_totals(m, NULL, t);
     *bytes = t[REPORT_KIND_UNFREED].bytes;
     *blocks = t[REPORT_KIND_UNFREED].blocks;
+}
+
+unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
+                       const struct sym_frame_ext **out)
+{
+    return p->resolve_frames(p->resolve_ctx, stack, ip, out);
 }
 
 double report_age_s(const struct report_process *p, uint64_t seq)

@@ -12,12 +12,13 @@
 #include "map_table.h"
 #include "shm_table.h"
 #include "stack_intern.h"
+#include "stats.h"
 #include "symbolizer.h"
 
-/* One frame per address (no inline chains). */
-typedef void (*report_resolve_fn)(void *ctx, mt_addr ip, struct sym_frame *out);
 /* The frames of ip, innermost inlined call first (see symbolizer_lookup), as
- * the module list was when stack was taken. Returns their number (>= 1). */
+ * the module list was when stack was taken. Returns their number (>= 1) and
+ * points *out at them, in the resolver's own storage (ctx's): they must stay
+ * valid at least until its next call. */
 typedef unsigned (*report_resolve_frames_fn)(void *ctx, uint32_t stack, mt_addr ip,
                                              const struct sym_frame_ext **out);
 
@@ -41,18 +42,8 @@ struct report_process {
     const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
     const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;
-    report_resolve_frames_fn resolve_frames;   /* used when set, else resolve */
-    report_resolve_fn resolve;
+    report_resolve_frames_fn resolve_frames;   /* required */
     void *resolve_ctx;
-};
-
-struct report_stats {
-    bool present;
-    uint64_t traps, entry_traps, return_traps, stub_returns, rendezvous_traps, nested_calls;
-    uint64_t allocator_frees;
-    uint64_t single_steps, unwinds, ptrace_calls, symbolized_addresses;
-    uint64_t unwind_frames, unwind_us;   /* frames found by stepping, time spent unwinding */
-    uint64_t scan_ms, scanned_bytes;   /* exit-time leak scans, all processes */
 };
 
 /* Kinds the text report shows by default, like Valgrind's
@@ -114,8 +105,8 @@ void report_kind_totals(const struct alloc_model *m, const struct leak_scan *sca
                         struct report_amount totals[LEAK_KIND_COUNT + 1]);
 /* Total live bytes and blocks. */
 void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_t *blocks);
-/* The frames of ip in stack through p's resolver; *out stays valid until
- * the next call. */
+/* The frames of ip in stack through p's resolver (p->resolve_frames): *out
+ * points into the resolver's storage and stays valid until the next call. */
 unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
                        const struct sym_frame_ext **out);
 /* "function (file:line)", "function (in module)" or "module+0xoffset". */

@@ -139,10 +139,9 @@ static int write_mappings(struct json_writer *w, const struct report_process *p)
     return 0;
 }
 
-static int write_process(struct json_writer *w, const struct report_process *p)
+/* "pid", "command", "end", "exit_code", "signal". */
+static void write_identity(struct json_writer *w, const struct report_process *p)
 {
-    const struct alloc_model *m = p->model;
-    json_begin_object(w);
     json_key(w, "pid");
     json_int(w, p->pid);
     json_key(w, "command");
@@ -161,7 +160,11 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     char sig[32];
     report_signal_name(p->signal, sig, sizeof(sig));
     json_string(w, p->signal ? sig : NULL);
+}
 
+static void write_summary(struct json_writer *w, const struct report_process *p)
+{
+    const struct alloc_model *m = p->model;
     struct report_amount t[LEAK_KIND_COUNT + 1];
     report_kind_totals(m, p->scan, t);
     json_key(w, "summary");
@@ -184,67 +187,94 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     json_key(w, "untracked_frees");
     json_uint(w, m->untracked_frees);
     json_end_object(w);
+}
 
+static void write_leak(struct json_writer *w, const struct report_process *p,
+                       const struct leak_record *r)
+{
+    json_begin_object(w);
+    json_key(w, "kind");
+    json_string(w, report_kind_name(r->kind));
+    json_key(w, "bytes");
+    json_uint(w, r->bytes);
+    json_key(w, "blocks");
+    json_uint(w, r->blocks);
+    if (r->kind == LEAK_DEFINITE) {
+        write_amount(w, "indirect", r->indirect_bytes, r->indirect_blocks);
+    }
+    json_key(w, "allocator");
+    json_string(w, alloc_fn_name(r->fn));
+    write_age(w, "oldest_age_s", p, r->oldest_seq);
+    write_age(w, "newest_age_s", p, r->newest_seq);
+    json_key(w, "stack");
+    write_stack(w, p, r->stack);
+    json_end_object(w);
+}
+
+static int write_leaks(struct json_writer *w, const struct report_process *p)
+{
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(m, p->scan, &recs, &n) != 0)
+    if (report_collect_leaks(p->model, p->scan, &recs, &n) != 0)
         return -1;
     json_key(w, "leaks");
     json_begin_array(w);
-    for (size_t i = 0; i < n; i++) {
-        json_begin_object(w);
-        json_key(w, "kind");
-        json_string(w, report_kind_name(recs[i].kind));
-        json_key(w, "bytes");
-        json_uint(w, recs[i].bytes);
-        json_key(w, "blocks");
-        json_uint(w, recs[i].blocks);
-        if (recs[i].kind == LEAK_DEFINITE) {
-            write_amount(w, "indirect", recs[i].indirect_bytes, recs[i].indirect_blocks);
-        }
-        json_key(w, "allocator");
-        json_string(w, alloc_fn_name(recs[i].fn));
-        write_age(w, "oldest_age_s", p, recs[i].oldest_seq);
-        write_age(w, "newest_age_s", p, recs[i].newest_seq);
-        json_key(w, "stack");
-        write_stack(w, p, recs[i].stack);
-        json_end_object(w);
-    }
+    for (size_t i = 0; i < n; i++)
+        write_leak(w, p, &recs[i]);
     json_end_array(w);
     free(recs);
+    return 0;
+}
 
+static void write_error(struct json_writer *w, const struct report_process *p,
+                        const struct alloc_error *e)
+{
+    bool dbl = e->kind == ERR_DOUBLE_FREE;
+    json_begin_object(w);
+    json_key(w, "kind");
+    json_string(w, dbl ? "double_free" : "invalid_free");
+    json_key(w, "function");
+    json_string(w, alloc_fn_name(e->fn));
+    json_key(w, "address");
+    json_hex(w, e->addr);
+    json_key(w, "size");
+    if (dbl)
+        json_uint(w, e->block_size);
+    else
+        json_null(w);
+    json_key(w, "stack");
+    write_stack(w, p, e->stack);
+    json_key(w, "alloc_stack");
+    if (dbl)
+        write_stack(w, p, e->alloc_stack);
+    else
+        json_null(w);
+    json_key(w, "free_stack");
+    if (dbl)
+        write_stack(w, p, e->free_stack);
+    else
+        json_null(w);
+    json_end_object(w);
+}
+
+static void write_errors(struct json_writer *w, const struct report_process *p)
+{
     json_key(w, "errors");
     json_begin_array(w);
-    for (size_t i = 0; i < m->nerrors; i++) {
-        const struct alloc_error *e = &m->errors[i];
-        bool dbl = e->kind == ERR_DOUBLE_FREE;
-        json_begin_object(w);
-        json_key(w, "kind");
-        json_string(w, dbl ? "double_free" : "invalid_free");
-        json_key(w, "function");
-        json_string(w, alloc_fn_name(e->fn));
-        json_key(w, "address");
-        json_hex(w, e->addr);
-        json_key(w, "size");
-        if (dbl)
-            json_uint(w, e->block_size);
-        else
-            json_null(w);
-        json_key(w, "stack");
-        write_stack(w, p, e->stack);
-        json_key(w, "alloc_stack");
-        if (dbl)
-            write_stack(w, p, e->alloc_stack);
-        else
-            json_null(w);
-        json_key(w, "free_stack");
-        if (dbl)
-            write_stack(w, p, e->free_stack);
-        else
-            json_null(w);
-        json_end_object(w);
-    }
+    for (size_t i = 0; i < p->model->nerrors; i++)
+        write_error(w, p, &p->model->errors[i]);
     json_end_array(w);
+}
+
+/* One PROCESS object (docs/report-format.md), its fields in that order. */
+static int write_process(struct json_writer *w, const struct report_process *p)
+{
+    json_begin_object(w);
+    write_identity(w, p);
+    write_summary(w, p);
+    if (write_leaks(w, p) != 0)
+        return -1;
+    write_errors(w, p);
     if (write_mappings(w, p) != 0)
         return -1;
     json_end_object(w);
@@ -272,21 +302,9 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
     if (stats && stats->present) {
         json_key(&w, "stats");
         json_begin_object(&w);
-        const struct { const char *name; uint64_t v; } fields[] = {
-            { "traps", stats->traps }, { "entry_traps", stats->entry_traps },
-            { "return_traps", stats->return_traps }, { "stub_returns", stats->stub_returns },
-            { "rendezvous_traps", stats->rendezvous_traps },
-            { "nested_calls", stats->nested_calls }, { "allocator_frees", stats->allocator_frees },
-            { "single_steps", stats->single_steps },
-            { "unwinds", stats->unwinds }, { "unwind_frames", stats->unwind_frames },
-            { "unwind_us", stats->unwind_us }, { "ptrace_calls", stats->ptrace_calls },
-            { "symbolized_addresses", stats->symbolized_addresses },
-            { "scan_ms", stats->scan_ms }, { "scanned_bytes", stats->scanned_bytes },
-        };
-        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-            json_key(&w, fields[i].name);
-            json_uint(&w, fields[i].v);
-        }
+#define WRITE_STAT(name) json_key(&w, #name); json_uint(&w, stats->name);
+        MT_STATS(WRITE_STAT)
+#undef WRITE_STAT
         json_end_object(&w);
     }
     json_end_object(&w);

@@ -11,21 +11,6 @@ static const char *basename_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* (Shared with report_json.c.) */
-unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
-                       const struct sym_frame_ext **out)
-{
-    static struct sym_frame_ext one;
-    if (p->resolve_frames)
-        return p->resolve_frames(p->resolve_ctx, stack, ip, out);
-    memset(&one, 0, sizeof(one));
-    one.f.address = ip;
-    if (p->resolve)
-        p->resolve(p->resolve_ctx, ip, &one.f);
-    *out = &one;
-    return 1;
-}
-
 void report_format_frame(const struct sym_frame *fr, char *buf, size_t len)
 {
     int n;
@@ -305,17 +290,18 @@ int report_text_process(FILE *f, const struct report_process *p)
     return 0;
 }
 
+/* One line, written at once (stderr is unbuffered: one write, as other
+ * output may share the terminal). */
 void report_text_stats(FILE *f, const struct report_stats *s)
 {
-    fprintf(f, "memtrace: stats: traps=%" PRIu64 " entry_traps=%" PRIu64 " return_traps=%" PRIu64
-            " stub_returns=%" PRIu64
-            " rendezvous_traps=%" PRIu64 " nested_calls=%" PRIu64 " allocator_frees=%" PRIu64
-            " single_steps=%" PRIu64
-            " unwinds=%" PRIu64 " unwind_frames=%" PRIu64 " unwind_us=%" PRIu64
-            " ptrace_calls=%" PRIu64 " symbolized_addresses=%" PRIu64
-            " scan_ms=%" PRIu64 " scanned_bytes=%" PRIu64 "\n",
-            s->traps, s->entry_traps, s->return_traps, s->stub_returns, s->rendezvous_traps,
-            s->nested_calls, s->allocator_frees,
-            s->single_steps, s->unwinds, s->unwind_frames, s->unwind_us, s->ptrace_calls, s->symbolized_addresses, s->scan_ms,
-            s->scanned_bytes);
+    /* Room for " name=" and 20 digits per counter. */
+#define STAT_ROOM(name) + sizeof(" " #name "=") + 20
+    char line[sizeof("memtrace: stats:\n") MT_STATS(STAT_ROOM)];
+#undef STAT_ROOM
+    size_t used = (size_t)snprintf(line, sizeof(line), "memtrace: stats:");
+#define PRINT_STAT(name) \
+    used += (size_t)snprintf(line + used, sizeof(line) - used, " " #name "=%" PRIu64, s->name);
+    MT_STATS(PRINT_STAT)
+#undef PRINT_STAT
+    fprintf(f, "%s\n", line);
 }

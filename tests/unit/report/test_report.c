@@ -21,6 +21,7 @@ struct fixture {
     struct map_table maps;        /* zeroed: empty, until add_mappings */
     struct shm_table shms;
     struct report_process proc;
+    struct sym_frame_ext frames[2];   /* the fake resolver's storage */
 };
 
 static char *const seed_argv[] = { "./seed", "a b", NULL };
@@ -31,29 +32,46 @@ static char *const seed_argv[] = { "./seed", "a b", NULL };
 #define IP_LIBC_FN 0x7f0000029d90ULL   /* function and module, no line info */
 #define IP_LIBC_RAW 0x7f00000271caULL  /* module only */
 #define IP_NOWHERE 0xdead0ULL     /* nothing known */
+#define IP_INLINED 0x401200ULL    /* inside code inlined into main: two frames */
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
 
-static void fake_resolve(void *ctx, mt_addr ip, struct sym_frame *out)
+/* Like production's resolver (session/report_view.c): the frames of an
+ * address, kept in the fixture (ctx), valid until the next call. One frame
+ * per address, but two for IP_INLINED. */
+static unsigned fake_resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
+                                    const struct sym_frame_ext **out)
 {
-    (void)ctx;
-    memset(out, 0, sizeof(*out));
-    out->address = ip;
+    (void)stack;
+    struct sym_frame_ext *fr = ctx;
+    memset(fr, 0, 2 * sizeof(*fr));
+    *out = fr;
+    if (ip == IP_INLINED) {
+        fr[0] = (struct sym_frame_ext){
+            { ip, "ns::grow(int)", "/src/grow.h", 3, "/build/seed", 0x1200 },
+            "_ZN2ns4growEi", "0123abcd", true };
+        fr[1] = (struct sym_frame_ext){
+            { ip, "main", "/src/fixtures/seed.c", 30, "/build/seed", 0x1200 },
+            NULL, "0123abcd", false };
+        return 2;
+    }
+    fr->f.address = ip;
     switch (ip) {
     case IP_MAIN:
-        *out = (struct sym_frame){ ip, "main", "/src/fixtures/seed.c", 21, "/build/seed", 0x1000 };
+        fr->f = (struct sym_frame){ ip, "main", "/src/fixtures/seed.c", 21, "/build/seed", 0x1000 };
         break;
     case IP_HELPER:
-        *out = (struct sym_frame){ ip, "helper", "seed.c", 7, "/build/seed", 0x1100 };
+        fr->f = (struct sym_frame){ ip, "helper", "seed.c", 7, "/build/seed", 0x1100 };
         break;
     case IP_LIBC_FN:
-        *out = (struct sym_frame){ ip, "__libc_start_call_main", NULL, 0, LIBC, 0x29d90 };
+        fr->f = (struct sym_frame){ ip, "__libc_start_call_main", NULL, 0, LIBC, 0x29d90 };
         break;
     case IP_LIBC_RAW:
-        *out = (struct sym_frame){ ip, NULL, NULL, 0, LIBC, 0x271ca };
+        fr->f = (struct sym_frame){ ip, NULL, NULL, 0, LIBC, 0x271ca };
         break;
     default:
         break;
     }
+    return 1;
 }
 
 static int setup(void **state)
@@ -63,7 +81,8 @@ static int setup(void **state)
         return -1;
     fx->proc = (struct report_process){
         .pid = 42, .argv = seed_argv, .end = REPORT_EXITED, .exit_code = 0,
-        .model = &fx->model, .stacks = &fx->stacks, .resolve = fake_resolve,
+        .model = &fx->model, .stacks = &fx->stacks,
+        .resolve_frames = fake_resolve_frames, .resolve_ctx = fx->frames,
     };
     *state = fx;
     return 0;
@@ -351,6 +370,25 @@ static void test_text_stack_stops_at_main(void **state)
     free(got);
 }
 
+/* Inlined code: every frame of the chain at the same address, the
+ * innermost first, and the stack stops at main even when main is the last
+ * frame of a chain. */
+static void test_text_inlined_frames(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s = STACK(fx, IP_HELPER, IP_INLINED, IP_LIBC_FN);
+    alloc(fx, FN_MALLOC, 0x1000, 30, s);
+
+    char *got = capture_text(fx, write_process);
+    assert_non_null(strstr(got, "allocated by malloc()\n"
+                                "==42==    at 0x401100: helper (seed.c:7)\n"
+                                "==42==    by 0x401200: ns::grow(int) (grow.h:3)\n"
+                                "==42==    by 0x401200: main (seed.c:30)\n"
+                                "==42==\n"
+                                "==42== LEAK SUMMARY:\n"));
+    free(got);
+}
+
 static void test_text_process_numbers_records_and_names_allocators(void **state)
 {
     struct fixture *fx = *state;
@@ -547,6 +585,23 @@ static void test_json_document_for_small_model(void **state)
         "\"size\":16,\"stack\":[" FRAME_RAW "],\"alloc_stack\":[" FRAME_HELPER "],"
         "\"free_stack\":[" FRAME_MAIN "]}],"
         "\"mappings\":[]}]}\n");
+    free(got);
+}
+
+/* Inlined code: one JSON frame per frame of the chain, all at the call's
+ * address, with the inlined flag, the linkage name and the build-id. */
+static void test_json_inlined_frames(void **state)
+{
+    struct fixture *fx = *state;
+    alloc(fx, FN_MALLOC, 0x1000, 30, STACK(fx, IP_INLINED));
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_contains(got,
+        "\"stack\":[{\"address\":\"0x401200\",\"function\":\"ns::grow(int)\","
+        "\"file\":\"/src/grow.h\",\"line\":3,\"module\":\"/build/seed\",\"offset\":\"0x1200\","
+        "\"build_id\":\"0123abcd\",\"mangled\":\"_ZN2ns4growEi\",\"inlined\":true},"
+        "{\"address\":\"0x401200\",\"function\":\"main\",\"file\":\"/src/fixtures/seed.c\","
+        "\"line\":30,\"module\":\"/build/seed\",\"offset\":\"0x1200\","
+        "\"build_id\":\"0123abcd\",\"mangled\":null,\"inlined\":false}]}]");
     free(got);
 }
 
@@ -764,6 +819,7 @@ int main(void)
         T(test_text_banner),
         T(test_text_process_with_one_leak),
         T(test_text_stack_stops_at_main),
+        T(test_text_inlined_frames),
         T(test_text_process_numbers_records_and_names_allocators),
         T(test_text_process_killed_by_signal),
         T(test_text_process_other_end),
@@ -771,6 +827,7 @@ int main(void)
         T(test_text_invalid_free_without_stack),
         T(test_text_stats),
         T(test_json_document_for_small_model),
+        T(test_json_inlined_frames),
         T(test_json_invalid_free_has_null_size_and_stacks),
         T(test_json_signaled_process),
         T(test_json_escapes_command_line),
