@@ -4,6 +4,7 @@
  * each led by one definitely lost block that owns the rest as indirect. */
 #include "leak_scan.h"
 #include "alloc_fn.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,28 +215,20 @@ static int owner_add(struct leak_scan *s, uint32_t rank, uint64_t bytes, uint32_
 
 static int push_edge(struct leak_scan *s, uint32_t value)
 {
-    if (s->nedges == s->edges_cap) {
-        size_t cap = s->edges_cap ? s->edges_cap * 2 : 1024;
-        uint32_t *p = realloc(s->edges, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        s->edges = p;
-        s->edges_cap = cap;
-    }
+    uint32_t *p = mt_grow(s->edges, &s->edges_cap, s->nedges + 1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    s->edges = p;
     s->edges[s->nedges++] = value;
     return 0;
 }
 
 static int push_work(struct leak_scan *s, uint32_t i)
 {
-    if (s->nstack == s->stack_cap) {
-        size_t cap = s->stack_cap ? s->stack_cap * 2 : 1024;
-        uint32_t *p = realloc(s->stack, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        s->stack = p;
-        s->stack_cap = cap;
-    }
+    uint32_t *p = mt_grow(s->stack, &s->stack_cap, s->nstack + 1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    s->stack = p;
     s->stack[s->nstack++] = i;
     return 0;
 }
