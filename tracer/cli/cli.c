@@ -1,6 +1,8 @@
 /* memtrace's command line: `memtrace run [OPTIONS] [--] PROGRAM [ARGS...]`. */
 #include "cli.h"
 #include "leak_scan.h"
+#include "name_set.h"
+#include "report.h"
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -108,36 +110,25 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return 0;
 }
 
-/* Valgrind's --show-leak-kinds syntax. */
+/* Valgrind's --show-leak-kinds. */
 static int parse_leak_kinds(const char *list, unsigned *out)
 {
-    static const char *const names[LEAK_KIND_COUNT] = {
-        [LEAK_DEFINITE] = "definite", [LEAK_INDIRECT] = "indirect",
-        [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
+    static const struct name_bit kinds[] = {
+        { "definite", 1u << LEAK_DEFINITE }, { "indirect", 1u << LEAK_INDIRECT },
+        { "possible", 1u << LEAK_POSSIBLE }, { "reachable", 1u << LEAK_REACHABLE },
     };
-    if (strcmp(list, "all") == 0) {
-        *out = (1u << LEAK_KIND_COUNT) - 1;
-        return 0;
-    }
-    if (strcmp(list, "none") == 0) {
-        *out = 0;
-        return 0;
-    }
-    unsigned kinds = 0;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        int found = -1;
-        for (int k = 0; k < LEAK_KIND_COUNT; k++)
-            if (strlen(names[k]) == len && strncmp(p, names[k], len) == 0)
-                found = k;
-        if (found < 0)
-            return -1;
-        kinds |= 1u << found;
-        p += len + (p[len] == ',');
-    }
-    *out = kinds;
-    return *list ? 0 : -1;
+    return name_set_parse(list, kinds, sizeof(kinds) / sizeof(kinds[0]), REPORT_ALL_KINDS, out);
+}
+
+/* Valgrind's --leak-check-heuristics. */
+static int parse_heuristics(const char *list, unsigned *out)
+{
+    static const struct name_bit heuristics[] = {
+        { "stdstring", HEUR_STDSTRING }, { "length64", HEUR_LENGTH64 },
+        { "newarray", HEUR_NEWARRAY }, { "multipleinheritance", HEUR_MULTIPLE_INHERITANCE },
+    };
+    return name_set_parse(list, heuristics, sizeof(heuristics) / sizeof(heuristics[0]), HEUR_ALL,
+                          out);
 }
 
 int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
@@ -150,7 +141,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->return_stubs = true;
     o->sample = 1;
     o->heuristics = HEUR_ALL;
-    o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
+    o->show_kinds = REPORT_DEFAULT_KINDS;
     if (argc < 2) {
         snprintf(err, err_len, "no command given (try 'memtrace --help')");
         return -1;
@@ -271,7 +262,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             o->min_size = v;
             break;
         case OPT_HEURISTICS:
-            if (leak_heuristics_parse(optarg, &o->heuristics) != 0) {
+            if (parse_heuristics(optarg, &o->heuristics) != 0) {
                 snprintf(err, err_len, "--leak-check-heuristics takes stdstring, length64, "
                          "newarray, multipleinheritance (comma-separated), all or none, not '%s'",
                          optarg);
@@ -279,7 +270,7 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
             }
             break;
         case OPT_SHOW_REACHABLE:
-            o->show_kinds = (1u << LEAK_KIND_COUNT) - 1;
+            o->show_kinds = REPORT_ALL_KINDS;
             break;
         case OPT_SHOW_LEAK_KINDS:
             if (parse_leak_kinds(optarg, &o->show_kinds) != 0) {

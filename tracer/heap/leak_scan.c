@@ -264,32 +264,6 @@ static int scan_words(struct leak_scan *s, mt_addr lo, mt_addr hi, uint8_t *buf,
     return 0;
 }
 
-int leak_heuristics_parse(const char *list, unsigned *out)
-{
-    static const struct { const char *name; unsigned bit; } names[] = {
-        { "stdstring", HEUR_STDSTRING }, { "length64", HEUR_LENGTH64 },
-        { "newarray", HEUR_NEWARRAY }, { "multipleinheritance", HEUR_MULTIPLE_INHERITANCE },
-    };
-    if (strcmp(list, "all") == 0 || strcmp(list, "none") == 0) {
-        *out = strcmp(list, "all") == 0 ? HEUR_ALL : 0;
-        return 0;
-    }
-    unsigned bits = 0;
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        unsigned bit = 0;
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-            if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
-                bit = names[i].bit;
-        if (!bit)
-            return -1;
-        bits |= bit;
-        p += len + (p[len] == ',');
-    }
-    *out = bits;
-    return *list ? 0 : -1;
-}
-
 static bool read_word(struct leak_scan *s, mt_addr addr, uint64_t *w)
 {
     return s->read(s->read_ctx, addr, w, sizeof(*w)) == (ssize_t)sizeof(*w);

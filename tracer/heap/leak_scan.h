@@ -32,9 +32,6 @@ enum leak_heuristic {
     HEUR_MULTIPLE_INHERITANCE = 1u << 3, /* ptr at a second vtable pointer of the object */
     HEUR_ALL = (1u << 4) - 1,
 };
-/* Parses "none", "all" or a comma-separated list of stdstring, length64,
- * newarray, multipleinheritance. Returns 0 or -1. */
-int leak_heuristics_parse(const char *list, unsigned *out);
 
 /* The allocator's rules. Memory the allocator manages holds pointers into
  * its blocks that the program never made. Before memcheck's rules (and the
