@@ -176,31 +176,36 @@ static struct leak_owner *owner_find(const struct leak_scan *s, uint32_t rank)
     }
 }
 
+/* Doubles the owner table and re-inserts every owner: an open-addressing
+ * table is rebuilt, not copied, so mt_grow does not fit. */
+static int owners_grow(struct leak_scan *s)
+{
+    size_t cap = s->owners_cap ? s->owners_cap * 2 : 64;
+    struct leak_owner *p = malloc(cap * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    for (size_t i = 0; i < cap; i++)
+        p[i].rank = UINT32_MAX;
+    for (size_t i = 0; i < s->owners_cap; i++) {
+        if (s->owners[i].rank == UINT32_MAX)
+            continue;
+        size_t j = (s->owners[i].rank * 0x9e3779b1u) & (cap - 1);
+        while (p[j].rank != UINT32_MAX)
+            j = (j + 1) & (cap - 1);
+        p[j] = s->owners[i];
+    }
+    free(s->owners);
+    s->owners = p;
+    s->owners_cap = cap;
+    return 0;
+}
+
 static int owner_add(struct leak_scan *s, uint32_t rank, uint64_t bytes, uint32_t blocks)
 {
     struct leak_owner *o = owner_find(s, rank);
     if (!o) {
-        if ((s->nowners + 1) * 2 > s->owners_cap) {
-            size_t cap = s->owners_cap ? s->owners_cap * 2 : 64;
-            struct leak_owner *p = malloc(cap * sizeof(*p));
-            if (!p)
-                return -ENOMEM;
-            for (size_t i = 0; i < cap; i++)
-                p[i].rank = UINT32_MAX;
-            struct leak_owner *old = s->owners;
-            size_t old_cap = s->owners_cap;
-            s->owners = p;
-            s->owners_cap = cap;
-            for (size_t i = 0; i < old_cap; i++) {
-                if (old[i].rank == UINT32_MAX)
-                    continue;
-                size_t j = (old[i].rank * 0x9e3779b1u) & (cap - 1);
-                while (p[j].rank != UINT32_MAX)
-                    j = (j + 1) & (cap - 1);
-                p[j] = old[i];
-            }
-            free(old);
-        }
+        if ((s->nowners + 1) * 2 > s->owners_cap && owners_grow(s) != 0)
+            return -ENOMEM;
         size_t mask = s->owners_cap - 1, i = (rank * 0x9e3779b1u) & mask;
         while (s->owners[i].rank != UINT32_MAX)
             i = (i + 1) & mask;
