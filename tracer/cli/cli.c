@@ -1,6 +1,8 @@
 /* memtrace's command line: `memtrace run [OPTIONS] [--] PROGRAM [ARGS...]`. */
 #include "cli.h"
 #include "leak_scan.h"
+#include "name_set.h"
+#include "report.h"
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -108,39 +110,59 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return 0;
 }
 
-/* Valgrind's --show-leak-kinds syntax. */
+/* Valgrind's --show-leak-kinds. */
 static int parse_leak_kinds(const char *list, unsigned *out)
 {
-    static const char *const names[LEAK_KIND_COUNT] = {
-        [LEAK_DEFINITE] = "definite", [LEAK_INDIRECT] = "indirect",
-        [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
+    static const struct name_bit kinds[] = {
+        { "definite", 1u << LEAK_DEFINITE }, { "indirect", 1u << LEAK_INDIRECT },
+        { "possible", 1u << LEAK_POSSIBLE }, { "reachable", 1u << LEAK_REACHABLE },
     };
-    if (strcmp(list, "all") == 0) {
-        *out = (1u << LEAK_KIND_COUNT) - 1;
-        return 0;
-    }
-    if (strcmp(list, "none") == 0) {
-        *out = 0;
-        return 0;
-    }
-    unsigned kinds = 0;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        int found = -1;
-        for (int k = 0; k < LEAK_KIND_COUNT; k++)
-            if (strlen(names[k]) == len && strncmp(p, names[k], len) == 0)
-                found = k;
-        if (found < 0)
-            return -1;
-        kinds |= 1u << found;
-        p += len + (p[len] == ',');
-    }
-    *out = kinds;
-    return *list ? 0 : -1;
+    return name_set_parse(list, kinds, sizeof(kinds) / sizeof(kinds[0]), REPORT_ALL_KINDS, out);
 }
 
-int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+/* Valgrind's --leak-check-heuristics. */
+static int parse_heuristics(const char *list, unsigned *out)
+{
+    static const struct name_bit heuristics[] = {
+        { "stdstring", HEUR_STDSTRING }, { "length64", HEUR_LENGTH64 },
+        { "newarray", HEUR_NEWARRAY }, { "multipleinheritance", HEUR_MULTIPLE_INHERITANCE },
+    };
+    return name_set_parse(list, heuristics, sizeof(heuristics) / sizeof(heuristics[0]), HEUR_ALL,
+                          out);
+}
+
+enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
+       OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
+       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS };
+
+static const struct option longopts[] = {
+    { "json", required_argument, NULL, OPT_JSON },
+    { "log-file", required_argument, NULL, 'o' },
+    { "depth", required_argument, NULL, OPT_DEPTH },
+    { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
+    { "stats", no_argument, NULL, OPT_STATS },
+    { "no-follow-forks", no_argument, NULL, OPT_NO_FOLLOW_FORKS },
+    { "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
+    { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
+    { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
+    { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
+    { "sample", required_argument, NULL, OPT_SAMPLE },
+    { "min-size", required_argument, NULL, OPT_MIN_SIZE },
+    { "duration", required_argument, NULL, OPT_DURATION },
+    { "interval", required_argument, NULL, OPT_INTERVAL },
+    { "top", required_argument, NULL, OPT_TOP },
+    { "no-pin", no_argument, NULL, OPT_NO_PIN },
+    { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { 0 },
+};
+
+/* What an option handler tells the loop: go on, stop here (help or
+ * version), or fail with err filled in. */
+enum { PARSE_MORE = 0, PARSE_DONE = 1, PARSE_FAIL = -1 };
+
+static void set_defaults(struct mt_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->depth = CLI_DEFAULT_DEPTH;
@@ -150,205 +172,250 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     o->return_stubs = true;
     o->sample = 1;
     o->heuristics = HEUR_ALL;
-    o->show_kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE);
-    if (argc < 2) {
-        snprintf(err, err_len, "no command given (try 'memtrace --help')");
-        return -1;
-    }
-    const char *cmd = argv[1];
+    o->show_kinds = REPORT_DEFAULT_KINDS;
+}
+
+/* argv[1]: help, version, or the command whose options follow. */
+static int parse_command(const char *cmd, struct mt_options *o, char *err, size_t err_len)
+{
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         o->command = CMD_HELP;
-        return 0;
+        return PARSE_DONE;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         o->command = CMD_VERSION;
-        return 0;
+        return PARSE_DONE;
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "attach") != 0) {
         if (cmd[0] == '-')
             snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')", cmd);
         else
             snprintf(err, err_len, "unknown command '%s' (try 'memtrace --help')", cmd);
+        return PARSE_FAIL;
+    }
+    o->command = strcmp(cmd, "attach") == 0 ? CMD_ATTACH : CMD_RUN;
+    o->top = CLI_DEFAULT_TOP;
+    return PARSE_MORE;
+}
+
+/* attach's own options: --duration, --interval, --top. */
+static int parse_attach_option(int c, const char *arg, struct mt_options *o, char *err,
+                               size_t err_len)
+{
+    unsigned long v;
+    if (c == OPT_TOP) {
+        if (parse_uint(arg, 1, 1000, &v) != 0) {
+            snprintf(err, err_len, "--top needs a number from 1 to 1000, not '%s'", arg);
+            return PARSE_FAIL;
+        }
+        o->top = (unsigned)v;
+        return PARSE_MORE;
+    }
+    if (parse_seconds(arg, c == OPT_DURATION ? &o->duration_ms : &o->interval_ms)) {
+        snprintf(err, err_len, "--%s needs a number of seconds, e.g. 2 or 0.5, not '%s'",
+                 c == OPT_DURATION ? "duration" : "interval", arg);
+        return PARSE_FAIL;
+    }
+    return PARSE_MORE;
+}
+
+/* The numeric options: --depth, --error-exitcode, --sample, --min-size. */
+static int parse_number_option(int c, const char *arg, struct mt_options *o, char *err,
+                               size_t err_len)
+{
+    unsigned long v;
+    switch (c) {
+    case OPT_DEPTH:
+        if (parse_uint(arg, 1, CLI_MAX_DEPTH, &v) != 0) {
+            snprintf(err, err_len, "--depth needs a number from 1 to %d, not '%s'",
+                     CLI_MAX_DEPTH, arg);
+            return PARSE_FAIL;
+        }
+        o->depth = (unsigned)v;
+        break;
+    case OPT_ERROR_EXITCODE:
+        if (parse_uint(arg, 1, 255, &v) != 0) {
+            snprintf(err, err_len, "--error-exitcode needs a number from 1 to 255, not '%s'",
+                     arg);
+            return PARSE_FAIL;
+        }
+        o->error_exitcode = (int)v;
+        break;
+    case OPT_SAMPLE:
+        if (parse_uint(arg, 1, 1000000, &v) != 0) {
+            snprintf(err, err_len, "--sample needs a number from 1 to 1000000, not '%s'", arg);
+            return PARSE_FAIL;
+        }
+        o->sample = (unsigned)v;
+        break;
+    case OPT_MIN_SIZE:
+        if (parse_uint(arg, 0, (unsigned long)1 << 40, &v) != 0) {
+            snprintf(err, err_len, "--min-size needs a number of bytes, not '%s'", arg);
+            return PARSE_FAIL;
+        }
+        o->min_size = v;
+        break;
+    }
+    return PARSE_MORE;
+}
+
+/* The leak-report options: --show-leak-kinds, --show-reachable,
+ * --leak-check-heuristics. */
+static int parse_leak_option(int c, const char *arg, struct mt_options *o, char *err,
+                             size_t err_len)
+{
+    if (c == OPT_SHOW_REACHABLE) {
+        o->show_kinds = REPORT_ALL_KINDS;
+    } else if (c == OPT_SHOW_LEAK_KINDS) {
+        if (parse_leak_kinds(arg, &o->show_kinds) != 0) {
+            snprintf(err, err_len, "--show-leak-kinds takes definite, indirect, possible, "
+                     "reachable (comma-separated), all or none, not '%s'", arg);
+            return PARSE_FAIL;
+        }
+    } else if (parse_heuristics(arg, &o->heuristics) != 0) {
+        snprintf(err, err_len, "--leak-check-heuristics takes stdstring, length64, "
+                 "newarray, multipleinheritance (comma-separated), all or none, not '%s'",
+                 arg);
+        return PARSE_FAIL;
+    }
+    return PARSE_MORE;
+}
+
+static int add_debug_dir(const char *dir, struct mt_options *o, char *err, size_t err_len)
+{
+    if (!*dir) {
+        snprintf(err, err_len, "--debug-dir needs a directory");
+        return PARSE_FAIL;
+    }
+    if (o->ndebug_dirs == CLI_MAX_DEBUG_DIRS) {
+        snprintf(err, err_len, "at most %d --debug-dir options", CLI_MAX_DEBUG_DIRS);
+        return PARSE_FAIL;
+    }
+    o->debug_dirs[o->ndebug_dirs++] = dir;
+    return PARSE_MORE;
+}
+
+/* What getopt could not take: a missing argument (':') or an unknown
+ * option; arg is the argv word getopt last looked at. */
+static int option_error(int c, const char *arg, char *err, size_t err_len)
+{
+    if (c == ':')
+        snprintf(err, err_len, "option '%s' needs an argument", arg);
+    /* Inside a group like -zq optind has not moved on: name the letter.
+     * glibc sets optopt to 0 for unknown long options. */
+    else if (optopt > 0 && optopt < 256)
+        snprintf(err, err_len, "unknown option '-%c' (try 'memtrace --help')", optopt);
+    else
+        snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')", arg);
+    return PARSE_FAIL;
+}
+
+/* One option c from getopt_long (its argument in optarg); word is the argv
+ * word getopt last looked at, for messages. */
+static int apply_option(int c, bool attach, const char *word, struct mt_options *o, char *err,
+                        size_t err_len)
+{
+    switch (c) {
+    case OPT_DURATION:
+    case OPT_INTERVAL:
+    case OPT_TOP:
+        if (!attach) {
+            snprintf(err, err_len, "%s is an option of 'memtrace attach'", word);
+            return PARSE_FAIL;
+        }
+        return parse_attach_option(c, optarg, o, err, err_len);
+    case OPT_DEPTH:
+    case OPT_ERROR_EXITCODE:
+    case OPT_SAMPLE:
+    case OPT_MIN_SIZE:
+        return parse_number_option(c, optarg, o, err, err_len);
+    case OPT_HEURISTICS:
+    case OPT_SHOW_REACHABLE:
+    case OPT_SHOW_LEAK_KINDS:
+        return parse_leak_option(c, optarg, o, err, err_len);
+    case OPT_DEBUG_DIR:
+        return add_debug_dir(optarg, o, err, err_len);
+    case OPT_JSON:
+        o->json_path = optarg;
+        return PARSE_MORE;
+    case 'o':
+        o->log_path = optarg;
+        return PARSE_MORE;
+    case OPT_STATS:
+        o->stats = true;
+        return PARSE_MORE;
+    case OPT_NO_FOLLOW_FORKS:
+        o->follow_forks = false;
+        return PARSE_MORE;
+    case OPT_NO_PIN:
+        o->pin = false;
+        return PARSE_MORE;
+    case OPT_RETURN_TRAPS:
+        o->return_stubs = false;
+        return PARSE_MORE;
+    case 'h':
+        o->command = CMD_HELP;
+        return PARSE_DONE;
+    case 'V':
+        o->command = CMD_VERSION;
+        return PARSE_DONE;
+    default:
+        return option_error(c, word, err, err_len);
+    }
+}
+
+/* What follows the options (args[0..n)): attach's PID, or run's program and
+ * its arguments. */
+static int parse_operands(char **args, int n, struct mt_options *o, char *err, size_t err_len)
+{
+    if (o->command == CMD_ATTACH) {
+        if (n < 1) {
+            snprintf(err, err_len, "no PID given (usage: memtrace attach [OPTIONS] PID)");
+            return PARSE_FAIL;
+        }
+        if (n > 1) {
+            snprintf(err, err_len, "attach takes one PID, not '%s %s'", args[0], args[1]);
+            return PARSE_FAIL;
+        }
+        o->attach_pid = args[0];
+        /* A child forked while attached gets clean memory and runs untraced:
+         * memtrace leaves with the process it came for. */
+        o->follow_forks = false;
+        return PARSE_MORE;
+    }
+    if (n < 1) {
+        snprintf(err, err_len, "no program to run (usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...])");
+        return PARSE_FAIL;
+    }
+    o->target_argv = args;
+    o->target_argc = n;
+    return PARSE_MORE;
+}
+
+int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+{
+    set_defaults(o);
+    if (argc < 2) {
+        snprintf(err, err_len, "no command given (try 'memtrace --help')");
         return -1;
     }
-    bool attach = strcmp(cmd, "attach") == 0;
-    o->command = attach ? CMD_ATTACH : CMD_RUN;
-    o->top = CLI_DEFAULT_TOP;
-    enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
-           OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-           OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN,
-           OPT_RETURN_TRAPS };
-    static const struct option longopts[] = {
-        { "json", required_argument, NULL, OPT_JSON },
-        { "log-file", required_argument, NULL, 'o' },
-        { "depth", required_argument, NULL, OPT_DEPTH },
-        { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
-        { "stats", no_argument, NULL, OPT_STATS },
-        { "no-follow-forks", no_argument, NULL, OPT_NO_FOLLOW_FORKS },
-        { "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
-        { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
-        { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
-        { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
-        { "sample", required_argument, NULL, OPT_SAMPLE },
-        { "min-size", required_argument, NULL, OPT_MIN_SIZE },
-        { "duration", required_argument, NULL, OPT_DURATION },
-        { "interval", required_argument, NULL, OPT_INTERVAL },
-        { "top", required_argument, NULL, OPT_TOP },
-        { "no-pin", no_argument, NULL, OPT_NO_PIN },
-        { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { 0 },
-    };
+    int r = parse_command(argv[1], o, err, err_len);
+    if (r != PARSE_MORE)
+        return r == PARSE_DONE ? 0 : -1;
+    bool attach = o->command == CMD_ATTACH;
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;
     optind = 0;    /* glibc: full re-initialisation, so repeated parses work */
     opterr = 0;
-    int c;
-    unsigned long v;
     /* run stops at PROGRAM (its options are its own); attach takes options
      * before and after PID. */
     const char *shortopts = attach ? ":o:hV" : "+:o:hV";
+    int c;
     while ((c = getopt_long(sub_argc, sub_argv, shortopts, longopts, NULL)) != -1) {
-        if (!attach && (c == OPT_DURATION || c == OPT_INTERVAL || c == OPT_TOP)) {
-            snprintf(err, err_len, "%s is an option of 'memtrace attach'", sub_argv[optind - 1]);
-            return -1;
-        }
-        switch (c) {
-        case OPT_DURATION:
-        case OPT_INTERVAL:
-            if (parse_seconds(optarg, c == OPT_DURATION ? &o->duration_ms : &o->interval_ms)) {
-                snprintf(err, err_len, "--%s needs a number of seconds, e.g. 2 or 0.5, not '%s'",
-                         c == OPT_DURATION ? "duration" : "interval", optarg);
-                return -1;
-            }
-            break;
-        case OPT_TOP:
-            if (parse_uint(optarg, 1, 1000, &v) != 0) {
-                snprintf(err, err_len, "--top needs a number from 1 to 1000, not '%s'", optarg);
-                return -1;
-            }
-            o->top = (unsigned)v;
-            break;
-        case OPT_JSON:
-            o->json_path = optarg;
-            break;
-        case 'o':
-            o->log_path = optarg;
-            break;
-        case OPT_DEPTH:
-            if (parse_uint(optarg, 1, CLI_MAX_DEPTH, &v) != 0) {
-                snprintf(err, err_len, "--depth needs a number from 1 to %d, not '%s'",
-                         CLI_MAX_DEPTH, optarg);
-                return -1;
-            }
-            o->depth = (unsigned)v;
-            break;
-        case OPT_ERROR_EXITCODE:
-            if (parse_uint(optarg, 1, 255, &v) != 0) {
-                snprintf(err, err_len, "--error-exitcode needs a number from 1 to 255, not '%s'",
-                         optarg);
-                return -1;
-            }
-            o->error_exitcode = (int)v;
-            break;
-        case OPT_STATS:
-            o->stats = true;
-            break;
-        case OPT_SAMPLE:
-            if (parse_uint(optarg, 1, 1000000, &v) != 0) {
-                snprintf(err, err_len, "--sample needs a number from 1 to 1000000, not '%s'",
-                         optarg);
-                return -1;
-            }
-            o->sample = (unsigned)v;
-            break;
-        case OPT_MIN_SIZE:
-            if (parse_uint(optarg, 0, (unsigned long)1 << 40, &v) != 0) {
-                snprintf(err, err_len, "--min-size needs a number of bytes, not '%s'", optarg);
-                return -1;
-            }
-            o->min_size = v;
-            break;
-        case OPT_HEURISTICS:
-            if (leak_heuristics_parse(optarg, &o->heuristics) != 0) {
-                snprintf(err, err_len, "--leak-check-heuristics takes stdstring, length64, "
-                         "newarray, multipleinheritance (comma-separated), all or none, not '%s'",
-                         optarg);
-                return -1;
-            }
-            break;
-        case OPT_SHOW_REACHABLE:
-            o->show_kinds = (1u << LEAK_KIND_COUNT) - 1;
-            break;
-        case OPT_SHOW_LEAK_KINDS:
-            if (parse_leak_kinds(optarg, &o->show_kinds) != 0) {
-                snprintf(err, err_len, "--show-leak-kinds takes definite, indirect, possible, "
-                         "reachable (comma-separated), all or none, not '%s'", optarg);
-                return -1;
-            }
-            break;
-        case OPT_NO_FOLLOW_FORKS:
-            o->follow_forks = false;
-            break;
-        case OPT_NO_PIN:
-            o->pin = false;
-            break;
-        case OPT_RETURN_TRAPS:
-            o->return_stubs = false;
-            break;
-        case OPT_DEBUG_DIR:
-            if (!*optarg) {
-                snprintf(err, err_len, "--debug-dir needs a directory");
-                return -1;
-            }
-            if (o->ndebug_dirs == CLI_MAX_DEBUG_DIRS) {
-                snprintf(err, err_len, "at most %d --debug-dir options", CLI_MAX_DEBUG_DIRS);
-                return -1;
-            }
-            o->debug_dirs[o->ndebug_dirs++] = optarg;
-            break;
-        case 'h':
-            o->command = CMD_HELP;
-            return 0;
-        case 'V':
-            o->command = CMD_VERSION;
-            return 0;
-        case ':':
-            snprintf(err, err_len, "option '%s' needs an argument", sub_argv[optind - 1]);
-            return -1;
-        default:
-            /* Inside a group like -zq optind has not moved on: name the letter.
-             * glibc sets optopt to 0 for unknown long options. */
-            if (optopt > 0 && optopt < 256)
-                snprintf(err, err_len, "unknown option '-%c' (try 'memtrace --help')", optopt);
-            else
-                snprintf(err, err_len, "unknown option '%s' (try 'memtrace --help')",
-                         sub_argv[optind - 1]);
-            return -1;
-        }
+        r = apply_option(c, attach, sub_argv[optind - 1], o, err, err_len);
+        if (r != PARSE_MORE)
+            return r == PARSE_DONE ? 0 : -1;
     }
-    if (attach) {
-        if (optind >= sub_argc) {
-            snprintf(err, err_len, "no PID given (usage: memtrace attach [OPTIONS] PID)");
-            return -1;
-        }
-        if (sub_argc - optind > 1) {
-            snprintf(err, err_len, "attach takes one PID, not '%s %s'", sub_argv[optind],
-                     sub_argv[optind + 1]);
-            return -1;
-        }
-        o->attach_pid = sub_argv[optind];
-        /* A child forked while attached gets clean memory and runs untraced:
-         * memtrace leaves with the process it came for. */
-        o->follow_forks = false;
-        return 0;
-    }
-    if (optind >= sub_argc) {
-        snprintf(err, err_len, "no program to run (usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...])");
-        return -1;
-    }
-    o->target_argv = sub_argv + optind;
-    o->target_argc = sub_argc - optind;
-    return 0;
+    return parse_operands(sub_argv + optind, sub_argc - optind, o, err, err_len) == PARSE_MORE
+               ? 0 : -1;
 }

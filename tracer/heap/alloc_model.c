@@ -78,14 +78,10 @@ enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc
 
 int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *err)
 {
-    if (m->nerrors == m->errors_cap) {
-        size_t cap = m->errors_cap ? m->errors_cap * 2 : 16;
-        struct alloc_error *p = realloc(m->errors, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        m->errors = p;
-        m->errors_cap = cap;
-    }
+    struct alloc_error *p = mt_grow(m->errors, &m->errors_cap, m->nerrors + 1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    m->errors = p;
     m->errors[m->nerrors++] = *err;
     return 0;
 }

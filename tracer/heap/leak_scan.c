@@ -3,7 +3,8 @@
  * at most possible), then group the unreached blocks into lost structures,
  * each led by one definitely lost block that owns the rest as indirect. */
 #include "leak_scan.h"
-#include "alloc_fn.h"
+#include "glibc_heap.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,31 +176,36 @@ static struct leak_owner *owner_find(const struct leak_scan *s, uint32_t rank)
     }
 }
 
+/* Doubles the owner table and re-inserts every owner: an open-addressing
+ * table is rebuilt, not copied, so mt_grow does not fit. */
+static int owners_grow(struct leak_scan *s)
+{
+    size_t cap = s->owners_cap ? s->owners_cap * 2 : 64;
+    struct leak_owner *p = malloc(cap * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    for (size_t i = 0; i < cap; i++)
+        p[i].rank = UINT32_MAX;
+    for (size_t i = 0; i < s->owners_cap; i++) {
+        if (s->owners[i].rank == UINT32_MAX)
+            continue;
+        size_t j = (s->owners[i].rank * 0x9e3779b1u) & (cap - 1);
+        while (p[j].rank != UINT32_MAX)
+            j = (j + 1) & (cap - 1);
+        p[j] = s->owners[i];
+    }
+    free(s->owners);
+    s->owners = p;
+    s->owners_cap = cap;
+    return 0;
+}
+
 static int owner_add(struct leak_scan *s, uint32_t rank, uint64_t bytes, uint32_t blocks)
 {
     struct leak_owner *o = owner_find(s, rank);
     if (!o) {
-        if ((s->nowners + 1) * 2 > s->owners_cap) {
-            size_t cap = s->owners_cap ? s->owners_cap * 2 : 64;
-            struct leak_owner *p = malloc(cap * sizeof(*p));
-            if (!p)
-                return -ENOMEM;
-            for (size_t i = 0; i < cap; i++)
-                p[i].rank = UINT32_MAX;
-            struct leak_owner *old = s->owners;
-            size_t old_cap = s->owners_cap;
-            s->owners = p;
-            s->owners_cap = cap;
-            for (size_t i = 0; i < old_cap; i++) {
-                if (old[i].rank == UINT32_MAX)
-                    continue;
-                size_t j = (old[i].rank * 0x9e3779b1u) & (cap - 1);
-                while (p[j].rank != UINT32_MAX)
-                    j = (j + 1) & (cap - 1);
-                p[j] = old[i];
-            }
-            free(old);
-        }
+        if ((s->nowners + 1) * 2 > s->owners_cap && owners_grow(s) != 0)
+            return -ENOMEM;
         size_t mask = s->owners_cap - 1, i = (rank * 0x9e3779b1u) & mask;
         while (s->owners[i].rank != UINT32_MAX)
             i = (i + 1) & mask;
@@ -214,28 +220,20 @@ static int owner_add(struct leak_scan *s, uint32_t rank, uint64_t bytes, uint32_
 
 static int push_edge(struct leak_scan *s, uint32_t value)
 {
-    if (s->nedges == s->edges_cap) {
-        size_t cap = s->edges_cap ? s->edges_cap * 2 : 1024;
-        uint32_t *p = realloc(s->edges, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        s->edges = p;
-        s->edges_cap = cap;
-    }
+    uint32_t *p = mt_grow(s->edges, &s->edges_cap, s->nedges + 1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    s->edges = p;
     s->edges[s->nedges++] = value;
     return 0;
 }
 
 static int push_work(struct leak_scan *s, uint32_t i)
 {
-    if (s->nstack == s->stack_cap) {
-        size_t cap = s->stack_cap ? s->stack_cap * 2 : 1024;
-        uint32_t *p = realloc(s->stack, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        s->stack = p;
-        s->stack_cap = cap;
-    }
+    uint32_t *p = mt_grow(s->stack, &s->stack_cap, s->nstack + 1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    s->stack = p;
     s->stack[s->nstack++] = i;
     return 0;
 }
@@ -271,32 +269,6 @@ static int scan_words(struct leak_scan *s, mt_addr lo, mt_addr hi, uint8_t *buf,
     return 0;
 }
 
-int leak_heuristics_parse(const char *list, unsigned *out)
-{
-    static const struct { const char *name; unsigned bit; } names[] = {
-        { "stdstring", HEUR_STDSTRING }, { "length64", HEUR_LENGTH64 },
-        { "newarray", HEUR_NEWARRAY }, { "multipleinheritance", HEUR_MULTIPLE_INHERITANCE },
-    };
-    if (strcmp(list, "all") == 0 || strcmp(list, "none") == 0) {
-        *out = strcmp(list, "all") == 0 ? HEUR_ALL : 0;
-        return 0;
-    }
-    unsigned bits = 0;
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        unsigned bit = 0;
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-            if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
-                bit = names[i].bit;
-        if (!bit)
-            return -1;
-        bits |= bit;
-        p += len + (p[len] == ',');
-    }
-    *out = bits;
-    return *list ? 0 : -1;
-}
-
 static bool read_word(struct leak_scan *s, mt_addr addr, uint64_t *w)
 {
     return s->read(s->read_ctx, addr, w, sizeof(*w)) == (ssize_t)sizeof(*w);
@@ -328,53 +300,25 @@ static bool heuristic_match(struct leak_scan *s, const struct block *b, mt_addr 
 }
 
 /* Block j for a pointer, or -1; *start tells whether it counts as a start
- * pointer (a heuristic can make an interior pointer one). */
-/* glibc keeps a chunk header (prev_size, size) right after each chunk, and
- * its free lists point at those headers: stale fd/bk words left in a
- * recycled block, main_arena's top and bins. The header after block b sits
- * inside b's usable tail, at b - 16 + chunksize(b). A pointer there is the
- * allocator's, not the program's. */
-static bool is_chunk_header_pointer(struct leak_scan *s, long j, mt_addr ptr)
-{
-    /* The size field is read on demand and kept in a small direct-mapped
-     * cache: a per-block copy would cost 8 bytes for every block. */
-    size_t c = (size_t)j % LEAK_CHUNK_CACHE;
-    const struct block *b = blk(s, (size_t)j);
-    if (s->chunk_cache[c].rank != (uint32_t)j + 1) {
-        uint64_t field = 0;
-        s->chunk_cache[c].rank = (uint32_t)j + 1;
-        s->chunk_cache[c].size = read_word(s, b->addr - 8, &field) ? field : 1;
-    }
-    uint64_t chunk = s->chunk_cache[c].size;
-    uint64_t size = chunk & ~(uint64_t)7;
-    bool mmapped = chunk & 2;
-    return !mmapped && size >= 32 && ptr == b->addr - 16 + size;
-}
-
-/* glibc's thread descriptor points at the second entry of the thread's
- * DTV (INSTALL_DTV: dtv + 1), which _dl_allocate_tls callocs as
- * dtv_length + 2 entries of 16 bytes, dtv[0] holding dtv_length. The
- * descriptor lives in the thread's stack (kept in glibc's stack cache after
- * the thread ends): the DTV is glibc's, reachable, not a possible leak.
- * (memcheck shows it as possibly lost unless its __libc_freeres has freed
- * the stack cache; LeakSanitizer counts it reachable.) */
-static bool is_glibc_dtv_pointer(struct leak_scan *s, const struct block *b, mt_addr ptr)
-{
-    uint64_t length = 0;
-    return ptr == b->addr + 16 && b->fn == FN_CALLOC && b->size >= 48 && b->size % 16 == 0 &&
-           read_word(s, b->addr, &length) && length == b->size / 16 - 2;
-}
-
+ * pointer. An interior pointer is put first to the allocator's rules, which
+ * may dismiss it as the allocator's own or make it a start pointer, then to
+ * Valgrind's heuristics, which may make it a start pointer. */
 static long classify_pointer(struct leak_scan *s, mt_addr ptr, bool *start)
 {
     long j = find_block(s, ptr, start);
-    if (j >= 0 && !*start && is_chunk_header_pointer(s, j, ptr))
+    if (j < 0 || *start)
+        return j;
+    const struct block *b = blk(s, (size_t)j);
+    switch (s->rules.interior(s->rules.state, (size_t)j, b, ptr)) {
+    case LEAK_PTR_IGNORE:
         return -1;
-    if (j >= 0 && !*start && is_glibc_dtv_pointer(s, blk(s, (size_t)j), ptr)) {
+    case LEAK_PTR_START:
         *start = true;
         return j;
+    case LEAK_PTR_INTERIOR:
+        break;
     }
-    if (j >= 0 && !*start && s->heuristics && heuristic_match(s, blk(s, (size_t)j), ptr)) {
+    if (s->heuristics && heuristic_match(s, b, ptr)) {
         *start = true;
         s->heuristic_hits++;
     }
@@ -393,38 +337,12 @@ static int add_edge(struct leak_scan *s, uint64_t word, void *arg)
     return push_edge(s, (uint32_t)j << 1 | (start ? 0u : 1u));
 }
 
-int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_read_fn read,
-                   void *read_ctx, unsigned heuristics, leak_vtable_fn is_vtable)
+/* edges[]: the pointers in every block's contents, by block (CSR). Blocks
+ * are visited in address order through one window of target memory (buf,
+ * WINDOW_BYTES), so neighbouring small blocks cost one read, not one each. */
+static int build_edges(struct leak_scan *s, uint8_t *buf)
 {
-    memset(s, 0, sizeof(*s));
-    s->live = live;
-    s->live_generation = live->generation;
-    s->read = read;
-    s->read_ctx = read_ctx;
-    s->heuristics = heuristics;
-    s->is_vtable = is_vtable;
-    if (live->count > UINT32_MAX / 2 || live->capacity > UINT32_MAX)
-        return -ENOMEM;
-    int err = build_order(s);
-    s->state = err ? NULL : malloc(s->n ? s->n : 1);
-    s->edge_start = s->state ? calloc(s->n + 1, sizeof(*s->edge_start)) : NULL;
-    uint8_t *buf = s->edge_start ? malloc(WINDOW_BYTES) : NULL;
-    if (!buf) {
-        leak_scan_destroy(s);
-        return -ENOMEM;
-    }
-    memset(s->state, UNASSIGNED, s->n);   /* reached = REACH_NONE */
-    if (s->n) {
-        s->lo = addr_of(s, 0);
-        for (size_t i = 0; i < s->n; i++) {
-            const struct block *bl = blk(s, i);
-            mt_addr end = bl->addr + (bl->size ? bl->size : 1);
-            if (end > s->hi)
-                s->hi = end;
-        }
-    }
-    /* Blocks are visited in address order through one window of target
-     * memory, so neighbouring small blocks cost one read, not one each. */
+    int err = 0;
     mt_addr win_lo = 0, win_hi = 0;
     for (size_t i = 0; i < s->n && !err; i++) {
         s->edge_start[i] = (uint32_t)s->nedges;
@@ -455,6 +373,42 @@ int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_rea
         }
     }
     s->edge_start[s->n] = (uint32_t)s->nedges;
+    return err;
+}
+
+int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_read_fn read,
+                   void *read_ctx, unsigned heuristics, leak_vtable_fn is_vtable)
+{
+    memset(s, 0, sizeof(*s));
+    s->live = live;
+    s->live_generation = live->generation;
+    s->read = read;
+    s->read_ctx = read_ctx;
+    s->heuristics = heuristics;
+    s->is_vtable = is_vtable;
+    if (live->count > UINT32_MAX / 2 || live->capacity > UINT32_MAX)
+        return -ENOMEM;
+    int err = build_order(s);
+    if (!err)   /* the allocator memtrace hooks is glibc's */
+        err = glibc_heap_rules(&s->rules, read, read_ctx);
+    s->state = err ? NULL : malloc(s->n ? s->n : 1);
+    s->edge_start = s->state ? calloc(s->n + 1, sizeof(*s->edge_start)) : NULL;
+    uint8_t *buf = s->edge_start ? malloc(WINDOW_BYTES) : NULL;
+    if (!buf) {
+        leak_scan_destroy(s);
+        return -ENOMEM;
+    }
+    memset(s->state, UNASSIGNED, s->n);   /* reached = REACH_NONE */
+    if (s->n) {
+        s->lo = addr_of(s, 0);
+        for (size_t i = 0; i < s->n; i++) {
+            const struct block *bl = blk(s, i);
+            mt_addr end = bl->addr + (bl->size ? bl->size : 1);
+            if (end > s->hi)
+                s->hi = end;
+        }
+    }
+    err = build_edges(s, buf);
     free(buf);
     if (err)
         leak_scan_destroy(s);
@@ -463,6 +417,8 @@ int leak_scan_init(struct leak_scan *s, const struct alloc_table *live, leak_rea
 
 void leak_scan_destroy(struct leak_scan *s)
 {
+    if (s->rules.destroy)
+        s->rules.destroy(s->rules.state);
     free(s->order);
     free(s->state);
     free(s->fence);

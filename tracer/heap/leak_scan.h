@@ -32,9 +32,22 @@ enum leak_heuristic {
     HEUR_MULTIPLE_INHERITANCE = 1u << 3, /* ptr at a second vtable pointer of the object */
     HEUR_ALL = (1u << 4) - 1,
 };
-/* Parses "none", "all" or a comma-separated list of stdstring, length64,
- * newarray, multipleinheritance. Returns 0 or -1. */
-int leak_heuristics_parse(const char *list, unsigned *out);
+
+/* The allocator's rules. Memory the allocator manages holds pointers into
+ * its blocks that the program never made. Before memcheck's rules (and the
+ * heuristics above) judge an interior pointer ptr into block b, the scan asks
+ * interior(state, rank, b, ptr), rank being b's position by address (stable
+ * for the scan: a cache key). The scan's rules are glibc's (glibc_heap.h). */
+enum leak_ptr_rule {
+    LEAK_PTR_INTERIOR,   /* no rule: an interior pointer, as memcheck counts it */
+    LEAK_PTR_IGNORE,     /* the allocator's own bookkeeping: no reference at all */
+    LEAK_PTR_START,      /* the allocator's reference to its own block: a start pointer */
+};
+struct leak_rules {
+    enum leak_ptr_rule (*interior)(void *state, size_t rank, const struct block *b, mt_addr ptr);
+    void (*destroy)(void *state);   /* frees state; may be NULL */
+    void *state;
+};
 
 /* What the scan concluded about one block. */
 struct leak_verdict {
@@ -49,8 +62,6 @@ struct leak_owner {
     uint32_t indirect_blocks;
     uint64_t indirect_bytes;
 };
-
-#define LEAK_CHUNK_CACHE 1024
 
 /* The scan does not copy the live blocks: it indexes the live table's slots
  * (order[] holds slot numbers by address), so it costs ~9 bytes per block on
@@ -74,8 +85,7 @@ struct leak_scan {
     size_t nstack, stack_cap;
     struct leak_owner *owners;        /* open addressing by rank, power-of-two capacity */
     size_t nowners, owners_cap;
-    struct { uint32_t rank; uint64_t size; } chunk_cache[LEAK_CHUNK_CACHE];
-                                      /* glibc chunk size fields read on demand (rank+1; 0 empty) */
+    struct leak_rules rules;          /* the allocator's (glibc's) */
     leak_read_fn read;
     void *read_ctx;
     unsigned heuristics;              /* enum leak_heuristic bits */

@@ -1,5 +1,6 @@
 /* Stack interning with an FNV-style hash and an open-addressing id index. */
 #include "stack_intern.h"
+#include "grow.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,21 +100,15 @@ uint32_t stack_intern_add(struct stack_intern *si, const mt_addr *ips, unsigned 
             memcmp(&si->ips[rec_offset(r)], ips, depth * sizeof(*ips)) == 0)
             return si->buckets[i];
     }
-    if (si->nips + depth > si->ips_cap) {
-        size_t cap = si->ips_cap * 2 + depth;
-        mt_addr *p = realloc(si->ips, cap * sizeof(*p));
-        if (!p)
-            goto oom;
-        si->ips = p;
-        si->ips_cap = cap;
-    }
-    if (si->nrecs == si->recs_cap) {
-        struct stack_rec *p = realloc(si->recs, si->recs_cap * 2 * sizeof(*p));
-        if (!p)
-            goto oom;
-        si->recs = p;
-        si->recs_cap *= 2;
-    }
+    mt_addr *ips_grown = mt_grow(si->ips, &si->ips_cap, si->nips + depth, sizeof(*ips_grown));
+    if (!ips_grown)
+        goto oom;
+    si->ips = ips_grown;
+    struct stack_rec *recs_grown = mt_grow(si->recs, &si->recs_cap, si->nrecs + 1,
+                                           sizeof(*recs_grown));
+    if (!recs_grown)
+        goto oom;
+    si->recs = recs_grown;
     uint32_t id = (uint32_t)si->nrecs++;
     struct stack_rec *r = &si->recs[id];
     r->hash = h;

@@ -342,20 +342,6 @@ static void test_multiple_inheritance_needs_two_vtables(void **state)
     assert_int_equal(scan_with(m, HEUR_ALL, fake_vtable), LEAK_POSSIBLE);
 }
 
-static void test_heuristics_parse(void **state)
-{
-    (void)state;
-    unsigned h = 99;
-    assert_int_equal(leak_heuristics_parse("none", &h), 0);
-    assert_int_equal(h, 0);
-    assert_int_equal(leak_heuristics_parse("all", &h), 0);
-    assert_int_equal(h, HEUR_ALL);
-    assert_int_equal(leak_heuristics_parse("newarray,stdstring", &h), 0);
-    assert_int_equal(h, HEUR_NEWARRAY | HEUR_STDSTRING);
-    assert_int_equal(leak_heuristics_parse("newarray,bogus", &h), -1);
-    assert_int_equal(leak_heuristics_parse("", &h), -1);
-}
-
 /* glibc's free-list links point at chunk headers, which sit in the usable
  * tail of the block before them: such a word is not a program pointer. */
 static void test_pointer_to_next_chunk_header_is_ignored(void **state)
@@ -482,7 +468,6 @@ int main(void)
         T(test_stdstring),
         T(test_multiple_inheritance),
         T(test_multiple_inheritance_needs_two_vtables),
-        T(test_heuristics_parse),
         T(test_pointer_to_next_chunk_header_is_ignored),
         T(test_interior_pointer_elsewhere_still_counts),
         T(test_many_blocks_in_address_order),
