@@ -90,7 +90,7 @@ const char *sym_file_keep_string(struct sym_file *f, char *s)
 {
     if (!s)
         return NULL;
-    char **p = sym_grow(f->strings, &f->strings_cap, f->nstrings + 1, sizeof(*p), 16);
+    char **p = mt_grow(f->strings, &f->strings_cap, f->nstrings + 1, sizeof(*p));
     if (!p) {
         free(s);
         return NULL;

@@ -11,24 +11,9 @@
 #include <stdlib.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include "grow.h"
 #include "mt_addr.h"
 
-/* Returns items with room for need elements of elem bytes, *cap doubled
- * from first (or from *cap when not 0) until it fits; NULL when out of memory
- * (items is then untouched). The same as tracer/grow.h's mt_grow, kept here
- * so that symbols/ depends on nothing of tracer/ but mt_addr.h. */
-static inline void *sym_grow(void *items, size_t *cap, size_t need, size_t elem, size_t first)
-{
-    if (need <= *cap)
-        return items;
-    size_t n = *cap ? *cap : first;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(items, n * elem);
-    if (p)
-        *cap = n;
-    return p;
-}
 
 /* One source-level frame of a link-time address (no process specifics). */
 struct sym_chain_frame {

@@ -44,7 +44,7 @@ struct symbolizer {
 
 static int push_mark(struct symbolizer *s, uint64_t seq, uint32_t gen)
 {
-    struct gen_mark *m = sym_grow(s->marks, &s->marks_cap, s->nmarks + 1, sizeof(*m), 8);
+    struct gen_mark *m = mt_grow(s->marks, &s->marks_cap, s->nmarks + 1, sizeof(*m));
     if (!m)
         return -1;
     s->marks = m;
@@ -161,7 +161,7 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
     struct sym_file *f = sym_file_get(path, why, why_len);
     if (!f)
         return -1;
-    struct sym_module *m = sym_grow(s->modules, &s->modules_cap, s->nmodules + 1, sizeof(*m), 16);
+    struct sym_module *m = mt_grow(s->modules, &s->modules_cap, s->nmodules + 1, sizeof(*m));
     if (!m) {
         snprintf(why, why_len, "%s: out of memory", path);
         return -1;

@@ -2,6 +2,7 @@
  * for as long as its hook is installed; threads step over it by emulation or
  * through an out-of-line slot, never by removing it. */
 #include "breakpoint.h"
+#include "grow.h"
 #include "scratch.h"
 #include "remote.h"
 #include <errno.h>
@@ -107,14 +108,10 @@ int bp_plant(struct bp_table *t, const struct remote *r, pid_t tid, struct scrat
         }
         bp->step.target = slot_addr;
     }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        struct breakpoint *p = realloc(t->items, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        t->items = p;
-        t->cap = cap;
-    }
+    struct breakpoint *items = mt_grow(t->items, &t->cap, t->n + 1, sizeof(*items));
+    if (!items)
+        return -ENOMEM;
+    t->items = items;
     if ((err = remote_poke_text(r, tid, bp->addr, &INT3, 1))) {
         snprintf(why, why_len, "cannot write int3 at 0x%" PRIxADDR " in pid %d: %s", bp->addr, tid,
                  strerror(-err));

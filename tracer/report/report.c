@@ -1,6 +1,7 @@
 /* The model the writers share: leak records grouped from the live blocks,
  * mappings, frames through the resolver, ages, names. */
 #include "report.h"
+#include "grow.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -77,14 +78,10 @@ static size_t record_slot(const struct record_set *rs, unsigned kind, unsigned f
 
 static int record_set_grow(struct record_set *rs)
 {
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 64;
-        struct leak_record *p = realloc(rs->recs, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        rs->recs = p;
-        rs->cap = cap;
-    }
+    struct leak_record *recs = mt_grow(rs->recs, &rs->cap, rs->n + 1, sizeof(*recs));
+    if (!recs)
+        return -ENOMEM;
+    rs->recs = recs;
     if ((rs->n + 1) * 2 <= rs->index_cap)
         return 0;
     size_t cap = rs->index_cap ? rs->index_cap * 2 : 128;

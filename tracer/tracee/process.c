@@ -1,5 +1,6 @@
 /* Process and thread records. */
 #include "process.h"
+#include "grow.h"
 #include "elf_file.h"
 #include "leak_scan.h"
 #include "symbolizer.h"
@@ -131,56 +132,11 @@ struct thread *process_find_thread(const struct process *p, pid_t tid)
 
 void process_note_exited_sp(struct process *p, mt_addr sp)
 {
-    if (p->nexited_sps == p->exited_sps_cap) {
-        size_t cap = p->exited_sps_cap ? p->exited_sps_cap * 2 : 16;
-        mt_addr *a = realloc(p->exited_sps, cap * sizeof(*a));
-        if (!a)
-            return;   /* the stack is then scanned whole: conservative */
-        p->exited_sps = a;
-        p->exited_sps_cap = cap;
-    }
+    mt_addr *sps = mt_grow(p->exited_sps, &p->exited_sps_cap, p->nexited_sps + 1, sizeof(*sps));
+    if (!sps)
+        return;   /* the stack is then scanned whole: conservative */
+    p->exited_sps = sps;
     p->exited_sps[p->nexited_sps++] = sp;
-}
-
-struct pending_call *thread_push_pending(struct thread *t)
-{
-    if (t->npending == t->pending_cap) {
-        unsigned cap = t->pending_cap ? t->pending_cap * 2 : 8;
-        struct pending_call *p = realloc(t->pending, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        t->pending = p;
-        t->pending_cap = cap;
-    }
-    struct pending_call *c = &t->pending[t->npending++];
-    memset(c, 0, sizeof(*c));
-    c->stub = -1;
-    return c;
-}
-
-void thread_prune_pending(struct thread *t, mt_addr sp)
-{
-    /* Calls left by longjmp (or a thread that unwound past them): a stub
-     * of theirs will never run. */
-    while (t->npending > 0 && t->pending[t->npending - 1].entry_sp < sp) {
-        const struct pending_call *c = &t->pending[--t->npending];
-        if (c->stub >= 0)
-            return_stubs_release(&t->proc->stubs, (unsigned)c->stub);
-    }
-}
-
-bool thread_take_stub_call(struct thread *t, unsigned stub, struct pending_call *out)
-{
-    for (unsigned j = t->npending; j-- > 0;) {
-        if (t->pending[j].stub != (int)stub)
-            continue;
-        *out = t->pending[j];
-        memmove(&t->pending[j], &t->pending[j + 1], (t->npending - j - 1) * sizeof(*out));
-        t->npending--;
-        return_stubs_release(&t->proc->stubs, stub);
-        return true;
-    }
-    return false;
 }
 
 struct process *process_fork(const struct process *parent, pid_t child)

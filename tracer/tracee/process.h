@@ -10,6 +10,7 @@
 #include "breakpoint.h"
 #include "map_table.h"
 #include "modules.h"
+#include "thread.h"
 #include "return_stubs.h"
 #include "scratch.h"
 #include "shm_table.h"
@@ -20,31 +21,6 @@ struct unwinder;
 struct symbolizer;
 struct elf_file;
 struct leak_scan;
-
-/* An allocator call between its entry trap and its return trap. */
-struct pending_call {
-    enum alloc_fn fn;
-    mt_addr entry_sp;       /* slot that held the return address (now redirect) */
-    mt_addr return_addr;    /* the real return address */
-    mt_addr redirect;       /* what the slot holds: the trampoline or a return stub */
-    int stub;               /* the return stub's number, -1: the trampoline */
-    uint64_t args[6];       /* malloc family: 3 are read; the mapping family: up to 6 */
-    uint32_t stack_id;
-};
-
-struct thread {
-    pid_t tid;
-    struct process *proc;
-    struct pending_call *pending;   /* shadow stack, innermost last */
-    unsigned npending, pending_cap;
-    bool exiting;
-    bool parked;                    /* held in a ptrace stop for attach or detach */
-    bool group_stopped;             /* parked in a group stop (SIGSTOP): LISTEN, not CONT */
-    bool reinterrupt;               /* let go to take a pending trap; park it again after */
-    bool has_exit_regs;
-    mt_regs exit_regs;              /* at PTRACE_EVENT_EXIT: roots for the leak scan */
-    struct thread *next;
-};
 
 enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED };
 
@@ -99,15 +75,5 @@ struct thread *process_find_thread(const struct process *p, pid_t tid);
 /* glibc keeps an exited thread's stack mapped for reuse: the leak scan reads
  * it only above the stack pointer the thread had when it exited. */
 void process_note_exited_sp(struct process *p, mt_addr sp);
-
-/* Pending-call stack of a thread. */
-struct pending_call *thread_push_pending(struct thread *t);
-/* Drops calls whose frames are gone (longjmp out of an allocator call,
- * e.g. from a signal handler): those with entry_sp below sp. */
-void thread_prune_pending(struct thread *t, mt_addr sp);
-/* Takes t's pending call that returns through stub into *out (the
- * innermost, or one a signal handler's call sits on) and frees the stub.
- * Returns false when t has none there. */
-bool thread_take_stub_call(struct thread *t, unsigned stub, struct pending_call *out);
 
 #endif
