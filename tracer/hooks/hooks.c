@@ -200,6 +200,51 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
     return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
 }
 
+/* The pointer a free, realloc or reallocarray gets: a bad one is reported
+ * and the call skipped (glibc would abort the program); a free of a known
+ * block is applied and stepped over. *done: nothing more to do for the call. */
+static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
+                      mt_regs *regs, mt_addr return_addr, bool inside_allocator, bool *done)
+{
+    struct process *p = t->proc;
+    mt_addr ptr = regs_call_arg(regs, 1);
+    struct alloc_error bad;
+    enum free_verdict verdict = alloc_model_check_free(&p->model, bp->tag, ptr, STACK_NONE, &bad);
+    *done = true;
+    if (verdict == FREE_UNTRACKED) {
+        /* attach: a block from before memtrace came, or the allocator's
+         * own housekeeping; neither is an error. */
+        if (inside_allocator)
+            ctx->stats->allocator_frees++;
+        else
+            p->model.untracked_frees++;
+    } else if (verdict != FREE_OK) {
+        if (inside_allocator) {
+            /* glibc flushing a dying thread's tcache: chunks the program
+             * already freed, and the cache itself, which was never
+             * malloc'd through an entry point. Housekeeping, not an error. */
+            ctx->stats->allocator_frees++;
+            return step_over(t, bp, regs, return_addr, 0);
+        }
+        bad.stack = capture_stack(ctx, t, regs);
+        int err = report_bad_free(ctx, p, &bad);
+        if (!err)
+            skip_call(regs, return_addr, 0);
+        return err;
+    }
+    if (bp->tag != FN_FREE) {
+        *done = false;   /* realloc: its new block comes at the return */
+        return 0;
+    }
+    const struct block *b = alloc_table_get(&p->model.live, ptr);
+    struct alloc_event ev = {
+        .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,
+        .stack_id = b && wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs) : STACK_NONE,
+    };
+    int err = alloc_model_apply(&p->model, &ev);
+    return err ? err : step_over(t, bp, regs, return_addr, 0);
+}
+
 int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
                    mt_regs *regs)
 {
@@ -213,7 +258,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
     if (stack_snapshot_u64(ctx->snap, regs_sp(regs), &return_addr) != 0)
         return -EFAULT;
 
-    /* execve: the trap itself drained the stubs (tracer.c) before the
+    /* execve: the trap itself drained the stubs (session/session.c) before the
      * image and its records vanish. */
     if (bp->tag == FN_EXECVE)
         return step_over(t, bp, regs, return_addr, 0);
@@ -234,42 +279,9 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return mapping_entry(ctx, t, bp, regs, return_addr, inside_allocator);
 
     if (bp->tag == FN_FREE || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
-        mt_addr ptr = regs_call_arg(regs, 1);
-        struct alloc_error bad;
-        enum free_verdict verdict = alloc_model_check_free(&p->model, bp->tag, ptr, STACK_NONE, &bad);
-        if (verdict == FREE_UNTRACKED) {
-            /* attach: a block from before memtrace came, or the allocator's
-             * own housekeeping; neither is an error. */
-            if (inside_allocator)
-                ctx->stats->allocator_frees++;
-            else
-                p->model.untracked_frees++;
-        } else if (verdict != FREE_OK) {
-            if (inside_allocator) {
-                /* glibc flushing a dying thread's tcache: chunks the program
-                 * already freed, and the cache itself, which was never
-                 * malloc'd through an entry point. Housekeeping, not an error. */
-                ctx->stats->allocator_frees++;
-                return step_over(t, bp, regs, return_addr, 0);
-            }
-            /* glibc would abort the program: report, then skip the call. */
-            bad.stack = capture_stack(ctx, t, regs);
-            if ((err = report_bad_free(ctx, p, &bad)))
-                return err;
-            skip_call(regs, return_addr, 0);
-            return 0;
-        }
-        if (bp->tag == FN_FREE) {
-            const struct block *b = alloc_table_get(&p->model.live, ptr);
-            struct alloc_event ev = {
-                .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,
-                .stack_id = b && wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs)
-                                                               : STACK_NONE,
-            };
-            if ((err = alloc_model_apply(&p->model, &ev)))
-                return err;
-            return step_over(t, bp, regs, return_addr, 0);
-        }
+        bool done = false;
+        if ((err = judge_free(ctx, t, bp, regs, return_addr, inside_allocator, &done)) || done)
+            return err;
     }
 
     struct pending_call *call = push_call(t, bp, regs, return_addr, 3);

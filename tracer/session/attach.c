@@ -154,51 +154,15 @@ static int install_attach_signals(bool on)
     return 0;
 }
 
-int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
+/* Traces p until a stop signal, the deadline or its end, printing the live
+ * view every --interval and a status line on a terminal. */
+static int watch(struct session *s, struct process *p)
 {
-    session_init(s, opt, log);
-    if (!(s->snap = s->trap.snap = malloc(sizeof(*s->snap))))
-        return session_fail(s, "out of memory");
-    char why[1024];
-    pid_t pid;
-    if (attach_check(opt->attach_pid, &pid, why, sizeof(why)) != 0)
-        return session_fail(s, "%s", why);
-    char *argv[] = { (char *)opt->attach_pid, NULL };
-    struct process *p = process_create(pid, argv);
-    if (!p)
-        return session_fail(s, "out of memory");
-    p->model.untracked_ok = true;
-    p->attached = true;
-    session_add_process(s, p);
-    s->main_pid = pid;
-    s->attached = true;
-    s->view = live_view_create(opt->top);
-    if (!s->view)
-        return session_fail(s, "out of memory");
-    stop_signal = 0;
-    int err = install_attach_signals(true);
-    if (err)
-        return session_fail(s, "cannot install signal handlers: %s", strerror(-err));
-    /* From the first seize on, every way out goes through restore_and_detach. */
-    int rc = attach_seize_threads(p, why, sizeof(why)) != 0 ? session_fail(s, "%s", why) : 0;
-    bool nothing_seized = p->threads == NULL;
-    if (rc == 0 && park_all(s) == 0 && session_anything_running(s)) {
-        rc = image_install_live(s, p);
-        if (rc == 0) {
-            report_view_banner(s, p);
-            fprintf(s->log, "==%d== attached to pid %d (%s threads): tracking allocations from "
-                    "now on\n", pid, pid, "all its");
-            fflush(s->log);
-            rc = park_release_all(s);
-        }
-    } else if (rc == 0) {
-        rc = session_anything_running(s) ? -1 : session_fail(s, "pid %d ended while memtrace attached", pid);
-    }
-    s->start_ns = mt_now_ns();
+    const struct mt_options *opt = s->opt;
     uint64_t deadline = opt->duration_ms ? s->start_ns + opt->duration_ms * 1000000u : 0;
     uint64_t next_view = opt->interval_ms ? s->start_ns + opt->interval_ms * 1000000u : 0;
     uint64_t next_status = isatty(STDERR_FILENO) ? s->start_ns + 1000000000u : 0;
-    while (rc == 0 && session_anything_running(s) && !stop_signal) {
+    while (session_anything_running(s) && !stop_signal) {
         uint64_t now = mt_now_ns();
         if (deadline && now >= deadline)
             break;
@@ -214,25 +178,84 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
             next_status = now + 1000000000u;
         }
         if (session_handle_next(s, -1) != 0)
-            rc = -1;
+            return -1;
     }
+    return 0;
+}
+
+/* Parks every thread again, classifies what is live and leaves the process
+ * as it was; also after an error, since int3s left in a live process would
+ * kill it at its next malloc. rc: the session's result so far. */
+static int leave(struct session *s, pid_t pid, int rc)
+{
+    char first_error[sizeof(s->error)];
+    snprintf(first_error, sizeof(first_error), "%s", s->error);
+    int park = park_all(s);
+    int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
+    if (rc == 0 && (park || restore))
+        rc = -1;
+    else if (rc != 0)
+        snprintf(s->error, sizeof(s->error), "%s", first_error);
+    if (park || restore)
+        mt_error("pid %d may not be fully restored: %s", pid, s->error);
+    return rc;
+}
+
+/* The record of the process memtrace attaches to. */
+static struct process *attach_record(struct session *s, pid_t pid)
+{
+    char *argv[] = { (char *)s->opt->attach_pid, NULL };
+    struct process *p = process_create(pid, argv);
+    if (!p)
+        return NULL;
+    p->model.untracked_ok = true;
+    p->attached = true;
+    session_add_process(s, p);
+    s->main_pid = pid;
+    s->attached = true;
+    return p;
+}
+
+int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
+{
+    session_init(s, opt, log);
+    if (!(s->snap = s->trap.snap = malloc(sizeof(*s->snap))))
+        return session_fail(s, "out of memory");
+    char why[1024];
+    pid_t pid;
+    if (attach_check(opt->attach_pid, &pid, why, sizeof(why)) != 0)
+        return session_fail(s, "%s", why);
+    struct process *p = attach_record(s, pid);
+    if (!p || !(s->view = live_view_create(opt->top)))
+        return session_fail(s, "out of memory");
+    stop_signal = 0;
+    int err = install_attach_signals(true);
+    if (err)
+        return session_fail(s, "cannot install signal handlers: %s", strerror(-err));
+    /* From the first seize on, every way out goes through leave(). */
+    int rc = attach_seize_threads(p, why, sizeof(why)) != 0 ? session_fail(s, "%s", why) : 0;
+    bool nothing_seized = p->threads == NULL;
+    if (rc == 0 && park_all(s) == 0 && session_anything_running(s)) {
+        rc = image_install_live(s, p);
+        if (rc == 0) {
+            report_view_banner(s, p);
+            fprintf(s->log, "==%d== attached to pid %d (%s threads): tracking allocations from "
+                    "now on\n", pid, pid, "all its");
+            fflush(s->log);
+            rc = park_release_all(s);
+        }
+    } else if (rc == 0) {
+        rc = session_anything_running(s) ? -1
+                                          : session_fail(s, "pid %d ended while memtrace attached",
+                                                         pid);
+    }
+    s->start_ns = mt_now_ns();
+    if (rc == 0)
+        rc = watch(s, p);
     live_view_status_clear(s->view, stderr);
     s->end_ns = mt_now_ns();
-    if (!nothing_seized && session_anything_running(s)) {
-        /* Also after an error: leaving our int3s in a live process would
-         * kill it at its next malloc. */
-        char first_error[sizeof(s->error)];
-        snprintf(first_error, sizeof(first_error), "%s", s->error);
-        int park = park_all(s);
-        int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
-        if (rc == 0 && (park || restore))
-            rc = -1;
-        else if (rc != 0)
-            snprintf(s->error, sizeof(s->error), "%s", first_error);
-        if (park || restore)
-            mt_error("pid %d may not be fully restored: %s", pid,
-                    s->error);
-    }
+    if (!nothing_seized && session_anything_running(s))
+        rc = leave(s, pid, rc);
     map_hooks_check_segments(s->procs);
     install_attach_signals(false);
     return rc;
