@@ -71,9 +71,16 @@ int stack_snapshot_fill(struct stack_snapshot *s, const struct remote *r, pid_t 
     return 0;
 }
 
+/* Whether the word at addr lies in the snapshot. addr is the target's (a
+ * register, a saved frame pointer): no sum with it may wrap. */
+static bool snapshot_holds(const struct stack_snapshot *s, mt_addr addr)
+{
+    return addr >= s->base && s->len >= 8 && addr - s->base <= s->len - 8;
+}
+
 int stack_snapshot_u64(const struct stack_snapshot *s, mt_addr addr, uint64_t *out)
 {
-    if (addr < s->base || addr + 8 > s->base + s->len)
+    if (!snapshot_holds(s, addr))
         return -1;
     memcpy(out, s->buf + (addr - s->base), 8);
     return 0;
@@ -81,7 +88,7 @@ int stack_snapshot_u64(const struct stack_snapshot *s, mt_addr addr, uint64_t *o
 
 void stack_snapshot_patch(struct stack_snapshot *s, mt_addr addr, uint64_t value)
 {
-    if (addr >= s->base && addr + 8 <= s->base + s->len)
+    if (snapshot_holds(s, addr))
         memcpy(s->buf + (addr - s->base), &value, 8);
 }
 
@@ -134,7 +141,7 @@ static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, void *a
 static const struct page_slot *cached_page(struct unwinder *u, mt_addr addr)
 {
     mt_addr page = addr & ~(mt_addr)(UNWIND_PAGE - 1);
-    if (page == 0 || addr + 8 > page + UNWIND_PAGE)
+    if (page == 0 || addr - page > UNWIND_PAGE - 8)
         return NULL;   /* a word across two pages: rare, read directly */
     if (!u->pages && !(u->pages = calloc(UNWIND_PAGE_SLOTS, sizeof(*u->pages))))
         return NULL;
@@ -143,7 +150,7 @@ static const struct page_slot *cached_page(struct unwinder *u, mt_addr addr)
         return s;
     mt_addr lo, hi;
     bool in_module = u->module_range && u->module_range(u->read_ctx, page, &lo, &hi) &&
-                     page + UNWIND_PAGE <= hi;
+                     hi > page && hi - page >= UNWIND_PAGE;
     s->page = 0;
     if (u->read(u->read_ctx, u->tid, page, s->bytes, UNWIND_PAGE) != 0)
         return NULL;   /* partly unmapped: the word itself may still be readable */
@@ -167,8 +174,9 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int
         memcpy(val, pg->bytes + (addr - pg->page), sizeof(*val));
         return 0;
     }
-    if (active->read(active->read_ctx, active->tid, addr, &v, sizeof(v)) != 0)
-        return -UNW_EINVAL;
+    if (addr > UINT64_MAX - sizeof(v) ||
+        active->read(active->read_ctx, active->tid, addr, &v, sizeof(v)) != 0)
+        return -UNW_EINVAL;   /* a word past the top of the address space is no word */
     *val = v;
     return 0;
 }
