@@ -398,7 +398,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
               "valgrind: `valgrind --leak-check=full --log-file=F CMD`. Inputs are generated with a "
               "fixed seed by `bench/gen_data.py` into bench/out/data/. The program's stdout under each "
               "tool is checked against the native run (cksum). memtrace traps = its int3 stops "
-              "(2 per malloc-family call, 1 per free), a measure of how allocation-heavy the run is.")
+              "(1 per allocator call and 1 per free; 2 for posix_memalign and the mapping family), a measure of how allocation-heavy the run is.")
     md.append("")
     rows, cmdlist = [], []
     for p in PROGS:
