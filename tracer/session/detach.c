@@ -98,6 +98,19 @@ int attach_finish_stub(struct thread *th)
     return pt_setregs(th->tid, &regs);
 }
 
+/* A thread whose trap on one of memtrace's int3s was never handled (an
+ * error ended tracing first) goes back onto the int3's address: once the
+ * original byte is there it runs the original instruction; on the
+ * trampoline, the code below completes its call. */
+static void rewind_unhandled_trap(struct thread *th, mt_regs *regs)
+{
+    struct process *p = th->proc;
+    mt_addr at = regs_trap_addr(regs);
+    if (bp_find(&p->bps, at) || (p->scratch.base && at == p->scratch.trampoline))
+        regs_set_ip(regs, at);
+    th->stopped = false;   /* handled now */
+}
+
 int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
 {
     struct process *p = th->proc;
@@ -105,15 +118,22 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
     int err = pt_getregs(th->tid, &regs);
     if (err)
         return err;
-    bool changed = false;
+    mt_addr trapped_at = regs_ip(&regs);
+    if (th->stopped && th->stop_kind == WK_TRAP)
+        rewind_unhandled_trap(th, &regs);
+    bool changed = regs_ip(&regs) != trapped_at;
     mt_addr ip = regs_ip(&regs);
     if (p->scratch.base && ip >= p->scratch.base && ip < p->scratch.base + SCRATCH_SIZE) {
         if (ip == p->scratch.trampoline) {
             /* Returned from the allocator, the trampoline's int3 not yet
              * executed: complete the call as its trap would. */
             regs_set_ip(&regs, ip + 1);
-            if ((err = hooks_on_return(ctx, th, &regs)))
-                return err;
+            if (!th->npending || hooks_on_return(ctx, th, &regs) != 0) {
+                /* No call pending there: the program jumped to the
+                 * trampoline itself. It stays at that address, which faults
+                 * once the scratch pages are gone, as the jump does natively. */
+                regs_set_ip(&regs, ip);
+            }
         } else {
             mt_addr orig;
             if ((err = stepover_locate(&p->bps, ip, &orig))) {
@@ -184,7 +204,9 @@ int attach_detach_threads(struct process *p)
     for (struct thread *t = p->threads; t; t = t->next) {
         if (!t->parked)
             continue;   /* exiting: the kernel lets it go when it dies */
-        int err = pt_detach(t->tid, 0);
+        /* A signal-delivery stop that was never ended: the signal goes on. */
+        int sig = t->stopped && t->stop_kind == WK_SIGNAL ? t->stop_signal : 0;
+        int err = pt_detach(t->tid, sig);
         if (err && err != -ESRCH && !first_err)
             first_err = err;
         t->parked = false;

@@ -22,10 +22,11 @@ int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
              * SIGTRAP must be taken (and handled) before it can be held,
              * or it would kill the process after detach. */
             th->reinterrupt = true;
-            session_resume(tid, 0);
+            session_resume(s, tid, 0);
             return 0;
         }
-        th->parked = true;
+        th->parked = th->stopped = true;
+        th->stop_kind = ev.kind;
         th->group_stopped = ev.kind == WK_GROUP_STOP;
         return 0;
     }
@@ -69,6 +70,13 @@ int park_all(struct session *s)
         for (struct thread *th = p->threads; th; th = th->next) {
             if (thread_held(th))
                 continue;
+            if (th->stopped) {
+                /* A stop seen and not ended (its handling failed): it is
+                 * held as it is; an interrupt would never be reported. */
+                th->parked = true;
+                th->group_stopped = th->stop_kind == WK_GROUP_STOP;
+                continue;
+            }
             int err = pt_interrupt(th->tid);
             if (err && err != -ESRCH)
                 return session_fail(s, "PTRACE_INTERRUPT tid %d: %s", th->tid, strerror(-err));
@@ -121,7 +129,7 @@ int park_release_all(struct session *s)
             int err = th->group_stopped ? listen_in_group_stop(th->tid) : pt_cont(th->tid, 0);
             if (err && err != -ESRCH)
                 return session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
-            th->parked = false;
+            th->parked = th->stopped = false;
             th->group_stopped = false;
         }
     }

@@ -118,6 +118,7 @@ static int on_trap(struct session *s, struct thread *th)
         }
     } else {
         /* Not ours: the program's own int3 or a SIGTRAP sent to it. */
+        th->stopped = false;
         err = pt_cont(th->tid, SIGTRAP);
         return err == -ESRCH || !err ? 0 : session_fail(s, "PTRACE_CONT tid %d: %s", th->tid, strerror(-err));
     }
@@ -128,13 +129,17 @@ static int on_trap(struct session *s, struct thread *th)
                     th->tid, at, strerror(-err));
     if (bp == NULL || bp->role == BP_HOOK_ENTRY)
         place_busy_thread(s, th);
+    th->stopped = false;
     if ((err = pt_setregs(th->tid, &regs)) || (err = pt_cont(th->tid, 0)))
         return err == -ESRCH ? 0 : session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
     return 0;
 }
 
-void session_resume(pid_t tid, int sig)
+void session_resume(struct session *s, pid_t tid, int sig)
 {
+    struct thread *th = session_find_thread(s, tid);
+    if (th)
+        th->stopped = false;
     int err = pt_cont(tid, sig);
     if (err && err != -ESRCH)
         mt_warn("cannot resume tid %d: %s", tid, strerror(-err));
@@ -196,6 +201,11 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
         return fork_hold_early(s, tid);
     }
     struct process *p = th->proc;
+    if (ev.kind != WK_EXITED && ev.kind != WK_KILLED) {
+        th->stopped = true;
+        th->stop_kind = ev.kind;
+        th->stop_signal = ev.kind == WK_SIGNAL ? ev.value : 0;
+    }
     switch (ev.kind) {
     case WK_EXITED:
     case WK_KILLED:
@@ -217,7 +227,7 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
         if (image_on_exec(s, th) != 0)
             return -1;
         if (!detached)
-            session_resume(tid, 0);
+            session_resume(s, tid, 0);
         return 0;
     }
     case WK_CLONE:
@@ -225,23 +235,24 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
     case WK_VFORK:
         if (fork_on_new_task(s, th, ev.kind) != 0)
             return -1;
-        session_resume(tid, 0);
+        session_resume(s, tid, 0);
         return 0;
     case WK_GROUP_STOP: {
         int err = pt_listen(tid);
         if (err && err != -ESRCH)
             return session_fail(s, "PTRACE_LISTEN tid %d: %s", tid, strerror(-err));
+        th->stopped = false;
         return 0;
     }
     case WK_SIGNAL:
-        session_resume(tid, ev.value);
+        session_resume(s, tid, ev.value);
         return 0;
     case WK_EXIT:
         on_thread_exit(s, p, th);
-        session_resume(tid, 0);
+        session_resume(s, tid, 0);
         return 0;
     default:
-        session_resume(tid, 0);
+        session_resume(s, tid, 0);
         return 0;
     }
 }

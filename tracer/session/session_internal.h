@@ -13,7 +13,7 @@ struct thread *session_find_thread(const struct session *s, pid_t tid);
 void session_add_process(struct session *s, struct process *p);
 bool session_anything_running(const struct session *s);
 /* PTRACE_CONT; a task that is gone is not an error. */
-void session_resume(pid_t tid, int sig);
+void session_resume(struct session *s, pid_t tid, int sig);
 /* Calls that returned through their stubs since p's last trap take effect
  * first: any event now may depend on them (a free of their block). */
 int session_drain_returns(struct session *s, struct process *p, pid_t tid);

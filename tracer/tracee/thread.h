@@ -8,6 +8,7 @@
 #include "alloc_fn.h"
 #include "mt_addr.h"
 #include "regs.h"
+#include "wait_event.h"
 
 struct process;
 
@@ -31,6 +32,12 @@ struct thread {
     bool parked;                    /* held in a ptrace stop for attach or detach */
     bool group_stopped;             /* parked in a group stop (SIGSTOP): LISTEN, not CONT */
     bool reinterrupt;               /* let go to take a pending trap; park it again after */
+    /* In a ptrace stop memtrace has seen and not ended: a stop whose
+     * handling failed stays so, and parking must hold it as it is, never
+     * wait for another (it would never come). */
+    bool stopped;
+    enum wait_kind stop_kind;
+    int stop_signal;                /* WK_SIGNAL: the signal it stopped with */
     bool has_exit_regs;
     mt_regs exit_regs;              /* at PTRACE_EVENT_EXIT: roots for the leak scan */
     struct thread *next;
