@@ -15,6 +15,8 @@ void procfs_path(char *out, size_t len, pid_t pid, const char *what)
     snprintf(out, len, "/proc/%d/%s", pid, what);
 }
 
+static int maps_lines(FILE *f, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
+
 int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
 {
     char path[64];
@@ -22,6 +24,37 @@ int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), voi
     FILE *f = fopen(path, "re");
     if (!f)
         return -errno;
+    int rc = maps_lines(f, fn, ctx);
+    fclose(f);
+    return rc;
+}
+
+int procfs_open_maps(pid_t pid)
+{
+    char path[64];
+    procfs_path(path, sizeof(path), pid, "maps");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
+{
+    int copy = dup(fd);
+    if (copy < 0)
+        return -errno;
+    FILE *f = fdopen(copy, "r");
+    if (!f) {
+        int err = -errno;
+        close(copy);
+        return err;
+    }
+    int rc = fseek(f, 0, SEEK_SET) == 0 ? maps_lines(f, fn, ctx) : -errno;
+    fclose(f);
+    return rc;
+}
+
+static int maps_lines(FILE *f, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
+{
     char line[PATH_MAX + 128];
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
@@ -41,7 +74,6 @@ int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), voi
         };
         rc = fn(ctx, &m);
     }
-    fclose(f);
     return rc;
 }
 
@@ -94,6 +126,14 @@ char **procfs_cmdline(pid_t pid)
         }
     }
     return argv;
+}
+
+int procfs_open_mem(pid_t pid)
+{
+    char path[64];
+    procfs_path(path, sizeof(path), pid, "mem");
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
 }
 
 static int read_link(const char *link, char *out, size_t len)

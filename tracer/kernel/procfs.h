@@ -24,12 +24,22 @@ struct procfs_map {
  * stops the walk and is returned. */
 int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
 
+/* /proc/PID/maps opened to be read again later with procfs_maps_fd: the
+ * permission check is made at open, so a descriptor opened while the
+ * process is dumpable keeps working after it makes itself non-dumpable.
+ * The descriptor or -errno. */
+int procfs_open_maps(pid_t pid);
+/* procfs_maps over such a descriptor, read from its start. */
+int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
+
 /* AT_BASE and AT_ENTRY of /proc/PID/auxv (0 when absent); -ENOENT without
  * AT_ENTRY. */
 int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry);
 /* argv from /proc/PID/cmdline, NULL-terminated, each string malloc'd;
  * NULL when unreadable or out of memory. */
 char **procfs_cmdline(pid_t pid);
+/* /proc/PID/mem opened read-write (O_CLOEXEC); the descriptor or -errno. */
+int procfs_open_mem(pid_t pid);
 /* readlink of /proc/PID/exe. */
 int procfs_exe(pid_t pid, char *out, size_t len);
 /* readlink of /proc/PID/fd/FD: the file an fd names. */

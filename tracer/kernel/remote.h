@@ -32,6 +32,17 @@ struct remote {
  * text, GETREGS/SETREGS. */
 extern const struct remote remote_ptrace;
 
+/* The same for one process, with its /proc/PID/mem open as a further
+ * fallback: opened while the process is still dumpable (at exec, at
+ * attach), the descriptor keeps working after it makes itself
+ * non-dumpable, when PEEKDATA/POKEDATA are refused too. Only for tids of
+ * that process (the descriptor is its address space). Returns 0 (without
+ * the descriptor when /proc refuses it) or -ENOMEM. */
+int remote_ptrace_open(struct remote *r, pid_t pid);
+/* Opens the descriptor again: the process exec'd a new address space. */
+void remote_ptrace_reopen(struct remote *r, pid_t pid);
+void remote_ptrace_close(struct remote *r);
+
 static inline ssize_t remote_read_partial(const struct remote *r, pid_t tid, mt_addr addr,
                                           void *buf, size_t len)
 {

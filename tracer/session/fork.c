@@ -51,10 +51,10 @@ static int release_forked_child(struct session *s, struct thread *parent_thread,
     int err = 0;
     for (unsigned i = 0; i < parent_thread->npending && !err; i++) {
         const struct pending_call *c = &parent_thread->pending[i];
-        err = remote_write(p->remote, child, c->entry_sp, &c->return_addr, sizeof(c->return_addr));
+        err = remote_write(&remote_ptrace, child, c->entry_sp, &c->return_addr, sizeof(c->return_addr));
     }
     if (!err)
-        err = bp_unplant_all(&p->bps, p->remote, child);
+        err = bp_unplant_all(&p->bps, &remote_ptrace, child);
     if (!err)
         err = inject_leave_syscall(child);
     struct scratch copy = p->scratch;

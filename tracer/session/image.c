@@ -29,6 +29,9 @@ static void replace_argv(struct process *p, char **argv)
 static int image_setup(struct session *s, struct process *p, pid_t tid)
 {
     char why[1024];
+    /* A new address space, still dumpable: memory access that survives the
+     * program making itself non-dumpable later (remote.h). */
+    process_reopen_proc_files(p);
     replace_argv(p, procfs_cmdline(p->pid));
     if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
         scratch_map(&p->scratch, tid, p->at_entry,

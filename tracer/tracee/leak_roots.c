@@ -60,9 +60,14 @@ static int add_mapping(void *ctx, const struct procfs_map *m)
     return 0;
 }
 
-static int read_maps(struct read_ctx *r)
+/* Through the descriptor opened at exec when /proc refuses a new open
+ * (the process made itself non-dumpable). */
+static int read_maps(struct read_ctx *r, int maps_fd)
 {
-    return procfs_maps(r->tid, add_mapping, r);
+    int err = procfs_maps(r->tid, add_mapping, r);
+    if ((err == -EACCES || err == -EPERM) && maps_fd >= 0 && r->nmaps == 0)
+        err = procfs_maps_fd(maps_fd, add_mapping, r);
+    return err;
 }
 
 static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
@@ -161,7 +166,7 @@ int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
     uint64_t start = mt_now_ns();
     struct read_ctx rc = { .remote = p->remote, .tid = tid };
     struct leak_scan *s = calloc(1, sizeof(*s));
-    int err = s ? read_maps(&rc) : -ENOMEM;
+    int err = s ? read_maps(&rc, p->maps_fd) : -ENOMEM;
     if (!err)
         err = leak_scan_init(s, &p->model.live, read_target, &rc, heuristics, is_vtable_addr);
     if (err) {

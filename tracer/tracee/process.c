@@ -1,5 +1,6 @@
 /* Process and thread records. */
 #include "process.h"
+#include "procfs.h"
 #include "grow.h"
 #include "elf_file.h"
 #include "leak_scan.h"
@@ -7,6 +8,7 @@
 #include "unwind.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 static char **copy_argv(char *const *argv)
@@ -49,7 +51,12 @@ struct process *process_create(pid_t pid, char *const *argv)
     if (!p)
         return NULL;
     p->pid = pid;
-    p->remote = &remote_ptrace;
+    if (remote_ptrace_open(&p->own_remote, pid) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->remote = &p->own_remote;
+    p->maps_fd = procfs_open_maps(pid);
     p->argv = copy_argv(argv);
     bp_table_init(&p->bps);
     map_table_init(&p->maps);
@@ -74,6 +81,9 @@ void process_destroy(struct process *p)
     while (p->threads)
         process_remove_thread(p, p->threads->tid);
     modules_destroy(&p->modules);
+    remote_ptrace_close(&p->own_remote);
+    if (p->maps_fd >= 0)
+        close(p->maps_fd);
     for (size_t i = 0; p->argv && p->argv[i]; i++)
         free(p->argv[i]);
     free(p->argv);
@@ -128,6 +138,14 @@ struct thread *process_find_thread(const struct process *p, pid_t tid)
         if (t->tid == tid)
             return t;
     return NULL;
+}
+
+void process_reopen_proc_files(struct process *p)
+{
+    remote_ptrace_reopen(&p->own_remote, p->pid);
+    if (p->maps_fd >= 0)
+        close(p->maps_fd);
+    p->maps_fd = procfs_open_maps(p->pid);
 }
 
 void process_note_exited_sp(struct process *p, mt_addr sp)

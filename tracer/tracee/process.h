@@ -26,7 +26,9 @@ enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED
 
 struct process {
     pid_t pid;
-    const struct remote *remote;   /* its memory and registers: remote_ptrace, or a test's fake */
+    const struct remote *remote;   /* its memory and registers: own_remote, or a test's fake */
+    struct remote own_remote;      /* the ptrace backend with this process's /proc/PID/mem */
+    int maps_fd;                   /* its /proc/PID/maps, opened while dumpable; -1: none */
     char **argv;            /* the command, owned */
     enum process_end end;
     int exit_code, signal;
@@ -71,6 +73,10 @@ struct process *process_fork(const struct process *parent, pid_t child);
 struct thread *process_add_thread(struct process *p, pid_t tid);
 void process_remove_thread(struct process *p, pid_t tid);
 struct thread *process_find_thread(const struct process *p, pid_t tid);
+
+/* A new address space (exec): its /proc/PID/mem and maps opened again,
+ * while the process is still dumpable. */
+void process_reopen_proc_files(struct process *p);
 
 /* glibc keeps an exited thread's stack mapped for reuse: the leak scan reads
  * it only above the stack pointer the thread had when it exited. */

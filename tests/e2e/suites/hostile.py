@@ -1,9 +1,12 @@
 """Hostile targets: programs that do what no well-behaved program does to
 a tracer. Whatever they do, memtrace must not crash, hang or kill them, and
 a process it attached to must run on as it would without memtrace."""
+import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
@@ -90,3 +93,61 @@ def case_attach_jump_into_trampoline(env):
         check_true("target said bye", "bye" in target.output(), target.output()[-200:])
     finally:
         target.kill()
+
+
+TEST_USER = "memtrace-test"
+
+
+def as_unprivileged_user(env, argv_tail, files):
+    """Runs memtrace ARGV_TAIL as a user without CAP_SYS_PTRACE: the current
+    user when that is not root, else the throwaway user TEST_USER (created
+    here). memtrace and FILES are copied into a directory that user can
+    use. Returns (completed process, that directory)."""
+    work = tempfile.mkdtemp(prefix="memtrace-user-")
+    os.chmod(work, 0o777)
+    for src in [env.memtrace] + list(files):
+        dst = os.path.join(work, os.path.basename(src))
+        shutil.copy2(src, dst)
+        os.chmod(dst, 0o755)
+    cmd = [os.path.join(work, "memtrace")] + [
+        os.path.join(work, a[1:]) if a.startswith("@") else a for a in argv_tail]
+    if os.geteuid() == 0:
+        if subprocess.run(["id", TEST_USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", TEST_USER], check=True)
+        cmd = ["runuser", "-u", TEST_USER, "--"] + cmd
+    log("$ " + " ".join(cmd))
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                       env=child_env())
+    return p, work
+
+
+def case_run_nondumpable_unprivileged(env):
+    """A program that makes itself non-dumpable (ssh-agent, gpg-agent do),
+    traced by a user without CAP_SYS_PTRACE: process_vm_readv/writev, PEEKDATA
+    and new /proc opens are refused from then on; memtrace goes on through
+    the /proc/PID/mem and maps descriptors it opened at exec, and the report
+    is complete: 1001 allocations, 1000 frees, 77 bytes definitely lost at
+    the marked line (it used to kill the program: "Bad address")."""
+    p, work = as_unprivileged_user(
+        env, ["run", "--json", "@out.json", "--", "@fx_nondumpable"],
+        [env.fixture("nondumpable")])
+    try:
+        err = p.stderr.decode("utf-8", "replace")
+        log(err)
+        check("memtrace exit status (the program's)", 0, p.returncode)
+        check_true("no warning or error: %r" % err, "memtrace:" not in err)
+        with open(os.path.join(work, "out.json")) as fh:
+            doc = json.load(fh)
+        proc = doc["processes"][0]
+        check("end", ("exited", 0), (proc["end"], proc["exit_code"]))
+        s = proc["summary"]
+        check("allocations, frees, unfreed", (1001, 1000, {"bytes": 77, "blocks": 1}),
+              (s["allocations"], s["frees"], s["unfreed"]))
+        check("classified", True, s["classified"])
+        check("definitely lost", {"bytes": 77, "blocks": 1}, s["definitely_lost"])
+        leak = proc["leaks"][0]
+        check("leak at", ("main", env.line("nondumpable", "leak")),
+              (leak["stack"][0]["function"], leak["stack"][0]["line"]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
