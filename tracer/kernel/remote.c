@@ -171,6 +171,15 @@ void remote_ptrace_reopen(struct remote *r, pid_t pid)
     st->mem_fd = open_mem(pid);
 }
 
+void remote_ptrace_close_mem(struct remote *r)
+{
+    struct ptrace_state *st = r->ctx;
+    if (st && st->mem_fd >= 0) {
+        close(st->mem_fd);
+        st->mem_fd = -1;
+    }
+}
+
 void remote_ptrace_close(struct remote *r)
 {
     struct ptrace_state *st = r->ctx;

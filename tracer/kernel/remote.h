@@ -42,6 +42,8 @@ int remote_ptrace_open(struct remote *r, pid_t pid);
 /* Opens the descriptor again: the process exec'd a new address space. */
 void remote_ptrace_reopen(struct remote *r, pid_t pid);
 void remote_ptrace_close(struct remote *r);
+/* Closes the descriptor only (the process's image ended). */
+void remote_ptrace_close_mem(struct remote *r);
 
 static inline ssize_t remote_read_partial(const struct remote *r, pid_t tid, mt_addr addr,
                                           void *buf, size_t len)

@@ -65,6 +65,7 @@ int detach_restore_all(struct session *s)
             rc = session_fail(s, "cannot detach from pid %d: %s", p->pid, strerror(-err));
         p->end = END_DETACHED;
         p->end_ns = s->end_ns;
+        process_close_proc_files(p);
         while (p->threads)
             process_remove_thread(p, p->threads->tid);
     }

@@ -58,6 +58,7 @@ int image_on_exec(struct session *s, struct thread *th)
         p->end = END_EXEC;
         while (p->threads)
             process_remove_thread(p, p->threads->tid);
+        process_close_proc_files(p);
         int err = pt_detach(pid, 0);
         return err && err != -ESRCH ? session_fail(s, "cannot detach pid %d: %s", pid, strerror(-err))
                                     : 0;
@@ -66,6 +67,7 @@ int image_on_exec(struct session *s, struct thread *th)
         /* The old image's state is closed as it was at exec; a fresh record
          * follows the new one. */
         p->end = END_EXEC;
+        process_close_proc_files(p);
         struct process *np = process_create(pid, p->argv);
         if (!np)
             return session_fail(s, "out of memory");

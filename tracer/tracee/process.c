@@ -148,6 +148,14 @@ void process_reopen_proc_files(struct process *p)
     p->maps_fd = procfs_open_maps(p->pid);
 }
 
+void process_close_proc_files(struct process *p)
+{
+    remote_ptrace_close_mem(&p->own_remote);
+    if (p->maps_fd >= 0)
+        close(p->maps_fd);
+    p->maps_fd = -1;
+}
+
 void process_note_exited_sp(struct process *p, mt_addr sp)
 {
     mt_addr *sps = mt_grow(p->exited_sps, &p->exited_sps_cap, p->nexited_sps + 1, sizeof(*sps));

@@ -78,6 +78,10 @@ struct thread *process_find_thread(const struct process *p, pid_t tid);
  * while the process is still dumpable. */
 void process_reopen_proc_files(struct process *p);
 
+/* The process's image ended (exit, exec, detach): its descriptors go, so
+ * a long process tree never runs memtrace out of them. */
+void process_close_proc_files(struct process *p);
+
 /* glibc keeps an exited thread's stack mapped for reuse: the leak scan reads
  * it only above the stack pointer the thread had when it exited. */
 void process_note_exited_sp(struct process *p, mt_addr sp);
