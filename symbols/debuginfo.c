@@ -214,15 +214,18 @@ struct search {
     int id_len;
     bool check_crc;
     uint32_t crc;
+    /* A candidate that is not a regular file (a FIFO, a device): libdw's
+     * own search would open it and block, so it must not run. */
+    bool saw_unsafe;
 };
 
 /* Looks at one candidate the way libdw will: missing, acceptable, or
  * rejected (with a warning naming both files). */
-static enum cand_result check_candidate(const struct search *s, const char *cand);
+static enum cand_result check_candidate(struct search *s, const char *cand);
 
 /* check_candidate on a formatted name (a name too long is missing). */
 static enum cand_result __attribute__((format(printf, 2, 3)))
-check_candidatef(const struct search *s, const char *fmt, ...)
+check_candidatef(struct search *s, const char *fmt, ...)
 {
     char cand[PATH_MAX];
     va_list ap;
@@ -234,12 +237,18 @@ check_candidatef(const struct search *s, const char *fmt, ...)
     return check_candidate(s, cand);
 }
 
-static enum cand_result check_candidate(const struct search *s, const char *cand)
+static enum cand_result check_candidate(struct search *s, const char *cand)
 {
-    int fd = open(cand, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or device planted where a debug file is looked for
+     * must not block memtrace; only regular files are taken. */
+    int fd = open(cand, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return CAND_MISSING;
     struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        sym_warn("ignoring %s for %s: not a regular file", cand, s->binary);
+        s->saw_unsafe = true;
+    }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         (s->have_main_st && st.st_dev == s->main_st.st_dev && st.st_ino == s->main_st.st_ino)) {
         close(fd);
@@ -283,7 +292,7 @@ static enum cand_result check_candidate(const struct search *s, const char *cand
 
 /* The build-id candidates: <root>/.build-id/xx/yyyy.debug for every absolute
  * element of the path; libdw takes the first that exists. */
-static enum cand_result check_build_id_candidates(const struct search *s, const char *path)
+static enum cand_result check_build_id_candidates(struct search *s, const char *path)
 {
     if (s->id_len < 3)
         return CAND_MISSING;
@@ -305,7 +314,7 @@ static enum cand_result check_build_id_candidates(const struct search *s, const 
 /* The .gnu_debuglink candidates in libdw's order (find_debuginfo_in_path):
  * "" = the binary's directory, relative = a subdirectory of it, absolute =
  * <root>/<binary's dir>, then with leading directories chopped off. */
-static enum cand_result check_link_candidates(const struct search *s, const char *path,
+static enum cand_result check_link_candidates(struct search *s, const char *path,
                                               const char *file_name, const char *link)
 {
     const char *slash = strrchr(file_name, '/');
@@ -357,26 +366,28 @@ static enum cand_result check_link_candidates(const struct search *s, const char
     return r;
 }
 
-static void check_candidates(Dwfl_Module *mod, const char *file_name, const char *link,
+/* Returns false when a candidate is not a regular file: libdw's search
+ * must then not run. */
+static bool check_candidates(Dwfl_Module *mod, const char *file_name, const char *link,
                              GElf_Word crc)
 {
     struct search s = { .binary = file_name };
     if (!file_name)
-        return;
+        return true;
     s.have_main_st = stat(file_name, &s.main_st) == 0;
     GElf_Addr vaddr;
     s.id_len = dwfl_module_build_id(mod, &s.id, &vaddr);
     s.check_crc = crc != 0 && link != NULL;
     s.crc = crc;
     const char *path = symbolizer_debuginfo_path();
-    if (check_build_id_candidates(&s, path) == CAND_MATCH)
-        return;
-    if (check_link_candidates(&s, path, file_name, link) == CAND_MATCH)
-        return;
-    char *canon = realpath(file_name, NULL);
-    if (canon && strcmp(canon, file_name) != 0)
-        check_link_candidates(&s, path, canon, link);
-    free(canon);
+    if (check_build_id_candidates(&s, path) != CAND_MATCH &&
+        check_link_candidates(&s, path, file_name, link) != CAND_MATCH) {
+        char *canon = realpath(file_name, NULL);
+        if (canon && strcmp(canon, file_name) != 0)
+            check_link_candidates(&s, path, canon, link);
+        free(canon);
+    }
+    return !s.saw_unsafe;
 }
 
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
@@ -388,8 +399,10 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     if (main_lookup) {
         l->main_lookup_done = true;
         debuginfo_searches++;
-        check_candidates(mod, file_name, link, crc);
+        l->unsafe = !check_candidates(mod, file_name, link, crc);
     }
+    if (l && l->unsafe)
+        return -1;   /* no separate debug info rather than a blocked memtrace */
     /* debuginfod (only with DEBUGINFOD_URLS) shows its progress on stderr. */
     const char *urls = getenv("DEBUGINFOD_URLS");
     bool progress = urls && *urls && !getenv("DEBUGINFOD_PROGRESS");

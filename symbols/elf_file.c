@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int ensure_libelf(void)
@@ -21,6 +22,21 @@ static int ensure_libelf(void)
     return 0;
 }
 
+/* A regular file opened for reading, never blocking on a FIFO or device a
+ * path names instead; the descriptor or -errno (-EINVAL: not a regular file). */
+static int open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
+
 int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
 {
     memset(ef, 0, sizeof(*ef));
@@ -29,11 +45,13 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
         snprintf(why, why_len, "libelf: %s", elf_errmsg(-1));
         return -EINVAL;
     }
-    ef->fd = open(path, O_RDONLY | O_CLOEXEC);
+    ef->fd = open_regular(path);
     if (ef->fd < 0) {
-        int err = errno;
-        snprintf(why, why_len, "%s: %s", path, strerror(err));
-        return -err;
+        snprintf(why, why_len, "%s: %s", path,
+                 ef->fd == -EINVAL ? "not a regular file" : strerror(-ef->fd));
+        int err = ef->fd;
+        ef->fd = -1;
+        return err;
     }
     Elf *elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
     GElf_Ehdr ehdr;
@@ -79,11 +97,11 @@ void elf_file_close(struct elf_file *ef)
 
 int elf_file_check_executable(const char *path, char *why, size_t why_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_regular(path);
     if (fd < 0) {
-        int err = errno;
-        snprintf(why, why_len, "cannot open %s: %s", path, strerror(err));
-        return -err;
+        snprintf(why, why_len, "cannot open %s: %s", path,
+                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
+        return fd;
     }
     unsigned char hdr[64];
     ssize_t n = read(fd, hdr, sizeof(hdr));

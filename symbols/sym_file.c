@@ -113,6 +113,11 @@ struct sym_file *sym_file_get(const char *path, char *why, size_t why_len)
                 f->mtime_ns == mt)
                 return f;
     }
+    if (have_st && !S_ISREG(st.st_mode)) {
+        /* libdw would open it and block on a FIFO, or read a device. */
+        snprintf(why, why_len, "%s: not a regular file", path);
+        return NULL;
+    }
     const Dwfl_Callbacks *callbacks = sym_debuginfo_callbacks();
     struct sym_file *f = calloc(1, sizeof(*f));
     if (!f) {

@@ -48,6 +48,7 @@ const char *sym_file_keep_string(struct sym_file *f, char *s);
 /* What the debuginfo search records for one file: the Dwfl module's
  * userdata, embedded in its struct sym_file. */
 struct sym_debug_lookup {
+    bool unsafe;   /* a candidate path is not a regular file: libdw's search is not run */
     bool main_lookup_done; /* find_debuginfo ran for the main debug file */
     char *debug_path;      /* the separate debug file libdw took, if any */
 };

@@ -151,3 +151,37 @@ def case_run_nondumpable_unprivileged(env):
               (leak["stack"][0]["function"], leak["stack"][0]["line"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@ctest(timeout=60)
+def case_debug_file_fifo(env):
+    """A FIFO where the separate debug file is looked for (next to a binary
+    with a .gnu_debuglink): memtrace warns, ignores it and reports (it used
+    to block forever in open(2) once the program had exited)."""
+    src = os.path.join(env.fixtures_dir, "symbols", "fx_sym_debuglink")
+    if not os.access(src, os.X_OK):
+        raise Failure("fixture %s not built" % src)
+    work = tempfile.mkdtemp(prefix="memtrace-fifo-")
+    try:
+        prog = os.path.join(work, "fx_sym_debuglink")
+        shutil.copy2(src, prog)
+        fifo = prog + ".debug"
+        os.mkfifo(fifo)
+        json_path = os.path.join(work, "out.json")
+        cmd = [env.memtrace, "run", "--json", json_path, "--", prog]
+        log("$ " + " ".join(cmd))
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                               env=child_env())
+        except subprocess.TimeoutExpired:
+            raise Failure("memtrace still running after 30 s: blocked on the FIFO %s" % fifo)
+        err = p.stderr.decode("utf-8", "replace")
+        check("memtrace exit status", 0, p.returncode)
+        check_text_has("warning", err,
+                       "memtrace: warning: ignoring %s for %s: not a regular file" % (fifo, prog))
+        with open(json_path) as fh:
+            doc = json.load(fh)
+        check("definitely lost", {"bytes": 37, "blocks": 1},
+              doc["processes"][0]["summary"]["definitely_lost"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
