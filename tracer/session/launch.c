@@ -19,25 +19,37 @@
 #define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
                        PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)
 
-/* Signals sent to memtrace alone are meant for the program: passed on. */
-static const int forwarded_signals[] = {
-    SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF,
-};
-#define N_FORWARDED (sizeof(forwarded_signals) / sizeof(forwarded_signals[0]))
+/* Signals sent to memtrace alone are meant for the program: every
+ * catchable one whose default action would end memtrace (and so, through
+ * PTRACE_O_EXITKILL, the program) is passed on. Not the faults (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) nor SIGABRT: those are
+ * memtrace's own bugs. */
+static bool forwarded(int sig)
+{
+    switch (sig) {
+    case SIGTERM: case SIGHUP: case SIGUSR1: case SIGUSR2: case SIGXCPU: case SIGXFSZ:
+    case SIGVTALRM: case SIGPROF: case SIGALRM: case SIGIO: case SIGPWR: case SIGSTKFLT:
+        return true;
+    default:
+        return sig >= SIGRTMIN && sig <= SIGRTMAX;
+    }
+}
 
 /* Ignored by memtrace for good: Ctrl-C and Ctrl-\ reach the program from
  * the terminal by themselves and memtrace stays to write the report; a
  * closed output (SIGPIPE) only loses what memtrace writes to it (EPIPE),
  * the program still gets its own SIGPIPE. */
-static const int ignored_signals[] = { SIGINT, SIGQUIT, SIGPIPE };
-#define N_IGNORED (sizeof(ignored_signals) / sizeof(ignored_signals[0]))
+static bool ignored(int sig)
+{
+    return sig == SIGINT || sig == SIGQUIT || sig == SIGPIPE;
+}
 
 /* Owned by this module: where the forwarded signals go (the launched
  * program while it runs, else nowhere), written before the handlers are
  * installed, and the actions memtrace had before, given back at the end. */
 static volatile pid_t forward_to_pid;
-static struct sigaction forward_saved[N_FORWARDED];
-static bool forward_installed;
+static struct sigaction forward_saved[NSIG];
+static bool forward_saved_set[NSIG];
 
 static void forward_signal(int sig)
 {
@@ -49,10 +61,9 @@ static void forward_signal(int sig)
 static void run_signal_set(sigset_t *set)
 {
     sigemptyset(set);
-    for (size_t i = 0; i < N_FORWARDED; i++)
-        sigaddset(set, forwarded_signals[i]);
-    for (size_t i = 0; i < N_IGNORED; i++)
-        sigaddset(set, ignored_signals[i]);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (forwarded(sig) || ignored(sig))
+            sigaddset(set, sig);
 }
 
 /* Called after the fork: the program keeps the dispositions memtrace was
@@ -63,12 +74,15 @@ static int install_forwarding(pid_t pid)
     struct sigaction sa = { .sa_handler = forward_signal };
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < N_FORWARDED; i++)
-        if (sigaction(forwarded_signals[i], &sa, &forward_saved[i]) != 0)
-            return -errno;
-    forward_installed = true;
-    for (size_t i = 0; i < N_IGNORED; i++)
-        signal(ignored_signals[i], SIG_IGN);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (forwarded(sig)) {
+            if (sigaction(sig, &sa, &forward_saved[sig]) != 0)
+                return -errno;
+            forward_saved_set[sig] = true;
+        } else if (ignored(sig)) {
+            signal(sig, SIG_IGN);
+        }
+    }
     return 0;
 }
 
@@ -77,11 +91,11 @@ static int install_forwarding(pid_t pid)
 static void end_forwarding(void)
 {
     forward_to_pid = 0;
-    if (!forward_installed)
-        return;
-    for (size_t i = 0; i < N_FORWARDED; i++)
-        sigaction(forwarded_signals[i], &forward_saved[i], NULL);
-    forward_installed = false;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (forward_saved_set[sig]) {
+            sigaction(sig, &forward_saved[sig], NULL);
+            forward_saved_set[sig] = false;
+        }
 }
 
 /* Finds PROGRAM the way execvp would, so errors are ours and precise. */

@@ -22,6 +22,13 @@ from memtrace_e2e.live import AttachTarget, Live
 from memtrace_e2e.run import child_env, finish_traced, json_path_for, run_timeout
 
 
+def signame(sig):
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return "signal %d" % sig
+
+
 def no_core():
     """preexec_fn: no core file when a signal whose default action dumps
     core (SIGQUIT, SIGXCPU, SIGXFSZ) kills memtrace or the program."""
@@ -35,7 +42,7 @@ def target_fate(target, seconds=1.0):
     except subprocess.TimeoutExpired:
         return "still running, TracerPid %s" % target.status_field("TracerPid")
     rc = target.proc.returncode
-    return ("died of %s" % signal.Signals(-rc).name if rc < 0 else "exited %d" % rc)
+    return ("died of %s" % signame(-rc) if rc < 0 else "exited %d" % rc)
 
 
 def check_not_killed(what, rc, stderr, target=None):
@@ -43,7 +50,7 @@ def check_not_killed(what, rc, stderr, target=None):
     if rc is not None and rc < 0:
         fate = (", and 1 s later the target %s" % target_fate(target)) if target else ""
         raise Failure("%s was killed by %s%s\nstderr (last 3000 chars):\n%s" % (
-            what, signal.Signals(-rc).name, fate, stderr[-3000:]))
+            what, signame(-rc), fate, stderr[-3000:]))
 
 
 def checks_lines(target):
@@ -96,13 +103,13 @@ def attach_stop_by(env, sig):
                     mt.poll(), read_file(err)[-3000:]))
             time.sleep(0.02)
         time.sleep(0.7)   # the workers allocate under the hooks
-        log("kill(memtrace %d, %s)" % (mt.pid, signal.Signals(sig).name))
+        log("kill(memtrace %d, %s)" % (mt.pid, signame(sig)))
         os.kill(mt.pid, sig)
         try:
             rc = mt.wait(timeout=60)
         except subprocess.TimeoutExpired:
             mt.kill()
-            raise Failure("memtrace still running 60 s after %s" % signal.Signals(sig).name)
+            raise Failure("memtrace still running 60 s after %s" % signame(sig))
         log("  (memtrace finished with status %d)" % rc)
         check_not_killed("memtrace attach", rc, read_file(err), target)
         res = subprocess.CompletedProcess(mt.args, rc, "", read_file(err))
@@ -143,6 +150,11 @@ def case_attach_sigxcpu(env):
 
 def case_attach_sigvtalrm(env):
     attach_stop_by(env, signal.SIGVTALRM)
+
+
+def case_attach_sigrt(env):
+    """A real-time signal (SIGRTMIN+3) to memtrace attach."""
+    attach_stop_by(env, signal.SIGRTMIN + 3)
 
 
 def case_attach_stderr_closed(env):
@@ -261,11 +273,13 @@ def run_forward(env, sig):
     reports it and exits 128+SIG."""
     live = Live(env, "signal_wait", ["all"], preexec_fn=no_core)
     live.wait_for("ready")
-    log("kill(memtrace %d, %s)" % (live.p.pid, signal.Signals(sig).name))
+    log("kill(memtrace %d, %s)" % (live.p.pid, signame(sig)))
     os.kill(live.p.pid, sig)
+    check_not_killed("memtrace run", live.wait(run_timeout()), live.stderr())
     t = live.finish(128 + sig)
     check("process end", "signaled", t.process["end"])
-    check("process signal", signal.Signals(sig).name, t.process["signal"])
+    if sig < signal.SIGRTMIN:
+        check("process signal", signal.Signals(sig).name, t.process["signal"])
     check_kinds(t, definite=(99, 1))
     marked_leaks(env, t.process, "signal_wait",
                  {"leak": (99, 1, "malloc", "main", "definitely_lost")})
@@ -293,6 +307,15 @@ def case_run_sigvtalrm_forward(env):
 
 def case_run_sigprof_forward(env):
     run_forward(env, signal.SIGPROF)
+
+
+def case_run_sigalrm_forward(env):
+    run_forward(env, signal.SIGALRM)
+
+
+def case_run_sigrt_forward(env):
+    """A real-time signal (SIGRTMIN+3) is passed on too."""
+    run_forward(env, signal.SIGRTMIN + 3)
 
 
 def case_run_sigpipe_ignored(env):
