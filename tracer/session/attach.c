@@ -134,20 +134,66 @@ static void on_tick(int sig)
 
 #define TICK_US 100000
 
-/* SIGINT, SIGTERM and SIGHUP end the attach; SIGALRM every TICK_US wakes
- * the event loop. No SA_RESTART: they must interrupt waitpid. */
+/* Every catchable signal whose default action would end memtrace ends the
+ * attach instead, through the restore and detach: dying with its int3s
+ * planted would leave the process to die of SIGTRAP. Not the faults
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) nor SIGABRT: those are
+ * memtrace's own bugs, and a handler that returns would fault again. The
+ * real-time signals are added at run time (SIGRTMIN is not a constant). */
+static const int attach_stop_signals[] = {
+    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ,
+    SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
+};
+
+/* Owned by this module: the actions memtrace had before the attach, given
+ * back when it ends. */
+static struct sigaction attach_saved[NSIG];
+static bool attach_saved_set[NSIG];
+
+static int attach_set_action(int sig, bool on, const struct sigaction *sa)
+{
+    if (on) {
+        if (sigaction(sig, sa, &attach_saved[sig]) != 0)
+            return -errno;
+        attach_saved_set[sig] = true;
+    } else if (attach_saved_set[sig]) {
+        attach_saved_set[sig] = false;
+        if (sigaction(sig, &attach_saved[sig], NULL) != 0)
+            return -errno;
+    }
+    return 0;
+}
+
+/* The signals above end the attach; SIGALRM every TICK_US wakes the event
+ * loop. No SA_RESTART: they must interrupt waitpid. SIGPIPE is ignored for
+ * the rest of memtrace's life: a closed stderr only loses what is written
+ * to it (EPIPE), it never ends tracing nor kills memtrace while it reports.
+ * Off: the timer stops and memtrace gets back the actions it had. */
 static int install_attach_signals(bool on)
 {
-    struct sigaction stop = { .sa_handler = on ? on_stop_signal : SIG_DFL };
-    struct sigaction tick = { .sa_handler = on ? on_tick : SIG_DFL };
+    struct sigaction stop = { .sa_handler = on_stop_signal };
+    struct sigaction tick = { .sa_handler = on_tick };
     sigemptyset(&stop.sa_mask);
     sigemptyset(&tick.sa_mask);
     struct itimerval timer = { .it_interval = { 0, on ? TICK_US : 0 },
                                .it_value = { 0, on ? TICK_US : 0 } };
     if (!on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
         return -errno;
-    if (sigaction(SIGINT, &stop, NULL) != 0 || sigaction(SIGTERM, &stop, NULL) != 0 ||
-        sigaction(SIGHUP, &stop, NULL) != 0 || sigaction(SIGALRM, &tick, NULL) != 0)
+    int err = 0;
+    for (size_t i = 0; i < sizeof(attach_stop_signals) / sizeof(attach_stop_signals[0]); i++)
+        if (!err)
+            err = attach_set_action(attach_stop_signals[i], on, &stop);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX && sig < NSIG; sig++)
+        if (!err)
+            err = attach_set_action(sig, on, &stop);
+    if (!err)
+        err = attach_set_action(SIGALRM, on, &tick);
+    if (err) {
+        if (on)
+            install_attach_signals(false);   /* give back what was set */
+        return err;
+    }
+    if (on && signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         return -errno;
     if (on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
         return -errno;

@@ -19,9 +19,37 @@
 #define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
                        PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)
 
-/* Owned by this module: where SIGTERM/SIGHUP sent to memtrace go (the
- * launched program), written before the handlers are installed. */
+/* Signals sent to memtrace alone are meant for the program: every
+ * catchable one whose default action would end memtrace (and so, through
+ * PTRACE_O_EXITKILL, the program) is passed on. Not the faults (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) nor SIGABRT: those are
+ * memtrace's own bugs. */
+static bool forwarded(int sig)
+{
+    switch (sig) {
+    case SIGTERM: case SIGHUP: case SIGUSR1: case SIGUSR2: case SIGXCPU: case SIGXFSZ:
+    case SIGVTALRM: case SIGPROF: case SIGALRM: case SIGIO: case SIGPWR: case SIGSTKFLT:
+        return true;
+    default:
+        return sig >= SIGRTMIN && sig <= SIGRTMAX;
+    }
+}
+
+/* Ignored by memtrace for good: Ctrl-C and Ctrl-\ reach the program from
+ * the terminal by themselves and memtrace stays to write the report; a
+ * closed output (SIGPIPE) only loses what memtrace writes to it (EPIPE),
+ * the program still gets its own SIGPIPE. */
+static bool ignored(int sig)
+{
+    return sig == SIGINT || sig == SIGQUIT || sig == SIGPIPE;
+}
+
+/* Owned by this module: where the forwarded signals go (the launched
+ * program while it runs, else nowhere), written before the handlers are
+ * installed, and the actions memtrace had before, given back at the end. */
 static volatile pid_t forward_to_pid;
+static struct sigaction forward_saved[NSIG];
+static bool forward_saved_set[NSIG];
 
 static void forward_signal(int sig)
 {
@@ -30,19 +58,44 @@ static void forward_signal(int sig)
         kill(forward_to_pid, sig);
 }
 
+static void run_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (forwarded(sig) || ignored(sig))
+            sigaddset(set, sig);
+}
+
+/* Called after the fork: the program keeps the dispositions memtrace was
+ * given (SIG_IGN would be inherited across fork and exec). */
 static int install_forwarding(pid_t pid)
 {
     forward_to_pid = pid;
     struct sigaction sa = { .sa_handler = forward_signal };
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
-        return -errno;
-    /* Ctrl-C and Ctrl-\ reach the program from the terminal; memtrace stays
-     * to write the report. */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (forwarded(sig)) {
+            if (sigaction(sig, &sa, &forward_saved[sig]) != 0)
+                return -errno;
+            forward_saved_set[sig] = true;
+        } else if (ignored(sig)) {
+            signal(sig, SIG_IGN);
+        }
+    }
     return 0;
+}
+
+/* The program is gone: nothing to forward to any more, and memtrace
+ * writing its report takes those signals as it was given them. */
+static void end_forwarding(void)
+{
+    forward_to_pid = 0;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (forward_saved_set[sig]) {
+            sigaction(sig, &forward_saved[sig], NULL);
+            forward_saved_set[sig] = false;
+        }
 }
 
 /* Finds PROGRAM the way execvp would, so errors are ours and precise. */
@@ -78,27 +131,11 @@ static int find_program(struct session *s, const char *name, char *out, size_t l
     return 0;
 }
 
-static int launch(struct session *s)
+/* The parent's side after the fork: waits for the child's stop, seizes
+ * it, installs forwarding and lets it exec. The exec error pipe's read end
+ * or -1. */
+static int seize_child(struct session *s, pid_t pid, int errpipe[2])
 {
-    char path[PATH_MAX];
-    if (find_program(s, s->opt->target_argv[0], path, sizeof(path)) != 0)
-        return -1;
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0)
-        return session_fail(s, "pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        return session_fail(s, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        close(errpipe[0]);
-        /* Wait for the tracer to seize us, so tracing starts at exec. */
-        raise(SIGSTOP);
-        execv(path, s->opt->target_argv);
-        int e = errno;
-        if (write(errpipe[1], &e, sizeof(e)) < 0)
-            _exit(127);
-        _exit(127);
-    }
     close(errpipe[1]);
     int status;
     if (pt_wait(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status)) {
@@ -127,6 +164,7 @@ static int launch(struct session *s)
     if ((err = install_forwarding(pid)) != 0) {
         kill(pid, SIGKILL);
         close(errpipe[0]);
+        end_forwarding();
         return session_fail(s, "sigaction: %s", strerror(-err));
     }
     kill(pid, SIGCONT);
@@ -134,6 +172,51 @@ static int launch(struct session *s)
     fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
     s->trap.on_error_arg = s;
     return errpipe[0];
+}
+
+static int launch(struct session *s)
+{
+    char path[PATH_MAX];
+    if (find_program(s, s->opt->target_argv[0], path, sizeof(path)) != 0)
+        return -1;
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0)
+        return session_fail(s, "pipe: %s", strerror(errno));
+    /* memtrace's signals are blocked from the fork until their handlers
+     * are in, so one sent meanwhile is forwarded or ignored then, never
+     * acted on by default (which would kill memtrace and the child). */
+    sigset_t ours, given;
+    run_signal_set(&ours);
+    if (sigprocmask(SIG_BLOCK, &ours, &given) != 0) {
+        close(errpipe[0]);
+        close(errpipe[1]);
+        return session_fail(s, "sigprocmask: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(errpipe[0]);
+        /* The program starts with the mask and the dispositions memtrace
+         * was given: the parent changes its dispositions only after the
+         * fork. */
+        sigprocmask(SIG_SETMASK, &given, NULL);
+        /* Wait for the tracer to seize us, so tracing starts at exec. */
+        raise(SIGSTOP);
+        execv(path, s->opt->target_argv);
+        int e = errno;
+        if (write(errpipe[1], &e, sizeof(e)) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    int fd;
+    if (pid < 0) {
+        fd = session_fail(s, "fork: %s", strerror(errno));
+        close(errpipe[0]);
+        close(errpipe[1]);
+    } else {
+        fd = seize_child(s, pid, errpipe);
+    }
+    sigprocmask(SIG_SETMASK, &given, NULL);
+    return fd;
 }
 
 int session_run(struct session *s, const struct mt_options *opt, FILE *log)
@@ -151,7 +234,12 @@ int session_run(struct session *s, const struct mt_options *opt, FILE *log)
             rc = -1;
             break;
         }
+        /* Once reaped, its pid may be anyone's: forward no more. */
+        struct process *main_proc = session_main_process(s);
+        if (forward_to_pid && (!main_proc || main_proc->end != END_RUNNING))
+            forward_to_pid = 0;
     }
+    end_forwarding();
     s->end_ns = mt_now_ns();
     close(errfd);
     /* Only now is a segment's fate final: any traced process could have
