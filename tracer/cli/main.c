@@ -7,9 +7,12 @@
 #include "session.h"
 #include "unwind.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
@@ -56,24 +59,194 @@ static void fill_stats(const struct session *t, struct report_stats *s)
     }
 }
 
-static int write_json(const char *path, const struct report_process *rps, size_t n,
+/* A report file: opened before the program starts, so a bad path costs
+ * no run; never inherited by the program (O_CLOEXEC) and never opened
+ * through a symlink (O_NOFOLLOW); every write checked (the stream writes
+ * through out_write, which keeps the first error). */
+struct out_file {
+    const char *name;   /* for messages: the path, or "standard output" */
+    const char *path;   /* the path given; NULL for stdout */
+    FILE *f;
+    int fd;
+    bool own_fd;        /* false for stdout */
+    int err;            /* errno of the first failed write, 0: none */
+    char *tmp;          /* JSON: written here, renamed to path at the end */
+    bool truncate;      /* JSON written in place: truncated when written */
+    bool created;       /* ... and memtrace created it */
+};
+
+static ssize_t out_write(void *cookie, const char *buf, size_t len)
+{
+    struct out_file *o = cookie;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(o->fd, buf + done, len - done);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            if (!o->err)
+                o->err = n < 0 ? errno : EIO;
+            break;   /* a short count: the stream marks the error */
+        }
+    }
+    return (ssize_t)done;
+}
+
+static int out_close_fd(void *cookie)
+{
+    struct out_file *o = cookie;
+    if (o->own_fd && close(o->fd) != 0 && !o->err)
+        o->err = errno;
+    return 0;
+}
+
+static void say_cannot_write(const char *name, const char *why)
+{
+    fprintf(stderr, "memtrace: error: cannot write %s: %s\n", name, why);
+}
+
+/* An open that failed; ELOOP from O_NOFOLLOW: the path is a symlink. */
+static int open_failed(const char *path, int err)
+{
+    struct stat st;
+    if (err == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        say_cannot_write(path, "it is a symbolic link (memtrace does not follow one)");
+    else
+        say_cannot_write(path, strerror(err));
+    return -1;
+}
+
+static int out_stream(struct out_file *o, int fd, bool own_fd)
+{
+    o->fd = fd;
+    o->own_fd = own_fd;
+    o->f = fopencookie(o, "w", (cookie_io_functions_t){ .write = out_write,
+                                                         .close = out_close_fd });
+    if (!o->f) {
+        int err = errno;
+        if (own_fd)
+            close(fd);
+        return open_failed(o->name, err);
+    }
+    return 0;
+}
+
+/* -o FILE: created or truncated now, as before the run. */
+static int out_open_log(struct out_file *o, const char *path)
+{
+    memset(o, 0, sizeof(*o));
+    o->name = o->path = path;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return open_failed(path, errno);
+    return out_stream(o, fd, true);
+}
+
+/* --json FILE: a temporary file beside FILE (same directory: the rename is
+ * atomic), so a report that cannot be written whole leaves FILE as it was.
+ * A device or a pipe (/dev/null, a FIFO) is written in place, and so is a
+ * file in a directory memtrace may not create files in. */
+static int out_open_json(struct out_file *o, const char *path)
+{
+    memset(o, 0, sizeof(*o));
+    if (strcmp(path, "-") == 0) {
+        o->name = "standard output";
+        fflush(stdout);
+        return out_stream(o, STDOUT_FILENO, false);
+    }
+    o->name = o->path = path;
+    struct stat st;
+    bool exists = lstat(path, &st) == 0;
+    if (!exists && errno != ENOENT)
+        return open_failed(path, errno);
+    if (exists && S_ISLNK(st.st_mode))
+        return open_failed(path, ELOOP);
+    int fd;
+    if (exists && !S_ISREG(st.st_mode)) {
+        if ((fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            return open_failed(path, errno);
+        return out_stream(o, fd, true);
+    }
+    if (exists) {   /* writable? (the rename would replace it regardless) */
+        if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            return open_failed(path, errno);
+        close(fd);
+    }
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) + 1 : 0;
+    if (path[dirlen] == '\0')
+        return open_failed(path, EISDIR);
+    size_t room = strlen(path) + sizeof("..XXXXXX");
+    if (!(o->tmp = malloc(room)))
+        return open_failed(path, ENOMEM);
+    snprintf(o->tmp, room, "%.*s.%s.XXXXXX", dirlen, path, path + dirlen);
+    fd = mkostemp(o->tmp, O_CLOEXEC);
+    if (fd >= 0) {
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~mask) != 0) {
+            int err = errno;
+            close(fd);
+            unlink(o->tmp);
+            return open_failed(path, err);
+        }
+        return out_stream(o, fd, true);
+    }
+    free(o->tmp);
+    o->tmp = NULL;
+    o->truncate = true;
+    o->created = !exists;
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0)
+        return open_failed(path, errno);
+    return out_stream(o, fd, true);
+}
+
+/* Closes the stream; true when everything written reached the file. */
+static bool out_finish(struct out_file *o)
+{
+    if (fclose(o->f) != 0 && !o->err)
+        o->err = EIO;
+    o->f = NULL;
+    return o->err == 0;
+}
+
+/* The run failed: no report, and no file memtrace made for one. */
+static void out_discard(struct out_file *o)
+{
+    if (!o->f)
+        return;
+    fclose(o->f);
+    o->f = NULL;
+    if (o->tmp)
+        unlink(o->tmp);
+    else if (o->created)
+        unlink(o->path);
+    free(o->tmp);
+    o->tmp = NULL;
+}
+
+static int write_json(struct out_file *o, const struct report_process *rps, size_t n,
                       const struct report_stats *stats)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "memtrace: cannot write the JSON report to %s: %s\n", path, strerror(errno));
+    if (o->truncate && ftruncate(o->fd, 0) != 0)
+        o->err = errno;
+    int rc = o->err ? -1 : report_json_write(o->f, rps, n, stats);
+    bool ok = out_finish(o);
+    if (ok && rc != 0)
+        o->err = ENOMEM;   /* not a write error: the report could not be built */
+    else if (ok && o->tmp && rename(o->tmp, o->path) != 0)
+        o->err = errno;
+    if (o->tmp && o->err)
+        unlink(o->tmp);
+    free(o->tmp);
+    o->tmp = NULL;
+    if (o->err) {
+        say_cannot_write(o->name, strerror(o->err));
         return -1;
     }
-    int rc = report_json_write(f, rps, n, stats);
-    if (f != stdout) {
-        if (fclose(f) != 0)
-            rc = -1;
-    } else if (fflush(f) != 0) {
-        rc = -1;
-    }
-    if (rc)
-        fprintf(stderr, "memtrace: error writing the JSON report to %s\n", path);
-    return rc;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -100,25 +273,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;
     }
-    FILE *log = stderr;
-    if (opt.log_path && !(log = fopen(opt.log_path, "w"))) {
-        fprintf(stderr, "memtrace: cannot open log file %s: %s\n", opt.log_path, strerror(errno));
+    /* Report files first: a path that cannot be written costs no run. */
+    struct out_file json = { 0 }, logf = { 0 };
+    if (opt.json_path && out_open_json(&json, opt.json_path) != 0)
+        return EXIT_USAGE;
+    if (opt.log_path && out_open_log(&logf, opt.log_path) != 0) {
+        out_discard(&json);
         return EXIT_USAGE;
     }
+    FILE *log = opt.log_path ? logf.f : stderr;
     struct session t;
     bool attach = opt.command == CMD_ATTACH;
     if ((attach ? session_attach(&t, &opt, log) : session_run(&t, &opt, log)) != 0) {
         fprintf(stderr, "memtrace: %s\n", t.error);
         session_destroy(&t);
+        out_discard(&json);
+        if (opt.log_path)
+            out_finish(&logf);
         return EXIT_USAGE;
     }
     size_t n = 0;
     struct report_process *rps = collect(&t, opt.show_kinds, &n);
     struct report_stats stats;
     int status = 0;
+    bool write_failed = false;
     if (!rps) {
         fprintf(stderr, "memtrace: out of memory building the report\n");
         status = EXIT_USAGE;
+        out_discard(&json);
     } else {
         for (size_t i = 0; i < n; i++) {
             if (n > 1)
@@ -128,10 +310,19 @@ int main(int argc, char **argv)
         fill_stats(&t, &stats);   /* after the text report: it counts symbolization */
         if (opt.stats)
             report_text_stats(log, &stats);
-        fflush(log);
-        if (opt.json_path && write_json(opt.json_path, rps, n, &stats) != 0)
-            status = EXIT_USAGE;
     }
+    /* The text report, then the JSON: a failed write is reported (one line)
+     * and makes the exit status 2, whatever --error-exitcode says. */
+    if (opt.log_path) {
+        if (!out_finish(&logf)) {
+            say_cannot_write(logf.name, strerror(logf.err));
+            write_failed = true;
+        }
+    } else if (fflush(stderr) != 0 || ferror(stderr)) {
+        write_failed = true;   /* nowhere to say so */
+    }
+    if (rps && opt.json_path && write_json(&json, rps, n, &stats) != 0)
+        write_failed = true;
     const struct process *main_proc = session_main_process(&t);
     /* run exits like the program; attach succeeded when it detached or saw
      * the process end, whatever the process's own status. */
@@ -139,9 +330,9 @@ int main(int argc, char **argv)
         status = main_proc->end == END_SIGNALED ? 128 + main_proc->signal : main_proc->exit_code;
     if (rps && opt.error_exitcode > 0 && report_found_problems(rps, n))
         status = opt.error_exitcode;
+    if (write_failed)
+        status = EXIT_USAGE;
     free(rps);
     session_destroy(&t);
-    if (log != stderr)
-        fclose(log);
     return status;
 }

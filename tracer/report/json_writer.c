@@ -40,6 +40,41 @@ void json_end_object(struct json_writer *w) { close_container(w, '}'); }
 void json_begin_array(struct json_writer *w) { open_container(w, '['); }
 void json_end_array(struct json_writer *w) { close_container(w, ']'); }
 
+size_t utf8_sequence_length(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;   /* the allowed range of p[1] */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;            /* overlong below U+0800 */
+        else if (c == 0xed)
+            hi = 0x9f;            /* surrogates U+D800..U+DFFF */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;            /* overlong below U+10000 */
+        else if (c == 0xf4)
+            hi = 0x8f;            /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)   /* also stops at the NUL */
+            return 0;
+    return n;
+}
+
+/* RFC 8259 escaping, and the document stays valid UTF-8 whatever the bytes:
+ * each byte that is not part of a well-formed UTF-8 sequence is written
+ * \ufffd (U+FFFD REPLACEMENT CHARACTER). Strings come from the program
+ * (argv, paths, DWARF names) and need not be UTF-8. */
 static void write_escaped(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -51,10 +86,19 @@ static void write_escaped(FILE *f, const char *s)
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20)
+            if (*p < 0x20) {
                 fprintf(f, "\\u%04x", *p);
-            else
+            } else if (*p < 0x80) {
                 fputc(*p, f);
+            } else {
+                size_t n = utf8_sequence_length((const char *)p);
+                if (n == 0) {
+                    fputs("\\ufffd", f);
+                } else {
+                    fwrite(p, 1, n, f);
+                    p += n - 1;
+                }
+            }
         }
     }
     fputc('"', f);

@@ -1,6 +1,7 @@
 /* The human report, shaped like Valgrind's so its users feel at home:
  * "==PID==" prefixes, "at"/"by" frames, a heap summary. */
 #include "report.h"
+#include "json_writer.h"
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +12,103 @@ static const char *basename_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* Strings from the program (its argv, file and function names, paths) go
+ * through here so they cannot drive the terminal the report is read on:
+ * C0 control characters and DEL become \xNN, bytes that are not part of
+ * well-formed UTF-8 \xNN too, UTF-8 C1 controls (U+0080..U+009F, which
+ * some terminals obey) \u00NN; other text, UTF-8 included, stays as is.
+ * Writes the text of the character at p to out (at most 6 bytes), sets
+ * *in to the number of bytes of p it stands for, returns its length. */
+static size_t safe_char(const char *s, char out[8], size_t *in)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    *in = 1;
+    if (*p >= 0x20 && *p < 0x7f) {
+        out[0] = (char)*p;
+        return 1;
+    }
+    size_t n = *p < 0x80 ? 0 : utf8_sequence_length(s);
+    if (n == 0)
+        return (size_t)snprintf(out, 8, "\\x%02x", *p);
+    *in = n;
+    if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+        return (size_t)snprintf(out, 8, "\\u%04x", p[1]);
+    memcpy(out, p, n);
+    return n;
+}
+
+static void print_escaped(FILE *f, const char *s)
+{
+    while (*s) {
+        char out[8];
+        size_t in, n = safe_char(s, out, &in);
+        fwrite(out, 1, n, f);
+        s += in;
+    }
+}
+
+/* A bounded, always NUL-terminated line being built; once something did not
+ * fit, nothing more is added (an escape is never cut). */
+struct line_buf {
+    char *buf;
+    size_t len, used;
+    bool full;
+};
+
+static void line_add(struct line_buf *b, const char *text, size_t n)
+{
+    if (b->full || b->used + n >= b->len) {
+        b->full = true;
+        return;
+    }
+    memcpy(b->buf + b->used, text, n);
+    b->used += n;
+    b->buf[b->used] = '\0';
+}
+
+/* memtrace's own text: cut anywhere, like snprintf. */
+static void line_raw(struct line_buf *b, const char *text)
+{
+    for (; *text && !b->full; text++)
+        line_add(b, text, 1);
+}
+
+static void line_escaped(struct line_buf *b, const char *text)
+{
+    while (*text && !b->full) {
+        char out[8];
+        size_t in, n = safe_char(text, out, &in);
+        line_add(b, out, n);
+        text += in;
+    }
+}
+
 void report_format_frame(const struct sym_frame *fr, char *buf, size_t len)
 {
-    int n;
-    if (fr->function)
-        n = snprintf(buf, len, "%s", fr->function);
-    else if (fr->module)
-        n = snprintf(buf, len, "%s+0x%" PRIxADDR, basename_of(fr->module), fr->module_offset);
-    else
-        n = snprintf(buf, len, "???");
-    size_t used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
-    if (fr->file && fr->line)
-        snprintf(buf + used, len - used, " (%s:%d)", basename_of(fr->file), fr->line);
-    else if (fr->module && fr->function)
-        snprintf(buf + used, len - used, " (in %s)", fr->module);
+    if (len == 0)
+        return;
+    struct line_buf b = { buf, len, 0, false };
+    char num[48];
+    buf[0] = '\0';
+    if (fr->function) {
+        line_escaped(&b, fr->function);
+    } else if (fr->module) {
+        line_escaped(&b, basename_of(fr->module));
+        snprintf(num, sizeof(num), "+0x%" PRIxADDR, fr->module_offset);
+        line_raw(&b, num);
+    } else {
+        line_raw(&b, "???");
+    }
+    if (fr->file && fr->line) {
+        line_raw(&b, " (");
+        line_escaped(&b, basename_of(fr->file));
+        snprintf(num, sizeof(num), ":%d)", fr->line);
+        line_raw(&b, num);
+    } else if (fr->module && fr->function) {
+        line_raw(&b, " (in ");
+        line_escaped(&b, fr->module);
+        line_raw(&b, ")");
+    }
 }
 
 /* Prints the frames of one address (several when it is inside inlined
@@ -73,8 +157,10 @@ void report_text_banner(FILE *f, const struct report_process *p)
 {
     fprintf(f, "==%d== memtrace %s, an external memory-leak tracer\n", p->pid, MEMTRACE_VERSION);
     fprintf(f, "==%d== Command:", p->pid);
-    for (size_t i = 0; p->argv && p->argv[i]; i++)
-        fprintf(f, " %s", p->argv[i]);
+    for (size_t i = 0; p->argv && p->argv[i]; i++) {
+        fputc(' ', f);
+        print_escaped(f, p->argv[i]);
+    }
     fprintf(f, "\n==%d==\n", p->pid);
 }
 
@@ -149,8 +235,10 @@ static void print_mmap_record(FILE *f, const struct report_process *p,
     report_prot_string(r->prot, prot);
     fprintf(f, "==%d== %" PRIu64 " bytes at 0x%" PRIxADDR ": %s %s mapping", p->pid, r->bytes,
             r->addr, r->shared ? "shared" : "private", r->backing);
-    if (r->path)
-        fprintf(f, " of %s", r->path);
+    if (r->path) {
+        fputs(" of ", f);
+        print_escaped(f, r->path);
+    }
     fprintf(f, " (%s), never unmapped: %s\n", prot,
             r->shared ? "holds state shared with other processes"
                       : "memory never released (a leak in a long-running process)");

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "json_check.h"
@@ -201,6 +202,100 @@ static void test_leaves_printable_and_utf8_alone(void **state)
     assert_string_output(*state, "/tmp/caf\xc3\xa9 ~\x7f", "\"/tmp/caf\xc3\xa9 ~\x7f\"");
 }
 
+/* True when s is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, n, min;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, min = 0x10000;
+        } else {
+            return false;
+        }
+        unsigned cp = c & (0x3f >> n);
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* Each byte that is not part of a well-formed UTF-8 sequence becomes
+ * U+FFFD, written \ufffd: the document stays valid UTF-8. */
+static void test_invalid_utf8_bytes_become_replacement_characters(void **state)
+{
+    assert_string_output(*state, "a\xff\xfe" "b", "\"a\\ufffd\\ufffdb\"");
+}
+
+static void test_invalid_utf8_sequences(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *want; } cases[] = {
+        { "\x80", "\"\\ufffd\"" },                          /* lone continuation */
+        { "\xc3", "\"\\ufffd\"" },                          /* truncated at the end */
+        { "\xe2\x82" "A", "\"\\ufffd\\ufffdA\"" },          /* truncated before ASCII */
+        { "\xc0\xaf", "\"\\ufffd\\ufffd\"" },               /* overlong '/' */
+        { "\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"" },    /* overlong, 3 bytes */
+        { "\xf0\x80\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+        { "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" },    /* surrogate U+D800 */
+        { "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },   /* U+110000 */
+        { "\xf5\x80", "\"\\ufffd\\ufffd\"" },
+        { "\xc3\xa9\xc3", "\"\xc3\xa9\\ufffd\"" },          /* valid, then truncated */
+        { "\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xe2\x82\xac\xf0\x9f\x98\x80\"" },   /* kept */
+        { "\xed\x9f\xbf\xee\x80\x80", "\"\xed\x9f\xbf\xee\x80\x80\"" },   /* around surrogates */
+        { "\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"" },     /* U+10FFFF */
+        { "\xc2\x80", "\"\xc2\x80\"" },                     /* U+0080 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct capture c;
+        struct json_writer w;
+        capture_open(&c);
+        json_init(&w, c.f);
+        json_string(&w, cases[i].in);
+        char *got = capture_close(&c);
+        assert_string_equal(got, cases[i].want);
+        assert_true(utf8_valid(got));
+        free(got);
+    }
+}
+
+/* Every byte value, alone and after a lead byte: always valid UTF-8 JSON. */
+static void test_any_bytes_give_valid_utf8_json(void **state)
+{
+    struct fixture *fx = *state;
+    char s[3 * 255 + 1];
+    size_t n = 0;
+    for (int b = 1; b < 256; b++) {
+        s[n++] = (char)b;
+        s[n++] = (char)0xe2;   /* a lead byte followed by anything */
+        s[n++] = (char)b;
+    }
+    s[n] = '\0';
+    json_begin_object(&fx->w);
+    json_key(&fx->w, "\xff\x01");
+    json_string(&fx->w, s);
+    json_end_object(&fx->w);
+    const char *got = capture_close(&fx->out);
+    assert_true(utf8_valid(got));
+    assert_true(json_is_valid(got));
+    const char *want = "{\"\\ufffd\\u0001\":\"\\u0001\\ufffd\\u0001";
+    assert_memory_equal(got, want, strlen(want));
+}
+
 static void test_keys_are_escaped(void **state)
 {
     struct fixture *fx = *state;
@@ -263,6 +358,9 @@ int main(void)
         T(test_escapes_common_control_characters),
         T(test_escapes_other_control_characters_as_unicode),
         T(test_leaves_printable_and_utf8_alone),
+        T(test_invalid_utf8_bytes_become_replacement_characters),
+        T(test_invalid_utf8_sequences),
+        T(test_any_bytes_give_valid_utf8_json),
         T(test_keys_are_escaped),
         T(test_deep_nesting),
     };

@@ -326,6 +326,40 @@ static void test_text_banner(void **state)
                 "==42==\n");
 }
 
+/* Bytes from the program (its argv, paths, names) cannot drive the
+ * terminal: control characters and bytes that are not UTF-8 are written
+ * \xNN, UTF-8 C1 controls \u00NN; printable text and UTF-8 stay. */
+static void test_text_banner_escapes_control_characters(void **state)
+{
+    struct fixture *fx = *state;
+    char *const argv[] = { "./prog", "\x1b[2J", "a\tb\n\x7f", "caf\xc3\xa9", "\xff\xfe",
+                           "\xc2\x9b" "31m", "C:\\dir", NULL };
+    fx->proc.argv = argv;
+    assert_text(fx, write_banner,
+                "==42== memtrace " MEMTRACE_VERSION ", an external memory-leak tracer\n"
+                "==42== Command: ./prog \\x1b[2J a\\x09b\\x0a\\x7f caf\xc3\xa9 \\xff\\xfe "
+                "\\u009b31m C:\\dir\n"
+                "==42==\n");
+}
+
+static void test_text_frame_escapes_control_characters(void **state)
+{
+    (void)state;
+    char buf[256];
+    struct sym_frame fn = { 0x1000, "evil\x1b]0;pwn\x07", "/src/\x1b[2J.c", 3, "/b/x", 0x10 };
+    report_format_frame(&fn, buf, sizeof(buf));
+    assert_string_equal(buf, "evil\\x1b]0;pwn\\x07 (\\x1b[2J.c:3)");
+    struct sym_frame in = { 0x1000, "f\x1b", NULL, 0, "/lib/\x1b[2J.so", 0x10 };
+    report_format_frame(&in, buf, sizeof(buf));
+    assert_string_equal(buf, "f\\x1b (in /lib/\\x1b[2J.so)");
+    struct sym_frame mod = { 0x1000, NULL, NULL, 0, "/lib/\x1b[2J\xff.so", 0x10 };
+    report_format_frame(&mod, buf, sizeof(buf));
+    assert_string_equal(buf, "\\x1b[2J\\xff.so+0x10");
+    /* A short buffer cuts before an escape, never inside one. */
+    report_format_frame(&mod, buf, 5);
+    assert_string_equal(buf, "\\x1b");
+}
+
 static void test_text_process_with_one_leak(void **state)
 {
     struct fixture *fx = *state;
@@ -780,6 +814,32 @@ static void test_text_mappings_section(void **state)
     free(got);
 }
 
+static void test_text_mapping_path_escaped(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t st = STACK(fx, IP_MAIN);
+    struct map_region file = { .lo = 0x20000, .hi = 0x21000, .stack = st, .prot = PROT_READ,
+                               .flags = MAP_SHARED, .shmid = -1 };
+    assert_int_equal(map_table_add(&fx->maps, &file, "/tmp/\x1b]0;pwn\x07x"), 0);
+    fx->proc.maps = &fx->maps;
+    fx->proc.shms = &fx->shms;
+    char *got = capture_text(fx, write_process);
+    assert_contains(got, "shared file mapping of /tmp/\\x1b]0;pwn\\x07x (r--), never unmapped");
+    assert_null(strchr(got, '\x1b'));
+    free(got);
+}
+
+static void test_json_command_line_invalid_utf8(void **state)
+{
+    struct fixture *fx = *state;
+    char *const argv[] = { "./prog\xfe", "\xff\xfe", "a\x01" "b", NULL };
+    fx->proc.argv = argv;
+    char *got = capture_json(&fx->proc, 1, NULL);
+    assert_contains(got, "\"command\":[\"./prog\\ufffd\",\"\\ufffd\\ufffd\",\"a\\u0001b\"]");
+    assert_true(json_is_valid(got));
+    free(got);
+}
+
 static void test_json_mappings(void **state)
 {
     struct fixture *fx = *state;
@@ -817,6 +877,8 @@ int main(void)
         T(test_found_problems),
         T(test_signal_names),
         T(test_text_banner),
+        T(test_text_banner_escapes_control_characters),
+        T(test_text_frame_escapes_control_characters),
         T(test_text_process_with_one_leak),
         T(test_text_stack_stops_at_main),
         T(test_text_inlined_frames),
@@ -836,6 +898,8 @@ int main(void)
         T(test_json_stats_only_when_present),
         T(test_collect_mappings),
         T(test_text_mappings_section),
+        T(test_text_mapping_path_escaped),
+        T(test_json_command_line_invalid_utf8),
         T(test_json_mappings),
     };
 #undef T
