@@ -7,6 +7,7 @@
 #include "session.h"
 #include "unwind.h"
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -249,6 +250,67 @@ static int write_json(struct out_file *o, const struct report_process *rps, size
     return 0;
 }
 
+/* Whether fd is a pipe or socket whose reader has gone (`| head` read what
+ * it wanted): output lost that way is the reader's choice, not a failure. */
+static bool reader_gone(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return false;
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+/* The text report (with --stats), then the JSON. Returns whether a write
+ * failed (said in one line where there is a place to say it). */
+static bool write_reports(const struct mt_options *opt, const struct session *t, FILE *log,
+                          struct out_file *logf, struct out_file *json,
+                          const struct report_process *rps, size_t n)
+{
+    struct report_stats stats;
+    bool write_failed = false;
+    if (!rps) {
+        fprintf(stderr, "memtrace: out of memory building the report\n");
+        out_discard(json);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (n > 1)
+                report_text_banner(log, &rps[i]);
+            report_text_process(log, &rps[i]);
+        }
+        fill_stats(t, &stats);   /* after the text report: it counts symbolization */
+        if (opt->stats)
+            report_text_stats(log, &stats);
+    }
+    /* A failed write makes the exit status 2, whatever --error-exitcode says. */
+    if (opt->log_path) {
+        if (!out_finish(logf)) {
+            say_cannot_write(logf->name, strerror(logf->err));
+            write_failed = true;
+        }
+    } else if ((fflush(stderr) != 0 || ferror(stderr)) && !reader_gone(STDERR_FILENO)) {
+        write_failed = true;   /* nowhere to say so */
+    }
+    if (rps && opt->json_path && write_json(json, rps, n, &stats) != 0)
+        write_failed = true;
+    return write_failed;
+}
+
+/* run exits like the program; attach succeeded when it detached or saw the
+ * process end, whatever the process's own status; --error-exitcode wins
+ * when a problem was found. */
+static int exit_status(const struct mt_options *opt, const struct session *t,
+                       const struct report_process *rps, size_t n)
+{
+    int status = 0;
+    const struct process *main_proc = session_main_process(t);
+    if (main_proc && opt->command != CMD_ATTACH)
+        status = main_proc->end == END_SIGNALED ? 128 + main_proc->signal : main_proc->exit_code;
+    if (opt->error_exitcode > 0 && report_found_problems(rps, n))
+        status = opt->error_exitcode;
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct mt_options opt;
@@ -294,42 +356,8 @@ int main(int argc, char **argv)
     }
     size_t n = 0;
     struct report_process *rps = collect(&t, opt.show_kinds, &n);
-    struct report_stats stats;
-    int status = 0;
-    bool write_failed = false;
-    if (!rps) {
-        fprintf(stderr, "memtrace: out of memory building the report\n");
-        status = EXIT_USAGE;
-        out_discard(&json);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            if (n > 1)
-                report_text_banner(log, &rps[i]);
-            report_text_process(log, &rps[i]);
-        }
-        fill_stats(&t, &stats);   /* after the text report: it counts symbolization */
-        if (opt.stats)
-            report_text_stats(log, &stats);
-    }
-    /* The text report, then the JSON: a failed write is reported (one line)
-     * and makes the exit status 2, whatever --error-exitcode says. */
-    if (opt.log_path) {
-        if (!out_finish(&logf)) {
-            say_cannot_write(logf.name, strerror(logf.err));
-            write_failed = true;
-        }
-    } else if (fflush(stderr) != 0 || ferror(stderr)) {
-        write_failed = true;   /* nowhere to say so */
-    }
-    if (rps && opt.json_path && write_json(&json, rps, n, &stats) != 0)
-        write_failed = true;
-    const struct process *main_proc = session_main_process(&t);
-    /* run exits like the program; attach succeeded when it detached or saw
-     * the process end, whatever the process's own status. */
-    if (status == 0 && main_proc && !attach)
-        status = main_proc->end == END_SIGNALED ? 128 + main_proc->signal : main_proc->exit_code;
-    if (rps && opt.error_exitcode > 0 && report_found_problems(rps, n))
-        status = opt.error_exitcode;
+    bool write_failed = write_reports(&opt, &t, log, &logf, &json, rps, n);
+    int status = rps ? exit_status(&opt, &t, rps, n) : EXIT_USAGE;
     if (write_failed)
         status = EXIT_USAGE;
     free(rps);
