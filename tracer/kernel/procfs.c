@@ -29,12 +29,18 @@ int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), voi
     return rc;
 }
 
-int procfs_open_maps(pid_t pid)
+/* /proc/PID/WHAT opened with flags (O_CLOEXEC added): the fd or -errno. */
+static int open_proc_file(pid_t pid, const char *what, int flags)
 {
     char path[64];
-    procfs_path(path, sizeof(path), pid, "maps");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    procfs_path(path, sizeof(path), pid, what);
+    int fd = open(path, flags | O_CLOEXEC);
     return fd >= 0 ? fd : -errno;
+}
+
+int procfs_open_maps(pid_t pid)
+{
+    return open_proc_file(pid, "maps", O_RDONLY);
 }
 
 int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
@@ -130,10 +136,7 @@ char **procfs_cmdline(pid_t pid)
 
 int procfs_open_mem(pid_t pid)
 {
-    char path[64];
-    procfs_path(path, sizeof(path), pid, "mem");
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    return fd >= 0 ? fd : -errno;
+    return open_proc_file(pid, "mem", O_RDWR);
 }
 
 static int read_link(const char *link, char *out, size_t len)
