@@ -27,6 +27,16 @@ struct seize_pass {
     bool failed;   /* seize_one failed and said why */
 };
 
+/* A thread that is gone from /proc or a zombie: PTRACE_SEIZE refuses an
+ * exiting thread with EPERM, which is no reason to give up the attach. */
+static bool thread_exiting(pid_t pid, pid_t tid)
+{
+    char state[32];
+    if (procfs_status_field(pid, tid, "State", state, sizeof(state)) != 0)
+        return true;
+    return state[0] == 'Z' || state[0] == 'X';
+}
+
 /* Seizes tid unless it is traced already; 0 or -errno with why. */
 static int seize_tid(struct seize_pass *pass, pid_t tid)
 {
@@ -34,8 +44,8 @@ static int seize_tid(struct seize_pass *pass, pid_t tid)
     if (process_find_thread(p, tid))
         return 0;
     int rc = pt_seize(tid, ATTACH_SEIZE_OPTIONS);
-    if (rc == -ESRCH)
-        return 0;   /* it exited between the listing and now */
+    if (rc == -ESRCH || (rc == -EPERM && p->threads && thread_exiting(p->pid, tid)))
+        return 0;   /* it exited, or is exiting (the kernel refuses those), since the listing */
     if (rc == -EPERM && p->threads && attach_tracer_of(p->pid, tid) == getpid()) {
         /* Created by a thread seized earlier: the kernel traced it for
          * us, and its first stop parks it. */
