@@ -13,16 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void replace_argv(struct process *p, char **argv)
-{
-    if (!argv)
-        return;
-    for (size_t i = 0; p->argv && p->argv[i]; i++)
-        free(p->argv[i]);
-    free(p->argv);
-    p->argv = argv;
-}
-
 /* The set-up every image gets, through a stopped thread tid: its auxv, the
  * scratch pages, the link map's address and the return stubs (unless
  * --return-traps asked for the trampoline). */
@@ -32,7 +22,7 @@ static int image_setup(struct session *s, struct process *p, pid_t tid)
     /* A new address space, still dumpable: memory access that survives the
      * program making itself non-dumpable later (remote.h). */
     process_reopen_proc_files(p);
-    replace_argv(p, procfs_cmdline(p->pid));
+    process_replace_argv(p, procfs_cmdline(p->pid));
     if (linkmap_read_auxv(p, why, sizeof(why)) != 0 ||
         scratch_map(&p->scratch, tid, p->at_entry,
                     /* A static program's allocator is in the executable; a

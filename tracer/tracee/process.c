@@ -11,6 +11,21 @@
 #include <unistd.h>
 #include <string.h>
 
+static void free_argv(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+void process_replace_argv(struct process *p, char **argv)
+{
+    if (!argv)
+        return;
+    free_argv(p->argv);
+    p->argv = argv;
+}
+
 static char **copy_argv(char *const *argv)
 {
     size_t n = 0;
@@ -21,8 +36,10 @@ static char **copy_argv(char *const *argv)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         out[i] = strdup(argv[i]);
-        if (!out[i])
+        if (!out[i]) {
+            free_argv(out);
             return NULL;
+        }
     }
     return out;
 }
@@ -84,9 +101,7 @@ void process_destroy(struct process *p)
     remote_ptrace_close(&p->own_remote);
     if (p->maps_fd >= 0)
         close(p->maps_fd);
-    for (size_t i = 0; p->argv && p->argv[i]; i++)
-        free(p->argv[i]);
-    free(p->argv);
+    free_argv(p->argv);
     bp_table_destroy(&p->bps);
     alloc_model_destroy(&p->model);
     map_table_destroy(&p->maps);

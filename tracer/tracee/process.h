@@ -66,6 +66,9 @@ struct process {
 /* Creates a process record for pid with a copy of argv. */
 struct process *process_create(pid_t pid, char *const *argv);
 void process_destroy(struct process *p);
+/* Takes argv (malloc'd strings, NULL-terminated) as p's command; NULL
+ * keeps the one p has. */
+void process_replace_argv(struct process *p, char **argv);
 /* The record of a child forked from parent: a copy of its breakpoints,
  * scratch page, modules, allocation state and mappings (inherited blocks and
  * mappings are the child's to free or leak; segments stay the creator's). */
