@@ -146,7 +146,7 @@ static uint32_t capture_stack(const struct trap_ctx *ctx, struct thread *t, cons
     mt_addr ips[256];
     unsigned max = ctx->depth < 256 ? ctx->depth : 256;
     unsigned n = unwinder_callers(p->unwinder, t->tid, regs, ctx->snap, ips, max);
-    return stack_intern_add(&p->stacks, ips, n);
+    return stack_intern_add(&process_heap(p)->stacks, ips, n);
 }
 
 /* --min-size and --sample: which calls get their stack unwound. Blocks
@@ -162,7 +162,7 @@ static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct
 {
     if (ctx->on_error)
         ctx->on_error(ctx->on_error_arg, p, err);
-    return alloc_model_record_error(&p->model, err);
+    return alloc_model_record_error(&process_heap(p)->model, err);
 }
 
 static struct pending_call *push_call(struct thread *t, const struct breakpoint *bp,
@@ -207,9 +207,10 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
                       mt_regs *regs, mt_addr return_addr, bool inside_allocator, bool *done)
 {
     struct process *p = t->proc;
+    struct alloc_model *model = &process_heap(p)->model;
     mt_addr ptr = regs_call_arg(regs, 1);
     struct alloc_error bad;
-    enum free_verdict verdict = alloc_model_check_free(&p->model, bp->tag, ptr, STACK_NONE, &bad);
+    enum free_verdict verdict = alloc_model_check_free(model, bp->tag, ptr, STACK_NONE, &bad);
     *done = true;
     if (verdict == FREE_UNTRACKED) {
         /* attach: a block from before memtrace came, or the allocator's
@@ -217,7 +218,7 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
         if (inside_allocator)
             ctx->stats->allocator_frees++;
         else
-            p->model.untracked_frees++;
+            model->untracked_frees++;
     } else if (verdict != FREE_OK) {
         if (inside_allocator) {
             /* glibc flushing a dying thread's tcache: chunks the program
@@ -236,12 +237,12 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
         *done = false;   /* realloc: its new block comes at the return */
         return 0;
     }
-    const struct block *b = alloc_table_get(&p->model.live, ptr);
+    const struct block *b = alloc_table_get(&model->live, ptr);
     struct alloc_event ev = {
         .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,
         .stack_id = b && wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs) : STACK_NONE,
     };
-    int err = alloc_model_apply(&p->model, &ev);
+    int err = alloc_model_apply(model, &ev);
     return err ? err : step_over(t, bp, regs, return_addr, 0);
 }
 
@@ -310,7 +311,7 @@ int hooks_complete_call(struct thread *t, const struct pending_call *call, uint6
             block = 0;
         ev.ptr_out = retval == 0 ? block : 0;
     }
-    return alloc_model_apply(&p->model, &ev);
+    return alloc_model_apply(&process_heap(p)->model, &ev);
 }
 
 int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)

@@ -109,9 +109,19 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
     if (!np || !process_add_thread(np, child))
         return session_fail(s, "out of memory following fork of pid %d", th->proc->pid);
     /* A vfork child runs in its parent's memory, whose stubs are the
-     * parent's threads' to use: its calls return through the trampoline. */
-    if (kind == WK_VFORK)
+     * parent's threads' to use: its calls return through the trampoline.
+     * Its heap is the parent's too (dash allocates in a vfork child and
+     * frees in the parent): its calls change the parent's blocks, and its
+     * own record holds none. */
+    if (kind == WK_VFORK) {
         return_stubs_init(&np->stubs, 0, 0);
+        np->vfork_parent = th->proc;
+        alloc_model_destroy(&np->model);
+        if (alloc_model_init(&np->model) != 0) {
+            process_destroy(np);
+            return session_fail(s, "out of memory following vfork of pid %d", th->proc->pid);
+        }
+    }
     /* A vfork child shares its parent's memory, int3s included: it stays
      * traced until exec even when forks are not followed. */
     np->untraced_child = !s->opt->follow_forks;

@@ -60,8 +60,18 @@ struct process {
     uint32_t unplaced_traps; /* allocator traps before one of its threads was pinned */
     bool placed;            /* a thread of it shares memtrace's CPU (placement) */
     uint64_t end_ns;        /* CLOCK_MONOTONIC when tracing it ended (block ages) */
+    /* A vfork child until its exec or exit runs in its parent's memory:
+     * the blocks it allocates and frees are its parent's (see process_heap). */
+    struct process *vfork_parent;
     struct process *next;
 };
+
+/* The record whose heap, stacks and mappings p's allocator calls change:
+ * p's own, or its vfork parent's while they share memory. */
+static inline struct process *process_heap(struct process *p)
+{
+    return p->vfork_parent ? p->vfork_parent : p;
+}
 
 /* Creates a process record for pid with a copy of argv. */
 struct process *process_create(pid_t pid, char *const *argv);

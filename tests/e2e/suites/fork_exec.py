@@ -104,6 +104,34 @@ def case_vfork_exec(env):
     check_exec_target(env, after, 5)
 
 
+def case_vfork_heap(env):
+    # The vfork child frees the parent's block at given and allocates at
+    # from_child in the shared heap; the parent frees that block and leaks
+    # 48 at parent_leak. The child's calls are the parent's heap's: no bad
+    # free, one leak, and nothing in the child's record before its exec.
+    prog, target = env.fixture("vfork_heap"), env.fixture("exec_target")
+    check("native status", 5, native(env, "vfork_heap", [target, "5"]).returncode)
+    t = trace(env, "vfork_heap", [target, "5"], status=5,
+              commands=[[prog, target, "5"], [prog, target, "5"], [target, "5"]])
+    parent, before, after = t.procs
+    log("-- parent")
+    # Valgrind (the child's calls are the parent's, memory is shared):
+    # 48 bytes definitely lost, 3 allocs, 2 frees, no error.
+    check_exited(parent, 5)
+    check_summary(parent, allocations=3, frees=2, bytes_allocated=96, unfreed=(48, 1),
+                  errors=0)
+    check("parent errors", [], parent["errors"])
+    check_kinds(parent, definite=(48, 1))
+    marked_leaks(env, parent, "vfork_heap",
+                 {"parent_leak": (48, 1, "malloc", "main", "definitely_lost")})
+    log("-- vfork child before exec")
+    check_exec_end(before)
+    check_summary(before, allocations=0, frees=0, bytes_allocated=0, unfreed=(0, 0), errors=0)
+    check("leaks", [], before["leaks"])
+    log("-- vfork child after exec (fx_exec_target)")
+    check_exec_target(env, after, 5)
+
+
 def case_vfork_exec_no_follow(env):
     # --no-follow-forks: the vfork child is traced until its exec, then
     # detached: no record for it nor for fx_exec_target; the parent still
