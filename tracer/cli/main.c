@@ -2,6 +2,7 @@
  * The only place that prints a fatal error and chooses the exit status. */
 #include "cli.h"
 #include "report_file.h"
+#include "fault.h"
 #include "ptrace_io.h"
 #include "report.h"
 #include "symbolizer.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -145,6 +147,10 @@ int main(int argc, char **argv)
         printf("memtrace %s\n", MEMTRACE_VERSION);
         return 0;
     }
+    if (fault_configure(getenv("MEMTRACE_INJECT_FAULT"), err, sizeof(err)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", err);
+        return EXIT_USAGE;
+    }
     struct symbolizer_config sym_cfg = {
         .debug_dirs = opt.debug_dirs, .ndebug_dirs = opt.ndebug_dirs,
         .debug_dirs_env = getenv("MEMTRACE_DEBUG_DIRS"),
@@ -172,6 +178,9 @@ int main(int argc, char **argv)
             out_finish(&logf);
         return EXIT_USAGE;
     }
+    if (t.tracing_failed)
+        fprintf(stderr, "memtrace: %s; tracing stopped, the program runs on untraced, and the "
+                "report has what was recorded until then\n", t.error);
     size_t n = 0;
     struct report_process *rps = collect(&t, opt.show_kinds, &n);
     bool write_failed = write_reports(&opt, &t, log, &logf, &json, rps, n);
@@ -179,6 +188,20 @@ int main(int argc, char **argv)
     if (write_failed)
         status = EXIT_USAGE;
     free(rps);
+    if (t.tracing_failed) {
+        /* The program goes on to its end, as without memtrace; the run
+         * still failed: its report is partial. */
+        int wstatus;
+        if (session_wait_untraced(&t, &wstatus) == 0) {
+            if (WIFSIGNALED(wstatus))
+                fprintf(stderr, "memtrace: the program, untraced, was terminated by signal %d\n",
+                        WTERMSIG(wstatus));
+            else
+                fprintf(stderr, "memtrace: the program, untraced, exited with status %d\n",
+                        WEXITSTATUS(wstatus));
+        }
+        status = EXIT_USAGE;
+    }
     session_destroy(&t);
     return status;
 }

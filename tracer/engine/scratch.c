@@ -4,6 +4,7 @@
  * PTRACE_POKEDATA (process_vm_writev cannot write them); they are mapped by
  * a system call injected into the target (inject.c). */
 #include "scratch.h"
+#include "diag.h"
 #include "inject.h"
 #include "regs.h"
 #include "return_stubs.h"
@@ -71,6 +72,9 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
         remote_write(&remote_ptrace, tid, data_at, &first_seq, sizeof(first_seq)) == 0) {
         s->stubs_code = code_at;
         s->stubs_data = data_at;
+    } else {
+        mt_warn("pid %d: cannot set up the return stubs; every allocator call returns "
+                "through the trampoline (slower, not wrong)", tid);
     }
     return 0;
 }

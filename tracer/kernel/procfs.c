@@ -1,5 +1,6 @@
 /* The /proc parsers (procfs.h). */
 #include "procfs.h"
+#include "fault.h"
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -9,6 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Every /proc file memtrace reads is opened through these (fault.h). */
+static FILE *proc_fopen(const char *path, const char *mode)
+{
+    int injected = fault_next(FAULT_PROC);
+    if (injected) {
+        errno = injected;
+        return NULL;
+    }
+    return fopen(path, mode);
+}
+
+static int proc_open(const char *path, int flags)
+{
+    int injected = fault_next(FAULT_PROC);
+    if (injected) {
+        errno = injected;
+        return -1;
+    }
+    return open(path, flags);
+}
 
 void procfs_path(char *out, size_t len, pid_t pid, const char *what)
 {
@@ -21,7 +43,7 @@ int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), voi
 {
     char path[64];
     procfs_path(path, sizeof(path), pid, "maps");
-    FILE *f = fopen(path, "re");
+    FILE *f = proc_fopen(path, "re");
     if (!f)
         return -errno;
     int rc = maps_lines(f, fn, ctx);
@@ -34,7 +56,7 @@ static int open_proc_file(pid_t pid, const char *what, int flags)
 {
     char path[64];
     procfs_path(path, sizeof(path), pid, what);
-    int fd = open(path, flags | O_CLOEXEC);
+    int fd = proc_open(path, flags | O_CLOEXEC);
     return fd >= 0 ? fd : -errno;
 }
 
@@ -87,7 +109,7 @@ int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
 {
     char path[64];
     procfs_path(path, sizeof(path), pid, "auxv");
-    FILE *f = fopen(path, "re");
+    FILE *f = proc_fopen(path, "re");
     if (!f)
         return -errno;
     uint64_t pair[2];
@@ -106,7 +128,7 @@ char **procfs_cmdline(pid_t pid)
 {
     char path[64], buf[8192];
     procfs_path(path, sizeof(path), pid, "cmdline");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = proc_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -179,7 +201,7 @@ int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t
         snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
     else
         procfs_path(path, sizeof(path), pid, "status");
-    FILE *f = fopen(path, "re");
+    FILE *f = proc_fopen(path, "re");
     if (!f)
         return -errno;
     size_t klen = strlen(key);
@@ -201,7 +223,7 @@ int procfs_stat_flags(pid_t pid, unsigned long *flags)
 {
     char path[64], buf[1024];
     procfs_path(path, sizeof(path), pid, "stat");
-    FILE *f = fopen(path, "re");
+    FILE *f = proc_fopen(path, "re");
     if (!f)
         return -errno;
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -219,7 +241,7 @@ int procfs_stat_flags(pid_t pid, unsigned long *flags)
 
 int procfs_yama_ptrace_scope(void)
 {
-    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+    FILE *f = proc_fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
     if (!f)
         return -1;
     int v = -1;
@@ -249,7 +271,7 @@ int procfs_tasks(pid_t pid, int (*fn)(void *ctx, pid_t tid), void *ctx)
 
 int procfs_sysv_shm(int shmid, struct procfs_shm *out)
 {
-    FILE *f = fopen("/proc/sysvipc/shm", "re");
+    FILE *f = proc_fopen("/proc/sysvipc/shm", "re");
     if (!f)
         return -errno;
     char line[512];

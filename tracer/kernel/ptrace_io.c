@@ -1,6 +1,7 @@
 /* ptrace/waitpid wrappers with counters; nothing else calls the kernel's
  * tracing interface. */
 #include "ptrace_io.h"
+#include "fault.h"
 #include <errno.h>
 #include <stddef.h>
 #include <sys/ptrace.h>
@@ -19,6 +20,9 @@ const struct ptrace_counters *ptrace_io_counters(void)
 static int request(enum __ptrace_request req, pid_t pid, void *addr, void *data)
 {
     counters.calls++;
+    int injected = fault_next(FAULT_PTRACE);
+    if (injected)
+        return -injected;
     errno = 0;
     long rc = ptrace(req, pid, addr, data);
     if (rc == -1 && errno)
@@ -75,6 +79,9 @@ int pt_setregs(pid_t tid, const mt_regs *regs)
 int pt_peek(pid_t tid, mt_addr addr, uint64_t *word)
 {
     counters.calls++;
+    int injected = fault_next(FAULT_PTRACE);
+    if (injected)
+        return -injected;
     errno = 0;
     long v = ptrace(PTRACE_PEEKDATA, tid, (void *)addr, NULL);
     if (v == -1 && errno)
@@ -138,6 +145,9 @@ int pt_peek_pending_signals(pid_t tid, siginfo_t *out, int max)
 pid_t pt_wait(pid_t pid, int *status, int flags)
 {
     for (;;) {
+        int injected = fault_next(FAULT_WAIT);
+        if (injected)
+            return -injected;
         pid_t r = waitpid(pid, status, flags | __WALL);
         if (r >= 0) {
             if (r > 0)

@@ -6,6 +6,7 @@
 #include "remote.h"
 #include "procfs.h"
 #include "ptrace_io.h"
+#include "fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -52,7 +53,8 @@ static ssize_t ptrace_read(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t
 {
     struct iovec local = { .iov_base = buf, .iov_len = len };
     struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
-    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    int injected = fault_next(FAULT_VM);
+    ssize_t n = injected ? (errno = injected, -1) : process_vm_readv(tid, &local, 1, &remote, 1, 0);
     if (n >= 0)
         return n;
     if (errno == EFAULT)
@@ -97,7 +99,8 @@ static int ptrace_write(void *ctx, pid_t tid, mt_addr addr, const void *buf, siz
 {
     struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
     struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
-    ssize_t n = process_vm_writev(tid, &local, 1, &remote, 1, 0);
+    int injected = fault_next(FAULT_VM);
+    ssize_t n = injected ? (errno = injected, -1) : process_vm_writev(tid, &local, 1, &remote, 1, 0);
     if (n < 0 && (errno == EPERM || errno == ENOSYS)) {   /* as the read falls back */
         int fd = mem_fd_of(ctx);
         if (fd < 0)

@@ -36,6 +36,7 @@ struct report_process {
     int exit_code;                /* when exited */
     int signal;                   /* when signaled, else 0 */
     bool core_dumped;
+    const char *tracing_error;    /* why tracing stopped before the end (partial), else NULL */
     const struct alloc_model *model;
     const struct leak_scan *scan; /* leak kinds; NULL: not scanned, blocks are "unfreed" */
     unsigned show_kinds;          /* text: bit (1 << enum leak_kind) per kind shown */

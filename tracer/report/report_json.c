@@ -139,7 +139,7 @@ static int write_mappings(struct json_writer *w, const struct report_process *p)
     return 0;
 }
 
-/* "pid", "command", "end", "exit_code", "signal". */
+/* "pid", "command", "end", "exit_code", "signal", "tracing_error". */
 static void write_identity(struct json_writer *w, const struct report_process *p)
 {
     json_key(w, "pid");
@@ -160,6 +160,8 @@ static void write_identity(struct json_writer *w, const struct report_process *p
     char sig[32];
     report_signal_name(p->signal, sig, sizeof(sig));
     json_string(w, p->signal ? sig : NULL);
+    json_key(w, "tracing_error");
+    json_string(w, p->tracing_error);
 }
 
 static void write_summary(struct json_writer *w, const struct report_process *p)

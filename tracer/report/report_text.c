@@ -369,6 +369,9 @@ int report_text_process(FILE *f, const struct report_process *p)
                 p->core_dumped ? " (core dumped)" : "");
     } else if (p->end == REPORT_EXITED) {
         fprintf(f, "==%d== Process exited with status %d\n", pid, p->exit_code);
+    } else if (detached && p->tracing_error) {
+        fprintf(f, "==%d== Tracing stopped early (%s): this report is partial; pid %d runs on "
+                "untraced, every byte memtrace changed restored\n", pid, p->tracing_error, pid);
     } else if (detached) {
         fprintf(f, "==%d== Detached: pid %d runs on as before, every byte memtrace changed "
                 "restored\n", pid, pid);

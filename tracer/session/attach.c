@@ -239,24 +239,6 @@ static int watch(struct session *s, struct process *p)
     return 0;
 }
 
-/* Parks every thread again, classifies what is live and leaves the process
- * as it was; also after an error, since int3s left in a live process would
- * kill it at its next malloc. rc: the session's result so far. */
-static int leave(struct session *s, pid_t pid, int rc)
-{
-    char first_error[sizeof(s->error)];
-    snprintf(first_error, sizeof(first_error), "%s", s->error);
-    int park = park_all(s);
-    int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
-    if (rc == 0 && (park || restore))
-        rc = -1;
-    else if (rc != 0)
-        snprintf(s->error, sizeof(s->error), "%s", first_error);
-    if (park || restore)
-        mt_error("pid %d may not be fully restored: %s", pid, s->error);
-    return rc;
-}
-
 /* The record of the process memtrace attaches to. */
 static struct process *attach_record(struct session *s, pid_t pid)
 {
@@ -311,7 +293,7 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     live_view_status_clear(s->view, stderr);
     s->end_ns = mt_now_ns();
     if (!nothing_seized && session_anything_running(s))
-        rc = leave(s, pid, rc);
+        rc = detach_leave(s, rc);
     map_hooks_check_segments(s->procs);
     install_attach_signals(false);
     return rc;

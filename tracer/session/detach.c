@@ -72,6 +72,24 @@ int detach_restore_all(struct session *s)
     return rc;
 }
 
+int detach_leave(struct session *s, int rc)
+{
+    char first_error[sizeof(s->error)];
+    snprintf(first_error, sizeof(first_error), "%s", s->error);
+    int park = park_all(s);
+    int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
+    if (rc == 0 && (park || restore))
+        rc = -1;
+    else if (rc != 0)
+        snprintf(s->error, sizeof(s->error), "%s", first_error);
+    if (park || restore) {
+        for (const struct process *p = s->procs; p; p = p->next)
+            if (p->end == END_RUNNING || p->end == END_DETACHED)
+                mt_error("pid %d may not be fully restored: %s", p->pid, s->error);
+    }
+    return rc;
+}
+
 int attach_finish_stub(struct thread *th)
 {
     struct process *p = th->proc;

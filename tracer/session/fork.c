@@ -92,7 +92,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
             if (s->parking)
                 nt->parked = true;   /* its first stop, held */
             else
-                session_resume(s, child, 0);
+                return session_resume(s, child, 0);
         }
         return 0;
     }
@@ -127,6 +127,5 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
     np->untraced_child = !s->opt->follow_forks;
     session_add_process(s, np);
     await_first_stop(s, child);
-    session_resume(s, child, 0);
-    return 0;
+    return session_resume(s, child, 0);
 }

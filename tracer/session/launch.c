@@ -219,6 +219,19 @@ static int launch(struct session *s)
     return fd;
 }
 
+/* A tracing failure ends tracing, not the program: every process is
+ * restored and detached and runs on untraced, and the report says what was
+ * recorded until then (detach_leave says which process may not be fully
+ * restored). */
+static void stop_tracing_after_error(struct session *s)
+{
+    s->tracing_failed = true;
+    for (struct process *p = s->procs; p; p = p->next)
+        if (p->end == END_RUNNING && !p->tracing_error)
+            p->tracing_error = strdup(s->error);
+    detach_leave(s, -1);
+}
+
 int session_run(struct session *s, const struct mt_options *opt, FILE *log)
 {
     session_init(s, opt, log);
@@ -239,19 +252,40 @@ int session_run(struct session *s, const struct mt_options *opt, FILE *log)
         if (forward_to_pid && (!main_proc || main_proc->end != END_RUNNING))
             forward_to_pid = 0;
     }
-    end_forwarding();
     s->end_ns = mt_now_ns();
     close(errfd);
-    /* Only now is a segment's fate final: any traced process could have
-     * removed it until the last one ended. */
-    map_hooks_check_segments(s->procs);
-    if (rc != 0) {
-        /* Never leave a target running with our int3s in it. */
+    struct process *main_proc = session_main_process(s);
+    if (rc != 0 && (!main_proc || !main_proc->exec_seen)) {
+        /* It never became the program (exec failed): nothing ran yet. */
         for (struct process *p = s->procs; p; p = p->next)
             if (p->end == END_RUNNING)
                 kill(p->pid, SIGKILL);
+        end_forwarding();
+        return -1;
     }
-    /* The program is gone: the report may use any CPU memtrace had. */
+    if (rc != 0)
+        stop_tracing_after_error(s);
+    /* The program is gone or untraced: nothing more to forward, unless it
+     * runs on (session_wait_untraced forwards until it ends). */
+    if (!main_proc || main_proc->end != END_DETACHED)
+        end_forwarding();
+    /* Only now is a segment's fate final: any traced process could have
+     * removed it until the last one ended. */
+    map_hooks_check_segments(s->procs);
+    /* The program is gone: the report may use any CPU memtrace had, and a
+     * process that runs on untraced gets the affinity it had. */
     placement_restore(&s->placement);
-    return rc;
+    return 0;
+}
+
+int session_wait_untraced(struct session *s, int *status)
+{
+    struct process *main_proc = session_main_process(s);
+    if (!s->tracing_failed || !main_proc || main_proc->end != END_DETACHED)
+        return -1;
+    pid_t got;
+    while ((got = pt_wait(s->main_pid, status, 0)) == -EINTR)
+        ;
+    end_forwarding();
+    return got == s->main_pid ? 0 : -1;
 }

@@ -22,8 +22,7 @@ int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
              * SIGTRAP must be taken (and handled) before it can be held,
              * or it would kill the process after detach. */
             th->reinterrupt = true;
-            session_resume(s, tid, 0);
-            return 0;
+            return session_resume(s, tid, 0);
         }
         th->parked = th->stopped = true;
         th->stop_kind = ev.kind;

@@ -30,6 +30,7 @@ struct report_process session_report_view(const struct process *p, unsigned show
     return (struct report_process){
         .pid = p->pid, .argv = p->argv, .end = report_end_of(p->end), .exit_code = p->exit_code,
         .attached = p->attached, .end_ns = p->end_ns,
+        .tracing_error = p->tracing_error,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
         .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
         .maps = &p->maps, .shms = &p->shms,

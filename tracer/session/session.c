@@ -117,10 +117,11 @@ static int on_trap(struct session *s, struct thread *th)
             err = stepover_run_plain(p->remote, th->tid, bp, &regs);
         }
     } else {
-        /* Not ours: the program's own int3 or a SIGTRAP sent to it. */
-        th->stopped = false;
-        err = pt_cont(th->tid, SIGTRAP);
-        return err == -ESRCH || !err ? 0 : session_fail(s, "PTRACE_CONT tid %d: %s", th->tid, strerror(-err));
+        /* Not ours: the program's own int3 or a SIGTRAP sent to it. If it
+         * cannot be passed on now, detaching passes it on. */
+        th->stop_kind = WK_SIGNAL;
+        th->stop_signal = SIGTRAP;
+        return session_resume(s, th->tid, SIGTRAP);
     }
     if (err == -ESRCH)
         return 0;
@@ -129,20 +130,22 @@ static int on_trap(struct session *s, struct thread *th)
                     th->tid, at, strerror(-err));
     if (bp == NULL || bp->role == BP_HOOK_ENTRY)
         place_busy_thread(s, th);
-    th->stopped = false;
-    if ((err = pt_setregs(th->tid, &regs)) || (err = pt_cont(th->tid, 0)))
+    if ((err = pt_setregs(th->tid, &regs)))
         return err == -ESRCH ? 0 : session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
-    return 0;
+    /* Handled: held from here on, it resumes as it is (no rewind). */
+    th->stop_kind = WK_EVENT_STOP;
+    return session_resume(s, th->tid, 0);
 }
 
-void session_resume(struct session *s, pid_t tid, int sig)
+int session_resume(struct session *s, pid_t tid, int sig)
 {
+    int err = pt_cont(tid, sig);
+    if (err && err != -ESRCH)   /* still stopped: held as it is when tracing ends */
+        return session_fail(s, "cannot resume tid %d: %s", tid, strerror(-err));
     struct thread *th = session_find_thread(s, tid);
     if (th)
         th->stopped = false;
-    int err = pt_cont(tid, sig);
-    if (err && err != -ESRCH)
-        mt_warn("cannot resume tid %d: %s", tid, strerror(-err));
+    return 0;
 }
 
 static void on_process_end(struct process *p, const struct wait_event *ev)
@@ -227,17 +230,14 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
         bool detached = p->untraced_child;
         if (image_on_exec(s, th) != 0)
             return -1;
-        if (!detached)
-            session_resume(s, tid, 0);
-        return 0;
+        return detached ? 0 : session_resume(s, tid, 0);
     }
     case WK_CLONE:
     case WK_FORK:
     case WK_VFORK:
         if (fork_on_new_task(s, th, ev.kind) != 0)
             return -1;
-        session_resume(s, tid, 0);
-        return 0;
+        return session_resume(s, tid, 0);
     case WK_GROUP_STOP: {
         int err = pt_listen(tid);
         if (err && err != -ESRCH)
@@ -246,15 +246,12 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
         return 0;
     }
     case WK_SIGNAL:
-        session_resume(s, tid, ev.value);
-        return 0;
+        return session_resume(s, tid, ev.value);
     case WK_EXIT:
         on_thread_exit(s, p, th);
-        session_resume(s, tid, 0);
-        return 0;
+        return session_resume(s, tid, 0);
     default:
-        session_resume(s, tid, 0);
-        return 0;
+        return session_resume(s, tid, 0);
     }
 }
 

@@ -28,13 +28,20 @@ struct session {
     struct live_view *view;       /* attach --interval */
     struct placement placement;   /* CPU pinning (--no-pin: none) */
     bool pin_warned;
+    bool tracing_failed;          /* run: an error ended tracing early; error says why */
     char error[1024];             /* why session_run or session_attach failed */
 };
 
 /* Runs opt->target_argv to completion. Returns 0 when the target ran (its
  * fate is in the main process record), or -1 with s->error set when
- * memtrace could not start or trace it. */
+ * memtrace could not start it. When tracing fails later, every process is
+ * restored and detached and runs on untraced: s->tracing_failed is set,
+ * s->error says why, and the records end there (partial). */
 int session_run(struct session *s, const struct mt_options *opt, FILE *log);
+/* After a run whose tracing failed: waits for the program, which runs on
+ * untraced, passing on memtrace's signals meanwhile. Returns 0 with its
+ * wait status, or -1 when there is nothing to wait for. */
+int session_wait_untraced(struct session *s, int *status);
 /* Attaches to opt->attach_pid, traces it until a stop signal (SIGINT,
  * SIGTERM, SIGHUP), --duration or its end, then restores it and detaches.
  * Returns 0, or -1 with s->error set (the process is left as it was). */

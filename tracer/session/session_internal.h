@@ -12,8 +12,9 @@ int session_fail(struct session *s, const char *fmt, ...) __attribute__((format(
 struct thread *session_find_thread(const struct session *s, pid_t tid);
 void session_add_process(struct session *s, struct process *p);
 bool session_anything_running(const struct session *s);
-/* PTRACE_CONT; a task that is gone is not an error. */
-void session_resume(struct session *s, pid_t tid, int sig);
+/* PTRACE_CONT; a task that is gone is not an error. Returns 0, or -1 with
+ * s->error set (the task stays stopped, marked so). */
+int session_resume(struct session *s, pid_t tid, int sig);
 /* Calls that returned through their stubs since p's last trap take effect
  * first: any event now may depend on them (a free of their block). */
 int session_drain_returns(struct session *s, struct process *p, pid_t tid);
@@ -39,6 +40,11 @@ pid_t park_any_live_thread(const struct process *p);
 
 /* detach.c */
 int detach_restore_all(struct session *s);
+/* Parks every thread again, classifies what is live and leaves every
+ * running process as it was; also after an error, since int3s left in a
+ * live process would kill it at its next malloc. rc: the session's result
+ * so far; an error that came first stays the one in s->error. */
+int detach_leave(struct session *s, int rc);
 
 /* report_view.c */
 void report_view_banner(struct session *s, struct process *p);

@@ -107,6 +107,7 @@ void process_destroy(struct process *p)
     map_table_destroy(&p->maps);
     shm_table_destroy(&p->shms);
     stack_intern_destroy(&p->stacks);
+    free(p->tracing_error);
     if (p->unwinder)
         unwinder_destroy(p->unwinder);
     if (p->scan) {

@@ -60,6 +60,7 @@ struct process {
     uint32_t unplaced_traps; /* allocator traps before one of its threads was pinned */
     bool placed;            /* a thread of it shares memtrace's CPU (placement) */
     uint64_t end_ns;        /* CLOCK_MONOTONIC when tracing it ended (block ages) */
+    char *tracing_error;    /* why tracing it stopped before its end (owned), else NULL */
     /* A vfork child until its exec or exit runs in its parent's memory:
      * the blocks it allocates and frees are its parent's (see process_heap). */
     struct process *vfork_parent;

@@ -607,7 +607,7 @@ static void test_json_document_for_small_model(void **state)
     assert_string_equal(got,
         "{\"version\":1,\"tool\":\"memtrace " MEMTRACE_VERSION "\",\"mode\":\"run\","
         "\"processes\":[{\"pid\":42,\"command\":[\"./seed\",\"a b\"],\"end\":\"exited\","
-        "\"exit_code\":0,\"signal\":null,"
+        "\"exit_code\":0,\"signal\":null,\"tracing_error\":null,"
         "\"summary\":{\"allocations\":2,\"frees\":1,\"bytes_allocated\":46,"
         "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","
         "\"indirectly_lost\":" ZERO ",\"possibly_lost\":" ZERO ",\"still_reachable\":" ZERO ",\"classified\":false,"
