@@ -23,55 +23,132 @@ static int ensure_libelf(void)
 }
 
 /* A regular file opened for reading, never blocking on a FIFO or device a
- * path names instead; the descriptor or -errno (-EINVAL: not a regular file). */
-static int open_regular(const char *path)
+ * path names instead; the descriptor (st filled) or -errno (-EINVAL: not a
+ * regular file). */
+static int open_regular(const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
         return -EINVAL;
     }
     return fd;
 }
 
+/* One file read by libelf, shared by every elf_file open on it: every
+ * process that maps the same executable or library uses one image, however
+ * many there are. A file is the same when its device, inode, size and
+ * modification time are (as for symbolization, sym_file.c). */
+struct elf_image {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    Elf *elf;
+    unsigned refs;
+    struct elf_image *next;
+};
+
+/* Owned by this module: the images some elf_file holds. */
+static struct elf_image *images;
+
+static struct elf_image *image_find(const struct stat *st)
+{
+    for (struct elf_image *im = images; im; im = im->next)
+        if (im->dev == st->st_dev && im->ino == st->st_ino && im->size == st->st_size &&
+            im->mtime.tv_sec == st->st_mtim.tv_sec && im->mtime.tv_nsec == st->st_mtim.tv_nsec)
+            return im;
+    return NULL;
+}
+
+/* Reads the file behind fd whole (mapped, or copied when mapping fails),
+ * so the descriptor can go: a module costs memtrace no descriptor. */
+static struct elf_image *image_load(int fd, const struct stat *st, const char *path, char *why,
+                                    size_t why_len)
+{
+    struct elf_image *im = calloc(1, sizeof(*im));
+    if (!im) {
+        snprintf(why, why_len, "%s: out of memory", path);
+        return NULL;
+    }
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    GElf_Ehdr ehdr;
+    if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr)) {
+        snprintf(why, why_len, "%s: not an ELF file", path);
+        goto fail;
+    }
+    /* FDREAD reads what is not mapped and lets go of the descriptor. */
+    if (elf_cntl(elf, ELF_C_FDREAD) != 0) {
+        snprintf(why, why_len, "%s: %s", path, elf_errmsg(-1));
+        goto fail;
+    }
+    *im = (struct elf_image){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+                              .mtime = st->st_mtim, .elf = elf, .next = images };
+    images = im;
+    return im;
+fail:
+    if (elf)
+        elf_end(elf);
+    free(im);
+    return NULL;
+}
+
+static void image_put(struct elf_image *im)
+{
+    if (--im->refs > 0)
+        return;
+    for (struct elf_image **pp = &images; *pp; pp = &(*pp)->next) {
+        if (*pp == im) {
+            *pp = im->next;
+            break;
+        }
+    }
+    elf_end(im->elf);
+    free(im);
+}
+
 int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
 {
     memset(ef, 0, sizeof(*ef));
-    ef->fd = -1;
     if (ensure_libelf() != 0) {
         snprintf(why, why_len, "libelf: %s", elf_errmsg(-1));
         return -EINVAL;
     }
-    ef->fd = open_regular(path);
-    if (ef->fd < 0) {
+    struct stat st;
+    int fd = open_regular(path, &st);
+    if (fd < 0) {
         snprintf(why, why_len, "%s: %s", path,
-                 ef->fd == -EINVAL ? "not a regular file" : strerror(-ef->fd));
-        int err = ef->fd;
-        ef->fd = -1;
-        return err;
+                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
+        return fd;
     }
-    Elf *elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
-    GElf_Ehdr ehdr;
-    if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr)) {
-        snprintf(why, why_len, "%s: not an ELF file", path);
-        if (elf)
-            elf_end(elf);
-        close(ef->fd);
-        ef->fd = -1;
+    struct elf_image *im = image_find(&st);
+    if (!im)
+        im = image_load(fd, &st, path, why, why_len);
+    close(fd);
+    if (!im)
         return -EINVAL;
+    char *copy = strdup(path);
+    if (!copy) {
+        if (im->refs == 0)
+            image_put(im);
+        snprintf(why, why_len, "%s: out of memory", path);
+        return -ENOMEM;
     }
-    ef->elf = elf;
-    ef->path = strdup(path);
+    im->refs++;
+    GElf_Ehdr ehdr;
+    gelf_getehdr(im->elf, &ehdr);   /* checked when the image was loaded */
+    ef->image = im;
+    ef->elf = im->elf;
+    ef->path = copy;
     ef->is_dyn = ehdr.e_type == ET_DYN;
     ef->entry = ehdr.e_entry;
     size_t nph = 0;
-    elf_getphdrnum(elf, &nph);
+    elf_getphdrnum(im->elf, &nph);
     for (size_t i = 0; i < nph && ef->nsegs < ELF_FILE_MAX_SEGMENTS; i++) {
         GElf_Phdr ph;
-        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+        if (!gelf_getphdr(im->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
             continue;
         ef->segs[ef->nsegs++] = (struct elf_segment){
             .vaddr = ph.p_vaddr,
@@ -86,18 +163,16 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
 
 void elf_file_close(struct elf_file *ef)
 {
-    if (ef->elf)
-        elf_end(ef->elf);
-    if (ef->fd >= 0)
-        close(ef->fd);
+    if (ef->image)
+        image_put(ef->image);
     free(ef->path);
     memset(ef, 0, sizeof(*ef));
-    ef->fd = -1;
 }
 
 int elf_file_check_executable(const char *path, char *why, size_t why_len)
 {
-    int fd = open_regular(path);
+    struct stat st;
+    int fd = open_regular(path, &st);
     if (fd < 0) {
         snprintf(why, why_len, "cannot open %s: %s", path,
                  fd == -EINVAL ? "not a regular file" : strerror(-fd));
@@ -207,10 +282,13 @@ int elf_file_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, si
     for (int i = 0; i < ef->nsegs; i++) {
         const struct elf_segment *s = &ef->segs[i];
         if (vaddr >= s->vaddr && vaddr + len <= s->vaddr + s->filesz) {
-            ssize_t n = pread(ef->fd, buf, len, (off_t)(s->offset + (vaddr - s->vaddr)));
-            if (n < 0)
-                return -errno;
-            return (size_t)n == len ? 0 : -EIO;
+            size_t image_len = 0;
+            const char *image = elf_rawfile(ef->elf, &image_len);
+            uint64_t at = s->offset + (vaddr - s->vaddr);
+            if (!image || at > image_len || len > image_len - at)
+                return -EIO;
+            memcpy(buf, image + at, len);
+            return 0;
         }
     }
     return -ERANGE;

@@ -15,9 +15,14 @@ struct elf_segment {
 
 #define ELF_FILE_MAX_SEGMENTS 16
 
+struct elf_image;
+
+/* An open ELF file. Files are read whole and shared: every elf_file open on
+ * the same file (device, inode, size, mtime) uses one image and no
+ * descriptor. */
 struct elf_file {
-    int fd;
-    void *elf; /* Elf * */
+    struct elf_image *image; /* shared, counted */
+    void *elf;               /* Elf *, the image's */
     char *path;
     bool is_dyn; /* ET_DYN (PIE or shared object) */
     uint64_t entry;

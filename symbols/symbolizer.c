@@ -58,9 +58,7 @@ struct symbolizer *symbolizer_create(void)
     if (!s)
         return NULL;
     sym_cache_acquire();
-    s->memo_cap = 1024;
-    s->memo = calloc(s->memo_cap, sizeof(*s->memo));
-    if (!s->memo || push_mark(s, 0, 0) != 0) {
+    if (push_mark(s, 0, 0) != 0) {
         symbolizer_destroy(s);
         return NULL;
     }
@@ -253,6 +251,21 @@ static void memo_grow(struct symbolizer *s)
     s->memo_cap = cap;
 }
 
+/* The memo is made at the first lookup: most symbolizers (one per traced
+ * process) are only looked up in at report time, many never. */
+#define MEMO_INITIAL_SLOTS 64
+
+static bool memo_ready(struct symbolizer *s)
+{
+    if (s->memo)
+        return true;
+    s->memo = calloc(MEMO_INITIAL_SLOTS, sizeof(*s->memo));
+    if (!s->memo)
+        return false;
+    s->memo_cap = MEMO_INITIAL_SLOTS;
+    return true;
+}
+
 static unsigned build_frames(const struct symbolizer *s, mt_addr ip, int mi, mt_addr a,
                              struct sym_frame_ext **out)
 {
@@ -294,6 +307,11 @@ unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool 
 {
     mt_addr a = return_address && ip > 0 ? ip - 1 : ip;
     int mi = module_at(s, a, gen);
+    if (!memo_ready(s)) {
+        oom_frame = (struct sym_frame_ext){ .f.address = ip };
+        *frames = &oom_frame;
+        return 1;
+    }
     struct memo_entry *e = memo_find(s->memo, s->memo_cap, ip, mi, return_address);
     if (!e->used) {
         struct sym_frame_ext *fr = NULL;

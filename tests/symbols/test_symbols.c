@@ -674,6 +674,55 @@ static void test_each_address_once_each_file_once(void **state)
     symbolizer_destroy(b);
 }
 
+static int open_descriptors(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+/* Every elf_file open on one file shares one image and keeps no
+ * descriptor: a module costs nothing per process that maps it. */
+static void test_elf_files_are_shared_and_keep_no_descriptor(void **state)
+{
+    (void)state;
+    const char *path = FX "fx_sym_plain";
+    char why[256];
+    int before = open_descriptors();
+    struct elf_file a, b;
+    assert_int_equal(elf_file_open(&a, path, why, sizeof(why)), 0);
+    assert_int_equal(elf_file_open(&b, path, why, sizeof(why)), 0);
+    assert_int_equal(open_descriptors(), before);
+    assert_ptr_equal(a.elf, b.elf);
+
+    /* The bytes at the entry point are the file's. */
+    const struct elf_segment *seg = NULL;
+    for (int i = 0; i < a.nsegs; i++)
+        if (a.entry >= a.segs[i].vaddr && a.entry < a.segs[i].vaddr + a.segs[i].filesz)
+            seg = &a.segs[i];
+    assert_non_null(seg);
+    uint8_t from_elf[16], from_file[16];
+    assert_int_equal(elf_file_read_vaddr(&a, a.entry, from_elf, sizeof(from_elf)), 0);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, from_file, sizeof(from_file),
+                           (off_t)(seg->offset + (a.entry - seg->vaddr))),
+                     sizeof(from_file));
+    close(fd);
+    assert_memory_equal(from_elf, from_file, sizeof(from_file));
+
+    /* The image outlives one of its users, and goes with the last. */
+    elf_file_close(&a);
+    uint64_t value = 0, size = 0;
+    assert_true(elf_file_find_function(&b, "main", &value, &size));
+    elf_file_close(&b);
+    assert_int_equal(elf_file_open(&a, path, why, sizeof(why)), 0);
+    assert_true(elf_file_find_function(&a, "main", &value, &size));
+    elf_file_close(&a);
+    assert_int_equal(open_descriptors(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +752,7 @@ int main(void)
         T(test_libc_frames),
         T(test_generations_keep_unloaded_modules),
         T(test_each_address_once_each_file_once),
+        T(test_elf_files_are_shared_and_keep_no_descriptor),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

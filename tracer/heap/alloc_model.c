@@ -25,6 +25,11 @@ void alloc_model_destroy(struct alloc_model *m)
     memset(m, 0, sizeof(*m));
 }
 
+void alloc_model_end(struct alloc_model *m)
+{
+    alloc_table_destroy(&m->freed);
+}
+
 int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
 {
     *dst = *src;

@@ -64,6 +64,10 @@ int alloc_model_init(struct alloc_model *m);
 void alloc_model_destroy(struct alloc_model *m);
 /* A forked child starts with a copy of its parent's state. */
 int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src);
+/* The address space is gone: no free will be checked again, so the
+ * recently freed blocks go; live blocks, counters and errors stay for the
+ * report. No event may be applied afterwards. */
+void alloc_model_end(struct alloc_model *m);
 
 /* Decides, before the allocator runs, whether freeing ptr is legal. When
  * it is not, *err is filled (stack = the caller's stack) for reporting. */

@@ -29,6 +29,14 @@ int alloc_table_init(struct alloc_table *t)
     return t->slots ? 0 : -ENOMEM;
 }
 
+int alloc_table_init_fitting(struct alloc_table *t, size_t count)
+{
+    memset(t, 0, sizeof(*t));
+    t->capacity = count < 8 ? 16 : count * 2;   /* load at most 50% */
+    t->slots = calloc(t->capacity, sizeof(*t->slots));
+    return t->slots ? 0 : -ENOMEM;
+}
+
 void alloc_table_destroy(struct alloc_table *t)
 {
     free(t->slots);
@@ -57,8 +65,11 @@ static struct block *find_slot(const struct alloc_table *t, mt_addr addr, struct
 static int grow(struct alloc_table *t)
 {
     struct alloc_table bigger = {
-        /* Mostly tombstones (malloc/free churn): same size, just cleaned. */
-        .capacity = t->count * 4 > t->capacity ? t->capacity + t->capacity / 2 : t->capacity,
+        /* Mostly tombstones (malloc/free churn): same size, just cleaned.
+         * A destroyed table starts again at the initial size. */
+        .capacity = t->capacity == 0              ? 1024
+                    : t->count * 4 > t->capacity ? t->capacity + t->capacity / 2
+                                                 : t->capacity,
     };
     bigger.slots = calloc(bigger.capacity, sizeof(*bigger.slots));
     if (!bigger.slots)
@@ -104,7 +115,7 @@ int alloc_table_put(struct alloc_table *t, const struct block *b)
 
 struct block *alloc_table_get(const struct alloc_table *t, mt_addr addr)
 {
-    if (addr == 0)
+    if (addr == 0 || t->capacity == 0)   /* 0: destroyed, holds nothing */
         return NULL;
     return find_slot(t, addr, NULL);
 }
@@ -141,4 +152,22 @@ struct block *alloc_table_next(const struct alloc_table *t, size_t *cursor)
             return s;
     }
     return NULL;
+}
+
+int alloc_table_shrink_to_fit(struct alloc_table *t)
+{
+    struct alloc_table small;
+    if (alloc_table_init_fitting(&small, t->count) != 0)
+        return -ENOMEM;
+    if (small.capacity >= t->capacity) {
+        alloc_table_destroy(&small);
+        return 0;
+    }
+    const struct block *b;
+    for (size_t i = 0; (b = alloc_table_next(t, &i));)
+        alloc_table_put(&small, b);   /* cannot grow: room for every block */
+    small.generation = t->generation + 1;
+    alloc_table_destroy(t);
+    *t = small;
+    return 0;
 }

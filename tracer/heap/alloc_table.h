@@ -25,7 +25,7 @@ _Static_assert(sizeof(struct block) == 24, "struct block grew: memtrace's RSS pe
 
 struct alloc_table {
     struct block *slots;
-    size_t capacity;       /* any size >= 1024; grows by half */
+    size_t capacity;       /* any size >= 16 (1024 to start); grows by half */
     size_t count;          /* live entries */
     size_t used;           /* live entries + tombstones */
     uint64_t generation;   /* bumped by every put and remove: views of the slots
@@ -33,6 +33,12 @@ struct alloc_table {
 };
 
 int alloc_table_init(struct alloc_table *t);
+/* An empty table with room for count blocks and no spare (a table that is
+ * final: its process is gone). */
+int alloc_table_init_fitting(struct alloc_table *t, size_t count);
+/* Rebuilds t at the size its blocks need (alloc_table_init_fitting).
+ * Returns 0, or -ENOMEM with t unchanged. Slot numbers change. */
+int alloc_table_shrink_to_fit(struct alloc_table *t);
 void alloc_table_destroy(struct alloc_table *t);
 /* Inserts or replaces the record for b->addr. Returns 0 or -ENOMEM. */
 int alloc_table_put(struct alloc_table *t, const struct block *b);

@@ -531,6 +531,39 @@ int leak_scan_finish(struct leak_scan *s)
     return err;
 }
 
+int leak_scan_settle(struct leak_scan *s, struct alloc_table *live)
+{
+    if (!leak_scan_current(s, live))
+        return alloc_table_shrink_to_fit(live);
+    struct alloc_table small;
+    if (alloc_table_init_fitting(&small, live->count) != 0)
+        return -ENOMEM;
+    if (small.capacity < live->capacity) {
+        for (size_t rank = 0; rank < s->n; rank++) {
+            const struct block *b = blk(s, rank);
+            alloc_table_put(&small, b);   /* cannot grow: room for every block */
+            s->order[rank] = (uint32_t)(alloc_table_get(&small, b->addr) - small.slots);
+        }
+        small.generation = live->generation + 1;
+        alloc_table_destroy(live);
+        *live = small;
+        s->live_generation = live->generation;
+    } else {
+        alloc_table_destroy(&small);
+    }
+    if (s->rules.destroy)
+        s->rules.destroy(s->rules.state);
+    s->rules = (struct leak_rules){ 0 };
+    free(s->edge_start);
+    free(s->edges);
+    free(s->stack);
+    s->edge_start = s->edges = s->stack = NULL;
+    s->nedges = s->edges_cap = s->nstack = s->stack_cap = 0;
+    s->read = NULL;
+    s->read_ctx = NULL;
+    return 0;
+}
+
 bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi)
 {
     size_t a = lo ? rank_upper(s, lo - 1) : 0;   /* first block with addr >= lo */

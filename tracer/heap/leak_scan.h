@@ -117,6 +117,13 @@ void leak_scan_root_gaps(struct leak_scan *s, mt_addr lo, mt_addr hi);
 
 /* Propagates from the roots and classifies every block. */
 int leak_scan_finish(struct leak_scan *s);
+/* The scan is final and live will not change again (its process is gone):
+ * what only the scan's work needed goes (the pointers between blocks, the
+ * work list, the allocator's rules), and live is rebuilt at the size its
+ * blocks need, the scan following them to their new slots. live must be
+ * the table the scan indexes; when the scan no longer describes it, only
+ * the table shrinks. Returns 0 or -ENOMEM (then both are as they were). */
+int leak_scan_settle(struct leak_scan *s, struct alloc_table *live);
 /* Whether the scan still describes live (same table, unchanged since init). */
 bool leak_scan_current(const struct leak_scan *s, const struct alloc_table *live);
 /* The verdict on the block whose start is addr; false when there is none. */

@@ -67,9 +67,9 @@ int stack_intern_copy(struct stack_intern *dst, const struct stack_intern *src)
     return 0;
 }
 
-static int rehash(struct stack_intern *si)
+/* Rebuilds the id index with n buckets (a power of two). */
+static int reindex(struct stack_intern *si, size_t n)
 {
-    size_t n = si->nbuckets * 2;
     uint32_t *b = calloc(n, sizeof(*b));
     if (!b)
         return -ENOMEM;
@@ -85,10 +85,22 @@ static int rehash(struct stack_intern *si)
     return 0;
 }
 
+static int rehash(struct stack_intern *si)
+{
+    return reindex(si, si->nbuckets * 2);
+}
+
 uint32_t stack_intern_add(struct stack_intern *si, const mt_addr *ips, unsigned depth)
 {
     if (depth == 0)
         return STACK_NONE;
+    if (si->nbuckets == 0) {   /* trimmed */
+        size_t n = 512;
+        while (si->nrecs * 2 > n)
+            n *= 2;
+        if (reindex(si, n) != 0)
+            goto oom;
+    }
     if (depth > UINT16_MAX)
         depth = UINT16_MAX;
     uint64_t h = hash_ips(ips, depth);
@@ -140,4 +152,25 @@ const mt_addr *stack_intern_get(const struct stack_intern *si, uint32_t id, unsi
 size_t stack_intern_count(const struct stack_intern *si)
 {
     return si->nrecs - 1;
+}
+
+/* Shrinking realloc; keeps the old block when the allocator cannot move it. */
+static void *shrink(void *p, size_t n, size_t size, size_t *cap)
+{
+    void *smaller = realloc(p, (n ? n : 1) * size);
+    if (!smaller)
+        return p;
+    *cap = n;
+    return smaller;
+}
+
+void stack_intern_trim(struct stack_intern *si)
+{
+    if (!si->recs)
+        return;
+    si->ips = shrink(si->ips, si->nips, sizeof(*si->ips), &si->ips_cap);
+    si->recs = shrink(si->recs, si->nrecs, sizeof(*si->recs), &si->recs_cap);
+    free(si->buckets);
+    si->buckets = NULL;
+    si->nbuckets = 0;
 }

@@ -26,5 +26,9 @@ uint32_t stack_intern_add(struct stack_intern *si, const mt_addr *ips, unsigned 
 /* Frames of id; *depth receives their count. */
 const mt_addr *stack_intern_get(const struct stack_intern *si, uint32_t id, unsigned *depth);
 size_t stack_intern_count(const struct stack_intern *si);
+/* Gives back the spare capacity and the id index of a table that takes no
+ * new stacks for now (its process ended; its ids stay valid for the
+ * report). A later add rebuilds the index. */
+void stack_intern_trim(struct stack_intern *si);
 
 #endif

@@ -154,14 +154,22 @@ static int open_mem(pid_t pid)
     return fd >= 0 ? fd : -1;
 }
 
-int remote_ptrace_open(struct remote *r, pid_t pid)
+int remote_ptrace_init(struct remote *r)
 {
     struct ptrace_state *st = malloc(sizeof(*st));
     if (!st)
         return -ENOMEM;
-    st->mem_fd = open_mem(pid);
+    st->mem_fd = -1;
     *r = (struct remote){ .ops = &ptrace_ops, .ctx = st };
     return 0;
+}
+
+int remote_ptrace_open(struct remote *r, pid_t pid)
+{
+    int err = remote_ptrace_init(r);
+    if (!err)
+        remote_ptrace_reopen(r, pid);
+    return err;
 }
 
 void remote_ptrace_reopen(struct remote *r, pid_t pid)

@@ -39,6 +39,8 @@ extern const struct remote remote_ptrace;
  * that process (the descriptor is its address space). Returns 0 (without
  * the descriptor when /proc refuses it) or -ENOMEM. */
 int remote_ptrace_open(struct remote *r, pid_t pid);
+/* The same without the descriptor (remote_ptrace_reopen opens it). */
+int remote_ptrace_init(struct remote *r);
 /* Opens the descriptor again: the process exec'd a new address space. */
 void remote_ptrace_reopen(struct remote *r, pid_t pid);
 void remote_ptrace_close(struct remote *r);

@@ -46,9 +46,7 @@ int image_on_exec(struct session *s, struct thread *th)
     if (p->untraced_child) {
         /* The new image has none of our bytes: let it go. */
         p->end = END_EXEC;
-        while (p->threads)
-            process_remove_thread(p, p->threads->tid);
-        process_close_proc_files(p);
+        process_release(p);
         int err = pt_detach(pid, 0);
         return err && err != -ESRCH ? session_fail(s, "cannot detach pid %d: %s", pid, strerror(-err))
                                     : 0;
@@ -61,9 +59,9 @@ int image_on_exec(struct session *s, struct thread *th)
         struct process *np = process_create(pid, p->argv);
         if (!np)
             return session_fail(s, "out of memory");
-        process_remove_thread(p, th->tid);
-        while (p->threads)   /* the kernel has already reaped the others */
-            process_remove_thread(p, p->threads->tid);
+        /* th goes with its process's threads (the kernel has already
+         * reaped the others). */
+        process_release(p);
         if (!process_add_thread(np, pid))
             return session_fail(s, "out of memory");
         session_add_process(s, np);

@@ -159,9 +159,7 @@ static void on_process_end(struct process *p, const struct wait_event *ev)
         p->signal = ev->value;
         p->core_dumped = ev->core;
     }
-    while (p->threads)
-        process_remove_thread(p, p->threads->tid);
-    process_close_proc_files(p);
+    process_release(p);
 }
 
 /* PTRACE_EVENT_EXIT: the thread's registers are kept as scan roots; when it

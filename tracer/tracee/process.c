@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void free_argv(char **argv)
 {
@@ -68,12 +69,13 @@ struct process *process_create(pid_t pid, char *const *argv)
     if (!p)
         return NULL;
     p->pid = pid;
-    if (remote_ptrace_open(&p->own_remote, pid) != 0) {
+    p->maps_fd = -1;
+    if (remote_ptrace_init(&p->own_remote) != 0) {
         free(p);
         return NULL;
     }
     p->remote = &p->own_remote;
-    p->maps_fd = procfs_open_maps(pid);
+    process_reopen_proc_files(p);
     p->argv = copy_argv(argv);
     bp_table_init(&p->bps);
     map_table_init(&p->maps);
@@ -98,9 +100,8 @@ void process_destroy(struct process *p)
     while (p->threads)
         process_remove_thread(p, p->threads->tid);
     modules_destroy(&p->modules);
+    process_close_proc_files(p);
     remote_ptrace_close(&p->own_remote);
-    if (p->maps_fd >= 0)
-        close(p->maps_fd);
     free_argv(p->argv);
     bp_table_destroy(&p->bps);
     alloc_model_destroy(&p->model);
@@ -156,11 +157,33 @@ struct thread *process_find_thread(const struct process *p, pid_t tid)
     return NULL;
 }
 
+/* Owned by this module: how many process records keep their /proc files
+ * open. Those descriptors matter only for a process that makes itself
+ * non-dumpable later; a wide process tree must not spend memtrace's
+ * descriptors on them, so past a share of RLIMIT_NOFILE a process goes
+ * without (its memory is still read through process_vm_readv, then
+ * PEEKDATA, like any process's). */
+static size_t proc_file_holders;
+
+/* Two descriptors a holder: a quarter of the limit, the rest for what
+ * memtrace opens and closes (auxv, ELF files, debug files, reports). */
+static bool may_hold_proc_files(void)
+{
+    struct rlimit rl;
+    size_t budget = 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        budget = (size_t)rl.rlim_cur / 8;
+    return proc_file_holders < budget;
+}
+
 void process_reopen_proc_files(struct process *p)
 {
+    process_close_proc_files(p);
+    if (!may_hold_proc_files())
+        return;
+    p->holds_proc_files = true;
+    proc_file_holders++;
     remote_ptrace_reopen(&p->own_remote, p->pid);
-    if (p->maps_fd >= 0)
-        close(p->maps_fd);
     p->maps_fd = procfs_open_maps(p->pid);
 }
 
@@ -170,6 +193,31 @@ void process_close_proc_files(struct process *p)
     if (p->maps_fd >= 0)
         close(p->maps_fd);
     p->maps_fd = -1;
+    if (p->holds_proc_files) {
+        p->holds_proc_files = false;
+        proc_file_holders--;
+    }
+}
+
+void process_release(struct process *p)
+{
+    while (p->threads)
+        process_remove_thread(p, p->threads->tid);
+    process_close_proc_files(p);
+    modules_destroy(&p->modules);
+    bp_table_destroy(&p->bps);
+    if (p->unwinder)
+        unwinder_retire(p->unwinder);
+    alloc_model_end(&p->model);
+    /* Out of memory leaves the table (and the scan) as they were: only
+     * the spare room stays. */
+    int err = p->scan ? leak_scan_settle(p->scan, &p->model.live)
+                      : alloc_table_shrink_to_fit(&p->model.live);
+    (void)err;
+    stack_intern_trim(&p->stacks);
+    free(p->exited_sps);
+    p->exited_sps = NULL;
+    p->nexited_sps = p->exited_sps_cap = 0;
 }
 
 void process_note_exited_sp(struct process *p, mt_addr sp)

@@ -29,6 +29,7 @@ struct process {
     const struct remote *remote;   /* its memory and registers: own_remote, or a test's fake */
     struct remote own_remote;      /* the ptrace backend with this process's /proc/PID/mem */
     int maps_fd;                   /* its /proc/PID/maps, opened while dumpable; -1: none */
+    bool holds_proc_files;         /* counts against the budget for them (process.c) */
     char **argv;            /* the command, owned */
     enum process_end end;
     int exit_code, signal;
@@ -89,12 +90,22 @@ void process_remove_thread(struct process *p, pid_t tid);
 struct thread *process_find_thread(const struct process *p, pid_t tid);
 
 /* A new address space (exec): its /proc/PID/mem and maps opened again,
- * while the process is still dumpable. */
+ * while the process is still dumpable; not when the processes alive hold
+ * a quarter of RLIMIT_NOFILE already. */
 void process_reopen_proc_files(struct process *p);
 
 /* The process's image ended (exit, exec, detach): its descriptors go, so
  * a long process tree never runs memtrace out of them. */
 void process_close_proc_files(struct process *p);
+
+/* The process's image ended for good (exit, death, exec replaced it, or it
+ * left untraced): everything that served tracing goes (threads,
+ * descriptors, modules with their ELF files, breakpoints, the unwinder's
+ * caches, the recently freed blocks, spare capacity); what its report
+ * needs stays (command, fate, live blocks, errors, leak scan, interned
+ * stacks and the symbolizer's module list), so memtrace's resources follow
+ * the processes alive, not every process it ever traced. */
+void process_release(struct process *p);
 
 /* glibc keeps an exited thread's stack mapped for reuse: the leak scan reads
  * it only above the stack pointer the thread had when it exited. */

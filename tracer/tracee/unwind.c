@@ -263,23 +263,35 @@ struct unwinder *unwinder_create(pid_t pid, unwind_read_fn read, unwind_module_f
     return u;
 }
 
+void unwinder_retire(struct unwinder *u)
+{
+    if (u->as)
+        unw_destroy_addr_space(u->as);
+    u->as = NULL;
+    if (u->upt)
+        _UPT_destroy(u->upt);
+    u->upt = NULL;
+    for (size_t i = 0; i < UNWIND_MODULE_SLOTS; i++) {
+        if (u->slots[i].upt)
+            _UPT_destroy(u->slots[i].upt);
+        u->slots[i] = (struct upt_slot){ 0 };
+    }
+    free(u->pages);
+    u->pages = NULL;
+}
+
 void unwinder_destroy(struct unwinder *u)
 {
     if (!u)
         return;
-    if (u->as)
-        unw_destroy_addr_space(u->as);
-    if (u->upt)
-        _UPT_destroy(u->upt);
-    for (size_t i = 0; i < UNWIND_MODULE_SLOTS; i++)
-        if (u->slots[i].upt)
-            _UPT_destroy(u->slots[i].upt);
-    free(u->pages);
+    unwinder_retire(u);
     free(u);
 }
 
 void unwinder_flush(struct unwinder *u)
 {
+    if (!u->as)
+        return;   /* retired */
     unw_flush_cache(u->as, 0, 0);
     /* Another module may now sit where an unloaded one was: drop every
      * handle's image, not only the ranges. */
@@ -297,7 +309,7 @@ unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
                           const struct stack_snapshot *snap, mt_addr *ips, unsigned max)
 {
     uint64_t ret;
-    if (max == 0 || stack_snapshot_u64(snap, regs->rsp, &ret) != 0 || ret == 0)
+    if (max == 0 || !u->as || stack_snapshot_u64(snap, regs->rsp, &ret) != 0 || ret == 0)
         return 0;
     u->unwinds++;
     /* Timed for --stats (unwind cost per frame in bench/): two vDSO clock

@@ -41,6 +41,10 @@ typedef bool (*unwind_module_fn)(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi
 struct unwinder *unwinder_create(pid_t pid, unwind_read_fn read, unwind_module_fn module_range,
                                  void *read_ctx);
 void unwinder_destroy(struct unwinder *u);
+/* The process is gone: its libunwind address space, its UPT handles (each
+ * holds a mapped ELF image) and its page cache go; only the counters stay,
+ * for --stats. unwinder_callers then finds nothing. */
+void unwinder_retire(struct unwinder *u);
 /* Forgets cached unwind info (modules were loaded or unloaded). */
 void unwinder_flush(struct unwinder *u);
 /* Walks the stack of a thread stopped at the first instruction of a

@@ -252,6 +252,50 @@ static void test_copy_is_independent_of_original(void **state)
     alloc_table_destroy(&copy);
 }
 
+/* A table whose process ended is rebuilt at the size of its blocks. */
+static void test_shrink_to_fit_keeps_every_block(void **state)
+{
+    struct alloc_table *t = *state;
+    for (size_t i = 0; i < 5000; i++)
+        put(t, heap_addr(i), i + 1);
+    for (size_t i = 0; i < 5000; i++)
+        if (i % 10)
+            assert_true(alloc_table_remove(t, heap_addr(i), NULL));
+    size_t before = t->capacity;
+    uint64_t generation = t->generation;
+    assert_int_equal(alloc_table_shrink_to_fit(t), 0);
+    assert_true(t->capacity < before / 4);
+    assert_int_equal(t->count, 500);
+    assert_int_equal(count_by_iteration(t), 500);
+    assert_true(t->generation > generation);   /* views of the old slots are stale */
+    for (size_t i = 0; i < 5000; i++) {
+        struct block *b = alloc_table_get(t, heap_addr(i));
+        if (i % 10) {
+            assert_null(b);
+        } else {
+            assert_non_null(b);
+            assert_int_equal(b->size, i + 1);
+        }
+    }
+    put(t, heap_addr(9999), 7);   /* still a table: it grows again */
+    assert_non_null(alloc_table_get(t, heap_addr(9999)));
+}
+
+/* A destroyed table (the freed blocks of an ended process) holds nothing,
+ * and becomes a table again at the next put. */
+static void test_destroyed_table_finds_nothing_and_grows_again(void **state)
+{
+    struct alloc_table *t = *state;
+    put(t, heap_addr(1), 8);
+    alloc_table_destroy(t);
+    assert_null(alloc_table_get(t, heap_addr(1)));
+    assert_false(alloc_table_remove(t, heap_addr(1), NULL));
+    assert_int_equal(count_by_iteration(t), 0);
+    put(t, heap_addr(2), 16);
+    assert_non_null(alloc_table_get(t, heap_addr(2)));
+    assert_int_equal(t->count, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +310,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_churn_keeps_table_small_and_correct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iteration_visits_each_live_entry_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_is_independent_of_original, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shrink_to_fit_keeps_every_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroyed_table_finds_nothing_and_grows_again, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("alloc_table", tests, NULL, NULL);
 }

@@ -434,6 +434,51 @@ static void test_heap_gaps_are_roots(void **state)
     assert_int_equal(kind_of(m, 2), LEAK_REACHABLE);
 }
 
+/* Settling (the process ended) shrinks the live table to its blocks and
+ * keeps every verdict, in address order. */
+static void test_settle_shrinks_the_table_and_keeps_verdicts(void **state)
+{
+    struct fake_mem *m = *state;
+    for (int i = 0; i < 100; i++)
+        add_block(m, i, 16);
+    for (int i = 0; i < 100; i += 3)
+        store(m, DATA + (mt_addr)i * 8, block(i));
+    for (int i = 50; i < 100; i++)   /* make room, as frees would */
+        assert_true(alloc_table_remove(&m->live, block(i), NULL));
+    run_scan(m);
+    size_t before = m->live.capacity;
+    assert_int_equal(leak_scan_settle(&m->scan, &m->live), 0);
+    assert_true(m->live.capacity < before);
+    assert_int_equal(m->live.count, 50);
+    assert_true(leak_scan_current(&m->scan, &m->live));
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(kind_of(m, i), i % 3 == 0 ? LEAK_REACHABLE : LEAK_DEFINITE);
+    struct leak_verdict v;
+    assert_false(leak_scan_verdict(&m->scan, block(60), &v));
+    size_t cursor = 0, n = 0;
+    const struct block *b;
+    while ((b = leak_scan_next(&m->scan, &cursor, &v))) {
+        assert_int_equal(b->addr, block((int)n));
+        n++;
+    }
+    assert_int_equal(n, 50);
+}
+
+/* A stale scan is left alone; the table still shrinks. */
+static void test_settle_with_a_stale_scan_shrinks_only_the_table(void **state)
+{
+    struct fake_mem *m = *state;
+    add_block(m, 0, 32);
+    add_block(m, 1, 32);
+    run_scan(m);
+    assert_true(alloc_table_remove(&m->live, block(0), NULL));
+    assert_int_equal(leak_scan_settle(&m->scan, &m->live), 0);
+    assert_true(m->live.capacity < 1024);
+    assert_false(leak_scan_current(&m->scan, &m->live));
+    assert_non_null(alloc_table_get(&m->live, block(1)));
+    assert_null(alloc_table_get(&m->live, block(0)));
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -473,6 +518,8 @@ int main(void)
         T(test_many_blocks_in_address_order),
         T(test_changed_table_makes_scan_stale),
         T(test_heap_gaps_are_roots),
+        T(test_settle_shrinks_the_table_and_keeps_verdicts),
+        T(test_settle_with_a_stale_scan_shrinks_only_the_table),
     T(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

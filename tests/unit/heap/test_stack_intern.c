@@ -176,6 +176,36 @@ static void test_copy_is_independent_of_original(void **state)
     stack_intern_destroy(&copy);
 }
 
+/* A trimmed table (its process ended) keeps every id and frame, and takes
+ * new stacks again, finding the old ones. */
+static void test_trim_keeps_ids_and_accepts_more(void **state)
+{
+    struct stack_intern *si = *state;
+    enum { N = 3000 };
+    uint32_t ids[N];
+    mt_addr ips[8];
+    for (size_t i = 0; i < N; i++) {
+        unsigned depth = synthetic_stack(i, ips);
+        ids[i] = stack_intern_add(si, ips, depth);
+    }
+    stack_intern_trim(si);
+    assert_int_equal(si->nbuckets, 0);
+    assert_int_equal(si->ips_cap, si->nips);
+    assert_int_equal(si->recs_cap, si->nrecs);
+    for (size_t i = 0; i < N; i++) {
+        unsigned depth = synthetic_stack(i, ips);
+        assert_frames(si, ids[i], ips, depth);
+    }
+    assert_int_equal(stack_intern_add(si, ips, synthetic_stack(N - 1, ips)), ids[N - 1]);
+    uint32_t fresh = ADD(si, 0xabc, 0xdef);
+    assert_int_equal(fresh, N + 1);
+    assert_frames(si, fresh, (const mt_addr[]){ 0xabc, 0xdef }, 2);
+    assert_int_equal(stack_intern_count(si), N + 1);
+    stack_intern_trim(si);
+    stack_intern_trim(si);   /* trimming twice is harmless */
+    assert_frames(si, fresh, (const mt_addr[]){ 0xabc, 0xdef }, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +218,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_of_stack_none_or_unknown_id_is_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hundred_thousand_stacks_survive_rehashing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_is_independent_of_original, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trim_keeps_ids_and_accepts_more, setup, teardown),
     };
     return cmocka_run_group_tests_name("stack_intern", tests, NULL, NULL);
 }
