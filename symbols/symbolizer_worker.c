@@ -135,8 +135,7 @@ static void __attribute__((noreturn)) serve(int sock)
         const char *path = (const char *)req + REQUEST_HEAD;
         struct symbolizer *s = served_symbolizer(&mods, &nmods, &mods_cap, path);
         const struct sym_frame_ext *fr = NULL;
-        unsigned n = s ? symbolizer_lookup(s, offset, symbolizer_generation(s), return_address,
-                                           &fr)
+        unsigned n = s ? symbolizer_lookup(s, offset, symbolizer_generation(s), return_address, &fr)
                        : 0;
         size_t len = encode_answer(ans, id, fr, n);
         while (send(sock, ans, len, MSG_NOSIGNAL) < 0)
@@ -154,8 +153,8 @@ static void __attribute__((noreturn)) helper_main(int sock, pid_t memtrace)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != memtrace)
         _exit(1);
-    static const int terminal_signals[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU,
-                                            SIGPIPE };
+    static const int terminal_signals[] = { SIGINT,  SIGQUIT, SIGHUP, SIGTSTP,
+                                            SIGTTIN, SIGTTOU, SIGPIPE };
     for (size_t i = 0; i < sizeof(terminal_signals) / sizeof(terminal_signals[0]); i++)
         if (signal(terminal_signals[i], SIG_IGN) == SIG_ERR)
             _exit(1);
@@ -186,8 +185,8 @@ struct entry {
 };
 
 struct symbolizer_worker {
-    int sock;  /* -1: no helper (it ended, or never started) */
-    int pidfd; /* -1: nothing to reap */
+    int sock;     /* -1: no helper (it ended, or never started) */
+    int pidfd;    /* -1: nothing to reap */
     char **paths; /* module paths seen, ids of entries */
     size_t npaths, paths_cap;
     struct entry *entries; /* id = index */
@@ -242,8 +241,8 @@ struct symbolizer_worker *symbolizer_worker_start(char *why, size_t why_len)
             ;
         close(w->sock);
         w->sock = -1;
-        snprintf(why, why_len, "cannot start the symbolizer helper: pidfd_open of pid %d: %s",
-                 pid, strerror(e));
+        snprintf(why, why_len, "cannot start the symbolizer helper: pidfd_open of pid %d: %s", pid,
+                 strerror(e));
     }
     return w;
 }
@@ -254,8 +253,7 @@ static void helper_gone(struct symbolizer_worker *w, const char *why)
     if (w->sock < 0)
         return;
     if (why)
-        mt_warn("the symbolizer helper of the live view %s; its frames stay module+offset",
-                why);
+        mt_warn("the symbolizer helper of the live view %s; its frames stay module+offset", why);
     close(w->sock);
     w->sock = -1;
     for (size_t i = 0; i < w->nentries; i++)
@@ -315,7 +313,8 @@ static void send_request(struct symbolizer_worker *w, uint32_t id)
         w->unsent--;
     } else if (sent >= 0 || (errno != EAGAIN && errno != EINTR)) {
         char why[128];
-        snprintf(why, sizeof(why), "cannot be asked (%s)", sent < 0 ? strerror(errno) : "short send");
+        snprintf(why, sizeof(why), "cannot be asked (%s)",
+                 sent < 0 ? strerror(errno) : "short send");
         helper_gone(w, why);
     }
 }
@@ -481,8 +480,7 @@ unsigned symbolizer_worker_lookup(struct symbolizer_worker *w, const struct symb
     }
     size_t slot = slot_of(w, path_id, ip, return_address);
     if (!w->index[slot]) {
-        struct entry *grown = mt_grow(w->entries, &w->entries_cap, w->nentries + 1,
-                                      sizeof(*grown));
+        struct entry *grown = mt_grow(w->entries, &w->entries_cap, w->nentries + 1, sizeof(*grown));
         if (grown)
             w->entries = grown;
         struct sym_frame_ext *fr = grown ? calloc(1, sizeof(*fr)) : NULL;
@@ -497,9 +495,13 @@ unsigned symbolizer_worker_lookup(struct symbolizer_worker *w, const struct symb
             fr->f.module_offset = offset;
         }
         uint32_t id = (uint32_t)w->nentries++;
-        w->entries[id] = (struct entry){ .path_id = path_id, .ip = ip, .offset = offset,
+        w->entries[id] = (struct entry){ .path_id = path_id,
+                                         .ip = ip,
+                                         .offset = offset,
                                          .return_address = return_address,
-                                         .state = ENTRY_DONE, .n = 1, .frames = fr };
+                                         .state = ENTRY_DONE,
+                                         .n = 1,
+                                         .frames = fr };
         w->index[slot_of(w, path_id, ip, return_address)] = id + 1;
         if (path_id != NO_PATH && w->sock >= 0) {
             w->entries[id].state = ENTRY_UNSENT;
