@@ -15,12 +15,14 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
 from memtrace_e2e.checks import Failure, check, check_true, log
 from memtrace_e2e.registry import ctest
-from memtrace_e2e.run import child_env, finish_traced, json_path_for, memtrace
+from memtrace_e2e.run import (check_memtrace_ended, child_env, finish_traced, json_path_for,
+                              memtrace)
 
 # Longest gap allowed between two beats while memtrace is attached: the
 # parking at attach and detach costs milliseconds; a symbol lookup inside
@@ -279,3 +281,51 @@ def case_attach_no_lookup_while_attached(env):
             target.kill()
         if server:
             server.close()
+
+
+@ctest(timeout=120)
+def case_attach_interval_helper_killed(env):
+    """The symbolizer helper dies (SIGKILL, as a crash inside libdw would
+    end it) while memtrace is attached: memtrace says so once, goes on
+    tracing, its later views keep the names already answered, it exits 0 at
+    --duration with a full report, and the target runs on."""
+    target = BeatingTarget(env)
+    try:
+        json_path = json_path_for(env, "liveview_helper_killed")
+        err = tempfile.TemporaryFile(dir=env.tmp)
+        cmd = [env.memtrace, "attach", "--json", json_path, "--interval", "0.5",
+               "--duration", "4", str(target.pid)]
+        log("$ " + " ".join(cmd) + " &")
+        t0 = time.monotonic()
+        mt = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=err, env=child_env())
+        time.sleep(1.6)
+        with open("/proc/%d/task/%d/children" % (mt.pid, mt.pid)) as fh:
+            helpers = [int(x) for x in fh.read().split()]
+        check("children of memtrace attach --interval (its symbolizer helper)", 1, len(helpers))
+        log("kill(helper %d, SIGKILL)" % helpers[0])
+        os.kill(helpers[0], signal.SIGKILL)
+        try:
+            rc = mt.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            mt.kill()
+            raise Failure("memtrace still running 60 s after a 4 s --duration")
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+        check_memtrace_ended(rc, stderr)
+        t = finish_traced(env, subprocess.CompletedProcess(cmd, rc, "", stderr), json_path, 0,
+                          [[target.prog]], mode="attach")
+        check_heartbeat(target, t0, 4)
+        check("warnings about the helper", 1, stderr.count("symbolizer helper"))
+        views = views_of(stderr, target.pid)
+        check_true("live views in 4 s at 0.5 s: %d" % len(views), 7 <= len(views) <= 8,
+                   stderr[-3000:])
+        named = re.compile(r"leak_block \(in \S*fx_hostile_liveview\) < "
+                           r"main \(in \S*fx_hostile_liveview\)$")
+        secs, rows = views[-1]
+        check_true("last view (%.1f s) still names the leaking function: %r" % (secs, rows),
+                   any(named.match(r) for r in rows))
+        check_final_names(t)
+        check_runs_on(target)
+    finally:
+        target.kill()
