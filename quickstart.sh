@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
-          libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils)
+          libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1)
 
 install_packages() {
     local missing=()

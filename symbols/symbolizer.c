@@ -337,6 +337,18 @@ unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool 
     return e->n;
 }
 
+bool symbolizer_locate(const struct symbolizer *s, mt_addr ip, uint32_t gen, bool return_address,
+                       const char **path, mt_addr *module_offset)
+{
+    mt_addr a = return_address && ip > 0 ? ip - 1 : ip;
+    int mi = module_at(s, a, gen);
+    if (mi < 0)
+        return false;
+    *path = s->modules[mi].path;
+    *module_offset = ip - s->modules[mi].bias;
+    return true;
+}
+
 unsigned long symbolizer_lookups(const struct symbolizer *s)
 {
     return s->lookups;

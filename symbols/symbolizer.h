@@ -118,6 +118,12 @@ uint32_t symbolizer_generation_at(const struct symbolizer *s, uint64_t seq);
  * valid until symbolizer_destroy. */
 unsigned symbolizer_lookup(struct symbolizer *s, mt_addr ip, uint32_t gen, bool return_address,
                            const struct sym_frame_ext **frames);
+/* Which module covers ip in generation gen (ip - 1 with return_address),
+ * from the module table alone: no file is read, so it never waits. Sets
+ * *path (valid until symbolizer_destroy) and *module_offset (ip - load
+ * bias); returns false when no module covers it. */
+bool symbolizer_locate(const struct symbolizer *s, mt_addr ip, uint32_t gen, bool return_address,
+                       const char **path, mt_addr *module_offset);
 /* Number of distinct addresses actually resolved (for --stats and tests). */
 unsigned long symbolizer_lookups(const struct symbolizer *s);
 

@@ -100,6 +100,9 @@ static void human_bytes(double bytes, char *buf, size_t len)
         snprintf(buf, len, "%s%.1f %s", sign, v, units[u]);
 }
 
+/* Frames of each stack a view shows. */
+#define FRAMES_SHOWN 2
+
 /* The first two frames of a stack, "f (a.c:3) < g (a.c:9)". */
 static void describe_stack(const struct report_process *p, uint32_t stack, char *buf, size_t len)
 {
@@ -111,7 +114,7 @@ static void describe_stack(const struct report_process *p, uint32_t stack, char 
         snprintf(buf, len, "(no stack recorded)");
         return;
     }
-    for (unsigned i = 0; i < depth && i < 2 && used + 1 < len; i++) {
+    for (unsigned i = 0; i < depth && i < FRAMES_SHOWN && used + 1 < len; i++) {
         const struct sym_frame_ext *frames;
         report_frames(p, stack, ips[i], &frames);
         char frame[512];
@@ -121,6 +124,23 @@ static void describe_stack(const struct report_process *p, uint32_t stack, char 
             break;
         used += (size_t)n < len - used ? (size_t)n : len - used - 1;
     }
+}
+
+void live_view_ask_names(const struct live_view *v, const struct report_process *p)
+{
+    struct leak_record *recs;
+    size_t n;
+    if (report_collect_leaks(p->model, NULL, &recs, &n) != 0)
+        return; /* the view itself will ask */
+    for (size_t i = 0; i < n && i < v->top; i++) {
+        unsigned depth;
+        const mt_addr *ips = stack_intern_get(p->stacks, recs[i].stack, &depth);
+        for (unsigned k = 0; k < depth && k < FRAMES_SHOWN; k++) {
+            const struct sym_frame_ext *frames;
+            report_frames(p, recs[i].stack, ips[k], &frames);
+        }
+    }
+    free(recs);
 }
 
 int live_view_print(struct live_view *v, FILE *f, const struct report_process *p,

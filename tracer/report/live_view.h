@@ -17,6 +17,11 @@ void live_view_destroy(struct live_view *v);
 int live_view_print(struct live_view *v, FILE *f, const struct report_process *p,
                     uint64_t now_ns, uint64_t traced_ns);
 
+/* Resolves the frames the next view of p would show now, without
+ * printing: with a resolver that answers later (memtrace's symbolizer
+ * helper), their names are asked for ahead of the view. */
+void live_view_ask_names(const struct live_view *v, const struct report_process *p);
+
 /* On a terminal: a status line (traced time, events/s, live blocks)
  * rewritten in place; cleared before anything else is printed. */
 void live_view_status(struct live_view *v, FILE *f, const struct report_process *p,

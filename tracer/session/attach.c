@@ -10,6 +10,7 @@
 #include "mt_time.h"
 #include "procfs.h"
 #include "ptrace_io.h"
+#include "symbolizer_worker.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -216,18 +217,13 @@ static int watch(struct session *s, struct process *p)
 {
     const struct mt_options *opt = s->opt;
     uint64_t deadline = opt->duration_ms ? s->start_ns + opt->duration_ms * 1000000u : 0;
-    uint64_t next_view = opt->interval_ms ? s->start_ns + opt->interval_ms * 1000000u : 0;
     uint64_t next_status = isatty(STDERR_FILENO) ? s->start_ns + 1000000000u : 0;
     while (session_anything_running(s) && !stop_signal) {
         uint64_t now = mt_now_ns();
         if (deadline && now >= deadline)
             break;
-        if (next_view && now >= next_view) {
-            struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
-            live_view_status_clear(s->view, stderr);
-            live_view_print(s->view, stderr, &rp, now, now - s->start_ns);
-            next_view = now + opt->interval_ms * 1000000u;
-        }
+        if (opt->interval_ms)
+            report_view_live_tick(s, p, now);
         if (next_status && now >= next_status) {
             struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
             live_view_status(s->view, stderr, &rp, now, now - s->start_ns);
@@ -266,6 +262,12 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     struct process *p = attach_record(s, pid);
     if (!p || !(s->view = live_view_create(opt->top)))
         return session_fail(s, "out of memory");
+    /* Forked before the signal handlers and the first seize: the helper
+     * starts with none of them. */
+    if (opt->interval_ms && !(s->view_names = symbolizer_worker_start(why, sizeof(why))))
+        return session_fail(s, "out of memory");
+    if (opt->interval_ms && why[0])
+        mt_warn("%s; the live view shows module+offset", why);
     stop_signal = 0;
     int err = install_attach_signals(true);
     if (err)
@@ -290,6 +292,8 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     s->start_ns = mt_now_ns();
     if (rc == 0)
         rc = watch(s, p);
+    symbolizer_worker_stop(s->view_names);
+    s->view_names = NULL;
     live_view_status_clear(s->view, stderr);
     s->end_ns = mt_now_ns();
     if (!nothing_seized && session_anything_running(s))

@@ -4,6 +4,7 @@
 #include "session_internal.h"
 #include "live_view.h"
 #include "symbolizer.h"
+#include "symbolizer_worker.h"
 
 static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
                                const struct sym_frame_ext **out)
@@ -36,6 +37,54 @@ struct report_process session_report_view(const struct process *p, unsigned show
         .maps = &p->maps, .shms = &p->shms,
         .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };
+}
+
+/* The live view's names: from the symbolizer helper, never waiting. */
+struct helper_names {
+    struct symbolizer_worker *worker;
+    const struct symbolizer *symbolizer;
+};
+
+static unsigned resolve_frames_from_helper(void *ctx, uint32_t stack, mt_addr ip,
+                                           const struct sym_frame_ext **out)
+{
+    struct helper_names *names = ctx;
+    uint32_t gen = symbolizer_generation_at(names->symbolizer, stack);
+    return symbolizer_worker_lookup(names->worker, names->symbolizer, ip, gen, true, out);
+}
+
+/* How long before a view its names are asked for (at most half the
+ * interval), and how long the view may wait past its time for the last
+ * answers (at most a quarter of it). Only the view waits: the event loop
+ * runs on, and a name that has not come is shown as module+offset. */
+#define VIEW_ASK_AHEAD_NS 1000000000u
+#define VIEW_WAIT_NAMES_NS 250000000u
+
+void report_view_live_tick(struct session *s, struct process *p, uint64_t now)
+{
+    uint64_t interval = s->opt->interval_ms * 1000000u;
+    uint64_t ahead = interval / 2 < VIEW_ASK_AHEAD_NS ? interval / 2 : VIEW_ASK_AHEAD_NS;
+    uint64_t wait = interval / 4 < VIEW_WAIT_NAMES_NS ? interval / 4 : VIEW_WAIT_NAMES_NS;
+    if (!s->next_view_ns)
+        s->next_view_ns = s->start_ns + interval;
+    symbolizer_worker_poll(s->view_names);
+    struct helper_names names = { s->view_names, p->symbolizer };
+    struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
+    rp.resolve_frames = resolve_frames_from_helper;
+    rp.resolve_ctx = &names;
+    if (!s->view_names_asked && now + ahead >= s->next_view_ns) {
+        live_view_ask_names(s->view, &rp);
+        s->view_names_asked = true;
+    }
+    if (now < s->next_view_ns ||
+        (symbolizer_worker_pending(s->view_names) && now < s->next_view_ns + wait))
+        return;
+    live_view_status_clear(s->view, stderr);
+    live_view_print(s->view, stderr, &rp, now, now - s->start_ns);
+    s->next_view_ns += interval;
+    if (s->next_view_ns <= now)
+        s->next_view_ns = now + interval;
+    s->view_names_asked = false;
 }
 
 /* Bad frees are reported as they happen, like Valgrind does. */

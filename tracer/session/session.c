@@ -10,6 +10,7 @@
 #include "remote.h"
 #include "wait_event.h"
 #include "stepover.h"
+#include "symbolizer_worker.h"
 #include <assert.h>
 #include <errno.h>
 #include <signal.h>
@@ -292,5 +293,7 @@ void session_destroy(struct session *s)
     s->early_tids = NULL;
     live_view_destroy(s->view);
     s->view = NULL;
+    symbolizer_worker_stop(s->view_names);
+    s->view_names = NULL;
     placement_destroy(&s->placement);
 }

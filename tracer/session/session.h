@@ -10,6 +10,7 @@
 #include "report.h"
 
 struct live_view;
+struct symbolizer_worker;
 
 struct session {
     const struct mt_options *opt;
@@ -26,6 +27,9 @@ struct session {
     uint64_t start_ns;            /* when tracing began */
     uint64_t end_ns;              /* when it ended (detach or exit) */
     struct live_view *view;       /* attach --interval */
+    struct symbolizer_worker *view_names;  /* its names, from the symbolizer helper */
+    uint64_t next_view_ns;        /* when the next view is due */
+    bool view_names_asked;        /* the next view's names were asked for */
     struct placement placement;   /* CPU pinning (--no-pin: none) */
     bool pin_warned;
     bool tracing_failed;          /* run: an error ended tracing early; error says why */

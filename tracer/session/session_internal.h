@@ -49,5 +49,9 @@ int detach_leave(struct session *s, int rc);
 /* report_view.c */
 void report_view_banner(struct session *s, struct process *p);
 void report_view_live_error(void *arg, struct process *p, const struct alloc_error *err);
+/* attach --interval, at each turn of the event loop: asks for the names of
+ * the next view ahead of it, and prints it when it is due and its names
+ * are in, or a little later with module+offset where they are not. */
+void report_view_live_tick(struct session *s, struct process *p, uint64_t now_ns);
 
 #endif

@@ -68,11 +68,13 @@ struct process {
     struct process *next;
 };
 
-/* The record whose heap, stacks and mappings p's allocator calls change:
- * p's own, or its vfork parent's while they share memory. */
+/* The record whose heap and stacks p's allocator calls change: p's own,
+ * or its vfork parent's while they share memory and the parent's record is
+ * open (its other threads may end it meanwhile: then the child keeps its
+ * own). */
 static inline struct process *process_heap(struct process *p)
 {
-    return p->vfork_parent ? p->vfork_parent : p;
+    return p->vfork_parent && p->vfork_parent->end == END_RUNNING ? p->vfork_parent : p;
 }
 
 /* Creates a process record for pid with a copy of argv. */
