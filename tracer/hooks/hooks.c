@@ -54,6 +54,13 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
             };
             char bp_why[512];
             int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
+            if (err && err != -ENOTSUP && err != -ENOSPC) {
+                /* The process refused a write: with an allocator entry
+                 * unhooked, its blocks would look foreign and their frees
+                 * bad. Tracing must stop rather than answer wrongly. */
+                snprintf(why, why_len, "cannot hook %s in %.200s: %.200s", name, m->name, bp_why);
+                return err;
+            }
             if (err) {
                 if (!first_err) {
                     first_err = err;
