@@ -2,13 +2,15 @@
 # memtrace's two entry points for a fresh Debian 12 machine (run as root, or a
 # user with sudo):
 #   ./quickstart.sh demo   install dependencies, build, trace a bundled leaky program
-#   ./quickstart.sh test   install dependencies, build, run the whole test suite
+#   ./quickstart.sh test   install dependencies, build, run static analysis
+#                          (tests/lint/run.sh) and the whole test suite
 #                          (a -Werror build, then an ASan+UBSan build)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
-          libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1)
+          libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1
+          cppcheck clang-tidy-14)
 
 install_packages() {
     local missing=()
@@ -41,6 +43,7 @@ demo)
 test)
     install_packages
     build build -DMEMTRACE_WERROR=ON
+    bash tests/lint/run.sh build   # fails early: a finding stops CI before the tests
     ctest --test-dir build --output-on-failure -j2
     echo "quickstart: again with memtrace built with AddressSanitizer and UBSan"
     build build-asan -DMEMTRACE_WERROR=ON -DMEMTRACE_SANITIZE=ON

@@ -57,7 +57,7 @@ static void file_free(struct sym_file *f)
 {
     if (f->dwfl)
         dwfl_end(f->dwfl);
-    for (size_t i = 0; i < f->memo_cap; i++)
+    for (size_t i = 0; f->memo && i < f->memo_cap; i++)   /* memo is NULL if its calloc failed */
         free(f->memo[i].frames);
     free(f->memo);
     for (size_t i = 0; i < f->nstrings; i++)

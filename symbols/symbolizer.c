@@ -71,8 +71,10 @@ struct symbolizer *symbolizer_clone(const struct symbolizer *src)
     if (!s)
         return NULL;
     s->modules = calloc(src->nmodules + 1, sizeof(*s->modules));
-    s->marks = realloc(s->marks, (src->nmarks + 1) * sizeof(*s->marks));
-    if (!s->modules || !s->marks) {
+    struct gen_mark *marks = realloc(s->marks, (src->nmarks + 1) * sizeof(*s->marks));
+    if (marks)
+        s->marks = marks;   /* else the old block stays for symbolizer_destroy to free */
+    if (!s->modules || !marks) {
         symbolizer_destroy(s);
         return NULL;
     }
@@ -100,7 +102,7 @@ void symbolizer_destroy(struct symbolizer *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nmodules; i++)
+    for (size_t i = 0; s->modules && i < s->nmodules; i++)
         free(s->modules[i].path);
     free(s->modules);
     free(s->marks);

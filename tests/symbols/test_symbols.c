@@ -566,11 +566,11 @@ static void test_libc_frames(void **state)
     if (access(libc, R_OK) != 0)
         skip();
     mt_addr lo, hi;
-    const mt_addr base = 0x7f0000000000ULL;
+    const mt_addr bias = 0x7f0000000000ULL;
     function_range(libc, "__libc_start_main", &lo, &hi);
-    struct symbolizer *s = with_module(libc, base);
+    struct symbolizer *s = with_module(libc, bias);
     const struct sym_frame_ext *fr;
-    unsigned n = symbolizer_lookup(s, base + lo + 8, SYMBOLIZER_NOW, false, &fr);
+    unsigned n = symbolizer_lookup(s, bias + lo + 8, SYMBOLIZER_NOW, false, &fr);
     /* Start-up code below main: one frame, named from the symbol table
      * (no version suffix), never a file or line, even with libc6-dbg. */
     assert_int_equal(n, 1);
@@ -582,7 +582,7 @@ static void test_libc_frames(void **state)
     snprintf(dbg, sizeof(dbg), "/usr/lib/debug/.build-id/%.2s/%s.debug", fr[0].build_id,
              fr[0].build_id + 2);
     function_range(libc, "fopen", &lo, &hi);
-    n = symbolizer_lookup(s, base + lo + 8, SYMBOLIZER_NOW, false, &fr);
+    n = symbolizer_lookup(s, bias + lo + 8, SYMBOLIZER_NOW, false, &fr);
     assert_true(n >= 1);
     assert_non_null(strstr(fr[n - 1].f.function, "fopen"));
     if (access(dbg, R_OK) == 0) {   /* libc6-dbg: lines inside libc */

@@ -196,7 +196,8 @@ int insn_build_slot(const uint8_t *code, size_t len, mt_addr addr, mt_addr slot_
     if (find_rip_disp(insn, &disp_offset, &disp)) {
         /* target = addr + n + disp must equal slot_addr + n + new_disp */
         int64_t new_disp = (int64_t)(addr - slot_addr) + disp;
-        if (new_disp != (int32_t)new_disp || insn->detail->x86.encoding.disp_size != 4) {
+        if (new_disp < INT32_MIN || new_disp > INT32_MAX ||
+            insn->detail->x86.encoding.disp_size != 4) {
             snprintf(why, why_len, "RIP-relative '%s %s' at 0x%" PRIxADDR
                      " is out of reach of the scratch page at 0x%" PRIxADDR,
                      insn->mnemonic, insn->op_str, addr, slot_addr);

@@ -25,6 +25,7 @@
 static uintptr_t unwind_text_lo, unwind_text_hi;
 static bool unwind_text_known;
 
+/* cppcheck-suppress constParameter ; dl_iterate_phdr's callback type */
 static int find_text(struct dl_phdr_info *info, size_t size, void *base)
 {
     (void)size;
@@ -51,12 +52,12 @@ static bool called_from_libunwind(uintptr_t ret)
     return ret >= unwind_text_lo && ret < unwind_text_hi;
 }
 
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+int sigprocmask(int how, const sigset_t *set, sigset_t *oset)
 {
     if (called_from_libunwind((uintptr_t)__builtin_return_address(0))) {
-        if (old)
-            memset(old, 0, sizeof(*old));
+        if (oset)
+            memset(oset, 0, sizeof(*oset));
         return 0;
     }
-    return (int)syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
+    return (int)syscall(SYS_rt_sigprocmask, how, set, oset, _NSIG / 8);
 }

@@ -13,7 +13,7 @@ void map_table_init(struct map_table *t)
 
 void map_table_destroy(struct map_table *t)
 {
-    for (size_t i = 0; i < t->npaths; i++)
+    for (size_t i = 0; t->paths && i < t->npaths; i++)
         free(t->paths[i]);
     free(t->paths);
     free(t->regions);

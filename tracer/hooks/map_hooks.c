@@ -61,7 +61,7 @@ static int on_mmap(struct process *p, const struct pending_call *c, uint64_t add
 {
     int flags = (int)c->args[3];
     char buf[4096];
-    const char *path = flags & MAP_ANONYMOUS ? NULL : fd_path(p->pid, (int)c->args[4], buf,
+    const char *path = (flags & MAP_ANONYMOUS) ? NULL : fd_path(p->pid, (int)c->args[4], buf,
                                                                 sizeof(buf));
     struct map_region r = {
         .lo = addr, .hi = addr + map_table_pages(c->args[1]), .stack = c->stack_id,

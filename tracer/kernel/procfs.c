@@ -57,6 +57,7 @@ static int open_proc_file(pid_t pid, const char *what, int flags)
     char path[64];
     procfs_path(path, sizeof(path), pid, what);
     int fd = proc_open(path, flags | O_CLOEXEC);
+    /* cppcheck-suppress resourceLeak ; the descriptor is returned to the caller */
     return fd >= 0 ? fd : -errno;
 }
 
@@ -67,7 +68,7 @@ int procfs_open_maps(pid_t pid)
 
 int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
 {
-    int copy = dup(fd);
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (copy < 0)
         return -errno;
     FILE *f = fdopen(copy, "r");

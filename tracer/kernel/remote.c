@@ -79,6 +79,7 @@ static int ptrace_poke_text(void *ctx, pid_t tid, mt_addr addr, const void *buf,
         size_t skip = (size_t)(addr - word_addr);
         size_t n = 8 - skip < len ? 8 - skip : len;
         uint64_t word = 0;
+        /* cppcheck-suppress knownConditionTrueFalse ; n is 8 when skip is 0 and len >= 8 */
         if (skip != 0 || n != 8) {
             int err = pt_peek(tid, word_addr, &word);
             if (err)

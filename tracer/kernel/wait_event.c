@@ -21,7 +21,7 @@ struct wait_event wait_event_classify(int status)
     if (!WIFSTOPPED(status))
         return ev;
     int sig = WSTOPSIG(status);
-    int event = (unsigned)status >> 16;
+    int event = (int)((unsigned)status >> 16);
     switch (event) {
     case 0:
         break;

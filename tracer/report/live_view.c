@@ -173,7 +173,7 @@ int live_view_print(struct live_view *v, FILE *f, const struct report_process *p
         human_bytes((double)r->bytes, bytes, sizeof(bytes));
         human_bytes(growth, grow + 1, sizeof(grow) - 3);
         grow[0] = growth >= 0 ? '+' : ' ';
-        strcat(grow, "/s");
+        strcat(grow, "/s");   /* NOLINT(clang-analyzer-security.insecureAPI.strcpy): room kept */
         describe_stack(p, r->stack, where, sizeof(where));
         fprintf(f, "==%d==   %12s %8" PRIu64 " %14s  %s\n", p->pid, bytes, r->blocks, grow, where);
     }

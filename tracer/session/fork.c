@@ -83,10 +83,10 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
          * parallelism (bench: 4 threads 55-62 us/pair released, 66-67
          * with every thread pinned; 1 thread 73-80 pinned, 98-107 not). */
         if (s->opt->pin && !s->attached) {
-            int err = placement_release(&s->placement, child);
-            if (err && err != -ESRCH)
+            int unpin_err = placement_release(&s->placement, child);
+            if (unpin_err && unpin_err != -ESRCH)
                 mt_warn("cannot unpin thread %d: %s", child,
-                        strerror(-err));
+                        strerror(-unpin_err));
         }
         if (take_early(s, child)) {
             if (s->parking)

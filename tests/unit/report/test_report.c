@@ -333,6 +333,7 @@ static void test_text_banner_escapes_control_characters(void **state)
 {
     struct fixture *fx = *state;
     char *const argv[] = { "./prog", "\x1b[2J", "a\tb\n\x7f", "caf\xc3\xa9", "\xff\xfe",
+                           /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): ends \x9b */
                            "\xc2\x9b" "31m", "C:\\dir", NULL };
     fx->proc.argv = argv;
     assert_text(fx, write_banner,
