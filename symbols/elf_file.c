@@ -116,7 +116,7 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
         snprintf(why, why_len, "libelf: %s", elf_errmsg(-1));
         return -EINVAL;
     }
-    struct stat st;
+    struct stat st = { 0 };
     int fd = open_regular(path, &st);
     if (fd < 0) {
         snprintf(why, why_len, "%s: %s", path,

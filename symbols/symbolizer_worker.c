@@ -306,7 +306,8 @@ static void send_request(struct symbolizer_worker *w, uint32_t id)
     uint64_t offset = e->offset;
     memcpy(msg + 8, &offset, sizeof(offset));
     msg[16] = e->return_address;
-    memcpy(msg + REQUEST_HEAD, path, len);
+    /* The path's length is in the head: it goes without its NUL. */
+    memcpy(msg + REQUEST_HEAD, path, len); // NOLINT(bugprone-not-null-terminated-result)
     ssize_t sent = send(w->sock, msg, REQUEST_HEAD + len, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent == (ssize_t)(REQUEST_HEAD + len)) {
         e->state = ENTRY_PENDING;

@@ -103,7 +103,7 @@ int pt_geteventmsg(pid_t tid, unsigned long *msg)
 int pt_wait_stop(pid_t tid, struct wait_event *ev)
 {
     for (;;) {
-        int status;
+        int status = 0;
         pid_t r = pt_wait(tid, &status, 0);
         if (r == -EINTR)
             continue;
