@@ -37,21 +37,14 @@ static int open_regular(const char *path)
     return fd;
 }
 
-int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
+int elf_file_open_fd(struct elf_file *ef, int fd, const char *path, char *why, size_t why_len)
 {
     memset(ef, 0, sizeof(*ef));
-    ef->fd = -1;
+    ef->fd = fd;
     if (ensure_libelf() != 0) {
         snprintf(why, why_len, "libelf: %s", elf_errmsg(-1));
+        elf_file_close(ef);
         return -EINVAL;
-    }
-    ef->fd = open_regular(path);
-    if (ef->fd < 0) {
-        snprintf(why, why_len, "%s: %s", path,
-                 ef->fd == -EINVAL ? "not a regular file" : strerror(-ef->fd));
-        int err = ef->fd;
-        ef->fd = -1;
-        return err;
     }
     Elf *elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
     GElf_Ehdr ehdr;
@@ -59,8 +52,7 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
         snprintf(why, why_len, "%s: not an ELF file", path);
         if (elf)
             elf_end(elf);
-        close(ef->fd);
-        ef->fd = -1;
+        elf_file_close(ef);
         return -EINVAL;
     }
     ef->elf = elf;
@@ -82,6 +74,33 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
         };
     }
     return 0;
+}
+
+int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
+{
+    int fd = open_regular(path);
+    if (fd < 0) {
+        memset(ef, 0, sizeof(*ef));
+        ef->fd = -1;
+        snprintf(why, why_len, "%s: %s", path,
+                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
+        return fd;
+    }
+    return elf_file_open_fd(ef, fd, path, why, why_len);
+}
+
+int elf_file_reopen(struct elf_file *dst, const struct elf_file *src, char *why, size_t why_len)
+{
+    int fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        int err = -errno;
+        memset(dst, 0, sizeof(*dst));
+        dst->fd = -1;
+        snprintf(why, why_len, "%s: cannot duplicate its descriptor: %s", src->path,
+                 strerror(-err));
+        return err;
+    }
+    return elf_file_open_fd(dst, fd, src->path, why, why_len);
 }
 
 void elf_file_close(struct elf_file *ef)
@@ -125,9 +144,10 @@ int elf_file_check_executable(const char *path, char *why, size_t why_len)
     return 0;
 }
 
-/* Walks one symbol table; versym may be NULL. */
-static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type, uint64_t *value,
-                         uint64_t *size)
+/* Walks one symbol table for a defined symbol of that name and type, global
+ * or weak (or, with local, file-local only). */
+static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type, bool local,
+                         uint64_t *value, uint64_t *size)
 {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh))
@@ -154,7 +174,7 @@ static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type
         int type = GELF_ST_TYPE(sym.st_info);
         bool type_ok = want_type == STT_FUNC ? (type == STT_FUNC || type == STT_GNU_IFUNC)
                                              : type == want_type;
-        if (!type_ok || GELF_ST_BIND(sym.st_info) == STB_LOCAL)
+        if (!type_ok || (GELF_ST_BIND(sym.st_info) == STB_LOCAL) != local)
             continue;
         const char *n = elf_strptr(elf, sh.sh_link, sym.st_name);
         if (!n || strcmp(n, name) != 0)
@@ -184,7 +204,7 @@ static bool find_symbol(const struct elf_file *ef, const char *name, int type, u
             if (!gelf_getshdr(scn, &sh))
                 continue;
             if (sh.sh_type == (pass == 0 ? SHT_DYNSYM : SHT_SYMTAB) &&
-                search_table(elf, scn, name, type, value, size))
+                search_table(elf, scn, name, type, false, value, size))
                 return true;
         }
     }
@@ -195,6 +215,19 @@ bool elf_file_find_function(const struct elf_file *ef, const char *name, uint64_
                             uint64_t *size)
 {
     return find_symbol(ef, name, STT_FUNC, value, size);
+}
+
+bool elf_file_find_local_function(const struct elf_file *ef, const char *name, uint64_t *value,
+                                  uint64_t *size)
+{
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(ef->elf, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB &&
+            search_table(ef->elf, scn, name, STT_FUNC, true, value, size))
+            return true;
+    }
+    return false;
 }
 
 bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t *value)
