@@ -2,7 +2,10 @@
 map (l_name, which memtrace reads from its memory) must not make memtrace
 open that path (a secret file, a FIFO), nor lose the module's breakpoints;
 a library replaced on disk while the process maps it (a package upgrade
-renames a new file over the old path) is read as the process maps it.
+renames a new file over the old path) is read as the process maps it. And
+an allocator memtrace did not hook is said, never silently missed: a
+static-pie program's malloc (a local symbol) is hooked, and a program
+whose malloc cannot be found gets a warning.
 
 fx_hostile_modules (fixtures/hostile_modules.c) dlopens
 libfx_modules_dl.so (fixtures/modules_dl.c) and allocates through it."""
@@ -18,10 +21,10 @@ import tempfile
 import time
 
 from memtrace_e2e.checks import Failure, base, check, check_true, leak_str, log
-from memtrace_e2e.expect import check_exited, first_frame_in
+from memtrace_e2e.expect import check_exited, first_frame_in, marked_leaks
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import (check_memtrace_ended, child_env, finish_traced, json_path_for,
-                              memtrace, native)
+                              memtrace, native, trace)
 from suites.hostile import as_unprivileged_user
 
 IN_OPEN = 0x20
@@ -290,3 +293,69 @@ def case_attach_replaced_libraries(env):
             target.kill()
             target.wait()
         out.close()
+
+
+@ctest(needs="fx_static_pie")
+def case_static_pie(env):
+    """A static-pie executable: the C library is inside it, loaded at a
+    random address, and its malloc is a local symbol of .symtab (free and
+    calloc are global). Every allocator is hooked at its load bias: the
+    42-byte malloc leak and the 64-byte calloc leak at their lines, the
+    pair freed (malloc used to be missed: 2 allocations, no 42-byte leak).
+    glibc's start-up allocates on its own (records with no static_pie.c
+    frame): their stack[0] is a function of the executable."""
+    check("native status", 0, native(env, "static_pie").returncode)
+    t = trace(env, "static_pie", status=0)
+    check_exited(t, 0)
+    check("warnings", [], t.warnings())
+    mine = [r for r in t.leaks if first_frame_in(r["stack"], "static_pie.c")]
+    marked_leaks(env, {"pid": t.process["pid"], "leaks": mine}, "static_pie", {
+        "leak": (42, 1, "malloc", "main", "definitely_lost"),
+        "calloc_leak": (64, 1, "calloc", "main", "definitely_lost"),
+    })
+    for rec in t.leaks:
+        if rec not in mine:
+            f = rec["stack"][0] if rec["stack"] else {}
+            check_true("start-up leak record: stack[0] is a named function of fx_static_pie",
+                       f.get("function") and base(f.get("module")) == "fx_static_pie",
+                       leak_str(rec))
+    check("errors", [], t.errors)
+    s = t.summary
+    check("allocations - frees == unfreed blocks", s["allocations"] - s["frees"],
+          s["unfreed"]["blocks"])
+    check_true("frees >= 1 (the 24-byte pair)", s["frees"] >= 1, json.dumps(s))
+
+
+def without_symtab(src, dst):
+    """A copy of SRC without its .symtab (its section header made SHT_NULL):
+    as a stripped static-pie, it names none of its functions."""
+    with open(src, "rb") as fh:
+        data = bytearray(fh.read())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3a)
+    removed = 0
+    for i in range(shnum):
+        at = shoff + i * shentsize + 4   # sh_type
+        if struct.unpack_from("<I", data, at)[0] == 2:   # SHT_SYMTAB
+            struct.pack_into("<I", data, at, 0)
+            removed += 1
+    check("symbol tables removed from the copy", 1, removed)
+    with open(dst, "wb") as fh:
+        fh.write(data)
+    os.chmod(dst, 0o755)
+
+
+@ctest(needs="fx_static_pie")
+def case_static_pie_stripped_warns(env):
+    """A stripped static-pie program: its malloc cannot be found, so its
+    allocations cannot be traced; memtrace says so in one warning naming the
+    program, and the program runs to its end."""
+    prog = os.path.join(env.tmp, "fx_static_pie")
+    without_symtab(env.fixture("static_pie"), prog)
+    json_path = json_path_for(env, "static_pie_stripped")
+    p = memtrace(env, ["run", "--json", json_path, "--", prog])
+    t = finish_traced(env, p, json_path, 0, [[prog]])
+    check_exited(t, 0)
+    check("warnings", ["memtrace: warning: pid %d: no malloc found in %s; its allocations are "
+                       "not traced" % (t.process["pid"], prog)], t.warnings())
+    check("allocations", 0, t.summary["allocations"])
