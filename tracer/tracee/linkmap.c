@@ -195,7 +195,7 @@ static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *o
     int err = add_module(p, &sync->maps, inside, name, e->lm, e->dynamic,
                          (struct placement){ .bias = e->bias }, out, why, sizeof(why));
     if (err && err != -ENOENT)
-        mt_warn("pid %d: %s; not traced", p->pid, why);
+        mt_warn("pid %d: %s; its code is neither hooked nor symbolized", p->pid, why);
     return err;
 }
 

@@ -127,10 +127,10 @@ static int open_by_maps_path(const struct process *p, const struct module_maps *
     size_t len = strlen(m->path), suffix = strlen(DELETED_SUFFIX);
     if (len > suffix && strcmp(m->path + len - suffix, DELETED_SUFFIX) == 0) {
         snprintf(why, why_len,
-                 "%s was deleted or replaced on disk after the process mapped it; the mapped "
+                 "%.*s was deleted or replaced on disk after the process mapped it; the mapped "
                  "copy can only be read through /proc/%d/map_files/, which needs root "
                  "(CAP_SYS_ADMIN)",
-                 m->path, p->pid);
+                 (int)(len - suffix), m->path, p->pid);
         return -ESTALE;
     }
     char host_path[PATH_MAX];

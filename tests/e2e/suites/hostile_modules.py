@@ -25,7 +25,7 @@ from memtrace_e2e.expect import check_exited, first_frame_in, marked_leaks
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import (check_memtrace_ended, child_env, finish_traced, json_path_for,
                               memtrace, native, trace)
-from suites.hostile import as_unprivileged_user
+from suites.hostile import TEST_USER, as_unprivileged_user
 
 IN_OPEN = 0x20
 IN_NONBLOCK = os.O_NONBLOCK
@@ -359,3 +359,81 @@ def case_static_pie_stripped_warns(env):
     check("warnings", ["memtrace: warning: pid %d: no malloc found in %s; its allocations are "
                        "not traced" % (t.process["pid"], prog)], t.warnings())
     check("allocations", 0, t.summary["allocations"])
+
+
+@ctest(timeout=120)
+def case_attach_replaced_libc_unprivileged(env):
+    """The same upgrade seen by a user without CAP_SYS_ADMIN: the mapped
+    copy of a replaced libc cannot be read (/proc/PID/map_files/ is root's)
+    and the file at its path is another one. memtrace says so, refuses with
+    exit status 2 (nothing to hook) and leaves the process running as
+    before; it used to hook the new file's code, or report "does not match
+    the file" with no cause."""
+    work = tempfile.mkdtemp(prefix="memtrace-upgrade-")   # the user can reach it
+    target = None
+    try:
+        os.chmod(work, 0o755)
+        libdir = os.path.join(work, "lib")
+        os.mkdir(libdir)
+        libc = os.path.join(libdir, "libc.so.6")
+        shutil.copy2(mapped_libc(), libc)
+        prog = os.path.join(work, "fx_hostile_modules")
+        lib = os.path.join(libdir, "libfx_modules_dl.so")
+        tracer = os.path.join(work, "memtrace")
+        for src, dst in ((env.fixture("hostile_modules"), prog),
+                         (env.path("libfx_modules_dl.so"), lib), (env.memtrace, tracer)):
+            shutil.copy2(src, dst)
+        for name in (libdir, libc, prog, lib, tracer):
+            os.chmod(name, 0o755)
+        as_user = []
+        if os.geteuid() == 0:
+            if subprocess.run(["id", TEST_USER], capture_output=True).returncode != 0:
+                subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                                "/usr/sbin/nologin", TEST_USER], check=True)
+            as_user = ["runuser", "-u", TEST_USER, "--"]
+        out_path = os.path.join(env.tmp, "loop.out")
+        out = open(out_path, "w+")
+        target = subprocess.Popen(as_user + ["env", "LD_LIBRARY_PATH=" + libdir, prog, "loop",
+                                             lib], stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, env=child_env())
+        deadline = time.time() + 10
+        while "ready=" not in open(out_path).read():
+            if target.poll() is not None or time.time() > deadline:
+                raise Failure("fx_hostile_modules loop did not start: %r" % open(out_path).read())
+            time.sleep(0.02)
+        pid = int(open(out_path).read().split("ready=")[1].split()[0])
+        rebuilt = os.path.join(work, "libc-rebuilt.so.6")
+        rebuilt_copy(libc, rebuilt)
+        os.chmod(rebuilt, 0o755)
+        os.rename(rebuilt, libc)
+
+        cmd = as_user + [tracer, "attach", "--duration", "1", str(pid)]
+        log("$ " + " ".join(cmd))
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                           env=child_env())
+        err = p.stderr.decode("utf-8", "replace")
+        log(err)
+        check_memtrace_ended(p.returncode, err)
+        check("memtrace exit status", 2, p.returncode)
+        check("memtrace's lines", [
+            "memtrace: warning: pid %d: %s was deleted or replaced on disk after the process "
+            "mapped it; the mapped copy can only be read through /proc/%d/map_files/, which "
+            "needs root (CAP_SYS_ADMIN); its code is neither hooked nor symbolized"
+            % (pid, libc, pid),
+            "memtrace: pid %d: no malloc found in %s or its libraries: nothing to trace"
+            % (pid, prog)], [l for l in err.splitlines() if l.startswith("memtrace:")])
+        with open("/proc/%d/status" % pid) as fh:
+            status = fh.read()
+        check_true("the process is not traced after the refusal", "TracerPid:\t0\n" in status,
+                   status)
+        os.kill(pid, signal.SIGTERM)
+        rc = target.wait(timeout=30)
+        output = open(out_path).read()
+        log("target output: %r" % output)
+        check("target exit status", 0, rc)
+        check_true("target printed ok=N", "\nok=" in output and "FAIL" not in output, output)
+    finally:
+        if target is not None and target.poll() is None:
+            target.kill()
+            target.wait()
+        shutil.rmtree(work, ignore_errors=True)
