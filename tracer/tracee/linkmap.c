@@ -180,8 +180,8 @@ struct sync_ctx {
     struct module_maps maps; /* read at the first new entry of this change */
 };
 
-/* A new link-map entry: the file mapped where its dynamic section is (the
- * main program's: where its entry point is) opened, its symbols added.
+/* A new link-map entry: the file mapped where its dynamic section is
+ * opened, its symbols added.
  * Its l_name is never opened: the program can write anything there. */
 static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *out)
 {
@@ -191,7 +191,8 @@ static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *o
     const char *name = e->name;
     if (e->is_main)
         name = procfs_exe(p->pid, exe, sizeof(exe)) == 0 ? exe : "";
-    mt_addr inside = e->is_main ? p->at_entry : e->dynamic;
+    /* The main program without a dynamic section has its entry point. */
+    mt_addr inside = e->dynamic ? e->dynamic : p->at_entry;
     int err = add_module(p, &sync->maps, inside, name, e->lm, e->dynamic,
                          (struct placement){ .bias = e->bias }, out, why, sizeof(why));
     if (err && err != -ENOENT)
