@@ -109,19 +109,22 @@ static void image_put(struct elf_image *im)
     free(im);
 }
 
-int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
+static int share_image(struct elf_file *ef, struct elf_image *im, const char *path, char *why,
+                       size_t why_len);
+
+int elf_file_open_fd(struct elf_file *ef, int fd, const char *path, char *why, size_t why_len)
 {
     memset(ef, 0, sizeof(*ef));
     if (ensure_libelf() != 0) {
         snprintf(why, why_len, "libelf: %s", elf_errmsg(-1));
+        close(fd);
         return -EINVAL;
     }
     struct stat st = { 0 };
-    int fd = open_regular(path, &st);
-    if (fd < 0) {
-        snprintf(why, why_len, "%s: %s", path,
-                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
-        return fd;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, why_len, "%s: not a regular file", path);
+        close(fd);
+        return -EINVAL;
     }
     struct elf_image *im = image_find(&st);
     if (!im)
@@ -129,10 +132,42 @@ int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_l
     close(fd);
     if (!im)
         return -EINVAL;
+    return share_image(ef, im, path, why, why_len);
+}
+
+int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
+{
+    struct stat st;
+    int fd = open_regular(path, &st);
+    if (fd < 0) {
+        memset(ef, 0, sizeof(*ef));
+        snprintf(why, why_len, "%s: %s", path,
+                 fd == -EINVAL ? "not a regular file" : strerror(-fd));
+        return fd;
+    }
+    return elf_file_open_fd(ef, fd, path, why, why_len);
+}
+
+int elf_file_reopen(struct elf_file *dst, const struct elf_file *src, char *why, size_t why_len)
+{
+    memset(dst, 0, sizeof(*dst));
+    if (!src->image) {
+        snprintf(why, why_len, "%s: not open", src->path ? src->path : "(no file)");
+        return -EINVAL;
+    }
+    return share_image(dst, src->image, src->path, why, why_len);
+}
+
+/* ef becomes one more user of im, named path. */
+static int share_image(struct elf_file *ef, struct elf_image *im, const char *path, char *why,
+                       size_t why_len)
+{
     char *copy = strdup(path);
     if (!copy) {
-        if (im->refs == 0)
+        if (im->refs == 0) {   /* just loaded for ef: it goes */
+            im->refs = 1;
             image_put(im);
+        }
         snprintf(why, why_len, "%s: out of memory", path);
         return -ENOMEM;
     }
@@ -200,9 +235,10 @@ int elf_file_check_executable(const char *path, char *why, size_t why_len)
     return 0;
 }
 
-/* Walks one symbol table; versym may be NULL. */
-static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type, uint64_t *value,
-                         uint64_t *size)
+/* Walks one symbol table for a defined symbol of that name and type, global
+ * or weak (or, with local, file-local only). */
+static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type, bool local,
+                         uint64_t *value, uint64_t *size)
 {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh))
@@ -229,7 +265,7 @@ static bool search_table(Elf *elf, Elf_Scn *scn, const char *name, int want_type
         int type = GELF_ST_TYPE(sym.st_info);
         bool type_ok = want_type == STT_FUNC ? (type == STT_FUNC || type == STT_GNU_IFUNC)
                                              : type == want_type;
-        if (!type_ok || GELF_ST_BIND(sym.st_info) == STB_LOCAL)
+        if (!type_ok || (GELF_ST_BIND(sym.st_info) == STB_LOCAL) != local)
             continue;
         const char *n = elf_strptr(elf, sh.sh_link, sym.st_name);
         if (!n || strcmp(n, name) != 0)
@@ -259,7 +295,7 @@ static bool find_symbol(const struct elf_file *ef, const char *name, int type, u
             if (!gelf_getshdr(scn, &sh))
                 continue;
             if (sh.sh_type == (pass == 0 ? SHT_DYNSYM : SHT_SYMTAB) &&
-                search_table(elf, scn, name, type, value, size))
+                search_table(elf, scn, name, type, false, value, size))
                 return true;
         }
     }
@@ -270,6 +306,19 @@ bool elf_file_find_function(const struct elf_file *ef, const char *name, uint64_
                             uint64_t *size)
 {
     return find_symbol(ef, name, STT_FUNC, value, size);
+}
+
+bool elf_file_find_local_function(const struct elf_file *ef, const char *name, uint64_t *value,
+                                  uint64_t *size)
+{
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(ef->elf, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB &&
+            search_table(ef->elf, scn, name, STT_FUNC, true, value, size))
+            return true;
+    }
+    return false;
 }
 
 bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t *value)

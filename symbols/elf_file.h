@@ -30,8 +30,15 @@ struct elf_file {
     int nsegs;
 };
 
-/* Opens path; on failure returns -errno or -EINVAL with a reason in why. */
+/* Opens path (a regular file only: never blocks on a FIFO, never opens a
+ * device); on failure returns -errno or -EINVAL with a reason in why. */
 int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len);
+/* The same on fd, already open (ef takes it: it is closed, on failure too,
+ * once the file is read); path names it in messages. */
+int elf_file_open_fd(struct elf_file *ef, int fd, const char *path, char *why, size_t why_len);
+/* dst opens the very file src has open (a forked child maps the same file,
+ * whatever its path names now): the image is shared, not read again. */
+int elf_file_reopen(struct elf_file *dst, const struct elf_file *src, char *why, size_t why_len);
 void elf_file_close(struct elf_file *ef);
 
 /* Checks that path can be executed by an x86-64 kernel as a program: an
@@ -43,6 +50,10 @@ int elf_file_check_executable(const char *path, char *why, size_t why_len);
  * address) and *size. */
 bool elf_file_find_function(const struct elf_file *ef, const char *name, uint64_t *value,
                             uint64_t *size);
+/* A file-local function symbol of that name in .symtab: a static-pie
+ * executable's malloc is one (libc.a's internal aliases stay local there). */
+bool elf_file_find_local_function(const struct elf_file *ef, const char *name, uint64_t *value,
+                                  uint64_t *size);
 bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t *value);
 
 /* Copies len bytes that the file maps at link-time address vaddr. */

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the file cache --------------------------------------------------- */
 
@@ -102,36 +104,39 @@ const char *sym_file_keep_string(struct sym_file *f, char *s)
 
 /* ---- opening ---------------------------------------------------------- */
 
-struct sym_file *sym_file_get(const char *path, char *why, size_t why_len)
+struct sym_file *sym_file_get(int fd, const char *path, char *why, size_t why_len)
 {
     struct stat st;
-    bool have_st = stat(path, &st) == 0;
-    if (have_st) {
-        int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        for (struct sym_file *f = cache.files; f; f = f->next)
-            if (f->dev == st.st_dev && f->ino == st.st_ino && f->size == st.st_size &&
-                f->mtime_ns == mt)
-                return f;
-    }
-    if (have_st && !S_ISREG(st.st_mode)) {
-        /* libdw would open it and block on a FIFO, or read a device. */
-        snprintf(why, why_len, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, why_len, "%s: %s", path, strerror(errno));
+        close(fd);
         return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* libdw would read a device, or block on a FIFO. */
+        snprintf(why, why_len, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    for (struct sym_file *f = cache.files; f; f = f->next) {
+        if (f->dev == st.st_dev && f->ino == st.st_ino && f->size == st.st_size &&
+            f->mtime_ns == mtime_ns) {
+            close(fd);
+            return f;
+        }
     }
     const Dwfl_Callbacks *callbacks = sym_debuginfo_callbacks();
     struct sym_file *f = calloc(1, sizeof(*f));
     if (!f) {
         snprintf(why, why_len, "%s: out of memory", path);
+        close(fd);
         return NULL;
     }
-    if (have_st) {
-        f->dev = st.st_dev;
-        f->ino = st.st_ino;
-        f->size = st.st_size;
-        f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    } else {
-        f->ino = (ino_t)-1; /* never matches: not shared */
-    }
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->size = st.st_size;
+    f->mtime_ns = mtime_ns;
     f->path = strdup(path);
     f->memo_cap = 256;
     f->memo = calloc(f->memo_cap, sizeof(*f->memo));
@@ -139,15 +144,19 @@ struct sym_file *sym_file_get(const char *path, char *why, size_t why_len)
     if (!f->path || !f->memo || !f->dwfl) {
         snprintf(why, why_len, "%s: %s", path, f->dwfl ? "out of memory" : dwfl_errmsg(-1));
         file_free(f);
+        close(fd);
         return NULL;
     }
-    /* Reported at its link-time addresses: callers subtract the bias. */
+    /* Reported at its link-time addresses: callers subtract the bias. libdw
+     * reads the file through fd (its own from now on), never by path: the
+     * path may name another file by now. */
     dwfl_report_begin(f->dwfl);
-    f->mod = dwfl_report_elf(f->dwfl, path, path, -1, 0, false);
+    f->mod = dwfl_report_elf(f->dwfl, path, path, fd, 0, false);
     dwfl_report_end(f->dwfl, NULL, NULL);
     if (!f->mod) {
         snprintf(why, why_len, "%s: %s", path, dwfl_errmsg(-1));
         file_free(f);
+        close(fd);
         return NULL;
     }
     void **userdata;

@@ -30,9 +30,10 @@ struct sym_file;
 void sym_cache_acquire(void);
 void sym_cache_release(void);
 
-/* Opens path (or finds it already open: same device, inode, size and
- * mtime). Returns NULL with a reason in why. */
-struct sym_file *sym_file_get(const char *path, char *why, size_t why_len);
+/* The file open at fd, named path (opened through fd, or found already
+ * open: same device, inode, size and mtime). fd is consumed: kept by libdw
+ * or closed. Returns NULL with a reason in why. */
+struct sym_file *sym_file_get(int fd, const char *path, char *why, size_t why_len);
 /* Link-time range [lo, hi) of the file's loadable segments. */
 void sym_file_range(const struct sym_file *f, mt_addr *lo, mt_addr *hi);
 const char *sym_file_build_id(const struct sym_file *f);

@@ -4,6 +4,8 @@
  * for the design). */
 #include "symbolizer.h"
 #include "sym_internal.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +160,20 @@ uint32_t symbolizer_generation_at(const struct symbolizer *s, uint64_t seq)
 int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, char *why,
                           size_t why_len)
 {
-    struct sym_file *f = sym_file_get(path, why, why_len);
+    /* O_NONBLOCK: a FIFO at path must not block; sym_file_get takes only a
+     * regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(why, why_len, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return symbolizer_add_module_fd(s, fd, path, bias, why, why_len);
+}
+
+int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, mt_addr bias,
+                             char *why, size_t why_len)
+{
+    struct sym_file *f = sym_file_get(fd, path, why, why_len);
     if (!f)
         return -1;
     struct sym_module *m = mt_grow(s->modules, &s->modules_cap, s->nmodules + 1, sizeof(*m));

@@ -22,6 +22,17 @@
 
 #define PAGE_SIZE_BYTES 4096u
 
+/* name's definition in m: what the dynamic linker binds (global or weak).
+ * A static program binds nothing at run time: its own definition is the
+ * one its calls reach, global or not (a static-pie's malloc is a local
+ * symbol of .symtab). */
+static bool find_definition(const struct process *p, const struct module *m, const char *name,
+                            uint64_t *value, uint64_t *size)
+{
+    return elf_file_find_function(m->elf, name, value, size) ||
+           (p->r_debug == 0 && elf_file_find_local_function(m->elf, name, value, size));
+}
+
 int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int hooked = 0, first_err = 0;
@@ -31,7 +42,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
         for (size_t i = 0; i < p->modules.n; i++) {
             struct module *m = &p->modules.items[i];
             uint64_t value, size;
-            if (!m->present || !m->elf || !elf_file_find_function(m->elf, name, &value, &size))
+            if (!m->present || !m->elf || !find_definition(p, m, name, &value, &size))
                 continue;
             mt_addr addr = m->bias + value;
             if (bp_find(&p->bps, addr)) {
@@ -45,7 +56,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 bp_read_code(&p->bps, p->remote, p->pid, addr, in_target, sizeof(in_target)) != 0 ||
                 memcmp(in_file, in_target, sizeof(in_file)) != 0) {
                 mt_warn("pid %d: %s at 0x%" PRIxADDR " in %s does not "
-                        "match the file; not hooked", p->pid, name, addr, m->name);
+                        "match the file; not hooked", p->pid, name, addr, m->path);
                 break;
             }
             struct breakpoint bp = {
@@ -65,9 +76,9 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 if (!first_err) {
                     first_err = err;
                     snprintf(first_why, sizeof(first_why), "cannot hook %s in %.200s: %.200s", name,
-                             m->name, bp_why);
+                             m->path, bp_why);
                 }
-                mt_warn("cannot hook %s in %s: %s", name, m->name,
+                mt_warn("cannot hook %s in %s: %s", name, m->path,
                         bp_why);
             } else {
                 hooked += fn != FN_EXECVE;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Every /proc file memtrace reads is opened through these (fault.h). */
@@ -38,6 +39,11 @@ void procfs_path(char *out, size_t len, pid_t pid, const char *what)
 }
 
 static int maps_lines(FILE *f, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
+
+void procfs_map_file_path(char *out, size_t len, pid_t pid, mt_addr lo, mt_addr hi)
+{
+    snprintf(out, len, "/proc/%d/map_files/%" PRIxADDR "-%" PRIxADDR, pid, lo, hi);
+}
 
 int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
 {
@@ -88,18 +94,19 @@ static int maps_lines(FILE *f, int (*fn)(void *ctx, const struct procfs_map *m),
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
         unsigned long lo, hi, offset, inode = 0;
+        unsigned dev_major, dev_minor;
         char perms[8];
         int name_at = 0;
-        /* lo-hi perms offset dev inode name */
-        if (sscanf(line, "%lx-%lx %7s %lx %*s %lu %n", &lo, &hi, perms, &offset, &inode,
-                   &name_at) < 5 || !name_at)
+        /* lo-hi perms offset major:minor inode name */
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &lo, &hi, perms, &offset, &dev_major,
+                   &dev_minor, &inode, &name_at) < 7 || !name_at)
             continue;
         char *name = line + name_at;
         name[strcspn(name, "\n")] = '\0';
         struct procfs_map m = {
             .lo = lo, .hi = hi, .readable = perms[0] == 'r', .writable = perms[1] == 'w',
             .executable = perms[2] == 'x', .shared = perms[3] == 's', .offset = offset,
-            .inode = inode, .name = name,
+            .inode = inode, .dev = makedev(dev_major, dev_minor), .name = name,
         };
         rc = fn(ctx, &m);
     }

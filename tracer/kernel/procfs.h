@@ -18,11 +18,16 @@ struct procfs_map {
     mt_addr lo, hi;
     bool readable, writable, executable, shared;
     uint64_t offset, inode;
+    uint64_t dev;           /* makedev(major, minor) of the file's device */
     const char *name;
 };
 /* Calls fn for each mapping of pid in address order; a nonzero return of fn
  * stops the walk and is returned. */
 int procfs_maps(pid_t pid, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
+
+/* "/proc/PID/map_files/LO-HI": the file mapped at [lo, hi) itself, whatever
+ * its path now names (opening it needs CAP_SYS_ADMIN). */
+void procfs_map_file_path(char *out, size_t len, pid_t pid, mt_addr lo, mt_addr hi);
 
 /* /proc/PID/maps opened to be read again later with procfs_maps_fd: the
  * permission check is made at open, so a descriptor opened while the

@@ -38,6 +38,30 @@ static int image_setup(struct session *s, struct process *p, pid_t tid)
     return 0;
 }
 
+/* Whether p's malloc carries an entry hook. */
+static bool malloc_hooked(const struct process *p)
+{
+    for (size_t i = 0; i < p->bps.n; i++)
+        if (p->bps.items[i].role == BP_HOOK_ENTRY && p->bps.items[i].tag == FN_MALLOC)
+            return true;
+    return false;
+}
+
+/* Once per image: a process that allocates through a malloc memtrace did
+ * not hook would show nothing, and must not look like a program that
+ * allocates nothing. */
+static void warn_if_malloc_unhooked(struct process *p)
+{
+    if (p->hook_warned || malloc_hooked(p))
+        return;
+    p->hook_warned = true;
+    const char *image = p->modules.n > 0 && p->modules.items[0].present
+                            ? p->modules.items[0].path
+                            : (p->argv && p->argv[0] ? p->argv[0] : "the program");
+    mt_warn("pid %d: no malloc found in %s%s; its allocations are not traced", p->pid, image,
+            p->r_debug ? " or its libraries" : "");
+}
+
 /* A new image in p (the first exec, or an exec that replaced an image). */
 int image_on_exec(struct session *s, struct thread *th)
 {
@@ -80,9 +104,7 @@ int image_on_exec(struct session *s, struct thread *th)
         if (n < 0)
             return session_fail(s, "%s", why);
         p->hooks_ready = n > 0;
-        if (n == 0)
-            mt_warn("pid %d: no malloc found in the static program; "
-                    "nothing will be traced", pid);
+        warn_if_malloc_unhooked(p);
     }
     return 0;
 }
@@ -103,10 +125,7 @@ int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
         return session_fail(s, "%s", why);
     if (n > 0)
         p->hooks_ready = true;
-    else if (!p->hook_warned) {
-        p->hook_warned = true;
-        mt_warn("pid %d: no malloc in any loaded module yet", p->pid);
-    }
+    warn_if_malloc_unhooked(p);
     return 0;
 }
 
@@ -128,6 +147,7 @@ int image_install_live(struct session *s, struct process *p)
     if (n == 0)
         return session_fail(s, "pid %d: no malloc found in %s or its libraries: nothing to trace",
                             p->pid, p->argv && p->argv[0] ? p->argv[0] : "the program");
+    warn_if_malloc_unhooked(p);
     p->hooks_ready = true;
     p->exec_seen = true;
     return 0;

@@ -5,6 +5,7 @@
 #include "diag.h"
 #include "elf_file.h"
 #include "grow.h"
+#include "module_file.h"
 #include "modules.h"
 #include "symbolizer.h"
 #include "procfs.h"
@@ -12,6 +13,7 @@
 #include "unwind.h"
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,49 +25,55 @@
 #define R_DEBUG_STATE 24
 #define LM_ADDR 0
 #define LM_NAME 8
+#define LM_LD 16
 #define LM_NEXT 24
 #define MAX_MODULES 4096
 
-/* Path of the file mapped at start, from /proc/PID/maps. */
-struct mapped_file {
-    mt_addr start;
-    char *out;
-    size_t len;
+/* Where a module is loaded: a link-map entry's l_addr, or for a static
+ * program the difference between its entry point in memory and in the file
+ * (0 unless static-pie). */
+struct placement {
+    mt_addr bias;
+    bool from_entry;
 };
 
-static int match_mapped_file(void *ctx, const struct procfs_map *m)
+/* Opens the module whose file is mapped at addr (l_ld, or AT_ENTRY): its
+ * ELF file for the hooks, the same file for the symbolizer. name: what the
+ * target calls it, never opened. Returns 0, -ENOENT (no file mapped there:
+ * nothing to open, no warning), or -errno with why. */
+static int add_module(struct process *p, struct module_maps *maps, mt_addr addr, const char *name,
+                      mt_addr lm, mt_addr dynamic, struct placement at, struct module *out,
+                      char *why, size_t why_len)
 {
-    struct mapped_file *want = ctx;
-    if (m->lo != want->start)
-        return 0;
-    if (m->name[0] != '/')
-        return -ENOENT;
-    snprintf(want->out, want->len, "%s", m->name);
-    return 1;
-}
-
-static int mapped_file_at(pid_t pid, mt_addr start, char *out, size_t len)
-{
-    struct mapped_file want = { .start = start, .out = out, .len = len };
-    int rc = procfs_maps(pid, match_mapped_file, &want);
-    return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
-}
-
-static int add_module(struct process *p, const char *name, const char *path, mt_addr lm,
-                      mt_addr bias, struct module *out, char *why, size_t why_len)
-{
-    struct elf_file *ef = calloc(1, sizeof(*ef));
-    if (!ef)
-        return -ENOMEM;
-    int err = elf_file_open(ef, path, why, why_len);
-    if (err) {
-        free(ef);
+    char path[PATH_MAX];
+    int fd = module_file_open(p, maps, addr, path, sizeof(path), why, why_len);
+    if (fd < 0)
+        return fd;
+    int sym_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (sym_fd < 0) {
+        int err = -errno;
+        snprintf(why, why_len, "pid %d: %s: %s", p->pid, path, strerror(errno));
+        close(fd);
         return err;
     }
+    struct elf_file *ef = calloc(1, sizeof(*ef));
+    if (!ef) {
+        close(fd);
+        close(sym_fd);
+        return -ENOMEM;
+    }
+    int err = elf_file_open_fd(ef, fd, path, why, why_len);
+    if (err) {
+        free(ef);
+        close(sym_fd);
+        return err;
+    }
+    mt_addr bias = at.from_entry ? p->at_entry - ef->entry : at.bias;
     memset(out, 0, sizeof(*out));
     out->name = strdup(name);
     out->path = strdup(path);
     out->link_map = lm;
+    out->dynamic = dynamic;
     out->bias = bias;
     out->elf = ef;
     out->present = true;
@@ -83,9 +91,15 @@ static int add_module(struct process *p, const char *name, const char *path, mt_
     out->text_lo = bias + tlo;
     out->text_hi = bias + thi;
     char sym_why[256];
-    if (symbolizer_add_module(p->symbolizer, path, bias, sym_why, sizeof(sym_why)) != 0)
+    if (symbolizer_add_module_fd(p->symbolizer, sym_fd, path, bias, sym_why, sizeof(sym_why)) != 0)
         mt_warn("no symbols for %s: %s", path, sym_why);
-    return (out->name && out->path) ? 0 : -ENOMEM;
+    if (!out->name || !out->path) {
+        module_close_elf(out);
+        free(out->name);
+        free(out->path);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int linkmap_read_auxv(struct process *p, char *why, size_t why_len)
@@ -100,23 +114,27 @@ int linkmap_read_auxv(struct process *p, char *why, size_t why_len)
 int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int err;
-    char exe[PATH_MAX], path[PATH_MAX];
+    char exe[PATH_MAX];
     if ((err = procfs_exe(p->pid, exe, sizeof(exe)))) {
         snprintf(why, why_len, "pid %d: cannot read its executable's path: %s", p->pid,
                  strerror(-err));
         return err;
     }
+    struct module_maps maps;
+    module_maps_init(&maps);
     if (p->at_base == 0) {
-        /* Static program: malloc lives in the executable itself. */
-        procfs_host_path(p->pid, exe, path, sizeof(path));
-        struct elf_file probe;
-        if ((err = elf_file_open(&probe, path, why, why_len)))
-            return err;
-        mt_addr bias = p->at_entry - probe.entry;   /* 0 unless static-pie */
-        elf_file_close(&probe);
+        /* Static program: malloc lives in the executable itself, mapped
+         * where its entry point is. */
         struct module m;
-        if ((err = add_module(p, exe, path, 0, bias, &m, why, why_len)))
+        err = add_module(p, &maps, p->at_entry, exe, 0, 0, (struct placement){ .from_entry = true },
+                         &m, why, why_len);
+        module_maps_free(&maps);
+        if (err) {
+            char cause[512];
+            snprintf(cause, sizeof(cause), "%s", why);
+            snprintf(why, why_len, "pid %d: cannot open its executable: %s", p->pid, cause);
             return err;
+        }
         if ((err = modules_append(&p->modules, &m))) {
             module_close_elf(&m);
             free(m.name);
@@ -124,15 +142,16 @@ int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len)
         }
         return err;
     }
-    char ldso[PATH_MAX];
-    if ((err = mapped_file_at(p->pid, p->at_base, ldso, sizeof(ldso)))) {
-        snprintf(why, why_len, "cannot find the dynamic linker of pid %d at 0x%" PRIxADDR,
-                 p->pid, p->at_base);
-        return err;
+    char ldso[PATH_MAX], open_why[512];
+    int fd = module_file_open(p, &maps, p->at_base, ldso, sizeof(ldso), open_why, sizeof(open_why));
+    module_maps_free(&maps);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot open the dynamic linker of pid %d at 0x%" PRIxADDR ": %s",
+                 p->pid, p->at_base, open_why);
+        return fd;
     }
-    procfs_host_path(p->pid, ldso, path, sizeof(path));
     struct elf_file ef;
-    if ((err = elf_file_open(&ef, path, why, why_len)))
+    if ((err = elf_file_open_fd(&ef, fd, ldso, why, why_len)))
         return err;
     uint64_t brk = 0, rdebug = 0;
     bool ok = elf_file_find_function(&ef, "_dl_debug_state", &brk, NULL) &&
@@ -156,19 +175,28 @@ int linkmap_state(const struct process *p, int *state)
     return err;
 }
 
-/* A new link-map entry: its ELF file opened, its symbols added. */
+struct sync_ctx {
+    struct process *p;
+    struct module_maps maps; /* read at the first new entry of this change */
+};
+
+/* A new link-map entry: the file mapped where its dynamic section is
+ * opened, its symbols added.
+ * Its l_name is never opened: the program can write anything there. */
 static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *out)
 {
-    struct process *p = ctx;
-    char target_path[PATH_MAX], path[PATH_MAX], why[512];
-    if (!e->is_main)
-        snprintf(target_path, sizeof(target_path), "%s", e->name);
-    else if (procfs_exe(p->pid, target_path, sizeof(target_path)) != 0)
-        target_path[0] = '\0';
-    procfs_host_path(p->pid, target_path, path, sizeof(path));
-    int err = add_module(p, target_path, path, e->lm, e->bias, out, why, sizeof(why));
-    if (err)
-        mt_warn("pid %d: %s", p->pid, why);
+    struct sync_ctx *sync = ctx;
+    struct process *p = sync->p;
+    char exe[PATH_MAX], why[1024];
+    const char *name = e->name;
+    if (e->is_main)
+        name = procfs_exe(p->pid, exe, sizeof(exe)) == 0 ? exe : "";
+    /* The main program without a dynamic section has its entry point. */
+    mt_addr inside = e->dynamic ? e->dynamic : p->at_entry;
+    int err = add_module(p, &sync->maps, inside, name, e->lm, e->dynamic,
+                         (struct placement){ .bias = e->bias }, out, why, sizeof(why));
+    if (err && err != -ENOENT)
+        mt_warn("pid %d: %s; its code is neither hooked nor symbolized", p->pid, why);
     return err;
 }
 
@@ -176,13 +204,13 @@ static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *o
  * was loaded (symbolizer generations), its breakpoints go. */
 static void close_entry(void *ctx, struct module *m)
 {
-    struct process *p = ctx;
+    struct process *p = ((struct sync_ctx *)ctx)->p;
     symbolizer_remove_module(p->symbolizer, m->path, m->bias);
     bp_forget_range(&p->bps, m->lo, m->hi);
 }
 
 struct walk {
-    struct linkmap_entry *entries;
+    struct linkmap_entry *entries; /* entries whose name is on the heap */
     size_t n, cap;
 };
 
@@ -194,7 +222,7 @@ static void walk_free(struct walk *w)
 }
 
 /* Reads the link map from lm on: the main program, then every module with
- * a path (the vDSO has none). */
+ * a dynamic section (the vDSO's turns out not to be in a file). */
 static int walk_link_map(const struct process *p, mt_addr lm, struct walk *w)
 {
     for (int count = 0; lm && count < MAX_MODULES; count++) {
@@ -209,7 +237,7 @@ static int walk_link_map(const struct process *p, mt_addr lm, struct walk *w)
             name[got > 0 ? got : 0] = '\0';
         }
         bool is_main = count == 0;
-        if (is_main || name[0] == '/') {
+        if (is_main || entry[LM_LD / 8]) {
             struct linkmap_entry *entries = mt_grow(w->entries, &w->cap, w->n + 1,
                                                     sizeof(*entries));
             char *copy = strdup(name);
@@ -220,8 +248,11 @@ static int walk_link_map(const struct process *p, mt_addr lm, struct walk *w)
                 return -ENOMEM;
             }
             w->entries = entries;
-            w->entries[w->n++] = (struct linkmap_entry){
-                .lm = lm, .bias = entry[LM_ADDR / 8], .name = copy, .is_main = is_main };
+            w->entries[w->n++] = (struct linkmap_entry){ .lm = lm,
+                                                         .bias = entry[LM_ADDR / 8],
+                                                         .dynamic = entry[LM_LD / 8],
+                                                         .name = copy,
+                                                         .is_main = is_main };
         }
         lm = entry[LM_NEXT / 8];
     }
@@ -247,8 +278,11 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
         return -ENOMEM;
     }
     /* A walk cut short (a link_map read failed) still updates what it saw. */
-    struct module_events ev = { .open = open_entry, .closed = close_entry, .ctx = p };
+    struct sync_ctx sync = { .p = p };
+    module_maps_init(&sync.maps);
+    struct module_events ev = { .open = open_entry, .closed = close_entry, .ctx = &sync };
     int changes = modules_sync(&p->modules, w.entries, w.n, &ev);
+    module_maps_free(&sync.maps);
     walk_free(&w);
     if (changes > 0)
         unwinder_flush(p->unwinder);

@@ -68,13 +68,13 @@ int modules_copy(struct module_table *dst, const struct module_table *src)
             modules_destroy(dst);
             return -ENOMEM;
         }
-        if (m.present) {
+        if (m.present && src->items[i].elf) {
             /* Without its ELF file the child's module cannot be hooked; it
              * still symbolizes (the symbolizer has its own copy). */
             struct module *d = &dst->items[dst->n - 1];
             char why[256];
             d->elf = calloc(1, sizeof(*d->elf));
-            if (d->elf && elf_file_open(d->elf, d->path, why, sizeof(why)) != 0) {
+            if (d->elf && elf_file_reopen(d->elf, src->items[i].elf, why, sizeof(why)) != 0) {
                 free(d->elf);
                 d->elf = NULL;
             }
@@ -83,13 +83,15 @@ int modules_copy(struct module_table *dst, const struct module_table *src)
     return 0;
 }
 
-/* The present module for a link-map entry. The main program's entry has an
- * empty name in the link map and its real path in our table. */
+/* The present module for a link-map entry: the same link_map, loaded at
+ * the same place. The name is not part of it: every rendezvous reports
+ * each load and unload, so a link_map reused by another library is seen
+ * leaving first, and what a name in target memory says proves nothing. */
 static struct module *find_present(struct module_table *t, const struct linkmap_entry *e)
 {
     for (size_t i = 0; i < t->n; i++) {
         struct module *m = &t->items[i];
-        if (m->present && m->link_map == e->lm && (e->is_main || strcmp(m->name, e->name) == 0))
+        if (m->present && m->link_map == e->lm && m->dynamic == e->dynamic && m->bias == e->bias)
             return m;
     }
     return NULL;

@@ -10,9 +10,10 @@
 struct elf_file;
 
 struct module {
-    char *name;             /* as the target names it */
-    char *path;             /* where memtrace opens it */
-    mt_addr link_map;       /* the link_map entry, identity across updates */
+    char *name;             /* as the target names it (l_name): never opened */
+    char *path;             /* the mapped file's path, as /proc/PID/maps shows it */
+    mt_addr link_map;       /* the link_map entry, identity across updates ... */
+    mt_addr dynamic;        /* ... with l_ld and the bias */
     mt_addr bias;
     mt_addr lo, hi;         /* runtime range of its load segments */
     mt_addr text_lo, text_hi;
@@ -29,6 +30,7 @@ struct module_table {
 struct linkmap_entry {
     mt_addr lm;             /* the link_map's address */
     mt_addr bias;           /* l_addr */
+    mt_addr dynamic;        /* l_ld: its dynamic section, inside its mapped file */
     const char *name;       /* l_name; "" for the main program */
     bool is_main;           /* the first entry */
 };
@@ -48,13 +50,15 @@ int modules_append(struct module_table *t, const struct module *m);
 /* The present module whose load segments hold addr, or NULL. */
 const struct module *modules_at(const struct module_table *t, mt_addr addr);
 /* A forked child's copy: the same modules, each present one's ELF file
- * opened again. */
+ * opened again (the same file, through a duplicate of its descriptor). */
 int modules_copy(struct module_table *dst, const struct module_table *src);
 /* Closes m's ELF file (a module that left, or the table's end). */
 void module_close_elf(struct module *m);
 
 /* Brings t in line with the link map: a present module whose link_map
- * address (and name, except the main program's) matches an entry is kept;
+ * address, l_ld and bias match an entry is kept (whatever the entry's name
+ * says now: a program may write over l_name, and the module, its
+ * breakpoints with it, must stay accounted for);
  * an entry with none is opened; a present module no entry names leaves
  * (closed is called, it stays as an absent record). Returns the number of
  * changes, or -ENOMEM (t is then unchanged). */

@@ -25,6 +25,7 @@ static int fake_open(void *ctx, const struct linkmap_entry *e, struct module *ou
     out->name = strdup(e->is_main ? "/bin/prog" : e->name);
     out->path = strdup(out->name);
     out->link_map = e->lm;
+    out->dynamic = e->dynamic;
     out->bias = e->bias;
     out->lo = e->bias + 0x1000;
     out->hi = e->bias + 0x9000;
@@ -38,10 +39,14 @@ static void fake_closed(void *ctx, struct module *m)
     snprintf(ev->closed_names[ev->closed++ % 8], 32, "%s", m->name);
 }
 
-#define MAIN { .lm = 0x1000, .bias = 0x555500000000, .name = "", .is_main = true }
-#define LIBC { .lm = 0x2000, .bias = 0x7f0000000000, .name = "/lib/libc.so.6" }
-#define LIBX { .lm = 0x3000, .bias = 0x7f1000000000, .name = "/opt/libx.so" }
-#define LIBY { .lm = 0x3000, .bias = 0x7f1000000000, .name = "/opt/liby.so" }
+#define MAIN { .lm = 0x1000, .bias = 0x555500000000, .dynamic = 0x555500003de0, .name = "", \
+               .is_main = true }
+#define LIBC { .lm = 0x2000, .bias = 0x7f0000000000, .dynamic = 0x7f00001f0bc0, \
+               .name = "/lib/libc.so.6" }
+#define LIBX { .lm = 0x3000, .bias = 0x7f1000000000, .dynamic = 0x7f1000003e00, \
+               .name = "/opt/libx.so" }
+#define LIBY { .lm = 0x3000, .bias = 0x7f1000000000, .dynamic = 0x7f1000005e00, \
+               .name = "/opt/liby.so" }
 
 static void check_names(const struct module_table *t, const char *const *names, const bool *present)
 {
@@ -89,8 +94,8 @@ static void test_load_unload_reload(void **state)
                 (const bool[]){ true, true, true, false });
     assert_ptr_equal(modules_at(&t, 0x7f1000002000), &t.items[2]);
 
-    /* Another library in the same link_map allocation: a name change is a
-     * new module, the old one leaves. */
+    /* Another library in the same link_map allocation (its dynamic section
+     * elsewhere): a new module, the old one leaves. */
     const struct linkmap_entry swapped[] = { MAIN, LIBC, LIBY };
     assert_int_equal(modules_sync(&t, swapped, 3, &on), 2);
     assert_int_equal(ev.closed, 2);
@@ -100,6 +105,30 @@ static void test_load_unload_reload(void **state)
     assert_int_equal(t.n, 5);
     for (size_t i = 3; i < t.n; i++)
         assert_false(t.items[i].present);
+    modules_destroy(&t);
+}
+
+/* The program writes over l_name of loaded modules ("/etc/shadow", ""):
+ * the same link_map loaded at the same place is the same module; nothing
+ * is opened and nothing leaves (its breakpoints stay accounted for). */
+static void test_renamed_module_stays(void **state)
+{
+    (void)state;
+    struct events ev = { 0 };
+    struct module_events on = { .open = fake_open, .closed = fake_closed, .ctx = &ev };
+    struct module_table t;
+    modules_init(&t);
+    const struct linkmap_entry start[] = { MAIN, LIBC, LIBX };
+    assert_int_equal(modules_sync(&t, start, 3, &on), 3);
+    struct linkmap_entry renamed[] = { MAIN, LIBC, LIBX };
+    renamed[1].name = "/etc/shadow";
+    renamed[2].name = "";
+    assert_int_equal(modules_sync(&t, renamed, 3, &on), 0);
+    assert_int_equal(ev.opened, 3);
+    assert_int_equal(ev.closed, 0);
+    assert_int_equal(t.n, 3);
+    check_names(&t, (const char *[]){ "/bin/prog", "/lib/libc.so.6", "/opt/libx.so", NULL },
+                (const bool[]){ true, true, true });
     modules_destroy(&t);
 }
 
@@ -132,6 +161,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_unload_reload),
+        cmocka_unit_test(test_renamed_module_stays),
         cmocka_unit_test(test_open_failure_leaves_entry_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
