@@ -52,8 +52,16 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
             /* The bytes in the target must be the file's: a wrong load bias
              * would put the int3 in the middle of another function. */
             uint8_t in_file[8], in_target[8];
+            int read_err = bp_read_code(&p->bps, p->remote, p->pid, addr, in_target,
+                                        sizeof(in_target));
+            if (read_err) {
+                /* Its memory could not be read: as for a refused write,
+                 * tracing on without this entry point would answer wrongly. */
+                snprintf(why, why_len, "pid %d: cannot read %s at 0x%" PRIxADDR " in %.200s: %s",
+                         p->pid, name, addr, m->path, strerror(-read_err));
+                return read_err;
+            }
             if (elf_file_read_vaddr(m->elf, value, in_file, sizeof(in_file)) != 0 ||
-                bp_read_code(&p->bps, p->remote, p->pid, addr, in_target, sizeof(in_target)) != 0 ||
                 memcmp(in_file, in_target, sizeof(in_file)) != 0) {
                 mt_warn("pid %d: %s at 0x%" PRIxADDR " in %s does not "
                         "match the file; not hooked", p->pid, name, addr, m->path);

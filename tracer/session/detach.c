@@ -141,6 +141,11 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
     if (th->stopped && th->stop_kind == WK_TRAP)
         rewind_unhandled_trap(th, &regs);
     bool changed = regs_ip(&regs) != trapped_at;
+    if (th->has_resume_regs) {
+        regs = th->resume_regs;
+        th->has_resume_regs = false;
+        changed = true;
+    }
     mt_addr ip = regs_ip(&regs);
     if (p->scratch.base && ip >= p->scratch.base && ip < p->scratch.base + SCRATCH_SIZE) {
         if (ip == p->scratch.trampoline) {
@@ -200,6 +205,11 @@ int attach_restore_memory(struct process *p, bool shared_memory, char *why, size
         return 0;
     pid_t tid = injection_thread(p);
     if (!tid) {
+        bool dying = true;   /* every thread past its last instruction: nothing to restore */
+        for (const struct thread *t = p->threads; t; t = t->next)
+            dying = dying && t->exiting;
+        if (dying)
+            return 0;
         snprintf(why, why_len, "pid %d: no stopped thread to restore its memory through", p->pid);
         return -ESRCH;
     }
@@ -221,8 +231,10 @@ int attach_detach_threads(struct process *p)
 {
     int first_err = 0;
     for (struct thread *t = p->threads; t; t = t->next) {
-        if (!t->parked)
-            continue;   /* exiting: the kernel lets it go when it dies */
+        /* An exiting thread runs to its end by itself, unless it is held
+         * in its exit stop (its resume failed): then it is let go too. */
+        if (!t->parked && !(t->exiting && t->stopped))
+            continue;
         /* A signal-delivery stop that was never ended: the signal goes on. */
         int sig = t->stopped && t->stop_kind == WK_SIGNAL ? t->stop_signal : 0;
         int err = pt_detach(t->tid, sig);

@@ -131,8 +131,16 @@ static int on_trap(struct session *s, struct thread *th)
                     th->tid, at, strerror(-err));
     if (bp == NULL || bp->role == BP_HOOK_ENTRY)
         place_busy_thread(s, th);
-    if ((err = pt_setregs(th->tid, &regs)))
-        return err == -ESRCH ? 0 : session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
+    if ((err = pt_setregs(th->tid, &regs))) {
+        if (err == -ESRCH)
+            return 0;
+        /* The trap's effects are taken (a call pushed or completed): it
+         * must not run again, it resumes with these registers at detach. */
+        th->resume_regs = regs;
+        th->has_resume_regs = true;
+        th->stop_kind = WK_EVENT_STOP;
+        return session_fail(s, "resuming tid %d: %s", th->tid, strerror(-err));
+    }
     /* Handled: held from here on, it resumes as it is (no rewind). */
     th->stop_kind = WK_EVENT_STOP;
     return session_resume(s, th->tid, 0);

@@ -38,6 +38,8 @@ struct thread {
     bool stopped;
     enum wait_kind stop_kind;
     int stop_signal;                /* WK_SIGNAL: the signal it stopped with */
+    bool has_resume_regs;           /* a trap handled whose registers could not be set: */
+    mt_regs resume_regs;            /* what it resumes with (detach sets them) */
     bool has_exit_regs;
     mt_regs exit_regs;              /* at PTRACE_EVENT_EXIT: roots for the leak scan */
     struct thread *next;
