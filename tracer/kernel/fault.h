@@ -3,7 +3,7 @@
  * program. MEMTRACE_INJECT_FAULT=CLASS:N:ERRNO[,CLASS:N:ERRNO...] makes the
  * Nth call (counting from 1) of CLASS fail with ERRNO instead of being made:
  *   ptrace  every ptrace request (kernel/ptrace_io.c)
- *   wait    waitpid
+ *   wait    waitpid (EINTR is its one failure while tracees live)
  *   vm      process_vm_readv/writev (the fallbacks then apply, as they would
  *           for a real failure)
  *   proc    opening or reading a /proc file (kernel/procfs.c)

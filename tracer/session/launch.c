@@ -137,8 +137,15 @@ static int find_program(struct session *s, const char *name, char *out, size_t l
 static int seize_child(struct session *s, pid_t pid, int errpipe[2])
 {
     close(errpipe[1]);
-    int status;
-    if (pt_wait(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status)) {
+    int status = 0;
+    pid_t got;
+    while ((got = pt_wait(pid, &status, WSTOPPED)) == -EINTR)
+        ;
+    if (got != pid || !WIFSTOPPED(status)) {
+        /* Never left behind, stopped before its exec. */
+        kill(pid, SIGKILL);
+        while (pt_wait(pid, &status, 0) == -EINTR)
+            ;
         close(errpipe[0]);
         return session_fail(s, "child %d did not stop before exec", pid);
     }
