@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[256];
     enum eh_verdict v = eh_frame_hdr_check(&f, why, sizeof(why));
     if (v != EH_TABLES_USABLE && why[0] == '\0')
-        abort();   /* a refusal always says why */
+        abort(); /* a refusal always says why */
     /* a read callback that gives less than the size it claims */
     struct eh_buffer half = { .bytes = data, .len = size / 2 };
     struct eh_file cut = { .size = size, .read = eh_buffer_read, .ctx = &half };

@@ -30,7 +30,8 @@ static void quiet(void *ctx, const char *msg)
 
 static void make_dir(void)
 {
-    snprintf(dir, sizeof(dir), "%s/memtrace-fuzz.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof(dir), "%s/memtrace-fuzz.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         abort();
@@ -85,7 +86,8 @@ void fuzz_symbolize(const char *path, mt_addr bias, uint64_t entry, uint64_t lo,
             unsigned n = symbolizer_lookup(s, bias + at[i], SYMBOLIZER_NOW, i % 2 == 0, &frames);
             for (unsigned k = 0; k < n; k++)
                 sink += (frames[k].f.function ? strlen(frames[k].f.function) : 0) +
-                        (frames[k].f.file ? strlen(frames[k].f.file) : 0) + (unsigned)frames[k].f.line;
+                        (frames[k].f.file ? strlen(frames[k].f.file) : 0) +
+                        (unsigned)frames[k].f.line;
         }
     }
     symbolizer_destroy(s);

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct linkmap_walk w = { 0 };
     int err = linkmap_walk(&f.remote, TID, lm, &w);
     if (err == 0 && lm && w.n == 0)
-        abort();   /* the main program's entry is always taken */
+        abort(); /* the main program's entry is always taken */
     struct module_table t;
     modules_init(&t);
     struct module_events ev = { .open = fake_open, .closed = fake_closed };

@@ -12,8 +12,7 @@
 static volatile size_t sink;
 
 /* Calls fn on each line of data as fgets(buf, line_max) would give it. */
-static void each_line(const uint8_t *data, size_t size, size_t line_max,
-                      void (*fn)(char *line))
+static void each_line(const uint8_t *data, size_t size, size_t line_max, void (*fn)(char *line))
 {
     char *line = malloc(line_max);
     if (!line)
@@ -66,8 +65,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint8_t kind = data[0];
     data++, size--;
-    switch (kind == 'm' ? 0 : kind == 's' ? 1 : kind == 'a' ? 2 : kind == 't' ? 3 : kind == 'h' ? 4
-            : kind == 'c' ? 5 : kind % 6) {
+    switch (kind == 'm'   ? 0
+            : kind == 's' ? 1
+            : kind == 'a' ? 2
+            : kind == 't' ? 3
+            : kind == 'h' ? 4
+            : kind == 'c' ? 5
+                          : kind % 6) {
     case 0: each_line(data, size, PATH_MAX + 128, maps_line); break;
     case 1: each_line(data, size, 512, status_line); break;
     case 2: {
@@ -90,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 4: each_line(data, size, 512, shm_line); break;
     case 5: {
         size_t n = size < 8192 ? size : 8192;
-        char *copy = malloc(n ? n : 1);   /* its own allocation: overreads show */
+        char *copy = malloc(n ? n : 1); /* its own allocation: overreads show */
         if (!copy)
             break;
         memcpy(copy, data, n);
