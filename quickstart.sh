@@ -4,13 +4,15 @@
 #   ./quickstart.sh demo   install dependencies, build, trace a bundled leaky program
 #   ./quickstart.sh test   install dependencies, build, run static analysis
 #                          (tests/lint/run.sh) and the whole test suite
-#                          (a -Werror build, then an ASan+UBSan build)
+#                          (a -Werror build, then an ASan+UBSan build), then
+#                          fuzz every parser for 20 s (clang, libFuzzer)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
           libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1
-          cppcheck clang-tidy-14)
+          cppcheck clang-tidy-14        # static analysis
+          clang libclang-rt-14-dev)     # the fuzz targets (libFuzzer)
 
 install_packages() {
     local missing=()
@@ -48,6 +50,9 @@ test)
     echo "quickstart: again with memtrace built with AddressSanitizer and UBSan"
     build build-asan -DMEMTRACE_WERROR=ON -DMEMTRACE_SANITIZE=ON
     ctest --test-dir build-asan --output-on-failure -j2
+    echo "quickstart: fuzzing every parser for 20 s (tests/fuzz/README.md)"
+    CC=clang build build-fuzz -DMEMTRACE_WERROR=ON -DMEMTRACE_FUZZ=ON
+    tests/fuzz/run.sh build-fuzz 20
     ;;
 *)
     echo "usage: $0 demo|test" >&2

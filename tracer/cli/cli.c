@@ -392,7 +392,7 @@ static int parse_operands(char **args, int n, struct mt_options *o, char *err, s
     return PARSE_MORE;
 }
 
-int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
 {
     set_defaults(o);
     if (argc < 2) {
@@ -418,4 +418,40 @@ int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err
     }
     return parse_operands(sub_argv + optind, sub_argc - optind, o, err, err_len) == PARSE_MORE
                ? 0 : -1;
+}
+
+/* An error quotes the user's words, which may hold newlines or terminal
+ * escapes: it must stay one line of plain text. Control bytes become \n,
+ * \t or \xHH (the message is cut if that makes it too long). */
+static void escape_controls(char *err, size_t err_len)
+{
+    char raw[1024];
+    snprintf(raw, sizeof(raw), "%s", err);
+    size_t out = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p && out + 1 < err_len; p++) {
+        char esc[8];
+        if (*p == '\n')
+            snprintf(esc, sizeof(esc), "\\n");
+        else if (*p == '\t')
+            snprintf(esc, sizeof(esc), "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            snprintf(esc, sizeof(esc), "\\x%02x", *p);
+        else
+            esc[0] = (char)*p, esc[1] = '\0';
+        size_t n = strlen(esc);
+        if (out + n >= err_len)
+            break;
+        memcpy(err + out, esc, n);
+        out += n;
+    }
+    if (err_len)
+        err[out] = '\0';
+}
+
+int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+{
+    int rc = parse(argc, argv, o, err, err_len);
+    if (rc != 0)
+        escape_controls(err, err_len);
+    return rc;
 }

@@ -88,48 +88,122 @@ int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), voi
     return rc;
 }
 
+bool procfs_parse_maps_line(char *line, struct procfs_map *out)
+{
+    unsigned long lo, hi, offset, inode = 0;
+    unsigned dev_major, dev_minor;
+    char perms[8];
+    int name_at = 0;
+    /* lo-hi perms offset major:minor inode name */
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &lo, &hi, perms, &offset, &dev_major,
+               &dev_minor, &inode, &name_at) < 7 ||
+        !name_at)
+        return false;
+    char *name = line + name_at;
+    name[strcspn(name, "\n")] = '\0';
+    *out = (struct procfs_map){
+        .lo = lo,
+        .hi = hi,
+        .readable = perms[0] == 'r',
+        .writable = perms[1] == 'w',
+        .executable = perms[2] == 'x',
+        .shared = perms[3] == 's',
+        .offset = offset,
+        .inode = inode,
+        .dev = makedev(dev_major, dev_minor),
+        .name = name,
+    };
+    return true;
+}
+
 static int maps_lines(FILE *f, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx)
 {
     char line[PATH_MAX + 128];
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi, offset, inode = 0;
-        unsigned dev_major, dev_minor;
-        char perms[8];
-        int name_at = 0;
-        /* lo-hi perms offset major:minor inode name */
-        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &lo, &hi, perms, &offset, &dev_major,
-                   &dev_minor, &inode, &name_at) < 7 || !name_at)
-            continue;
-        char *name = line + name_at;
-        name[strcspn(name, "\n")] = '\0';
-        struct procfs_map m = {
-            .lo = lo, .hi = hi, .readable = perms[0] == 'r', .writable = perms[1] == 'w',
-            .executable = perms[2] == 'x', .shared = perms[3] == 's', .offset = offset,
-            .inode = inode, .dev = makedev(dev_major, dev_minor), .name = name,
-        };
-        rc = fn(ctx, &m);
+        struct procfs_map m;
+        if (procfs_parse_maps_line(line, &m))
+            rc = fn(ctx, &m);
     }
     return rc;
 }
 
-int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at_entry)
 {
-    char path[64];
-    procfs_path(path, sizeof(path), pid, "auxv");
-    FILE *f = proc_fopen(path, "re");
-    if (!f)
-        return -errno;
     uint64_t pair[2];
     *at_base = *at_entry = 0;
-    while (fread(pair, sizeof(pair), 1, f) == 1 && pair[0] != AT_NULL) {
+    for (size_t off = 0; len - off >= sizeof(pair); off += sizeof(pair)) {
+        memcpy(pair, (const char *)buf + off, sizeof(pair));
+        if (pair[0] == AT_NULL)
+            break;
         if (pair[0] == AT_BASE)
             *at_base = pair[1];
         else if (pair[0] == AT_ENTRY)
             *at_entry = pair[1];
     }
-    fclose(f);
     return *at_entry ? 0 : -ENOENT;
+}
+
+/* Reads up to len bytes of a small /proc file (the kernel hands such files
+ * out in short reads). Returns the count or -errno. */
+static ssize_t read_small_file(const char *path, char *buf, size_t len)
+{
+    int fd = proc_open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t n = 0;
+    while (n < len) {
+        ssize_t got = read(fd, buf + n, len - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    close(fd);
+    return (ssize_t)n;
+}
+
+int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+{
+    char path[64];
+    /* a few dozen pairs: AT_VECTOR_SIZE is far below this */
+    uint64_t buf[512];
+    procfs_path(path, sizeof(path), pid, "auxv");
+    ssize_t n = read_small_file(path, (char *)buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    return procfs_parse_auxv(buf, (size_t)n, at_base, at_entry);
+}
+
+char **procfs_parse_cmdline(const char *buf, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += buf[i] == '\0';
+    if (buf[n - 1] != '\0')
+        count++;
+    char **argv = calloc(count + 1, sizeof(*argv));
+    if (!argv)
+        return NULL;
+    size_t k = 0;
+    for (const char *arg = buf; arg < buf + n && k < count;
+         arg += strnlen(arg, (size_t)(buf + n - arg)) + 1) {
+        if (!(argv[k++] = strndup(arg, (size_t)(buf + n - arg)))) {
+            for (size_t i = 0; i < k; i++)
+                free(argv[i]);
+            free(argv);
+            return NULL;
+        }
+    }
+    return argv;
 }
 
 char **procfs_cmdline(pid_t pid)
@@ -139,29 +213,11 @@ char **procfs_cmdline(pid_t pid)
     int fd = proc_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t n = read(fd, buf, sizeof(buf));
     close(fd);
     if (n <= 0)
         return NULL;
-    buf[n] = '\0';
-    size_t count = 0;
-    for (ssize_t i = 0; i < n; i++)
-        count += buf[i] == '\0';
-    if (buf[n - 1] != '\0')
-        count++;
-    char **argv = calloc(count + 1, sizeof(*argv));
-    if (!argv)
-        return NULL;
-    size_t k = 0;
-    for (char *arg = buf; arg < buf + n && k < count; arg += strlen(arg) + 1) {
-        if (!(argv[k++] = strdup(arg))) {
-            for (size_t i = 0; i < k; i++)
-                free(argv[i]);
-            free(argv);
-            return NULL;
-        }
-    }
-    return argv;
+    return procfs_parse_cmdline(buf, (size_t)n);
 }
 
 int procfs_open_mem(pid_t pid)
@@ -202,6 +258,17 @@ void procfs_host_path(pid_t pid, const char *target_path, char *out, size_t len)
         snprintf(out, len, "/proc/%d/root%s", pid, target_path);
 }
 
+bool procfs_parse_status_line(const char *line, const char *key, char *out, size_t len)
+{
+    size_t klen = strlen(key);
+    if (strncmp(line, key, klen) != 0 || line[klen] != ':')
+        return false;
+    const char *v = line + klen + 1;
+    v += strspn(v, " \t");
+    snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+    return true;
+}
+
 int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t len)
 {
     char path[96], line[512];
@@ -212,19 +279,27 @@ int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t
     FILE *f = proc_fopen(path, "re");
     if (!f)
         return -errno;
-    size_t klen = strlen(key);
     int rc = -ENOENT;
     while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            const char *v = line + klen + 1;
-            v += strspn(v, " \t");
-            snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+        if (procfs_parse_status_line(line, key, out, len)) {
             rc = 0;
             break;
         }
     }
     fclose(f);
     return rc;
+}
+
+int procfs_parse_stat_flags(const char *buf, unsigned long *flags)
+{
+    /* The comm field may hold spaces and parentheses: parse after the last ')'. */
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return -EINVAL;
+    /* state ppid pgrp session tty_nr tpgid flags */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", flags) != 1)
+        return -EINVAL;
+    return 0;
 }
 
 int procfs_stat_flags(pid_t pid, unsigned long *flags)
@@ -237,14 +312,7 @@ int procfs_stat_flags(pid_t pid, unsigned long *flags)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
-    /* The comm field may hold spaces and parentheses: parse after the last ')'. */
-    const char *p = strrchr(buf, ')');
-    if (!p)
-        return -EINVAL;
-    /* state ppid pgrp session tty_nr tpgid flags */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", flags) != 1)
-        return -EINVAL;
-    return 0;
+    return procfs_parse_stat_flags(buf, flags);
 }
 
 int procfs_yama_ptrace_scope(void)
@@ -277,6 +345,26 @@ int procfs_tasks(pid_t pid, int (*fn)(void *ctx, pid_t tid), void *ctx)
     return rc;
 }
 
+bool procfs_parse_shm_line(const char *line, struct procfs_shm *out)
+{
+    int key, id, cpid, lpid;
+    unsigned mode;
+    unsigned long long size;
+    unsigned long nattch;
+    /* key shmid perms size cpid lpid nattch ...; the header does not parse. */
+    if (sscanf(line, "%d %d %o %llu %d %d %lu", &key, &id, &mode, &size, &cpid, &lpid, &nattch) !=
+        7)
+        return false;
+    *out = (struct procfs_shm){ .key = key,
+                                .shmid = id,
+                                .mode = mode,
+                                .size = size,
+                                .cpid = cpid,
+                                .lpid = lpid,
+                                .nattch = nattch };
+    return true;
+}
+
 int procfs_sysv_shm(int shmid, struct procfs_shm *out)
 {
     FILE *f = proc_fopen("/proc/sysvipc/shm", "re");
@@ -285,15 +373,9 @@ int procfs_sysv_shm(int shmid, struct procfs_shm *out)
     char line[512];
     int err = -ENOENT;
     while (err == -ENOENT && fgets(line, sizeof(line), f)) {
-        int key, id, cpid, lpid;
-        unsigned mode;
-        unsigned long long size;
-        unsigned long nattch;
-        /* key shmid perms size cpid lpid nattch ...; the header does not parse. */
-        if (sscanf(line, "%d %d %o %llu %d %d %lu", &key, &id, &mode, &size, &cpid, &lpid,
-                   &nattch) == 7 && id == shmid) {
-            *out = (struct procfs_shm){ .key = key, .shmid = id, .mode = mode, .size = size,
-                                        .cpid = cpid, .lpid = lpid, .nattch = nattch };
+        struct procfs_shm seg;
+        if (procfs_parse_shm_line(line, &seg) && seg.shmid == shmid) {
+            *out = seg;
             err = 0;
         }
     }

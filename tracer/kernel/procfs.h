@@ -36,13 +36,20 @@ void procfs_map_file_path(char *out, size_t len, pid_t pid, mt_addr lo, mt_addr 
 int procfs_open_maps(pid_t pid);
 /* procfs_maps over such a descriptor, read from its start. */
 int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
+/* One line of the maps file (NUL-terminated; its newline is cut off, name
+ * points into it). False for a line that does not parse. */
+bool procfs_parse_maps_line(char *line, struct procfs_map *out);
 
 /* AT_BASE and AT_ENTRY of /proc/PID/auxv (0 when absent); -ENOENT without
  * AT_ENTRY. */
 int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry);
+/* The same from the len bytes of an auxv file. */
+int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at_entry);
 /* argv from /proc/PID/cmdline, NULL-terminated, each string malloc'd;
  * NULL when unreadable or out of memory. */
 char **procfs_cmdline(pid_t pid);
+/* The same from the n bytes of a cmdline file (NULL when n is 0). */
+char **procfs_parse_cmdline(const char *buf, size_t n);
 /* /proc/PID/mem opened read-write (O_CLOEXEC); the descriptor or -errno. */
 int procfs_open_mem(pid_t pid);
 /* readlink of /proc/PID/exe. */
@@ -56,8 +63,12 @@ void procfs_host_path(pid_t pid, const char *target_path, char *out, size_t len)
 /* The value of "Key:" in /proc/PID/status (tid 0) or /proc/PID/task/TID/status;
  * -ENOENT when the key is absent. */
 int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t len);
+/* One line of a status file: true with the value in out when it is key's. */
+bool procfs_parse_status_line(const char *line, const char *key, char *out, size_t len);
 /* The flags word (field 9) of /proc/PID/stat. */
 int procfs_stat_flags(pid_t pid, unsigned long *flags);
+/* The same from a stat file's text (NUL-terminated). */
+int procfs_parse_stat_flags(const char *buf, unsigned long *flags);
 /* /proc/sys/kernel/yama/ptrace_scope, or -1 without Yama. */
 int procfs_yama_ptrace_scope(void);
 /* Calls fn for each thread id in /proc/PID/task; -ESRCH when pid is gone. */
@@ -74,5 +85,8 @@ struct procfs_shm {
 /* Looks shmid up: 0, -ENOENT when it is not there, -errno when the file
  * cannot be read. */
 int procfs_sysv_shm(int shmid, struct procfs_shm *out);
+/* One line of /proc/sysvipc/shm; false for the header or a line that does
+ * not parse. */
+bool procfs_parse_shm_line(const char *line, struct procfs_shm *out);
 
 #endif

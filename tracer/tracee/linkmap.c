@@ -209,31 +209,26 @@ static void close_entry(void *ctx, struct module *m)
     bp_forget_range(&p->bps, m->lo, m->hi);
 }
 
-struct walk {
-    struct linkmap_entry *entries; /* entries whose name is on the heap */
-    size_t n, cap;
-};
-
-static void walk_free(struct walk *w)
+void linkmap_walk_free(struct linkmap_walk *w)
 {
     for (size_t i = 0; i < w->n; i++)
         free((char *)w->entries[i].name);
     free(w->entries);
+    *w = (struct linkmap_walk){ 0 };
 }
 
 /* Reads the link map from lm on: the main program, then every module with
  * a dynamic section (the vDSO's turns out not to be in a file). */
-static int walk_link_map(const struct process *p, mt_addr lm, struct walk *w)
+int linkmap_walk(const struct remote *r, pid_t pid, mt_addr lm, struct linkmap_walk *w)
 {
     for (int count = 0; lm && count < MAX_MODULES; count++) {
         uint64_t entry[5];
-        int err = remote_read(p->remote, p->pid, lm, entry, sizeof(entry));
+        int err = remote_read(r, pid, lm, entry, sizeof(entry));
         if (err)
             return err;
         char name[PATH_MAX] = "";
         if (entry[LM_NAME / 8]) {
-            ssize_t got = remote_read_partial(p->remote, p->pid, entry[LM_NAME / 8], name,
-                                              sizeof(name) - 1);
+            ssize_t got = remote_read_partial(r, pid, entry[LM_NAME / 8], name, sizeof(name) - 1);
             name[got > 0 ? got : 0] = '\0';
         }
         bool is_main = count == 0;
@@ -271,10 +266,10 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     }
     /* Changes below start a symbolizer generation at the next stack id. */
     symbolizer_mark(p->symbolizer, stack_intern_count(&p->stacks) + 1);
-    struct walk w = { 0 };
-    int walk_err = walk_link_map(p, lm, &w);
+    struct linkmap_walk w = { 0 };
+    int walk_err = linkmap_walk(p->remote, p->pid, lm, &w);
     if (walk_err == -ENOMEM) {
-        walk_free(&w);
+        linkmap_walk_free(&w);
         return -ENOMEM;
     }
     /* A walk cut short (a link_map read failed) still updates what it saw. */
@@ -283,7 +278,7 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     struct module_events ev = { .open = open_entry, .closed = close_entry, .ctx = &sync };
     int changes = modules_sync(&p->modules, w.entries, w.n, &ev);
     module_maps_free(&sync.maps);
-    walk_free(&w);
+    linkmap_walk_free(&w);
     if (changes > 0)
         unwinder_flush(p->unwinder);
     if (changes < 0)

@@ -20,6 +20,17 @@ int linkmap_attach(struct process *p, pid_t tid, char *why, size_t why_len);
 /* Reads r_state. */
 int linkmap_state(const struct process *p, int *state);
 
+/* The entries of ld.so's list from the link_map at lm on, read from the
+ * target's memory: the main program, then every module with a path (the
+ * vDSO has none); at most 4096. Returns 0 or -errno (then w holds what was
+ * read before the failing entry). Free w with linkmap_walk_free. */
+struct linkmap_walk {
+    struct linkmap_entry *entries;
+    size_t n, cap;
+};
+int linkmap_walk(const struct remote *r, pid_t pid, mt_addr lm, struct linkmap_walk *w);
+void linkmap_walk_free(struct linkmap_walk *w);
+
 /* Walks the link map and updates p->modules (new modules opened and given
  * to the symbolizer and unwinder; removed ones marked absent). Returns the
  * number of modules added or removed, or -errno with why. */

@@ -53,13 +53,14 @@ static int read_original(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t l
 }
 
 /* For the unwinder's per-module cache of unwind tables. */
-static bool module_range(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi)
+static bool module_range(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi, const char **path)
 {
     const struct module *m = modules_at(&((const struct process *)ctx)->modules, ip);
     if (!m)
         return false;
     *lo = m->lo;
     *hi = m->hi;
+    *path = m->path;
     return true;
 }
 

@@ -3,6 +3,7 @@
  * unwind tables through _UPT_find_proc_info. */
 #include "unwind.h"
 #include "remote.h"
+#include "unwind_tables.h"
 #include <libunwind-ptrace.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct upt_slot {
     mt_addr lo, hi;        /* module range this handle serves; lo == hi: free */
     void *upt;
     uint64_t used;         /* LRU clock */
+    bool tables_refused;   /* the module's unwind tables failed their check */
 };
 
 /* libunwind parses CIEs and FDEs by reading the target's memory a word at
@@ -93,21 +95,24 @@ void stack_snapshot_patch(struct stack_snapshot *s, mt_addr addr, uint64_t value
 }
 
 /* The UPT handle that caches ip's module, claiming the least recently used
- * one on a miss. */
-static void *upt_for(struct unwinder *u, mt_addr ip)
+ * one on a miss; *refused: that module's unwind tables must not be used. */
+static void *upt_for(struct unwinder *u, mt_addr ip, bool *refused)
 {
     struct upt_slot *victim = &u->slots[0];
+    *refused = false;
     for (size_t i = 0; i < UNWIND_MODULE_SLOTS; i++) {
         struct upt_slot *s = &u->slots[i];
         if (ip >= s->lo && ip < s->hi) {
             s->used = ++u->clock;
+            *refused = s->tables_refused;
             return s->upt;
         }
         if (s->used < victim->used)
             victim = s;
     }
     mt_addr lo, hi;
-    if (!u->module_range || !u->module_range(u->read_ctx, ip, &lo, &hi))
+    const char *path = NULL;
+    if (!u->module_range || !u->module_range(u->read_ctx, ip, &lo, &hi, &path))
         return u->upt;
     if (!victim->upt && !(victim->upt = _UPT_create(u->pid)))
         return u->upt;
@@ -115,14 +120,25 @@ static void *upt_for(struct unwinder *u, mt_addr ip)
     victim->lo = lo;
     victim->hi = hi;
     victim->used = ++u->clock;
+    /* Checked once per file (the verdicts are cached), here on a slot miss,
+     * not per frame. */
+    victim->tables_refused = path && !unwind_tables_usable(path);
+    *refused = victim->tables_refused;
     return victim->upt;
 }
 
+/* libunwind trusts a module's .eh_frame_hdr (it aborts or reads wild
+ * memory on a corrupt one): a module whose tables failed their check gets
+ * no unwind info, and libunwind follows the frame-pointer chain instead. */
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi,
                           int need_unwind_info, void *arg)
 {
     (void)arg;
-    return _UPT_find_proc_info(as, ip, pi, need_unwind_info, upt_for(active, ip));
+    bool refused;
+    void *upt = upt_for(active, ip, &refused);
+    if (refused)
+        return -UNW_ENOINFO;
+    return _UPT_find_proc_info(as, ip, pi, need_unwind_info, upt);
 }
 
 static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
@@ -149,7 +165,8 @@ static const struct page_slot *cached_page(struct unwinder *u, mt_addr addr)
     if (s->page == page && (s->valid_in == 0 || s->valid_in == u->unwinds))
         return s;
     mt_addr lo, hi;
-    bool in_module = u->module_range && u->module_range(u->read_ctx, page, &lo, &hi) &&
+    const char *path;
+    bool in_module = u->module_range && u->module_range(u->read_ctx, page, &lo, &hi, &path) &&
                      hi > page && hi - page >= UNWIND_PAGE;
     s->page = 0;
     if (u->read(u->read_ctx, u->tid, page, s->bytes, UNWIND_PAGE) != 0)

@@ -33,8 +33,11 @@ struct unwinder;
  * show original bytes where int3s are planted. Returns 0 or -errno. */
 typedef int (*unwind_read_fn)(void *ctx, pid_t tid, mt_addr addr, void *buf, size_t len);
 
-/* The runtime range [lo, hi) of the module holding ip; false when none does. */
-typedef bool (*unwind_module_fn)(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi);
+/* The runtime range [lo, hi) of the module holding ip and the path of its
+ * file (its unwind tables are checked before libunwind reads them); false
+ * when no module holds ip. */
+typedef bool (*unwind_module_fn)(void *ctx, mt_addr ip, mt_addr *lo, mt_addr *hi,
+                                 const char **path);
 
 /* read and module_range get read_ctx; module_range may be NULL (every
  * module then shares one unwind-info cache). */

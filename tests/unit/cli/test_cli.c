@@ -442,6 +442,20 @@ static void test_pin_by_default_and_no_pin(void **state)
     ASSERT_TARGET(&r, "prog");
 }
 
+/* The user's words are quoted in errors: their control characters are
+ * escaped so the error stays one line. */
+static void test_errors_stay_one_line(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("\n\v" "3run");
+    assert_error(&r, "unknown command '\\n\\x0b3run' (try 'memtrace --help')");
+    r = PARSE("run", "--depth", "1\n2\t\x1b[31m", "prog");
+    assert_int_equal(r.rc, -1);
+    assert_null(strchr(r.err, '\n'));
+    assert_null(strchr(r.err, '\x1b'));
+    assert_non_null(strstr(r.err, "'1\\n2\\t\\x1b[31m'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_parsing_twice_reinitialises_getopt),
         cmocka_unit_test(test_usage_lists_every_option),
+        cmocka_unit_test(test_errors_stay_one_line),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
