@@ -2,6 +2,7 @@
  * for as long as its hook is installed; threads step over it by emulation or
  * through an out-of-line slot, never by removing it. */
 #include "breakpoint.h"
+#include "diag.h"
 #include "grow.h"
 #include "scratch.h"
 #include "remote.h"
@@ -128,7 +129,19 @@ int bp_unplant_all(const struct bp_table *t, const struct remote *r, pid_t tid)
 {
     int first_err = 0;
     for (size_t i = 0; i < t->n; i++) {
-        int err = remote_poke_text(r, tid, t->items[i].addr, t->items[i].orig, 1);
+        const struct breakpoint *bp = &t->items[i];
+        /* Only over memtrace's own int3: a program that patched its code
+         * meanwhile (a hot patch, an inline hook of malloc) keeps its bytes. */
+        uint8_t now;
+        int err = remote_read(r, tid, bp->addr, &now, 1);
+        if (!err && now != INT3) {
+            mt_warn("tid %d: the code at 0x%" PRIxADDR " was changed by the program while "
+                    "traced; its original byte is not written back over the change",
+                    tid, bp->addr);
+            continue;
+        }
+        if (!err)
+            err = remote_poke_text(r, tid, bp->addr, bp->orig, 1);
         if (err && !first_err)
             first_err = err;
     }

@@ -10,6 +10,7 @@
 #include "return_stubs.h"
 #include "remote.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -79,10 +80,27 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     return 0;
 }
 
+/* Whether the page at s->base still holds what scratch_map wrote: the
+ * program may have unmapped it, or mapped something of its own there. */
+static bool still_ours(const struct scratch *s, pid_t tid)
+{
+    uint8_t expected[FIRST_SLOT_OFFSET], seen[FIRST_SLOT_OFFSET];
+    memset(expected, ARCH_BREAKPOINT_INSN, sizeof(expected));
+    memcpy(expected + GADGET_OFFSET, inject_gadget_code, sizeof(inject_gadget_code));
+    return remote_read(&remote_ptrace, tid, s->base, seen, sizeof(seen)) == 0 &&
+           memcmp(seen, expected, sizeof(seen)) == 0;
+}
+
 int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc)
 {
     if (!s->base)
         return 0;
+    if (!still_ours(s, tid)) {
+        mt_warn("pid %d: memtrace's scratch page at 0x%" PRIxADDR " is no longer what memtrace "
+                "put there (the program unmapped or replaced it); left as it is", tid, s->base);
+        memset(s, 0, sizeof(*s));
+        return 0;
+    }
     const uint64_t args[6] = { s->base, SCRATCH_SIZE, 0, 0, 0, 0 };
     int64_t rc = 0;
     int err = inject_syscall_at(tid, bootstrap_pc, SYS_munmap, args, &rc);

@@ -93,6 +93,24 @@ static void test_plant_overlay_unplant(void **state)
     assert_non_null(bp_find(&fx->bps, CODE + 2));
 }
 
+/* A program that rewrote code under one of memtrace's int3s while traced
+ * (an inline hook of malloc) keeps its bytes at detach; the others are
+ * restored. */
+static void test_unplant_leaves_code_the_program_patched(void **state)
+{
+    struct fixture *fx = *state;
+    static const uint8_t code[] = { 0x41, 0x54, 0x48, 0x89, 0xfd, 0xc3 };
+    fake_put(&fx->f, CODE, code, sizeof(code));
+    char why[256] = "";
+    assert_int_equal(plant(fx, CODE, why, sizeof(why)), 0);
+    assert_int_equal(plant(fx, CODE + 2, why, sizeof(why)), 0);
+    static const uint8_t jmp = 0xe9;   /* the program's own patch over the first int3 */
+    fake_put(&fx->f, CODE, &jmp, 1);
+    assert_int_equal(bp_unplant_all(&fx->bps, &fx->f.remote, TID), 0);
+    assert_int_equal(*fake_at(&fx->f, CODE), 0xe9);
+    assert_memory_equal(fake_at(&fx->f, CODE + 1), code + 1, sizeof(code) - 1);
+}
+
 static void test_foreign_int3_refused(void **state)
 {
     struct fixture *fx = *state;
@@ -242,6 +260,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plant_overlay_unplant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unplant_leaves_code_the_program_patched, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_foreign_int3_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emulated_push_with_redirect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ret_reads_the_stack, setup, teardown),
