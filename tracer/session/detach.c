@@ -6,6 +6,7 @@
 #include "diag.h"
 #include "attach.h"
 #include "leak_roots.h"
+#include "mt_time.h"
 #include "ptrace_io.h"
 #include "remote.h"
 #include "stepover.h"
@@ -13,15 +14,23 @@
 #include <stdio.h>
 #include <string.h>
 
-/* With every thread parked: classify what is live (memory outside tracked
- * blocks is a root), then undo every change and detach. */
-int detach_restore_all(struct session *s)
+/* Whether p is one of the processes being left (only: p alone, or all). */
+static bool leaving(const struct process *p, const struct process *only)
+{
+    return p->end == END_RUNNING && (!only || p == only);
+}
+
+/* With every thread of the processes being left parked: classify what is
+ * live (memory outside tracked blocks is a root), then undo every change and
+ * detach. Each step is done for every process before the next: a vfork
+ * child's pending calls live in its parent's memory, restored last. */
+static int restore_and_detach(struct session *s, const struct process *only, uint64_t end_ns)
 {
     int rc = 0;
     char why[1024];
     for (struct process *p = s->procs; p; p = p->next) {
         pid_t tid = park_any_live_thread(p);
-        if (p->end != END_RUNNING || p->untraced_child || !tid)
+        if (!leaving(p, only) || p->untraced_child || !tid)
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
             if (!th->parked || th->exiting)
@@ -40,7 +49,7 @@ int detach_restore_all(struct session *s)
                     "reported as live", p->pid, strerror(-err));
     }
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!leaving(p, only))
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
             if (!th->parked || th->exiting)
@@ -52,24 +61,34 @@ int detach_restore_all(struct session *s)
         }
     }
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!leaving(p, only))
             continue;
         if (attach_restore_memory(p, p->untraced_child, why, sizeof(why)) != 0 && !rc)
             rc = session_fail(s, "%s", why);
     }
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!leaving(p, only))
             continue;
         int err = attach_detach_threads(p);
         if (err && !rc)
             rc = session_fail(s, "cannot detach from pid %d: %s", p->pid, strerror(-err));
         p->end = END_DETACHED;
-        p->end_ns = s->end_ns;
+        p->end_ns = end_ns;
         process_close_proc_files(p);
         while (p->threads)
             process_remove_thread(p, p->threads->tid);
     }
     return rc;
+}
+
+int detach_restore_all(struct session *s)
+{
+    return restore_and_detach(s, NULL, s->end_ns);
+}
+
+int detach_restore_process(struct session *s, struct process *p)
+{
+    return restore_and_detach(s, p, mt_now_ns());
 }
 
 int attach_finish_stub(struct thread *th)

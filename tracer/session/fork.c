@@ -89,7 +89,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
                         strerror(-err));
         }
         if (take_early(s, child)) {
-            if (s->parking)
+            if (park_includes(s, th->proc))
                 nt->parked = true;   /* its first stop, held */
             else
                 session_resume(s, child, 0);
@@ -110,8 +110,10 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
         return session_fail(s, "out of memory following fork of pid %d", th->proc->pid);
     /* A vfork child runs in its parent's memory, whose stubs are the
      * parent's threads' to use: its calls return through the trampoline. */
-    if (kind == WK_VFORK)
+    if (kind == WK_VFORK) {
         return_stubs_init(&np->stubs, 0, 0);
+        np->vfork_child = true;
+    }
     /* A vfork child shares its parent's memory, int3s included: it stays
      * traced until exec even when forks are not followed. */
     np->untraced_child = !s->opt->follow_forks;

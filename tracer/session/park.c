@@ -10,13 +10,19 @@
 #include <stdio.h>
 #include <string.h>
 
+bool park_includes(const struct session *s, const struct process *p)
+{
+    return s->parking && p->end == END_RUNNING && (!s->park_only || s->park_only == p);
+}
+
 /* While threads are being parked, the stop that parks each one is held:
  * an interrupt stop, a group stop, or a new thread's first stop. */
 int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
 {
     struct wait_event ev = wait_event_classify(status);
     struct thread *th = session_find_thread(s, tid);
-    if (th && !th->parked && (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
+    if (th && !th->parked && park_includes(s, th->proc) &&
+        (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
         if (attach_trap_pending(th->proc, tid)) {
             /* It executed one of our int3s just before the interrupt: the
              * SIGTRAP must be taken (and handled) before it can be held,
@@ -50,7 +56,7 @@ static bool thread_held(const struct thread *th)
 static bool all_parked(const struct session *s)
 {
     for (const struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!park_includes(s, p))
             continue;
         for (const struct thread *th = p->threads; th; th = th->next)
             if (!thread_held(th))
@@ -59,13 +65,14 @@ static bool all_parked(const struct session *s)
     return true;
 }
 
-/* Stops every thread of every running process and holds it. Other stops
- * that come first are handled as usual. */
-int park_all(struct session *s)
+/* Stops every thread of the processes being parked and holds it. Other
+ * stops that come first are handled as usual. */
+static int park_threads(struct session *s, struct process *only)
 {
     s->parking = true;
+    s->park_only = only;
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!park_includes(s, p))
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
             if (thread_held(th))
@@ -92,7 +99,7 @@ int park_all(struct session *s)
             char tids[512] = "";
             size_t used = 0;
             for (const struct process *p = s->procs; p; p = p->next)
-                for (const struct thread *th = p->threads; p->end == END_RUNNING && th;
+                for (const struct thread *th = p->threads; park_includes(s, p) && th;
                      th = th->next)
                     if (!thread_held(th) && used < sizeof(tids) - 16)
                         used += (size_t)snprintf(tids + used, sizeof(tids) - used, " %d", th->tid);
@@ -101,6 +108,22 @@ int park_all(struct session *s)
         }
     }
     return 0;
+}
+
+int park_all(struct session *s)
+{
+    return park_threads(s, NULL);
+}
+
+int park_process(struct session *s, struct process *p)
+{
+    return park_threads(s, p);
+}
+
+void park_end_detached(struct session *s)
+{
+    s->parking = false;
+    s->park_only = NULL;
 }
 
 /* A thread of a stopped process that ran an injected system call is in a
@@ -120,6 +143,7 @@ static int listen_in_group_stop(pid_t tid)
 int park_release_all(struct session *s)
 {
     s->parking = false;
+    s->park_only = NULL;
     for (struct process *p = s->procs; p; p = p->next) {
         if (p->end != END_RUNNING)
             continue;

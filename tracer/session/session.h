@@ -23,6 +23,7 @@ struct session {
     size_t n_early, early_cap;    /* event is still to come: held until it arrives */
     bool attached;                /* memtrace attach: leave the process as it was */
     bool parking;                 /* every thread is being stopped and held */
+    struct process *park_only;    /* ... or only this process's (handover.c) */
     uint64_t start_ns;            /* when tracing began */
     uint64_t end_ns;              /* when it ended (detach or exit) */
     struct live_view *view;       /* attach --interval */
