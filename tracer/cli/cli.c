@@ -31,6 +31,8 @@ void cli_usage(FILE *f)
           "  --interval SEC         every SEC seconds, print the top stacks by live bytes\n"
           "                         and their growth on stderr\n"
           "  --top N                stacks in each --interval view (default 10)\n"
+          "  --force                attach even to PID 1 (init: if it stops for long or\n"
+          "                         dies, the system goes down with it)\n"
           "\n"
           "Options:\n"
           "  --json FILE            write the JSON report (version 1) to FILE ('-' = stdout)\n"
@@ -133,7 +135,7 @@ static int parse_heuristics(const char *list, unsigned *out)
 
 enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS };
+       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -151,6 +153,7 @@ static const struct option longopts[] = {
     { "duration", required_argument, NULL, OPT_DURATION },
     { "interval", required_argument, NULL, OPT_INTERVAL },
     { "top", required_argument, NULL, OPT_TOP },
+    { "force", no_argument, NULL, OPT_FORCE },
     { "no-pin", no_argument, NULL, OPT_NO_PIN },
     { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
     { "help", no_argument, NULL, 'h' },
@@ -319,9 +322,14 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_DURATION:
     case OPT_INTERVAL:
     case OPT_TOP:
+    case OPT_FORCE:
         if (!attach) {
             snprintf(err, err_len, "%s is an option of 'memtrace attach'", word);
             return PARSE_FAIL;
+        }
+        if (c == OPT_FORCE) {
+            o->force = true;
+            return PARSE_MORE;
         }
         return parse_attach_option(c, optarg, o, err, err_len);
     case OPT_DEPTH:

@@ -279,7 +279,7 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
         return session_fail(s, "out of memory");
     char why[1024];
     pid_t pid;
-    if (attach_check(opt->attach_pid, &pid, why, sizeof(why)) != 0)
+    if (attach_check(opt->attach_pid, opt->force, &pid, why, sizeof(why)) != 0)
         return session_fail(s, "%s", why);
     struct process *p = attach_record(s, pid);
     if (!p || !(s->view = live_view_create(opt->top)))

@@ -1,0 +1,100 @@
+"""Hostile command lines and start-up conditions: attaching where it would
+take the system down or deadlock, options given to the wrong command,
+memtrace installed set-user-ID, set-ID programs. Each refusal is one line
+`memtrace: ...` and exit status 2, before anything is touched; each
+warning is one line and the run goes on."""
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+
+from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
+from memtrace_e2e.registry import ctest
+from memtrace_e2e.run import child_env, run
+
+
+def check_refused(p, *texts):
+    """P exited 2 with one stderr line `memtrace: ...` holding every TEXT."""
+    lines = p.stderr.strip().split("\n")
+    check("memtrace exit status", 2, p.returncode)
+    check("lines on stderr", 1, len(lines))
+    check_true("the line starts with 'memtrace: ': %r" % lines[0],
+               lines[0].startswith("memtrace: "))
+    for text in texts:
+        check_text_has("the error", lines[0], text)
+    return lines[0]
+
+
+class PidNamespace:
+    """A new PID namespace (root only) whose PID 1 is a sleep: what memtrace
+    sees as PID 1 there is a throwaway process, whatever memtrace does."""
+
+    def __init__(self):
+        self.unshare = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc",
+                                         "sleep", "60"], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        self.init_pid = None
+        while self.init_pid is None:
+            if time.time() > deadline or self.unshare.poll() is not None:
+                self.close()
+                raise Failure("unshare started no PID 1")
+            kids = ""
+            for task in os.listdir("/proc/%d/task" % self.unshare.pid):
+                with open("/proc/%d/task/%s/children" % (self.unshare.pid, task)) as fh:
+                    kids += fh.read()
+            if kids.split():
+                self.init_pid = int(kids.split()[0])
+            else:
+                time.sleep(0.02)
+
+    def command(self, argv):
+        """ARGV run inside the namespace (its /proc is the namespace's)."""
+        return ["nsenter", "--target", str(self.init_pid), "--pid", "--mount", "--"] + argv
+
+    def close(self):
+        if self.init_pid:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)   # and with it the namespace
+            except ProcessLookupError:
+                pass
+        if self.unshare.poll() is None:
+            self.unshare.kill()
+            self.unshare.wait()
+
+
+@ctest(timeout=60)
+def case_attach_pid1_refused(env):
+    """`memtrace attach 1` is refused with one line that says why (if init
+    stops or dies, the system goes down) and how to insist (--force); it
+    used to attach without a word. As root the case runs in a PID namespace
+    of its own, whose PID 1 is a throwaway sleep."""
+    argv = [env.memtrace, "attach", "--duration", "1", "1"]
+    ns = None
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("nsenter"):
+        ns = PidNamespace()
+        argv = ns.command(argv)
+    try:
+        p = run(argv, "memtrace attach 1")
+        check_refused(p, "pid 1 is the init process", "system", "goes down", "--force")
+        if ns:
+            check("the namespace's PID 1 still running", None, ns.unshare.poll())
+    finally:
+        if ns:
+            ns.close()
+
+
+@ctest(timeout=60)
+def case_attach_self_or_ancestor_refused(env):
+    """memtrace's own pid (a shell that execs memtrace attach $$) and an
+    ancestor above its parent (a shell whose child shell runs memtrace) are
+    refused with one line each (attaching to an ancestor could deadlock:
+    it used to proceed)."""
+    mt = shlex.quote(env.memtrace)
+    p = run(["sh", "-c", "exec %s attach --duration 1 $$" % mt], "memtrace attach $$")
+    check_refused(p, "is memtrace itself")
+    p = run(["sh", "-c", "sh -c \"%s attach --duration 1 $$; exit \\$?\"" % mt],
+            "memtrace attach <grandparent>")
+    check_refused(p, "is an ancestor of memtrace", "deadlock")
