@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,35 +103,67 @@ int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
     return *at_entry ? 0 : -ENOENT;
 }
 
+/* The whole of an fd's contents (a /proc file whose size stat cannot tell),
+ * NUL-terminated, in a malloc'd buffer; its length in *len. NULL on error. */
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 == cap) {
+            char *grown = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            if (!grown)
+                break;
+            buf = grown;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, buf + n, cap - 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            break;
+        if (got == 0) {
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+        n += (size_t)got;
+    }
+    free(buf);
+    return NULL;
+}
+
 char **procfs_cmdline(pid_t pid)
 {
-    char path[64], buf[8192];
+    char path[64];
     procfs_path(path, sizeof(path), pid, "cmdline");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    /* Read whole: an argument list may be megabytes long. */
+    size_t n = 0;
+    char *buf = read_all(fd, &n);
     close(fd);
-    if (n <= 0)
+    if (!buf || n == 0) {
+        free(buf);
         return NULL;
-    buf[n] = '\0';
+    }
     size_t count = 0;
-    for (ssize_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         count += buf[i] == '\0';
     if (buf[n - 1] != '\0')
         count++;
     char **argv = calloc(count + 1, sizeof(*argv));
-    if (!argv)
-        return NULL;
     size_t k = 0;
-    for (char *arg = buf; arg < buf + n && k < count; arg += strlen(arg) + 1) {
+    for (char *arg = buf; argv && arg < buf + n && k < count; arg += strlen(arg) + 1) {
         if (!(argv[k++] = strdup(arg))) {
             for (size_t i = 0; i < k; i++)
                 free(argv[i]);
             free(argv);
-            return NULL;
+            argv = NULL;
         }
     }
+    free(buf);
     return argv;
 }
 

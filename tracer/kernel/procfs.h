@@ -35,7 +35,7 @@ int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), voi
 /* AT_BASE and AT_ENTRY of /proc/PID/auxv (0 when absent); -ENOENT without
  * AT_ENTRY. */
 int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry);
-/* argv from /proc/PID/cmdline, NULL-terminated, each string malloc'd;
+/* argv from /proc/PID/cmdline, read whole, NULL-terminated, each string malloc'd;
  * NULL when unreadable or out of memory. */
 char **procfs_cmdline(pid_t pid);
 /* /proc/PID/mem opened read-write (O_CLOEXEC); the descriptor or -errno. */

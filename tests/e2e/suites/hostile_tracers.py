@@ -3,10 +3,15 @@ a program that ptraces its own child, attaching where it would be
 dangerous or deadlock, parking a process with a thread that will not stop.
 Whatever happens, the program runs as it would without memtrace and
 memtrace ends within a short time, saying what it did."""
-from memtrace_e2e.checks import check, check_true
+import os
+import signal
+import subprocess
+import time
+
+from memtrace_e2e.checks import Failure, check, check_true
 from memtrace_e2e.expect import check_exited, check_summary, marked_leaks
 from memtrace_e2e.registry import ctest
-from memtrace_e2e.run import native, trace
+from memtrace_e2e.run import child_env, finish_traced, json_path_for, memtrace, native, trace
 
 
 def ptrace_child_case(env, mode, traced_by):
@@ -53,3 +58,34 @@ def case_ptrace_seize_child(env):
     """The parent PTRACE_SEIZEs its running child, interrupts it, waits for
     the stop and continues it."""
     ptrace_child_case(env, "seize", "pid")
+
+
+@ctest(timeout=60)
+def case_attach_long_command_line(env):
+    """A process with a 20 KiB argument list: the JSON's command is the
+    whole of it, every argument exact (/proc/PID/cmdline was cut at 8 KiB,
+    the last argument silently short and the rest missing)."""
+    argv = [env.fixture("attach_target"), "sleep"] + [
+        "arg%02d-%s" % (i, "x" * (500 + i)) for i in range(40)]
+    check_true("the argument list is over 20 KiB", sum(len(a) + 1 for a in argv) > 20480)
+    out_path = os.path.join(env.tmp, "long_cmdline.out")
+    with open(out_path, "w+") as out:
+        target = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out,
+                                  stderr=subprocess.STDOUT, env=child_env())
+    try:
+        deadline = time.time() + 10
+        while "ready=" not in open(out_path).read():
+            if target.poll() is not None or time.time() > deadline:
+                raise Failure("fx_attach_target did not start: %r" % open(out_path).read())
+            time.sleep(0.02)
+        json_path = json_path_for(env, "long_cmdline")
+        p = memtrace(env, ["attach", "--duration", "1", "--json", json_path, str(target.pid)])
+        t = finish_traced(env, p, json_path, 0, [argv], mode="attach")
+        check("the command's arguments, whole", argv, t.process["command"])
+        os.kill(target.pid, signal.SIGTERM)
+        check("target exit status", 0, target.wait(timeout=10))
+        check_true("the target finished its work", "ok=" in open(out_path).read())
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
