@@ -8,11 +8,15 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
 from memtrace_e2e.registry import ctest
-from memtrace_e2e.run import child_env, run
+from memtrace_e2e.run import run
+
+# The throwaway user of the unprivileged cases (suites/hostile.py).
+TEST_USER = "memtrace-test"
 
 
 def check_refused(p, *texts):
@@ -98,3 +102,52 @@ def case_attach_self_or_ancestor_refused(env):
     p = run(["sh", "-c", "sh -c \"%s attach --duration 1 $$; exit \\$?\"" % mt],
             "memtrace attach <grandparent>")
     check_refused(p, "is an ancestor of memtrace", "deadlock")
+
+
+def set_id_workdir(env, files):
+    """A temporary directory anyone can use, holding copies of FILES
+    ({source path: mode}), owned by the user running the tests."""
+    work = tempfile.mkdtemp(prefix="memtrace-setid-")
+    os.chmod(work, 0o777)
+    for src, mode in files.items():
+        dst = os.path.join(work, os.path.basename(src))
+        shutil.copy2(src, dst)
+        os.chmod(dst, mode)
+    return work
+
+
+def as_test_user(cmd):
+    """CMD as the throwaway user of the unprivileged suites when the tests
+    run as root (created if missing), else as the current user."""
+    if os.geteuid() != 0:
+        return cmd
+    if subprocess.run(["id", TEST_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", TEST_USER], check=True)
+    return ["runuser", "-u", TEST_USER, "--"] + cmd
+
+
+@ctest(timeout=60)
+def case_setuid_memtrace_refused(env):
+    """memtrace installed set-user-ID root and run by another user refuses
+    to start, in one line (it used to run with root's power over every
+    process). As a non-root user the copy is set-group-ID to a group the
+    user is not running as, when there is one."""
+    if os.geteuid() == 0:
+        work = set_id_workdir(env, {env.memtrace: 0o4755, env.fixture("seed"): 0o755})
+        what = "set-user-ID"
+    else:
+        groups = [g for g in os.getgroups() if g != os.getegid()]
+        if not groups:
+            log("no second group to make a set-group-ID copy with: nothing to check here")
+            return
+        work = set_id_workdir(env, {env.memtrace: 0o755, env.fixture("seed"): 0o755})
+        os.chown(os.path.join(work, "memtrace"), -1, groups[0])
+        os.chmod(os.path.join(work, "memtrace"), 0o2755)
+        what = "set-group-ID"
+    try:
+        p = run(as_test_user([os.path.join(work, "memtrace"), "run", "--",
+                              os.path.join(work, "fx_seed")]), "set-ID memtrace run fx_seed")
+        check_refused(p, "refusing to run %s" % what, "chmod")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
