@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 void procfs_path(char *out, size_t len, pid_t pid, const char *what)
@@ -186,6 +188,17 @@ int procfs_exe(pid_t pid, char *out, size_t len)
     char link[64];
     procfs_path(link, sizeof(link), pid, "exe");
     return read_link(link, out, len);
+}
+
+int procfs_exe_stat(pid_t pid, struct stat *st, bool *nosuid_mount)
+{
+    char link[64];
+    procfs_path(link, sizeof(link), pid, "exe");
+    struct statvfs fs;
+    if (stat(link, st) != 0 || statvfs(link, &fs) != 0)
+        return -errno;
+    *nosuid_mount = (fs.f_flag & ST_NOSUID) != 0;
+    return 0;
 }
 
 int procfs_fd_path(pid_t pid, int fd, char *out, size_t len)

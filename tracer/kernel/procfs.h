@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "mt_addr.h"
 
@@ -42,6 +43,9 @@ char **procfs_cmdline(pid_t pid);
 int procfs_open_mem(pid_t pid);
 /* readlink of /proc/PID/exe. */
 int procfs_exe(pid_t pid, char *out, size_t len);
+/* stat of the file pid executes (through /proc/PID/exe), and whether its
+ * file system is mounted nosuid. */
+int procfs_exe_stat(pid_t pid, struct stat *st, bool *nosuid_mount);
 /* readlink of /proc/PID/fd/FD: the file an fd names. */
 int procfs_fd_path(pid_t pid, int fd, char *out, size_t len);
 /* Where memtrace can open a file the target names: through /proc/PID/root

@@ -3,6 +3,7 @@ take the system down or deadlock, options given to the wrong command,
 memtrace installed set-user-ID, set-ID programs. Each refusal is one line
 `memtrace: ...` and exit status 2, before anything is touched; each
 warning is one line and the run goes on."""
+import json
 import os
 import shlex
 import shutil
@@ -13,7 +14,7 @@ import time
 
 from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
 from memtrace_e2e.registry import ctest
-from memtrace_e2e.run import run
+from memtrace_e2e.run import check_memtrace_ended, run
 
 # The throwaway user of the unprivileged cases (suites/hostile.py).
 TEST_USER = "memtrace-test"
@@ -125,6 +126,36 @@ def as_test_user(cmd):
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
                         "/usr/sbin/nologin", TEST_USER], check=True)
     return ["runuser", "-u", TEST_USER, "--"] + cmd
+
+
+@ctest(timeout=60)
+def case_setuid_program_warned(env):
+    """A set-user-ID program traced by an unprivileged memtrace runs
+    without its privileges (the kernel ignores the bit under ptrace):
+    memtrace says so once, naming the file, and the run goes on to its
+    normal report (it used to say nothing). As root the program is a
+    root-owned set-user-ID copy of fx_seed run by the throwaway user; as
+    another user the copy is that user's own, which gives no privilege,
+    and no warning is due."""
+    work = set_id_workdir(env, {env.memtrace: 0o755, env.fixture("seed"): 0o4755})
+    try:
+        prog = os.path.join(work, "fx_seed")
+        json_path = os.path.join(work, "out.json")
+        p = run(as_test_user([os.path.join(work, "memtrace"), "run", "--json", json_path, "--",
+                              prog]), "memtrace run set-user-ID fx_seed")
+        check_memtrace_ended(p.returncode, p.stderr)
+        check("memtrace exit status (fx_seed's)", 0, p.returncode)
+        warnings = [l for l in p.stderr.splitlines() if l.startswith("memtrace:")]
+        with open(json_path) as fh:
+            doc = json.load(fh)
+        pid = doc["processes"][0]["pid"]
+        want = (["memtrace: warning: pid %d: %s is set-user-ID; traced, it runs without its "
+                 "privileges" % (pid, prog)] if os.geteuid() == 0 else [])
+        check("memtrace's warnings", want, warnings)
+        check("fx_seed's end", ("exited", 0),
+              (doc["processes"][0]["end"], doc["processes"][0]["exit_code"]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @ctest(timeout=60)
