@@ -143,6 +143,10 @@ static void on_tick(int sig)
 }
 
 #define TICK_US 100000
+/* How long leaving waits for a thread to stop before it restores the
+ * process through the others: a thread in a short uninterruptible sleep
+ * (a disk read) stops within it. */
+#define LEAVE_PARK_WAIT_NS 3000000000u
 
 /* Every catchable signal whose default action would end memtrace ends the
  * attach instead, through the restore and detach: dying with its int3s
@@ -246,7 +250,18 @@ static int leave(struct session *s, pid_t pid, int rc)
 {
     char first_error[sizeof(s->error)];
     snprintf(first_error, sizeof(first_error), "%s", s->error);
-    int park = park_all(s);
+    /* Threads that would not stop when tracing began are not waited for
+     * again; others get LEAVE_PARK_WAIT_NS, or until another stop signal. */
+    bool stuck_before = s->park_gave_up;
+    stop_signal = 0;
+    s->park_deadline_ns = mt_now_ns() + LEAVE_PARK_WAIT_NS;
+    int park = stuck_before ? 0 : park_all(s);
+    if (park && s->park_gave_up) {
+        /* Every stopped thread is restored, and the memory through them:
+         * the stuck thread runs on in restored code once it wakes. */
+        mt_warn("%s; memtrace restored the process through its other threads", s->error);
+        park = 0;
+    }
     int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
     if (rc == 0 && (park || restore))
         rc = -1;
@@ -288,6 +303,10 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     int err = install_attach_signals(true);
     if (err)
         return session_fail(s, "cannot install signal handlers: %s", strerror(-err));
+    /* A thread that cannot stop must not hold memtrace past --duration or
+     * a stop signal. */
+    s->park_stop = &stop_signal;
+    s->park_deadline_ns = opt->duration_ms ? mt_now_ns() + opt->duration_ms * 1000000u : 0;
     /* From the first seize on, every way out goes through leave(). */
     int rc = attach_seize_threads(p, why, sizeof(why)) != 0 ? session_fail(s, "%s", why) : 0;
     bool nothing_seized = p->threads == NULL;
@@ -300,6 +319,10 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
             fflush(s->log);
             rc = park_release_all(s);
         }
+    } else if (rc == 0 && s->park_gave_up) {
+        char why_stuck[sizeof(s->error)];
+        snprintf(why_stuck, sizeof(why_stuck), "%s", s->error);
+        rc = session_fail(s, "%.900s; memtrace let pid %d go without tracing it", why_stuck, pid);
     } else if (rc == 0) {
         rc = session_anything_running(s) ? -1
                                           : session_fail(s, "pid %d ended while memtrace attached",

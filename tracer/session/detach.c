@@ -14,6 +14,27 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A thread that never stopped (parking gave up on it): its registers are
+ * out of reach, but the return addresses memtrace redirected on its stack
+ * are put back through a parked thread of the same memory. */
+static int restore_unstopped_thread(struct thread *th)
+{
+    pid_t via = park_any_live_thread(th->proc);
+    int first_err = 0;
+    for (unsigned i = th->npending; via && i-- > 0;) {
+        const struct pending_call *c = &th->pending[i];
+        uint64_t slot;
+        int err = remote_read_u64(th->proc->remote, via, c->entry_sp, &slot);
+        if (!err && slot == c->redirect)
+            err = remote_write(th->proc->remote, via, c->entry_sp, &c->return_addr,
+                               sizeof(c->return_addr));
+        if (err && !first_err)
+            first_err = err;
+    }
+    th->npending = 0;
+    return first_err;
+}
+
 /* Whether p is one of the processes being left (only: p alone, or all). */
 static bool leaving(const struct process *p, const struct process *only)
 {
@@ -52,9 +73,10 @@ static int restore_and_detach(struct session *s, const struct process *only, uin
         if (!leaving(p, only))
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
-            if (!th->parked || th->exiting)
+            if (th->exiting)
                 continue;
-            int err = attach_restore_thread(&s->trap, th);
+            int err = th->parked ? attach_restore_thread(&s->trap, th)
+                                 : restore_unstopped_thread(th);
             if (err && err != -ESRCH && !rc)
                 rc = session_fail(s, "cannot restore tid %d of pid %d: %s", th->tid, p->pid,
                           strerror(-err));

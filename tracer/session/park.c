@@ -4,6 +4,7 @@
 #include "attach.h"
 #include "diag.h"
 #include "mt_time.h"
+#include "procfs.h"
 #include "ptrace_io.h"
 #include "wait_event.h"
 #include <errno.h>
@@ -65,6 +66,40 @@ static bool all_parked(const struct session *s)
     return true;
 }
 
+/* Parking ends with threads that never stopped: a thread in an
+ * uninterruptible sleep (a vfork parent waiting for its child, a wait on a
+ * disk or network file system) takes no ptrace stop until it wakes. Says
+ * which one in s->error; they stay traced, running, until memtrace exits. */
+static int give_up(struct session *s, bool asked, uint64_t since)
+{
+    s->park_gave_up = true;
+    const struct thread *first = NULL;
+    unsigned others = 0;
+    for (const struct process *p = s->procs; p; p = p->next)
+        for (const struct thread *th = p->threads; park_includes(s, p) && th; th = th->next)
+            if (!thread_held(th))
+                others += first ? 1 : !(first = th);
+    if (!first)
+        return 0;
+    char state[64];
+    if (procfs_status_field(first->proc->pid, first->tid, "State", state, sizeof(state)) != 0)
+        snprintf(state, sizeof(state), "unknown");
+    char when[64];
+    if (asked)
+        snprintf(when, sizeof(when), "before memtrace was asked to stop");
+    else
+        snprintf(when, sizeof(when), "within %.1f s", (double)(mt_now_ns() - since) / 1e9);
+    char more[48] = "";
+    if (others)
+        snprintf(more, sizeof(more), " (and %u other thread%s)", others, others > 1 ? "s" : "");
+    return session_fail(s, "thread %d of pid %d did not stop %s%s: its state is %s%s", first->tid,
+                        first->proc->pid, when, more, state,
+                        state[0] == 'D' ? ", an uninterruptible sleep (a vfork parent waiting "
+                                          "for its child, or a wait on a disk or network file "
+                                          "system) that no ptrace stop interrupts"
+                                        : "");
+}
+
 /* Stops every thread of the processes being parked and holds it. Other
  * stops that come first are handled as usual. */
 static int park_threads(struct session *s, struct process *only)
@@ -91,9 +126,13 @@ static int park_threads(struct session *s, struct process *only)
     }
     uint64_t since = mt_now_ns();
     bool warned = false;
+    s->park_gave_up = false;
     while (session_anything_running(s) && !all_parked(s)) {
         if (session_handle_next(s, -1) != 0)
             return -1;
+        bool asked = s->park_stop && *s->park_stop;
+        if (asked || (s->park_deadline_ns && mt_now_ns() >= s->park_deadline_ns))
+            return give_up(s, asked, since);
         if (!warned && mt_now_ns() - since > 3000000000u) {
             warned = true;
             char tids[512] = "";
@@ -104,7 +143,8 @@ static int park_threads(struct session *s, struct process *only)
                     if (!thread_held(th) && used < sizeof(tids) - 16)
                         used += (size_t)snprintf(tids + used, sizeof(tids) - used, " %d", th->tid);
             mt_warn("waiting for threads to stop (uninterruptible sleep, or a vfork parent "
-                    "waiting for its child?):%s", tids);
+                    "waiting for its child?):%s%s", tids,
+                    s->park_stop ? "; Ctrl-C or SIGTERM stops waiting" : "");
         }
     }
     return 0;

@@ -4,14 +4,16 @@ dangerous or deadlock, parking a process with a thread that will not stop.
 Whatever happens, the program runs as it would without memtrace and
 memtrace ends within a short time, saying what it did."""
 import os
+import re
 import signal
 import subprocess
 import time
 
-from memtrace_e2e.checks import Failure, check, check_true
+from memtrace_e2e.checks import Failure, check, check_true, log
 from memtrace_e2e.expect import check_exited, check_summary, marked_leaks
 from memtrace_e2e.registry import ctest
-from memtrace_e2e.run import child_env, finish_traced, json_path_for, memtrace, native, trace
+from memtrace_e2e.run import (check_memtrace_ended, child_env, finish_traced, json_path_for,
+                               memtrace, native, trace)
 
 
 def ptrace_child_case(env, mode, traced_by):
@@ -89,3 +91,169 @@ def case_attach_long_command_line(env):
         if target.poll() is None:
             target.kill()
             target.wait()
+
+
+def thread_state(pid, tid):
+    """The state letter of /proc/PID/task/TID/stat."""
+    with open("/proc/%d/task/%d/stat" % (pid, tid)) as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def tracer_pids(pid):
+    """{tid: TracerPid} of every thread of PID."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as fh:
+            for line in fh:
+                if line.startswith("TracerPid:"):
+                    out[int(tid)] = int(line.split()[1])
+    return out
+
+
+class StuckThreadTarget:
+    """fx_stuck_thread DELAY_MS running, its output in a file."""
+
+    def __init__(self, env, delay_ms=0):
+        self.out_path = os.path.join(env.tmp, "stuck_thread.out")
+        with open(self.out_path, "w+") as out:
+            self.proc = subprocess.Popen([env.fixture("stuck_thread"), str(delay_ms)],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, env=child_env())
+        self.pid = self.proc.pid
+        self.child = None
+
+    def output(self):
+        with open(self.out_path) as fh:
+            return fh.read()
+
+    def printed(self, label, timeout=10):
+        deadline = time.time() + timeout
+        while True:
+            for line in self.output().splitlines():
+                if line.startswith(label + "="):
+                    return int(line.split("=", 1)[1])
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise Failure("fx_stuck_thread printed no %s=: %r" % (label, self.output()))
+            time.sleep(0.02)
+
+    def wait_stuck(self):
+        """Waits for the vfork child's stop and its parent thread's state D;
+        returns that thread's tid."""
+        waiter = self.printed("waiter")
+        self.child = self.printed("vfork_child")
+        deadline = time.time() + 10
+        while thread_state(self.pid, waiter) != "D":
+            if time.time() > deadline:
+                raise Failure("thread %d never in state D: %s" % (
+                    waiter, thread_state(self.pid, waiter)))
+            time.sleep(0.02)
+        return waiter
+
+    def finish(self, waiter):
+        """Continues the vfork child: the process must run on to its end."""
+        os.kill(self.child, signal.SIGCONT)
+        check("fx_stuck_thread's exit status", 0, self.proc.wait(timeout=10))
+        check("fx_stuck_thread's output",
+              "ready=%d\nwaiter=%d\nvfork_child=%d\nvfork_child_status=7\ndone\n"
+              % (self.pid, waiter, self.child), self.output())
+
+    def kill(self):
+        if self.child:
+            try:
+                os.kill(self.child, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+STUCK = ("thread %d of pid %d did not stop %s: its state is D (disk sleep), an uninterruptible "
+         "sleep (a vfork parent waiting for its child, or a wait on a disk or network file "
+         "system) that no ptrace stop interrupts")
+
+
+def attach_stuck(env, args, term_after=None, timeout=15):
+    """memtrace attach ARGS, SIGTERM after TERM_AFTER s; (process, stderr
+    lines, seconds it took). A memtrace still running after TIMEOUT s fails."""
+    cmd = [env.memtrace, "attach"] + args
+    log("$ " + " ".join(cmd))
+    started = time.monotonic()
+    mt = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=child_env())
+    if term_after:
+        time.sleep(term_after)
+        os.kill(mt.pid, signal.SIGTERM)
+    try:
+        _, err = mt.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        mt.kill()
+        _, err = mt.communicate()
+        raise Failure("memtrace still running after %d s: parking never gave up; stderr: %s"
+                      % (timeout, err.decode("utf-8", "replace")[-2000:]))
+    err = err.decode("utf-8", "replace")
+    log(err)
+    check_memtrace_ended(mt.returncode, err)
+    return mt, err.strip().split("\n"), time.monotonic() - started
+
+
+@ctest(timeout=90)
+def case_attach_thread_in_uninterruptible_sleep(env):
+    """A thread in an uninterruptible sleep (a vfork parent waiting for its
+    stopped child: state D) takes no ptrace stop, so parking it never ends.
+    memtrace attach --duration 2 gives up at the deadline, and without
+    --duration a SIGTERM does: one line naming the thread and its state,
+    exit status 2, every thread untraced, and the process runs on to its
+    end once the child is continued (memtrace used to wait forever, deaf to
+    --duration and SIGTERM)."""
+    target = StuckThreadTarget(env)
+    try:
+        check("pid fx_stuck_thread prints", target.pid, target.printed("ready"))
+        waiter = target.wait_stuck()
+        for how in ("--duration", "SIGTERM"):
+            args = (["--duration", "2"] if how == "--duration" else []) + [str(target.pid)]
+            mt, lines, took = attach_stuck(env, args, term_after=1.5 if how == "SIGTERM" else None)
+            check("memtrace exit status (%s)" % how, 2, mt.returncode)
+            when = "within 2.0 s" if how == "--duration" else "before memtrace was asked to stop"
+            check("memtrace's stderr (%s)" % how,
+                  ["memtrace: " + STUCK % (waiter, target.pid, when) +
+                   "; memtrace let pid %d go without tracing it" % target.pid], lines)
+            check_true("memtrace ended within 5 s (%.1f s)" % took, took < 5)
+            check("TracerPid of every thread", {t: 0 for t in tracer_pids(target.pid)},
+                  tracer_pids(target.pid))
+        target.finish(waiter)
+    finally:
+        target.kill()
+
+
+@ctest(timeout=90)
+def case_detach_thread_in_uninterruptible_sleep(env):
+    """A thread enters that sleep while memtrace is attached: at the end of
+    --duration, leaving waits 3 s for it, then restores the process through
+    its other threads, says so in one warning and reports as usual (exit
+    0); the process runs on untraced, allocating, to its end."""
+    target = StuckThreadTarget(env, delay_ms=1500)
+    try:
+        check("pid fx_stuck_thread prints", target.pid, target.printed("ready"))
+        json_path = json_path_for(env, "stuck_thread")
+        mt, lines, took = attach_stuck(env, ["--json", json_path, "--duration", "4",
+                                             str(target.pid)])
+        waiter = target.wait_stuck()
+        check("memtrace exit status", 0, mt.returncode)
+        # The wait is 3 s; the line says how long it took, to a tenth.
+        warnings = [re.sub(r"within 3\.\d s", "within 3.x s", l) for l in lines
+                    if l.startswith("memtrace:")]
+        check("memtrace's warnings",
+              ["memtrace: warning: " + STUCK % (waiter, target.pid, "within 3.x s") +
+               "; memtrace restored the process through its other threads"], warnings)
+        check_true("memtrace ended within 9 s (%.1f s)" % took, took < 9)
+        res = subprocess.CompletedProcess(mt.args, mt.returncode, "", "\n".join(lines))
+        t = finish_traced(env, res, json_path, 0, [[env.fixture("stuck_thread"), "1500"]],
+                          mode="attach")
+        check("process end", "detached", t.process["end"])
+        check_true("allocations tracked before the detach", t.summary["allocations"] > 0)
+        check("TracerPid of every thread", {t: 0 for t in tracer_pids(target.pid)},
+              tracer_pids(target.pid))
+        target.finish(waiter)
+    finally:
+        target.kill()
