@@ -182,3 +182,39 @@ def case_setuid_memtrace_refused(env):
         check_refused(p, "refusing to run %s" % what, "chmod")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# Option misuse: each error names the option and what is wrong with it
+# ("run --duration 5" used to say "5 is an option of 'memtrace attach'";
+# "--stats=3" was an unknown option; "--json=" failed after the start as
+# "cannot write : ...").
+MISUSED_OPTIONS = [
+    (["run", "--duration", "5", "fx_seed"],
+     "--duration is an option of 'memtrace attach', not of 'memtrace run'"),
+    (["run", "--duration=5", "fx_seed"],
+     "--duration is an option of 'memtrace attach', not of 'memtrace run'"),
+    (["run", "--interval", "1", "fx_seed"],
+     "--interval is an option of 'memtrace attach', not of 'memtrace run'"),
+    (["run", "--top", "3", "fx_seed"],
+     "--top is an option of 'memtrace attach', not of 'memtrace run'"),
+    (["run", "--force", "fx_seed"],
+     "--force is an option of 'memtrace attach', not of 'memtrace run'"),
+    (["run", "--stats=3", "fx_seed"], "option '--stats' takes no argument"),
+    (["attach", "--no-pin=1", "1"], "option '--no-pin' takes no argument"),
+    (["run", "--de", "3", "fx_seed"], "option '--de' is ambiguous: --depth, --debug-dir"),
+    (["run", "--json=", "fx_seed"], "--json needs a file name ('-' for stdout), not ''"),
+    (["run", "-o", "", "fx_seed"], "-o/--log-file needs a file name, not ''"),
+    (["run", "--depth"], "option '--depth' needs an argument"),
+    (["run", "--depth", "0", "fx_seed"], "--depth needs a number from 1 to 256, not '0'"),
+    (["attach", "--duration", "soon", "1"],
+     "--duration needs a number of seconds, e.g. 2 or 0.5, not 'soon'"),
+]
+
+
+def case_option_misuse_named(env):
+    """Every misused option is refused before anything starts, in one line
+    that names the option (never only its value) and says what is wrong."""
+    for args, want in MISUSED_OPTIONS:
+        p = run([env.memtrace] + args, "memtrace " + " ".join(args))
+        check("memtrace %s: exit status" % " ".join(args), 2, p.returncode)
+        check("memtrace %s: stderr" % " ".join(args), "memtrace: %s\n" % want, p.stderr)
