@@ -66,6 +66,26 @@ static bool all_parked(const struct session *s)
     return true;
 }
 
+/* Whether every thread not parked yet may be left running: one of a
+ * process with none of memtrace's code in it, or one in an uninterruptible
+ * sleep, inside the kernel, where it cannot be executing an out-of-line
+ * slot of the scratch page about to be unmapped. A running thread stops
+ * soon: it is waited for. */
+static bool may_leave_running(const struct session *s)
+{
+    for (const struct process *p = s->procs; p; p = p->next) {
+        for (const struct thread *th = p->threads; park_includes(s, p) && th; th = th->next) {
+            char state[64];
+            if (thread_held(th) || !p->scratch.base)
+                continue;
+            if (procfs_status_field(p->pid, th->tid, "State", state, sizeof(state)) != 0 ||
+                state[0] != 'D')
+                return false;
+        }
+    }
+    return true;
+}
+
 /* Parking ends with threads that never stopped: a thread in an
  * uninterruptible sleep (a vfork parent waiting for its child, a wait on a
  * disk or network file system) takes no ptrace stop until it wakes. Says
@@ -131,7 +151,8 @@ static int park_threads(struct session *s, struct process *only)
         if (session_handle_next(s, -1) != 0)
             return -1;
         bool asked = s->park_stop && *s->park_stop;
-        if (asked || (s->park_deadline_ns && mt_now_ns() >= s->park_deadline_ns))
+        if ((asked || (s->park_deadline_ns && mt_now_ns() >= s->park_deadline_ns)) &&
+            may_leave_running(s))
             return give_up(s, asked, since);
         if (!warned && mt_now_ns() - since > 3000000000u) {
             warned = true;
