@@ -26,6 +26,23 @@ static struct process *wanted_process(const struct session *s, const struct thre
     return th && th->proc != caller->proc ? th->proc : NULL;
 }
 
+/* Why p cannot be handed over now, or NULL. */
+static const char *why_not_now(const struct session *s, const struct process *p, int request)
+{
+    /* Detached, a vfork child would run into the int3s of the memory it
+     * shares with its parent, whose calling thread cannot stop meanwhile. */
+    if (p->vfork_child || p->untraced_child)
+        return "it is a vfork child, running in its parent's memory and breakpoints until it "
+               "execs";
+    /* Its parent is memtrace: PTRACE_TRACEME would make memtrace its
+     * tracer again, without the options tracing needs. */
+    if (request == PTRACE_TRACEME && p->pid == s->main_pid && !s->attached)
+        return "its parent is memtrace itself";
+    if (s->parking)
+        return "memtrace is stopping the processes it traces";
+    return NULL;
+}
+
 int handover_on_ptrace(struct session *s, struct thread *th, const mt_regs *regs, bool *caller_gone)
 {
     *caller_gone = false;
@@ -38,14 +55,11 @@ int handover_on_ptrace(struct session *s, struct thread *th, const mt_regs *regs
     const char *name = request == PTRACE_TRACEME  ? "PTRACE_TRACEME"
                        : request == PTRACE_ATTACH ? "PTRACE_ATTACH"
                                                   : "PTRACE_SEIZE";
-    if (p->vfork_child || p->untraced_child || s->parking) {
-        /* Detached, a vfork child would run into the int3s of the memory
-         * it shares with its parent; and a handover is never nested in
-         * another parking. The call fails as memtrace's tracing makes it. */
-        mt_warn("pid %d asks for %s on pid %d, which memtrace traces and cannot hand "
-                "over now (it shares its parent's memory, or memtrace is detaching); the call "
-                "fails with EPERM",
-                caller_pid, name, pid);
+    const char *cannot = why_not_now(s, p, request);
+    if (cannot) {
+        mt_warn("pid %d asks for %s on pid %d, which memtrace traces and cannot hand over: %s; "
+                "the call fails with EPERM",
+                caller_pid, name, pid, cannot);
         return 0;
     }
     bool own = p == th->proc;

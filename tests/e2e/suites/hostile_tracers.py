@@ -257,3 +257,20 @@ def case_detach_thread_in_uninterruptible_sleep(env):
         target.finish(waiter)
     finally:
         target.kill()
+
+
+@ctest(timeout=60)
+def case_ptrace_traceme_main_process(env):
+    """The program memtrace runs calls ptrace(PTRACE_TRACEME) itself: its
+    parent is memtrace, which cannot hand it over to itself; memtrace says
+    so in one warning, the call fails with EPERM (1), and the program runs
+    traced to its end, memtrace exiting with its status (5)."""
+    n = native(env, "ptrace_child", ["self"])
+    check("native exit status and output", (5, "traceme=0\n"), (n.returncode, n.stdout))
+    t = trace(env, "ptrace_child", ["self"], status=5)
+    check("the program's output under memtrace", "traceme=1\n", t.stdout)
+    check_exited(t, 5)
+    check("memtrace's warnings",
+          ["memtrace: warning: pid %d asks for PTRACE_TRACEME on pid %d, which memtrace traces "
+           "and cannot hand over: its parent is memtrace itself; the call fails with EPERM"
+           % (t.process["pid"], t.process["pid"])], t.warnings())
