@@ -31,6 +31,8 @@ void cli_usage(FILE *f)
           "  --interval SEC         every SEC seconds, print the top stacks by live bytes\n"
           "                         and their growth on stderr\n"
           "  --top N                stacks in each --interval view (default 10)\n"
+          "  --force                attach even to PID 1 (init: if it stops for long or\n"
+          "                         dies, the system goes down with it)\n"
           "\n"
           "Options:\n"
           "  --json FILE            write the JSON report (version 1) to FILE ('-' = stdout)\n"
@@ -133,7 +135,7 @@ static int parse_heuristics(const char *list, unsigned *out)
 
 enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS };
+       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -151,6 +153,7 @@ static const struct option longopts[] = {
     { "duration", required_argument, NULL, OPT_DURATION },
     { "interval", required_argument, NULL, OPT_INTERVAL },
     { "top", required_argument, NULL, OPT_TOP },
+    { "force", no_argument, NULL, OPT_FORCE },
     { "no-pin", no_argument, NULL, OPT_NO_PIN },
     { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
     { "help", no_argument, NULL, 'h' },
@@ -295,12 +298,52 @@ static int add_debug_dir(const char *dir, struct mt_options *o, char *err, size_
     return PARSE_MORE;
 }
 
-/* What getopt could not take: a missing argument (':') or an unknown
- * option; arg is the argv word getopt last looked at. */
+/* The long name of option c, without "--". */
+static const char *long_name(int c)
+{
+    for (const struct option *o = longopts; o->name; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
+
+/* "--NAME" or "--NAME=VALUE" that is no option: ambiguous when it is the
+ * start of several names (getopt tells ambiguous and unknown apart only on
+ * stderr), else unknown. */
+static void unknown_long_option(const char *word, char *err, size_t err_len)
+{
+    size_t len = strcspn(word + 2, "=");
+    char names[256] = "";
+    size_t used = 0;
+    int matches = 0;
+    for (const struct option *o = longopts; o->name; o++) {
+        if (len == 0 || strncmp(o->name, word + 2, len) != 0)
+            continue;
+        matches++;
+        if (used < sizeof(names))
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s--%s",
+                                     used ? ", " : "", o->name);
+    }
+    if (matches > 1)
+        snprintf(err, err_len, "option '--%.*s' is ambiguous: %s", (int)len, word + 2, names);
+    else
+        snprintf(err, err_len, "unknown option '--%.*s' (try 'memtrace --help')", (int)len,
+                 word + 2);
+}
+
+/* What getopt could not take: a missing argument (':'), an argument given
+ * to an option without one, or an unknown option; arg is the argv word
+ * getopt last looked at. */
 static int option_error(int c, const char *arg, char *err, size_t err_len)
 {
+    bool long_word = strncmp(arg, "--", 2) == 0;
     if (c == ':')
         snprintf(err, err_len, "option '%s' needs an argument", arg);
+    /* glibc: optopt is the option's value for "--stats=3", 0 when unknown. */
+    else if (long_word && optopt != 0)
+        snprintf(err, err_len, "option '--%s' takes no argument", long_name(optopt));
+    else if (long_word)
+        unknown_long_option(arg, err, err_len);
     /* Inside a group like -zq optind has not moved on: name the letter.
      * glibc sets optopt to 0 for unknown long options. */
     else if (optopt > 0 && optopt < 256)
@@ -319,9 +362,15 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_DURATION:
     case OPT_INTERVAL:
     case OPT_TOP:
+    case OPT_FORCE:
         if (!attach) {
-            snprintf(err, err_len, "%s is an option of 'memtrace attach'", word);
+            snprintf(err, err_len, "--%s is an option of 'memtrace attach', not of 'memtrace run'",
+                     long_name(c));
             return PARSE_FAIL;
+        }
+        if (c == OPT_FORCE) {
+            o->force = true;
+            return PARSE_MORE;
         }
         return parse_attach_option(c, optarg, o, err, err_len);
     case OPT_DEPTH:
@@ -336,10 +385,13 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_DEBUG_DIR:
         return add_debug_dir(optarg, o, err, err_len);
     case OPT_JSON:
-        o->json_path = optarg;
-        return PARSE_MORE;
     case 'o':
-        o->log_path = optarg;
+        if (!*optarg) {
+            snprintf(err, err_len, "%s needs a file name%s, not ''",
+                     c == 'o' ? "-o/--log-file" : "--json", c == 'o' ? "" : " ('-' for stdout)");
+            return PARSE_FAIL;
+        }
+        *(c == 'o' ? &o->log_path : &o->json_path) = optarg;
         return PARSE_MORE;
     case OPT_STATS:
         o->stats = true;

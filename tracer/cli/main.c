@@ -131,10 +131,30 @@ static int exit_status(const struct mt_options *opt, const struct session *t,
     return status;
 }
 
+/* Installed set-user-ID or set-group-ID, memtrace would let whoever runs
+ * it trace and change processes with the privileges of the file's owner. */
+static bool runs_set_id(char *err, size_t err_len)
+{
+    uid_t uid = getuid(), euid = geteuid();
+    gid_t gid = getgid(), egid = getegid();
+    if (uid == euid && gid == egid)
+        return false;
+    snprintf(err, err_len, "refusing to run set-%s-ID (real %s %u, effective %u): it would let "
+             "any user trace any process; remove the bit (chmod %s)",
+             uid != euid ? "user" : "group", uid != euid ? "uid" : "gid",
+             uid != euid ? (unsigned)uid : (unsigned)gid,
+             uid != euid ? (unsigned)euid : (unsigned)egid, uid != euid ? "u-s" : "g-s");
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     struct mt_options opt;
     char err[512];
+    if (runs_set_id(err, sizeof(err))) {
+        fprintf(stderr, "memtrace: %s\n", err);
+        return EXIT_USAGE;
+    }
     if (cli_parse(argc, argv, &opt, err, sizeof(err)) != 0) {
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;

@@ -23,6 +23,7 @@ static const char *const names[FN_COUNT] = {
     [FN_SHMDT] = "shmdt",
     [FN_SHMCTL] = "shmctl",
     [FN_EXECVE] = "execve",
+    [FN_PTRACE] = "ptrace",
 };
 
 const char *alloc_fn_name(enum alloc_fn fn)

@@ -28,6 +28,10 @@ enum alloc_fn {
     /* Not an allocator: the last moment of a process image, when the calls
      * its return stubs recorded are drained (hooks.c). Never reported. */
     FN_EXECVE,
+    /* Not an allocator either: a process asking to be traced by another
+     * (PTRACE_TRACEME) or to trace one (PTRACE_ATTACH, PTRACE_SEIZE), which
+     * memtrace must hand over before the kernel refuses it (session/). */
+    FN_PTRACE,
     FN_COUNT
 };
 
@@ -38,5 +42,7 @@ bool alloc_fn_from_name(const char *name, enum alloc_fn *fn);
 static inline bool alloc_fn_needs_return(enum alloc_fn fn) { return fn != FN_FREE; }
 /* mmap, munmap, mremap, shmget, shmat, shmdt, shmctl. */
 static inline bool alloc_fn_is_mapping(enum alloc_fn fn) { return fn >= FN_MMAP && fn <= FN_SHMCTL; }
+/* execve, ptrace: hooked to watch the process, not its memory. */
+static inline bool alloc_fn_is_watch_point(enum alloc_fn fn) { return fn >= FN_EXECVE; }
 
 #endif

@@ -46,7 +46,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 continue;
             mt_addr addr = m->bias + value;
             if (bp_find(&p->bps, addr)) {
-                hooked += fn != FN_EXECVE;   /* a drain point, not an allocator */
+                hooked += !alloc_fn_is_watch_point((enum alloc_fn)fn);
                 break;
             }
             /* The bytes in the target must be the file's: a wrong load bias
@@ -89,7 +89,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 mt_warn("cannot hook %s in %s: %s", name, m->path,
                         bp_why);
             } else {
-                hooked += fn != FN_EXECVE;
+                hooked += !alloc_fn_is_watch_point((enum alloc_fn)fn);
             }
             break; /* first definition in link-map order is the one calls bind to */
         }
@@ -286,8 +286,9 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return -EFAULT;
 
     /* execve: the trap itself drained the stubs (session/session.c) before the
-     * image and its records vanish. */
-    if (bp->tag == FN_EXECVE)
+     * image and its records vanish; ptrace: the session has handed over
+     * whichever process the call is about. */
+    if (alloc_fn_is_watch_point(bp->tag))
         return step_over(t, bp, regs, return_addr, 0);
 
     /* A tail jump from one hooked function into another (realloc(NULL, n)

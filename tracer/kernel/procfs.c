@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* Every /proc file memtrace reads is opened through these (fault.h). */
@@ -144,6 +147,36 @@ int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at
     return *at_entry ? 0 : -ENOENT;
 }
 
+/* The whole of an fd's contents (a /proc file whose size stat cannot tell),
+ * NUL-terminated, in a malloc'd buffer; its length in *len. NULL on error. */
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 == cap) {
+            char *grown = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            if (!grown)
+                break;
+            buf = grown;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, buf + n, cap - 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            break;
+        if (got == 0) {
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+        n += (size_t)got;
+    }
+    free(buf);
+    return NULL;
+}
+
 /* Reads up to len bytes of a small /proc file (the kernel hands such files
  * out in short reads). Returns the count or -errno. */
 static ssize_t read_small_file(const char *path, char *buf, size_t len)
@@ -208,16 +241,18 @@ char **procfs_parse_cmdline(const char *buf, size_t n)
 
 char **procfs_cmdline(pid_t pid)
 {
-    char path[64], buf[8192];
+    char path[64];
     procfs_path(path, sizeof(path), pid, "cmdline");
     int fd = proc_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
-    ssize_t n = read(fd, buf, sizeof(buf));
+    /* Read whole: an argument list may be megabytes long. */
+    size_t n = 0;
+    char *buf = read_all(fd, &n);
     close(fd);
-    if (n <= 0)
-        return NULL;
-    return procfs_parse_cmdline(buf, (size_t)n);
+    char **argv = buf ? procfs_parse_cmdline(buf, n) : NULL;
+    free(buf);
+    return argv;
 }
 
 int procfs_open_mem(pid_t pid)
@@ -239,6 +274,17 @@ int procfs_exe(pid_t pid, char *out, size_t len)
     char link[64];
     procfs_path(link, sizeof(link), pid, "exe");
     return read_link(link, out, len);
+}
+
+int procfs_exe_stat(pid_t pid, struct stat *st, bool *nosuid_mount)
+{
+    char link[64];
+    procfs_path(link, sizeof(link), pid, "exe");
+    struct statvfs fs;
+    if (stat(link, st) != 0 || statvfs(link, &fs) != 0)
+        return -errno;
+    *nosuid_mount = (fs.f_flag & ST_NOSUID) != 0;
+    return 0;
 }
 
 int procfs_fd_path(pid_t pid, int fd, char *out, size_t len)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "mt_addr.h"
 
@@ -45,7 +46,7 @@ bool procfs_parse_maps_line(char *line, struct procfs_map *out);
 int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry);
 /* The same from the len bytes of an auxv file. */
 int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at_entry);
-/* argv from /proc/PID/cmdline, NULL-terminated, each string malloc'd;
+/* argv from /proc/PID/cmdline, read whole, NULL-terminated, each string malloc'd;
  * NULL when unreadable or out of memory. */
 char **procfs_cmdline(pid_t pid);
 /* The same from the n bytes of a cmdline file (NULL when n is 0). */
@@ -54,6 +55,9 @@ char **procfs_parse_cmdline(const char *buf, size_t n);
 int procfs_open_mem(pid_t pid);
 /* readlink of /proc/PID/exe. */
 int procfs_exe(pid_t pid, char *out, size_t len);
+/* stat of the file pid executes (through /proc/PID/exe), and whether its
+ * file system is mounted nosuid. */
+int procfs_exe_stat(pid_t pid, struct stat *st, bool *nosuid_mount);
 /* readlink of /proc/PID/fd/FD: the file an fd names. */
 int procfs_fd_path(pid_t pid, int fd, char *out, size_t len);
 /* Where memtrace can open a file the target names: through /proc/PID/root

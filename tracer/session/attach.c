@@ -257,7 +257,7 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
         return session_fail(s, "out of memory");
     char why[1024];
     pid_t pid;
-    if (attach_check(opt->attach_pid, &pid, why, sizeof(why)) != 0)
+    if (attach_check(opt->attach_pid, opt->force, &pid, why, sizeof(why)) != 0)
         return session_fail(s, "%s", why);
     struct process *p = attach_record(s, pid);
     if (!p || !(s->view = live_view_create(opt->top)))
@@ -272,6 +272,10 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     int err = install_attach_signals(true);
     if (err)
         return session_fail(s, "cannot install signal handlers: %s", strerror(-err));
+    /* A thread that cannot stop must not hold memtrace past --duration or
+     * a stop signal. */
+    s->park_stop = &stop_signal;
+    s->park_deadline_ns = opt->duration_ms ? mt_now_ns() + opt->duration_ms * 1000000u : 0;
     /* From the first seize on, every way out goes through leave(). */
     int rc = attach_seize_threads(p, why, sizeof(why)) != 0 ? session_fail(s, "%s", why) : 0;
     bool nothing_seized = p->threads == NULL;
@@ -284,6 +288,10 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
             fflush(s->log);
             rc = park_release_all(s);
         }
+    } else if (rc == 0 && s->park_gave_up) {
+        char why_stuck[sizeof(s->error)];
+        snprintf(why_stuck, sizeof(why_stuck), "%s", s->error);
+        rc = session_fail(s, "%.900s; memtrace let pid %d go without tracing it", why_stuck, pid);
     } else if (rc == 0) {
         rc = session_anything_running(s) ? -1
                                           : session_fail(s, "pid %d ended while memtrace attached",
@@ -296,8 +304,10 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     s->view_names = NULL;
     live_view_status_clear(s->view, stderr);
     s->end_ns = mt_now_ns();
-    if (!nothing_seized && session_anything_running(s))
+    if (!nothing_seized && session_anything_running(s)) {
+        stop_signal = 0;   /* another one ends the wait for stuck threads */
         rc = detach_leave(s, rc);
+    }
     map_hooks_check_segments(s->procs);
     install_attach_signals(false);
     return rc;

@@ -53,7 +53,25 @@ static bool describe_other_tracer(pid_t pid, char *why, size_t why_len)
     return true;
 }
 
-int attach_check(const char *arg, pid_t *pid, char *why, size_t why_len)
+/* Whether pid is an ancestor of memtrace above its parent: parking it
+ * could stop the shell or pipeline memtrace itself depends on. PID 1, an
+ * ancestor of every process, has its own rule. */
+static bool is_grand_ancestor(pid_t pid)
+{
+    pid_t a = getppid();
+    /* A bound on the walk: a chain of pids that changes under us must end. */
+    for (int depth = 0; depth < 4096 && a > 1; depth++) {
+        char ppid[32];
+        if (status_field(a, "PPid", ppid, sizeof(ppid)) != 0)
+            return false;
+        a = (pid_t)atoi(ppid);
+        if (a == pid && a > 1)
+            return true;
+    }
+    return false;
+}
+
+int attach_check(const char *arg, bool force, pid_t *pid, char *why, size_t why_len)
 {
     char *end;
     errno = 0;
@@ -70,6 +88,16 @@ int attach_check(const char *arg, pid_t *pid, char *why, size_t why_len)
     if (*pid == getppid()) {
         snprintf(why, why_len, "pid %d is memtrace's parent (it waits for memtrace; attaching "
                  "would deadlock)", *pid);
+        return -1;
+    }
+    if (is_grand_ancestor(*pid)) {
+        snprintf(why, why_len, "pid %d is an ancestor of memtrace (stopping it can stop what "
+                 "memtrace itself waits for; attaching could deadlock)", *pid);
+        return -1;
+    }
+    if (*pid == 1 && !force) {
+        snprintf(why, why_len, "pid 1 is the init process: if it stops for long or dies, the "
+                 "system (or container) goes down with it; attach to it only with --force");
         return -1;
     }
     char state[64];

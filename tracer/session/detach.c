@@ -6,6 +6,7 @@
 #include "diag.h"
 #include "attach.h"
 #include "leak_roots.h"
+#include "mt_time.h"
 #include "ptrace_io.h"
 #include "remote.h"
 #include "stepover.h"
@@ -13,15 +14,44 @@
 #include <stdio.h>
 #include <string.h>
 
-/* With every thread parked: classify what is live (memory outside tracked
- * blocks is a root), then undo every change and detach. */
-int detach_restore_all(struct session *s)
+/* A thread that never stopped (parking gave up on it): its registers are
+ * out of reach, but the return addresses memtrace redirected on its stack
+ * are put back through a parked thread of the same memory. */
+static int restore_unstopped_thread(struct thread *th)
+{
+    pid_t via = park_any_live_thread(th->proc);
+    int first_err = 0;
+    for (unsigned i = th->npending; via && i-- > 0;) {
+        const struct pending_call *c = &th->pending[i];
+        uint64_t slot;
+        int err = remote_read_u64(th->proc->remote, via, c->entry_sp, &slot);
+        if (!err && slot == c->redirect)
+            err = remote_write(th->proc->remote, via, c->entry_sp, &c->return_addr,
+                               sizeof(c->return_addr));
+        if (err && !first_err)
+            first_err = err;
+    }
+    th->npending = 0;
+    return first_err;
+}
+
+/* Whether p is one of the processes being left (only: p alone, or all). */
+static bool leaving(const struct process *p, const struct process *only)
+{
+    return p->end == END_RUNNING && (!only || p == only);
+}
+
+/* With every thread of the processes being left parked: classify what is
+ * live (memory outside tracked blocks is a root), then undo every change and
+ * detach. Each step is done for every process before the next: a vfork
+ * child's pending calls live in its parent's memory, restored last. */
+static int restore_and_detach(struct session *s, const struct process *only, uint64_t end_ns)
 {
     int rc = 0;
     char why[1024];
     for (struct process *p = s->procs; p; p = p->next) {
         pid_t tid = park_any_live_thread(p);
-        if (p->end != END_RUNNING || p->untraced_child || !tid)
+        if (!leaving(p, only) || p->untraced_child || !tid)
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
             if (!th->parked || th->exiting)
@@ -40,31 +70,32 @@ int detach_restore_all(struct session *s)
                     "reported as live", p->pid, strerror(-err));
     }
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!leaving(p, only))
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
-            if (!th->parked || th->exiting)
+            if (th->exiting)
                 continue;
-            int err = attach_restore_thread(&s->trap, th);
+            int err = th->parked ? attach_restore_thread(&s->trap, th)
+                                 : restore_unstopped_thread(th);
             if (err && err != -ESRCH && !rc)
                 rc = session_fail(s, "cannot restore tid %d of pid %d: %s", th->tid, p->pid,
                           strerror(-err));
         }
     }
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!leaving(p, only))
             continue;
         if (attach_restore_memory(p, p->untraced_child, why, sizeof(why)) != 0 && !rc)
             rc = session_fail(s, "%s", why);
     }
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!leaving(p, only))
             continue;
         int err = attach_detach_threads(p);
         if (err && !rc)
             rc = session_fail(s, "cannot detach from pid %d: %s", p->pid, strerror(-err));
         p->end = END_DETACHED;
-        p->end_ns = s->end_ns;
+        p->end_ns = end_ns;
         process_close_proc_files(p);
         while (p->threads)
             process_remove_thread(p, p->threads->tid);
@@ -72,11 +103,26 @@ int detach_restore_all(struct session *s)
     return rc;
 }
 
+/* How long leaving waits for a thread to stop before it restores the
+ * process through the others: a thread in a short uninterruptible sleep
+ * (a disk read) stops within it. */
+#define LEAVE_PARK_WAIT_NS 3000000000u
+
 int detach_leave(struct session *s, int rc)
 {
     char first_error[sizeof(s->error)];
     snprintf(first_error, sizeof(first_error), "%s", s->error);
-    int park = park_all(s);
+    /* Threads that would not stop when tracing began are not waited for
+     * again; others get LEAVE_PARK_WAIT_NS, or until another stop signal. */
+    bool stuck_before = s->park_gave_up;
+    s->park_deadline_ns = mt_now_ns() + LEAVE_PARK_WAIT_NS;
+    int park = stuck_before ? 0 : park_all(s);
+    if (park && s->park_gave_up) {
+        /* Every stopped thread is restored, and the memory through them:
+         * the stuck thread runs on in restored code once it wakes. */
+        mt_warn("%s; memtrace restored the process through its other threads", s->error);
+        park = 0;
+    }
     int restore = session_anything_running(s) ? detach_restore_all(s) : 0;
     if (rc == 0 && (park || restore))
         rc = -1;
@@ -88,6 +134,16 @@ int detach_leave(struct session *s, int rc)
                 mt_error("pid %d may not be fully restored: %s", p->pid, s->error);
     }
     return rc;
+}
+
+int detach_restore_all(struct session *s)
+{
+    return restore_and_detach(s, NULL, s->end_ns);
+}
+
+int detach_restore_process(struct session *s, struct process *p)
+{
+    return restore_and_detach(s, p, mt_now_ns());
 }
 
 int attach_finish_stub(struct thread *th)

@@ -89,7 +89,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
                         strerror(-unpin_err));
         }
         if (take_early(s, child)) {
-            if (s->parking)
+            if (park_includes(s, th->proc))
                 nt->parked = true;   /* its first stop, held */
             else
                 return session_resume(s, child, 0);
@@ -116,6 +116,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
     if (kind == WK_VFORK) {
         return_stubs_init(&np->stubs, 0, 0);
         np->vfork_parent = th->proc;
+        np->vfork_child = true;
         alloc_model_destroy(&np->model);
         if (alloc_model_init(&np->model) != 0) {
             process_destroy(np);

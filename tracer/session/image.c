@@ -9,8 +9,11 @@
 #include "ptrace_io.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The set-up every image gets, through a stopped thread tid: its auxv, the
@@ -62,6 +65,38 @@ static void warn_if_malloc_unhooked(struct process *p)
             p->r_debug ? " or its libraries" : "");
 }
 
+/* The credential a set-ID file gives and the one the process has. */
+static bool status_id_differs(pid_t pid, const char *key, unsigned file_id)
+{
+    char ids[128];
+    unsigned real, effective;
+    return procfs_status_field(pid, 0, key, ids, sizeof(ids)) == 0 &&
+           sscanf(ids, "%u %u", &real, &effective) == 2 && effective != file_id;
+}
+
+/* The kernel ignores the set-user-ID and set-group-ID bits of a program
+ * whose tracer has no privilege over the credentials they give: traced by
+ * an unprivileged memtrace, such a program runs as its caller, and may
+ * fail in ways it never does natively. Said once per exec. */
+static void warn_setid_ignored(pid_t pid)
+{
+    struct stat st;
+    bool nosuid;
+    if (procfs_exe_stat(pid, &st, &nosuid) != 0 || nosuid)
+        return;   /* nosuid: natively unprivileged too */
+    bool uid = (st.st_mode & S_ISUID) && status_id_differs(pid, "Uid", st.st_uid);
+    /* Set-group-ID without group execute is mandatory locking, not a privilege. */
+    bool gid = (st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP) &&
+               status_id_differs(pid, "Gid", st.st_gid);
+    if (!uid && !gid)
+        return;
+    char path[PATH_MAX];
+    if (procfs_exe(pid, path, sizeof(path)) != 0)
+        snprintf(path, sizeof(path), "its program");
+    mt_warn("pid %d: %s is %s; traced, it runs without its privileges", pid, path,
+            uid && gid ? "set-user-ID and set-group-ID" : uid ? "set-user-ID" : "set-group-ID");
+}
+
 /* A new image in p (the first exec, or an exec that replaced an image). */
 int image_on_exec(struct session *s, struct thread *th)
 {
@@ -97,6 +132,7 @@ int image_on_exec(struct session *s, struct thread *th)
         return session_fail(s, "pid %d: cannot stop after exec: %s", pid, strerror(-err));
     if (image_setup(s, p, pid) != 0)
         return -1;
+    warn_setid_ignored(pid);
     report_view_banner(s, p);
     if (p->r_debug == 0) {
         char why[1024];

@@ -35,6 +35,7 @@ struct mt_options {
     uint64_t duration_ms;       /* --duration SEC, 0 = until a signal or the target's end */
     uint64_t interval_ms;       /* --interval SEC, 0 = no live view */
     unsigned top;               /* --top N: stacks in the live view */
+    bool force;                 /* --force: attach even to PID 1 */
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
     int target_argc;
 };

@@ -4,11 +4,17 @@
 #include "attach.h"
 #include "diag.h"
 #include "mt_time.h"
+#include "procfs.h"
 #include "ptrace_io.h"
 #include "wait_event.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+bool park_includes(const struct session *s, const struct process *p)
+{
+    return s->parking && p->end == END_RUNNING && (!s->park_only || s->park_only == p);
+}
 
 /* While threads are being parked, the stop that parks each one is held:
  * an interrupt stop, a group stop, or a new thread's first stop. */
@@ -16,7 +22,8 @@ int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
 {
     struct wait_event ev = wait_event_classify(status);
     struct thread *th = session_find_thread(s, tid);
-    if (th && !th->parked && (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
+    if (th && !th->parked && park_includes(s, th->proc) &&
+        (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
         if (attach_trap_pending(th->proc, tid)) {
             /* It executed one of our int3s just before the interrupt: the
              * SIGTRAP must be taken (and handled) before it can be held,
@@ -49,7 +56,7 @@ static bool thread_held(const struct thread *th)
 static bool all_parked(const struct session *s)
 {
     for (const struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!park_includes(s, p))
             continue;
         for (const struct thread *th = p->threads; th; th = th->next)
             if (!thread_held(th))
@@ -58,13 +65,68 @@ static bool all_parked(const struct session *s)
     return true;
 }
 
-/* Stops every thread of every running process and holds it. Other stops
- * that come first are handled as usual. */
-int park_all(struct session *s)
+/* Whether every thread not parked yet may be left running: one of a
+ * process with none of memtrace's code in it, or one in an uninterruptible
+ * sleep, inside the kernel, where it cannot be executing an out-of-line
+ * slot of the scratch page about to be unmapped. A running thread stops
+ * soon: it is waited for. */
+static bool may_leave_running(const struct session *s)
+{
+    for (const struct process *p = s->procs; p; p = p->next) {
+        for (const struct thread *th = p->threads; park_includes(s, p) && th; th = th->next) {
+            char state[64];
+            if (thread_held(th) || !p->scratch.base)
+                continue;
+            if (procfs_status_field(p->pid, th->tid, "State", state, sizeof(state)) != 0 ||
+                state[0] != 'D')
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Parking ends with threads that never stopped: a thread in an
+ * uninterruptible sleep (a vfork parent waiting for its child, a wait on a
+ * disk or network file system) takes no ptrace stop until it wakes. Says
+ * which one in s->error; they stay traced, running, until memtrace exits. */
+static int give_up(struct session *s, bool asked, uint64_t since)
+{
+    s->park_gave_up = true;
+    const struct thread *first = NULL;
+    unsigned others = 0;
+    for (const struct process *p = s->procs; p; p = p->next)
+        for (const struct thread *th = p->threads; park_includes(s, p) && th; th = th->next)
+            if (!thread_held(th))
+                others += first ? 1 : !(first = th);
+    if (!first)
+        return 0;
+    char state[64];
+    if (procfs_status_field(first->proc->pid, first->tid, "State", state, sizeof(state)) != 0)
+        snprintf(state, sizeof(state), "unknown");
+    char when[64];
+    if (asked)
+        snprintf(when, sizeof(when), "before memtrace was asked to stop");
+    else
+        snprintf(when, sizeof(when), "within %.1f s", (double)(mt_now_ns() - since) / 1e9);
+    char more[48] = "";
+    if (others)
+        snprintf(more, sizeof(more), " (and %u other thread%s)", others, others > 1 ? "s" : "");
+    return session_fail(s, "thread %d of pid %d did not stop %s%s: its state is %s%s", first->tid,
+                        first->proc->pid, when, more, state,
+                        state[0] == 'D' ? ", an uninterruptible sleep (a vfork parent waiting "
+                                          "for its child, or a wait on a disk or network file "
+                                          "system) that no ptrace stop interrupts"
+                                        : "");
+}
+
+/* Stops every thread of the processes being parked and holds it. Other
+ * stops that come first are handled as usual. */
+static int park_threads(struct session *s, struct process *only)
 {
     s->parking = true;
+    s->park_only = only;
     for (struct process *p = s->procs; p; p = p->next) {
-        if (p->end != END_RUNNING)
+        if (!park_includes(s, p))
             continue;
         for (struct thread *th = p->threads; th; th = th->next) {
             if (thread_held(th))
@@ -83,23 +145,45 @@ int park_all(struct session *s)
     }
     uint64_t since = mt_now_ns();
     bool warned = false;
+    s->park_gave_up = false;
     while (session_anything_running(s) && !all_parked(s)) {
         if (session_handle_next(s, -1) != 0)
             return -1;
+        bool asked = s->park_stop && *s->park_stop;
+        if ((asked || (s->park_deadline_ns && mt_now_ns() >= s->park_deadline_ns)) &&
+            may_leave_running(s))
+            return give_up(s, asked, since);
         if (!warned && mt_now_ns() - since > 3000000000u) {
             warned = true;
             char tids[512] = "";
             size_t used = 0;
             for (const struct process *p = s->procs; p; p = p->next)
-                for (const struct thread *th = p->threads; p->end == END_RUNNING && th;
+                for (const struct thread *th = p->threads; park_includes(s, p) && th;
                      th = th->next)
                     if (!thread_held(th) && used < sizeof(tids) - 16)
                         used += (size_t)snprintf(tids + used, sizeof(tids) - used, " %d", th->tid);
             mt_warn("waiting for threads to stop (uninterruptible sleep, or a vfork parent "
-                    "waiting for its child?):%s", tids);
+                    "waiting for its child?):%s%s", tids,
+                    s->park_stop ? "; Ctrl-C or SIGTERM stops waiting" : "");
         }
     }
     return 0;
+}
+
+int park_all(struct session *s)
+{
+    return park_threads(s, NULL);
+}
+
+int park_process(struct session *s, struct process *p)
+{
+    return park_threads(s, p);
+}
+
+void park_end_detached(struct session *s)
+{
+    s->parking = false;
+    s->park_only = NULL;
 }
 
 /* A thread of a stopped process that ran an injected system call is in a
@@ -119,6 +203,7 @@ static int listen_in_group_stop(pid_t tid)
 int park_release_all(struct session *s)
 {
     s->parking = false;
+    s->park_only = NULL;
     for (struct process *p = s->procs; p; p = p->next) {
         if (p->end != END_RUNNING)
             continue;

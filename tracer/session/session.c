@@ -106,6 +106,15 @@ static int on_trap(struct session *s, struct thread *th)
         err = hooks_on_return(&s->trap, th, &regs);
     } else if ((bp = bp_find(&p->bps, at))) {
         s->stats.traps++;
+        if (bp->role == BP_HOOK_ENTRY && bp->tag == FN_PTRACE) {
+            bool caller_gone;
+            if (handover_on_ptrace(s, th, &regs, &caller_gone) != 0)
+                return -1;
+            if (caller_gone)
+                return 0;
+            bp = bp_find(&p->bps, at);   /* hooks may have been planted meanwhile */
+            assert(bp != NULL);
+        }
         if (bp->role == BP_HOOK_ENTRY) {
             err = hooks_on_entry(&s->trap, th, bp, &regs);
         } else {

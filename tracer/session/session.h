@@ -2,6 +2,7 @@
  * every process and thread it traces, and what the report is made from. */
 #ifndef MT_SESSION_H
 #define MT_SESSION_H
+#include <signal.h>
 #include <stdio.h>
 #include "hooks.h"
 #include "options.h"
@@ -24,6 +25,13 @@ struct session {
     size_t n_early, early_cap;    /* event is still to come: held until it arrives */
     bool attached;                /* memtrace attach: leave the process as it was */
     bool parking;                 /* every thread is being stopped and held */
+    struct process *park_only;    /* ... or only this process's (handover.c) */
+    /* attach: parking stops waiting for threads that do not stop (one in an
+     * uninterruptible sleep never does) at park_deadline_ns (0: no limit)
+     * or once *park_stop is set (a stop signal); park_gave_up says it did. */
+    uint64_t park_deadline_ns;
+    const volatile sig_atomic_t *park_stop;
+    bool park_gave_up;
     uint64_t start_ns;            /* when tracing began */
     uint64_t end_ns;              /* when it ended (detach or exit) */
     struct live_view *view;       /* attach --interval */

@@ -34,6 +34,12 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind);
 
 /* park.c: every thread stopped and held, and let go */
 int park_all(struct session *s);
+/* Whether p's threads are being parked now (all processes', or p's alone). */
+bool park_includes(const struct session *s, const struct process *p);
+/* Parks p's threads only; the others run on. */
+int park_process(struct session *s, struct process *p);
+/* Parking is over: what was parked has been detached. */
+void park_end_detached(struct session *s);
 int park_release_all(struct session *s);
 int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd);
 pid_t park_any_live_thread(const struct process *p);
@@ -45,6 +51,16 @@ int detach_restore_all(struct session *s);
  * live process would kill it at its next malloc. rc: the session's result
  * so far; an error that came first stays the one in s->error. */
 int detach_leave(struct session *s, int rc);
+/* The same for p alone, parked by park_process, while the others run on. */
+int detach_restore_process(struct session *s, struct process *p);
+
+/* handover.c: a traced process that the program itself wants to trace */
+/* At the entry trap of ptrace in th: a PTRACE_TRACEME, or a PTRACE_ATTACH
+ * or PTRACE_SEIZE of a process memtrace traces, has that process detached
+ * first, so the call succeeds as it would without memtrace. *caller_gone:
+ * th's own process was detached (th is no more). 0 or -1 with s->error. */
+int handover_on_ptrace(struct session *s, struct thread *th, const mt_regs *regs,
+                       bool *caller_gone);
 
 /* report_view.c */
 void report_view_banner(struct session *s, struct process *p);

@@ -54,6 +54,7 @@ struct process {
     bool exec_seen;         /* this record's image has been set up */
     bool banner_shown;      /* the text report's header is out */
     bool untraced_child;    /* --no-follow-forks: a vfork child traced only until exec */
+    bool vfork_child;       /* runs in its parent's memory until it execs or exits */
     bool hooks_ready;       /* the allocator's hooks are planted */
     uint64_t sample_tick;   /* --sample: calls seen since the last unwind */
     bool hook_warned;

@@ -309,6 +309,46 @@ static void test_missing_option_argument_is_named(void **state)
     assert_error(&r, "option '-o' needs an argument");
 }
 
+/* An option misused is named, never its value: "--duration 5" given to
+ * run used to be reported as "5 is an option of 'memtrace attach'". */
+static void test_attach_option_given_to_run_is_named(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--duration", "5", "prog");
+    assert_error(&r, "--duration is an option of 'memtrace attach', not of 'memtrace run'");
+    r = PARSE("run", "--top=3", "prog");
+    assert_error(&r, "--top is an option of 'memtrace attach', not of 'memtrace run'");
+    r = PARSE("run", "--force", "prog");
+    assert_error(&r, "--force is an option of 'memtrace attach', not of 'memtrace run'");
+}
+
+static void test_argument_to_a_flag_is_named(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--stats=3", "prog");
+    assert_error(&r, "option '--stats' takes no argument");
+    r = PARSE("attach", "--no-pin=1", "3");
+    assert_error(&r, "option '--no-pin' takes no argument");
+}
+
+static void test_ambiguous_option_is_named(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--de", "3", "prog");
+    assert_error(&r, "option '--de' is ambiguous: --depth, --debug-dir");
+    r = PARSE("run", "--bogus=1", "prog");
+    assert_error(&r, "unknown option '--bogus' (try 'memtrace --help')");
+}
+
+static void test_empty_report_path_is_named(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--json=", "prog");
+    assert_error(&r, "--json needs a file name ('-' for stdout), not ''");
+    r = PARSE("run", "-o", "", "prog");
+    assert_error(&r, "-o/--log-file needs a file name, not ''");
+}
+
 static void test_missing_program(void **state)
 {
     (void)state;
@@ -487,6 +527,10 @@ int main(void)
         cmocka_unit_test(test_unknown_short_option_is_named),
         cmocka_unit_test(test_unknown_short_option_in_a_group_is_named),
         cmocka_unit_test(test_missing_option_argument_is_named),
+        cmocka_unit_test(test_attach_option_given_to_run_is_named),
+        cmocka_unit_test(test_argument_to_a_flag_is_named),
+        cmocka_unit_test(test_ambiguous_option_is_named),
+        cmocka_unit_test(test_empty_report_path_is_named),
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_parsing_twice_reinitialises_getopt),
         cmocka_unit_test(test_usage_lists_every_option),
