@@ -185,3 +185,73 @@ def case_debug_file_fifo(env):
               doc["processes"][0]["summary"]["definitely_lost"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def tracer_pid(pid):
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return None
+
+
+@ctest(timeout=90)
+def case_attach_program_patches_what_memtrace_changed(env):
+    """While memtrace is attached, the process writes a `ret` over the
+    first byte of pvalloc (where memtrace's int3 is, as an inline hook of
+    the allocator does) and maps pages of its own over memtrace's scratch
+    pages. At detach memtrace writes no original byte over the program's
+    patch and unmaps none of the program's pages, and says so; the process
+    finds both intact afterwards (before: the patch was written over and the
+    pages unmapped)."""
+    out_path = os.path.join(env.tmp, "hostile_patch.out")
+    with open(out_path, "w+") as out:
+        proc = subprocess.Popen([env.fixture("hostile_patch")], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, env=child_env())
+
+        def output():
+            with open(out_path) as fh:
+                return fh.read()
+
+        def wait_for(text):
+            deadline = time.time() + 10
+            while text not in output():
+                if proc.poll() is not None or time.time() > deadline:
+                    raise Failure("fx_hostile_patch printed no %r: %r" % (text, output()))
+                time.sleep(0.02)
+
+        try:
+            wait_for("ready=%d" % proc.pid)
+            mt = subprocess.Popen([env.memtrace, "attach", str(proc.pid)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=child_env())
+            deadline = time.time() + 10
+            while tracer_pid(proc.pid) != mt.pid:
+                if time.time() > deadline or mt.poll() is not None:
+                    raise Failure("memtrace did not attach (status %r)" % mt.poll())
+                time.sleep(0.05)
+            time.sleep(0.5)   # hooks planted once the attached line is out
+            os.kill(proc.pid, signal.SIGUSR1)
+            wait_for("patched=")
+            mt.send_signal(signal.SIGINT)
+            try:
+                _, err = mt.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                mt.kill()
+                raise Failure("memtrace still running 20 s after SIGINT")
+            err = err.decode("utf-8", "replace")
+            log(err)
+            check("memtrace exit status", 0, mt.returncode)
+            check_text_has("memtrace's warning", err, "was changed by the program while traced")
+            check_text_has("memtrace's warning", err, "is no longer what memtrace put there")
+            check_true("no restore failure: %r" % err, "may not be fully restored" not in err)
+            os.kill(proc.pid, signal.SIGUSR2)
+            check("target exit status", 0, proc.wait(timeout=10))
+            check_true("the process found its patch and pages intact", "ok" in output(),
+                       output()[-300:])
+            check_true("memtrace's scratch pages were among those replaced",
+                       "patched=0" not in output(), output())
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
