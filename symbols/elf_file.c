@@ -22,11 +22,13 @@ static int ensure_libelf(void)
     return 0;
 }
 
-/* A regular file opened for reading, never blocking on a FIFO or device a
- * path names instead; the descriptor (st filled) or -errno (-EINVAL: not a
- * regular file). */
-static int open_regular(const char *path, struct stat *st)
+int elf_file_open_regular(const char *path, struct stat *st)
 {
+    /* stat first: opening a device can have effects of its own. */
+    if (stat(path, st) != 0)
+        return -errno;
+    if (!S_ISREG(st->st_mode))
+        return -EINVAL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
@@ -138,7 +140,7 @@ int elf_file_open_fd(struct elf_file *ef, int fd, const char *path, char *why, s
 int elf_file_open(struct elf_file *ef, const char *path, char *why, size_t why_len)
 {
     struct stat st;
-    int fd = open_regular(path, &st);
+    int fd = elf_file_open_regular(path, &st);
     if (fd < 0) {
         memset(ef, 0, sizeof(*ef));
         snprintf(why, why_len, "%s: %s", path,
@@ -207,7 +209,7 @@ void elf_file_close(struct elf_file *ef)
 int elf_file_check_executable(const char *path, char *why, size_t why_len)
 {
     struct stat st;
-    int fd = open_regular(path, &st);
+    int fd = elf_file_open_regular(path, &st);
     if (fd < 0) {
         snprintf(why, why_len, "cannot open %s: %s", path,
                  fd == -EINVAL ? "not a regular file" : strerror(-fd));

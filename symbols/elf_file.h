@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include "mt_addr.h"
 
 struct elf_segment {
@@ -29,6 +30,11 @@ struct elf_file {
     struct elf_segment segs[ELF_FILE_MAX_SEGMENTS];
     int nsegs;
 };
+
+/* path opened for reading only when it is a regular file (never blocking
+ * on a FIFO, never opening a device): the descriptor (O_CLOEXEC, st filled)
+ * or -errno (-EINVAL: not a regular file). */
+int elf_file_open_regular(const char *path, struct stat *st);
 
 /* Opens path (a regular file only: never blocks on a FIFO, never opens a
  * device); on failure returns -errno or -EINVAL with a reason in why. */

@@ -257,8 +257,7 @@ static void helper_gone(struct symbolizer_worker *w, const char *why)
     close(w->sock);
     w->sock = -1;
     for (size_t i = 0; i < w->nentries; i++)
-        if (w->entries[i].state != ENTRY_DONE)
-            w->entries[i].state = ENTRY_DONE;
+        w->entries[i].state = ENTRY_DONE;
     w->pending = w->unsent = 0;
 }
 

@@ -374,9 +374,11 @@ enum eh_verdict eh_frame_hdr_check(const struct eh_file *f, char *why, size_t wh
     if (!inside(phoff, (uint64_t)phnum * ELF64_PHDR_SIZE, f->size))
         return corrupt(&c, "program headers (offset %#" PRIx64 ", %u of them) are not in the file",
                        phoff, phnum);
-    c.ph = calloc(phnum ? phnum : 1, sizeof(*c.ph));
-    if (!c.ph)
+    /* Owned here (the callees only read c.ph): freed at out. */
+    struct phdr *ph = calloc(phnum ? phnum : 1, sizeof(*ph));
+    if (!ph)
         return unreadable(&c, "the program headers (out of memory)", phoff);
+    c.ph = ph;
     c.phnum = phnum;
     const struct phdr *hdr = NULL, *dyn = NULL;
     enum eh_verdict v = EH_TABLES_USABLE;
@@ -387,15 +389,15 @@ enum eh_verdict eh_frame_hdr_check(const struct eh_file *f, char *why, size_t wh
             v = unreadable(&c, "a program header", off);
             goto out;
         }
-        c.ph[i] = (struct phdr){ .type = le32(raw),
+        ph[i] = (struct phdr){ .type = le32(raw),
                                  .offset = le64(raw + 8),
                                  .vaddr = le64(raw + 16),
                                  .filesz = le64(raw + 32) };
         /* the last of each kind counts, as in libunwind */
-        if (c.ph[i].type == PT_GNU_EH_FRAME)
-            hdr = &c.ph[i];
-        else if (c.ph[i].type == PT_DYNAMIC)
-            dyn = &c.ph[i];
+        if (ph[i].type == PT_GNU_EH_FRAME)
+            hdr = &ph[i];
+        else if (ph[i].type == PT_DYNAMIC)
+            dyn = &ph[i];
     }
     if (!hdr)
         goto out; /* nothing for libunwind to misread */
@@ -403,6 +405,6 @@ enum eh_verdict eh_frame_hdr_check(const struct eh_file *f, char *why, size_t wh
         goto out;
     v = check_hdr(&c, hdr);
 out:
-    free(c.ph);
+    free(ph);
     return v;
 }

@@ -187,8 +187,10 @@ static int open_entry(void *ctx, const struct linkmap_entry *e, struct module *o
 {
     struct sync_ctx *sync = ctx;
     struct process *p = sync->p;
-    char exe[PATH_MAX], why[1024];
+    char why[1024];
     const char *name = e->name;
+    /* cppcheck-suppress variableScope ; name points into it after the if */
+    char exe[PATH_MAX];
     if (e->is_main)
         name = procfs_exe(p->pid, exe, sizeof(exe)) == 0 ? exe : "";
     /* The main program without a dynamic section has its entry point. */

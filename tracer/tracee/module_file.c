@@ -1,5 +1,6 @@
 /* Which file a module is (module_file.h). */
 #include "module_file.h"
+#include "elf_file.h"
 #include "grow.h"
 #include "procfs.h"
 #include "remote.h"
@@ -79,24 +80,6 @@ static const struct module_mapping *mapping_at(const struct module_maps *maps, m
     return NULL;
 }
 
-/* A regular file opened without blocking; fd or -errno (-EINVAL: not regular). */
-static int open_regular(const char *path, struct stat *st)
-{
-    /* stat first: opening a device can have effects of its own. */
-    if (stat(path, st) != 0)
-        return -errno;
-    if (!S_ISREG(st->st_mode))
-        return -EINVAL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-        close(fd);
-        return -EINVAL;
-    }
-    return fd;
-}
-
 /* Whether the first page of the file at fd is what the process maps at the
  * mapping of the same file at offset 0 (with memtrace's breakpoints read as
  * the original bytes). */
@@ -136,7 +119,7 @@ static int open_by_maps_path(const struct process *p, const struct module_maps *
     char host_path[PATH_MAX];
     procfs_host_path(p->pid, m->path, host_path, sizeof(host_path));
     struct stat st;
-    int fd = open_regular(host_path, &st);
+    int fd = elf_file_open_regular(host_path, &st);
     if (fd < 0) {
         snprintf(why, why_len, "%s: %s", m->path,
                  fd == -EINVAL ? "not a regular file" : strerror(-fd));
@@ -175,7 +158,7 @@ int module_file_open(const struct process *p, struct module_maps *maps, mt_addr 
     char map_file[96];
     procfs_map_file_path(map_file, sizeof(map_file), p->pid, m->lo, m->hi);
     struct stat st;
-    int fd = open_regular(map_file, &st);
+    int fd = elf_file_open_regular(map_file, &st);
     if (fd >= 0)
         return fd;
     if (fd == -EINVAL) {
