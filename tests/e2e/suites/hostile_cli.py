@@ -15,6 +15,7 @@ import time
 from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import check_memtrace_ended, run
+from suites.hostile import as_unprivileged_user
 
 # The throwaway user of the unprivileged cases (suites/hostile.py).
 TEST_USER = "memtrace-test"
@@ -75,14 +76,28 @@ def case_attach_pid1_refused(env):
     """`memtrace attach 1` is refused with one line that says why (if init
     stops or dies, the system goes down) and how to insist (--force); it
     used to attach without a word. As root the case runs in a PID namespace
-    of its own, whose PID 1 is a throwaway sleep."""
+    of its own, whose PID 1 is a throwaway sleep; where no PID namespace can
+    be made (a chroot: --mount-proc needs a mount point at /), as a user
+    without the right to trace the real PID 1, so nothing can be stopped
+    even if the refusal were gone."""
     argv = [env.memtrace, "attach", "--duration", "1", "1"]
     ns = None
     if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("nsenter"):
-        ns = PidNamespace()
-        argv = ns.command(argv)
+        try:
+            ns = PidNamespace()
+            argv = ns.command(argv)
+        except Failure as e:
+            log("no PID namespace here (%s): running as an unprivileged user" % e)
+            ns = None
+            argv = None
     try:
-        p = run(argv, "memtrace attach 1")
+        if argv is None:
+            p, work = as_unprivileged_user(env, ["attach", "--duration", "1", "1"], [])
+            shutil.rmtree(work, ignore_errors=True)
+            p.stdout = p.stdout.decode("utf-8", "replace")
+            p.stderr = p.stderr.decode("utf-8", "replace")
+        else:
+            p = run(argv, "memtrace attach 1")
         check_refused(p, "pid 1 is the init process", "system", "goes down", "--force")
         if ns:
             check("the namespace's PID 1 still running", None, ns.unshare.poll())
