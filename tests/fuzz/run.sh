@@ -45,6 +45,11 @@ run_target() {   # run_target NAME: its output in $work/NAME.log, its status in 
     # takes the slow unwinder (libc's asprintf has no frame pointers)
     local asan=${ASAN_OPTIONS:-}
     case $t in symbols | debuginfo) asan="fast_unwind_on_malloc=0${asan:+:$asan}" ;; esac
+    # ... and by its name: the suppressions need the stacks symbolized, and
+    # Debian's llvm-14 installs only the versioned llvm-symbolizer-14
+    local symbolizer
+    symbolizer=$(command -v llvm-symbolizer || command -v llvm-symbolizer-14 || true)
+    [ -n "$symbolizer" ] && asan="external_symbolizer_path=$symbolizer${asan:+:$asan}"
     (cd "$work" && TMPDIR="$work" LSAN_OPTIONS="suppressions=$here/lsan.supp" ASAN_OPTIONS="$asan" \
         "$build/tests/fuzz/fuzz_$t" \
         -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
