@@ -185,7 +185,13 @@ static int share_image(struct elf_file *ef, struct elf_image *im, const char *pa
     elf_getphdrnum(im->elf, &nph);
     for (size_t i = 0; i < nph && ef->nsegs < ELF_FILE_MAX_SEGMENTS; i++) {
         GElf_Phdr ph;
-        if (!gelf_getphdr(im->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+        if (!gelf_getphdr(im->elf, (int)i, &ph))
+            continue;
+        if (ph.p_type == PT_GNU_RELRO) {
+            ef->relro_vaddr = ph.p_vaddr;
+            ef->relro_memsz = ph.p_memsz;
+        }
+        if (ph.p_type != PT_LOAD)
             continue;
         ef->segs[ef->nsegs++] = (struct elf_segment){
             .vaddr = ph.p_vaddr,

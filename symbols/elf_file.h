@@ -29,6 +29,9 @@ struct elf_file {
     uint64_t entry;
     struct elf_segment segs[ELF_FILE_MAX_SEGMENTS];
     int nsegs;
+    /* PT_GNU_RELRO (0/0 without): data the dynamic linker or the static
+     * start-up code writes, then makes read-only. */
+    uint64_t relro_vaddr, relro_memsz;
 };
 
 /* path opened for reading only when it is a regular file (never blocking

@@ -86,9 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = size < sizeof(buf) - 1 ? size : sizeof(buf) - 1;
         memcpy(buf, data, n);
         buf[n] = '\0';
-        unsigned long flags;
-        if (procfs_parse_stat_flags(buf, &flags) == 0)
-            sink += flags;
+        unsigned long value;
+        for (unsigned field = 0; field <= 53; field++)
+            if (procfs_parse_stat_field(buf, field, &value) == 0)
+                sink += value;
         break;
     }
     case 4: each_line(data, size, 512, shm_line); break;

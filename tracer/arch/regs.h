@@ -21,6 +21,10 @@ uint64_t regs_get(const mt_regs *r, enum mt_reg reg);
 static inline mt_addr regs_ip(const mt_regs *r) { return r->rip; }
 static inline void regs_set_ip(mt_regs *r, mt_addr ip) { r->rip = ip; }
 static inline mt_addr regs_sp(const mt_regs *r) { return r->rsp; }
+/* An outer frame's ip is a return address: inside the call is the byte before it. */
+static inline mt_addr regs_call_site(const mt_regs *frame) { return arch_call_site(frame->rip); }
+/* The system call a thread stopped in (at a syscall or exit stop). */
+static inline long regs_syscall_nr(const mt_regs *r) { return (long)r->orig_rax; }
 static inline void regs_set_sp(mt_regs *r, mt_addr sp) { r->rsp = sp; }
 /* The address of the int3 a thread trapped on. */
 static inline mt_addr regs_trap_addr(const mt_regs *r) { return arch_trap_addr(r->rip); }

@@ -22,4 +22,11 @@ static inline mt_addr arch_trap_addr(mt_addr rip_after_trap)
     return rip_after_trap - ARCH_BREAKPOINT_LEN;
 }
 
+/* A return address's call: the caller's CFI row and line are the call's,
+ * one byte before the address it returns to. */
+static inline mt_addr arch_call_site(mt_addr return_addr)
+{
+    return return_addr - 1;
+}
+
 #endif

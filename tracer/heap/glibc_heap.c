@@ -83,3 +83,68 @@ int glibc_heap_rules(struct leak_rules *rules, leak_read_fn read, void *read_ctx
     *rules = (struct leak_rules){ .interior = glibc_interior, .destroy = free, .state = g };
     return 0;
 }
+
+#define CHUNK_MMAPPED 2u
+#define CHUNK_NON_MAIN_ARENA 4u
+#define CHUNK_FLAGS 7u
+#define PAGE_MASK 4095u
+
+static bool read_words(leak_read_fn read, void *ctx, mt_addr addr, uint64_t *w, size_t n)
+{
+    return read(ctx, addr, w, n * 8) == (ssize_t)(n * 8);
+}
+
+/* An mmapped chunk: prev_size holds how far the mapping starts before the
+ * chunk (memalign's correction), size the rest of it. */
+static bool mmapped_extent(uint64_t prev_size, uint64_t size, mt_addr chunk, mt_addr end,
+                           mt_addr map_lo, mt_addr map_hi, struct glibc_extent *out)
+{
+    mt_addr base = chunk - prev_size;
+    uint64_t len = prev_size + size;
+    if (prev_size > chunk || (base & PAGE_MASK) || (len & PAGE_MASK) || base < map_lo ||
+        len > map_hi - base || end > base + len)
+        return false;
+    *out = (struct glibc_extent){ base, base + len };
+    return true;
+}
+
+/* A non-main arena's heap: struct heap_info { ar_ptr, prev, size,
+ * mprotect_size, ... } at the 64 MiB boundary below the chunk; the heap
+ * is [heap, heap + mprotect_size), of which size bytes are in use. */
+static bool arena_heap_extent(leak_read_fn read, void *ctx, mt_addr chunk, mt_addr end,
+                              mt_addr map_lo, mt_addr map_hi, struct glibc_extent *out)
+{
+    mt_addr heap = chunk & ~(GLIBC_HEAP_MAX_SIZE - 1);
+    uint64_t info[4];
+    if (heap < map_lo || !read_words(read, ctx, heap, info, 4))
+        return false;
+    uint64_t used = info[2], reserved = info[3];
+    if (!info[0] || used > reserved || reserved > GLIBC_HEAP_MAX_SIZE || end > heap + used)
+        return false;
+    mt_addr hi = heap + reserved < map_hi ? heap + reserved : map_hi;
+    *out = (struct glibc_extent){ heap, hi };
+    return true;
+}
+
+bool glibc_heap_extent(leak_read_fn read, void *read_ctx, mt_addr addr, uint64_t size,
+                       mt_addr map_lo, mt_addr map_hi, mt_addr start_brk,
+                       struct glibc_extent *out)
+{
+    uint64_t header[2];   /* prev_size, size | flags */
+    mt_addr chunk = addr - 16;
+    if (addr < map_lo + 16 || addr >= map_hi || (addr & 15) ||
+        !read_words(read, read_ctx, chunk, header, 2))
+        return false;
+    uint64_t chunk_size = header[1] & ~(uint64_t)CHUNK_FLAGS;
+    mt_addr end = addr + size;
+    if (chunk_size < 32 || chunk_size > map_hi - chunk || end > chunk + chunk_size)
+        return false;
+    if (header[1] & CHUNK_MMAPPED)
+        return mmapped_extent(header[0], chunk_size, chunk, end, map_lo, map_hi, out);
+    if (header[1] & CHUNK_NON_MAIN_ARENA)
+        return arena_heap_extent(read, read_ctx, chunk, end, map_lo, map_hi, out);
+    if (!start_brk || start_brk > chunk || start_brk < map_lo)
+        return false;   /* a main arena grown by mmap where the break could not move */
+    *out = (struct glibc_extent){ start_brk, map_hi };
+    return true;
+}

@@ -572,6 +572,16 @@ bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi)
     return a < s->n && addr_of(s, a) < hi;
 }
 
+size_t leak_scan_rank_from(const struct leak_scan *s, mt_addr addr)
+{
+    return addr ? rank_upper(s, addr - 1) : 0;
+}
+
+const struct block *leak_scan_block_at(const struct leak_scan *s, size_t rank)
+{
+    return rank < s->n ? blk(s, rank) : NULL;
+}
+
 void leak_scan_root_gaps(struct leak_scan *s, mt_addr lo, mt_addr hi)
 {
     /* Blocks do not overlap, so in address order only the one before the

@@ -111,6 +111,12 @@ void leak_scan_root_words(struct leak_scan *s, const uint64_t *words, size_t n);
  * through the blocks themselves. */
 bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi);
 
+/* Blocks by address: the rank of the first block starting at or above addr,
+ * and the block of a rank (NULL past the last):
+ * for (size_t r = leak_scan_rank_from(s, lo); (b = leak_scan_block_at(s, r)) && b->addr < hi; r++) */
+size_t leak_scan_rank_from(const struct leak_scan *s, mt_addr addr);
+const struct block *leak_scan_block_at(const struct leak_scan *s, size_t rank);
+
 /* Roots the parts of [lo, hi) no block covers (attach: heap memory holding
  * blocks allocated before memtrace came, which may point at tracked ones). */
 void leak_scan_root_gaps(struct leak_scan *s, mt_addr lo, mt_addr hi);

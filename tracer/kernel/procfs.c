@@ -336,21 +336,35 @@ int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t
     return rc;
 }
 
-int procfs_parse_stat_flags(const char *buf, unsigned long *flags)
+int procfs_parse_stat_field(const char *buf, unsigned field, unsigned long *value)
 {
-    /* The comm field may hold spaces and parentheses: parse after the last ')'. */
+    /* The comm field (2) may hold spaces and parentheses: count fields
+     * after the last ')'. Field 3, the state, is a letter. */
     const char *p = strrchr(buf, ')');
-    if (!p)
+    if (!p || field < 4)
         return -EINVAL;
-    /* state ppid pgrp session tty_nr tpgid flags */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", flags) != 1)
+    p++;
+    for (unsigned f = 3; f < field; f++) {
+        p += strspn(p, " ");
+        if (!*p)
+            return -EINVAL;
+        p += strcspn(p, " ");
+    }
+    p += strspn(p, " ");
+    if (*p < '0' || *p > '9')
         return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(p, &end, 10);
+    if (errno || (*end && *end != ' ' && *end != '\n'))
+        return -EINVAL;
+    *value = v;
     return 0;
 }
 
-int procfs_stat_flags(pid_t pid, unsigned long *flags)
+int procfs_stat_field(pid_t pid, unsigned field, unsigned long *value)
 {
-    char path[64], buf[1024];
+    char path[64], buf[2048];
     procfs_path(path, sizeof(path), pid, "stat");
     FILE *f = proc_fopen(path, "re");
     if (!f)
@@ -358,7 +372,7 @@ int procfs_stat_flags(pid_t pid, unsigned long *flags)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
-    return procfs_parse_stat_flags(buf, flags);
+    return procfs_parse_stat_field(buf, field, value);
 }
 
 int procfs_yama_ptrace_scope(void)

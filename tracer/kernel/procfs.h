@@ -69,10 +69,18 @@ void procfs_host_path(pid_t pid, const char *target_path, char *out, size_t len)
 int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t len);
 /* One line of a status file: true with the value in out when it is key's. */
 bool procfs_parse_status_line(const char *line, const char *key, char *out, size_t len);
-/* The flags word (field 9) of /proc/PID/stat. */
-int procfs_stat_flags(pid_t pid, unsigned long *flags);
+/* Numeric field number `field` (3.., as proc(5) numbers them) of
+ * /proc/PID/stat: 9 is the flags word, 47 start_brk (where the program
+ * break began: the bottom of malloc's main heap). */
+#define PROCFS_STAT_FLAGS 9
+#define PROCFS_STAT_START_BRK 47
+int procfs_stat_field(pid_t pid, unsigned field, unsigned long *value);
 /* The same from a stat file's text (NUL-terminated). */
-int procfs_parse_stat_flags(const char *buf, unsigned long *flags);
+int procfs_parse_stat_field(const char *buf, unsigned field, unsigned long *value);
+static inline int procfs_stat_flags(pid_t pid, unsigned long *flags)
+{
+    return procfs_stat_field(pid, PROCFS_STAT_FLAGS, flags);
+}
 /* /proc/sys/kernel/yama/ptrace_scope, or -1 without Yama. */
 int procfs_yama_ptrace_scope(void);
 /* Calls fn for each thread id in /proc/PID/task; -ESRCH when pid is gone. */

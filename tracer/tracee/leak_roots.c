@@ -1,12 +1,15 @@
 /* Roots of the leak scan, from /proc/PID/maps and the threads' registers.
- * Heap memory (any mapping holding a tracked block: the brk heap, malloc's
- * arenas of other threads, its large mmapped chunks) is never a root: it is
- * scanned only through live blocks, so stale pointers in free chunks cannot
- * hide a leak. The allocator's own data (glibc's main_arena: top, bins)
+ * Heap memory (glibc's heaps around the tracked blocks: the brk heap,
+ * malloc's arenas of other threads, its large mmapped chunks) is never a
+ * root: it is scanned only through live blocks, so stale pointers in free
+ * chunks cannot hide a leak. The allocator's own data (glibc's main_arena: top, bins)
  * points at chunk headers inside user blocks; from there only start
  * pointers count. */
 #include "leak_roots.h"
 #include "leak_scan.h"
+#include "glibc_heap.h"
+#include "elf_file.h"
+#include "unwind.h"
 #include "mt_time.h"
 #include "grow.h"
 #include "procfs.h"
@@ -15,9 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
-/* Red zone below rsp that x86-64 leaf functions may use (System V ABI). */
-#define RED_ZONE 128
 
 /* One line of /proc/PID/maps. */
 struct mapping {
@@ -94,70 +96,244 @@ static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
     }
 }
 
+/* The thread that called exit_group, seen from the frame that called
+ * the C library's exit path (exit, _exit): its stack pointer and the
+ * callee-saved registers unwinding restored there. */
+struct exit_caller {
+    pid_t tid;                  /* 0: none found (every thread is scanned as it stopped) */
+    mt_regs regs;
+};
+
 /* Where the live part of a stack in [lo, hi) begins: the lowest stack
- * pointer there of a thread alive at the end, else of a thread that exited
- * earlier (glibc keeps its stack for reuse); 0 when [lo, hi) is no stack. */
-static mt_addr stack_pointer_in(const struct process *p, mt_addr lo, mt_addr hi)
+ * pointer there of a thread alive at the end (below it only the red
+ * zone), else of a thread that exited earlier (glibc keeps its stack for
+ * reuse); 0 when [lo, hi) is no stack. For the thread that called exit,
+ * the stack pointer of exit's caller: the frames of the exit path below
+ * it are the C library's, and what they did not overwrite is stale (a
+ * returned main's locals): memcheck counts only words the program defined,
+ * and a new frame's slots are undefined until written. */
+static mt_addr stack_live_from(const struct process *p, const struct exit_caller *ec, mt_addr lo,
+                               mt_addr hi)
 {
     mt_addr best = 0;
     for (const struct thread *t = p->threads; t; t = t->next) {
         if (!t->has_exit_regs)
             continue;
         mt_addr sp = regs_sp(&t->exit_regs);
-        if (sp >= lo && sp < hi && (!best || sp < best))
-            best = sp;
+        mt_addr from = sp - ARCH_RED_ZONE;
+        if (ec->tid == t->tid) {
+            sp = regs_sp(&ec->regs);
+            from = sp;   /* a frame that called: it keeps nothing below its sp */
+        }
+        if (sp >= lo && sp < hi && (!best || from < best))
+            best = from;
     }
     if (best)
-        return best;   /* a stack reused by a thread alive at the end */
+        return best > lo ? best : lo;   /* a stack reused by a thread alive at the end */
     for (size_t i = 0; i < p->nexited_sps; i++) {
         mt_addr sp = p->exited_sps[i];
-        if (sp >= lo && sp < hi && (!best || sp < best))
-            best = sp;
+        if (sp >= lo && sp < hi && (!best || sp - ARCH_RED_ZONE < best))
+            best = sp - ARCH_RED_ZONE;
     }
-    return best;
+    return best > lo ? best : lo;
 }
 
-static void scan_maps(struct process *p, struct leak_scan *s, const struct read_ctx *r)
+/* Roots [lo, hi) of a mapping, except memtrace's own return-stub records,
+ * which hold the blocks' addresses (the page may have merged with a
+ * neighbour). */
+static void root_range(const struct process *p, struct leak_scan *s, mt_addr lo, mt_addr hi,
+                       mt_addr alloc_lo, mt_addr alloc_hi)
+{
+    bool allocator_data = lo < alloc_hi && hi > alloc_lo;
+    mt_addr own_lo = p->scratch.stubs_data, own_hi = own_lo + SCRATCH_PAGE;
+    if (own_lo && own_lo < hi && own_hi > lo) {
+        if (lo < own_lo)
+            leak_scan_root_region(s, lo, own_lo, allocator_data);
+        if (own_hi < hi)
+            leak_scan_root_region(s, own_hi, hi, allocator_data);
+        return;
+    }
+    leak_scan_root_region(s, lo, hi, allocator_data);
+}
+
+/* A mapping holding tracked blocks. The kernel merges a program's own
+ * anonymous mapping with an adjacent one of malloc's (a large block's
+ * chunk, an arena's heap) into one VMA, so the roots are decided by
+ * address: the glibc heap extents around the blocks are heap, scanned only
+ * through the blocks; the rest of the mapping is the program's, a root.
+ * Where a block's headers do not fit glibc's layout, the whole mapping is
+ * taken for heap (no roots), as when nothing was known. */
+static void root_heap_mapping(const struct process *p, struct leak_scan *s,
+                              const struct read_ctx *r, const struct mapping *m,
+                              mt_addr start_brk, mt_addr alloc_lo, mt_addr alloc_hi)
+{
+    struct glibc_extent extents[64];
+    size_t n = 0;
+    const struct block *b;
+    for (size_t rank = leak_scan_rank_from(s, m->lo);
+         (b = leak_scan_block_at(s, rank)) && b->addr < m->hi;) {
+        struct glibc_extent e;
+        if (n == sizeof(extents) / sizeof(extents[0]) ||
+            !glibc_heap_extent(read_target, (void *)r, b->addr, b->size, m->lo, m->hi, start_brk,
+                               &e))
+            return;
+        if (n && e.lo < extents[n - 1].hi)
+            return;   /* overlapping extents: not glibc's layout */
+        extents[n++] = e;
+        rank = leak_scan_rank_from(s, e.hi);   /* the blocks inside e are e's */
+    }
+    mt_addr at = m->lo;
+    for (size_t i = 0; i < n; i++) {
+        if (extents[i].lo > at)
+            root_range(p, s, at, extents[i].lo, alloc_lo, alloc_hi);
+        at = extents[i].hi;
+    }
+    if (at < m->hi)
+        root_range(p, s, at, m->hi, alloc_lo, alloc_hi);
+}
+
+static void scan_maps(struct process *p, struct leak_scan *s, const struct read_ctx *r,
+                      const struct exit_caller *ec)
 {
     mt_addr alloc_lo, alloc_hi;
     allocator_range(p, &alloc_lo, &alloc_hi);
+    unsigned long start_brk = 0;
+    if (procfs_stat_field(r->tid, PROCFS_STAT_START_BRK, &start_brk) != 0)
+        start_brk = 0;   /* then no main-arena extent is trusted */
     for (size_t i = 0; i < r->nmaps; i++) {
         const struct mapping *m = &r->maps[i];
         mt_addr lo = m->lo, hi = m->hi;
         if (!m->readable || !m->writable || m->special)
             continue;
-        if (leak_scan_has_block_in(s, lo, hi)) {   /* heap */
+        if (leak_scan_has_block_in(s, lo, hi)) {
             if (p->model.untracked_ok)   /* attach: blocks from before are roots */
                 leak_scan_root_gaps(s, lo, hi);
+            else
+                root_heap_mapping(p, s, r, m, start_brk, alloc_lo, alloc_hi);
             continue;
         }
-        mt_addr sp = stack_pointer_in(p, lo, hi);
-        if (sp)
-            lo = sp - RED_ZONE > lo ? sp - RED_ZONE : lo;   /* a stack: only its live part */
-        bool allocator_data = lo < alloc_hi && hi > alloc_lo;
-        /* memtrace's own return-stub records hold the blocks' addresses:
-         * never roots (the page may have merged with a neighbour). */
-        mt_addr own_lo = p->scratch.stubs_data, own_hi = own_lo + SCRATCH_PAGE;
-        if (own_lo && own_lo < hi && own_hi > lo) {
-            if (lo < own_lo)
-                leak_scan_root_region(s, lo, own_lo, allocator_data);
-            if (own_hi < hi)
-                leak_scan_root_region(s, own_hi, hi, allocator_data);
-            continue;
-        }
-        leak_scan_root_region(s, lo, hi, allocator_data);
+        root_range(p, s, stack_live_from(p, ec, lo, hi), hi, alloc_lo, alloc_hi);
     }
 }
 
-static void scan_registers(const struct process *p, struct leak_scan *s)
+/* RELRO data: written at start-up (the dynamic linker's relocations, and
+ * in a static program the start-up code's variables, such as the library
+ * search paths it mallocs), then made read-only, so the writable-mapping
+ * rule above misses it. A pointer stored there before the mprotect is the
+ * program's as much as one in .data. */
+static void scan_relro(const struct process *p, struct leak_scan *s, const struct read_ctx *r)
 {
-    for (const struct thread *t = p->threads; t; t = t->next) {
-        if (!t->has_exit_regs)
+    for (size_t i = 0; i < p->modules.n; i++) {
+        const struct module *mod = &p->modules.items[i];
+        if (!mod->present || !mod->elf || !mod->elf->relro_memsz)
             continue;
-        /* user_regs_struct is a sequence of 64-bit registers. */
-        uint64_t words[sizeof(mt_regs) / 8];
-        memcpy(words, &t->exit_regs, sizeof(words));
-        leak_scan_root_words(s, words, sizeof(words) / 8);
+        mt_addr lo = mod->bias + mod->elf->relro_vaddr, hi = lo + mod->elf->relro_memsz;
+        for (size_t j = 0; j < r->nmaps; j++) {
+            const struct mapping *m = &r->maps[j];
+            if (!m->readable || m->writable || m->special || m->hi <= lo || m->lo >= hi)
+                continue;   /* writable parts are roots already */
+            leak_scan_root_region(s, m->lo > lo ? m->lo : lo, m->hi < hi ? m->hi : hi, false);
+        }
+    }
+}
+
+static void root_regs(struct leak_scan *s, const mt_regs *regs)
+{
+    /* user_regs_struct is a sequence of 64-bit registers. */
+    uint64_t words[sizeof(mt_regs) / 8];
+    memcpy(words, regs, sizeof(words));
+    leak_scan_root_words(s, words, sizeof(words) / 8);
+}
+
+/* Every thread's registers as it stopped (memcheck's rule: the exit
+ * path's registers are defined values), and for the thread that called
+ * exit the callee-saved registers of exit's caller, which the exit path
+ * may have spilled into the frames scan_maps leaves out. */
+static void scan_registers(const struct process *p, struct leak_scan *s,
+                           const struct exit_caller *ec)
+{
+    for (const struct thread *t = p->threads; t; t = t->next)
+        if (t->has_exit_regs)
+            root_regs(s, &t->exit_regs);
+    if (ec->tid)
+        root_regs(s, &ec->regs);
+}
+
+/* The C library's exit path: exit (atexit handlers, stdio flushing) and
+ * _exit, the exit_group system call. Looked up in the module that holds
+ * malloc (glibc's libc, or a static program). */
+static const char *const exit_functions[] = { "exit", "_exit", "_Exit", "quick_exit" };
+#define NEXIT (sizeof(exit_functions) / sizeof(exit_functions[0]))
+
+struct exit_walk {
+    struct { mt_addr lo, hi; } fns[NEXIT];
+    size_t nfns;
+    bool in_exit_path;          /* the frames so far are all the exit path's */
+    bool found;
+    mt_regs caller;
+};
+
+static bool in_exit_function(const struct exit_walk *w, mt_addr ip)
+{
+    for (size_t i = 0; i < w->nfns; i++)
+        if (ip >= w->fns[i].lo && ip < w->fns[i].hi)
+            return true;
+    return false;
+}
+
+/* Frames from the innermost: the exit path's own (exit's internal helpers
+ * between exit and _exit have no exported name, so any frame counts until
+ * the outermost exit function), then its caller. */
+static bool visit_exit_frame(void *ctx, unsigned depth, const mt_regs *frame)
+{
+    struct exit_walk *w = ctx;
+    mt_addr ip = depth ? regs_call_site(frame) : regs_ip(frame);
+    if (in_exit_function(w, ip)) {
+        w->in_exit_path = true;
+        w->found = false;
+        return true;
+    }
+    if (depth == 0)
+        return false;   /* not stopped inside the exit path (a raw exit_group) */
+    if (w->in_exit_path && !w->found) {
+        w->found = true;
+        w->caller = *frame;
+    }
+    return true;   /* on: an outer exit function (exit calling _exit) restarts the search */
+}
+
+#define EXIT_WALK_MAX_FRAMES 64
+
+static void find_exit_caller(const struct process *p, struct exit_caller *ec)
+{
+    memset(ec, 0, sizeof(*ec));
+    if (p->model.untracked_ok || !p->unwinder)
+        return;   /* attach: threads are parked, not exiting */
+    const struct thread *caller = NULL;
+    for (const struct thread *t = p->threads; t; t = t->next)
+        if (t->has_exit_regs && regs_syscall_nr(&t->exit_regs) == SYS_exit_group)
+            caller = t;
+    mt_addr alloc_lo, alloc_hi;
+    allocator_range(p, &alloc_lo, &alloc_hi);
+    const struct module *libc = alloc_lo ? modules_at(&p->modules, alloc_lo) : NULL;
+    if (!caller || !libc || !libc->elf)
+        return;
+    struct exit_walk w = { .nfns = 0 };
+    for (size_t i = 0; i < NEXIT; i++) {
+        uint64_t value, size;
+        if (elf_file_find_function(libc->elf, exit_functions[i], &value, &size) && size) {
+            w.fns[w.nfns].lo = libc->bias + value;
+            w.fns[w.nfns].hi = libc->bias + value + size;
+            w.nfns++;
+        }
+    }
+    if (!w.nfns)
+        return;
+    unwinder_walk(p->unwinder, caller->tid, &caller->exit_regs, visit_exit_frame, &w,
+                  EXIT_WALK_MAX_FRAMES);
+    if (w.found && regs_sp(&w.caller) > regs_sp(&caller->exit_regs)) {
+        ec->tid = caller->tid;
+        ec->regs = w.caller;
     }
 }
 
@@ -174,8 +350,11 @@ int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
         free(s);
         return err;
     }
-    scan_maps(p, s, &rc);
-    scan_registers(p, s);
+    struct exit_caller ec;
+    find_exit_caller(p, &ec);
+    scan_maps(p, s, &rc, &ec);
+    scan_relro(p, s, &rc);
+    scan_registers(p, s, &ec);
     err = leak_scan_finish(s);
     free(rc.maps);
     s->read = NULL;       /* rc goes out of scope */

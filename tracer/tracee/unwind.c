@@ -5,6 +5,7 @@
 #include "remote.h"
 #include "unwind_tables.h"
 #include <libunwind-ptrace.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +50,7 @@ struct unwinder {
     unwind_read_fn read;
     void *read_ctx;
     uint64_t unwinds;
+    uint64_t epoch;        /* one per walk: pages outside modules are kept for one */
     uint64_t frames;       /* return addresses found by unw_step */
     uint64_t ns;           /* time spent in unwinder_callers */
     /* the trap being unwound */
@@ -162,7 +164,7 @@ static const struct page_slot *cached_page(struct unwinder *u, mt_addr addr)
     if (!u->pages && !(u->pages = calloc(UNWIND_PAGE_SLOTS, sizeof(*u->pages))))
         return NULL;
     struct page_slot *s = &u->pages[(page / UNWIND_PAGE) % UNWIND_PAGE_SLOTS];
-    if (s->page == page && (s->valid_in == 0 || s->valid_in == u->unwinds))
+    if (s->page == page && (s->valid_in == 0 || s->valid_in == u->epoch))
         return s;
     mt_addr lo, hi;
     const char *path;
@@ -172,7 +174,7 @@ static const struct page_slot *cached_page(struct unwinder *u, mt_addr addr)
     if (u->read(u->read_ctx, u->tid, page, s->bytes, UNWIND_PAGE) != 0)
         return NULL;   /* partly unmapped: the word itself may still be readable */
     s->page = page;
-    s->valid_in = in_module ? 0 : u->unwinds;
+    s->valid_in = in_module ? 0 : u->epoch;
     return s;
 }
 
@@ -329,6 +331,7 @@ unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
     if (max == 0 || !u->as || stack_snapshot_u64(snap, regs->rsp, &ret) != 0 || ret == 0)
         return 0;
     u->unwinds++;
+    u->epoch++;
     /* Timed for --stats (unwind cost per frame in bench/): two vDSO clock
      * reads, ~50 ns against microseconds of unwinding. */
     struct timespec t0, t1;
@@ -363,6 +366,53 @@ unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     u->frames += n - 1;
     u->ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
+    return n;
+}
+
+/* The registers unw_step restored for the cursor's frame: the ones a
+ * caller can rely on after a call (the System V callee-saved set), the
+ * stack pointer and the ip. */
+static void frame_regs(unw_cursor_t *c, mt_regs *out)
+{
+    static const struct { unw_regnum_t reg; size_t off; } saved[] = {
+        { UNW_X86_64_RBX, offsetof(mt_regs, rbx) }, { UNW_X86_64_RBP, offsetof(mt_regs, rbp) },
+        { UNW_X86_64_R12, offsetof(mt_regs, r12) }, { UNW_X86_64_R13, offsetof(mt_regs, r13) },
+        { UNW_X86_64_R14, offsetof(mt_regs, r14) }, { UNW_X86_64_R15, offsetof(mt_regs, r15) },
+        { UNW_X86_64_RSP, offsetof(mt_regs, rsp) }, { UNW_X86_64_RIP, offsetof(mt_regs, rip) },
+    };
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < sizeof(saved) / sizeof(saved[0]); i++) {
+        unw_word_t v;
+        if (unw_get_reg(c, saved[i].reg, &v) == 0)
+            memcpy((char *)out + saved[i].off, &v, sizeof(v));
+    }
+}
+
+unsigned unwinder_walk(struct unwinder *u, pid_t tid, const mt_regs *regs, unwind_frame_fn visit,
+                       void *ctx, unsigned max)
+{
+    if (max == 0 || !u->as)
+        return 0;
+    u->epoch++;
+    u->tid = tid;
+    u->regs = regs;
+    u->snap = NULL;
+    active = u;
+    unsigned n = 0;
+    unw_cursor_t c;
+    if (unw_init_remote(&c, u->as, u) == 0) {
+        mt_regs frame = *regs;   /* the innermost frame: every register is known */
+        while (n < max && visit(ctx, n, &frame)) {
+            n++;
+            if (unw_step(&c) <= 0)
+                break;
+            frame_regs(&c, &frame);
+            if (frame.rip == 0)
+                break;
+        }
+    }
+    active = NULL;
+    u->regs = NULL;
     return n;
 }
 

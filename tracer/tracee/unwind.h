@@ -56,6 +56,16 @@ void unwinder_flush(struct unwinder *u);
  * the return address could be read), never fails hard. */
 unsigned unwinder_callers(struct unwinder *u, pid_t tid, const mt_regs *regs,
                           const struct stack_snapshot *snap, mt_addr *ips, unsigned max);
+/* Called for each frame of a walk, innermost first (depth 0: regs as
+ * given); outer frames carry the ip, the stack pointer and the
+ * callee-saved registers as unwinding restored them, the others 0. Returns
+ * false to stop the walk. */
+typedef bool (*unwind_frame_fn)(void *ctx, unsigned depth, const mt_regs *frame);
+/* Walks the stack of a thread stopped anywhere (at its exit, in a
+ * syscall), up to max frames. Returns the number of frames visited. Not
+ * counted in unwinder_count: it is no allocation's stack. */
+unsigned unwinder_walk(struct unwinder *u, pid_t tid, const mt_regs *regs, unwind_frame_fn visit,
+                       void *ctx, unsigned max);
 uint64_t unwinder_count(const struct unwinder *u);
 /* Frames found by stepping (the return address at [rsp] is not one: it
  * costs no unwinding) and the time spent unwinding, for --stats. */
