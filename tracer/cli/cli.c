@@ -52,6 +52,16 @@ void cli_usage(FILE *f)
           "  --show-reachable       same as --show-leak-kinds=all\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
+          "  --show-exec-leaks      list the blocks of an image replaced by exec (by default\n"
+          "                         one summary line: memory left at exec is not a leak)\n"
+          "  --trace-children=yes|no  follow execs (default yes); no: a process stops\n"
+          "                         being traced at its exec and runs on untraced\n"
+          "  --trace-children-skip=PATTERNS  do not follow an exec whose program (path\n"
+          "                         or base name) matches a glob of the comma-separated list\n"
+          "  --trace-children-skip-by-arg=PATTERNS  ... or one of whose arguments does\n"
+          "  --child-silent-after-fork=yes|no  no report section for the image a child\n"
+          "                         of fork shares with its parent (default no); what it\n"
+          "                         execs is reported\n"
           "  --no-pin               do not pin memtrace and the program to one CPU (by\n"
           "                         default, a single-threaded process that has made\n"
           "                         1024 allocator traps is pinned to memtrace's CPU:\n"
@@ -135,7 +145,8 @@ static int parse_heuristics(const char *list, unsigned *out)
 
 enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE };
+       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
+       OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -156,6 +167,11 @@ static const struct option longopts[] = {
     { "force", no_argument, NULL, OPT_FORCE },
     { "no-pin", no_argument, NULL, OPT_NO_PIN },
     { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
+    { "show-exec-leaks", no_argument, NULL, OPT_SHOW_EXEC_LEAKS },
+    { "trace-children", required_argument, NULL, OPT_TRACE_CHILDREN },
+    { "trace-children-skip", required_argument, NULL, OPT_SKIP_EXE },
+    { "trace-children-skip-by-arg", required_argument, NULL, OPT_SKIP_ARG },
+    { "child-silent-after-fork", required_argument, NULL, OPT_CHILD_SILENT },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { 0 },
@@ -171,6 +187,7 @@ static void set_defaults(struct mt_options *o)
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
     o->follow_forks = true;
+    o->trace_children = true;
     o->pin = true;
     o->return_stubs = true;
     o->sample = 1;
@@ -307,6 +324,32 @@ static const char *long_name(int c)
     return "?";
 }
 
+/* The child options: --show-exec-leaks, --trace-children,
+ * --trace-children-skip(-by-arg), --child-silent-after-fork. */
+static int parse_child_option(int c, const char *arg, struct mt_options *o, char *err,
+                              size_t err_len)
+{
+    if (c == OPT_SHOW_EXEC_LEAKS) {
+        o->show_exec_leaks = true;
+    } else if (c == OPT_SKIP_EXE || c == OPT_SKIP_ARG) {
+        /* An empty list, or an empty pattern in it, matches nothing anyone
+         * means: a typo, not a wish. */
+        size_t len = strlen(arg);
+        if (!len || arg[0] == ',' || arg[len - 1] == ',' || strstr(arg, ",,")) {
+            snprintf(err, err_len, "--%s needs comma-separated glob patterns, not '%s'",
+                     long_name(c), arg);
+            return PARSE_FAIL;
+        }
+        *(c == OPT_SKIP_EXE ? &o->skip_exe : &o->skip_arg) = arg;
+    } else if (strcmp(arg, "yes") == 0 || strcmp(arg, "no") == 0) {
+        *(c == OPT_TRACE_CHILDREN ? &o->trace_children : &o->child_silent) = arg[0] == 'y';
+    } else {
+        snprintf(err, err_len, "--%s takes yes or no, not '%s'", long_name(c), arg);
+        return PARSE_FAIL;
+    }
+    return PARSE_MORE;
+}
+
 /* "--NAME" or "--NAME=VALUE" that is no option: ambiguous when it is the
  * start of several names (getopt tells ambiguous and unknown apart only on
  * stderr), else unknown. */
@@ -382,6 +425,12 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_SHOW_REACHABLE:
     case OPT_SHOW_LEAK_KINDS:
         return parse_leak_option(c, optarg, o, err, err_len);
+    case OPT_SHOW_EXEC_LEAKS:
+    case OPT_TRACE_CHILDREN:
+    case OPT_SKIP_EXE:
+    case OPT_SKIP_ARG:
+    case OPT_CHILD_SILENT:
+        return parse_child_option(c, optarg, o, err, err_len);
     case OPT_DEBUG_DIR:
         return add_debug_dir(optarg, o, err, err_len);
     case OPT_JSON:

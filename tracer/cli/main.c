@@ -20,20 +20,30 @@
 
 #define EXIT_USAGE 2
 
-static struct report_process *collect(const struct session *t, unsigned show_kinds, size_t *n)
+/* Whether p gets a report section: not a vfork child traced only until its
+ * exec (--no-follow-forks), nor a child's image of fork with
+ * --child-silent-after-fork=yes. */
+static bool reported(const struct mt_options *opt, const struct process *p)
+{
+    return !p->untraced_child && !(opt->child_silent && p->fork_image);
+}
+
+static struct report_process *collect(const struct mt_options *opt, const struct session *t,
+                                      size_t *n)
 {
     size_t count = 0;
     for (struct process *p = t->procs; p; p = p->next)
-        count += !p->untraced_child;
+        count += reported(opt, p);
     struct report_process *rps = calloc(count ? count : 1, sizeof(*rps));
     if (!rps)
         return NULL;
     /* t->procs is newest first; report in the order processes appeared. */
     size_t i = count;
     for (struct process *p = t->procs; p; p = p->next) {
-        if (p->untraced_child)
-            continue;   /* --no-follow-forks: a vfork child until its exec */
-        rps[--i] = session_report_view(p, show_kinds);
+        if (!reported(opt, p))
+            continue;
+        rps[--i] = session_report_view(p, opt->show_kinds);
+        rps[i].records_hidden = p->end == END_EXEC && !opt->show_exec_leaks;
     }
     *n = count;
     return rps;
@@ -94,7 +104,7 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
         out_discard(json);
     } else {
         for (size_t i = 0; i < n; i++) {
-            if (n > 1)
+            if (n > 1 && !report_summary_only(&rps[i]))
                 report_text_banner(log, &rps[i]);
             report_text_process(log, &rps[i]);
         }
@@ -124,7 +134,10 @@ static int exit_status(const struct mt_options *opt, const struct session *t,
 {
     int status = 0;
     const struct process *main_proc = session_main_process(t);
-    if (main_proc && opt->command != CMD_ATTACH)
+    if (t->main_untraced && t->main_reaped)
+        status = WIFSIGNALED(t->main_status) ? 128 + WTERMSIG(t->main_status)
+                                             : WEXITSTATUS(t->main_status);
+    else if (main_proc && opt->command != CMD_ATTACH)
         status = main_proc->end == END_SIGNALED ? 128 + main_proc->signal : main_proc->exit_code;
     if (opt->error_exitcode > 0 && report_found_problems(rps, n))
         status = opt->error_exitcode;
@@ -202,7 +215,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: %s; tracing stopped, the program runs on untraced, and the "
                 "report has what was recorded until then\n", t.error);
     size_t n = 0;
-    struct report_process *rps = collect(&t, opt.show_kinds, &n);
+    struct report_process *rps = collect(&opt, &t, &n);
     bool write_failed = write_reports(&opt, &t, log, &logf, &json, rps, n);
     int status = rps ? exit_status(&opt, &t, rps, n) : EXIT_USAGE;
     if (write_failed)

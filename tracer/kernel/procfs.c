@@ -276,6 +276,33 @@ int procfs_exe(pid_t pid, char *out, size_t len)
     return read_link(link, out, len);
 }
 
+int procfs_exec_filename(pid_t pid, char *out, size_t len)
+{
+    char path[64];
+    uint64_t buf[512];
+    procfs_path(path, sizeof(path), pid, "auxv");
+    ssize_t n = read_small_file(path, (char *)buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    uint64_t at = 0;
+    for (size_t i = 0; i + 1 < (size_t)n / sizeof(buf[0]) && buf[i] != AT_NULL; i += 2)
+        if (buf[i] == AT_EXECFN)
+            at = buf[i + 1];
+    if (!at || len == 0)
+        return -ENOENT;
+    int fd = procfs_open_mem(pid);
+    if (fd < 0)
+        return fd;
+    ssize_t got = pread(fd, out, len - 1, (off_t)at);
+    int err = got < 0 ? -errno : 0;
+    close(fd);
+    if (got <= 0)
+        return err ? err : -EIO;
+    out[got] = '\0';
+    /* The string ends at its NUL, before the end of the stack. */
+    return strnlen(out, (size_t)got) < (size_t)got ? 0 : -ENAMETOOLONG;
+}
+
 int procfs_exe_stat(pid_t pid, struct stat *st, bool *nosuid_mount)
 {
     char link[64];

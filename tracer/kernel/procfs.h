@@ -55,6 +55,9 @@ char **procfs_parse_cmdline(const char *buf, size_t n);
 int procfs_open_mem(pid_t pid);
 /* readlink of /proc/PID/exe. */
 int procfs_exe(pid_t pid, char *out, size_t len);
+/* The file name its last execve was given (AT_EXECFN, read from its
+ * stack): the script, not its interpreter; as given, maybe relative. */
+int procfs_exec_filename(pid_t pid, char *out, size_t len);
 /* stat of the file pid executes (through /proc/PID/exe), and whether its
  * file system is mounted nosuid. */
 int procfs_exe_stat(pid_t pid, struct stat *st, bool *nosuid_mount);

@@ -201,6 +201,8 @@ bool report_found_problems(const struct report_process *procs, size_t n)
         const struct report_process *p = &procs[i];
         if (p->model->nerrors > 0)
             return true;
+        if (p->records_hidden)
+            continue;
         struct report_amount t[LEAK_KIND_COUNT + 1];
         report_kind_totals(p->model, p->scan, t);
         if (p->scan ? t[LEAK_DEFINITE].blocks + t[LEAK_POSSIBLE].blocks > 0

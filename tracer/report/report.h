@@ -37,6 +37,11 @@ struct report_process {
     int signal;                   /* when signaled, else 0 */
     bool core_dumped;
     const char *tracing_error;    /* why tracing stopped before the end (partial), else NULL */
+    /* An image ended by exec: memory it left is not a leak, so by default
+     * (no --show-exec-leaks) it gets a summary and no records. */
+    bool records_hidden;
+    const char *exec_program;     /* REPORT_EXEC: the program it exec'd, when known */
+    bool exec_untraced;           /* ... which was not traced */
     const struct alloc_model *model;
     const struct leak_scan *scan; /* leak kinds; NULL: not scanned, blocks are "unfreed" */
     unsigned show_kinds;          /* text: bit (1 << enum leak_kind) per kind shown */
@@ -118,9 +123,15 @@ double report_age_s(const struct report_process *p, uint64_t seq);
 /* Writes the signal's name ("SIGSEGV") into buf. */
 void report_signal_name(int sig, char *buf, size_t len);
 /* Whether a bad free, a definitely or possibly lost block (any live block
- * when not scanned) was found: --error-exitcode, like Valgrind's default
+ * when not scanned; none in an image whose records are hidden) was found: --error-exitcode, like Valgrind's default
  * --errors-for-leak-kinds=definite,possible. */
 bool report_found_problems(const struct report_process *procs, size_t n);
+
+/* Whether p's report is its one-line summary (report_text_process). */
+static inline bool report_summary_only(const struct report_process *p)
+{
+    return p->end == REPORT_EXEC && p->records_hidden;
+}
 
 /* Text (Valgrind-like), prefix "==PID== ". */
 void report_text_banner(FILE *f, const struct report_process *p);

@@ -128,6 +128,12 @@ static void write_mapping(struct json_writer *w, const struct report_process *p,
 static int write_mappings(struct json_writer *w, const struct report_process *p)
 {
     struct mapping_report mr;
+    if (p->records_hidden) {
+        json_key(w, "mappings");
+        json_begin_array(w);
+        json_end_array(w);
+        return 0;
+    }
     if (report_collect_mappings(p, &mr) != 0)
         return -1;
     json_key(w, "mappings");
@@ -162,6 +168,19 @@ static void write_identity(struct json_writer *w, const struct report_process *p
     json_string(w, p->signal ? sig : NULL);
     json_key(w, "tracing_error");
     json_string(w, p->tracing_error);
+    if (p->end != REPORT_EXEC)
+        return;
+    /* Only an image ended by exec has these: what it exec'd, and whether
+     * its records are listed. */
+    json_key(w, "exec");
+    json_begin_object(w);
+    json_key(w, "program");
+    json_string(w, p->exec_program);
+    json_key(w, "traced");
+    json_bool(w, !p->exec_untraced);
+    json_key(w, "records_shown");
+    json_bool(w, !p->records_hidden);
+    json_end_object(w);
 }
 
 static void write_summary(struct json_writer *w, const struct report_process *p)
@@ -221,7 +240,7 @@ static int write_leaks(struct json_writer *w, const struct report_process *p)
         return -1;
     json_key(w, "leaks");
     json_begin_array(w);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && !p->records_hidden; i++)
         write_leak(w, p, &recs[i]);
     json_end_array(w);
     free(recs);

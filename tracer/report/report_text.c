@@ -309,8 +309,36 @@ static int print_mappings(FILE *f, const struct report_process *p)
     return 0;
 }
 
+/* An image ended by exec, without its records: one line. */
+static void print_exec_summary(FILE *f, const struct report_process *p)
+{
+    const struct alloc_model *m = p->model;
+    uint64_t bytes, blocks;
+    report_unfreed_totals(m, &bytes, &blocks);
+    fprintf(f, "==%d== Image", p->pid);
+    for (size_t i = 0; p->argv && p->argv[i]; i++) {
+        fputc(' ', f);
+        print_escaped(f, p->argv[i]);
+    }
+    fputs(" ended by exec", f);
+    if (p->exec_program) {
+        fputs(" of ", f);
+        print_escaped(f, p->exec_program);
+    }
+    fprintf(f, "%s: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64 " bytes in %" PRIu64
+            " blocks live at exec (not leaks; --show-exec-leaks lists them)", p->exec_untraced
+            ? " (not traced)" : "", m->allocations, m->frees, bytes, blocks);
+    if (m->nerrors)
+        fprintf(f, ", %zu error%s", m->nerrors, m->nerrors == 1 ? "" : "s");
+    fputc('\n', f);
+}
+
 int report_text_process(FILE *f, const struct report_process *p)
 {
+    if (report_summary_only(p)) {
+        print_exec_summary(f, p);
+        return 0;
+    }
     const struct alloc_model *m = p->model;
     uint64_t bytes, blocks;
     report_unfreed_totals(m, &bytes, &blocks);

@@ -108,6 +108,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
     struct process *np = process_fork(th->proc, child);
     if (!np || !process_add_thread(np, child))
         return session_fail(s, "out of memory following fork of pid %d", th->proc->pid);
+    np->fork_image = true;
     /* A vfork child runs in its parent's memory, whose stubs are the
      * parent's threads' to use: its calls return through the trampoline.
      * Its heap is the parent's too (dash allocates in a vfork child and

@@ -9,6 +9,7 @@
 #include "ptrace_io.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,20 +98,107 @@ static void warn_setid_ignored(pid_t pid)
             uid && gid ? "set-user-ID and set-group-ID" : uid ? "set-user-ID" : "set-group-ID");
 }
 
+/* Whether s matches one glob of a comma-separated list (Valgrind's
+ * --trace-children-skip syntax). */
+static bool matches_any(const char *patterns, const char *s)
+{
+    char pat[PATH_MAX];
+    for (const char *p = patterns; p && *p; p += *p == ',') {
+        size_t len = strcspn(p, ",");
+        if (len < sizeof(pat)) {
+            memcpy(pat, p, len);
+            pat[len] = '\0';
+            if (fnmatch(pat, s, 0) == 0)
+                return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+/* Which of Valgrind's child controls keeps an exec untraced, or NULL when
+ * it is followed: --trace-children=no, --trace-children-skip (the file
+ * name execve was given, or its base name) or --trace-children-skip-by-arg
+ * (any element of the new argv). */
+static const char *exec_not_followed(const struct mt_options *o, const char *program,
+                                     char *const *argv)
+{
+    if (!o->trace_children)
+        return "--trace-children=no";
+    if (o->skip_exe && *program) {
+        const char *base = strrchr(program, '/');
+        if (matches_any(o->skip_exe, program) || (base && matches_any(o->skip_exe, base + 1)))
+            return "--trace-children-skip";
+    }
+    for (size_t i = 0; o->skip_arg && argv && argv[i]; i++)
+        if (matches_any(o->skip_arg, argv[i]))
+            return "--trace-children-skip-by-arg";
+    return NULL;
+}
+
+/* An exec that is not followed: the old image's record ends at exec, and
+ * the new image, which holds none of memtrace's bytes (no int3, no scratch
+ * page, no stub: the old address space is gone), runs on untraced, and so
+ * does all it forks. */
+static int exec_hand_over(struct session *s, struct process *p)
+{
+    pid_t pid = p->pid;
+    p->end = END_EXEC;
+    p->exec_untraced = true;
+    process_release(p);
+    if (pid == s->main_pid)
+        s->main_untraced = true;
+    /* The affinity of a pinned image outlives exec: the new program gets
+     * every CPU it may use. */
+    if (s->opt->pin && !s->attached) {
+        int err = placement_release(&s->placement, pid);
+        if (err && err != -ESRCH)
+            mt_warn("cannot unpin pid %d: %s", pid, strerror(-err));
+    }
+    int err = pt_detach(pid, 0);
+    return err && err != -ESRCH ? session_fail(s, "cannot detach pid %d at its exec of %s: %s",
+                                               pid, p->exec_program ? p->exec_program : "a program",
+                                               strerror(-err))
+                                : 0;
+}
+
+/* The program an exec ran: the file name execve was given, else the
+ * executable's path; "" when neither can be read (the process is dying). */
+static void exec_program(pid_t pid, char *out, size_t len)
+{
+    if (procfs_exec_filename(pid, out, len) != 0 && procfs_exe(pid, out, len) != 0)
+        out[0] = '\0';
+}
+
 /* A new image in p (the first exec, or an exec that replaced an image). */
-int image_on_exec(struct session *s, struct thread *th)
+int image_on_exec(struct session *s, struct thread *th, bool *detached)
 {
     struct process *p = th->proc;
     pid_t pid = p->pid;
+    *detached = false;
     if (p->untraced_child) {
         /* The new image has none of our bytes: let it go. */
         p->end = END_EXEC;
         process_release(p);
+        *detached = true;
         int err = pt_detach(pid, 0);
         return err && err != -ESRCH ? session_fail(s, "cannot detach pid %d: %s", pid, strerror(-err))
                                     : 0;
     }
     if (p->exec_seen) {
+        char program[PATH_MAX];
+        exec_program(pid, program, sizeof(program));
+        if (*program && !(p->exec_program = strdup(program)))
+            return session_fail(s, "out of memory");
+        char **argv = procfs_cmdline(pid);
+        const char *why = exec_not_followed(s->opt, program, argv);
+        for (size_t i = 0; argv && argv[i]; i++)
+            free(argv[i]);
+        free(argv);
+        if (why) {
+            *detached = true;
+            return exec_hand_over(s, p);
+        }
         /* The old image's state is closed as it was at exec; a fresh record
          * follows the new one. */
         p->end = END_EXEC;

@@ -256,8 +256,21 @@ int session_run(struct session *s, const struct mt_options *opt, FILE *log)
         }
         /* Once reaped, its pid may be anyone's: forward no more. */
         struct process *main_proc = session_main_process(s);
-        if (forward_to_pid && (!main_proc || main_proc->end != END_RUNNING))
+        bool main_alive = main_proc && (main_proc->end == END_RUNNING ||
+                                        (s->main_untraced && !s->main_reaped));
+        if (forward_to_pid && !main_alive)
             forward_to_pid = 0;
+    }
+    if (rc == 0 && s->main_untraced && !s->main_reaped) {
+        /* The program runs on untraced after an exec memtrace did not
+         * follow: its end is the run's end, and its status memtrace's. */
+        pid_t got;
+        while ((got = pt_wait(s->main_pid, &s->main_status, 0)) == -EINTR)
+            ;
+        if (got != s->main_pid)
+            rc = session_fail(s, "waiting for pid %d, untraced since its exec: %s", s->main_pid,
+                              strerror(-got));
+        s->main_reaped = got == s->main_pid;
     }
     s->end_ns = mt_now_ns();
     close(errfd);

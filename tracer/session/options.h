@@ -26,6 +26,12 @@ struct mt_options {
     bool follow_forks;          /* off with --no-follow-forks */
     bool pin;                   /* off with --no-pin: memtrace and the program on one CPU */
     bool return_stubs;          /* off with --return-traps: every return traps */
+    /* Images and children, with Valgrind's names. */
+    bool show_exec_leaks;       /* --show-exec-leaks: list the records of images ended by exec */
+    bool trace_children;        /* off with --trace-children=no: no exec is followed */
+    const char *skip_exe;       /* --trace-children-skip=PATTERNS (comma-separated globs) */
+    const char *skip_arg;       /* --trace-children-skip-by-arg=PATTERNS */
+    bool child_silent;          /* --child-silent-after-fork=yes: no section for a fork image */
     unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */

@@ -32,6 +32,7 @@ struct report_process session_report_view(const struct process *p, unsigned show
         .pid = p->pid, .argv = p->argv, .end = report_end_of(p->end), .exit_code = p->exit_code,
         .attached = p->attached, .end_ns = p->end_ns,
         .tracing_error = p->tracing_error,
+        .exec_program = p->exec_program, .exec_untraced = p->exec_untraced,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
         .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
         .maps = &p->maps, .shms = &p->shms,
@@ -106,6 +107,8 @@ void report_view_banner(struct session *s, struct process *p)
 void report_view_live_error(void *arg, struct process *p, const struct alloc_error *err)
 {
     struct session *s = arg;
+    if (s->opt->child_silent && p->fork_image)
+        return;
     live_view_status_clear(s->view, stderr);
     report_view_banner(s, p);
     struct report_process rp = live_view(p);

@@ -214,6 +214,13 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
     struct wait_event ev = wait_event_classify(status);
     struct thread *th = session_find_thread(s, tid);
     if (!th) {
+        if ((ev.kind == WK_EXITED || ev.kind == WK_KILLED) && tid == s->main_pid &&
+            s->main_untraced && !s->main_reaped) {
+            /* The program, untraced since an exec, is memtrace's child still. */
+            s->main_reaped = true;
+            s->main_status = status;
+            return 0;
+        }
         if (ev.kind == WK_EXITED || ev.kind == WK_KILLED)
             return 0;   /* a thread of an image replaced by exec */
         /* A new task stops before running any instruction; it is resumed
@@ -243,8 +250,8 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
     case WK_TRAP:
         return on_trap(s, th);
     case WK_EXEC: {
-        bool detached = p->untraced_child;
-        if (image_on_exec(s, th) != 0)
+        bool detached;
+        if (image_on_exec(s, th, &detached) != 0)
             return -1;
         return detached ? 0 : session_resume(s, tid, 0);
     }

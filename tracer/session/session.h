@@ -40,6 +40,10 @@ struct session {
     bool view_names_asked;        /* the next view's names were asked for */
     struct placement placement;   /* CPU pinning (--no-pin: none) */
     bool pin_warned;
+    /* run: the program's exec was not followed (--trace-children=no, -skip):
+     * it runs on untraced; its wait status once reaped. */
+    bool main_untraced, main_reaped;
+    int main_status;
     bool tracing_failed;          /* run: an error ended tracing early; error says why */
     char error[1024];             /* why session_run or session_attach failed */
 };

@@ -23,7 +23,8 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd);
 int session_handle_next(struct session *s, int errfd);
 
 /* image.c: a new image, a link-map change, a live process's set-up */
-int image_on_exec(struct session *s, struct thread *th);
+/* *detached: the process is no longer traced (its new image runs untraced). */
+int image_on_exec(struct session *s, struct thread *th, bool *detached);
 int image_on_rendezvous(struct session *s, struct process *p, pid_t tid);
 int image_install_live(struct session *s, struct process *p);
 

@@ -110,6 +110,7 @@ void process_destroy(struct process *p)
     shm_table_destroy(&p->shms);
     stack_intern_destroy(&p->stacks);
     free(p->tracing_error);
+    free(p->exec_program);
     if (p->unwinder)
         unwinder_destroy(p->unwinder);
     if (p->scan) {

@@ -63,6 +63,9 @@ struct process {
     bool placed;            /* a thread of it shares memtrace's CPU (placement) */
     uint64_t end_ns;        /* CLOCK_MONOTONIC when tracing it ended (block ages) */
     char *tracing_error;    /* why tracing it stopped before its end (owned), else NULL */
+    bool fork_image;        /* a child of fork, in the image it shares with its parent */
+    bool exec_untraced;     /* its exec was not followed: the new image runs untraced */
+    char *exec_program;     /* the program its exec ran (owned), else NULL */
     /* A vfork child until its exec or exit runs in its parent's memory:
      * the blocks it allocates and frees are its parent's (see process_heap). */
     struct process *vfork_parent;

@@ -30,6 +30,11 @@ def check_true(what, cond, detail=""):
     log("ok: %s" % what)
 
 
+def check_text_lacks(what, text, needle):
+    check_true("%s does not contain %r" % (what, needle), needle not in text,
+               "text (last 3000 chars):\n" + text[-3000:])
+
+
 def check_text_has(what, text, needle, case=True):
     hay, ndl = (text, needle) if case else (text.lower(), needle.lower())
     check_true("%s contains %r" % (what, needle), ndl in hay,

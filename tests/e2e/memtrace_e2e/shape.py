@@ -41,6 +41,11 @@ def check_process_shape(proc, command):
           [k for k in SUMMARY_PAIRS if not (isinstance(s[k], dict) and all(
               isinstance(s[k].get(f), int) for f in ("bytes", "blocks")))])
     leaks = proc["leaks"]
+    check_exec_shape(proc)
+    if not records_shown(proc):
+        check("summary.errors == number of error records", s["errors"], len(proc["errors"]))
+        check_kinds_shape(proc)
+        return
     sizes = [r["bytes"] for r in leaks]
     check_true("leak records sorted by bytes, descending",
                sizes == sorted(sizes, reverse=True), repr(sizes))
@@ -53,6 +58,28 @@ def check_process_shape(proc, command):
     check_true("one leak record per (kind, allocator, stack)",
                len(keys) == len(set(keys)))
     check_kinds_shape(proc)
+
+
+def records_shown(proc):
+    """False for an image ended by exec whose records are left out (the
+    default; --show-exec-leaks lists them)."""
+    return proc.get("exec", {}).get("records_shown", True)
+
+
+def check_exec_shape(proc):
+    """Only an image ended by exec has "exec": {program, traced,
+    records_shown}; when its records are not shown, leaks and mappings are
+    empty and its summary still counts what it left."""
+    ex = proc.get("exec")
+    check("has \"exec\" (end %s)" % proc["end"], proc["end"] == "exec", ex is not None)
+    if ex is None:
+        return
+    check("exec keys", ["program", "records_shown", "traced"], sorted(ex))
+    check_true("exec.program: a string or null", ex["program"] is None
+               or isinstance(ex["program"], str), repr(ex["program"]))
+    if not ex["records_shown"]:
+        check("leaks of an image whose records are not shown", [], proc["leaks"])
+        check("mappings of an image whose records are not shown", [], proc["mappings"])
 
 
 def pair(d):

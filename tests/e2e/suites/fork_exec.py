@@ -1,8 +1,9 @@
 """fork, vfork and exec: one report per process image, with or without
 --no-follow-forks."""
 import json
+import shutil
 
-from memtrace_e2e.checks import check, check_text_has, check_true, log
+from memtrace_e2e.checks import check, check_text_has, check_text_lacks, check_true, log
 from memtrace_e2e.expect import (check_dtv_records, check_exited, check_kinds, check_stats_present,
                                  check_summary, marked_leaks, stdout_ints)
 from memtrace_e2e.run import native, trace
@@ -63,15 +64,20 @@ def check_exec_target(env, proc, status):
                  {"leak": (77, 1, "malloc", "main", "definitely_lost")})
 
 
-def check_exec_end(proc):
+def check_exec_end(proc, program, shown=False):
     """An image replaced by exec: its memory was gone before it could be
-    scanned, so it is not classified (Valgrind does not check an image it
-    replaces by exec at all)."""
+    scanned, so it is not classified; memory left at exec is not a leak, so
+    by default its records are left out and only its summary counts them
+    (Valgrind does not check an image it replaces by exec at all);
+    --show-exec-leaks lists them as "unfreed"."""
     check("process end", "exec", proc["end"])
     check("process exit_code", None, proc["exit_code"])
     check("process signal", None, proc["signal"])
+    check("exec", {"program": program, "traced": True, "records_shown": shown}, proc["exec"])
     check("summary.classified", False, proc["summary"]["classified"])
     check("summary kinds", [(0, 0)] * 4, [pair(proc["summary"][k]) for k in KINDS])
+    if not shown:
+        check("leaks", [], proc["leaks"])
     check("record kinds", ["unfreed"] * len(proc["leaks"]), [r["kind"] for r in proc["leaks"]])
 
 
@@ -96,7 +102,7 @@ def case_vfork_exec(env):
                  {"parent_leak": (48, 1, "malloc", "main", "definitely_lost")})
     log("-- vfork child before exec")
     check_pid("vfork child", child, before)
-    check_exec_end(before)
+    check_exec_end(before, target)
     check_summary(before, allocations=0, frees=0, bytes_allocated=0, unfreed=(0, 0), errors=0)
     check("leaks", [], before["leaks"])
     log("-- vfork child after exec (fx_exec_target)")
@@ -125,7 +131,7 @@ def case_vfork_heap(env):
     marked_leaks(env, parent, "vfork_heap",
                  {"parent_leak": (48, 1, "malloc", "main", "definitely_lost")})
     log("-- vfork child before exec")
-    check_exec_end(before)
+    check_exec_end(before, target)
     check_summary(before, allocations=0, frees=0, bytes_allocated=0, unfreed=(0, 0), errors=0)
     check("leaks", [], before["leaks"])
     log("-- vfork child after exec (fx_exec_target)")
@@ -153,22 +159,63 @@ def case_vfork_exec_no_follow(env):
 
 def case_exec(env):
     # The image leaks 64 at leak and execs fx_exec_target 4 (same pid),
-    # which leaks 77 and exits 4.
+    # which leaks 77 and exits 4. Valgrind (--trace-children=yes
+    # --leak-check=full): nothing for fx_exec's image (no leak summary at
+    # exec), 77 bytes definitely lost for fx_exec_target. memtrace: the
+    # first image's summary counts its 64 bytes, without a record, and the
+    # text report gives it one line.
     prog, target = env.fixture("exec"), env.fixture("exec_target")
     check("native status", 4, native(env, "exec", [target, "4"]).returncode)
-    t = trace(env, "exec", [target, "4"], status=4,
+    t = trace(env, "exec", [target, "4"], opts=["--error-exitcode=9"], status=9,
               commands=[[prog, target, "4"], [target, "4"]])
     pid = stdout_ints(t.stdout).get("pid")
     first, second = t.procs
     check_pid("first image", pid, first)
     check_pid("second image", pid, second)
     log("-- first image (fx_exec)")
-    check_exec_end(first)
+    check_exec_end(first, target)
+    check_summary(first, allocations=1, frees=0, bytes_allocated=64, unfreed=(64, 1),
+                  errors=0)
+    log("-- second image (fx_exec_target)")
+    check_exec_target(env, second, 4)
+    check_text_has("text report (stderr)", t.stderr,
+                   "==%d== Image %s %s 4 ended by exec of %s: 1 allocs, 0 frees, 64 bytes in 1 "
+                   "blocks live at exec (not leaks; --show-exec-leaks lists them)\n"
+                   % (pid, prog, target, target))
+    check("HEAP SUMMARY sections (fx_exec_target's only)", 1, t.stderr.count("HEAP SUMMARY"))
+    check_text_lacks("text report (stderr)", t.stderr, "exec.c:")
+
+
+def case_exec_clean_target(env):
+    # fx_exec leaks 64 and execs /bin/true, which leaks nothing. Valgrind
+    # (--trace-children=yes --leak-check=full --error-exitcode=9): exit 0,
+    # the image exec replaced is not checked. memtrace: exit 0 too, its 64
+    # bytes are in its summary only.
+    prog = env.fixture("exec")
+    true = shutil.which("true")
+    t = trace(env, "exec", [true], opts=["--error-exitcode=9"], status=0,
+              commands=[[prog, true], [true]])
+    check_exec_end(t.procs[0], true)
+    check_summary(t.procs[0], allocations=1, frees=0, bytes_allocated=64, unfreed=(64, 1),
+                  errors=0)
+
+
+def case_exec_show_exec_leaks(env):
+    # --show-exec-leaks: the first image's records are listed, "unfreed"
+    # (not classified: its memory was gone before it could be scanned), and
+    # they count for --error-exitcode.
+    prog, target = env.fixture("exec"), env.fixture("exec_target")
+    t = trace(env, "exec", [target, "0"], opts=["--show-exec-leaks"], status=0,
+              commands=[[prog, target, "0"], [target, "0"]])
+    first, second = t.procs
+    check_exec_end(first, target, shown=True)
     check_summary(first, allocations=1, frees=0, bytes_allocated=64, unfreed=(64, 1),
                   errors=0)
     marked_leaks(env, first, "exec", {"leak": (64, 1, "malloc", "main", "unfreed")})
-    log("-- second image (fx_exec_target)")
-    check_exec_target(env, second, 4)
+    check_exec_target(env, second, 0)
+    check_text_has("text report (stderr)", t.stderr,
+                   "64 bytes in 1 blocks are unfreed in loss record 1 of 1")
+    check_text_has("text report (stderr)", t.stderr, "exec.c:%d" % env.line("exec", "leak"))
 
 
 def case_exec_from_thread(env):
@@ -177,14 +224,15 @@ def case_exec_from_thread(env):
     # Old image: 56 at main_leak, 72 at thread_leak, pthread_create's DTV.
     prog, target = env.fixture("exec_from_thread"), env.fixture("exec_target")
     check("native status", 6, native(env, "exec_from_thread", [target, "6"]).returncode)
-    t = trace(env, "exec_from_thread", [target, "6"], status=6,
+    # --show-exec-leaks: the old image's records, as "unfreed".
+    t = trace(env, "exec_from_thread", [target, "6"], opts=["--show-exec-leaks"], status=6,
               commands=[[prog, target, "6"], [target, "6"]])
     pid = stdout_ints(t.stdout).get("pid")
     first, second = t.procs
     check_pid("first image", pid, first)
     check_pid("second image", pid, second)
     log("-- first image (fx_exec_from_thread)")
-    check_exec_end(first)
+    check_exec_end(first, target, shown=True)
     others = marked_leaks(env, first, "exec_from_thread", {
         "main_leak": (56, 1, "malloc", "main", "unfreed"),
         "thread_leak": (72, 1, "malloc", "exec_thread", "unfreed"),

@@ -397,7 +397,11 @@ static void test_usage_lists_every_option(void **state)
     assert_int_equal(fclose(f), 0);
     assert_non_null(strstr(text, "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"));
     const char *options[] = { "--json FILE", "-o, --log-file FILE", "--depth N",
-                              "--error-exitcode N", "--stats", "--no-pin", "-h, --help", "-V, --version" };
+                              "--error-exitcode N", "--stats", "--no-pin",
+                              "--show-exec-leaks", "--trace-children=yes|no",
+                              "--trace-children-skip=PATTERNS",
+                              "--trace-children-skip-by-arg=PATTERNS",
+                              "--child-silent-after-fork=yes|no", "-h, --help", "-V, --version" };
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
         if (!strstr(text, options[i]))
             fail_msg("usage does not mention %s", options[i]);
@@ -470,6 +474,47 @@ static void test_no_follow_forks(void **state)
     assert_false(r.o.follow_forks);
 }
 
+/* Valgrind's child controls and --show-exec-leaks. */
+static void test_child_options(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "prog");
+    assert_ok(&r);
+    assert_true(r.o.trace_children);
+    assert_false(r.o.show_exec_leaks);
+    assert_false(r.o.child_silent);
+    assert_null(r.o.skip_exe);
+    assert_null(r.o.skip_arg);
+    r = PARSE("run", "--show-exec-leaks", "--trace-children=no", "--child-silent-after-fork=yes",
+              "--trace-children-skip=*/sh,env", "--trace-children-skip-by-arg", "*.py", "prog");
+    assert_ok(&r);
+    assert_true(r.o.show_exec_leaks);
+    assert_false(r.o.trace_children);
+    assert_true(r.o.child_silent);
+    assert_string_equal(r.o.skip_exe, "*/sh,env");
+    assert_string_equal(r.o.skip_arg, "*.py");
+    ASSERT_TARGET(&r, "prog");
+    r = PARSE("run", "--trace-children=no", "--trace-children=yes", "prog");
+    assert_ok(&r);
+    assert_true(r.o.trace_children);
+}
+
+static void test_child_options_errors_are_named(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--trace-children=maybe", "prog");
+    assert_error(&r, "--trace-children takes yes or no, not 'maybe'");
+    r = PARSE("run", "--child-silent-after-fork=", "prog");
+    assert_error(&r, "--child-silent-after-fork takes yes or no, not ''");
+    r = PARSE("run", "--trace-children-skip=", "prog");
+    assert_error(&r, "--trace-children-skip needs comma-separated glob patterns, not ''");
+    r = PARSE("run", "--trace-children-skip-by-arg=a,,b", "prog");
+    assert_error(&r, "--trace-children-skip-by-arg needs comma-separated glob patterns, not "
+                 "'a,,b'");
+    r = PARSE("run", "--show-exec-leaks=yes", "prog");
+    assert_error(&r, "option '--show-exec-leaks' takes no argument");
+}
+
 static void test_pin_by_default_and_no_pin(void **state)
 {
     (void)state;
@@ -505,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_show_leak_kinds),
         cmocka_unit_test(test_leak_check_heuristics),
         cmocka_unit_test(test_no_follow_forks),
+        cmocka_unit_test(test_child_options),
+        cmocka_unit_test(test_child_options_errors_are_named),
         cmocka_unit_test(test_pin_by_default_and_no_pin),
         cmocka_unit_test(test_sample_and_min_size),
         cmocka_unit_test(test_json_option),
