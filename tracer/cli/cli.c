@@ -50,6 +50,9 @@ void cli_usage(FILE *f)
           "                         stdstring, length64, newarray, multipleinheritance\n"
           "                         (comma-separated), all (default) or none\n"
           "  --show-reachable       same as --show-leak-kinds=all\n"
+          "  --errors-for-leak-kinds=K  leak kinds that count as errors for\n"
+          "                         --error-exitcode and the ERROR SUMMARY: same words\n"
+          "                         as --show-leak-kinds (default definite,possible)\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
           "  --no-pin               do not pin memtrace and the program to one CPU (by\n"
@@ -135,7 +138,8 @@ static int parse_heuristics(const char *list, unsigned *out)
 
 enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
-       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE };
+       OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
+       OPT_ERROR_KINDS };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -148,6 +152,7 @@ static const struct option longopts[] = {
     { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
     { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
     { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
+    { "errors-for-leak-kinds", required_argument, NULL, OPT_ERROR_KINDS },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
     { "duration", required_argument, NULL, OPT_DURATION },
@@ -176,6 +181,7 @@ static void set_defaults(struct mt_options *o)
     o->sample = 1;
     o->heuristics = HEUR_ALL;
     o->show_kinds = REPORT_DEFAULT_KINDS;
+    o->error_kinds = REPORT_DEFAULT_KINDS;
 }
 
 /* argv[1]: help, version, or the command whose options follow. */
@@ -284,6 +290,17 @@ static int parse_leak_option(int c, const char *arg, struct mt_options *o, char 
     return PARSE_MORE;
 }
 
+/* --errors-for-leak-kinds: Valgrind's option of that name. */
+static int parse_error_kinds(const char *arg, struct mt_options *o, char *err, size_t err_len)
+{
+    if (parse_leak_kinds(arg, &o->error_kinds) != 0) {
+        snprintf(err, err_len, "--errors-for-leak-kinds takes definite, indirect, possible, "
+                 "reachable (comma-separated), all or none, not '%s'", arg);
+        return PARSE_FAIL;
+    }
+    return PARSE_MORE;
+}
+
 static int add_debug_dir(const char *dir, struct mt_options *o, char *err, size_t err_len)
 {
     if (!*dir) {
@@ -384,6 +401,8 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
         return parse_leak_option(c, optarg, o, err, err_len);
     case OPT_DEBUG_DIR:
         return add_debug_dir(optarg, o, err, err_len);
+    case OPT_ERROR_KINDS:
+        return parse_error_kinds(optarg, o, err, err_len);
     case OPT_JSON:
     case 'o':
         if (!*optarg) {

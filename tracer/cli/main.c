@@ -20,7 +20,8 @@
 
 #define EXIT_USAGE 2
 
-static struct report_process *collect(const struct session *t, unsigned show_kinds, size_t *n)
+static struct report_process *collect(const struct session *t, const struct mt_options *opt,
+                                      size_t *n)
 {
     size_t count = 0;
     for (struct process *p = t->procs; p; p = p->next)
@@ -33,7 +34,8 @@ static struct report_process *collect(const struct session *t, unsigned show_kin
     for (struct process *p = t->procs; p; p = p->next) {
         if (p->untraced_child)
             continue;   /* --no-follow-forks: a vfork child until its exec */
-        rps[--i] = session_report_view(p, show_kinds);
+        rps[--i] = session_report_view(p, opt->show_kinds);
+        rps[i].error_kinds = opt->error_kinds;
     }
     *n = count;
     return rps;
@@ -202,7 +204,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: %s; tracing stopped, the program runs on untraced, and the "
                 "report has what was recorded until then\n", t.error);
     size_t n = 0;
-    struct report_process *rps = collect(&t, opt.show_kinds, &n);
+    struct report_process *rps = collect(&t, &opt, &n);
     bool write_failed = write_reports(&opt, &t, log, &logf, &json, rps, n);
     int status = rps ? exit_status(&opt, &t, rps, n) : EXIT_USAGE;
     if (write_failed)

@@ -40,6 +40,7 @@ struct report_process {
     const struct alloc_model *model;
     const struct leak_scan *scan; /* leak kinds; NULL: not scanned, blocks are "unfreed" */
     unsigned show_kinds;          /* text: bit (1 << enum leak_kind) per kind shown */
+    unsigned error_kinds;         /* kinds that are errors (--errors-for-leak-kinds) */
     const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
     const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;
@@ -117,9 +118,12 @@ void report_format_frame(const struct sym_frame *fr, char *buf, size_t len);
 double report_age_s(const struct report_process *p, uint64_t seq);
 /* Writes the signal's name ("SIGSEGV") into buf. */
 void report_signal_name(int sig, char *buf, size_t len);
-/* Whether a bad free, a definitely or possibly lost block (any live block
- * when not scanned) was found: --error-exitcode, like Valgrind's default
- * --errors-for-leak-kinds=definite,possible. */
+/* Whether record r counts as an error: its kind is one of p->error_kinds
+ * (Valgrind's --errors-for-leak-kinds); an unclassified block could be of
+ * any kind, so it counts unless no kind does. */
+bool report_leak_is_error(const struct report_process *p, const struct leak_record *r);
+/* Whether a bad free or a leak of an error kind (report_leak_is_error) was
+ * found: --error-exitcode. */
 bool report_found_problems(const struct report_process *procs, size_t n);
 
 /* Text (Valgrind-like), prefix "==PID== ". */

@@ -206,6 +206,8 @@ static void write_leak(struct json_writer *w, const struct report_process *p,
     }
     json_key(w, "allocator");
     json_string(w, alloc_fn_name(r->fn));
+    json_key(w, "error");
+    json_bool(w, report_leak_is_error(p, r));
     write_age(w, "oldest_age_s", p, r->oldest_seq);
     write_age(w, "newest_age_s", p, r->newest_seq);
     json_key(w, "stack");

@@ -319,8 +319,9 @@ int report_text_process(FILE *f, const struct report_process *p)
     size_t n;
     if (report_collect_leaks(m, p->scan, &recs, &n) != 0)
         return -1;
-    size_t nshown = 0;
+    size_t nshown = 0, nleak_errors = 0;
     for (size_t i = 0; i < n; i++) {
+        nleak_errors += report_leak_is_error(p, &recs[i]);
         if (shown(p, recs[i].kind)) {
             recs[nshown++] = recs[i];
             prefetch_stack(p, recs[i].stack);
@@ -360,8 +361,11 @@ int report_text_process(FILE *f, const struct report_process *p)
     size_t doubles = 0;
     for (size_t i = 0; i < m->nerrors; i++)
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;
-    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free)\n",
-            pid, pid, m->nerrors, doubles, m->nerrors - doubles);
+    /* Like Valgrind, a loss record of a kind --errors-for-leak-kinds names
+     * is one error, shown or not. */
+    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free, "
+            "%zu loss records)\n", pid, pid, m->nerrors + nleak_errors, doubles,
+            m->nerrors - doubles, nleak_errors);
     if (p->end == REPORT_SIGNALED) {
         char sig[32];
         report_signal_name(p->signal, sig, sizeof(sig));

@@ -28,6 +28,7 @@ struct mt_options {
     bool return_stubs;          /* off with --return-traps: every return traps */
     unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
+    unsigned error_kinds;       /* --errors-for-leak-kinds: 1 << enum leak_kind */
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;
     /* attach */

@@ -33,7 +33,8 @@ struct report_process session_report_view(const struct process *p, unsigned show
         .attached = p->attached, .end_ns = p->end_ns,
         .tracing_error = p->tracing_error,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
-        .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
+        .scan = p->scan, .show_kinds = show_kinds, .error_kinds = REPORT_DEFAULT_KINDS,
+        .stacks = &p->stacks,
         .maps = &p->maps, .shms = &p->shms,
         .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };

@@ -431,6 +431,27 @@ static void test_show_leak_kinds(void **state)
                      "(comma-separated), all or none, not 'definite,lost'");
 }
 
+static void test_errors_for_leak_kinds(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE));
+    r = PARSE("run", "--errors-for-leak-kinds=reachable", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, 1u << LEAK_REACHABLE);
+    assert_int_equal(r.o.show_kinds, (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE));
+    r = PARSE("run", "--errors-for-leak-kinds", "all", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, (1u << LEAK_KIND_COUNT) - 1);
+    r = PARSE("attach", "--errors-for-leak-kinds=none", "123");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, 0);
+    r = PARSE("run", "--errors-for-leak-kinds=definite,leak", "prog");
+    assert_error(&r, "--errors-for-leak-kinds takes definite, indirect, possible, reachable "
+                     "(comma-separated), all or none, not 'definite,leak'");
+}
+
 static void test_leak_check_heuristics(void **state)
 {
     (void)state;
@@ -503,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_leak_kind_and_fork_defaults),
         cmocka_unit_test(test_show_leak_kinds),
+        cmocka_unit_test(test_errors_for_leak_kinds),
         cmocka_unit_test(test_leak_check_heuristics),
         cmocka_unit_test(test_no_follow_forks),
         cmocka_unit_test(test_pin_by_default_and_no_pin),

@@ -81,7 +81,7 @@ static int setup(void **state)
         return -1;
     fx->proc = (struct report_process){
         .pid = 42, .argv = seed_argv, .end = REPORT_EXITED, .exit_code = 0,
-        .model = &fx->model, .stacks = &fx->stacks,
+        .model = &fx->model, .stacks = &fx->stacks, .error_kinds = REPORT_DEFAULT_KINDS,
         .resolve_frames = fake_resolve_frames, .resolve_ctx = fx->frames,
     };
     *state = fx;
@@ -263,7 +263,35 @@ static void test_found_problems(void **state)
     assert_false(report_found_problems(procs, 2));
     invalid_free(fx, 0x5000, STACK_NONE);
     assert_true(report_found_problems(procs, 2));
+    /* Bad frees count whatever --errors-for-leak-kinds says. */
+    procs[1].error_kinds = 0;
+    assert_true(report_found_problems(procs, 2));
     alloc_model_destroy(&clean);
+}
+
+/* --errors-for-leak-kinds: a record is an error when its kind is named;
+ * an unclassified one (no scan) unless no kind is. */
+static void test_leak_is_error(void **state)
+{
+    struct fixture *fx = *state;
+    struct leak_record r = { .kind = LEAK_REACHABLE };
+    assert_false(report_leak_is_error(&fx->proc, &r));
+    r.kind = LEAK_POSSIBLE;
+    assert_true(report_leak_is_error(&fx->proc, &r));
+    fx->proc.error_kinds = 1u << LEAK_REACHABLE;
+    assert_false(report_leak_is_error(&fx->proc, &r));
+    r.kind = LEAK_REACHABLE;
+    assert_true(report_leak_is_error(&fx->proc, &r));
+    r.kind = REPORT_KIND_UNFREED;
+    assert_true(report_leak_is_error(&fx->proc, &r));
+    fx->proc.error_kinds = 0;
+    assert_false(report_leak_is_error(&fx->proc, &r));
+
+    /* No scan: every live block is unfreed; none is an error with none. */
+    alloc(fx, FN_MALLOC, 0x1000, 1, STACK_NONE);
+    assert_false(report_found_problems(&fx->proc, 1));
+    fx->proc.error_kinds = 1u << LEAK_INDIRECT;
+    assert_true(report_found_problems(&fx->proc, 1));
 }
 
 static void test_signal_names(void **state)
@@ -387,7 +415,7 @@ static void test_text_process_with_one_leak(void **state)
                 "==42==    unfreed: 30 bytes in 1 blocks\n"
                 "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
-                "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
+                "==42== ERROR SUMMARY: 1 errors (0 double free, 0 invalid free, 1 loss records)\n"
                 "==42== Process exited with status 0\n");
 }
 
@@ -449,7 +477,7 @@ static void test_text_process_numbers_records_and_names_allocators(void **state)
                 "==42==    unfreed: 80 bytes in 3 blocks\n"
                 "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
-                "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
+                "==42== ERROR SUMMARY: 2 errors (0 double free, 0 invalid free, 2 loss records)\n"
                 "==42== Process exited with status 3\n");
 }
 
@@ -474,7 +502,7 @@ static void test_text_process_killed_by_signal(void **state)
                 "==42==    unfreed: 0 bytes in 0 blocks\n"
                 "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
-                "==42== ERROR SUMMARY: 2 errors (1 double free, 1 invalid free)\n"
+                "==42== ERROR SUMMARY: 2 errors (1 double free, 1 invalid free, 0 loss records)\n"
                 "==42== Process terminated by SIGSEGV (core dumped)\n");
 }
 
@@ -613,7 +641,7 @@ static void test_json_document_for_small_model(void **state)
         "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","
         "\"indirectly_lost\":" ZERO ",\"possibly_lost\":" ZERO ",\"still_reachable\":" ZERO ",\"classified\":false,"
         "\"errors\":1,\"untracked_frees\":0},"
-        "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\","
+        "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\",\"error\":true,"
         "\"oldest_age_s\":null,\"newest_age_s\":null,"
         "\"stack\":[" FRAME_MAIN "," FRAME_NOWHERE "]}],"
         "\"errors\":[{\"kind\":\"double_free\",\"function\":\"free\",\"address\":\"0x2000\","
@@ -872,6 +900,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_collect_of_empty_model_gives_no_records),
         T(test_collect_groups_by_allocator_and_stack),
+        T(test_leak_is_error),
         T(test_collect_breaks_byte_ties_by_blocks_then_stack),
         T(test_collect_handles_many_records),
         T(test_unfreed_totals),
