@@ -36,6 +36,8 @@ static struct report_process *collect(const struct session *t, const struct mt_o
             continue;   /* --no-follow-forks: a vfork child until its exec */
         rps[--i] = session_report_view(p, opt->show_kinds);
         rps[i].error_kinds = opt->error_kinds;
+        rps[i].alloc_fns = opt->alloc_fns;
+        rps[i].nalloc_fns = opt->nalloc_fns;
     }
     *n = count;
     return rps;

@@ -138,11 +138,16 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
         }
     }
     free(rs.index);
-    if (rs.n > 1)
-        qsort(rs.recs, rs.n, sizeof(*rs.recs), compare_records);
+    report_sort_leaks(rs.recs, rs.n);
     *out = rs.recs;
     *n = rs.n;
     return 0;
+}
+
+void report_sort_leaks(struct leak_record *recs, size_t n)
+{
+    if (n > 1)
+        qsort(recs, n, sizeof(*recs), compare_records);
 }
 
 void report_kind_totals(const struct alloc_model *m, const struct leak_scan *scan,

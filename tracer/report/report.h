@@ -41,6 +41,8 @@ struct report_process {
     const struct leak_scan *scan; /* leak kinds; NULL: not scanned, blocks are "unfreed" */
     unsigned show_kinds;          /* text: bit (1 << enum leak_kind) per kind shown */
     unsigned error_kinds;         /* kinds that are errors (--errors-for-leak-kinds) */
+    const char *const *alloc_fns; /* --alloc-fn patterns: frames cut from allocation stacks */
+    size_t nalloc_fns;
     const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
     const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;
@@ -61,6 +63,9 @@ struct leak_record {
     uint64_t bytes, blocks;
     uint64_t indirect_bytes, indirect_blocks;   /* definitely lost: what they own */
     uint64_t oldest_seq, newest_seq;            /* allocation numbers (alloc_model_seq_time) */
+    /* --alloc-fn: the stack shown starts at frame cut_frame of ips[cut_ip]
+     * (frames as report_frames gives them); 0, 0 without a cut. */
+    unsigned cut_ip, cut_frame;
 };
 
 /* One entry of the mappings section: a mapping the program made and never
@@ -101,6 +106,22 @@ const char *report_kind_name(unsigned kind);
  * Returns 0 or -ENOMEM. */
 int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *scan,
                          struct leak_record **out, size_t *n);
+/* Sorts records as report_collect_leaks does. */
+void report_sort_leaks(struct leak_record *recs, size_t n);
+/* --alloc-fn (stack_cut.c). Whether frame fr is of a function p->alloc_fns
+ * names (fnmatch on the demangled or the mangled name). */
+bool report_is_alloc_fn(const struct report_process *p, const struct sym_frame_ext *fr);
+/* Where stack starts once the wrappers are cut off its top: the leading
+ * frames that report_is_alloc_fn, never the last one. */
+void report_cut_stack(const struct report_process *p, uint32_t stack, unsigned *cut_ip,
+                      unsigned *cut_frame);
+/* Cuts every record's stack and merges the records then equal in kind,
+ * allocator and stack (the lowest stack id stays), sorted again. Nothing
+ * to do without p->alloc_fns. Returns 0 or -ENOMEM (recs unchanged). */
+int report_cut_alloc_fns(const struct report_process *p, struct leak_record *recs, size_t *n);
+/* report_collect_leaks of p, then report_cut_alloc_fns: the records the
+ * writers show. */
+int report_collect_records(const struct report_process *p, struct leak_record **out, size_t *n);
 /* Bytes and blocks per kind (index REPORT_KIND_UNFREED: all live blocks). */
 struct report_amount { uint64_t bytes, blocks; };
 void report_kind_totals(const struct alloc_model *m, const struct leak_scan *scan,

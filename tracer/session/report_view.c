@@ -71,6 +71,8 @@ void report_view_live_tick(struct session *s, struct process *p, uint64_t now)
     symbolizer_worker_poll(s->view_names);
     struct helper_names names = { s->view_names, p->symbolizer };
     struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
+    rp.alloc_fns = s->opt->alloc_fns;
+    rp.nalloc_fns = s->opt->nalloc_fns;
     rp.resolve_frames = resolve_frames_from_helper;
     rp.resolve_ctx = &names;
     if (!s->view_names_asked && now + ahead >= s->next_view_ns) {

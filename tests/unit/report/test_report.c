@@ -419,6 +419,72 @@ static void test_text_process_with_one_leak(void **state)
                 "==42== Process exited with status 0\n");
 }
 
+/* --alloc-fn: the leading frames whose function matches are cut (the
+ * last frame always stays), then records equal in kind, allocator and
+ * what is left of their stack are one. */
+static void test_alloc_fn_cut_and_merge(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t through = STACK(fx, IP_HELPER, IP_MAIN), direct = STACK(fx, IP_MAIN);
+    uint32_t inl = STACK(fx, IP_INLINED, IP_LIBC_FN);
+    alloc(fx, FN_MALLOC, 0x1000, 10, through);
+    alloc(fx, FN_MALLOC, 0x2000, 20, through);
+    alloc(fx, FN_MALLOC, 0x3000, 5, direct);
+    alloc(fx, FN_CALLOC, 0x4000, 7, through);   /* other allocator: its own record */
+    alloc(fx, FN_MALLOC, 0x5000, 1, inl);
+    const char *patterns[] = { "help*", "_ZN2ns*" };
+    fx->proc.alloc_fns = patterns;
+    fx->proc.nalloc_fns = 2;
+
+    unsigned ip = 9, frame = 9;
+    report_cut_stack(&fx->proc, through, &ip, &frame);
+    assert_int_equal(ip, 1);
+    assert_int_equal(frame, 0);
+    /* Inlined: the mangled name matches, the caller at that address stays. */
+    report_cut_stack(&fx->proc, inl, &ip, &frame);
+    assert_int_equal(ip, 0);
+    assert_int_equal(frame, 1);
+    report_cut_stack(&fx->proc, STACK_NONE, &ip, &frame);
+    assert_int_equal(ip, 0);
+
+    struct leak_record *recs;
+    size_t n;
+    assert_int_equal(report_collect_records(&fx->proc, &recs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(recs[0].bytes, 35);
+    assert_int_equal(recs[0].blocks, 3);
+    assert_int_equal(recs[0].fn, FN_MALLOC);
+    assert_int_equal(recs[0].stack, through < direct ? through : direct);
+    assert_int_equal(recs[1].bytes, 7);
+    assert_int_equal(recs[1].fn, FN_CALLOC);
+    assert_int_equal(recs[1].cut_ip, 1);
+    assert_int_equal(recs[2].bytes, 1);
+    free(recs);
+
+    char *got = capture_text(fx, write_process);
+    assert_non_null(strstr(got, "35 bytes in 3 blocks are unfreed in loss record 1 of 3, "
+                                "allocated by malloc()\n"
+                                "==42==    at 0x401000: main (seed.c:21)\n"
+                                "==42==\n"));
+    assert_non_null(strstr(got, "allocated by malloc()\n"
+                                "==42==    at 0x401200: main (seed.c:30)\n"
+                                "==42==\n"));
+    assert_null(strstr(got, "helper"));
+    assert_null(strstr(got, "ns::grow"));
+    free(got);
+
+    /* Every frame a wrapper: the last stays. */
+    const char *all[] = { "*" };
+    fx->proc.alloc_fns = all;
+    fx->proc.nalloc_fns = 1;
+    report_cut_stack(&fx->proc, through, &ip, &frame);
+    assert_int_equal(ip, 1);
+    assert_int_equal(frame, 0);
+    report_cut_stack(&fx->proc, inl, &ip, &frame);
+    assert_int_equal(ip, 1);
+    assert_int_equal(frame, 0);
+}
+
 static void test_text_stack_stops_at_main(void **state)
 {
     struct fixture *fx = *state;
@@ -901,6 +967,7 @@ int main(void)
         T(test_collect_of_empty_model_gives_no_records),
         T(test_collect_groups_by_allocator_and_stack),
         T(test_leak_is_error),
+        T(test_alloc_fn_cut_and_merge),
         T(test_collect_breaks_byte_ties_by_blocks_then_stack),
         T(test_collect_handles_many_records),
         T(test_unfreed_totals),
