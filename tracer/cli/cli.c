@@ -50,6 +50,16 @@ void cli_usage(FILE *f)
           "                         stdstring, length64, newarray, multipleinheritance\n"
           "                         (comma-separated), all (default) or none\n"
           "  --show-reachable       same as --show-leak-kinds=all\n"
+          "  --errors-for-leak-kinds=K  leak kinds that count as errors for\n"
+          "                         --error-exitcode and the ERROR SUMMARY: same words\n"
+          "                         as --show-leak-kinds (default definite,possible)\n"
+          "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
+          "                         g_malloc): its frames are dropped from the top of\n"
+          "                         allocation stacks, and records left with the same\n"
+          "                         stack and kind are merged (repeatable; fnmatch\n"
+          "                         wildcards, e.g. 'g_*'; matches the demangled or the\n"
+          "                         mangled name; bad-free stacks keep every frame;\n"
+          "                         --depth counts frames before the cut)\n"
           "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
           "                         traced until they exec)\n"
           "  --show-exec-leaks      list the blocks of an image replaced by exec (by default\n"
@@ -146,7 +156,8 @@ static int parse_heuristics(const char *list, unsigned *out)
 enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_FORKS,
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
        OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
-       OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT };
+       OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT
+       OPT_ERROR_KINDS, OPT_ALLOC_FN };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -159,6 +170,8 @@ static const struct option longopts[] = {
     { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
     { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
     { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
+    { "errors-for-leak-kinds", required_argument, NULL, OPT_ERROR_KINDS },
+    { "alloc-fn", required_argument, NULL, OPT_ALLOC_FN },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
     { "duration", required_argument, NULL, OPT_DURATION },
@@ -193,6 +206,7 @@ static void set_defaults(struct mt_options *o)
     o->sample = 1;
     o->heuristics = HEUR_ALL;
     o->show_kinds = REPORT_DEFAULT_KINDS;
+    o->error_kinds = REPORT_DEFAULT_KINDS;
 }
 
 /* argv[1]: help, version, or the command whose options follow. */
@@ -298,6 +312,32 @@ static int parse_leak_option(int c, const char *arg, struct mt_options *o, char 
                  arg);
         return PARSE_FAIL;
     }
+    return PARSE_MORE;
+}
+
+/* --errors-for-leak-kinds: Valgrind's option of that name. */
+static int parse_error_kinds(const char *arg, struct mt_options *o, char *err, size_t err_len)
+{
+    if (parse_leak_kinds(arg, &o->error_kinds) != 0) {
+        snprintf(err, err_len, "--errors-for-leak-kinds takes definite, indirect, possible, "
+                 "reachable (comma-separated), all or none, not '%s'", arg);
+        return PARSE_FAIL;
+    }
+    return PARSE_MORE;
+}
+
+/* --alloc-fn: kept as given; matched against names at report time. */
+static int add_alloc_fn(const char *pattern, struct mt_options *o, char *err, size_t err_len)
+{
+    if (!*pattern) {
+        snprintf(err, err_len, "--alloc-fn needs a function name or pattern, not ''");
+        return PARSE_FAIL;
+    }
+    if (o->nalloc_fns == CLI_MAX_ALLOC_FNS) {
+        snprintf(err, err_len, "at most %d --alloc-fn options", CLI_MAX_ALLOC_FNS);
+        return PARSE_FAIL;
+    }
+    o->alloc_fns[o->nalloc_fns++] = pattern;
     return PARSE_MORE;
 }
 
@@ -433,6 +473,10 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
         return parse_child_option(c, optarg, o, err, err_len);
     case OPT_DEBUG_DIR:
         return add_debug_dir(optarg, o, err, err_len);
+    case OPT_ERROR_KINDS:
+        return parse_error_kinds(optarg, o, err, err_len);
+    case OPT_ALLOC_FN:
+        return add_alloc_fn(optarg, o, err, err_len);
     case OPT_JSON:
     case 'o':
         if (!*optarg) {

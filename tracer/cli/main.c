@@ -44,6 +44,9 @@ static struct report_process *collect(const struct mt_options *opt, const struct
             continue;
         rps[--i] = session_report_view(p, opt->show_kinds);
         rps[i].records_hidden = p->end == END_EXEC && !opt->show_exec_leaks;
+        rps[i].error_kinds = opt->error_kinds;
+        rps[i].alloc_fns = opt->alloc_fns;
+        rps[i].nalloc_fns = opt->nalloc_fns;
     }
     *n = count;
     return rps;

@@ -103,9 +103,12 @@ static void human_bytes(double bytes, char *buf, size_t len)
 /* Frames of each stack a view shows. */
 #define FRAMES_SHOWN 2
 
-/* The first two frames of a stack, "f (a.c:3) < g (a.c:9)". */
-static void describe_stack(const struct report_process *p, uint32_t stack, char *buf, size_t len)
+/* The first two frames of a record's stack, after the --alloc-fn cut:
+ * "f (a.c:3) < g (a.c:9)". */
+static void describe_stack(const struct report_process *p, const struct leak_record *r,
+                           char *buf, size_t len)
 {
+    uint32_t stack = r->stack;
     unsigned depth;
     const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
     size_t used = 0;
@@ -114,28 +117,42 @@ static void describe_stack(const struct report_process *p, uint32_t stack, char 
         snprintf(buf, len, "(no stack recorded)");
         return;
     }
-    for (unsigned i = 0; i < depth && i < FRAMES_SHOWN && used + 1 < len; i++) {
+    unsigned skip = r->cut_frame;
+    for (unsigned i = r->cut_ip, shown = 0; i < depth && shown < FRAMES_SHOWN && used + 1 < len;
+         i++, shown++, skip = 0) {
         const struct sym_frame_ext *frames;
-        report_frames(p, stack, ips[i], &frames);
+        unsigned nframes = report_frames(p, stack, ips[i], &frames);
         char frame[512];
-        report_format_frame(&frames[0].f, frame, sizeof(frame));
-        int n = snprintf(buf + used, len - used, "%s%s", i ? " < " : "", frame);
+        report_format_frame(&frames[skip < nframes ? skip : 0].f, frame, sizeof(frame));
+        int n = snprintf(buf + used, len - used, "%s%s", shown ? " < " : "", frame);
         if (n < 0)
             break;
         used += (size_t)n < len - used ? (size_t)n : len - used - 1;
     }
 }
 
+/* Live blocks by (allocator, stack) with no kinds (no scan while the
+ * process runs), grouped by their stacks after the --alloc-fn cut. A name
+ * the symbolizer helper has not sent yet matches no pattern: until it
+ * comes, that stack keeps its wrapper frames. */
+static int live_records(const struct report_process *p, struct leak_record **recs, size_t *n)
+{
+    struct report_process unscanned = *p;
+    unscanned.scan = NULL;
+    return report_collect_records(&unscanned, recs, n);
+}
+
 void live_view_ask_names(const struct live_view *v, const struct report_process *p)
 {
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(p->model, NULL, &recs, &n) != 0)
+    /* With --alloc-fn, the cut asks for the wrappers' names of every record. */
+    if (live_records(p, &recs, &n) != 0)
         return; /* the view itself will ask */
     for (size_t i = 0; i < n && i < v->top; i++) {
         unsigned depth;
         const mt_addr *ips = stack_intern_get(p->stacks, recs[i].stack, &depth);
-        for (unsigned k = 0; k < depth && k < FRAMES_SHOWN; k++) {
+        for (unsigned k = recs[i].cut_ip; k < depth && k < recs[i].cut_ip + FRAMES_SHOWN; k++) {
             const struct sym_frame_ext *frames;
             report_frames(p, recs[i].stack, ips[k], &frames);
         }
@@ -148,7 +165,7 @@ int live_view_print(struct live_view *v, FILE *f, const struct report_process *p
 {
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(p->model, NULL, &recs, &n) != 0)
+    if (live_records(p, &recs, &n) != 0)
         return -ENOMEM;
     uint64_t events = events_of(p->model);
     double dt = v->prev_ns ? (double)(now_ns - v->prev_ns) / 1e9 : (double)traced_ns / 1e9;
@@ -174,7 +191,7 @@ int live_view_print(struct live_view *v, FILE *f, const struct report_process *p
         human_bytes(growth, grow + 1, sizeof(grow) - 3);
         grow[0] = growth >= 0 ? '+' : ' ';
         strcat(grow, "/s");   /* NOLINT(clang-analyzer-security.insecureAPI.strcpy): room kept */
-        describe_stack(p, r->stack, where, sizeof(where));
+        describe_stack(p, r, where, sizeof(where));
         fprintf(f, "==%d==   %12s %8" PRIu64 " %14s  %s\n", p->pid, bytes, r->blocks, grow, where);
     }
     fflush(f);

@@ -138,11 +138,16 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
         }
     }
     free(rs.index);
-    if (rs.n > 1)
-        qsort(rs.recs, rs.n, sizeof(*rs.recs), compare_records);
+    report_sort_leaks(rs.recs, rs.n);
     *out = rs.recs;
     *n = rs.n;
     return 0;
+}
+
+void report_sort_leaks(struct leak_record *recs, size_t n)
+{
+    if (n > 1)
+        qsort(recs, n, sizeof(*recs), compare_records);
 }
 
 void report_kind_totals(const struct alloc_model *m, const struct leak_scan *scan,
@@ -195,6 +200,12 @@ void report_signal_name(int sig, char *buf, size_t len)
         snprintf(buf, len, "signal %d", sig);
 }
 
+bool report_leak_is_error(const struct report_process *p, const struct leak_record *r)
+{
+    unsigned kinds = p->error_kinds & REPORT_ALL_KINDS;
+    return r->kind == REPORT_KIND_UNFREED ? kinds != 0 : (kinds & (1u << r->kind)) != 0;
+}
+
 bool report_found_problems(const struct report_process *procs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -205,9 +216,12 @@ bool report_found_problems(const struct report_process *procs, size_t n)
             continue;
         struct report_amount t[LEAK_KIND_COUNT + 1];
         report_kind_totals(p->model, p->scan, t);
-        if (p->scan ? t[LEAK_DEFINITE].blocks + t[LEAK_POSSIBLE].blocks > 0
-                    : t[REPORT_KIND_UNFREED].blocks > 0)
-            return true;
+        for (unsigned k = 0; k <= LEAK_KIND_COUNT; k++) {
+            struct leak_record r = { .kind = k };
+            bool counted = p->scan ? k < LEAK_KIND_COUNT : k == REPORT_KIND_UNFREED;
+            if (counted && t[k].blocks > 0 && report_leak_is_error(p, &r))
+                return true;
+        }
     }
     return false;
 }

@@ -45,6 +45,9 @@ struct report_process {
     const struct alloc_model *model;
     const struct leak_scan *scan; /* leak kinds; NULL: not scanned, blocks are "unfreed" */
     unsigned show_kinds;          /* text: bit (1 << enum leak_kind) per kind shown */
+    unsigned error_kinds;         /* kinds that are errors (--errors-for-leak-kinds) */
+    const char *const *alloc_fns; /* --alloc-fn patterns: frames cut from allocation stacks */
+    size_t nalloc_fns;
     const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
     const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;
@@ -65,6 +68,9 @@ struct leak_record {
     uint64_t bytes, blocks;
     uint64_t indirect_bytes, indirect_blocks;   /* definitely lost: what they own */
     uint64_t oldest_seq, newest_seq;            /* allocation numbers (alloc_model_seq_time) */
+    /* --alloc-fn: the stack shown starts at frame cut_frame of ips[cut_ip]
+     * (frames as report_frames gives them); 0, 0 without a cut. */
+    unsigned cut_ip, cut_frame;
 };
 
 /* One entry of the mappings section: a mapping the program made and never
@@ -105,6 +111,22 @@ const char *report_kind_name(unsigned kind);
  * Returns 0 or -ENOMEM. */
 int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *scan,
                          struct leak_record **out, size_t *n);
+/* Sorts records as report_collect_leaks does. */
+void report_sort_leaks(struct leak_record *recs, size_t n);
+/* --alloc-fn (stack_cut.c). Whether frame fr is of a function p->alloc_fns
+ * names (fnmatch on the demangled or the mangled name). */
+bool report_is_alloc_fn(const struct report_process *p, const struct sym_frame_ext *fr);
+/* Where stack starts once the wrappers are cut off its top: the leading
+ * frames that report_is_alloc_fn, never the last one. */
+void report_cut_stack(const struct report_process *p, uint32_t stack, unsigned *cut_ip,
+                      unsigned *cut_frame);
+/* Cuts every record's stack and merges the records then equal in kind,
+ * allocator and stack (the lowest stack id stays), sorted again. Nothing
+ * to do without p->alloc_fns. Returns 0 or -ENOMEM (recs unchanged). */
+int report_cut_alloc_fns(const struct report_process *p, struct leak_record *recs, size_t *n);
+/* report_collect_leaks of p, then report_cut_alloc_fns: the records the
+ * writers show. */
+int report_collect_records(const struct report_process *p, struct leak_record **out, size_t *n);
 /* Bytes and blocks per kind (index REPORT_KIND_UNFREED: all live blocks). */
 struct report_amount { uint64_t bytes, blocks; };
 void report_kind_totals(const struct alloc_model *m, const struct leak_scan *scan,
@@ -122,9 +144,12 @@ void report_format_frame(const struct sym_frame *fr, char *buf, size_t len);
 double report_age_s(const struct report_process *p, uint64_t seq);
 /* Writes the signal's name ("SIGSEGV") into buf. */
 void report_signal_name(int sig, char *buf, size_t len);
-/* Whether a bad free, a definitely or possibly lost block (any live block
- * when not scanned; none in an image whose records are hidden) was found: --error-exitcode, like Valgrind's default
- * --errors-for-leak-kinds=definite,possible. */
+/* Whether record r counts as an error: its kind is one of p->error_kinds
+ * (Valgrind's --errors-for-leak-kinds); an unclassified block could be of
+ * any kind, so it counts unless no kind does. */
+bool report_leak_is_error(const struct report_process *p, const struct leak_record *r);
+/* Whether a bad free or a leak of an error kind (report_leak_is_error) was
+ * found: --error-exitcode. */
 bool report_found_problems(const struct report_process *procs, size_t n);
 
 /* Whether p's report is its one-line summary (report_text_process). */

@@ -15,15 +15,17 @@ static void write_hex_or_null(struct json_writer *w, const char *key, bool prese
         json_null(w);
 }
 
-static void write_stack(struct json_writer *w, const struct report_process *p, uint32_t stack)
+/* The frames of stack from frame cut_frame of ips[cut_ip] on (--alloc-fn). */
+static void write_stack_from(struct json_writer *w, const struct report_process *p,
+                             uint32_t stack, unsigned cut_ip, unsigned cut_frame)
 {
     unsigned depth;
     const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
     json_begin_array(w);
-    for (unsigned i = 0; i < depth; i++) {
+    for (unsigned i = cut_ip; i < depth; i++) {
         const struct sym_frame_ext *frames;
         unsigned n = report_frames(p, stack, ips[i], &frames);
-        for (unsigned k = 0; k < n; k++) {
+        for (unsigned k = i == cut_ip ? cut_frame : 0; k < n; k++) {
             const struct sym_frame *fr = &frames[k].f;
             json_begin_object(w);
             json_key(w, "address");
@@ -50,6 +52,11 @@ static void write_stack(struct json_writer *w, const struct report_process *p, u
         }
     }
     json_end_array(w);
+}
+
+static void write_stack(struct json_writer *w, const struct report_process *p, uint32_t stack)
+{
+    write_stack_from(w, p, stack, 0, 0);
 }
 
 static void write_amount(struct json_writer *w, const char *key, uint64_t bytes, uint64_t blocks)
@@ -225,10 +232,12 @@ static void write_leak(struct json_writer *w, const struct report_process *p,
     }
     json_key(w, "allocator");
     json_string(w, alloc_fn_name(r->fn));
+    json_key(w, "error");
+    json_bool(w, report_leak_is_error(p, r));
     write_age(w, "oldest_age_s", p, r->oldest_seq);
     write_age(w, "newest_age_s", p, r->newest_seq);
     json_key(w, "stack");
-    write_stack(w, p, r->stack);
+    write_stack_from(w, p, r->stack, r->cut_ip, r->cut_frame);
     json_end_object(w);
 }
 
@@ -236,7 +245,7 @@ static int write_leaks(struct json_writer *w, const struct report_process *p)
 {
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(p->model, p->scan, &recs, &n) != 0)
+    if (report_collect_records(p, &recs, &n) != 0)
         return -1;
     json_key(w, "leaks");
     json_begin_array(w);

@@ -116,29 +116,36 @@ void report_format_frame(const struct sym_frame *fr, char *buf, size_t len)
  * last is main(), below which Valgrind users do not expect frames (the JSON
  * report keeps them). */
 static bool print_frames(FILE *f, const struct report_process *p, uint32_t stack, mt_addr ip,
-                         bool first)
+                         bool first, unsigned skip)
 {
     const struct sym_frame_ext *frames;
     unsigned n = report_frames(p, stack, ip, &frames);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = skip; i < n; i++) {
         const struct sym_frame *fr = &frames[i].f;
         char text[1024];
         report_format_frame(fr, text, sizeof(text));
-        fprintf(f, "==%d==    %s 0x%" PRIxADDR ": %s\n", p->pid, first && i == 0 ? "at" : "by", ip,
-                text);
+        fprintf(f, "==%d==    %s 0x%" PRIxADDR ": %s\n", p->pid, first && i == skip ? "at" : "by",
+                ip, text);
     }
     return n > 0 && frames[n - 1].f.function && strcmp(frames[n - 1].f.function, "main") == 0;
 }
 
-static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
+/* The frames of stack from frame cut_frame of ips[cut_ip] on (--alloc-fn). */
+static void print_stack_from(FILE *f, const struct report_process *p, uint32_t stack,
+                             unsigned cut_ip, unsigned cut_frame)
 {
     unsigned depth;
     const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
     if (depth == 0)
         fprintf(f, "==%d==    (no stack recorded: --sample or --min-size)\n", p->pid);
-    for (unsigned i = 0; i < depth; i++)
-        if (print_frames(f, p, stack, ips[i], i == 0))
+    for (unsigned i = cut_ip; i < depth; i++)
+        if (print_frames(f, p, stack, ips[i], i == cut_ip, i == cut_ip ? cut_frame : 0))
             break;
+}
+
+static void print_stack(FILE *f, const struct report_process *p, uint32_t stack)
+{
+    print_stack_from(f, p, stack, 0, 0);
 }
 
 /* Symbolizes a stack before any of it is printed, so that warnings about
@@ -345,10 +352,11 @@ int report_text_process(FILE *f, const struct report_process *p)
     pid_t pid = p->pid;
     struct leak_record *recs;
     size_t n;
-    if (report_collect_leaks(m, p->scan, &recs, &n) != 0)
+    if (report_collect_records(p, &recs, &n) != 0)
         return -1;
-    size_t nshown = 0;
+    size_t nshown = 0, nleak_errors = 0;
     for (size_t i = 0; i < n; i++) {
+        nleak_errors += report_leak_is_error(p, &recs[i]);
         if (shown(p, recs[i].kind)) {
             recs[nshown++] = recs[i];
             prefetch_stack(p, recs[i].stack);
@@ -378,7 +386,7 @@ int report_text_process(FILE *f, const struct report_process *p)
         if (p->attached && oldest >= 0 && newest >= 0)
             fprintf(f, ", aged %.1f s (oldest) to %.1f s (newest)", oldest, newest);
         fputc('\n', f);
-        print_stack(f, p, r->stack);
+        print_stack_from(f, p, r->stack, r->cut_ip, r->cut_frame);
         fprintf(f, "==%d==\n", pid);
     }
     free(recs);
@@ -388,8 +396,11 @@ int report_text_process(FILE *f, const struct report_process *p)
     size_t doubles = 0;
     for (size_t i = 0; i < m->nerrors; i++)
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;
-    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free)\n",
-            pid, pid, m->nerrors, doubles, m->nerrors - doubles);
+    /* Like Valgrind, a loss record of a kind --errors-for-leak-kinds names
+     * is one error, shown or not. */
+    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free, "
+            "%zu loss records)\n", pid, pid, m->nerrors + nleak_errors, doubles,
+            m->nerrors - doubles, nleak_errors);
     if (p->end == REPORT_SIGNALED) {
         char sig[32];
         report_signal_name(p->signal, sig, sizeof(sig));

@@ -9,6 +9,7 @@
 #define CLI_DEFAULT_DEPTH 16
 #define CLI_MAX_DEPTH 256
 #define CLI_MAX_DEBUG_DIRS 32
+#define CLI_MAX_ALLOC_FNS 64
 
 enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION };
 
@@ -34,6 +35,9 @@ struct mt_options {
     bool child_silent;          /* --child-silent-after-fork=yes: no section for a fork image */
     unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
+    unsigned error_kinds;       /* --errors-for-leak-kinds: 1 << enum leak_kind */
+    const char *alloc_fns[CLI_MAX_ALLOC_FNS];   /* --alloc-fn PATTERN, fnmatch(3) */
+    size_t nalloc_fns;
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;
     /* attach */

@@ -34,7 +34,8 @@ struct report_process session_report_view(const struct process *p, unsigned show
         .tracing_error = p->tracing_error,
         .exec_program = p->exec_program, .exec_untraced = p->exec_untraced,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,
-        .scan = p->scan, .show_kinds = show_kinds, .stacks = &p->stacks,
+        .scan = p->scan, .show_kinds = show_kinds, .error_kinds = REPORT_DEFAULT_KINDS,
+        .stacks = &p->stacks,
         .maps = &p->maps, .shms = &p->shms,
         .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
     };
@@ -71,6 +72,8 @@ void report_view_live_tick(struct session *s, struct process *p, uint64_t now)
     symbolizer_worker_poll(s->view_names);
     struct helper_names names = { s->view_names, p->symbolizer };
     struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
+    rp.alloc_fns = s->opt->alloc_fns;
+    rp.nalloc_fns = s->opt->nalloc_fns;
     rp.resolve_frames = resolve_frames_from_helper;
     rp.resolve_ctx = &names;
     if (!s->view_names_asked && now + ahead >= s->next_view_ns) {

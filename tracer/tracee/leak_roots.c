@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-
 /* One line of /proc/PID/maps. */
 struct mapping {
     mt_addr lo, hi;

@@ -140,3 +140,21 @@ def case_kinds_text(env):
               reach not in t.stderr, hint in t.stderr)
 
 
+
+
+def case_kinds_errors_json(env):
+    # Each JSON leak record says whether it counts as an error under
+    # --errors-for-leak-kinds (Valgrind's default definite,possible when
+    # not given); the exit status follows the program when none does.
+    for opts, errors in (
+            ([], {"definitely_lost": True, "still_reachable": False}),
+            (["--errors-for-leak-kinds=reachable"],
+             {"definitely_lost": False, "still_reachable": True}),
+            (["--errors-for-leak-kinds=none"],
+             {"definitely_lost": False, "still_reachable": False})):
+        log("-- JSON error flags with %r" % (opts,))
+        t = kinds_run(env, ["global"], opts=opts)
+        check("JSON error flag per kind with %r" % (opts,), errors,
+              {r["kind"]: r["error"] for r in t.leaks})
+        summary = "ERROR SUMMARY: %d errors" % sum(errors.values())
+        check_text_has("text report with %r" % (opts,), t.stderr, summary)

@@ -435,6 +435,39 @@ static void test_show_leak_kinds(void **state)
                      "(comma-separated), all or none, not 'definite,lost'");
 }
 
+static void test_errors_for_leak_kinds(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE));
+    r = PARSE("run", "--errors-for-leak-kinds=reachable", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, 1u << LEAK_REACHABLE);
+    assert_int_equal(r.o.show_kinds, (1u << LEAK_DEFINITE) | (1u << LEAK_POSSIBLE));
+    r = PARSE("run", "--errors-for-leak-kinds", "all", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, (1u << LEAK_KIND_COUNT) - 1);
+    r = PARSE("attach", "--errors-for-leak-kinds=none", "123");
+    assert_ok(&r);
+    assert_int_equal(r.o.error_kinds, 0);
+    r = PARSE("run", "--errors-for-leak-kinds=definite,leak", "prog");
+    assert_error(&r, "--errors-for-leak-kinds takes definite, indirect, possible, reachable "
+                     "(comma-separated), all or none, not 'definite,leak'");
+}
+
+static void test_alloc_fn(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("run", "--alloc-fn=xmalloc", "--alloc-fn", "g_*", "prog");
+    assert_ok(&r);
+    assert_int_equal(r.o.nalloc_fns, 2);
+    assert_string_equal(r.o.alloc_fns[0], "xmalloc");
+    assert_string_equal(r.o.alloc_fns[1], "g_*");
+    r = PARSE("run", "--alloc-fn=", "prog");
+    assert_error(&r, "--alloc-fn needs a function name or pattern, not ''");
+}
+
 static void test_leak_check_heuristics(void **state)
 {
     (void)state;
@@ -548,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_leak_kind_and_fork_defaults),
         cmocka_unit_test(test_show_leak_kinds),
+        cmocka_unit_test(test_errors_for_leak_kinds),
+        cmocka_unit_test(test_alloc_fn),
         cmocka_unit_test(test_leak_check_heuristics),
         cmocka_unit_test(test_no_follow_forks),
         cmocka_unit_test(test_child_options),

@@ -81,7 +81,7 @@ static int setup(void **state)
         return -1;
     fx->proc = (struct report_process){
         .pid = 42, .argv = seed_argv, .end = REPORT_EXITED, .exit_code = 0,
-        .model = &fx->model, .stacks = &fx->stacks,
+        .model = &fx->model, .stacks = &fx->stacks, .error_kinds = REPORT_DEFAULT_KINDS,
         .resolve_frames = fake_resolve_frames, .resolve_ctx = fx->frames,
     };
     *state = fx;
@@ -263,7 +263,35 @@ static void test_found_problems(void **state)
     assert_false(report_found_problems(procs, 2));
     invalid_free(fx, 0x5000, STACK_NONE);
     assert_true(report_found_problems(procs, 2));
+    /* Bad frees count whatever --errors-for-leak-kinds says. */
+    procs[1].error_kinds = 0;
+    assert_true(report_found_problems(procs, 2));
     alloc_model_destroy(&clean);
+}
+
+/* --errors-for-leak-kinds: a record is an error when its kind is named;
+ * an unclassified one (no scan) unless no kind is. */
+static void test_leak_is_error(void **state)
+{
+    struct fixture *fx = *state;
+    struct leak_record r = { .kind = LEAK_REACHABLE };
+    assert_false(report_leak_is_error(&fx->proc, &r));
+    r.kind = LEAK_POSSIBLE;
+    assert_true(report_leak_is_error(&fx->proc, &r));
+    fx->proc.error_kinds = 1u << LEAK_REACHABLE;
+    assert_false(report_leak_is_error(&fx->proc, &r));
+    r.kind = LEAK_REACHABLE;
+    assert_true(report_leak_is_error(&fx->proc, &r));
+    r.kind = REPORT_KIND_UNFREED;
+    assert_true(report_leak_is_error(&fx->proc, &r));
+    fx->proc.error_kinds = 0;
+    assert_false(report_leak_is_error(&fx->proc, &r));
+
+    /* No scan: every live block is unfreed; none is an error with none. */
+    alloc(fx, FN_MALLOC, 0x1000, 1, STACK_NONE);
+    assert_false(report_found_problems(&fx->proc, 1));
+    fx->proc.error_kinds = 1u << LEAK_INDIRECT;
+    assert_true(report_found_problems(&fx->proc, 1));
 }
 
 static void test_signal_names(void **state)
@@ -387,8 +415,74 @@ static void test_text_process_with_one_leak(void **state)
                 "==42==    unfreed: 30 bytes in 1 blocks\n"
                 "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
-                "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
+                "==42== ERROR SUMMARY: 1 errors (0 double free, 0 invalid free, 1 loss records)\n"
                 "==42== Process exited with status 0\n");
+}
+
+/* --alloc-fn: the leading frames whose function matches are cut (the
+ * last frame always stays), then records equal in kind, allocator and
+ * what is left of their stack are one. */
+static void test_alloc_fn_cut_and_merge(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t through = STACK(fx, IP_HELPER, IP_MAIN), direct = STACK(fx, IP_MAIN);
+    uint32_t inl = STACK(fx, IP_INLINED, IP_LIBC_FN);
+    alloc(fx, FN_MALLOC, 0x1000, 10, through);
+    alloc(fx, FN_MALLOC, 0x2000, 20, through);
+    alloc(fx, FN_MALLOC, 0x3000, 5, direct);
+    alloc(fx, FN_CALLOC, 0x4000, 7, through);   /* other allocator: its own record */
+    alloc(fx, FN_MALLOC, 0x5000, 1, inl);
+    const char *patterns[] = { "help*", "_ZN2ns*" };
+    fx->proc.alloc_fns = patterns;
+    fx->proc.nalloc_fns = 2;
+
+    unsigned ip = 9, frame = 9;
+    report_cut_stack(&fx->proc, through, &ip, &frame);
+    assert_int_equal(ip, 1);
+    assert_int_equal(frame, 0);
+    /* Inlined: the mangled name matches, the caller at that address stays. */
+    report_cut_stack(&fx->proc, inl, &ip, &frame);
+    assert_int_equal(ip, 0);
+    assert_int_equal(frame, 1);
+    report_cut_stack(&fx->proc, STACK_NONE, &ip, &frame);
+    assert_int_equal(ip, 0);
+
+    struct leak_record *recs;
+    size_t n;
+    assert_int_equal(report_collect_records(&fx->proc, &recs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(recs[0].bytes, 35);
+    assert_int_equal(recs[0].blocks, 3);
+    assert_int_equal(recs[0].fn, FN_MALLOC);
+    assert_int_equal(recs[0].stack, through < direct ? through : direct);
+    assert_int_equal(recs[1].bytes, 7);
+    assert_int_equal(recs[1].fn, FN_CALLOC);
+    assert_int_equal(recs[1].cut_ip, 1);
+    assert_int_equal(recs[2].bytes, 1);
+    free(recs);
+
+    char *got = capture_text(fx, write_process);
+    assert_non_null(strstr(got, "35 bytes in 3 blocks are unfreed in loss record 1 of 3, "
+                                "allocated by malloc()\n"
+                                "==42==    at 0x401000: main (seed.c:21)\n"
+                                "==42==\n"));
+    assert_non_null(strstr(got, "allocated by malloc()\n"
+                                "==42==    at 0x401200: main (seed.c:30)\n"
+                                "==42==\n"));
+    assert_null(strstr(got, "helper"));
+    assert_null(strstr(got, "ns::grow"));
+    free(got);
+
+    /* Every frame a wrapper: the last stays. */
+    const char *all[] = { "*" };
+    fx->proc.alloc_fns = all;
+    fx->proc.nalloc_fns = 1;
+    report_cut_stack(&fx->proc, through, &ip, &frame);
+    assert_int_equal(ip, 1);
+    assert_int_equal(frame, 0);
+    report_cut_stack(&fx->proc, inl, &ip, &frame);
+    assert_int_equal(ip, 1);
+    assert_int_equal(frame, 0);
 }
 
 static void test_text_stack_stops_at_main(void **state)
@@ -449,7 +543,7 @@ static void test_text_process_numbers_records_and_names_allocators(void **state)
                 "==42==    unfreed: 80 bytes in 3 blocks\n"
                 "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
-                "==42== ERROR SUMMARY: 0 errors (0 double free, 0 invalid free)\n"
+                "==42== ERROR SUMMARY: 2 errors (0 double free, 0 invalid free, 2 loss records)\n"
                 "==42== Process exited with status 3\n");
 }
 
@@ -474,7 +568,7 @@ static void test_text_process_killed_by_signal(void **state)
                 "==42==    unfreed: 0 bytes in 0 blocks\n"
                 "==42==    (not classified: the address space was gone before it could be scanned)\n"
                 "==42==\n"
-                "==42== ERROR SUMMARY: 2 errors (1 double free, 1 invalid free)\n"
+                "==42== ERROR SUMMARY: 2 errors (1 double free, 1 invalid free, 0 loss records)\n"
                 "==42== Process terminated by SIGSEGV (core dumped)\n");
 }
 
@@ -613,7 +707,7 @@ static void test_json_document_for_small_model(void **state)
         "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","
         "\"indirectly_lost\":" ZERO ",\"possibly_lost\":" ZERO ",\"still_reachable\":" ZERO ",\"classified\":false,"
         "\"errors\":1,\"untracked_frees\":0},"
-        "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\","
+        "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\",\"error\":true,"
         "\"oldest_age_s\":null,\"newest_age_s\":null,"
         "\"stack\":[" FRAME_MAIN "," FRAME_NOWHERE "]}],"
         "\"errors\":[{\"kind\":\"double_free\",\"function\":\"free\",\"address\":\"0x2000\","
@@ -872,6 +966,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_collect_of_empty_model_gives_no_records),
         T(test_collect_groups_by_allocator_and_stack),
+        T(test_leak_is_error),
+        T(test_alloc_fn_cut_and_merge),
         T(test_collect_breaks_byte_ties_by_blocks_then_stack),
         T(test_collect_handles_many_records),
         T(test_unfreed_totals),
