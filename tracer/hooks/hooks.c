@@ -33,6 +33,37 @@ static bool find_definition(const struct process *p, const struct module *m, con
            (p->r_debug == 0 && elf_file_find_local_function(m->elf, name, value, size));
 }
 
+/* Where the allocator's own code is in m, for telling its housekeeping
+ * frees (a dying thread's tcache) from the program's bad ones. A shared C
+ * library holds nothing else the program calls free from. In a static
+ * program the module is the program too: its allocator is the span of
+ * glibc's malloc.c, whose core entry points and thread clean-up are
+ * defined together. */
+static void allocator_span(const struct process *p, const struct module *m,
+                           mt_addr *lo, mt_addr *hi)
+{
+    *lo = m->text_lo;
+    *hi = m->text_hi;
+    if (p->r_debug != 0)
+        return;
+    static const char *const core[] = { "malloc", "free", "calloc", "realloc",
+                                        "__malloc_arena_thread_freeres" };
+    mt_addr span_lo = UINT64_MAX, span_hi = 0;
+    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
+        uint64_t value, size;
+        if (!find_definition(p, m, core[i], &value, &size))
+            continue;
+        if (m->bias + value < span_lo)
+            span_lo = m->bias + value;
+        if (m->bias + value + size > span_hi)
+            span_hi = m->bias + value + size;
+    }
+    if (span_lo < span_hi) {
+        *lo = span_lo;
+        *hi = span_hi;
+    }
+}
+
 int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int hooked = 0, first_err = 0;
@@ -71,6 +102,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn,
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
             };
+            allocator_span(p, m, &bp.alloc_text_lo, &bp.alloc_text_hi);
             char bp_why[512];
             int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
             if (err && err != -ENOTSUP && err != -ENOSPC) {
@@ -230,9 +262,10 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
  * and the call skipped (glibc would abort the program); a free of a known
  * block is applied and stepped over. *done: nothing more to do for the call. */
 static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
-                      mt_regs *regs, mt_addr return_addr, bool inside_allocator, bool *done)
+                      mt_regs *regs, mt_addr return_addr, bool *done)
 {
     struct process *p = t->proc;
+    bool inside_allocator = return_addr >= bp->alloc_text_lo && return_addr < bp->alloc_text_hi;
     struct alloc_model *model = &process_heap(p)->model;
     mt_addr ptr = regs_call_arg(regs, 1);
     struct alloc_error bad;
@@ -308,7 +341,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
 
     if (bp->tag == FN_FREE || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
         bool done = false;
-        if ((err = judge_free(ctx, t, bp, regs, return_addr, inside_allocator, &done)) || done)
+        if ((err = judge_free(ctx, t, bp, regs, return_addr, &done)) || done)
             return err;
     }
 
