@@ -14,6 +14,7 @@
 #include "elf_file.h"
 #include "map_hooks.h"
 #include "mt_time.h"
+#include "procfs.h"
 #include "remote.h"
 #include "stepover.h"
 #include <errno.h>
@@ -223,6 +224,70 @@ static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct
     return alloc_model_record_error(&process_heap(p)->model, err);
 }
 
+/* The mapping that holds one address, and which thread's stack it is. */
+struct addr_mapping {
+    mt_addr addr, sp;
+    bool found, main_stack, holds_sp;
+    char perms[4];
+    char path[256];
+};
+
+static int find_mapping(void *arg, const struct procfs_map *m)
+{
+    struct addr_mapping *a = arg;
+    if (a->addr < m->lo || a->addr >= m->hi)
+        return 0;
+    a->found = true;
+    a->main_stack = strcmp(m->name, "[stack]") == 0;
+    a->holds_sp = a->sp >= m->lo && a->sp < m->hi;
+    snprintf(a->perms, sizeof(a->perms), "%c%c%c", m->readable ? 'r' : '-',
+             m->writable ? 'w' : '-', m->executable ? 'x' : '-');
+    snprintf(a->path, sizeof(a->path), "%s", m->name[0] == '/' ? m->name : "");
+    return 1;
+}
+
+/* What a bad pointer is, as memcheck describes it: a block of the model,
+ * a thread's stack, a module's data object, some other mapping. Runs only
+ * for a bad free (an error is rare and reported at once), so reading the
+ * maps file and the module's symbol table here costs nothing per event. */
+static void describe_bad_pointer(struct thread *t, const mt_regs *regs, struct alloc_error *err)
+{
+    struct process *p = t->proc;
+    struct alloc_model *model = &process_heap(p)->model;
+    struct addr_desc *d = &err->where;
+    if (alloc_model_describe_heap(model, err->addr, d))
+        return;
+    *d = (struct addr_desc){ .kind = ADDR_UNKNOWN };
+    struct addr_mapping a = { .addr = err->addr, .sp = regs_sp(regs) };
+    int rc = procfs_maps(p->pid, find_mapping, &a);
+    if (rc < 0)
+        mt_warn("pid %d: cannot read its mappings to describe 0x%" PRIxADDR ": %s", p->pid,
+                err->addr, strerror(-rc));
+    if (!a.found)
+        return;
+    if (a.holds_sp || a.main_stack) {
+        /* The current thread's own stack, or the main thread's. */
+        d->kind = ADDR_STACK;
+        d->thread = a.holds_sp ? t->number : 1;
+        return;
+    }
+    const struct module *m = modules_at(&p->modules, err->addr);
+    const char *name;
+    uint64_t value, size;
+    if (m && m->elf && elf_file_object_at(m->elf, err->addr - m->bias, &name, &value, &size)) {
+        d->kind = ADDR_DATA_SYMBOL;
+        d->symbol = alloc_model_keep_name(model, name);
+        d->path = alloc_model_keep_name(model, m->path);
+        d->offset = err->addr - m->bias - value;
+        d->block_size = size;
+        if (d->symbol)
+            return;
+    }
+    *d = (struct addr_desc){ .kind = ADDR_MAPPING };
+    memcpy(d->perms, a.perms, sizeof(d->perms));
+    d->path = a.path[0] ? alloc_model_keep_name(model, a.path) : NULL;
+}
+
 static struct pending_call *push_call(struct thread *t, const struct breakpoint *bp,
                                       const mt_regs *regs, mt_addr return_addr, int nargs)
 {
@@ -287,6 +352,7 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
             return step_over(t, bp, regs, return_addr, 0);
         }
         bad.stack = capture_stack(ctx, t, regs);
+        describe_bad_pointer(t, regs, &bad);
         int err = report_bad_free(ctx, p, &bad);
         if (!err)
             skip_call(regs, return_addr, 0);
