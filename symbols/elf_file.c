@@ -334,6 +334,51 @@ bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t 
     return find_symbol(ef, name, STT_OBJECT, value, NULL);
 }
 
+static bool object_in_table(Elf *elf, Elf_Scn *scn, uint64_t vaddr, const char **name,
+                            uint64_t *value, uint64_t *size)
+{
+    GElf_Shdr sh;
+    Elf_Data *data = elf_getdata(scn, NULL);
+    if (!gelf_getshdr(scn, &sh) || !data || sh.sh_entsize == 0)
+        return false;
+    size_t count = sh.sh_size / sh.sh_entsize;
+    for (size_t i = 1; i < count; i++) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+            GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
+            continue;
+        /* A zero-sized object holds the one address it names. */
+        uint64_t len = sym.st_size ? sym.st_size : 1;
+        if (vaddr < sym.st_value || vaddr - sym.st_value >= len)
+            continue;
+        const char *n = elf_strptr(elf, sh.sh_link, sym.st_name);
+        if (!n || !*n)
+            continue;
+        *name = n;
+        *value = sym.st_value;
+        *size = sym.st_size;
+        return true;
+    }
+    return false;
+}
+
+bool elf_file_object_at(const struct elf_file *ef, uint64_t vaddr, const char **name,
+                        uint64_t *value, uint64_t *size)
+{
+    /* .symtab first: it has the file-local objects (a function's static
+     * variable, global.0), which .dynsym never holds. */
+    for (int pass = 0; pass < 2; pass++) {
+        Elf_Scn *scn = NULL;
+        while ((scn = elf_nextscn(ef->elf, scn))) {
+            GElf_Shdr sh;
+            if (gelf_getshdr(scn, &sh) && sh.sh_type == (pass == 0 ? SHT_SYMTAB : SHT_DYNSYM) &&
+                object_in_table(ef->elf, scn, vaddr, name, value, size))
+                return true;
+        }
+    }
+    return false;
+}
+
 int elf_file_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)
 {
     for (int i = 0; i < ef->nsegs; i++) {

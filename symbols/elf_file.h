@@ -64,6 +64,11 @@ bool elf_file_find_function(const struct elf_file *ef, const char *name, uint64_
 bool elf_file_find_local_function(const struct elf_file *ef, const char *name, uint64_t *value,
                                   uint64_t *size);
 bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t *value);
+/* The data object (STT_OBJECT, .symtab first, then .dynsym) whose
+ * [value, value + size) holds link-time address vaddr: *name points into
+ * the file's string table (valid while ef is open). */
+bool elf_file_object_at(const struct elf_file *ef, uint64_t vaddr, const char **name,
+                        uint64_t *value, uint64_t *size);
 
 /* Copies len bytes that the file maps at link-time address vaddr. */
 int elf_file_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);

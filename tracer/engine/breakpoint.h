@@ -23,6 +23,8 @@ struct breakpoint {
     enum bp_role role;
     unsigned tag;                     /* BP_HOOK_ENTRY: the hooks layer's enum alloc_fn */
     mt_addr module_text_lo, module_text_hi; /* text of the module that defines it */
+    mt_addr alloc_text_lo, alloc_text_hi;   /* the allocator's own code within it: a bad
+                                             * free called from there is its housekeeping */
     uint8_t orig[INSN_MAX_LEN];       /* original bytes from addr on */
     struct step_plan step;            /* how a thread steps over the displaced instruction */
 };

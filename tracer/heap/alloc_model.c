@@ -8,6 +8,7 @@
 int alloc_model_init(struct alloc_model *m)
 {
     memset(m, 0, sizeof(*m));
+    m->freelist_vol = ALLOC_MODEL_FREELIST_VOL;
     int err = alloc_table_init(&m->live);
     if (!err)
         err = alloc_table_init(&m->freed);
@@ -20,6 +21,10 @@ void alloc_model_destroy(struct alloc_model *m)
 {
     alloc_table_destroy(&m->live);
     alloc_table_destroy(&m->freed);
+    free(m->fifo.items);
+    for (size_t i = 0; i < m->nnames; i++)
+        free(m->names[i]);
+    free(m->names);
     free(m->errors);
     free(m->timeline);
     memset(m, 0, sizeof(*m));
@@ -28,6 +33,8 @@ void alloc_model_destroy(struct alloc_model *m)
 void alloc_model_end(struct alloc_model *m)
 {
     alloc_table_destroy(&m->freed);
+    free(m->fifo.items);
+    memset(&m->fifo, 0, sizeof(m->fifo));
 }
 
 int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
@@ -37,10 +44,24 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
     dst->nerrors = dst->errors_cap = 0;
     dst->timeline = NULL;
     dst->ntimeline = dst->timeline_cap = 0;
+    dst->names = NULL;
+    dst->nnames = dst->names_cap = 0;
+    memset(&dst->fifo, 0, sizeof(dst->fifo));
+    size_t nfifo = src->fifo.tail - src->fifo.head;
+    if (nfifo) {
+        dst->fifo.items = malloc(nfifo * sizeof(*dst->fifo.items));
+        if (!dst->fifo.items)
+            return -ENOMEM;
+        memcpy(dst->fifo.items, src->fifo.items + src->fifo.head, nfifo * sizeof(*dst->fifo.items));
+        dst->fifo.tail = dst->fifo.cap = nfifo;
+        dst->fifo.bytes = src->fifo.bytes;
+    }
     if (src->ntimeline) {
         dst->timeline = malloc(src->ntimeline * sizeof(*dst->timeline));
-        if (!dst->timeline)
+        if (!dst->timeline) {
+            free(dst->fifo.items);
             return -ENOMEM;
+        }
         memcpy(dst->timeline, src->timeline, src->ntimeline * sizeof(*dst->timeline));
         dst->ntimeline = dst->timeline_cap = src->ntimeline;
     }
@@ -48,11 +69,13 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
     memset(&dst->freed, 0, sizeof(dst->freed));
     if (alloc_table_copy(&dst->live, &src->live) != 0) {
         free(dst->timeline);
+        free(dst->fifo.items);
         return -ENOMEM;
     }
     if (alloc_table_copy(&dst->freed, &src->freed) != 0) {
         alloc_table_destroy(&dst->live);
         free(dst->timeline);
+        free(dst->fifo.items);
         return -ENOMEM;
     }
     return 0;
@@ -73,6 +96,9 @@ enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc
         err->block_size = old->size;
         err->alloc_stack = old->alloc_stack;
         err->free_stack = old->free_stack;
+        err->where = (struct addr_desc){ .kind = ADDR_FREED_BLOCK, .block_size = old->size,
+                                         .alloc_stack = old->alloc_stack,
+                                         .free_stack = old->free_stack };
         return FREE_DOUBLE;
     }
     if (m->untracked_ok)
@@ -91,6 +117,39 @@ int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *er
     return 0;
 }
 
+static bool same_block(const struct block *a, const struct block *b)
+{
+    return a->addr == b->addr && a->size == b->size && a->alloc_stack == b->alloc_stack &&
+           a->free_stack == b->free_stack;
+}
+
+/* Appends b, then lets the oldest go while the others outweigh the volume.
+ * An entry whose address was allocated again (or freed again) since is no
+ * longer the table's: only its bytes go. */
+static int fifo_push(struct alloc_model *m, const struct block *b)
+{
+    struct freed_fifo *q = &m->fifo;
+    if (q->tail == q->cap && q->head > 0) {
+        memmove(q->items, q->items + q->head, (q->tail - q->head) * sizeof(*q->items));
+        q->tail -= q->head;
+        q->head = 0;
+    }
+    struct block *items = mt_grow(q->items, &q->cap, q->tail + 1, sizeof(*items));
+    if (!items)
+        return -ENOMEM;
+    q->items = items;
+    q->items[q->tail++] = *b;
+    q->bytes += b->size;
+    while (q->tail - q->head > 1 && q->bytes - q->items[q->head].size >= m->freelist_vol) {
+        const struct block *old = &q->items[q->head++];
+        q->bytes -= old->size;
+        const struct block *in_table = alloc_table_get(&m->freed, old->addr);
+        if (in_table && same_block(in_table, old))
+            alloc_table_remove(&m->freed, old->addr, NULL);
+    }
+    return 0;
+}
+
 static int release(struct alloc_model *m, mt_addr ptr, uint32_t free_stack)
 {
     struct block b;
@@ -98,7 +157,61 @@ static int release(struct alloc_model *m, mt_addr ptr, uint32_t free_stack)
         return 0; /* not ours (allocated before tracing began); already judged */
     m->frees++;
     b.free_stack = free_stack;
-    return alloc_table_put(&m->freed, &b);
+    int err = alloc_table_put(&m->freed, &b);
+    return err ? err : fifo_push(m, &b);
+}
+
+static bool block_at_or_before(const struct alloc_table *t, mt_addr addr, const struct block **out)
+{
+    mt_addr lowest = addr > ALLOC_MODEL_DESCRIBE_WINDOW ? addr - ALLOC_MODEL_DESCRIBE_WINDOW : 1;
+    /* glibc's blocks start 16-byte aligned; other allocators' at least 8. */
+    for (mt_addr a = addr & ~(mt_addr)7; a >= lowest; a -= 8) {
+        const struct block *b = alloc_table_get(t, a);
+        if (b) {
+            /* The nearest start before addr: a block further back cannot
+             * hold it unless they overlap, which blocks never do. */
+            if (addr - b->addr < (b->size ? b->size : 1)) {
+                *out = b;
+                return true;
+            }
+            return false;
+        }
+        if (a < 8)
+            break;
+    }
+    return false;
+}
+
+bool alloc_model_describe_heap(const struct alloc_model *m, mt_addr addr, struct addr_desc *d)
+{
+    const struct block *b;
+    if (m->live.slots && block_at_or_before(&m->live, addr, &b)) {
+        *d = (struct addr_desc){ .kind = ADDR_HEAP_BLOCK, .offset = addr - b->addr,
+                                 .block_size = b->size, .alloc_stack = b->alloc_stack };
+        return true;
+    }
+    if (m->freed.slots && block_at_or_before(&m->freed, addr, &b)) {
+        *d = (struct addr_desc){ .kind = ADDR_FREED_BLOCK, .offset = addr - b->addr,
+                                 .block_size = b->size, .alloc_stack = b->alloc_stack,
+                                 .free_stack = b->free_stack };
+        return true;
+    }
+    return false;
+}
+
+const char *alloc_model_keep_name(struct alloc_model *m, const char *s)
+{
+    for (size_t i = 0; i < m->nnames; i++)
+        if (strcmp(m->names[i], s) == 0)
+            return m->names[i];
+    char **names = mt_grow(m->names, &m->names_cap, m->nnames + 1, sizeof(*names));
+    if (!names)
+        return NULL;
+    m->names = names;
+    char *copy = strdup(s);
+    if (copy)
+        m->names[m->nnames++] = copy;
+    return copy;
 }
 
 #define CHECKPOINT_NS 1000000u

@@ -30,6 +30,28 @@ enum free_verdict {
 
 enum alloc_error_kind { ERR_DOUBLE_FREE, ERR_INVALID_FREE };
 
+/* What a bad pointer is, as memcheck's "Address 0x... is ..." line says. */
+enum addr_kind {
+    ADDR_UNKNOWN,        /* not stack'd, malloc'd or (recently) free'd */
+    ADDR_STACK,          /* on a thread's stack */
+    ADDR_HEAP_BLOCK,     /* inside a live block */
+    ADDR_FREED_BLOCK,    /* inside a recently freed block */
+    ADDR_DATA_SYMBOL,    /* inside a module's data object */
+    ADDR_MAPPING,        /* in some other mapping */
+};
+
+struct addr_desc {
+    enum addr_kind kind;
+    unsigned thread;          /* stack: 1 = the main thread */
+    uint64_t offset;          /* heap, freed, data symbol: bytes from its start */
+    uint64_t block_size;      /* heap, freed, data symbol: its size */
+    uint32_t alloc_stack;     /* heap, freed */
+    uint32_t free_stack;      /* freed */
+    char perms[4];            /* mapping: "rw-" */
+    const char *path;         /* mapping: its file, NULL = anonymous; data symbol: module */
+    const char *symbol;       /* data symbol */
+};
+
 struct alloc_error {
     enum alloc_error_kind kind;
     enum alloc_fn fn;         /* free, realloc, ... */
@@ -38,6 +60,7 @@ struct alloc_error {
     uint32_t stack;           /* the bad call */
     uint32_t alloc_stack;     /* double free only */
     uint32_t free_stack;      /* double free only: the first free */
+    struct addr_desc where;
 };
 
 /* When allocation number seq happened: a checkpoint at most every
@@ -47,9 +70,25 @@ struct seq_time {
     uint64_t ns;
 };
 
+/* The recently freed blocks, oldest first, like memcheck's freelist: a
+ * block leaves when the ones freed after it add up to more than
+ * freelist_vol bytes. */
+struct freed_fifo {
+    struct block *items;      /* [head, tail) */
+    size_t head, tail, cap;
+    uint64_t bytes;
+};
+
+/* memcheck's --freelist-vol default. */
+#define ALLOC_MODEL_FREELIST_VOL 20000000u
+
 struct alloc_model {
     struct alloc_table live;
-    struct alloc_table freed;
+    struct alloc_table freed;    /* the fifo's blocks by address */
+    struct freed_fifo fifo;
+    uint64_t freelist_vol;
+    char **names;                /* strings the errors' descriptions point to */
+    size_t nnames, names_cap;
     uint64_t allocations, frees, bytes_allocated;
     uint64_t next_seq;
     bool untracked_ok;           /* attach: blocks from before are not errors */
@@ -74,6 +113,16 @@ void alloc_model_end(struct alloc_model *m);
 enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc_fn fn,
                                          mt_addr ptr, uint32_t stack, struct alloc_error *err);
 int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *err);
+
+/* How far before addr a block start is looked for (glibc's 16-byte
+ * granules, each a hash probe): an address further inside a block is not
+ * described as in it. */
+#define ALLOC_MODEL_DESCRIBE_WINDOW 65536u
+/* Fills *d when addr is inside a live or recently freed block (live first,
+ * as memcheck). */
+bool alloc_model_describe_heap(const struct alloc_model *m, mt_addr addr, struct addr_desc *d);
+/* A copy of s that lives as long as the model (descriptions point to it). */
+const char *alloc_model_keep_name(struct alloc_model *m, const char *s);
 
 /* Applies a completed call. Returns 0 or -ENOMEM. */
 int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev);

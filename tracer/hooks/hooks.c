@@ -14,6 +14,7 @@
 #include "elf_file.h"
 #include "map_hooks.h"
 #include "mt_time.h"
+#include "procfs.h"
 #include "remote.h"
 #include "stepover.h"
 #include <errno.h>
@@ -31,6 +32,37 @@ static bool find_definition(const struct process *p, const struct module *m, con
 {
     return elf_file_find_function(m->elf, name, value, size) ||
            (p->r_debug == 0 && elf_file_find_local_function(m->elf, name, value, size));
+}
+
+/* Where the allocator's own code is in m, for telling its housekeeping
+ * frees (a dying thread's tcache) from the program's bad ones. A shared C
+ * library holds nothing else the program calls free from. In a static
+ * program the module is the program too: its allocator is the span of
+ * glibc's malloc.c, whose core entry points and thread clean-up are
+ * defined together. */
+static void allocator_span(const struct process *p, const struct module *m,
+                           mt_addr *lo, mt_addr *hi)
+{
+    *lo = m->text_lo;
+    *hi = m->text_hi;
+    if (p->r_debug != 0)
+        return;
+    static const char *const core[] = { "malloc", "free", "calloc", "realloc",
+                                        "__malloc_arena_thread_freeres" };
+    mt_addr span_lo = UINT64_MAX, span_hi = 0;
+    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
+        uint64_t value, size;
+        if (!find_definition(p, m, core[i], &value, &size))
+            continue;
+        if (m->bias + value < span_lo)
+            span_lo = m->bias + value;
+        if (m->bias + value + size > span_hi)
+            span_hi = m->bias + value + size;
+    }
+    if (span_lo < span_hi) {
+        *lo = span_lo;
+        *hi = span_hi;
+    }
 }
 
 int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
@@ -71,6 +103,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn,
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
             };
+            allocator_span(p, m, &bp.alloc_text_lo, &bp.alloc_text_hi);
             char bp_why[512];
             int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
             if (err && err != -ENOTSUP && err != -ENOSPC) {
@@ -191,6 +224,70 @@ static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct
     return alloc_model_record_error(&process_heap(p)->model, err);
 }
 
+/* The mapping that holds one address, and which thread's stack it is. */
+struct addr_mapping {
+    mt_addr addr, sp;
+    bool found, main_stack, holds_sp;
+    char perms[4];
+    char path[256];
+};
+
+static int find_mapping(void *arg, const struct procfs_map *m)
+{
+    struct addr_mapping *a = arg;
+    if (a->addr < m->lo || a->addr >= m->hi)
+        return 0;
+    a->found = true;
+    a->main_stack = strcmp(m->name, "[stack]") == 0;
+    a->holds_sp = a->sp >= m->lo && a->sp < m->hi;
+    snprintf(a->perms, sizeof(a->perms), "%c%c%c", m->readable ? 'r' : '-',
+             m->writable ? 'w' : '-', m->executable ? 'x' : '-');
+    snprintf(a->path, sizeof(a->path), "%s", m->name[0] == '/' ? m->name : "");
+    return 1;
+}
+
+/* What a bad pointer is, as memcheck describes it: a block of the model,
+ * a thread's stack, a module's data object, some other mapping. Runs only
+ * for a bad free (an error is rare and reported at once), so reading the
+ * maps file and the module's symbol table here costs nothing per event. */
+static void describe_bad_pointer(struct thread *t, const mt_regs *regs, struct alloc_error *err)
+{
+    struct process *p = t->proc;
+    struct alloc_model *model = &process_heap(p)->model;
+    struct addr_desc *d = &err->where;
+    if (alloc_model_describe_heap(model, err->addr, d))
+        return;
+    *d = (struct addr_desc){ .kind = ADDR_UNKNOWN };
+    struct addr_mapping a = { .addr = err->addr, .sp = regs_sp(regs) };
+    int rc = procfs_maps(p->pid, find_mapping, &a);
+    if (rc < 0)
+        mt_warn("pid %d: cannot read its mappings to describe 0x%" PRIxADDR ": %s", p->pid,
+                err->addr, strerror(-rc));
+    if (!a.found)
+        return;
+    if (a.holds_sp || a.main_stack) {
+        /* The current thread's own stack, or the main thread's. */
+        d->kind = ADDR_STACK;
+        d->thread = a.holds_sp ? t->number : 1;
+        return;
+    }
+    const struct module *m = modules_at(&p->modules, err->addr);
+    const char *name;
+    uint64_t value, size;
+    if (m && m->elf && elf_file_object_at(m->elf, err->addr - m->bias, &name, &value, &size)) {
+        d->kind = ADDR_DATA_SYMBOL;
+        d->symbol = alloc_model_keep_name(model, name);
+        d->path = alloc_model_keep_name(model, m->path);
+        d->offset = err->addr - m->bias - value;
+        d->block_size = size;
+        if (d->symbol)
+            return;
+    }
+    *d = (struct addr_desc){ .kind = ADDR_MAPPING };
+    memcpy(d->perms, a.perms, sizeof(d->perms));
+    d->path = a.path[0] ? alloc_model_keep_name(model, a.path) : NULL;
+}
+
 static struct pending_call *push_call(struct thread *t, const struct breakpoint *bp,
                                       const mt_regs *regs, mt_addr return_addr, int nargs)
 {
@@ -230,9 +327,10 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
  * and the call skipped (glibc would abort the program); a free of a known
  * block is applied and stepped over. *done: nothing more to do for the call. */
 static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
-                      mt_regs *regs, mt_addr return_addr, bool inside_allocator, bool *done)
+                      mt_regs *regs, mt_addr return_addr, bool *done)
 {
     struct process *p = t->proc;
+    bool inside_allocator = return_addr >= bp->alloc_text_lo && return_addr < bp->alloc_text_hi;
     struct alloc_model *model = &process_heap(p)->model;
     mt_addr ptr = regs_call_arg(regs, 1);
     struct alloc_error bad;
@@ -254,6 +352,7 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
             return step_over(t, bp, regs, return_addr, 0);
         }
         bad.stack = capture_stack(ctx, t, regs);
+        describe_bad_pointer(t, regs, &bad);
         int err = report_bad_free(ctx, p, &bad);
         if (!err)
             skip_call(regs, return_addr, 0);
@@ -308,7 +407,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
 
     if (bp->tag == FN_FREE || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
         bool done = false;
-        if ((err = judge_free(ctx, t, bp, regs, return_addr, inside_allocator, &done)) || done)
+        if ((err = judge_free(ctx, t, bp, regs, return_addr, &done)) || done)
             return err;
     }
 

@@ -256,6 +256,63 @@ static int write_leaks(struct json_writer *w, const struct report_process *p)
     return 0;
 }
 
+static const char *const addr_kind_names[] = {
+    [ADDR_UNKNOWN] = "unknown", [ADDR_STACK] = "stack", [ADDR_HEAP_BLOCK] = "heap_block",
+    [ADDR_FREED_BLOCK] = "freed_block", [ADDR_DATA_SYMBOL] = "data_symbol",
+    [ADDR_MAPPING] = "mapping",
+};
+
+/* docs/report-format.md: only the fields the kind has. */
+static void write_address_description(struct json_writer *w, const struct report_process *p,
+                                      const struct addr_desc *d)
+{
+    json_key(w, "address_description");
+    json_begin_object(w);
+    json_key(w, "kind");
+    json_string(w, addr_kind_names[d->kind]);
+    switch (d->kind) {
+    case ADDR_STACK:
+        json_key(w, "thread");
+        json_uint(w, d->thread);
+        break;
+    case ADDR_HEAP_BLOCK:
+    case ADDR_FREED_BLOCK:
+        json_key(w, "offset");
+        json_uint(w, d->offset);
+        json_key(w, "block_size");
+        json_uint(w, d->block_size);
+        json_key(w, "alloc_stack");
+        write_stack(w, p, d->alloc_stack);
+        if (d->kind == ADDR_FREED_BLOCK) {
+            json_key(w, "free_stack");
+            write_stack(w, p, d->free_stack);
+        }
+        break;
+    case ADDR_DATA_SYMBOL:
+        json_key(w, "symbol");
+        json_string(w, d->symbol ? d->symbol : "");
+        json_key(w, "offset");
+        json_uint(w, d->offset);
+        json_key(w, "block_size");
+        json_uint(w, d->block_size);
+        json_key(w, "module");
+        json_string(w, d->path ? d->path : "");
+        break;
+    case ADDR_MAPPING:
+        json_key(w, "permissions");
+        json_string(w, d->perms);
+        json_key(w, "path");
+        if (d->path)
+            json_string(w, d->path);
+        else
+            json_null(w);
+        break;
+    default:
+        break;
+    }
+    json_end_object(w);
+}
+
 static void write_error(struct json_writer *w, const struct report_process *p,
                         const struct alloc_error *e)
 {
@@ -284,6 +341,7 @@ static void write_error(struct json_writer *w, const struct report_process *p,
         write_stack(w, p, e->free_stack);
     else
         json_null(w);
+    write_address_description(w, p, &e->where);
     json_end_object(w);
 }
 

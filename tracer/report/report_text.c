@@ -171,27 +171,60 @@ void report_text_banner(FILE *f, const struct report_process *p)
     fprintf(f, "\n==%d==\n", p->pid);
 }
 
+/* memcheck's "Address 0x... is ..." line, and the stacks it names. */
+static void print_address(FILE *f, const struct report_process *p, const struct alloc_error *e)
+{
+    const struct addr_desc *d = &e->where;
+    fprintf(f, "==%d==  Address 0x%" PRIxADDR " is ", p->pid, e->addr);
+    switch (d->kind) {
+    case ADDR_STACK:
+        fprintf(f, "on thread %u's stack\n", d->thread);
+        break;
+    case ADDR_HEAP_BLOCK:
+        fprintf(f, "%" PRIu64 " bytes inside a block of size %" PRIu64 " alloc'd\n", d->offset,
+                d->block_size);
+        print_stack(f, p, d->alloc_stack);
+        break;
+    case ADDR_FREED_BLOCK:
+        fprintf(f, "%" PRIu64 " bytes inside a block of size %" PRIu64 " free'd\n", d->offset,
+                d->block_size);
+        print_stack(f, p, d->free_stack);
+        fprintf(f, "==%d==  Block was alloc'd at\n", p->pid);
+        print_stack(f, p, d->alloc_stack);
+        break;
+    case ADDR_DATA_SYMBOL:
+        fprintf(f, "%" PRIu64 " bytes inside data symbol \"", d->offset);
+        print_escaped(f, d->symbol ? d->symbol : "?");
+        fputs("\"\n", f);
+        break;
+    case ADDR_MAPPING:
+        if (d->path) {
+            fprintf(f, "in a %s mapped file ", d->perms);
+            print_escaped(f, d->path);
+            fputs(" segment\n", f);
+        } else {
+            fprintf(f, "in a %s anonymous segment\n", d->perms);
+        }
+        break;
+    default:
+        fputs("not stack'd, malloc'd or (recently) free'd\n", f);
+        break;
+    }
+}
+
 void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e)
 {
     const char *fn = alloc_fn_name(e->fn);
     prefetch_stack(p, e->stack);
-    if (e->kind == ERR_DOUBLE_FREE) {
-        prefetch_stack(p, e->free_stack);
-        prefetch_stack(p, e->alloc_stack);
-    }
-    if (e->kind == ERR_DOUBLE_FREE) {
+    prefetch_stack(p, e->where.alloc_stack);
+    prefetch_stack(p, e->where.free_stack);
+    if (e->kind == ERR_DOUBLE_FREE)
         fprintf(f, "==%d== Double free: %s(0x%" PRIxADDR ") of a block of %" PRIu64
                 " bytes that was already freed\n", p->pid, fn, e->addr, e->block_size);
-        print_stack(f, p, e->stack);
-        fprintf(f, "==%d==  Block was freed at:\n", p->pid);
-        print_stack(f, p, e->free_stack);
-        fprintf(f, "==%d==  Block was allocated at:\n", p->pid);
-        print_stack(f, p, e->alloc_stack);
-    } else {
-        fprintf(f, "==%d== Invalid free: %s(0x%" PRIxADDR ") is not the start of a live heap "
-                "block\n", p->pid, fn, e->addr);
-        print_stack(f, p, e->stack);
-    }
+    else
+        fprintf(f, "==%d== Invalid free: %s(0x%" PRIxADDR ")\n", p->pid, fn, e->addr);
+    print_stack(f, p, e->stack);
+    print_address(f, p, e);
     fprintf(f, "==%d==  memtrace skipped this %s() so the program can go on.\n==%d==\n", p->pid,
             fn, p->pid);
     fflush(f);

@@ -133,6 +133,7 @@ struct thread *process_add_thread(struct process *p, pid_t tid)
         return NULL;
     t->tid = tid;
     t->proc = p;
+    t->number = ++p->threads_seen;
     t->next = p->threads;
     p->threads = t;
     return t;

@@ -50,6 +50,7 @@ struct process {
     mt_addr *exited_sps;            /* stack pointers of threads that exited before the end */
     size_t nexited_sps, exited_sps_cap;
     mt_addr at_entry, at_base;
+    unsigned threads_seen;  /* threads added so far: the next one's number */
     mt_addr r_debug;        /* ld.so's _r_debug, 0 for static programs */
     bool exec_seen;         /* this record's image has been set up */
     bool banner_shown;      /* the text report's header is out */

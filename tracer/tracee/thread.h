@@ -25,6 +25,7 @@ struct pending_call {
 
 struct thread {
     pid_t tid;
+    unsigned number;                /* memcheck's thread number: 1 = the first memtrace saw */
     struct process *proc;
     struct pending_call *pending;   /* shadow stack, innermost last */
     unsigned npending, pending_cap;

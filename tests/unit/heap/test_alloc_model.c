@@ -14,7 +14,7 @@
 #define C 0x55555555b000ULL
 
 /* Stack ids, as stack_intern would hand them out. */
-enum { S_ALLOC = 11, S_FREE = 22, S_BAD = 33, S_REALLOC = 44 };
+enum { S_ALLOC = 11, S_FREE = 22, S_BAD = 33, S_REALLOC = 44, S_ALLOC2 = 55, S_FREE2 = 66 };
 
 static int setup(void **state)
 {
@@ -81,6 +81,70 @@ static void assert_counters(const struct alloc_model *m, uint64_t allocations, u
     assert_int_equal(m->allocations, allocations);
     assert_int_equal(m->frees, frees);
     assert_int_equal(m->bytes_allocated, bytes_allocated);
+}
+
+/* memcheck's freelist: the oldest freed blocks leave once the ones freed
+ * after them reach the volume; a double free of a block that left is then
+ * an invalid free. */
+static void test_freed_fifo_is_bounded_by_volume(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    m->freelist_vol = 100;
+    for (mt_addr i = 0; i < 5; i++) {
+        do_malloc(m, A + i * 0x100, 40, S_ALLOC);
+        do_free(m, A + i * 0x100, S_FREE);
+    }
+    /* 5 x 40 bytes: the newest three (120 >= 100, but two would be 80) stay. */
+    assert_int_equal(m->freed.count, 3);
+    assert_int_equal(check(m, A, &err), FREE_INVALID);
+    assert_int_equal(check(m, A + 0x100, &err), FREE_INVALID);
+    assert_int_equal(check(m, A + 0x200, &err), FREE_DOUBLE);
+    assert_int_equal(err.where.kind, ADDR_FREED_BLOCK);
+    assert_int_equal(err.where.free_stack, S_FREE);
+    assert_int_equal(check(m, A + 0x400, &err), FREE_DOUBLE);
+}
+
+/* An address allocated again leaves the table at once; its old FIFO entry
+ * must not take the new freed record with it when it leaves. */
+static void test_freed_fifo_stale_entry_keeps_newer_record(void **state)
+{
+    struct alloc_model *m = *state;
+    m->freelist_vol = 50;
+    do_malloc(m, A, 40, S_ALLOC);
+    do_free(m, A, S_FREE);
+    do_malloc(m, A, 8, S_ALLOC2);
+    do_free(m, A, S_FREE2);
+    do_malloc(m, A + 0x100, 40, S_ALLOC);
+    do_free(m, A + 0x100, S_FREE);   /* the first entry of A leaves */
+    const struct block *f = alloc_table_get(&m->freed, A);
+    assert_non_null(f);
+    assert_int_equal(f->free_stack, S_FREE2);
+}
+
+static void test_describe_interior_of_live_and_freed_blocks(void **state)
+{
+    struct alloc_model *m = *state;
+    struct addr_desc d;
+    do_malloc(m, A, 64, S_ALLOC);
+    do_malloc(m, A + 0x1000, 32, S_ALLOC2);
+    do_free(m, A + 0x1000, S_FREE);
+
+    assert_true(alloc_model_describe_heap(m, A + 8, &d));
+    assert_int_equal(d.kind, ADDR_HEAP_BLOCK);
+    assert_int_equal(d.offset, 8);
+    assert_int_equal(d.block_size, 64);
+    assert_int_equal(d.alloc_stack, S_ALLOC);
+
+    assert_true(alloc_model_describe_heap(m, A + 0x1000 + 31, &d));
+    assert_int_equal(d.kind, ADDR_FREED_BLOCK);
+    assert_int_equal(d.offset, 31);
+    assert_int_equal(d.free_stack, S_FREE);
+
+    /* Just past a block, and beyond the look-back window: nothing. */
+    assert_false(alloc_model_describe_heap(m, A + 64, &d));
+    assert_false(alloc_model_describe_heap(m, A + 0x1000 + 32, &d));
+    assert_false(alloc_model_describe_heap(m, A + 0x1000 + ALLOC_MODEL_DESCRIBE_WINDOW + 8, &d));
 }
 
 static void test_malloc_makes_a_live_block(void **state)
@@ -387,6 +451,9 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_freed_fifo_is_bounded_by_volume),
+        T(test_freed_fifo_stale_entry_keeps_newer_record),
+        T(test_describe_interior_of_live_and_freed_blocks),
         T(test_malloc_makes_a_live_block),
         T(test_failed_malloc_changes_nothing),
         T(test_free_moves_block_to_freed),

@@ -65,7 +65,8 @@ static int setup(void **state)
     char why[256];
     fx->malloc_bp = (struct breakpoint){ .addr = MALLOC_AT, .role = BP_HOOK_ENTRY,
                                          .tag = FN_MALLOC, .module_text_lo = LIBC_LO,
-                                         .module_text_hi = LIBC_HI };
+                                         .module_text_hi = LIBC_HI, .alloc_text_lo = LIBC_LO,
+                                         .alloc_text_hi = LIBC_HI };
     fx->free_bp = fx->malloc_bp;
     fx->free_bp.addr = FREE_AT;
     fx->free_bp.tag = FN_FREE;

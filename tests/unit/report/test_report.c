@@ -597,9 +597,9 @@ static void test_text_double_free(void **state)
     assert_text(fx, write_errors,
                 "==42== Double free: free(0x4a0) of a block of 24 bytes that was already freed\n"
                 "==42==    at 0x7f00000271ca: libc.so.6+0x271ca\n"
-                "==42==  Block was freed at:\n"
+                "==42==  Address 0x4a0 is 0 bytes inside a block of size 24 free'd\n"
                 "==42==    at 0x401000: main (seed.c:21)\n"
-                "==42==  Block was allocated at:\n"
+                "==42==  Block was alloc'd at\n"
                 "==42==    at 0x401100: helper (seed.c:7)\n"
                 "==42==    by 0x401000: main (seed.c:21)\n"
                 "==42==  memtrace skipped this free() so the program can go on.\n"
@@ -612,8 +612,9 @@ static void test_text_invalid_free_without_stack(void **state)
     invalid_free(fx, 0x1234, STACK_NONE);
 
     assert_text(fx, write_errors,
-                "==42== Invalid free: free(0x1234) is not the start of a live heap block\n"
+                "==42== Invalid free: free(0x1234)\n"
                 "==42==    (no stack recorded: --sample or --min-size)\n"
+                "==42==  Address 0x1234 is not stack'd, malloc'd or (recently) free'd\n"
                 "==42==  memtrace skipped this free() so the program can go on.\n"
                 "==42==\n");
 }
@@ -712,7 +713,9 @@ static void test_json_document_for_small_model(void **state)
         "\"stack\":[" FRAME_MAIN "," FRAME_NOWHERE "]}],"
         "\"errors\":[{\"kind\":\"double_free\",\"function\":\"free\",\"address\":\"0x2000\","
         "\"size\":16,\"stack\":[" FRAME_RAW "],\"alloc_stack\":[" FRAME_HELPER "],"
-        "\"free_stack\":[" FRAME_MAIN "]}],"
+        "\"free_stack\":[" FRAME_MAIN "],"
+        "\"address_description\":{\"kind\":\"freed_block\",\"offset\":0,\"block_size\":16,"
+        "\"alloc_stack\":[" FRAME_HELPER "],\"free_stack\":[" FRAME_MAIN "]}}],"
         "\"mappings\":[]}]}\n");
     free(got);
 }
@@ -741,7 +744,8 @@ static void test_json_invalid_free_has_null_size_and_stacks(void **state)
     char *got = capture_json(&fx->proc, 1, NULL);
     assert_contains(got, "\"errors\":[{\"kind\":\"invalid_free\",\"function\":\"free\","
                          "\"address\":\"0x1234\",\"size\":null,\"stack\":[" FRAME_MAIN "],"
-                         "\"alloc_stack\":null,\"free_stack\":null}]");
+                         "\"alloc_stack\":null,\"free_stack\":null,"
+                         "\"address_description\":{\"kind\":\"unknown\"}}]");
     free(got);
 }
 
