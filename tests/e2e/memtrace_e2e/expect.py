@@ -115,7 +115,7 @@ def stdout_ints(text):
             for m in re.finditer(r"^(\w+)=(-?\d+)$", text, re.M)}
 
 
-def marked_leaks(env, proc, fixture, expected, others=(), indirect=None):
+def marked_leaks(env, proc, fixture, expected, others=(), indirect=None, source=None):
     """Checks PROC's leak records against the marks of fixtures/FIXTURE.c.
 
     EXPECTED: {mark: (bytes, blocks, allocator, function, kind)}: the
@@ -128,14 +128,15 @@ def marked_leaks(env, proc, fixture, expected, others=(), indirect=None):
     (0, 0) when not given.  OTHERS: marks of lines where records are
     allowed (library code called there allocated); they are returned as
     {mark: [records]} for the caller to check.  A record at any other line,
-    or with no FIXTURE.c frame at all, fails."""
-    fname = fixture + ".c"
+    or with no FIXTURE.c frame at all, fails.  SOURCE: the source file when
+    it is not FIXTURE.c (fx_stale_stack_o2 is built from stale_stack.c)."""
+    fname = source or fixture + ".c"
     indirect = indirect or {}
     by_line = {}
     for rec in proc["leaks"]:
         f = first_frame_in(rec["stack"], fname)
         by_line.setdefault(f["line"] if f else None, []).append(rec)
-    lines = {env.line(fixture, m): m for m in list(expected) + list(others)}
+    lines = {env.line(fname, m): m for m in list(expected) + list(others)}
     stray = {ln: recs for ln, recs in by_line.items() if ln not in lines}
     if stray:
         raise Failure("leak records of pid %s whose first %s frame is not on an expected "
@@ -146,9 +147,9 @@ def marked_leaks(env, proc, fixture, expected, others=(), indirect=None):
                                     for ln, recs in stray.items() for r in recs)))
     log("ok: every leak record of pid %s starts at an expected %s line" % (proc["pid"], fname))
     for mark, (nbytes, blocks, allocator, function, kind) in expected.items():
-        line = env.line(fixture, mark)
+        line = env.line(fname, mark)
         recs = by_line.get(line, [])
-        log("-- %s.c:%d (%s): %d record(s)" % (fixture, line, mark, len(recs)))
+        log("-- %s:%d (%s): %d record(s)" % (fname, line, mark, len(recs)))
         check_true("a leak record at %s:%d (%s)" % (fname, line, mark), recs,
                    "records:\n" + "\n".join(leak_str(r) for r in proc["leaks"]))
         check("bytes of the records at %s" % mark, nbytes, sum(r["bytes"] for r in recs))
@@ -166,7 +167,7 @@ def marked_leaks(env, proc, fixture, expected, others=(), indirect=None):
         for rec in recs:
             check("allocator", allocator, rec["allocator"])
             check_frame("stack[0]", rec["stack"][0], function, fname, line, "fx_" + fixture)
-    return {m: by_line.get(env.line(fixture, m), []) for m in others}
+    return {m: by_line.get(env.line(fname, m), []) for m in others}
 
 
 def check_dtv_records(recs, nthreads, kind="still_reachable"):
