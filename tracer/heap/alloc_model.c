@@ -140,7 +140,8 @@ static int fifo_push(struct alloc_model *m, const struct block *b)
     q->items = items;
     q->items[q->tail++] = *b;
     q->bytes += b->size;
-    while (q->tail - q->head > 1 && q->bytes - q->items[q->head].size >= m->freelist_vol) {
+    while (q->tail - q->head > 1 && (q->bytes - q->items[q->head].size >= m->freelist_vol ||
+                                     q->tail - q->head > ALLOC_MODEL_FREELIST_MAX_BLOCKS)) {
         const struct block *old = &q->items[q->head++];
         q->bytes -= old->size;
         const struct block *in_table = alloc_table_get(&m->freed, old->addr);

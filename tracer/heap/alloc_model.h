@@ -79,8 +79,12 @@ struct freed_fifo {
     uint64_t bytes;
 };
 
-/* memcheck's --freelist-vol default. */
+/* memcheck's --freelist-vol default. memcheck holds the freed memory
+ * itself; memtrace holds 24 bytes per block, so a program freeing small
+ * blocks would have it hold ~1.2 million records: the count is capped too
+ * (6 MiB of records). */
 #define ALLOC_MODEL_FREELIST_VOL 20000000u
+#define ALLOC_MODEL_FREELIST_MAX_BLOCKS 262144u
 
 struct alloc_model {
     struct alloc_table live;

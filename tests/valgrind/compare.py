@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""memtrace against Valgrind memcheck on the same command: the four leak
+kinds side by side, and whether they agree.
+
+    compare.py --memtrace BUILD/tracer/memtrace [--fixtures-dir DIR] NAME...
+    compare.py --memtrace ... --all          every program below
+    compare.py --list
+
+Each NAME is a program of PROGRAMS (real Debian commands and fixtures).
+Valgrind runs with --leak-check=full --show-leak-kinds=all and glibc's and
+libstdc++'s exit-time frees off (--run-libc-freeres=no
+--run-cxx-freeres=no): memtrace reports the heap as the program left it,
+and so must the reference. Both see one process (the commands do not fork
+or exec). Exit status: 0 all equal, 1 a difference or a program missing,
+2 usage or valgrind missing.
+
+One difference is a rule, not a disagreement (docs/report-format.md,
+"Compared with Valgrind"): dlopen's _dl_find_object segments are kept by
+a pointer rounded up to 64 bytes, so such a block is possibly lost or
+still reachable depending on where the allocator put it, and memtrace
+(glibc's malloc) and Valgrind (its own) put it in different places. Those
+blocks are compared by their sum over the two kinds."""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+KINDS = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable")
+VG_NAMES = {"definitely lost": "definitely_lost", "indirectly lost": "indirectly_lost",
+            "possibly lost": "possibly_lost", "still reachable": "still_reachable"}
+
+# name: (argv, needs) -- {fx} is the fixtures directory; needs: programs
+# that must exist for the comparison to mean something.
+PROGRAMS = {
+    "true": (["/bin/true"], []),
+    "ls": (["/bin/ls", "-la", "/etc/apt"], []),
+    "date": (["/bin/date", "+%Y"], []),
+    "sort": (["/usr/bin/sort", "/etc/passwd"], []),
+    "grep": (["/bin/grep", "-c", "root", "/etc/passwd"], []),
+    "sed": (["/bin/sed", "-n", "s/root/ROOT/p", "/etc/passwd"], []),
+    "awk": (["/usr/bin/awk", "-F:", "{n += length($1)} END {print n}", "/etc/passwd"], []),
+    "find": (["/usr/bin/find", "/etc/apt", "-maxdepth", "2"], []),
+    "du": (["/usr/bin/du", "-s", "/etc/apt"], []),
+    "gzip": (["/bin/gzip", "-c", "/etc/passwd"], []),
+    "tar": (["/bin/tar", "-cf", "/dev/null", "/etc/apt"], []),
+    "cmp": (["/usr/bin/cmp", "/etc/passwd", "/etc/passwd"], []),
+    "python3_json": (["/usr/bin/python3", "-c", "import json"], ["/usr/bin/python3"]),
+    "python3_json_sqlite3": (["/usr/bin/python3", "-c", "import json, sqlite3"],
+                             ["/usr/bin/python3"]),
+    "cxx_containers": (["{fx}/fx_cxx_containers"], ["{fx}/fx_cxx_containers"]),
+    "cxx_containers_o2": (["{fx}/fx_cxx_containers_o2"], ["{fx}/fx_cxx_containers_o2"]),
+    "cxx_stale_vector": (["{fx}/fx_stale_vector"], ["{fx}/fx_stale_vector"]),
+    "cxx_stale_vector_o2": (["{fx}/fx_stale_vector_o2"], ["{fx}/fx_stale_vector_o2"]),
+}
+
+
+# Functions whose blocks are kept by an aligned interior pointer.
+ALIGNMENT_DEPENDENT = ("_dlfo_mappings_segment_allocate",)
+LOOSE_KINDS = ("possibly_lost", "still_reachable")
+
+VG_RECORD = re.compile(r"^==\d+== ([\d,]+) (?:\(([\d,]+) direct, [\d,]+ indirect\) )?bytes in "
+                       r"([\d,]+) blocks are (definitely lost|indirectly lost|possibly lost|"
+                       r"still reachable) in loss record", re.M)
+
+
+def num(text):
+    return int(text.replace(",", ""))
+
+
+def valgrind_aligned(text):
+    """(bytes, blocks) by kind of Valgrind's loss records allocated in an
+    ALIGNMENT_DEPENDENT function."""
+    out = {}
+    for m in VG_RECORD.finditer(text):
+        frames = []
+        for line in text[m.end():].split("\n")[1:]:
+            if not re.match(r"==\d+==\s+(at|by) ", line):
+                break
+            frames.append(line)
+        stack = "\n".join(frames)
+        if any(fn in stack for fn in ALIGNMENT_DEPENDENT):
+            k = VG_NAMES[m.group(4)]
+            nbytes = num(m.group(2) or m.group(1))
+            b, n = out.get(k, (0, 0))
+            out[k] = (b + nbytes, n + num(m.group(3)))
+    return out
+
+
+def memtrace_aligned(proc):
+    out = {}
+    for r in proc["leaks"]:
+        if any(f.get("function") in ALIGNMENT_DEPENDENT for f in r["stack"] or []):
+            b, n = out.get(r["kind"], (0, 0))
+            out[r["kind"]] = (b + r["bytes"], n + r["blocks"])
+    return out
+
+
+def loosen(kinds, aligned):
+    """kinds with the alignment-dependent blocks of LOOSE_KINDS taken out,
+    and their sum over those kinds."""
+    out = dict(kinds)
+    total = (0, 0)
+    for k in LOOSE_KINDS:
+        b, n = aligned.get(k, (0, 0))
+        out[k] = (out[k][0] - b, out[k][1] - n)
+        total = (total[0] + b, total[1] + n)
+    return out, total
+
+
+def valgrind_kinds(argv, log):
+    cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=all", "--run-libc-freeres=no",
+           "--run-cxx-freeres=no", "--log-file=" + log] + argv
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=600)
+    with open(log) as fh:
+        text = fh.read()
+    kinds = dict.fromkeys(KINDS, (0, 0))
+    if "All heap blocks were freed" in text:
+        return kinds, text
+    found = re.findall(r"(definitely lost|indirectly lost|possibly lost|still reachable): "
+                       r"([\d,]+) bytes in ([\d,]+) blocks", text)
+    if not found:
+        raise RuntimeError("no LEAK SUMMARY in valgrind's log %s" % log)
+    for name, nbytes, blocks in found:
+        kinds[VG_NAMES[name]] = (num(nbytes), num(blocks))
+    return kinds, text
+
+
+def memtrace_kinds(memtrace, argv, report):
+    cmd = [memtrace, "run", "--json", report, "--"] + argv
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=600, text=True)
+    with open(report) as fh:
+        doc = json.load(fh)
+    procs = doc["processes"]
+    if len(procs) != 1:
+        raise RuntimeError("memtrace reported %d processes for %s" % (len(procs), argv))
+    s = procs[0]["summary"]
+    if not s.get("classified"):
+        raise RuntimeError("memtrace did not classify the blocks of %s: %s" % (argv, p.stderr))
+    return {k: (s[k]["bytes"], s[k]["blocks"]) for k in KINDS}, procs[0]
+
+
+def fmt(pair):
+    return "%d/%d" % pair
+
+
+def compare(name, memtrace, fixtures_dir, workdir):
+    argv, needs = PROGRAMS[name]
+    argv = [a.replace("{fx}", fixtures_dir or "") for a in argv]
+    for n in needs:
+        n = n.replace("{fx}", fixtures_dir or "")
+        if not os.path.exists(n):
+            print("%s: %s missing" % (name, n))
+            return False
+    vg, vg_text = valgrind_kinds(argv, os.path.join(workdir, name + ".vg"))
+    mt, proc = memtrace_kinds(memtrace, argv, os.path.join(workdir, name + ".json"))
+    mt_rest, mt_loose = loosen(mt, memtrace_aligned(proc))
+    vg_rest, vg_loose = loosen(vg, valgrind_aligned(vg_text))
+    print("%s: %s" % (name, " ".join(argv)))
+    print("  %-16s %18s %18s" % ("kind", "memtrace", "valgrind"))
+    for k in KINDS:
+        if mt[k] == vg[k]:
+            mark = ""
+        elif k in LOOSE_KINDS and mt_rest[k] == vg_rest[k]:
+            mark = "   (alignment-dependent blocks: compared by their sum)"
+        else:
+            mark = "   <-- differs"
+        print("  %-16s %18s %18s%s" % (k, fmt(mt[k]), fmt(vg[k]), mark))
+    if mt_loose != (0, 0) or vg_loose != (0, 0):
+        print("  %-16s %18s %18s%s" % ("aligned blocks", fmt(mt_loose), fmt(vg_loose),
+                                       "" if mt_loose == vg_loose else "   <-- differs"))
+    return mt_rest == vg_rest and mt_loose == vg_loose
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--memtrace")
+    ap.add_argument("--fixtures-dir")
+    ap.add_argument("--all", action="store_true")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("names", nargs="*")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(PROGRAMS))
+        return 0
+    names = list(PROGRAMS) if a.all else a.names
+    unknown = [n for n in names if n not in PROGRAMS]
+    if not a.memtrace or not names or unknown:
+        print("compare.py: give --memtrace and known program names (--list)%s" % (
+            ": unknown " + ", ".join(unknown) if unknown else ""), file=sys.stderr)
+        return 2
+    if not shutil.which("valgrind"):
+        print("compare.py: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    equal = True
+    with tempfile.TemporaryDirectory(prefix="memtrace-vg-") as work:
+        for n in names:
+            if not compare(n, a.memtrace, a.fixtures_dir, work):
+                equal = False
+    print("all equal" if equal else "DIFFERENCES")
+    return 0 if equal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
