@@ -33,8 +33,11 @@ KINDS = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable
 VG_NAMES = {"definitely lost": "definitely_lost", "indirectly lost": "indirectly_lost",
             "possibly lost": "possibly_lost", "still reachable": "still_reachable"}
 
-# name: (argv, needs) -- {fx} is the fixtures directory; needs: programs
-# that must exist for the comparison to mean something.
+# name: (argv, needs[, valgrind's argv]) -- {fx} is the fixtures
+# directory; needs: programs that must exist for the comparison to mean
+# something; valgrind's argv when the scenario needs glibc's malloc to be
+# built (fx_vma_merge's adjacency) and the same program without it is the
+# reference.
 PROGRAMS = {
     "true": (["/bin/true"], []),
     "ls": (["/bin/ls", "-la", "/etc/apt"], []),
@@ -55,7 +58,20 @@ PROGRAMS = {
     "cxx_containers_o2": (["{fx}/fx_cxx_containers_o2"], ["{fx}/fx_cxx_containers_o2"]),
     "cxx_stale_vector": (["{fx}/fx_stale_vector"], ["{fx}/fx_stale_vector"]),
     "cxx_stale_vector_o2": (["{fx}/fx_stale_vector_o2"], ["{fx}/fx_stale_vector_o2"]),
+    "vma_merge_below": (["{fx}/fx_vma_merge", "below"], ["{fx}/fx_vma_merge"],
+                        ["{fx}/fx_vma_merge", "apart"]),
+    "vma_merge_above": (["{fx}/fx_vma_merge", "above"], ["{fx}/fx_vma_merge"],
+                        ["{fx}/fx_vma_merge", "apart"]),
 }
+for _mode in ("loop", "objects", "exit"):
+    for _fx in ("fx_stale_stack", "fx_stale_stack_o2"):
+        PROGRAMS["%s_%s" % (_fx[3:], _mode)] = (["{fx}/" + _fx, _mode], ["{fx}/" + _fx])
+for _fx in ("seed", "loop_leak", "deep", "two_paths", "clean", "invalid_free", "alloc_wrappers"):
+    PROGRAMS[_fx] = (["{fx}/fx_" + _fx], ["{fx}/fx_" + _fx])
+# Valgrind 3.19 aborts the program at pvalloc: both run without it.
+PROGRAMS["family"] = (["{fx}/fx_family", "nopvalloc"], ["{fx}/fx_family"])
+for _mode in ("global", "tree", "cycle", "interior", "tls", "mmap"):
+    PROGRAMS["kinds_" + _mode] = (["{fx}/fx_kinds", _mode], ["{fx}/fx_kinds"])
 
 
 # Functions whose blocks are kept by an aligned interior pointer.
@@ -150,18 +166,22 @@ def fmt(pair):
 
 
 def compare(name, memtrace, fixtures_dir, workdir):
-    argv, needs = PROGRAMS[name]
+    argv, needs = PROGRAMS[name][:2]
+    vg_argv = PROGRAMS[name][2] if len(PROGRAMS[name]) > 2 else argv
     argv = [a.replace("{fx}", fixtures_dir or "") for a in argv]
+    vg_argv = [a.replace("{fx}", fixtures_dir or "") for a in vg_argv]
     for n in needs:
         n = n.replace("{fx}", fixtures_dir or "")
         if not os.path.exists(n):
             print("%s: %s missing" % (name, n))
             return False
-    vg, vg_text = valgrind_kinds(argv, os.path.join(workdir, name + ".vg"))
+    vg, vg_text = valgrind_kinds(vg_argv, os.path.join(workdir, name + ".vg"))
     mt, proc = memtrace_kinds(memtrace, argv, os.path.join(workdir, name + ".json"))
     mt_rest, mt_loose = loosen(mt, memtrace_aligned(proc))
     vg_rest, vg_loose = loosen(vg, valgrind_aligned(vg_text))
     print("%s: %s" % (name, " ".join(argv)))
+    if vg_argv != argv:
+        print("  valgrind: %s" % " ".join(vg_argv))
     print("  %-16s %18s %18s" % ("kind", "memtrace", "valgrind"))
     for k in KINDS:
         if mt[k] == vg[k]:
