@@ -131,19 +131,23 @@ static int maps_lines(FILE *f, int (*fn)(void *ctx, const struct procfs_map *m),
     return rc;
 }
 
-int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at_entry)
+mt_addr procfs_auxv_value(const void *buf, size_t len, uint64_t type)
 {
     uint64_t pair[2];
-    *at_base = *at_entry = 0;
     for (size_t off = 0; len - off >= sizeof(pair); off += sizeof(pair)) {
         memcpy(pair, (const char *)buf + off, sizeof(pair));
         if (pair[0] == AT_NULL)
             break;
-        if (pair[0] == AT_BASE)
-            *at_base = pair[1];
-        else if (pair[0] == AT_ENTRY)
-            *at_entry = pair[1];
+        if (pair[0] == type)
+            return pair[1];
     }
+    return 0;
+}
+
+int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at_entry)
+{
+    *at_base = procfs_auxv_value(buf, len, AT_BASE);
+    *at_entry = procfs_auxv_value(buf, len, AT_ENTRY);
     return *at_entry ? 0 : -ENOENT;
 }
 
@@ -284,10 +288,7 @@ int procfs_exec_filename(pid_t pid, char *out, size_t len)
     ssize_t n = read_small_file(path, (char *)buf, sizeof(buf));
     if (n < 0)
         return (int)n;
-    uint64_t at = 0;
-    for (size_t i = 0; i + 1 < (size_t)n / sizeof(buf[0]) && buf[i] != AT_NULL; i += 2)
-        if (buf[i] == AT_EXECFN)
-            at = buf[i + 1];
+    mt_addr at = procfs_auxv_value(buf, (size_t)n, AT_EXECFN);
     if (!at || len == 0)
         return -ENOENT;
     int fd = procfs_open_mem(pid);

@@ -44,7 +44,10 @@ bool procfs_parse_maps_line(char *line, struct procfs_map *out);
 /* AT_BASE and AT_ENTRY of /proc/PID/auxv (0 when absent); -ENOENT without
  * AT_ENTRY. */
 int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry);
-/* The same from the len bytes of an auxv file. */
+/* The value of the auxv entry of that type (AT_*) in the len bytes of an
+ * auxv file, 0 when absent. */
+mt_addr procfs_auxv_value(const void *buf, size_t len, uint64_t type);
+/* procfs_auxv_entry from the len bytes of an auxv file. */
 int procfs_parse_auxv(const void *buf, size_t len, mt_addr *at_base, mt_addr *at_entry);
 /* argv from /proc/PID/cmdline, read whole, NULL-terminated, each string malloc'd;
  * NULL when unreadable or out of memory. */
