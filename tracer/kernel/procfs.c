@@ -206,13 +206,20 @@ static ssize_t read_small_file(const char *path, char *buf, size_t len)
     return (ssize_t)n;
 }
 
-int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+/* a few dozen pairs: AT_VECTOR_SIZE is far below this */
+#define AUXV_WORDS 512
+
+static ssize_t read_auxv(pid_t pid, uint64_t buf[AUXV_WORDS])
 {
     char path[64];
-    /* a few dozen pairs: AT_VECTOR_SIZE is far below this */
-    uint64_t buf[512];
     procfs_path(path, sizeof(path), pid, "auxv");
-    ssize_t n = read_small_file(path, (char *)buf, sizeof(buf));
+    return read_small_file(path, (char *)buf, AUXV_WORDS * sizeof(buf[0]));
+}
+
+int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
+{
+    uint64_t buf[AUXV_WORDS];
+    ssize_t n = read_auxv(pid, buf);
     if (n < 0)
         return (int)n;
     return procfs_parse_auxv(buf, (size_t)n, at_base, at_entry);
@@ -282,10 +289,8 @@ int procfs_exe(pid_t pid, char *out, size_t len)
 
 int procfs_exec_filename(pid_t pid, char *out, size_t len)
 {
-    char path[64];
-    uint64_t buf[512];
-    procfs_path(path, sizeof(path), pid, "auxv");
-    ssize_t n = read_small_file(path, (char *)buf, sizeof(buf));
+    uint64_t buf[AUXV_WORDS];
+    ssize_t n = read_auxv(pid, buf);
     if (n < 0)
         return (int)n;
     mt_addr at = procfs_auxv_value(buf, (size_t)n, AT_EXECFN);
