@@ -137,10 +137,14 @@ bool glibc_heap_extent(leak_read_fn read, void *read_ctx, mt_addr addr, uint64_t
         return false;
     uint64_t chunk_size = header[1] & ~(uint64_t)CHUNK_FLAGS;
     mt_addr end = addr + size;
-    if (chunk_size < 32 || chunk_size > map_hi - chunk || end > chunk + chunk_size)
+    if (chunk_size < 32 || chunk_size > map_hi - chunk)
         return false;
     if (header[1] & CHUNK_MMAPPED)
-        return mmapped_extent(header[0], chunk_size, chunk, end, map_lo, map_hi, out);
+        return end <= chunk + chunk_size &&
+               mmapped_extent(header[0], chunk_size, chunk, end, map_lo, map_hi, out);
+    /* An arena chunk's block may use the next chunk's prev_size word. */
+    if (end > chunk + chunk_size + 8)
+        return false;
     if (header[1] & CHUNK_NON_MAIN_ARENA)
         return arena_heap_extent(read, read_ctx, chunk, end, map_lo, map_hi, out);
     if (!start_brk || start_brk > chunk || start_brk < map_lo)
