@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """memtrace against Valgrind memcheck on the same command: the four leak
-kinds side by side, and whether they agree.
+kinds and the number of bad frees side by side, and whether they agree.
 
     compare.py --memtrace BUILD/tracer/memtrace [--fixtures-dir DIR] NAME...
     compare.py --memtrace ... --all          every program below
@@ -70,6 +70,10 @@ for _fx in ("seed", "loop_leak", "deep", "two_paths", "clean", "invalid_free", "
     PROGRAMS[_fx] = (["{fx}/fx_" + _fx], ["{fx}/fx_" + _fx])
 # Valgrind 3.19 aborts the program at pvalloc: both run without it.
 PROGRAMS["family"] = (["{fx}/fx_family", "nopvalloc"], ["{fx}/fx_family"])
+# Bad frees: memcheck goes on after one too; the leak kinds must agree.
+# (thread_stack: a second thread's DTV, see docs/report-format.md.)
+for _mode in ("stack", "interior", "double", "global", "mmap"):
+    PROGRAMS["bad_free_" + _mode] = (["{fx}/fx_bad_free_where", _mode], ["{fx}/fx_bad_free_where"])
 for _mode in ("global", "tree", "cycle", "interior", "tls", "mmap"):
     PROGRAMS["kinds_" + _mode] = (["{fx}/fx_kinds", _mode], ["{fx}/fx_kinds"])
 
@@ -161,6 +165,11 @@ def memtrace_kinds(memtrace, argv, report):
     return {k: (s[k]["bytes"], s[k]["blocks"]) for k in KINDS}, procs[0]
 
 
+def valgrind_bad_frees(text):
+    """Double and invalid frees: memcheck names both "Invalid free()"."""
+    return len(re.findall(r"^==\d+== Invalid free\(\)", text, re.M))
+
+
 def fmt(pair):
     return "%d/%d" % pair
 
@@ -191,10 +200,13 @@ def compare(name, memtrace, fixtures_dir, workdir):
         else:
             mark = "   <-- differs"
         print("  %-16s %18s %18s%s" % (k, fmt(mt[k]), fmt(vg[k]), mark))
+    mt_bad, vg_bad = proc["summary"]["errors"], valgrind_bad_frees(vg_text)
+    print("  %-16s %18d %18d%s" % ("bad frees", mt_bad, vg_bad, "" if mt_bad == vg_bad else
+                                   "   <-- differs"))
     if mt_loose != (0, 0) or vg_loose != (0, 0):
         print("  %-16s %18s %18s%s" % ("aligned blocks", fmt(mt_loose), fmt(vg_loose),
                                        "" if mt_loose == vg_loose else "   <-- differs"))
-    return mt_rest == vg_rest and mt_loose == vg_loose
+    return mt_rest == vg_rest and mt_loose == vg_loose and mt_bad == vg_bad
 
 
 def main():
