@@ -306,8 +306,8 @@ static bool visit_exit_frame(void *ctx, unsigned depth, const mt_regs *frame)
 static void find_exit_caller(const struct process *p, struct exit_caller *ec)
 {
     memset(ec, 0, sizeof(*ec));
-    if (p->model.untracked_ok || !p->unwinder)
-        return;   /* attach: threads are parked, not exiting */
+    if (!p->unwinder)
+        return;
     const struct thread *caller = NULL;
     for (const struct thread *t = p->threads; t; t = t->next)
         if (t->has_exit_regs && regs_syscall_nr(&t->exit_regs) == SYS_exit_group)
