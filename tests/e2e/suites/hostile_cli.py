@@ -51,10 +51,21 @@ class PidNamespace:
             for task in os.listdir("/proc/%d/task" % self.unshare.pid):
                 with open("/proc/%d/task/%s/children" % (self.unshare.pid, task)) as fh:
                     kids += fh.read()
-            if kids.split():
+            if kids.split() and self._is_sleep(int(kids.split()[0])):
                 self.init_pid = int(kids.split()[0])
             else:
                 time.sleep(0.02)
+
+    @staticmethod
+    def _is_sleep(pid):
+        """Whether the child has become the sleep: where the namespace
+        cannot be set up (a chroot, --mount-proc), unshare's child exits
+        before its exec, and nsenter must not be pointed at it."""
+        try:
+            with open("/proc/%d/comm" % pid) as fh:
+                return fh.read().strip() == "sleep"
+        except OSError:
+            return False
 
     def command(self, argv):
         """ARGV run inside the namespace (its /proc is the namespace's)."""
