@@ -107,8 +107,9 @@ void leak_scan_destroy(struct leak_scan *s);
 void leak_scan_root_region(struct leak_scan *s, mt_addr lo, mt_addr hi, bool starts_only);
 void leak_scan_root_words(struct leak_scan *s, const uint64_t *words, size_t n);
 
-/* Whether any block starts in [lo, hi): such memory is heap, scanned only
- * through the blocks themselves. */
+/* Whether any block starts in [lo, hi): such a mapping holds heap, which is
+ * scanned only through the blocks themselves (leak_roots.c decides which
+ * part of it is heap). */
 bool leak_scan_has_block_in(const struct leak_scan *s, mt_addr lo, mt_addr hi);
 
 /* Blocks by address: the rank of the first block starting at or above addr,
