@@ -41,7 +41,7 @@ VG_NAMES = {"definitely lost": "definitely_lost", "indirectly lost": "indirectly
 PROGRAMS = {
     "true": (["/bin/true"], []),
     "ls": (["/bin/ls", "-la", "/etc/apt"], []),
-    "date": (["/bin/date", "+%Y"], []),
+    "date": (["/bin/date", "-u", "+%Y"], []),
     "sort": (["/usr/bin/sort", "/etc/passwd"], []),
     "grep": (["/bin/grep", "-c", "root", "/etc/passwd"], []),
     "sed": (["/bin/sed", "-n", "s/root/ROOT/p", "/etc/passwd"], []),
@@ -51,6 +51,14 @@ PROGRAMS = {
     "gzip": (["/bin/gzip", "-c", "/etc/passwd"], []),
     "tar": (["/bin/tar", "-cf", "/dev/null", "/etc/apt"], []),
     "cmp": (["/usr/bin/cmp", "/etc/passwd", "/etc/passwd"], []),
+    "diff": (["/usr/bin/diff", "/etc/passwd", "/etc/group"], []),
+    "sha256sum": (["/usr/bin/sha256sum", "/etc/passwd"], []),
+    "wc": (["/usr/bin/wc", "/etc/passwd"], []),
+    "stat": (["/usr/bin/stat", "/etc/passwd"], []),
+    "perl": (["/usr/bin/perl", "-e", "my %h = map { $_ => [$_] } 1..200; print scalar(keys %h)"],
+             ["/usr/bin/perl"]),
+    "bash": (["/bin/bash", "-c", "a=(1 2 3); declare -A m=([x]=1); echo ${#a[@]} ${m[x]}"], []),
+    "dpkg_query": (["/usr/bin/dpkg-query", "-W", "bash"], ["/usr/bin/dpkg-query"]),
     "python3_json": (["/usr/bin/python3", "-c", "import json"], ["/usr/bin/python3"]),
     "python3_json_sqlite3": (["/usr/bin/python3", "-c", "import json, sqlite3"],
                              ["/usr/bin/python3"]),
@@ -131,10 +139,33 @@ def loosen(kinds, aligned):
     return out, total
 
 
+def program_environments():
+    """(valgrind's, memtrace's) environments for the program. Valgrind adds
+    variables to the program's environment (LD_PRELOAD with its preload
+    libraries, GLIBCXX_FORCE_NEW, ...), and programs that copy their
+    environment (bash, perl, setenv) allocate by it: memtrace's run gets
+    the same variables, LD_PRELOAD under another name of the same length
+    (ld.so must not load Valgrind's libraries outside Valgrind). Both runs
+    start from this environment without "_", which shells set to the
+    command they run."""
+    base = {k: v for k, v in os.environ.items() if k != "_"}
+    p = subprocess.run(["valgrind", "-q", "/usr/bin/env", "-0"], env=base, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120)
+    seen = dict(v.split("=", 1) for v in p.stdout.decode("utf-8", "replace").split("\0") if "=" in v)
+    mine = dict(base)
+    for k, v in seen.items():
+        if k not in base and k != "_":
+            mine["MT_PRELOAD" if k == "LD_PRELOAD" else k] = v
+    return base, mine
+
+
+ENVS = {}
+
+
 def valgrind_kinds(argv, log):
     cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=all", "--run-libc-freeres=no",
            "--run-cxx-freeres=no", "--log-file=" + log] + argv
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    subprocess.run(cmd, env=ENVS["valgrind"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=600)
     with open(log) as fh:
         text = fh.read()
@@ -152,7 +183,7 @@ def valgrind_kinds(argv, log):
 
 def memtrace_kinds(memtrace, argv, report):
     cmd = [memtrace, "run", "--json", report, "--"] + argv
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    p = subprocess.run(cmd, env=ENVS["memtrace"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=600, text=True)
     with open(report) as fh:
         doc = json.load(fh)
@@ -229,6 +260,7 @@ def main():
     if not shutil.which("valgrind"):
         print("compare.py: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
+    ENVS["valgrind"], ENVS["memtrace"] = program_environments()
     equal = True
     with tempfile.TemporaryDirectory(prefix="memtrace-vg-") as work:
         for n in names:
