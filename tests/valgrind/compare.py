@@ -147,8 +147,11 @@ def program_environments():
     the same variables, LD_PRELOAD under another name of the same length
     (ld.so must not load Valgrind's libraries outside Valgrind). Both runs
     start from this environment without "_", which shells set to the
-    command they run."""
+    command they run, and with perl's and python's hash seeds fixed."""
     base = {k: v for k, v in os.environ.items() if k != "_"}
+    # perl and python seed their hash functions at random: hashes grow
+    # differently in each run, and with them what they allocate.
+    base.update(PERL_HASH_SEED="0", PERL_PERTURB_KEYS="0", PYTHONHASHSEED="0")
     p = subprocess.run(["valgrind", "-q", "/usr/bin/env", "-0"], env=base, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120)
     seen = dict(v.split("=", 1) for v in p.stdout.decode("utf-8", "replace").split("\0") if "=" in v)
