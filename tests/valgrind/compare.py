@@ -55,8 +55,6 @@ PROGRAMS = {
     "sha256sum": (["/usr/bin/sha256sum", "/etc/passwd"], []),
     "wc": (["/usr/bin/wc", "/etc/passwd"], []),
     "stat": (["/usr/bin/stat", "/etc/passwd"], []),
-    "perl": (["/usr/bin/perl", "-e", "my %h = map { $_ => [$_] } 1..200; print scalar(keys %h)"],
-             ["/usr/bin/perl"]),
     "bash": (["/bin/bash", "-c", "a=(1 2 3); declare -A m=([x]=1); echo ${#a[@]} ${m[x]}"], []),
     "dpkg_query": (["/usr/bin/dpkg-query", "-W", "bash"], ["/usr/bin/dpkg-query"]),
     "python3_json": (["/usr/bin/python3", "-c", "import json"], ["/usr/bin/python3"]),

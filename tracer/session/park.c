@@ -106,8 +106,10 @@ static int give_up(struct session *s, bool asked, uint64_t since)
     char when[64];
     if (asked)
         snprintf(when, sizeof(when), "before memtrace was asked to stop");
-    else
-        snprintf(when, sizeof(when), "within %.1f s", (double)(mt_now_ns() - since) / 1e9);
+    else   /* the wait the deadline allowed, not when memtrace got round to noticing */
+        snprintf(when, sizeof(when), "within %.1f s",
+                 (double)((s->park_deadline_ns > since ? s->park_deadline_ns : mt_now_ns()) -
+                          since) / 1e9);
     char more[48] = "";
     if (others)
         snprintf(more, sizeof(more), " (and %u other thread%s)", others, others > 1 ? "s" : "");
