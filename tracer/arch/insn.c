@@ -227,3 +227,134 @@ int insn_describe(const uint8_t *code, size_t avail, mt_addr addr, char *out, si
     cs_free(insn, 1);
     return 0;
 }
+
+/* A relative branch's kind, for re-encoding. */
+enum rel_branch { REL_NONE, REL_JMP, REL_JCC, REL_OTHER };
+
+static enum rel_branch rel_branch_kind(const cs_insn *insn, mt_addr *target)
+{
+    const cs_x86 *x = &insn->detail->x86;
+    bool relative = false;
+    for (int i = 0; i < insn->detail->groups_count; i++)
+        relative |= insn->detail->groups[i] == CS_GRP_BRANCH_RELATIVE;
+    if (!relative)
+        return REL_NONE;
+    if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+        return REL_OTHER;
+    *target = (mt_addr)x->operands[0].imm;
+    if (insn->id == X86_INS_JMP)
+        return REL_JMP;
+    /* jcc: 7x rel8 or 0f 8x rel32. jrcxz, loop and call are not. */
+    uint8_t op = insn->bytes[x->prefix[0] || x->prefix[1] || x->prefix[2] || x->prefix[3] ? 1 : 0];
+    if (insn->id != X86_INS_CALL && insn->id != X86_INS_JRCXZ && insn->id != X86_INS_JECXZ &&
+        insn->id != X86_INS_LOOP && insn->id != X86_INS_LOOPE && insn->id != X86_INS_LOOPNE &&
+        ((op & 0xf0) == 0x70 || op == 0x0f))
+        return REL_JCC;
+    return REL_OTHER;
+}
+
+static bool put_rel32(uint8_t *p, mt_addr target, mt_addr next)
+{
+    int64_t d = (int64_t)(target - next);
+    if (d < INT32_MIN || d > INT32_MAX)
+        return false;
+    int32_t d32 = (int32_t)d;
+    memcpy(p, &d32, 4);
+    return true;
+}
+
+int insn_relocate(const uint8_t *code, size_t avail, mt_addr addr, size_t min_len, mt_addr dest,
+                  uint8_t *out, size_t out_cap, struct insn_reloc *rel, char *why, size_t why_len)
+{
+    memset(rel, 0, sizeof(*rel));
+    size_t at = 0, o = 0;
+    while (at < min_len) {
+        if (rel->n == INSN_RELOC_MAX) {
+            snprintf(why, why_len, "too many instructions before byte %zu", min_len);
+            return -1;
+        }
+        cs_insn *insn = at < avail ? decode(code + at, avail - at, addr + at) : NULL;
+        if (!insn) {
+            snprintf(why, why_len, "cannot decode the instruction at 0x%" PRIxADDR, addr + at);
+            return -1;
+        }
+        size_t n = insn->size;
+        mt_addr here = dest + o;
+        mt_addr target = 0;
+        enum rel_branch kind = rel_branch_kind(insn, &target);
+        /* An indirect branch (or int3, syscall) cannot leave the prologue;
+         * a ret can: it is copied as it is. */
+        bool movable = kind != REL_NONE || !is_branch(insn) || insn->id == X86_INS_RET;
+        bool ok = movable && o + n + 6 <= out_cap;
+        if (ok && kind == REL_NONE) {
+            memcpy(out + o, code + at, n);
+            uint8_t disp_offset;
+            int64_t disp;
+            if (find_rip_disp(insn, &disp_offset, &disp)) {
+                ok = insn->detail->x86.encoding.disp_size == 4 &&
+                     put_rel32(out + o + disp_offset, addr + at + n + (mt_addr)disp, here + n);
+            }
+            rel->src_off[rel->n] = (uint8_t)at;
+            rel->dst_off[rel->n] = (uint8_t)o;
+            o += n;
+        } else if (ok && (kind == REL_JMP || kind == REL_JCC)) {
+            ok = !(target > addr && target < addr + min_len + INSN_MAX_LEN);
+            rel->src_off[rel->n] = (uint8_t)at;
+            rel->dst_off[rel->n] = (uint8_t)o;
+            if (ok && kind == REL_JMP) {
+                out[o] = 0xe9;
+                ok = put_rel32(out + o + 1, target, here + 5);
+                o += 5;
+            } else if (ok) {
+                uint8_t op = code[at] == 0x0f ? code[at + 1] : (uint8_t)(code[at] + 0x10);
+                out[o] = 0x0f;
+                out[o + 1] = op;
+                ok = put_rel32(out + o + 2, target, here + 6);
+                o += 6;
+            }
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            snprintf(why, why_len, "'%s %s' at 0x%" PRIxADDR " cannot be moved", insn->mnemonic,
+                     insn->op_str, addr + at);
+            cs_free(insn, 1);
+            return -1;
+        }
+        rel->n++;
+        at += n;
+        cs_free(insn, 1);
+    }
+    if (o + 5 > out_cap) {
+        snprintf(why, why_len, "the relocated prologue of 0x%" PRIxADDR " is too long", addr);
+        return -1;
+    }
+    out[o] = 0xe9;
+    if (!put_rel32(out + o + 1, addr + at, dest + o + 5)) {
+        snprintf(why, why_len, "0x%" PRIxADDR " is out of reach of 0x%" PRIxADDR, addr, dest);
+        return -1;
+    }
+    rel->src_len = at;
+    rel->out_len = o + 5;
+    return 0;
+}
+
+bool insn_branch_into(const uint8_t *code, size_t len, mt_addr addr, mt_addr lo, mt_addr hi)
+{
+    if (open_handle() != 0)
+        return true;
+    const uint8_t *p = code;
+    size_t left = len;
+    uint64_t pc = addr;
+    cs_insn *insn = cs_malloc(insn_handle);
+    if (!insn)
+        return true;
+    bool found = false;
+    while (!found && cs_disasm_iter(insn_handle, &p, &left, &pc, insn)) {
+        mt_addr target = 0;
+        enum rel_branch kind = rel_branch_kind(insn, &target);
+        found = kind != REL_NONE && target > lo && target < hi;
+    }
+    cs_free(insn, 1);
+    return found;
+}

@@ -16,7 +16,10 @@
     X(stub_returns)       /* returns recorded by a return stub, without a trap */     \
     X(rendezvous_traps)   /* link-map changes */                                      \
     X(nested_calls)       /* allocator calls made by the allocator itself */          \
-    X(allocator_frees)    /* frees of unknown blocks by the allocator's own code */
+    X(allocator_frees)    /* frees of unknown blocks by the allocator's own code */   \
+    X(fast_events)        /* --fast: records taken from the ring, without a trap */  \
+    X(fast_full_waits)    /* --fast: times a call found the ring full and waited */  \
+    X(fast_cut_short)     /* --fast: records a thread began and died before ending */
 
 /* X for a struct of counters: one uint64_t field per name. */
 #define MT_STATS_FIELD(name) uint64_t name;

@@ -163,6 +163,39 @@ static bool runs_set_id(char *err, size_t err_len)
     return true;
 }
 
+/* MEMTRACE_OPTS, as VALGRIND_OPTS: whitespace-separated options that go
+ * before the command line's own, after the subcommand ("MEMTRACE_OPTS=--fast"
+ * makes every run and attach of a script trap-free). argv is returned as it
+ * is when there are none; the new vector lives as long as the process. */
+static char *env_words;   /* owned here: the options point into it */
+static char **env_argv;
+
+static char **with_env_options(int *argc, char **argv)
+{
+    const char *env = getenv("MEMTRACE_OPTS");
+    if (!env || *argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "attach") != 0))
+        return argv;
+    char *words = strdup(env);
+    char **out = words ? calloc((size_t)*argc + strlen(env) / 2 + 2, sizeof(*out)) : NULL;
+    if (!out) {
+        free(words);
+        return argv;
+    }
+    int n = 0;
+    out[n++] = argv[0];
+    out[n++] = argv[1];
+    char *save = NULL;
+    for (char *w = strtok_r(words, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+        out[n++] = w;
+    for (int i = 2; i < *argc; i++)
+        out[n++] = argv[i];
+    out[n] = NULL;
+    *argc = n;
+    env_words = words;
+    env_argv = out;
+    return env_argv;
+}
+
 int main(int argc, char **argv)
 {
     struct mt_options opt;
@@ -171,6 +204,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;
     }
+    argv = with_env_options(&argc, argv);
     if (cli_parse(argc, argv, &opt, err, sizeof(err)) != 0) {
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;

@@ -162,6 +162,25 @@ static int release(struct alloc_model *m, mt_addr ptr, uint32_t free_stack)
     return err ? err : fifo_push(m, &b);
 }
 
+bool alloc_model_realloc_begin(struct alloc_model *m, mt_addr ptr, uint32_t stack,
+                               struct block *taken)
+{
+    const struct block *b = ptr ? alloc_table_get(&m->live, ptr) : NULL;
+    if (!b)
+        return false;
+    *taken = *b;
+    return release(m, ptr, stack) == 0;
+}
+
+int alloc_model_realloc_undo(struct alloc_model *m, const struct block *taken)
+{
+    if (alloc_table_get(&m->live, taken->addr))
+        return 0;
+    alloc_table_remove(&m->freed, taken->addr, NULL);
+    m->frees--;
+    return alloc_table_put(&m->live, taken);
+}
+
 static bool block_at_or_before(const struct alloc_table *t, mt_addr addr, const struct block **out)
 {
     mt_addr lowest = addr > ALLOC_MODEL_DESCRIBE_WINDOW ? addr - ALLOC_MODEL_DESCRIBE_WINDOW : 1;

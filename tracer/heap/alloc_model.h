@@ -131,6 +131,16 @@ const char *alloc_model_keep_name(struct alloc_model *m, const char *s);
 /* Applies a completed call. Returns 0 or -ENOMEM. */
 int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev);
 
+/* A realloc seen in two halves (--fast records it before and after the
+ * call, so no other thread's block can take its old address in between):
+ * the old block is freed at the start and its record kept in *taken;
+ * returns false when ptr is no live block. */
+bool alloc_model_realloc_begin(struct alloc_model *m, mt_addr ptr, uint32_t stack,
+                               struct block *taken);
+/* The realloc failed: the old block taken by alloc_model_realloc_begin is
+ * live again, as it was. Returns 0 or -ENOMEM. */
+int alloc_model_realloc_undo(struct alloc_model *m, const struct block *taken);
+
 /* When the allocation with sequence number seq (struct block.seq) was made,
  * within a millisecond; 0 when unknown. */
 uint64_t alloc_model_seq_time(const struct alloc_model *m, uint64_t seq);

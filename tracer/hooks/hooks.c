@@ -10,6 +10,7 @@
  * stack pointer, rax completes the event and the thread resumes at the real
  * return address. free() is complete at its entry and takes one trap. */
 #include "hooks.h"
+#include "hooks_internal.h"
 #include "diag.h"
 #include "elf_file.h"
 #include "map_hooks.h"
@@ -27,7 +28,7 @@
  * A static program binds nothing at run time: its own definition is the
  * one its calls reach, global or not (a static-pie's malloc is a local
  * symbol of .symtab). */
-static bool find_definition(const struct process *p, const struct module *m, const char *name,
+bool hooks_find_definition(const struct process *p, const struct module *m, const char *name,
                             uint64_t *value, uint64_t *size)
 {
     return elf_file_find_function(m->elf, name, value, size) ||
@@ -40,19 +41,19 @@ static bool find_definition(const struct process *p, const struct module *m, con
  * program the module is the program too: its allocator is the span of
  * glibc's malloc.c, whose core entry points and thread clean-up are
  * defined together. */
-static void allocator_span(const struct process *p, const struct module *m,
-                           mt_addr *lo, mt_addr *hi)
+void hooks_allocator_span(const struct process *p, const struct module *m, bool core_only,
+                          mt_addr *lo, mt_addr *hi)
 {
     *lo = m->text_lo;
     *hi = m->text_hi;
-    if (p->r_debug != 0)
+    if (p->r_debug != 0 && !core_only)
         return;
     static const char *const core[] = { "malloc", "free", "calloc", "realloc",
                                         "__malloc_arena_thread_freeres" };
     mt_addr span_lo = UINT64_MAX, span_hi = 0;
     for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
         uint64_t value, size;
-        if (!find_definition(p, m, core[i], &value, &size))
+        if (!hooks_find_definition(p, m, core[i], &value, &size))
             continue;
         if (m->bias + value < span_lo)
             span_lo = m->bias + value;
@@ -74,10 +75,10 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
         for (size_t i = 0; i < p->modules.n; i++) {
             struct module *m = &p->modules.items[i];
             uint64_t value, size;
-            if (!m->present || !m->elf || !find_definition(p, m, name, &value, &size))
+            if (!m->present || !m->elf || !hooks_find_definition(p, m, name, &value, &size))
                 continue;
             mt_addr addr = m->bias + value;
-            if (bp_find(&p->bps, addr)) {
+            if (bp_find(&p->bps, addr) || fast_patches_find(&p->fast_patches, addr)) {
                 hooked += !alloc_fn_is_watch_point((enum alloc_fn)fn);
                 break;
             }
@@ -103,7 +104,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn,
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
             };
-            allocator_span(p, m, &bp.alloc_text_lo, &bp.alloc_text_hi);
+            hooks_allocator_span(p, m, false, &bp.alloc_text_lo, &bp.alloc_text_hi);
             char bp_why[512];
             int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
             if (err && err != -ENOTSUP && err != -ENOSPC) {
@@ -134,7 +135,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
     return hooked;
 }
 
-static uint64_t requested_size(const struct pending_call *c)
+uint64_t hooks_requested_size(const struct pending_call *c)
 {
     switch (c->fn) {
     case FN_MALLOC:
@@ -210,14 +211,14 @@ static uint32_t capture_stack(const struct trap_ctx *ctx, struct thread *t, cons
 
 /* --min-size and --sample: which calls get their stack unwound. Blocks
  * are tracked either way, so frees and totals stay exact. */
-static bool wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t size)
+bool hooks_wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t size)
 {
     if (size < ctx->min_size)
         return false;
     return ctx->sample <= 1 || p->sample_tick++ % ctx->sample == 0;
 }
 
-static int report_bad_free(const struct trap_ctx *ctx, struct process *p, struct alloc_error *err)
+int hooks_report_bad_free(const struct trap_ctx *ctx, struct process *p, struct alloc_error *err)
 {
     if (ctx->on_error)
         ctx->on_error(ctx->on_error_arg, p, err);
@@ -250,15 +251,15 @@ static int find_mapping(void *arg, const struct procfs_map *m)
  * a thread's stack, a module's data object, some other mapping. Runs only
  * for a bad free (an error is rare and reported at once), so reading the
  * maps file and the module's symbol table here costs nothing per event. */
-static void describe_bad_pointer(struct thread *t, const mt_regs *regs, struct alloc_error *err)
+void hooks_describe_bad_pointer(struct process *p, unsigned thread_number, mt_addr sp,
+                                struct alloc_error *err)
 {
-    struct process *p = t->proc;
     struct alloc_model *model = &process_heap(p)->model;
     struct addr_desc *d = &err->where;
     if (alloc_model_describe_heap(model, err->addr, d))
         return;
     *d = (struct addr_desc){ .kind = ADDR_UNKNOWN };
-    struct addr_mapping a = { .addr = err->addr, .sp = regs_sp(regs) };
+    struct addr_mapping a = { .addr = err->addr, .sp = sp };
     int rc = procfs_maps(p->pid, find_mapping, &a);
     if (rc < 0)
         mt_warn("pid %d: cannot read its mappings to describe 0x%" PRIxADDR ": %s", p->pid,
@@ -268,7 +269,7 @@ static void describe_bad_pointer(struct thread *t, const mt_regs *regs, struct a
     if (a.holds_sp || a.main_stack) {
         /* The current thread's own stack, or the main thread's. */
         d->kind = ADDR_STACK;
-        d->thread = a.holds_sp ? t->number : 1;
+        d->thread = a.holds_sp ? thread_number : 1;
         return;
     }
     const struct module *m = modules_at(&p->modules, err->addr);
@@ -352,8 +353,8 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
             return step_over(t, bp, regs, return_addr, 0);
         }
         bad.stack = capture_stack(ctx, t, regs);
-        describe_bad_pointer(t, regs, &bad);
-        int err = report_bad_free(ctx, p, &bad);
+        hooks_describe_bad_pointer(p, t->number, regs_sp(regs), &bad);
+        int err = hooks_report_bad_free(ctx, p, &bad);
         if (!err)
             skip_call(regs, return_addr, 0);
         return err;
@@ -365,7 +366,7 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
     const struct block *b = alloc_table_get(&model->live, ptr);
     struct alloc_event ev = {
         .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,
-        .stack_id = b && wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs) : STACK_NONE,
+        .stack_id = b && hooks_wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs) : STACK_NONE,
     };
     int err = alloc_model_apply(model, &ev);
     return err ? err : step_over(t, bp, regs, return_addr, 0);
@@ -414,7 +415,7 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
     struct pending_call *call = push_call(t, bp, regs, return_addr, 3);
     if (!call)
         return -ENOMEM;
-    call->stack_id = wants_stack(ctx, p, requested_size(call)) ? capture_stack(ctx, t, regs)
+    call->stack_id = hooks_wants_stack(ctx, p, hooks_requested_size(call)) ? capture_stack(ctx, t, regs)
                                                                 : STACK_NONE;
     return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
 }
@@ -425,7 +426,7 @@ int hooks_complete_call(struct thread *t, const struct pending_call *call, uint6
     if (alloc_fn_is_mapping(call->fn))
         return map_hooks_apply(p, call, retval);
     struct alloc_event ev = {
-        .fn = call->fn, .tid = t->tid, .size = requested_size(call), .stack_id = call->stack_id,
+        .fn = call->fn, .tid = t->tid, .size = hooks_requested_size(call), .stack_id = call->stack_id,
         .ptr_out = retval, .time_ns = mt_now_ns(),
     };
     if (call->fn == FN_REALLOC || call->fn == FN_REALLOCARRAY)

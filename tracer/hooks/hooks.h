@@ -47,4 +47,25 @@ int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid
  * detach uses it for a thread stopped inside a stub. */
 int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval);
 
+/* --fast (fast_hooks.c). */
+#define FAST_SLICE_BYTES 1920u            /* stack copied per event: a 2 KiB record */
+#define FAST_RING_RECORDS 4096u
+#define FAST_RING_RECORDS_DEPTH1 32768u
+struct fast_settings {
+    unsigned depth;
+    uint64_t ring_records;    /* 0: the default for depth */
+};
+/* Puts the hooked allocation family of p on the stub: the region and the
+ * ring are injected through tid (every thread stopped), each movable entry
+ * point gets its jump and leaves the breakpoint table. Returns how many
+ * functions moved, or -errno with why (p then stays on breakpoints). */
+int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings *set, char *why,
+                       size_t why_len);
+/* A child of fork (stopped, out of its fork syscall): a ring of its own. */
+int hooks_fast_child(struct process *child, const struct process *parent, pid_t tid,
+                     const struct fast_settings *set, char *why, size_t why_len);
+/* Applies p's complete records in order. stopped: no thread of p runs
+ * again (records left incomplete are skipped and counted). */
+int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped);
+
 #endif

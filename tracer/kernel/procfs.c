@@ -475,3 +475,13 @@ int procfs_sysv_shm(int shmid, struct procfs_shm *out)
     fclose(f);
     return err;
 }
+
+int procfs_open_fd(pid_t pid, int fd, int flags)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+    int out = open(path, flags | O_CLOEXEC);
+    if (out >= 0)
+        return out;   /* the caller's to close */
+    return -errno;
+}

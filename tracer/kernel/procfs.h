@@ -35,6 +35,9 @@ void procfs_map_file_path(char *out, size_t len, pid_t pid, mt_addr lo, mt_addr 
  * process is dumpable keeps working after it makes itself non-dumpable.
  * The descriptor or -errno. */
 int procfs_open_maps(pid_t pid);
+/* Opens the file that descriptor fd of pid refers to (/proc/PID/fd/FD),
+ * e.g. a memfd it created. Returns the new descriptor or -errno. */
+int procfs_open_fd(pid_t pid, int fd, int flags);
 /* procfs_maps over such a descriptor, read from its start. */
 int procfs_maps_fd(int fd, int (*fn)(void *ctx, const struct procfs_map *m), void *ctx);
 /* One line of the maps file (NUL-terminated; its newline is cut off, name

@@ -32,6 +32,7 @@ struct report_process {
     char *const *argv;
     enum report_end end;
     bool attached;                /* memtrace attach: counts start at attach */
+    unsigned fast_functions;      /* --fast: allocator entry points on the stub, 0: none */
     uint64_t end_ns;              /* when tracing ended, for block ages; 0 = no ages */
     int exit_code;                /* when exited */
     int signal;                   /* when signaled, else 0 */

@@ -157,6 +157,10 @@ static void write_identity(struct json_writer *w, const struct report_process *p
 {
     json_key(w, "pid");
     json_int(w, p->pid);
+    /* --fast: how many allocator entry points recorded through the stub
+     * (0: every call trapped). */
+    json_key(w, "fast_functions");
+    json_int(w, p->fast_functions);
     json_key(w, "command");
     json_begin_array(w);
     for (size_t i = 0; p->argv && p->argv[i]; i++)

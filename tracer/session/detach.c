@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* A thread that never stopped (parking gave up on it): its registers are
  * out of reach, but the return addresses memtrace redirected on its stack
@@ -39,6 +40,48 @@ static int restore_unstopped_thread(struct thread *th)
 static bool leaving(const struct process *p, const struct process *only)
 {
     return p->end == END_RUNNING && (!only || p == only);
+}
+
+/* How long leaving waits for a thread to stop before it restores the
+ * process through the others: a thread in a short uninterruptible sleep
+ * (a disk read) stops within it. */
+#define LEAVE_PARK_WAIT_NS 3000000000u
+
+static bool in_stub(const struct process *p, const struct thread *th);
+
+/* --fast: once the leak scan has run, the stubs stop recording and the
+ * functions get their bytes back; then threads still inside a call made
+ * through a stub (a malloc waiting for its arena's lock) run until they are
+ * out of it: the process is let go and parked again, a few milliseconds at
+ * a time, so the stub code can be unmapped. */
+#define FAST_QUIESCE_ROUNDS 50
+
+static void fast_quiesce(struct session *s)
+{
+    bool any = false;
+    for (struct process *p = s->procs; p; p = p->next) {
+        pid_t tid = park_any_live_thread(p);
+        if (p->end != END_RUNNING || !p->fast_ring.region || p->untraced_child || !tid)
+            continue;
+        session_drain_returns(s, p, tid);
+        if (fast_ring_disarm(&p->fast_ring, p->remote, tid) != 0 ||
+            fast_patches_restore(&p->fast_patches, p->remote, tid) != 0)
+            mt_warn("pid %d: cannot turn the --fast stubs off before leaving", p->pid);
+        any = true;
+    }
+    for (unsigned round = 0; any && round < FAST_QUIESCE_ROUNDS; round++) {
+        bool busy = false;
+        for (struct process *p = s->procs; p && !busy; p = p->next)
+            for (struct thread *th = p->threads; th && !busy && p->fast_ring.region; th = th->next)
+                busy = p->end == END_RUNNING && th->parked && !th->exiting && in_stub(p, th);
+        if (!busy || park_release_all(s) != 0)
+            return;
+        struct timespec pause = { 0, 2000000 };
+        nanosleep(&pause, NULL);
+        s->park_deadline_ns = mt_now_ns() + LEAVE_PARK_WAIT_NS;
+        if (park_all(s) != 0)
+            return;
+    }
 }
 
 /* With every thread of the processes being left parked: classify what is
@@ -69,6 +112,8 @@ static int restore_and_detach(struct session *s, const struct process *only, uin
             mt_warn("pid %d: leak scan failed: %s; blocks are "
                     "reported as live", p->pid, strerror(-err));
     }
+    if (!only && !s->park_gave_up)
+        fast_quiesce(s);
     for (struct process *p = s->procs; p; p = p->next) {
         if (!leaving(p, only))
             continue;
@@ -103,10 +148,6 @@ static int restore_and_detach(struct session *s, const struct process *only, uin
     return rc;
 }
 
-/* How long leaving waits for a thread to stop before it restores the
- * process through the others: a thread in a short uninterruptible sleep
- * (a disk read) stops within it. */
-#define LEAVE_PARK_WAIT_NS 3000000000u
 
 int detach_leave(struct session *s, int rc)
 {
@@ -225,6 +266,13 @@ int attach_restore_thread(const struct trap_ctx *ctx, struct thread *th)
         }
         changed = true;
     }
+    /* --fast: a thread inside a relocated prologue goes back to the
+     * original instruction, which is about to be restored. */
+    mt_addr moved = fast_patches_move_ip(&p->fast_patches, regs_ip(&regs), false);
+    if (moved != regs_ip(&regs)) {
+        regs_set_ip(&regs, moved);
+        changed = true;
+    }
     /* Calls whose frames are gone (longjmp) have slots that belong to
      * someone else now: only those at or above the stack pointer are ours. */
     thread_prune_pending(th, regs_sp(&regs));
@@ -255,6 +303,67 @@ static pid_t injection_thread(const struct process *p)
     return fallback;
 }
 
+/* Whether th may still run stub code: it is in it, or a frame of its
+ * stack returns into it (a call the stub made is in progress). */
+struct stub_frames {
+    const struct fast_patches *fp;
+    bool found;
+};
+
+static bool frame_in_stub(void *arg, unsigned depth, const mt_regs *frame)
+{
+    (void)depth;
+    struct stub_frames *sf = arg;
+    sf->found = fast_patches_in_code(sf->fp, regs_ip(frame));
+    return !sf->found;
+}
+
+static bool in_stub(const struct process *p, const struct thread *th)
+{
+    mt_regs regs;
+    if (pt_getregs(th->tid, &regs) != 0)
+        return true;
+    struct stub_frames sf = { .fp = &p->fast_patches, .found = false };
+    if (!p->unwinder)
+        return fast_patches_in_code(sf.fp, regs_ip(&regs));
+    unwinder_walk(p->unwinder, th->tid, &regs, frame_in_stub, &sf, 256);
+    return sf.found;
+}
+
+/* --fast: the stubs pass calls through, the functions get their bytes
+ * back, the ring goes; the stub code goes too unless a thread is still in
+ * a call it made (it returns into the stub, now inert, which then stays). */
+static int fast_leave(struct process *p, pid_t tid, char *why, size_t why_len)
+{
+    int err = fast_ring_disarm(&p->fast_ring, p->remote, tid);
+    if (!err)
+        err = fast_patches_restore(&p->fast_patches, p->remote, tid);
+    if (err) {
+        snprintf(why, why_len, "pid %d: cannot restore the functions --fast patched: %s", p->pid,
+                 strerror(-err));
+        return err;
+    }
+    bool busy = false;
+    for (const struct thread *t = p->threads; t && !busy; t = t->next)
+        busy = t->parked && !t->exiting && in_stub(p, t);
+    struct fast_ring keep = p->fast_ring;
+    if (busy) {
+        p->fast_ring.region = 0;   /* only the ring goes */
+        mt_warn("pid %d: a thread is inside an allocator call made through memtrace's stub; "
+                "its %u KiB of code stay mapped, passing calls through", p->pid,
+                FAST_REGION_SIZE / 1024);
+    }
+    err = fast_ring_remove(&p->fast_ring, tid, p->scratch.syscall_gadget);
+    if (busy)
+        p->fast_ring.region = keep.region;
+    if (err) {
+        snprintf(why, why_len, "pid %d: cannot unmap memtrace's --fast ring: %s", p->pid,
+                 strerror(-err));
+        return err;
+    }
+    return 0;
+}
+
 int attach_restore_memory(struct process *p, bool shared_memory, char *why, size_t why_len)
 {
     if (shared_memory)
@@ -269,7 +378,10 @@ int attach_restore_memory(struct process *p, bool shared_memory, char *why, size
         snprintf(why, why_len, "pid %d: no stopped thread to restore its memory through", p->pid);
         return -ESRCH;
     }
-    int err = bp_unplant_all(&p->bps, p->remote, tid);
+    int err = p->fast_ring.region ? fast_leave(p, tid, why, why_len) : 0;
+    if (err)
+        return err;
+    err = bp_unplant_all(&p->bps, p->remote, tid);
     if (err) {
         snprintf(why, why_len, "pid %d: cannot restore the code under memtrace's breakpoints: %s",
                  p->pid, strerror(-err));

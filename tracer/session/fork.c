@@ -55,8 +55,16 @@ static int release_forked_child(struct session *s, struct thread *parent_thread,
     }
     if (!err)
         err = bp_unplant_all(&p->bps, &remote_ptrace, child);
+    struct fast_patches fast = p->fast_patches;
+    if (!err)
+        err = fast_patches_restore(&fast, &remote_ptrace, child);
     if (!err)
         err = inject_leave_syscall(child);
+    /* The stub region and the parent's ring, which the child inherited. */
+    struct fast_ring ring = { .region = p->fast_ring.region, .ring = p->fast_ring.ring,
+                              .ring_bytes = p->fast_ring.ring_bytes };
+    if (!err && ring.region)
+        err = fast_ring_remove(&ring, child, p->scratch.syscall_gadget);
     struct scratch copy = p->scratch;
     if (!err)
         err = scratch_unmap(&copy, child, p->at_entry);
@@ -65,6 +73,21 @@ static int release_forked_child(struct session *s, struct thread *parent_thread,
         return session_fail(s, "cannot release forked child %d of pid %d: %s", child, p->pid,
                     strerror(-(err ? err : detach)));
     return 0;
+}
+
+/* --fast: the child of fork inherited the stubs with its control page
+ * wiped, so they pass its calls through until it has a ring of its own. */
+static void fast_follow_child(struct session *s, struct process *child,
+                              const struct process *parent, pid_t tid)
+{
+    char why[512] = "";
+    struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring };
+    int err = inject_leave_syscall(tid);
+    if (!err)
+        err = hooks_fast_child(child, parent, tid, &set, why, sizeof(why));
+    if (err)
+        mt_warn("pid %d: no --fast ring for this child of fork (%s): its allocator calls are "
+                "not seen", tid, why[0] ? why : strerror(-err));
 }
 
 int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
@@ -129,5 +152,7 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
     np->untraced_child = !s->opt->follow_forks;
     session_add_process(s, np);
     await_first_stop(s, child);
+    if (kind == WK_FORK && th->proc->fast_ring.ring)
+        fast_follow_child(s, np, th->proc, child);
     return session_resume(s, child, 0);
 }

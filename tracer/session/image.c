@@ -42,13 +42,42 @@ static int image_setup(struct session *s, struct process *p, pid_t tid)
     return 0;
 }
 
+/* --fast: once p's allocator is hooked, its entry points move from int3s
+ * to the stub (every thread of p is stopped: the only one of a new image,
+ * or all of them parked by attach). Where that fails, p keeps its traps. */
+static void image_go_fast(struct session *s, struct process *p, pid_t tid)
+{
+    if (!s->opt->fast || p->fast_ring.region || !p->hooks_ready)
+        return;
+    char why[512];
+    struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring };
+    int n = hooks_fast_install(p, tid, &set, why, sizeof(why));
+    if (n < 0) {
+        mt_warn("--fast is not available for pid %d (%s); its allocator calls trap", p->pid, why);
+        return;
+    }
+    /* A stopped thread inside the bytes a jump replaced resumes at the same
+     * instruction of the relocated copy. */
+    for (struct thread *th = p->threads; th; th = th->next) {
+        mt_regs regs;
+        if (!(th->parked || th->stopped) || th->exiting || pt_getregs(th->tid, &regs) != 0)
+            continue;
+        mt_addr ip = fast_patches_move_ip(&p->fast_patches, regs_ip(&regs), true);
+        if (ip != regs_ip(&regs)) {
+            regs_set_ip(&regs, ip);
+            if (pt_setregs(th->tid, &regs) != 0)
+                mt_warn("pid %d: cannot move tid %d out of a patched prologue", p->pid, th->tid);
+        }
+    }
+}
+
 /* Whether p's malloc carries an entry hook. */
 static bool malloc_hooked(const struct process *p)
 {
     for (size_t i = 0; i < p->bps.n; i++)
         if (p->bps.items[i].role == BP_HOOK_ENTRY && p->bps.items[i].tag == FN_MALLOC)
             return true;
-    return false;
+    return fast_patches_of(&p->fast_patches, FN_MALLOC) != NULL;
 }
 
 /* Once per image: a process that allocates through a malloc memtrace did
@@ -229,6 +258,7 @@ int image_on_exec(struct session *s, struct thread *th, bool *detached)
             return session_fail(s, "%s", why);
         p->hooks_ready = n > 0;
         warn_if_malloc_unhooked(p);
+        image_go_fast(s, p, pid);
     }
     return 0;
 }
@@ -250,6 +280,7 @@ int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
     if (n > 0)
         p->hooks_ready = true;
     warn_if_malloc_unhooked(p);
+    image_go_fast(s, p, tid);
     return 0;
 }
 
@@ -274,5 +305,6 @@ int image_install_live(struct session *s, struct process *p)
     warn_if_malloc_unhooked(p);
     p->hooks_ready = true;
     p->exec_seen = true;
+    image_go_fast(s, p, tid);
     return 0;
 }

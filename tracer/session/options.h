@@ -27,6 +27,8 @@ struct mt_options {
     bool follow_forks;          /* off with --no-follow-forks */
     bool pin;                   /* off with --no-pin: memtrace and the program on one CPU */
     bool return_stubs;          /* off with --return-traps: every return traps */
+    bool fast;                  /* --fast: the allocation family records without traps */
+    uint64_t fast_ring;         /* --fast-ring N (hidden): records in the ring, 0 = default */
     /* Images and children, with Valgrind's names. */
     bool show_exec_leaks;       /* --show-exec-leaks: list the records of images ended by exec */
     bool trace_children;        /* off with --trace-children=no: no exec is followed */

@@ -84,6 +84,8 @@ static void place_busy_thread(struct session *s, struct thread *th)
 int session_drain_returns(struct session *s, struct process *p, pid_t tid)
 {
     int err = p->stubs.nused ? hooks_drain_returns(&s->trap, p, tid) : 0;
+    if (!err && p->fast_ring.local && (err = hooks_drain_fast(&s->trap, p, false)))
+        return session_fail(s, "pid %d: applying its --fast records: %s", p->pid, strerror(-err));
     return err == 0 || err == -ESRCH ? 0 : session_fail(s, "pid %d: reading the return stubs through "
                                                 "tid %d: %s", p->pid, tid, strerror(-err));
 }
@@ -126,6 +128,10 @@ static int on_trap(struct session *s, struct thread *th)
             assert(bp != NULL);
             err = stepover_run_plain(p->remote, th->tid, bp, &regs);
         }
+    } else if (fast_patches_find(&p->fast_patches, at)) {
+        /* The int3 this entry point had before its jump to the stub: the
+         * thread took it before the jump was written. It runs the jump now. */
+        regs_set_ip(&regs, at);
     } else {
         /* Not ours: the program's own int3 or a SIGTRAP sent to it. If it
          * cannot be passed on now, detaching passes it on. */
@@ -194,6 +200,12 @@ static void on_thread_exit(struct session *s, struct process *p, struct thread *
                 process_note_exited_sp(p, regs_sp(&th->exit_regs));
             return;
         }
+    }
+    if (p->fast_ring.local) {
+        /* No thread runs again: what a killed thread began recording is lost. */
+        int ferr = hooks_drain_fast(&s->trap, p, true);
+        if (ferr)
+            mt_warn("pid %d: applying its --fast records: %s", p->pid, strerror(-ferr));
     }
     int err = leak_roots_scan_process(p, th->tid, s->opt->heuristics);
     if (err)
@@ -278,11 +290,49 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
     }
 }
 
-/* Waits for one stop and handles it. */
+#define FAST_IDLE_MIN_NS 20000u
+#define FAST_IDLE_MAX_NS 1000000u
+
+/* --fast: with no stop to handle, the rings are drained; when they are
+ * empty memtrace sleeps a little longer each time (up to a millisecond, or
+ * until a stub finds its ring full), so an idle program costs it nothing
+ * and a busy one finds its ring drained. Returns -1 with s->error set. */
+static int fast_poll(struct session *s, struct process *first)
+{
+    uint64_t before = s->trap.stats->fast_events;
+    for (struct process *p = s->procs; p; p = p->next) {
+        if (p->end != END_RUNNING || !p->fast_ring.local)
+            continue;
+        int err = hooks_drain_fast(&s->trap, p, false);
+        if (err)
+            return session_fail(s, "pid %d: applying its --fast records: %s", p->pid,
+                                strerror(-err));
+    }
+    if (s->trap.stats->fast_events != before) {
+        s->fast_idle_ns = FAST_IDLE_MIN_NS;
+        return 0;
+    }
+    fast_ring_wait(&first->fast_ring, s->fast_idle_ns);
+    s->fast_idle_ns = s->fast_idle_ns * 2 > FAST_IDLE_MAX_NS ? FAST_IDLE_MAX_NS : s->fast_idle_ns * 2;
+    return 0;
+}
+
+static struct process *first_fast_process(const struct session *s)
+{
+    for (struct process *p = s->procs; p; p = p->next)
+        if (p->end == END_RUNNING && p->fast_ring.local)
+            return p;
+    return NULL;
+}
+
+/* Waits for one stop and handles it (--fast: or drains the rings a while). */
 int session_handle_next(struct session *s, int errfd)
 {
     int status;
-    pid_t tid = pt_wait(-1, &status, 0);
+    struct process *fast = first_fast_process(s);
+    pid_t tid = pt_wait(-1, &status, fast ? WNOHANG : 0);
+    if (tid == 0)
+        return fast_poll(s, fast);
     if (tid == -EINTR)
         return 0;
     if (tid < 0)

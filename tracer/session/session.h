@@ -44,6 +44,7 @@ struct session {
      * it runs on untraced; its wait status once reaped. */
     bool main_untraced, main_reaped;
     int main_status;
+    uint64_t fast_idle_ns;        /* --fast: how long the next idle wait for records is */
     bool tracing_failed;          /* run: an error ended tracing early; error says why */
     char error[1024];             /* why session_run or session_attach failed */
 };

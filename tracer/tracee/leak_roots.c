@@ -204,6 +204,10 @@ static void scan_maps(struct process *p, struct leak_scan *s, const struct read_
         mt_addr lo = m->lo, hi = m->hi;
         if (!m->readable || !m->writable || m->special)
             continue;
+        /* --fast's ring holds the addresses of blocks freed long ago. */
+        if (p->fast_ring.ring && lo >= p->fast_ring.ring &&
+            hi <= p->fast_ring.ring + p->fast_ring.ring_bytes)
+            continue;
         if (leak_scan_has_block_in(s, lo, hi)) {
             if (p->model.untracked_ok)   /* attach: blocks from before are roots */
                 leak_scan_root_gaps(s, lo, hi);

@@ -221,6 +221,10 @@ void process_release(struct process *p)
     free(p->exited_sps);
     p->exited_sps = NULL;
     p->nexited_sps = p->exited_sps_cap = 0;
+    fast_ring_release(&p->fast_ring);
+    free(p->fast_reallocs);
+    p->fast_reallocs = NULL;
+    p->nfast_reallocs = p->fast_reallocs_cap = 0;
 }
 
 void process_note_exited_sp(struct process *p, mt_addr sp)
@@ -249,6 +253,10 @@ struct process *process_fork(const struct process *parent, pid_t child)
     /* The child's threads have no call in flight through a stub of its own
      * (a parent's thread mid-call has no copy in the child). */
     return_stubs_init(&p->stubs, parent->stubs.code, parent->stubs.data);
+    /* The stub code and the patched functions are the child's too; its
+     * control page is wiped (no ring) until it gets a ring of its own. */
+    p->fast_patches = parent->fast_patches;
+    p->fast_ring.region = parent->fast_ring.region;
     p->at_entry = parent->at_entry;
     p->at_base = parent->at_base;
     p->r_debug = parent->r_debug;

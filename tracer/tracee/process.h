@@ -12,6 +12,8 @@
 #include "modules.h"
 #include "thread.h"
 #include "return_stubs.h"
+#include "fast_patch.h"
+#include "fast_ring.h"
 #include "scratch.h"
 #include "shm_table.h"
 #include "regs.h"
@@ -23,6 +25,15 @@ struct elf_file;
 struct leak_scan;
 
 enum process_end { END_RUNNING, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED };
+
+/* --fast: a realloc between its two records (the old block, freed at the
+ * first, comes back if the call fails). */
+struct fast_realloc {
+    uint64_t pair;          /* its first record's ticket + 1 */
+    uint32_t stack_id;
+    bool taken;             /* old holds the block freed at the first record */
+    struct block old;
+};
 
 struct process {
     pid_t pid;
@@ -39,6 +50,10 @@ struct process {
     struct bp_table bps;
     struct scratch scratch;
     struct return_stubs stubs;      /* calls returning through stubs, to drain */
+    struct fast_patches fast_patches;   /* --fast: functions that jump to the stub */
+    struct fast_ring fast_ring;         /* --fast: their events */
+    struct fast_realloc *fast_reallocs; /* --fast: reallocs between their two records */
+    size_t nfast_reallocs, fast_reallocs_cap;
     struct alloc_model model;
     struct map_table maps;          /* the program's own mappings (mmap, shmat) */
     struct shm_table shms;          /* SysV segments it created or attached */

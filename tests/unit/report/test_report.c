@@ -702,7 +702,7 @@ static void test_json_document_for_small_model(void **state)
     char *got = capture_json(&fx->proc, 1, NULL);
     assert_string_equal(got,
         "{\"version\":1,\"tool\":\"memtrace " MEMTRACE_VERSION "\",\"mode\":\"run\","
-        "\"processes\":[{\"pid\":42,\"command\":[\"./seed\",\"a b\"],\"end\":\"exited\","
+        "\"processes\":[{\"pid\":42,\"fast_functions\":0,\"command\":[\"./seed\",\"a b\"],\"end\":\"exited\","
         "\"exit_code\":0,\"signal\":null,\"tracing_error\":null,"
         "\"summary\":{\"allocations\":2,\"frees\":1,\"bytes_allocated\":46,"
         "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","

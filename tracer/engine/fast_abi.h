@@ -1,0 +1,69 @@
+/* The contract between memtrace and the --fast stubs it injects: where the
+ * stubs find their settings (the control block), how the shared event ring
+ * is laid out, and what one event record holds. Included by the stub's
+ * assembly source as well as by C, so only #defines live here. */
+#ifndef MT_FAST_ABI_H
+#define MT_FAST_ABI_H
+
+/* The injected region: stub code pages, then the control page. The control
+ * page is private and MADV_WIPEONFORK: in a child of fork it reads all
+ * zero, so the stubs there pass every call through until memtrace gives the
+ * child a ring of its own. */
+#define FAST_CODE_PAGES 2
+#define FAST_PAGE 4096
+#define FAST_CTL_OFFSET (FAST_CODE_PAGES * FAST_PAGE)
+#define FAST_REGION_SIZE (FAST_CTL_OFFSET + FAST_PAGE)
+
+/* Control block fields (8 bytes each), from the control page's start. */
+#define FAST_CTL_RING 0          /* the ring's address; 0: pass calls through */
+#define FAST_CTL_TRACER_PID 8    /* memtrace's pid, asked whether alive when the ring is full */
+#define FAST_CTL_ALLOC_LO 16     /* the allocator's own code: calls from there are */
+#define FAST_CTL_ALLOC_HI 24     /* its business (realloc calling malloc), not events */
+#define FAST_CTL_STUB_LO 32      /* the stub code: a tail call out of a stub is nested too */
+#define FAST_CTL_STUB_HI 40
+#define FAST_CTL_STACK_LO 48     /* the main thread's stack mapping, for bounding the */
+#define FAST_CTL_STACK_HI 56     /* stack slice copied into a record */
+#define FAST_CTL_SLICE_MAX 64    /* stack bytes copied per event (0: none) */
+#define FAST_CTL_SLOT_SHIFT 72   /* log2 of a record's size */
+#define FAST_CTL_CAP 80          /* records in the ring, a power of two */
+#define FAST_CTL_CAP_MASK 88
+#define FAST_CTL_NAME 128        /* scratch for the ring's memfd name at set-up */
+
+/* Per hooked function, in the code pages: its descriptor. */
+#define FAST_DESC_FN 0           /* the hooks layer's enum alloc_fn (4 bytes) */
+#define FAST_DESC_FLAGS 4        /* FAST_FLAG_* (4 bytes) */
+#define FAST_DESC_ORIG 8         /* the relocated prologue: calling it calls the function */
+
+#define FAST_FLAG_BEFORE 1       /* a record before the call (free, realloc's old block) */
+#define FAST_FLAG_AFTER 2        /* a record after it returns (every allocation) */
+#define FAST_FLAG_MEMPTR 4       /* posix_memalign: the block is at *rdi on success */
+
+/* The ring's header, each counter on a cache line of its own. */
+#define FAST_RING_WRITE 0        /* next ticket to hand out */
+#define FAST_RING_READ 64        /* tickets below this are consumed (memtrace writes it) */
+#define FAST_RING_FULL_WAITS 128 /* times a stub found the ring full */
+#define FAST_RING_DOORBELL 192   /* futex word: a stub found the ring full */
+#define FAST_RING_SLOTS 4096     /* record 0 */
+
+/* One record. A record is complete when its seq is its ticket + 1. */
+#define FAST_REC_SEQ 0
+#define FAST_REC_FN 8            /* 4 bytes: enum alloc_fn */
+#define FAST_REC_PHASE 12        /* 4 bytes: FAST_FLAG_BEFORE or FAST_FLAG_AFTER */
+#define FAST_REC_ARG0 16
+#define FAST_REC_ARG1 24
+#define FAST_REC_ARG2 32
+#define FAST_REC_RET 40          /* rax after the call */
+#define FAST_REC_BLOCK 48        /* posix_memalign: *memptr after a success */
+#define FAST_REC_PAIR 56         /* an after record: its before record's ticket + 1, or 0 */
+#define FAST_REC_RSP 64          /* at the function's entry: [rsp] is the return address */
+#define FAST_REC_RBX 72          /* callee-saved registers at the entry, for unwinding */
+#define FAST_REC_RBP 80
+#define FAST_REC_R12 88
+#define FAST_REC_R13 96
+#define FAST_REC_R14 104
+#define FAST_REC_R15 112
+#define FAST_REC_SLICE_LEN 120   /* bytes of stack from rsp that follow */
+#define FAST_REC_SLICE 128
+#define FAST_REC_HEADER 128
+
+#endif

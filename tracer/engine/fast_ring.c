@@ -1,0 +1,243 @@
+/* --fast region and ring (see fast_ring.h). */
+#include "fast_ring.h"
+#include "fast_patch.h"
+#include "inject.h"
+#include "procfs.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+
+static int call(pid_t tid, mt_addr gadget, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+                uint64_t a3, uint64_t a4, uint64_t a5, int64_t *result)
+{
+    const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+    int err = inject_syscall(tid, gadget, nr, args, result);
+    if (err)
+        return err;
+    return *result < 0 && *result > -4096 ? (int)*result : 0;
+}
+
+static volatile uint64_t *ring_word(const struct fast_ring *fr, unsigned off)
+{
+    return (volatile uint64_t *)(fr->local + off);
+}
+
+/* memfd in the target, mapped shared there and here. */
+static int map_ring(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_addr gadget,
+                    mt_addr fixed, const struct fast_ring_params *params, char *why,
+                    size_t why_len)
+{
+    fr->slot_shift = 7;
+    while (((size_t)1 << fr->slot_shift) < FAST_REC_HEADER + params->slice_max)
+        fr->slot_shift++;
+    fr->cap = params->cap;
+    fr->ring_bytes = FAST_RING_SLOTS + ((size_t)fr->cap << fr->slot_shift);
+    static const char name[] = "memtrace-ring";
+    mt_addr name_at = fr->region + FAST_CTL_OFFSET + FAST_CTL_NAME;
+    int64_t fd = -1, res;
+    int err = remote_write(r, tid, name_at, name, sizeof(name));
+    if (!err)
+        err = call(tid, gadget, SYS_memfd_create, name_at, MFD_CLOEXEC, 0, 0, 0, 0, &fd);
+    if (err) {
+        snprintf(why, why_len, "memfd_create in pid %d: %s", tid, strerror(-err));
+        return err;
+    }
+    err = call(tid, gadget, SYS_ftruncate, (uint64_t)fd, fr->ring_bytes, 0, 0, 0, 0, &res);
+    if (!err)
+        err = call(tid, gadget, SYS_mmap, fixed, fr->ring_bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE | (fixed ? MAP_FIXED : 0), (uint64_t)fd, 0, &res);
+    if (err) {
+        snprintf(why, why_len, "mapping the event ring in pid %d: %s", tid, strerror(-err));
+        call(tid, gadget, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &res);
+        return err;
+    }
+    fr->ring = (mt_addr)res;
+    int local_fd = procfs_open_fd(tid, (int)fd, O_RDWR);
+    err = local_fd < 0 ? local_fd : 0;
+    if (!err) {
+        void *m = mmap(NULL, fr->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, local_fd, 0);
+        err = m == MAP_FAILED ? -errno : 0;
+        fr->local = m == MAP_FAILED ? NULL : m;
+        close(local_fd);
+    }
+    call(tid, gadget, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &res);
+    if (err) {
+        snprintf(why, why_len, "cannot map the ring (memfd %d of pid %d): %s", (int)fd, tid,
+                 strerror(-err));
+        if (!fixed)
+            call(tid, gadget, SYS_munmap, fr->ring, fr->ring_bytes, 0, 0, 0, 0, &res);
+        fr->ring = 0;
+        return err;
+    }
+    fr->read = 0;
+    return 0;
+}
+
+int fast_ring_setup(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_addr gadget,
+                    mt_addr hint, const struct fast_ring_params *params, pid_t tracer, char *why,
+                    size_t why_len)
+{
+    (void)tracer;
+    memset(fr, 0, sizeof(*fr));
+    int64_t res;
+    int err = call(tid, gadget, SYS_mmap, hint, FAST_REGION_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &res);
+    if (err) {
+        snprintf(why, why_len, "mapping the stub region in pid %d: %s", tid, strerror(-err));
+        return err;
+    }
+    fr->region = (mt_addr)res;
+    /* Two labels of one assembled blob (fast_stub.S). */
+    size_t stub_len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
+    err = call(tid, gadget, SYS_madvise, fr->region + FAST_CTL_OFFSET, FAST_PAGE, MADV_WIPEONFORK,
+               0, 0, 0, &res);
+    if (err)
+        snprintf(why, why_len, "MADV_WIPEONFORK in pid %d: %s", tid, strerror(-err));
+    else if ((err = remote_write(r, tid, fr->region, memtrace_fast_stub_begin, stub_len)))
+        snprintf(why, why_len, "writing the stub into pid %d: %s", tid, strerror(-err));
+    else
+        err = map_ring(fr, r, tid, gadget, 0, params, why, why_len);
+    if (err) {
+        call(tid, gadget, SYS_munmap, fr->region, FAST_REGION_SIZE, 0, 0, 0, 0, &res);
+        fr->region = 0;
+    }
+    return err;
+}
+
+static int write_ctl(struct fast_ring *fr, const struct remote *r, pid_t tid,
+                     const struct fast_ring_params *params, pid_t tracer)
+{
+    uint64_t ctl[FAST_CTL_NAME / 8] = { 0 };
+    ctl[FAST_CTL_TRACER_PID / 8] = (uint64_t)tracer;
+    ctl[FAST_CTL_ALLOC_LO / 8] = params->alloc_lo;
+    ctl[FAST_CTL_ALLOC_HI / 8] = params->alloc_hi;
+    ctl[FAST_CTL_STUB_LO / 8] = fr->region;
+    ctl[FAST_CTL_STUB_HI / 8] = fr->region + FAST_CTL_OFFSET;
+    ctl[FAST_CTL_STACK_LO / 8] = params->stack_lo;
+    ctl[FAST_CTL_STACK_HI / 8] = params->stack_hi;
+    ctl[FAST_CTL_SLICE_MAX / 8] = params->slice_max;
+    ctl[FAST_CTL_SLOT_SHIFT / 8] = fr->slot_shift;
+    ctl[FAST_CTL_CAP / 8] = fr->cap;
+    ctl[FAST_CTL_CAP_MASK / 8] = fr->cap - 1;
+    mt_addr at = fr->region + FAST_CTL_OFFSET;
+    int err = remote_write(r, tid, at + 8, &ctl[1], sizeof(ctl) - 8);
+    /* The ring's address last: it turns recording on. */
+    return err ? err : remote_write(r, tid, at + FAST_CTL_RING, &fr->ring, 8);
+}
+
+int fast_ring_setup_child(struct fast_ring *fr, const struct fast_ring *parent,
+                          const struct remote *r, pid_t tid, mt_addr gadget,
+                          const struct fast_ring_params *params, pid_t tracer, char *why,
+                          size_t why_len)
+{
+    memset(fr, 0, sizeof(*fr));
+    fr->region = parent->region;
+    int err = map_ring(fr, r, tid, gadget, parent->ring, params, why, why_len);
+    if (!err && (err = write_ctl(fr, r, tid, params, tracer)))
+        snprintf(why, why_len, "arming the stubs of pid %d: %s", tid, strerror(-err));
+    return err;
+}
+
+int fast_ring_arm(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_addr gadget,
+                  const struct fast_ring_params *params, pid_t tracer)
+{
+    int64_t res;
+    int err = call(tid, gadget, SYS_mprotect, fr->region, FAST_CTL_OFFSET, PROT_READ | PROT_EXEC,
+                   0, 0, 0, &res);
+    return err ? err : write_ctl(fr, r, tid, params, tracer);
+}
+
+int fast_ring_disarm(struct fast_ring *fr, const struct remote *r, pid_t tid)
+{
+    const uint64_t zero = 0;
+    return fr->region ? remote_write(r, tid, fr->region + FAST_CTL_OFFSET + FAST_CTL_RING, &zero, 8)
+                      : 0;
+}
+
+void fast_ring_release(struct fast_ring *fr)
+{
+    if (fr->local)
+        munmap(fr->local, fr->ring_bytes);
+    fr->local = NULL;
+}
+
+int fast_ring_remove(struct fast_ring *fr, pid_t tid, mt_addr gadget)
+{
+    int64_t res;
+    int err = 0;
+    if (fr->ring)
+        err = call(tid, gadget, SYS_munmap, fr->ring, fr->ring_bytes, 0, 0, 0, 0, &res);
+    if (!err && fr->region)
+        err = call(tid, gadget, SYS_munmap, fr->region, FAST_REGION_SIZE, 0, 0, 0, 0, &res);
+    fast_ring_release(fr);
+    if (!err)
+        fr->ring = fr->region = 0;
+    return err;
+}
+
+const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped)
+{
+    if (!fr->local)
+        return NULL;
+    for (;;) {
+        uint64_t write = __atomic_load_n(ring_word(fr, FAST_RING_WRITE), __ATOMIC_ACQUIRE);
+        if (fr->read >= write)
+            return NULL;
+        const uint8_t *rec = fr->local + FAST_RING_SLOTS + ((fr->read & (fr->cap - 1)) << fr->slot_shift);
+        uint64_t seq = __atomic_load_n((const uint64_t *)rec, __ATOMIC_ACQUIRE);
+        if (seq == fr->read + 1)
+            return rec;
+        if (!stopped)
+            return NULL;
+        /* Begun by a thread that died (exit_group) before publishing it. */
+        fr->cut_short++;
+        fast_ring_pop(fr);
+        fr->consumed--;
+    }
+}
+
+void fast_ring_pop(struct fast_ring *fr)
+{
+    fr->read++;
+    fr->consumed++;
+    __atomic_store_n(ring_word(fr, FAST_RING_READ), fr->read, __ATOMIC_RELEASE);
+}
+
+uint64_t fast_ring_pending(const struct fast_ring *fr)
+{
+    return fr->local ? __atomic_load_n(ring_word(fr, FAST_RING_WRITE), __ATOMIC_ACQUIRE) - fr->read
+                     : 0;
+}
+
+uint64_t fast_ring_full_waits(const struct fast_ring *fr)
+{
+    return fr->local ? __atomic_load_n(ring_word(fr, FAST_RING_FULL_WAITS), __ATOMIC_RELAXED) : 0;
+}
+
+void fast_ring_wait(const struct fast_ring *fr, uint64_t timeout_ns)
+{
+    struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000u),
+                           .tv_nsec = (long)(timeout_ns % 1000000000u) };
+    if (!fr->local) {
+        nanosleep(&ts, NULL);
+        return;
+    }
+    /* A stub rings the doorbell (FUTEX_WAKE) only when it finds the ring full. */
+    syscall(SYS_futex, (uint32_t *)(fr->local + FAST_RING_DOORBELL), FUTEX_WAIT, 0, &ts, NULL, 0);
+}
+
+bool fast_ring_owns(const struct fast_ring *fr, mt_addr lo, mt_addr hi)
+{
+    return (fr->region && lo < fr->region + FAST_REGION_SIZE && hi > fr->region) ||
+           (fr->ring && lo < fr->ring + fr->ring_bytes && hi > fr->ring);
+}

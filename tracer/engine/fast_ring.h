@@ -1,0 +1,86 @@
+/* --fast: the stub region and the event ring in the target, set up and
+ * taken down through injected system calls, and memtrace's side of the
+ * ring: it maps the same memfd and consumes records in ticket order. */
+#ifndef MT_FAST_RING_H
+#define MT_FAST_RING_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "fast_abi.h"
+#include "mt_addr.h"
+#include "remote.h"
+
+struct fast_ring_params {
+    size_t slice_max;          /* stack bytes per record (0: the return address alone) */
+    uint64_t cap;              /* records, a power of two */
+    mt_addr alloc_lo, alloc_hi;
+    mt_addr stack_lo, stack_hi;
+};
+
+struct fast_ring {
+    mt_addr region;            /* in the target: code pages + control page; 0: none */
+    mt_addr ring;              /* in the target; 0: none */
+    size_t ring_bytes;
+    uint8_t *local;            /* memtrace's mapping of the ring */
+    unsigned slot_shift;
+    uint64_t cap;
+    uint64_t read;             /* next ticket to consume */
+    uint64_t consumed, cut_short;
+    uint64_t full_waits_seen;  /* the stubs' count of full-ring waits, as last read */
+};
+
+/* Maps the region near hint (code pages writable until sealed, the
+ * control page wiped in children of fork) with the stub at its start, and
+ * the ring, through the syscall gadget at gadget run by tid (stopped).
+ * Returns 0, or -errno with why. */
+int fast_ring_setup(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_addr gadget,
+                    mt_addr hint, const struct fast_ring_params *params, pid_t tracer, char *why,
+                    size_t why_len);
+/* A child of fork inherited the region (its control page wiped) and the
+ * parent's ring: a ring of its own takes the parent's place at the same
+ * address, and the child's stubs are armed. */
+int fast_ring_setup_child(struct fast_ring *fr, const struct fast_ring *parent,
+                          const struct remote *r, pid_t tid, mt_addr gadget,
+                          const struct fast_ring_params *params, pid_t tracer, char *why,
+                          size_t why_len);
+/* Makes the code pages read-execute, then fills the control block: from
+ * here on the stubs record. */
+int fast_ring_arm(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_addr gadget,
+                  const struct fast_ring_params *params, pid_t tracer);
+/* The stubs pass every call through from now on. */
+int fast_ring_disarm(struct fast_ring *fr, const struct remote *r, pid_t tid);
+/* Unmaps the region and the ring from the target (no thread may be in the
+ * stub or in a call it made), and memtrace's mapping. */
+int fast_ring_remove(struct fast_ring *fr, pid_t tid, mt_addr gadget);
+/* memtrace's mapping only (the target is gone, or keeps its copy). */
+void fast_ring_release(struct fast_ring *fr);
+
+/* The next complete record, or NULL. stopped: no thread of the process
+ * will run again, so a record some thread began and never completed is
+ * skipped and counted in cut_short. */
+const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped);
+/* The record fast_ring_peek returned is done with: its slot is free. */
+void fast_ring_pop(struct fast_ring *fr);
+/* Records written but not consumed yet (complete or not). */
+uint64_t fast_ring_pending(const struct fast_ring *fr);
+uint64_t fast_ring_full_waits(const struct fast_ring *fr);
+/* Sleeps until a stub finds the ring full or timeout_ns pass. */
+void fast_ring_wait(const struct fast_ring *fr, uint64_t timeout_ns);
+/* Is [lo, hi) memtrace's (the region or the ring): never a leak root. */
+bool fast_ring_owns(const struct fast_ring *fr, mt_addr lo, mt_addr hi);
+
+static inline uint64_t fast_rec_u64(const uint8_t *rec, unsigned off)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, rec + off, 8);
+    return v;
+}
+static inline uint32_t fast_rec_u32(const uint8_t *rec, unsigned off)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, rec + off, 4);
+    return v;
+}
+
+#endif

@@ -1,0 +1,199 @@
+/* The --fast stub: every hooked allocator entry jumps here (through a
+ * thunk that loads its descriptor into r11) instead of trapping. The stub
+ * calls the function through its relocated prologue and appends what the
+ * call did to the ring shared with memtrace: a free before the memory is
+ * released, an allocation after it returns, so ring order is the order a
+ * block changed hands. The program's return addresses are never touched.
+ *
+ * Freestanding and position-independent: assembled into memtrace as data,
+ * copied to the target's code pages; the control block is found at a fixed
+ * distance (fast_abi.h). Only rax and the callee-saved registers survive
+ * from the function's contract, as in any call. */
+#include "fast_abi.h"
+
+        .intel_syntax noprefix
+        .section .rodata.memtrace_fast_stub, "a"
+        .balign 64
+        .globl memtrace_fast_stub_begin
+        .globl memtrace_fast_stub_end
+memtrace_fast_stub_begin:
+        .set CTL, memtrace_fast_stub_begin + FAST_CTL_OFFSET
+
+/* The frame fast_entry keeps around the call. */
+        .set FR_RDI, 0
+        .set FR_RSI, 8
+        .set FR_RDX, 16
+        .set FR_DESC, 24
+        .set FR_BLOCK, 32
+        .set FR_RAX, 40
+        .set FR_PAIR, 48
+        .set FRAME, 56          /* entry rsp = 8 mod 16, so the call is aligned */
+
+/* r11: the function's descriptor; arguments as the caller left them. */
+fast_entry:
+        mov     r10, qword ptr [rip + CTL + FAST_CTL_RING]
+        test    r10, r10
+        jz      pass_through
+        mov     r10, qword ptr [rsp]
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_ALLOC_LO]
+        jb      1f
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_ALLOC_HI]
+        jb      pass_through
+1:      cmp     r10, qword ptr [rip + CTL + FAST_CTL_STUB_LO]
+        jb      2f
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_STUB_HI]
+        jb      pass_through
+2:      sub     rsp, FRAME
+        mov     qword ptr [rsp + FR_RDI], rdi
+        mov     qword ptr [rsp + FR_RSI], rsi
+        mov     qword ptr [rsp + FR_RDX], rdx
+        mov     qword ptr [rsp + FR_DESC], r11
+        mov     qword ptr [rsp + FR_BLOCK], 0
+        mov     qword ptr [rsp + FR_PAIR], 0
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_BEFORE
+        jz      3f
+        mov     r8d, FAST_FLAG_BEFORE
+        xor     r9d, r9d
+        call    record
+        mov     rdi, qword ptr [rsp + FR_RDI]
+        mov     rsi, qword ptr [rsp + FR_RSI]
+        mov     rdx, qword ptr [rsp + FR_RDX]
+        mov     r11, qword ptr [rsp + FR_DESC]
+3:      call    qword ptr [r11 + FAST_DESC_ORIG]
+        mov     r11, qword ptr [rsp + FR_DESC]
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_AFTER
+        jz      5f
+        mov     qword ptr [rsp + FR_RAX], rax
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_MEMPTR
+        jz      4f
+        test    eax, eax
+        jnz     4f
+        mov     rcx, qword ptr [rsp + FR_RDI]
+        mov     rcx, qword ptr [rcx]
+        mov     qword ptr [rsp + FR_BLOCK], rcx
+4:      mov     r8d, FAST_FLAG_AFTER
+        mov     r9, rax
+        call    record
+        xor     r9d, r9d                /* no stale copy in a register either */
+        mov     rax, qword ptr [rsp + FR_RAX]
+        /* No copy of a block's address may outlive the call on the stack:
+         * a leak scan would take the stale word for a pointer to it. */
+5:      xor     ecx, ecx
+        mov     qword ptr [rsp + FR_RDI], rcx
+        mov     qword ptr [rsp + FR_RSI], rcx
+        mov     qword ptr [rsp + FR_RDX], rcx
+        mov     qword ptr [rsp + FR_BLOCK], rcx
+        mov     qword ptr [rsp + FR_RAX], rcx
+        add     rsp, FRAME
+        ret
+
+pass_through:
+        jmp     qword ptr [r11 + FAST_DESC_ORIG]
+
+/* One record: r8d = phase, r9 = rax after the call. The caller's frame is
+ * at rsp + 8, the function's entry rsp at rsp + 8 + FRAME. Keeps rbx, rbp,
+ * r12-r15 (they are the caller's, and are recorded). */
+record:
+        mov     r10, qword ptr [rip + CTL + FAST_CTL_RING]
+        test    r10, r10
+        jz      9f
+        mov     edx, 1
+        lock xadd qword ptr [r10 + FAST_RING_WRITE], rdx     /* rdx = ticket */
+6:      mov     rax, qword ptr [r10 + FAST_RING_READ]
+        add     rax, qword ptr [rip + CTL + FAST_CTL_CAP]
+        cmp     rdx, rax
+        jb      7f
+        call    ring_full
+        mov     r10, qword ptr [rip + CTL + FAST_CTL_RING]
+        test    r10, r10
+        jz      9f                      /* memtrace is gone: nobody reads the ring */
+        jmp     6b
+7:      mov     rax, rdx
+        and     rax, qword ptr [rip + CTL + FAST_CTL_CAP_MASK]
+        mov     ecx, dword ptr [rip + CTL + FAST_CTL_SLOT_SHIFT]
+        shl     rax, cl
+        lea     r11, [r10 + rax + FAST_RING_SLOTS]             /* the record */
+        mov     rcx, qword ptr [rsp + 8 + FR_DESC]
+        mov     eax, dword ptr [rcx + FAST_DESC_FN]
+        mov     dword ptr [r11 + FAST_REC_FN], eax
+        mov     dword ptr [r11 + FAST_REC_PHASE], r8d
+        mov     rax, qword ptr [rsp + 8 + FR_RDI]
+        mov     qword ptr [r11 + FAST_REC_ARG0], rax
+        mov     rax, qword ptr [rsp + 8 + FR_RSI]
+        mov     qword ptr [r11 + FAST_REC_ARG1], rax
+        mov     rax, qword ptr [rsp + 8 + FR_RDX]
+        mov     qword ptr [r11 + FAST_REC_ARG2], rax
+        mov     qword ptr [r11 + FAST_REC_RET], r9
+        mov     rax, qword ptr [rsp + 8 + FR_BLOCK]
+        mov     qword ptr [r11 + FAST_REC_BLOCK], rax
+        mov     rax, qword ptr [rsp + 8 + FR_PAIR]
+        mov     qword ptr [r11 + FAST_REC_PAIR], rax
+        lea     rax, [rdx + 1]
+        mov     qword ptr [rsp + 8 + FR_PAIR], rax      /* the after record names this one */
+        lea     rsi, [rsp + 8 + FRAME]
+        mov     qword ptr [r11 + FAST_REC_RSP], rsi
+        mov     qword ptr [r11 + FAST_REC_RBX], rbx
+        mov     qword ptr [r11 + FAST_REC_RBP], rbp
+        mov     qword ptr [r11 + FAST_REC_R12], r12
+        mov     qword ptr [r11 + FAST_REC_R13], r13
+        mov     qword ptr [r11 + FAST_REC_R14], r14
+        mov     qword ptr [r11 + FAST_REC_R15], r15
+        /* How much stack to copy: never past the end of the thread's stack. */
+        mov     rcx, qword ptr [rip + CTL + FAST_CTL_SLICE_MAX]
+        test    rcx, rcx
+        jz      8f
+        mov     rax, qword ptr [rip + CTL + FAST_CTL_STACK_HI]
+        cmp     rsi, qword ptr [rip + CTL + FAST_CTL_STACK_LO]
+        jb      10f
+        cmp     rsi, rax
+        jae     10f
+        sub     rax, rsi                /* the main thread: up to its stack's top */
+        jmp     11f
+10:     mov     rax, qword ptr fs:[0]   /* glibc's thread block sits at the top */
+        cmp     rax, rsi                /* of each thread stack it made */
+        jbe     12f
+        sub     rax, rsi
+        cmp     rax, 0x4000000
+        jb      11f
+12:     mov     eax, 8                  /* a stack not known: the return address */
+11:     cmp     rcx, rax
+        cmova   rcx, rax
+8:      mov     qword ptr [r11 + FAST_REC_SLICE_LEN], rcx
+        lea     rdi, [r11 + FAST_REC_SLICE]
+        rep movsb
+        lea     rax, [rdx + 1]
+        mov     qword ptr [r11 + FAST_REC_SEQ], rax     /* published last */
+9:      ret
+
+/* The ring is full: wake memtrace, give the CPU away, and find out whether
+ * memtrace still exists; if not, turn this process's stubs off. Keeps rdx,
+ * r8, r9 (syscall takes rcx and r11). Bounded: each call returns. */
+ring_full:
+        lock inc qword ptr [r10 + FAST_RING_FULL_WAITS]
+        push    rdx
+        push    r8
+        push    r9
+        push    r10
+        lea     rdi, [r10 + FAST_RING_DOORBELL]
+        mov     esi, 1                  /* FUTEX_WAKE */
+        mov     edx, 1
+        mov     eax, 202                /* futex */
+        syscall
+        mov     rdi, qword ptr [rip + CTL + FAST_CTL_TRACER_PID]
+        xor     esi, esi
+        mov     eax, 62                 /* kill(pid, 0) */
+        syscall
+        cmp     rax, -3                 /* ESRCH */
+        jne     13f
+        mov     qword ptr [rip + CTL + FAST_CTL_RING], 0
+13:     mov     eax, 24                 /* sched_yield */
+        syscall
+        pop     r10
+        pop     r9
+        pop     r8
+        pop     rdx
+        mov     qword ptr [rsp - 24], 0         /* r9: a block's address */
+        ret
+memtrace_fast_stub_end:
+
+        .section .note.GNU-stack, "", @progbits

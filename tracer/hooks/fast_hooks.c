@@ -1,0 +1,310 @@
+/* --fast: the allocation family's entry points jump to the injected stub
+ * (engine/fast_patch.h) instead of trapping, and the stub's records
+ * (engine/fast_ring.h) become the same allocation events, bad frees and
+ * stacks that hooks.c makes of traps. The ring is an event source beside
+ * the trap path, not a second engine: the mapping family, the link-map
+ * hook and every entry point that cannot be moved stay on int3s. */
+#include "hooks_internal.h"
+#include "diag.h"
+#include "elf_file.h"
+#include "grow.h"
+#include "mt_time.h"
+#include "procfs.h"
+#include "scratch.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint32_t fast_flags(enum alloc_fn fn)
+{
+    switch (fn) {
+    case FN_FREE:
+        return FAST_FLAG_BEFORE;
+    case FN_REALLOC:
+    case FN_REALLOCARRAY:
+        return FAST_FLAG_BEFORE | FAST_FLAG_AFTER;
+    case FN_POSIX_MEMALIGN:
+        return FAST_FLAG_AFTER | FAST_FLAG_MEMPTR;
+    default:
+        return FAST_FLAG_AFTER;
+    }
+}
+
+struct main_stack {
+    mt_addr lo, hi;
+};
+
+static int find_main_stack(void *arg, const struct procfs_map *m)
+{
+    struct main_stack *st = arg;
+    if (strcmp(m->name, "[stack]") != 0)
+        return 0;
+    st->lo = m->lo;
+    st->hi = m->hi;
+    return 1;
+}
+
+static void ring_params(const struct process *p, const struct fast_settings *set, mt_addr alloc_lo,
+                        mt_addr alloc_hi, struct fast_ring_params *out)
+{
+    struct main_stack st = { 0, 0 };
+    if (procfs_maps(p->pid, find_main_stack, &st) < 0)
+        st.lo = st.hi = 0;   /* the main thread's slices then hold its return address only */
+    *out = (struct fast_ring_params){
+        .slice_max = set->depth <= 1 ? 8 : FAST_SLICE_BYTES,
+        .cap = set->ring_records ? set->ring_records
+                                 : (set->depth <= 1 ? FAST_RING_RECORDS_DEPTH1 : FAST_RING_RECORDS),
+        .alloc_lo = alloc_lo, .alloc_hi = alloc_hi,
+        .stack_lo = st.lo, .stack_hi = st.hi,
+    };
+}
+
+/* The module that defines the allocator (malloc's breakpoint). */
+static const struct module *allocator_module(const struct process *p)
+{
+    for (size_t i = 0; i < p->bps.n; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->role == BP_HOOK_ENTRY && bp->tag == FN_MALLOC)
+            return modules_at(&p->modules, bp->addr);
+    }
+    return NULL;
+}
+
+int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings *set, char *why,
+                       size_t why_len)
+{
+    if (p->fast_ring.region || !p->scratch.syscall_gadget)
+        return 0;
+    const struct module *m = allocator_module(p);
+    if (!m) {
+        snprintf(why, why_len, "pid %d: no hooked malloc to put on a stub", p->pid);
+        return -ENOENT;
+    }
+    mt_addr alloc_lo, alloc_hi;
+    hooks_allocator_span(p, m, true, &alloc_lo, &alloc_hi);
+    struct fast_ring_params params;
+    ring_params(p, set, alloc_lo, alloc_hi, &params);
+    int err = fast_ring_setup(&p->fast_ring, p->remote, tid, p->scratch.syscall_gadget,
+                              scratch_hint_near(m->text_lo), &params, getpid(), why, why_len);
+    if (err)
+        return err;
+    fast_patches_init(&p->fast_patches, p->fast_ring.region);
+    for (size_t i = 0; i < p->bps.n; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        enum alloc_fn fn = (enum alloc_fn)bp->tag;
+        if (bp->role != BP_HOOK_ENTRY || alloc_fn_is_mapping(fn) || alloc_fn_is_watch_point(fn))
+            continue;
+        const struct module *fm = modules_at(&p->modules, bp->addr);
+        uint64_t value, size;
+        uint8_t code[256];
+        char pwhy[256];
+        if (!fm || !fm->elf ||
+            !hooks_find_definition(p, fm, alloc_fn_name(fn), &value, &size) ||
+            fm->bias + value != bp->addr) {
+            mt_warn("pid %d: %s stays on a breakpoint: its symbol is not found", p->pid,
+                    alloc_fn_name(fn));
+            continue;
+        }
+        size_t len = size < sizeof(code) ? (size_t)size : sizeof(code);
+        if (bp_read_code(&p->bps, p->remote, tid, bp->addr, code, len) != 0 ||
+            fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, fast_flags(fn), code,
+                             len, pwhy, sizeof(pwhy)) != 0) {
+            mt_warn("pid %d: %s stays on a breakpoint (--fast cannot move it): %s", p->pid,
+                    alloc_fn_name(fn), pwhy);
+            continue;
+        }
+    }
+    if ((err = fast_ring_arm(&p->fast_ring, p->remote, tid, p->scratch.syscall_gadget, &params,
+                             getpid()))) {
+        snprintf(why, why_len, "pid %d: arming the stubs: %s", p->pid, strerror(-err));
+        fast_ring_remove(&p->fast_ring, tid, p->scratch.syscall_gadget);
+        fast_patches_init(&p->fast_patches, 0);
+        return err;
+    }
+    /* The jumps replace the int3s, which leave the breakpoint table. */
+    if ((err = fast_patches_write(&p->fast_patches, p->remote, tid))) {
+        snprintf(why, why_len, "pid %d: writing the jumps to the stubs: %s", p->pid, strerror(-err));
+        return err;
+    }
+    for (unsigned i = 0; i < p->fast_patches.n; i++)
+        bp_forget_range(&p->bps, p->fast_patches.items[i].addr, p->fast_patches.items[i].addr + 1);
+    return (int)p->fast_patches.n;
+}
+
+int hooks_fast_child(struct process *child, const struct process *parent, pid_t tid,
+                     const struct fast_settings *set, char *why, size_t why_len)
+{
+    if (!parent->fast_ring.ring || !child->scratch.syscall_gadget)
+        return 0;
+    struct fast_ring_params params;
+    const struct module *m = allocator_module(parent);
+    mt_addr alloc_lo = 0, alloc_hi = 0;
+    if (m)
+        hooks_allocator_span(parent, m, true, &alloc_lo, &alloc_hi);
+    ring_params(child, set, alloc_lo, alloc_hi, &params);
+    params.cap = parent->fast_ring.cap;
+    return fast_ring_setup_child(&child->fast_ring, &parent->fast_ring, child->remote, tid,
+                                 child->scratch.syscall_gadget, &params, getpid(), why, why_len);
+}
+
+/* The registers and stack of the call as they were at the function's entry. */
+static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec)
+{
+    mt_addr ips[256];
+    unsigned max = ctx->depth < 256 ? ctx->depth : 256;
+    uint64_t len = fast_rec_u64(rec, FAST_REC_SLICE_LEN);
+    if (len < 8)
+        return STACK_NONE;
+    if (ctx->depth <= 1) {
+        ips[0] = fast_rec_u64(rec, FAST_REC_SLICE);
+        return stack_intern_add(&process_heap(p)->stacks, ips, 1);
+    }
+    struct stack_snapshot *snap = ctx->snap;
+    if (len > sizeof(snap->buf))
+        len = sizeof(snap->buf);
+    snap->base = fast_rec_u64(rec, FAST_REC_RSP);
+    snap->len = (size_t)len;
+    memcpy(snap->buf, rec + FAST_REC_SLICE, (size_t)len);
+    mt_regs regs;
+    memset(&regs, 0, sizeof(regs));
+    regs.rsp = snap->base;
+    regs.rbx = fast_rec_u64(rec, FAST_REC_RBX);
+    regs.rbp = fast_rec_u64(rec, FAST_REC_RBP);
+    regs.r12 = fast_rec_u64(rec, FAST_REC_R12);
+    regs.r13 = fast_rec_u64(rec, FAST_REC_R13);
+    regs.r14 = fast_rec_u64(rec, FAST_REC_R14);
+    regs.r15 = fast_rec_u64(rec, FAST_REC_R15);
+    unsigned n = unwinder_callers(p->unwinder, p->pid, &regs, snap, ips, max);
+    return stack_intern_add(&process_heap(p)->stacks, ips, n);
+}
+
+static struct fast_realloc *find_realloc(struct process *p, uint64_t pair)
+{
+    for (size_t i = p->nfast_reallocs; i-- > 0;)
+        if (p->fast_reallocs[i].pair == pair)
+            return &p->fast_reallocs[i];
+    return NULL;
+}
+
+/* The thread whose stack holds sp, when memtrace can tell: the main
+ * thread's stack is known. */
+static unsigned thread_of_sp(const struct process *p, const uint8_t *rec)
+{
+    (void)p;
+    (void)rec;
+    return 0;
+}
+
+/* A free or a realloc's old block, before the allocator sees it. Returns
+ * the stack of the call (when it got one) in *stack. */
+static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
+                 enum alloc_fn fn, mt_addr ptr, bool *ok, uint32_t *stack)
+{
+    struct alloc_model *model = &process_heap(p)->model;
+    struct alloc_error bad;
+    enum free_verdict verdict = alloc_model_check_free(model, fn, ptr, STACK_NONE, &bad);
+    *ok = verdict == FREE_OK;
+    *stack = STACK_NONE;
+    if (verdict == FREE_UNTRACKED) {
+        model->untracked_frees++;
+        return 0;
+    }
+    if (verdict != FREE_OK) {
+        /* The program's allocator runs it anyway: the stub cannot skip the
+         * call as the trap path does (glibc may abort the program). */
+        bad.stack = record_stack(ctx, p, rec);
+        hooks_describe_bad_pointer(process_heap(p), thread_of_sp(p, rec),
+                                   fast_rec_u64(rec, FAST_REC_RSP), &bad);
+        return hooks_report_bad_free(ctx, process_heap(p), &bad);
+    }
+    const struct block *b = ptr ? alloc_table_get(&model->live, ptr) : NULL;
+    if (b && hooks_wants_stack(ctx, p, b->size))
+        *stack = record_stack(ctx, p, rec);
+    return 0;
+}
+
+static int apply_record(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
+                        uint64_t ticket)
+{
+    enum alloc_fn fn = (enum alloc_fn)fast_rec_u32(rec, FAST_REC_FN);
+    uint32_t phase = fast_rec_u32(rec, FAST_REC_PHASE);
+    struct pending_call call = { .fn = fn, .stack_id = STACK_NONE };
+    call.args[0] = fast_rec_u64(rec, FAST_REC_ARG0);
+    call.args[1] = fast_rec_u64(rec, FAST_REC_ARG1);
+    call.args[2] = fast_rec_u64(rec, FAST_REC_ARG2);
+    struct alloc_model *model = &process_heap(p)->model;
+    if ((unsigned)fn >= FN_MMAP)
+        return -EPROTO;
+    bool ok;
+    uint32_t stack;
+    if (fn == FN_FREE) {
+        int err = judge(ctx, p, rec, fn, call.args[0], &ok, &stack);
+        if (err || !ok)
+            return err;
+        struct alloc_event ev = { .fn = FN_FREE, .tid = p->pid, .ptr_in = call.args[0],
+                                  .stack_id = stack };
+        return alloc_model_apply(model, &ev);
+    }
+    bool is_realloc = fn == FN_REALLOC || fn == FN_REALLOCARRAY;
+    if (is_realloc && phase == FAST_FLAG_BEFORE) {
+        struct fast_realloc *r = mt_grow(p->fast_reallocs, &p->fast_reallocs_cap,
+                                         p->nfast_reallocs + 1, sizeof(*r));
+        if (!r)
+            return -ENOMEM;
+        p->fast_reallocs = r;
+        r = &p->fast_reallocs[p->nfast_reallocs++];
+        *r = (struct fast_realloc){ .pair = ticket + 1, .stack_id = STACK_NONE };
+        mt_addr old = call.args[0];
+        int err = judge(ctx, p, rec, fn, old, &ok, &stack);
+        if (err)
+            return err;
+        if (!hooks_wants_stack(ctx, p, hooks_requested_size(&call)) && stack == STACK_NONE)
+            r->stack_id = STACK_NONE;
+        else
+            r->stack_id = stack != STACK_NONE ? stack : record_stack(ctx, p, rec);
+        if (ok && old)
+            r->taken = alloc_model_realloc_begin(model, old, r->stack_id, &r->old);
+        return 0;
+    }
+    uint64_t size = hooks_requested_size(&call);
+    mt_addr out = fn == FN_POSIX_MEMALIGN ? fast_rec_u64(rec, FAST_REC_BLOCK)
+                                          : fast_rec_u64(rec, FAST_REC_RET);
+    if (fn == FN_POSIX_MEMALIGN && fast_rec_u64(rec, FAST_REC_RET) != 0)
+        out = 0;
+    if (is_realloc) {
+        struct fast_realloc *r = find_realloc(p, fast_rec_u64(rec, FAST_REC_PAIR));
+        struct fast_realloc done = r ? *r : (struct fast_realloc){ .stack_id = STACK_NONE };
+        if (r)
+            *r = p->fast_reallocs[--p->nfast_reallocs];
+        if (out == 0) {
+            /* realloc(p, 0) freed p; any other failure left it alone. */
+            return done.taken && size != 0 ? alloc_model_realloc_undo(model, &done.old) : 0;
+        }
+        call.stack_id = done.stack_id;
+    } else if (out && hooks_wants_stack(ctx, p, size)) {
+        call.stack_id = record_stack(ctx, p, rec);
+    }
+    struct alloc_event ev = { .fn = fn, .tid = p->pid, .size = size, .stack_id = call.stack_id,
+                              .ptr_out = out, .time_ns = mt_now_ns() };
+    return alloc_model_apply(model, &ev);
+}
+
+int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped)
+{
+    struct fast_ring *fr = &p->fast_ring;
+    uint64_t waits = fast_ring_full_waits(fr), cut = fr->cut_short;
+    ctx->stats->fast_full_waits += waits - fr->full_waits_seen;
+    fr->full_waits_seen = waits;
+    const uint8_t *rec;
+    while ((rec = fast_ring_peek(&p->fast_ring, stopped))) {
+        uint64_t ticket = p->fast_ring.read;
+        int err = apply_record(ctx, p, rec, ticket);
+        fast_ring_pop(&p->fast_ring);
+        ctx->stats->fast_events++;
+        if (err)
+            return err;
+    }
+    ctx->stats->fast_cut_short += fr->cut_short - cut;
+    return 0;
+}
