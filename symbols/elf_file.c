@@ -3,6 +3,8 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
@@ -49,6 +51,8 @@ struct elf_image {
     off_t size;
     struct timespec mtime;
     Elf *elf;
+    Dwarf_CFI *cfi;         /* its .eh_frame, read on the first frame rule asked */
+    bool cfi_tried;
     unsigned refs;
     struct elf_image *next;
 };
@@ -107,6 +111,8 @@ static void image_put(struct elf_image *im)
             break;
         }
     }
+    if (im->cfi)
+        dwarf_cfi_end(im->cfi);
     elf_end(im->elf);
     free(im);
 }
@@ -411,4 +417,85 @@ void elf_file_text_range(const struct elf_file *ef, uint64_t *lo, uint64_t *hi)
     }
     if (*lo == UINT64_MAX)
         *lo = 0;
+}
+
+/* CFA + offset, as libdw spells a register saved in the frame:
+ * call_frame_cfa, then nothing, plus_uconst N, or consts N; plus. */
+static bool cfa_offset(const Dwarf_Op *ops, size_t n, int64_t *off)
+{
+    if (n == 0 || ops[0].atom != DW_OP_call_frame_cfa)
+        return false;
+    if (n == 1) {
+        *off = 0;
+        return true;
+    }
+    if (n == 2 && ops[1].atom == DW_OP_plus_uconst) {
+        *off = (int64_t)ops[1].number;
+        return true;
+    }
+    if (n == 3 && ops[1].atom == DW_OP_consts && ops[2].atom == DW_OP_plus) {
+        *off = (int64_t)ops[1].number;
+        return true;
+    }
+    return false;
+}
+
+bool elf_file_frame_rule(const struct elf_file *ef, uint64_t vaddr, struct frame_rule *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct elf_image *im = ef->image;
+    if (!im->cfi_tried) {
+        im->cfi_tried = true;
+        im->cfi = dwarf_getcfi_elf(im->elf);
+    }
+    Dwarf_Frame *frame = NULL;
+    if (!im->cfi || dwarf_cfi_addrframe(im->cfi, vaddr, &frame) != 0)
+        return false;
+    bool ok = false;
+    Dwarf_Op *ops, mem[3];
+    size_t n;
+    bool signal_frame = false;
+    if (dwarf_frame_info(frame, NULL, NULL, &signal_frame) < 0 || signal_frame)
+        goto out;
+    if (dwarf_frame_cfa(frame, &ops, &n) != 0 || n != 1)
+        goto out;
+    if (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31) {
+        out->cfa_reg = (uint8_t)(ops[0].atom - DW_OP_breg0);
+        out->cfa_off = (int32_t)(int64_t)ops[0].number;
+    } else if (ops[0].atom == DW_OP_bregx) {
+        out->cfa_reg = (uint8_t)ops[0].number;
+        out->cfa_off = (int32_t)(int64_t)ops[0].number2;
+    } else {
+        goto out;
+    }
+    if (out->cfa_reg != FRAME_REG_RSP && out->cfa_reg != FRAME_REG_RBP)
+        goto out;
+    /* The return address: at CFA - 8, or undefined where the stack ends. */
+    int64_t off;
+    if (dwarf_frame_register(frame, FRAME_REG_RA, mem, &ops, &n) != 0)
+        goto out;
+    if (n == 0 && ops == mem) {
+        out->outermost = true;
+    } else if (!cfa_offset(ops, n, &off) || off != -8) {
+        goto out;
+    }
+    static const int saved_regs[FRAME_SAVED_REGS] = { 3, 6, 12, 13, 14, 15 };
+    for (int i = 0; i < FRAME_SAVED_REGS; i++) {
+        if (dwarf_frame_register(frame, saved_regs[i], mem, &ops, &n) != 0)
+            goto out;
+        if (n == 0 && ops == NULL)
+            out->saved[i] = FRAME_RULE_SAME;
+        else if (n == 0)
+            out->saved[i] = FRAME_RULE_UNDEFINED;
+        else if (cfa_offset(ops, n, &off) && off >= INT16_MIN + 2 && off <= INT16_MAX)
+            out->saved[i] = (int16_t)off;
+        else
+            goto out;
+    }
+    ok = true;
+out:
+    free(frame);
+    if (!ok)
+        out->cfa_reg = 0;
+    return ok;
 }

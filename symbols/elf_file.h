@@ -76,4 +76,24 @@ int elf_file_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, si
 /* [lo, hi) of the link-time addresses covered by executable segments. */
 void elf_file_text_range(const struct elf_file *ef, uint64_t *lo, uint64_t *hi);
 
+/* How a caller's frame is found from a pc of this file, when .eh_frame
+ * says it simply: CFA = rsp or rbp + offset, the return address at CFA - 8
+ * (or undefined: the outermost frame), rbx, rbp, r12-r15 each unchanged or
+ * saved at CFA + offset. Registers by DWARF number. */
+#define FRAME_REG_RBP 6
+#define FRAME_REG_RSP 7
+#define FRAME_REG_RA 16
+#define FRAME_SAVED_REGS 6          /* rbx, rbp, r12, r13, r14, r15 */
+#define FRAME_RULE_SAME INT16_MIN
+#define FRAME_RULE_UNDEFINED (INT16_MIN + 1)
+struct frame_rule {
+    uint8_t cfa_reg;                /* FRAME_REG_RSP or FRAME_REG_RBP; 0: no rule */
+    bool outermost;
+    int32_t cfa_off;
+    int16_t saved[FRAME_SAVED_REGS];
+};
+/* The rule at link-time address vaddr; false when there is none this
+ * simple (then a full unwinder must read the CFI). */
+bool elf_file_frame_rule(const struct elf_file *ef, uint64_t vaddr, struct frame_rule *out);
+
 #endif

@@ -170,6 +170,12 @@ static bool runs_set_id(char *err, size_t err_len)
 static char *env_words;   /* owned here: the options point into it */
 static char **env_argv;
 
+static void free_env_options(void)
+{
+    free(env_argv);
+    free(env_words);
+}
+
 static char **with_env_options(int *argc, char **argv)
 {
     const char *env = getenv("MEMTRACE_OPTS");
@@ -193,6 +199,7 @@ static char **with_env_options(int *argc, char **argv)
     *argc = n;
     env_words = words;
     env_argv = out;
+    atexit(free_env_options);
     return env_argv;
 }
 

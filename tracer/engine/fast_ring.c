@@ -83,6 +83,30 @@ static int map_ring(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
     return 0;
 }
 
+/* The region must be within a jump of the code it serves: free places
+ * below hint, then above it, a MiB apart, each asked for exactly
+ * (MAP_FIXED_NOREPLACE never takes a mapping's place). */
+#define PLACE_TRIES 64
+#define PLACE_STEP (1u << 20)
+
+static int place_region(pid_t tid, mt_addr gadget, mt_addr hint, int64_t *res)
+{
+    int err = -ENOMEM;
+    for (int i = 0; i < 2 * PLACE_TRIES; i++) {
+        mt_addr step = (mt_addr)(i % PLACE_TRIES) * PLACE_STEP;
+        mt_addr at = i < PLACE_TRIES ? hint - step : hint + (256u << 20) + step;
+        if (i < PLACE_TRIES && (hint < step + PLACE_STEP))
+            continue;
+        err = call(tid, gadget, SYS_mmap, at, FAST_REGION_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, res);
+        if (!err && (mt_addr)*res == at)
+            return 0;
+        if (!err)   /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+            call(tid, gadget, SYS_munmap, (uint64_t)*res, FAST_REGION_SIZE, 0, 0, 0, 0, res);
+    }
+    return err ? err : -ENOMEM;
+}
+
 int fast_ring_setup(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_addr gadget,
                     mt_addr hint, const struct fast_ring_params *params, pid_t tracer, char *why,
                     size_t why_len)
@@ -90,10 +114,10 @@ int fast_ring_setup(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
     (void)tracer;
     memset(fr, 0, sizeof(*fr));
     int64_t res;
-    int err = call(tid, gadget, SYS_mmap, hint, FAST_REGION_SIZE, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &res);
+    int err = place_region(tid, gadget, hint, &res);
     if (err) {
-        snprintf(why, why_len, "mapping the stub region in pid %d: %s", tid, strerror(-err));
+        snprintf(why, why_len, "mapping the stub region in pid %d near 0x%" PRIxADDR ": %s", tid,
+                 hint, strerror(-err));
         return err;
     }
     fr->region = (mt_addr)res;

@@ -175,7 +175,9 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     regs.r13 = fast_rec_u64(rec, FAST_REC_R13);
     regs.r14 = fast_rec_u64(rec, FAST_REC_R14);
     regs.r15 = fast_rec_u64(rec, FAST_REC_R15);
-    unsigned n = unwinder_callers(p->unwinder, p->pid, &regs, snap, ips, max);
+    unsigned n = frame_walk(&p->frame_rules, &p->modules, p->remote, p->pid, &regs, snap, ips, max);
+    if (n == 0)
+        n = unwinder_callers(p->unwinder, p->pid, &regs, snap, ips, max);
     return stack_intern_add(&process_heap(p)->stacks, ips, n);
 }
 

@@ -281,8 +281,10 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     int changes = modules_sync(&p->modules, w.entries, w.n, &ev);
     module_maps_free(&sync.maps);
     linkmap_walk_free(&w);
-    if (changes > 0)
+    if (changes > 0) {
         unwinder_flush(p->unwinder);
+        frame_rules_flush(&p->frame_rules);
+    }
     if (changes < 0)
         return changes;
     if (walk_err) {

@@ -86,6 +86,7 @@ struct process *process_create(pid_t pid, char *const *argv)
         return NULL;
     }
     p->unwinder = unwinder_create(pid, read_original, module_range, p);
+    frame_rules_init(&p->frame_rules);
     p->symbolizer = symbolizer_create();
     if (!p->unwinder || !p->symbolizer) {
         process_destroy(p);
@@ -113,6 +114,7 @@ void process_destroy(struct process *p)
     free(p->exec_program);
     if (p->unwinder)
         unwinder_destroy(p->unwinder);
+    frame_rules_destroy(&p->frame_rules);
     if (p->scan) {
         leak_scan_destroy(p->scan);
         free(p->scan);
@@ -211,6 +213,7 @@ void process_release(struct process *p)
     bp_table_destroy(&p->bps);
     if (p->unwinder)
         unwinder_retire(p->unwinder);
+    frame_rules_destroy(&p->frame_rules);
     alloc_model_end(&p->model);
     /* Out of memory leaves the table (and the scan) as they were: only
      * the spare room stays. */

@@ -14,6 +14,7 @@
 #include "return_stubs.h"
 #include "fast_patch.h"
 #include "fast_ring.h"
+#include "frame_walk.h"
 #include "scratch.h"
 #include "shm_table.h"
 #include "regs.h"
@@ -59,6 +60,7 @@ struct process {
     struct shm_table shms;          /* SysV segments it created or attached */
     struct stack_intern stacks;
     struct unwinder *unwinder;
+    struct frame_rules frame_rules; /* --fast: stack walks by learned .eh_frame rules */
     struct symbolizer *symbolizer;
     struct leak_scan *scan;         /* leak kinds, once the exit scan ran */
     uint64_t scan_ns;               /* time the scan took */

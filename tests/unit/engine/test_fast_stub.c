@@ -1,0 +1,223 @@
+/* The --fast stub, run for real in this process: a hand-made function is
+ * patched with fast_patches_add/write (through a remote that writes this
+ * process's own memory), called, and its ring records read back; the stub
+ * blob is decoded whole with capstone. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <capstone/capstone.h>
+
+#include "fast_abi.h"
+#include "fast_patch.h"
+
+static int own_write(void *ctx, pid_t tid, mt_addr addr, const void *buf, size_t len)
+{
+    (void)ctx, (void)tid;
+    memcpy((void *)addr, buf, len);
+    return 0;
+}
+
+static const struct remote_ops own_ops = { .write = own_write, .poke_text = own_write };
+static const struct remote own = { .ops = &own_ops };
+
+#define CAP 4u
+#define SLICE 64u
+#define SLOT_SHIFT 8u    /* 128-byte header + 64 bytes of stack, in 256 */
+
+struct world {
+    uint8_t *region;     /* code pages + control page */
+    uint8_t *fn;         /* the patched function: rax = 2 * rdi */
+    uint8_t *ring;
+    uint64_t *ctl;
+};
+
+static struct world w;
+
+static uint64_t ctl_get(unsigned off) { return w.ctl[off / 8]; }
+static void ctl_set(unsigned off, uint64_t v) { w.ctl[off / 8] = v; }
+static uint64_t ring_u64(unsigned off) { return *(uint64_t *)(w.ring + off); }
+static uint8_t *record(uint64_t ticket)
+{
+    return w.ring + FAST_RING_SLOTS + ((ticket & (CAP - 1)) << SLOT_SHIFT);
+}
+
+static void main_stack(uint64_t *lo, uint64_t *hi)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    *lo = *hi = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strstr(line, "[stack]"))
+            sscanf(line, "%lx-%lx", lo, hi);
+    if (f)
+        fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    /* The function and the region within a jump of each other. */
+    uint8_t *area = mmap(NULL, FAST_REGION_SIZE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(area != MAP_FAILED);
+    w.region = area;
+    w.fn = area + FAST_REGION_SIZE;
+    w.ctl = (uint64_t *)(area + FAST_CTL_OFFSET);
+    static const uint8_t double_it[] = { 0x48, 0x89, 0xf8,   /* mov rax, rdi */
+                                         0x48, 0x01, 0xc0,   /* add rax, rax */
+                                         0xc3 };             /* ret */
+    memset(w.fn, 0xcc, 64);
+    memcpy(w.fn, double_it, sizeof(double_it));
+    w.ring = mmap(NULL, FAST_RING_SLOTS + (CAP << SLOT_SHIFT), PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(w.ring != MAP_FAILED);
+    memcpy(w.region, memtrace_fast_stub_begin,
+           (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin);
+    static struct fast_patches fp;
+    fast_patches_init(&fp, (mt_addr)w.region);
+    char why[256] = "";
+    assert_int_equal(fast_patches_add(&fp, &own, 0, (mt_addr)w.fn, 0 /* FN_MALLOC */,
+                                      FAST_FLAG_AFTER, w.fn, 64, why, sizeof(why)), 0);
+    assert_int_equal(fp.items[0].reloc.src_len, 6);   /* both instructions moved */
+    assert_int_equal(fast_patches_write(&fp, &own, 0), 0);
+    assert_int_equal(w.fn[0], 0xe9);
+    uint64_t lo, hi;
+    main_stack(&lo, &hi);
+    ctl_set(FAST_CTL_TRACER_PID, (uint64_t)getpid());
+    ctl_set(FAST_CTL_STUB_LO, (uint64_t)w.region);
+    ctl_set(FAST_CTL_STUB_HI, (uint64_t)w.region + FAST_CTL_OFFSET);
+    ctl_set(FAST_CTL_STACK_LO, lo);
+    ctl_set(FAST_CTL_STACK_HI, hi);
+    ctl_set(FAST_CTL_SLICE_MAX, SLICE);
+    ctl_set(FAST_CTL_SLOT_SHIFT, SLOT_SHIFT);
+    ctl_set(FAST_CTL_CAP, CAP);
+    ctl_set(FAST_CTL_CAP_MASK, CAP - 1);
+    ctl_set(FAST_CTL_RING, (uint64_t)w.ring);
+    return 0;
+}
+
+__attribute__((noinline)) static uint64_t call_fn(uint64_t arg)
+{
+    uint64_t (*fn)(uint64_t) = (uint64_t (*)(uint64_t))(void *)w.fn;
+    uint64_t r = fn(arg);
+    __asm__ volatile("" ::: "memory");   /* a real call, not a tail jump: it returns here */
+    return r;
+}
+
+/* Consumes every record, as memtrace does. */
+static void drain(void)
+{
+    *(volatile uint64_t *)(w.ring + FAST_RING_READ) = ring_u64(FAST_RING_WRITE);
+}
+
+static void test_call_records_after_return(void **state)
+{
+    (void)state;
+    uint64_t ticket = ring_u64(FAST_RING_WRITE);
+    assert_int_equal(call_fn(21), 42);
+    assert_int_equal(ring_u64(FAST_RING_WRITE), ticket + 1);
+    uint8_t *rec = record(ticket);
+    uint64_t v;
+    memcpy(&v, rec + FAST_REC_SEQ, 8);
+    assert_int_equal(v, ticket + 1);        /* published */
+    memcpy(&v, rec + FAST_REC_ARG0, 8);
+    assert_int_equal(v, 21);
+    memcpy(&v, rec + FAST_REC_RET, 8);
+    assert_int_equal(v, 42);
+    uint32_t phase;
+    memcpy(&phase, rec + FAST_REC_PHASE, 4);
+    assert_int_equal(phase, FAST_FLAG_AFTER);
+    /* The stack copy starts with the return address into call_fn. */
+    uint64_t rsp, len, ra;
+    memcpy(&rsp, rec + FAST_REC_RSP, 8);
+    memcpy(&len, rec + FAST_REC_SLICE_LEN, 8);
+    memcpy(&ra, rec + FAST_REC_SLICE, 8);
+    assert_int_equal(len, SLICE);
+    assert_int_equal(ra, *(uint64_t *)rsp);
+    assert_true(ra > (uint64_t)(uintptr_t)call_fn && ra < (uint64_t)(uintptr_t)call_fn + 256);
+    drain();
+}
+
+static void test_nested_call_passes_through(void **state)
+{
+    (void)state;
+    /* A caller inside the allocator's span: no record. */
+    ctl_set(FAST_CTL_ALLOC_LO, (uint64_t)(uintptr_t)call_fn);
+    ctl_set(FAST_CTL_ALLOC_HI, (uint64_t)(uintptr_t)call_fn + 256);
+    uint64_t ticket = ring_u64(FAST_RING_WRITE);
+    assert_int_equal(call_fn(5), 10);
+    assert_int_equal(ring_u64(FAST_RING_WRITE), ticket);
+    ctl_set(FAST_CTL_ALLOC_LO, 0);
+    ctl_set(FAST_CTL_ALLOC_HI, 0);
+}
+
+static void test_full_ring_without_reader_turns_off(void **state)
+{
+    (void)state;
+    /* memtrace is gone: a child that has exited and been reaped. */
+    pid_t gone = fork();
+    assert_true(gone >= 0);
+    if (gone == 0)
+        _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    ctl_set(FAST_CTL_TRACER_PID, (uint64_t)gone);
+    drain();
+    for (unsigned i = 0; i < CAP; i++)
+        assert_int_equal(call_fn(i), 2 * i);
+    assert_int_equal(ring_u64(FAST_RING_FULL_WAITS), 0);
+    /* The next call finds the ring full, sees no reader, and passes through. */
+    assert_int_equal(call_fn(100), 200);
+    assert_int_equal(ring_u64(FAST_RING_FULL_WAITS), 1);
+    assert_int_equal(ctl_get(FAST_CTL_RING), 0);
+    uint64_t written = ring_u64(FAST_RING_WRITE);
+    assert_int_equal(call_fn(7), 14);
+    assert_int_equal(ring_u64(FAST_RING_WRITE), written);   /* off: not even a ticket */
+}
+
+static void test_stub_decodes_whole(void **state)
+{
+    (void)state;
+    csh h;
+    assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+    cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+    const uint8_t *code = memtrace_fast_stub_begin;
+    size_t len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
+    uint64_t pc = 0;
+    cs_insn *insn = cs_malloc(h);
+    size_t left = len;
+    unsigned n = 0;
+    while (cs_disasm_iter(h, &code, &left, &pc, insn)) {
+        n++;
+        const cs_x86 *x = &insn->detail->x86;
+        for (int i = 0; i < x->op_count; i++) {
+            if (x->operands[i].type != X86_OP_MEM || x->operands[i].mem.base != X86_REG_RIP)
+                continue;
+            /* Every RIP-relative operand is a field of the control block. */
+            uint64_t target = insn->address + insn->size + (uint64_t)x->operands[i].mem.disp;
+            assert_true(target >= FAST_CTL_OFFSET && target < FAST_CTL_OFFSET + FAST_CTL_NAME);
+        }
+    }
+    assert_int_equal(left, 0);   /* no byte that is not an instruction */
+    assert_true(n > 50);
+    cs_free(insn, 1);
+    cs_close(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stub_decodes_whole),
+        cmocka_unit_test(test_call_records_after_return),
+        cmocka_unit_test(test_nested_call_passes_through),
+        cmocka_unit_test(test_full_ring_without_reader_turns_off),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
