@@ -63,7 +63,9 @@ static void fill_stats(const struct session *t, struct report_stats *s)
     s->single_steps = pc->single_steps;
     s->ptrace_calls = pc->calls;
     for (struct process *p = t->procs; p; p = p->next) {
-        s->unwinds += unwinder_count(p->unwinder);
+        /* Stacks unwound: by libunwind, or by --fast's rule table (a walk
+         * that gave up went on in libunwind, counted there). */
+        s->unwinds += unwinder_count(p->unwinder) + p->frame_rules.walks - p->frame_rules.fallbacks;
         uint64_t frames, ns;
         unwinder_cost(p->unwinder, &frames, &ns);
         s->unwind_frames += frames;

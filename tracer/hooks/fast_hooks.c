@@ -161,11 +161,11 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
         return stack_intern_add(&process_heap(p)->stacks, ips, 1);
     }
     struct stack_snapshot *snap = ctx->snap;
-    if (len > sizeof(snap->buf))
-        len = sizeof(snap->buf);
+    if (len > FAST_SLICE_BYTES)
+        len = FAST_SLICE_BYTES;
     snap->base = fast_rec_u64(rec, FAST_REC_RSP);
     snap->len = (size_t)len;
-    memcpy(snap->buf, rec + FAST_REC_SLICE, (size_t)len);
+    snap->view = rec + FAST_REC_SLICE;   /* read in the ring, not copied */
     mt_regs regs;
     memset(&regs, 0, sizeof(regs));
     regs.rsp = snap->base;
@@ -178,6 +178,7 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     unsigned n = frame_walk(&p->frame_rules, &p->modules, p->remote, p->pid, &regs, snap, ips, max);
     if (n == 0)
         n = unwinder_callers(p->unwinder, p->pid, &regs, snap, ips, max);
+    snap->view = NULL;
     return stack_intern_add(&process_heap(p)->stacks, ips, n);
 }
 

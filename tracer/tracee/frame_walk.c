@@ -17,7 +17,10 @@ void frame_rules_init(struct frame_rules *fr)
 void frame_rules_destroy(struct frame_rules *fr)
 {
     free(fr->slots);
-    memset(fr, 0, sizeof(*fr));
+    free(fr->beyond);
+    fr->slots = NULL;
+    fr->beyond = NULL;
+    fr->cap = fr->n = 0;   /* the counters stay, for --stats */
 }
 
 void frame_rules_flush(struct frame_rules *fr)
@@ -71,12 +74,25 @@ static const struct frame_rule *rule_at(struct frame_rules *fr, const struct mod
     return s->known ? &s->rule : NULL;
 }
 
-static bool read_word(const struct remote *r, pid_t pid, const struct stack_snapshot *snap,
-                      mt_addr addr, uint64_t *out)
+#define BEYOND_CHUNK 4096u
+
+/* A stack word: from the snapshot, else from the chunk read past it in
+ * this walk, else a new chunk from addr up (one read, not one per word). */
+static bool read_word(struct frame_rules *fr, const struct remote *r, pid_t pid,
+                      const struct stack_snapshot *snap, mt_addr addr, uint64_t *out)
 {
     if (stack_snapshot_u64(snap, addr, out) == 0)
         return true;
-    return remote_read(r, pid, addr, out, sizeof(*out)) == 0;
+    if (!fr->beyond && !(fr->beyond = calloc(1, sizeof(*fr->beyond))))
+        return remote_read(r, pid, addr, out, sizeof(*out)) == 0;
+    if (stack_snapshot_u64(fr->beyond, addr, out) == 0)
+        return true;
+    struct stack_snapshot *b = fr->beyond;
+    b->base = addr & ~(mt_addr)7;
+    b->len = 0;
+    ssize_t n = remote_read_partial(r, pid, b->base, b->buf, BEYOND_CHUNK);
+    b->len = n > 0 ? (size_t)n : 0;
+    return stack_snapshot_u64(b, addr, out) == 0;
 }
 
 unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
@@ -87,6 +103,8 @@ unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
     if (max == 0 || stack_snapshot_u64(snap, regs->rsp, &ret) != 0 || ret == 0)
         return 0;
     fr->walks++;
+    if (fr->beyond)
+        fr->beyond->len = 0;   /* another stack, another moment */
     /* rbx, rbp, r12-r15 in the order of frame_rule.saved. */
     uint64_t saved[FRAME_SAVED_REGS] = { regs->rbx, regs->rbp, regs->r12,
                                          regs->r13, regs->r14, regs->r15 };
@@ -109,10 +127,10 @@ unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
                 next[i] = saved[i];
             else if (at == FRAME_RULE_UNDEFINED)
                 next[i] = 0;
-            else if (!read_word(r, pid, snap, cfa + (int64_t)at, &next[i]))
+            else if (!read_word(fr, r, pid, snap, cfa + (int64_t)at, &next[i]))
                 return n;
         }
-        if (!read_word(r, pid, snap, cfa - 8, &ret) || ret == 0)
+        if (!read_word(fr, r, pid, snap, cfa - 8, &ret) || ret == 0)
             break;
         memcpy(saved, next, sizeof(saved));
         sp = cfa;

@@ -18,6 +18,8 @@ struct frame_rules {
     struct frame_rule_slot *slots;   /* open addressing by pc */
     size_t cap, n;
     uint64_t walks, fallbacks;
+    /* Stack above the snapshot, read a chunk at a time during one walk. */
+    struct stack_snapshot *beyond;
 };
 
 void frame_rules_init(struct frame_rules *fr);

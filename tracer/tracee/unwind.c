@@ -68,6 +68,7 @@ int stack_snapshot_fill(struct stack_snapshot *s, const struct remote *r, pid_t 
 {
     s->base = sp;
     s->len = 0;
+    s->view = NULL;
     ssize_t n = remote_read_partial(r, tid, sp, s->buf, sizeof(s->buf));
     if (n < 0)
         return (int)n;
@@ -86,13 +87,13 @@ int stack_snapshot_u64(const struct stack_snapshot *s, mt_addr addr, uint64_t *o
 {
     if (!snapshot_holds(s, addr))
         return -1;
-    memcpy(out, s->buf + (addr - s->base), 8);
+    memcpy(out, (s->view ? s->view : s->buf) + (addr - s->base), 8);
     return 0;
 }
 
 void stack_snapshot_patch(struct stack_snapshot *s, mt_addr addr, uint64_t value)
 {
-    if (snapshot_holds(s, addr))
+    if (snapshot_holds(s, addr) && !s->view)
         memcpy(s->buf + (addr - s->base), &value, 8);
 }
 

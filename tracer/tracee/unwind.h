@@ -16,7 +16,9 @@
 /* The top of a thread's stack as it was at the trap. */
 struct stack_snapshot {
     mt_addr base;          /* = rsp at the trap */
-    size_t len;            /* bytes valid in buf */
+    size_t len;            /* bytes valid in buf (or in view) */
+    const uint8_t *view;   /* NULL: the bytes are buf; else a copy made elsewhere
+                            * (a --fast record), read in place */
     uint8_t buf[STACK_SNAPSHOT_BYTES];
 };
 
