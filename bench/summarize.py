@@ -213,6 +213,8 @@ if reps("raw.pinned") or reps("raw.unpinned"):
 TOOLS = [("native", "native"), ("memtrace", "memtrace run --no-pin"),
          ("memtrace_pinned", "memtrace run (default: pinned to one CPU)"),
          ("memtrace_traps", "memtrace run --return-traps (default placement, every return traps)"),
+         ("memtrace_fast", "memtrace run --fast (no trap per call, full stacks)"),
+         ("memtrace_fast_d1", "memtrace run --fast --depth 1 (the caller alone)"),
          ("ltrace", "ltrace -f -e malloc+free"), ("valgrind", "valgrind --leak-check=full"),
          ("heaptrack", "heaptrack")]
 ALLOC = {}
@@ -403,7 +405,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
     rows, cmdlist = [], []
     for p in PROGS:
         if reps("real.%s.skip" % p):
-            rows.append([p, "skipped: " + SAMPLES["real.%s.skip" % p][1].get("status", ""), "", "", "", "", "", "", ""])
+            rows.append([p, "skipped: " + SAMPLES["real.%s.skip" % p][1].get("status", ""), "", "", "", "", "", "", "", "", ""])
             continue
         nk = "real.%s.native" % p
         if not reps(nk):
@@ -412,7 +414,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
         nat_ck = {SAMPLES[nk][r].get("out_cksum") for r in reps(nk)}
         nat_rc = {field(nk, r, "rc", int) for r in reps(nk)}
         cells, notes, traps = {}, [], None
-        for tool in ("memtrace", "valgrind"):
+        for tool in ("memtrace", "memtrace_fast", "valgrind"):
             key = "real.%s.%s" % (p, tool)
             if not reps(key):
                 cells[tool] = ("not run", "")
@@ -428,7 +430,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
                     why = "exit %s" % rc
                     if sig_name(rc or 0):
                         why += " = " + sig_name(rc)
-                    if tool == "memtrace" and memtrace_errors(art(key, r, "err")):
+                    if tool.startswith("memtrace") and memtrace_errors(art(key, r, "err")):
                         why += ": " + memtrace_errors(art(key, r, "err"))
                     fails.append("failed (%s, native exits %s)" % (why, "/".join(map(str, nat_rc))))
                     continue
@@ -455,9 +457,11 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
             cmdlist.append("- %s under %s: %s" % (p, tool, code(CMDS.get(key, ""))))
         metric("real.%s.native.wall_s" % p, "s", nat)
         rows.append([p, code(CMDS.get(nk, "")), fmt(med(nat), 3), cells["memtrace"][0], cells["memtrace"][1],
+                     cells["memtrace_fast"][0], cells["memtrace_fast"][1],
                      cells["valgrind"][0], cells["valgrind"][1], fmt(traps) if traps is not None else "n/a",
                      "; ".join(notes)])
     table(["program", "command (native)", "native s median", "memtrace × median", "memtrace × min",
+           "memtrace --fast × median", "memtrace --fast × min",
            "valgrind × median", "valgrind × min", "memtrace traps", "notes"], rows)
     if cmdlist:
         md.append("<details><summary>exact commands</summary>")

@@ -27,6 +27,7 @@
 #define FAST_CTL_SLOT_SHIFT 72   /* log2 of a record's size */
 #define FAST_CTL_CAP 80          /* records in the ring, a power of two */
 #define FAST_CTL_CAP_MASK 88
+#define FAST_CTL_FREE_ORIG 96    /* free's relocated prologue: the stubs run deferred frees */
 #define FAST_CTL_NAME 128        /* scratch for the ring's memfd name at set-up */
 
 /* Per hooked function, in the code pages: its descriptor. */
@@ -37,13 +38,27 @@
 #define FAST_FLAG_BEFORE 1       /* a record before the call (free, realloc's old block) */
 #define FAST_FLAG_AFTER 2        /* a record after it returns (every allocation) */
 #define FAST_FLAG_MEMPTR 4       /* posix_memalign: the block is at *rdi on success */
+#define FAST_FLAG_DEFER 8        /* free: recorded, not run; memtrace queues it once judged */
 
 /* The ring's header, each counter on a cache line of its own. */
 #define FAST_RING_WRITE 0        /* next ticket to hand out */
 #define FAST_RING_READ 64        /* tickets below this are consumed (memtrace writes it) */
 #define FAST_RING_FULL_WAITS 128 /* times a stub found the ring full */
 #define FAST_RING_DOORBELL 192   /* futex word: a stub found the ring full */
-#define FAST_RING_SLOTS 4096     /* record 0 */
+/* The frees memtrace judged good, for the stubs to run: memtrace appends
+ * at the tail, any stub takes from the head (lock cmpxchg). A bad free is
+ * never queued, so the program's allocator never sees it. */
+#define FAST_RING_REL_HEAD 256
+#define FAST_RING_REL_TAIL 320
+#define FAST_RING_REL_SLOTS 4096
+#define FAST_RING_REL_CAP 1024   /* a power of two */
+/* How many bytes of stack the walks from each return address needed, as
+ * memtrace learns them: (ra << 16) | bytes / 16 per word, indexed by a hash
+ * of ra. A stub copies that much (never more than the slice maximum); a
+ * return address with no hint gets the whole slice. */
+#define FAST_RING_HINTS (FAST_RING_REL_SLOTS + FAST_RING_REL_CAP * 8)
+#define FAST_HINT_BITS 12
+#define FAST_RING_SLOTS (FAST_RING_HINTS + (1 << FAST_HINT_BITS) * 8)   /* record 0 */
 
 /* One record. A record is complete when its seq is its ticket + 1. */
 #define FAST_REC_SEQ 0

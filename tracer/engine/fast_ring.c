@@ -55,7 +55,7 @@ static int map_ring(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
     err = call(tid, gadget, SYS_ftruncate, (uint64_t)fd, fr->ring_bytes, 0, 0, 0, 0, &res);
     if (!err)
         err = call(tid, gadget, SYS_mmap, fixed, fr->ring_bytes, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_POPULATE | (fixed ? MAP_FIXED : 0), (uint64_t)fd, 0, &res);
+                   MAP_SHARED | (fixed ? MAP_FIXED : 0), (uint64_t)fd, 0, &res);
     if (err) {
         snprintf(why, why_len, "mapping the event ring in pid %d: %s", tid, strerror(-err));
         call(tid, gadget, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &res);
@@ -91,7 +91,17 @@ static int map_ring(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
 
 static int place_region(pid_t tid, mt_addr gadget, mt_addr hint, int64_t *res)
 {
-    int err = -ENOMEM;
+    /* Where the kernel puts it by itself (top-down, next to the libraries,
+     * leaving no hole that would change where the program's own mappings
+     * go) is usually within reach already. */
+    int err = call(tid, gadget, SYS_mmap, 0, FAST_REGION_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, res);
+    if (err)
+        return err;
+    int64_t distance = (int64_t)((mt_addr)*res - hint);
+    if (distance > -(int64_t)(1u << 30) && distance < (int64_t)(1u << 30))
+        return 0;
+    call(tid, gadget, SYS_munmap, (uint64_t)*res, FAST_REGION_SIZE, 0, 0, 0, 0, res);
     for (int i = 0; i < 2 * PLACE_TRIES; i++) {
         mt_addr step = (mt_addr)(i % PLACE_TRIES) * PLACE_STEP;
         mt_addr at = i < PLACE_TRIES ? hint - step : hint + (256u << 20) + step;
@@ -153,6 +163,7 @@ static int write_ctl(struct fast_ring *fr, const struct remote *r, pid_t tid,
     ctl[FAST_CTL_SLOT_SHIFT / 8] = fr->slot_shift;
     ctl[FAST_CTL_CAP / 8] = fr->cap;
     ctl[FAST_CTL_CAP_MASK / 8] = fr->cap - 1;
+    ctl[FAST_CTL_FREE_ORIG / 8] = params->free_orig;
     mt_addr at = fr->region + FAST_CTL_OFFSET;
     int err = remote_write(r, tid, at + 8, &ctl[1], sizeof(ctl) - 8);
     /* The ring's address last: it turns recording on. */
@@ -241,6 +252,35 @@ uint64_t fast_ring_pending(const struct fast_ring *fr)
 {
     return fr->local ? __atomic_load_n(ring_word(fr, FAST_RING_WRITE), __ATOMIC_ACQUIRE) - fr->read
                      : 0;
+}
+
+bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr)
+{
+    if (!fr->local)
+        return true;   /* nobody to run it: the process is gone */
+    uint64_t head = __atomic_load_n(ring_word(fr, FAST_RING_REL_HEAD), __ATOMIC_ACQUIRE);
+    if (fr->rel_tail - head >= FAST_RING_REL_CAP)
+        return false;
+    uint64_t *slot = (uint64_t *)(fr->local + FAST_RING_REL_SLOTS) + (fr->rel_tail & (FAST_RING_REL_CAP - 1));
+    __atomic_store_n(slot, ptr, __ATOMIC_RELAXED);
+    fr->rel_tail++;
+    __atomic_store_n(ring_word(fr, FAST_RING_REL_TAIL), fr->rel_tail, __ATOMIC_RELEASE);
+    return true;
+}
+
+void fast_ring_hint(struct fast_ring *fr, mt_addr ra, size_t needed)
+{
+    if (!fr->local || ra >= ((uint64_t)1 << 48) || needed == 0)
+        return;
+    uint64_t units = (needed + 64 + 15) / 16;   /* a little slack: deeper calls vary */
+    if (units > 0xffff)
+        units = 0xffff;
+    uint64_t *slot = (uint64_t *)(fr->local + FAST_RING_HINTS) +
+                     ((ra * 0x9e3779b97f4a7c15ull) >> (64 - FAST_HINT_BITS));
+    uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (old >> 16 == ra && (old & 0xffff) >= units)
+        return;   /* as much or more known already: stacks from one place vary */
+    __atomic_store_n(slot, ra << 16 | units, __ATOMIC_RELAXED);
 }
 
 uint64_t fast_ring_full_waits(const struct fast_ring *fr)

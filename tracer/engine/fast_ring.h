@@ -16,6 +16,7 @@ struct fast_ring_params {
     uint64_t cap;              /* records, a power of two */
     mt_addr alloc_lo, alloc_hi;
     mt_addr stack_lo, stack_hi;
+    mt_addr free_orig;         /* free's relocated prologue, for the queued frees */
 };
 
 struct fast_ring {
@@ -28,6 +29,7 @@ struct fast_ring {
     uint64_t read;             /* next ticket to consume */
     uint64_t consumed, cut_short;
     uint64_t full_waits_seen;  /* the stubs' count of full-ring waits, as last read */
+    uint64_t rel_tail;         /* frees queued for the stubs so far */
 };
 
 /* Maps the region near hint (code pages writable until sealed, the
@@ -65,6 +67,12 @@ void fast_ring_pop(struct fast_ring *fr);
 /* Records written but not consumed yet (complete or not). */
 uint64_t fast_ring_pending(const struct fast_ring *fr);
 uint64_t fast_ring_full_waits(const struct fast_ring *fr);
+/* Queues a free memtrace judged good, for the next stub call to run.
+ * False when the queue is full (the caller keeps it for later). */
+bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr);
+/* Learns that a walk from return address ra needed needed bytes of stack
+ * (from the entry's rsp up): the next records from there copy about that. */
+void fast_ring_hint(struct fast_ring *fr, mt_addr ra, size_t needed);
 /* Sleeps until a stub finds the ring full or timeout_ns pass. */
 void fast_ring_wait(const struct fast_ring *fr, uint64_t timeout_ns);
 /* Is [lo, hi) memtrace's (the region or the ring): never a leak root. */

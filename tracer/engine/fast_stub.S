@@ -34,6 +34,11 @@ fast_entry:
         mov     r10, qword ptr [rip + CTL + FAST_CTL_RING]
         test    r10, r10
         jz      pass_through
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_DEFER
+        jz      0f
+        test    rdi, rdi                /* free(NULL): nothing to do */
+        jz      done_now
+0:
         mov     r10, qword ptr [rsp]
         cmp     r10, qword ptr [rip + CTL + FAST_CTL_ALLOC_LO]
         jb      1f
@@ -50,6 +55,11 @@ fast_entry:
         mov     qword ptr [rsp + FR_DESC], r11
         mov     qword ptr [rsp + FR_BLOCK], 0
         mov     qword ptr [rsp + FR_PAIR], 0
+        call    run_deferred_frees
+        mov     rdi, qword ptr [rsp + FR_RDI]
+        mov     rsi, qword ptr [rsp + FR_RSI]
+        mov     rdx, qword ptr [rsp + FR_RDX]
+        mov     r11, qword ptr [rsp + FR_DESC]
         test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_BEFORE
         jz      3f
         mov     r8d, FAST_FLAG_BEFORE
@@ -59,6 +69,8 @@ fast_entry:
         mov     rsi, qword ptr [rsp + FR_RSI]
         mov     rdx, qword ptr [rsp + FR_RDX]
         mov     r11, qword ptr [rsp + FR_DESC]
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_DEFER
+        jnz     5f                      /* memtrace runs it once judged good */
 3:      call    qword ptr [r11 + FAST_DESC_ORIG]
         mov     r11, qword ptr [rsp + FR_DESC]
         test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_AFTER
@@ -89,6 +101,33 @@ fast_entry:
 
 pass_through:
         jmp     qword ptr [r11 + FAST_DESC_ORIG]
+
+done_now:
+        ret
+
+/* Runs up to 4 of the frees memtrace queued (each judged good), through
+ * free's relocated prologue. Called with rsp = 0 mod 16; takes rax, rcx,
+ * rdx, rsi, rdi, r8-r11. */
+run_deferred_frees:
+        mov     r8d, 4
+14:     mov     r10, qword ptr [rip + CTL + FAST_CTL_RING]
+        test    r10, r10
+        jz      16f
+        mov     rax, qword ptr [r10 + FAST_RING_REL_HEAD]
+15:     cmp     rax, qword ptr [r10 + FAST_RING_REL_TAIL]
+        jae     16f
+        mov     rcx, rax
+        and     ecx, FAST_RING_REL_CAP - 1
+        mov     rdi, qword ptr [r10 + FAST_RING_REL_SLOTS + rcx * 8]
+        lea     rdx, [rax + 1]
+        lock cmpxchg qword ptr [r10 + FAST_RING_REL_HEAD], rdx
+        jne     15b                     /* another thread took it: rax is the new head */
+        push    r8
+        call    qword ptr [rip + CTL + FAST_CTL_FREE_ORIG]
+        pop     r8
+        dec     r8d
+        jnz     14b
+16:     ret
 
 /* One record: r8d = phase, r9 = rax after the call. The caller's frame is
  * at rsp + 8, the function's entry rsp at rsp + 8 + FRAME. Keeps rbx, rbp,
@@ -157,6 +196,20 @@ record:
         jb      11f
 12:     mov     eax, 8                  /* a stack not known: the return address */
 11:     cmp     rcx, rax
+        cmova   rcx, rax
+        /* memtrace's hint for this return address: how much stack its
+         * walks needed, (ra << 16) | bytes / 16 in one word. */
+        mov     rax, qword ptr [rsi]
+        mov     rdi, 0x9e3779b97f4a7c15
+        imul    rdi, rax
+        shr     rdi, 64 - FAST_HINT_BITS
+        mov     rdi, qword ptr [r10 + FAST_RING_HINTS + rdi * 8]
+        shl     rax, 16
+        xor     rax, rdi
+        cmp     rax, 0x10000
+        jae     8f                      /* none for it: the whole slice */
+        shl     rax, 4
+        cmp     rcx, rax
         cmova   rcx, rax
 8:      mov     qword ptr [r11 + FAST_REC_SLICE_LEN], rcx
         lea     rdi, [r11 + FAST_REC_SLICE]

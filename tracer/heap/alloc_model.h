@@ -60,6 +60,8 @@ struct alloc_error {
     uint32_t stack;           /* the bad call */
     uint32_t alloc_stack;     /* double free only */
     uint32_t free_stack;      /* double free only: the first free */
+    bool ran;                 /* the allocator got the call anyway (--fast cannot hold
+                               * a realloc back); else memtrace skipped it */
     struct addr_desc where;
 };
 

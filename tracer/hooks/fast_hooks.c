@@ -20,7 +20,7 @@ static uint32_t fast_flags(enum alloc_fn fn)
 {
     switch (fn) {
     case FN_FREE:
-        return FAST_FLAG_BEFORE;
+        return FAST_FLAG_BEFORE | FAST_FLAG_DEFER;
     case FN_REALLOC:
     case FN_REALLOCARRAY:
         return FAST_FLAG_BEFORE | FAST_FLAG_AFTER;
@@ -115,6 +115,8 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
             continue;
         }
     }
+    const struct fast_patch *free_patch = fast_patches_of(&p->fast_patches, FN_FREE);
+    params.free_orig = free_patch ? free_patch->relocated : 0;
     if ((err = fast_ring_arm(&p->fast_ring, p->remote, tid, p->scratch.syscall_gadget, &params,
                              getpid()))) {
         snprintf(why, why_len, "pid %d: arming the stubs: %s", p->pid, strerror(-err));
@@ -144,6 +146,8 @@ int hooks_fast_child(struct process *child, const struct process *parent, pid_t 
         hooks_allocator_span(parent, m, true, &alloc_lo, &alloc_hi);
     ring_params(child, set, alloc_lo, alloc_hi, &params);
     params.cap = parent->fast_ring.cap;
+    const struct fast_patch *free_patch = fast_patches_of(&parent->fast_patches, FN_FREE);
+    params.free_orig = free_patch ? free_patch->relocated : 0;
     return fast_ring_setup_child(&child->fast_ring, &parent->fast_ring, child->remote, tid,
                                  child->scratch.syscall_gadget, &params, getpid(), why, why_len);
 }
@@ -175,8 +179,12 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     regs.r13 = fast_rec_u64(rec, FAST_REC_R13);
     regs.r14 = fast_rec_u64(rec, FAST_REC_R14);
     regs.r15 = fast_rec_u64(rec, FAST_REC_R15);
-    unsigned n = frame_walk(&p->frame_rules, &p->modules, p->remote, p->pid, &regs, snap, ips, max);
-    if (n == 0)
+    size_t needed;
+    unsigned n = frame_walk(&p->frame_rules, &p->modules, p->remote, p->pid, &regs, snap, ips, max,
+                            &needed);
+    if (n > 0)
+        fast_ring_hint(&p->fast_ring, ips[0], needed);
+    else
         n = unwinder_callers(p->unwinder, p->pid, &regs, snap, ips, max);
     snap->view = NULL;
     return stack_intern_add(&process_heap(p)->stacks, ips, n);
@@ -199,24 +207,49 @@ static unsigned thread_of_sp(const struct process *p, const uint8_t *rec)
     return 0;
 }
 
+/* A free judged good goes to the stubs' queue (the program's free runs
+ * then); one that finds it full waits in memtrace for room. */
+static int queue_free(struct process *p, mt_addr ptr)
+{
+    if (p->nfast_unqueued == 0 && fast_ring_queue_free(&p->fast_ring, ptr))
+        return 0;
+    mt_addr *q = mt_grow(p->fast_unqueued, &p->fast_unqueued_cap, p->nfast_unqueued + 1,
+                         sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    p->fast_unqueued = q;
+    p->fast_unqueued[p->nfast_unqueued++] = ptr;
+    return 0;
+}
+
+static void flush_unqueued(struct process *p)
+{
+    size_t done = 0;
+    while (done < p->nfast_unqueued && fast_ring_queue_free(&p->fast_ring, p->fast_unqueued[done]))
+        done++;
+    memmove(p->fast_unqueued, p->fast_unqueued + done,
+            (p->nfast_unqueued - done) * sizeof(*p->fast_unqueued));
+    p->nfast_unqueued -= done;
+}
+
 /* A free or a realloc's old block, before the allocator sees it. Returns
  * the stack of the call (when it got one) in *stack. */
 static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
-                 enum alloc_fn fn, mt_addr ptr, bool *ok, uint32_t *stack)
+                 enum alloc_fn fn, mt_addr ptr, enum free_verdict *verdict, uint32_t *stack)
 {
     struct alloc_model *model = &process_heap(p)->model;
     struct alloc_error bad;
-    enum free_verdict verdict = alloc_model_check_free(model, fn, ptr, STACK_NONE, &bad);
-    *ok = verdict == FREE_OK;
+    *verdict = alloc_model_check_free(model, fn, ptr, STACK_NONE, &bad);
     *stack = STACK_NONE;
-    if (verdict == FREE_UNTRACKED) {
+    if (*verdict == FREE_UNTRACKED) {
         model->untracked_frees++;
         return 0;
     }
-    if (verdict != FREE_OK) {
-        /* The program's allocator runs it anyway: the stub cannot skip the
-         * call as the trap path does (glibc may abort the program). */
+    if (*verdict != FREE_OK) {
+        /* A free is never run (it is not queued); a realloc is: the stub
+         * cannot wait for memtrace's verdict before calling it. */
         bad.stack = record_stack(ctx, p, rec);
+        bad.ran = fn != FN_FREE;
         hooks_describe_bad_pointer(process_heap(p), thread_of_sp(p, rec),
                                    fast_rec_u64(rec, FAST_REC_RSP), &bad);
         return hooks_report_bad_free(ctx, process_heap(p), &bad);
@@ -239,12 +272,18 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
     struct alloc_model *model = &process_heap(p)->model;
     if ((unsigned)fn >= FN_MMAP)
         return -EPROTO;
-    bool ok;
     uint32_t stack;
     if (fn == FN_FREE) {
-        int err = judge(ctx, p, rec, fn, call.args[0], &ok, &stack);
-        if (err || !ok)
+        /* The stub deferred the call: a bad free is never run, a good one
+         * (or one of a block from before memtrace came) is queued. */
+        enum free_verdict verdict;
+        int err = judge(ctx, p, rec, fn, call.args[0], &verdict, &stack);
+        if (err || (verdict != FREE_OK && verdict != FREE_UNTRACKED))
             return err;
+        if ((err = queue_free(p, call.args[0])))
+            return err;
+        if (verdict == FREE_UNTRACKED)
+            return 0;
         struct alloc_event ev = { .fn = FN_FREE, .tid = p->pid, .ptr_in = call.args[0],
                                   .stack_id = stack };
         return alloc_model_apply(model, &ev);
@@ -259,9 +298,11 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         r = &p->fast_reallocs[p->nfast_reallocs++];
         *r = (struct fast_realloc){ .pair = ticket + 1, .stack_id = STACK_NONE };
         mt_addr old = call.args[0];
-        int err = judge(ctx, p, rec, fn, old, &ok, &stack);
+        enum free_verdict verdict;
+        int err = judge(ctx, p, rec, fn, old, &verdict, &stack);
         if (err)
             return err;
+        bool ok = verdict == FREE_OK;
         if (!hooks_wants_stack(ctx, p, hooks_requested_size(&call)) && stack == STACK_NONE)
             r->stack_id = STACK_NONE;
         else
@@ -299,6 +340,8 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
     uint64_t waits = fast_ring_full_waits(fr), cut = fr->cut_short;
     ctx->stats->fast_full_waits += waits - fr->full_waits_seen;
     fr->full_waits_seen = waits;
+    if (p->nfast_unqueued)
+        flush_unqueued(p);
     const uint8_t *rec;
     while ((rec = fast_ring_peek(&p->fast_ring, stopped))) {
         uint64_t ticket = p->fast_ring.read;

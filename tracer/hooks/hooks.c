@@ -269,7 +269,7 @@ void hooks_describe_bad_pointer(struct process *p, unsigned thread_number, mt_ad
     if (a.holds_sp || a.main_stack) {
         /* The current thread's own stack, or the main thread's. */
         d->kind = ADDR_STACK;
-        d->thread = a.holds_sp ? thread_number : 1;
+        d->thread = a.holds_sp && (thread_number || !a.main_stack) ? thread_number : 1;
         return;
     }
     const struct module *m = modules_at(&p->modules, err->addr);

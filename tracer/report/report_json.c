@@ -277,7 +277,10 @@ static void write_address_description(struct json_writer *w, const struct report
     switch (d->kind) {
     case ADDR_STACK:
         json_key(w, "thread");
-        json_uint(w, d->thread);
+        if (d->thread)
+            json_uint(w, d->thread);
+        else
+            json_null(w);   /* --fast: a thread other than the main one, not known */
         break;
     case ADDR_HEAP_BLOCK:
     case ADDR_FREED_BLOCK:
@@ -326,6 +329,8 @@ static void write_error(struct json_writer *w, const struct report_process *p,
     json_string(w, dbl ? "double_free" : "invalid_free");
     json_key(w, "function");
     json_string(w, alloc_fn_name(e->fn));
+    json_key(w, "skipped");
+    json_bool(w, !e->ran);
     json_key(w, "address");
     json_hex(w, e->addr);
     json_key(w, "size");

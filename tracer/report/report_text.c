@@ -178,7 +178,10 @@ static void print_address(FILE *f, const struct report_process *p, const struct 
     fprintf(f, "==%d==  Address 0x%" PRIxADDR " is ", p->pid, e->addr);
     switch (d->kind) {
     case ADDR_STACK:
-        fprintf(f, "on thread %u's stack\n", d->thread);
+        if (d->thread)
+            fprintf(f, "on thread %u's stack\n", d->thread);
+        else
+            fprintf(f, "on a thread's stack\n");   /* --fast records no thread */
         break;
     case ADDR_HEAP_BLOCK:
         fprintf(f, "%" PRIu64 " bytes inside a block of size %" PRIu64 " alloc'd\n", d->offset,
@@ -225,8 +228,12 @@ void report_text_error(FILE *f, const struct report_process *p, const struct all
         fprintf(f, "==%d== Invalid free: %s(0x%" PRIxADDR ")\n", p->pid, fn, e->addr);
     print_stack(f, p, e->stack);
     print_address(f, p, e);
-    fprintf(f, "==%d==  memtrace skipped this %s() so the program can go on.\n==%d==\n", p->pid,
-            fn, p->pid);
+    if (e->ran)
+        fprintf(f, "==%d==  memtrace could not skip this %s() (--fast): the program's allocator "
+                "got it.\n==%d==\n", p->pid, fn, p->pid);
+    else
+        fprintf(f, "==%d==  memtrace skipped this %s() so the program can go on.\n==%d==\n",
+                p->pid, fn, p->pid);
     fflush(f);
 }
 

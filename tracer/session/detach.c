@@ -54,10 +54,12 @@ static bool in_stub(const struct process *p, const struct thread *th);
  * through a stub (a malloc waiting for its arena's lock) run until they are
  * out of it: the process is let go and parked again, a few milliseconds at
  * a time, so the stub code can be unmapped. */
-#define FAST_QUIESCE_ROUNDS 50
+#define FAST_QUIESCE_NS 300000000u
+#define FAST_QUIESCE_PAUSE_NS 2000000
 
 static void fast_quiesce(struct session *s)
 {
+    uint64_t give_up = mt_now_ns() + FAST_QUIESCE_NS;
     bool any = false;
     for (struct process *p = s->procs; p; p = p->next) {
         pid_t tid = park_any_live_thread(p);
@@ -67,16 +69,19 @@ static void fast_quiesce(struct session *s)
         if (fast_ring_disarm(&p->fast_ring, p->remote, tid) != 0 ||
             fast_patches_restore(&p->fast_patches, p->remote, tid) != 0)
             mt_warn("pid %d: cannot turn the --fast stubs off before leaving", p->pid);
+        /* The report is the scan's: a record completed from here on (a
+         * call in flight) is not applied. */
+        fast_ring_release(&p->fast_ring);
         any = true;
     }
-    for (unsigned round = 0; any && round < FAST_QUIESCE_ROUNDS; round++) {
+    while (any && mt_now_ns() < give_up) {
         bool busy = false;
         for (struct process *p = s->procs; p && !busy; p = p->next)
             for (struct thread *th = p->threads; th && !busy && p->fast_ring.region; th = th->next)
                 busy = p->end == END_RUNNING && th->parked && !th->exiting && in_stub(p, th);
         if (!busy || park_release_all(s) != 0)
             return;
-        struct timespec pause = { 0, 2000000 };
+        struct timespec pause = { 0, FAST_QUIESCE_PAUSE_NS };
         nanosleep(&pause, NULL);
         s->park_deadline_ns = mt_now_ns() + LEAVE_PARK_WAIT_NS;
         if (park_all(s) != 0)
@@ -322,7 +327,7 @@ static bool in_stub(const struct process *p, const struct thread *th)
 {
     mt_regs regs;
     if (pt_getregs(th->tid, &regs) != 0)
-        return true;
+        return false;   /* gone: it runs nothing any more */
     struct stub_frames sf = { .fp = &p->fast_patches, .found = false };
     if (!p->unwinder)
         return fast_patches_in_code(sf.fp, regs_ip(&regs));

@@ -97,8 +97,10 @@ static bool read_word(struct frame_rules *fr, const struct remote *r, pid_t pid,
 
 unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
                     const struct remote *r, pid_t pid, const mt_regs *regs,
-                    const struct stack_snapshot *snap, mt_addr *ips, unsigned max)
+                    const struct stack_snapshot *snap, mt_addr *ips, unsigned max,
+                    size_t *needed)
 {
+    *needed = 8;
     uint64_t ret;
     if (max == 0 || stack_snapshot_u64(snap, regs->rsp, &ret) != 0 || ret == 0)
         return 0;
@@ -130,6 +132,8 @@ unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
             else if (!read_word(fr, r, pid, snap, cfa + (int64_t)at, &next[i]))
                 return n;
         }
+        if (cfa - regs->rsp + 8 > *needed && cfa > regs->rsp)
+            *needed = (size_t)(cfa - regs->rsp) + 8;   /* saved registers sit below the CFA */
         if (!read_word(fr, r, pid, snap, cfa - 8, &ret) || ret == 0)
             break;
         memcpy(saved, next, sizeof(saved));

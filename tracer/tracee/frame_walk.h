@@ -30,9 +30,11 @@ void frame_rules_flush(struct frame_rules *fr);
 /* The return addresses of up to max callers of a function at whose first
  * instruction regs were taken (rsp at the return address; rbx, rbp and
  * r12-r15 the caller's), reading the stack from snap, else through r.
- * Returns the count, or 0 when a frame had no simple rule. */
+ * Returns the count, or 0 when a frame had no simple rule. *needed: how
+ * many bytes of stack above rsp the walk read. */
 unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
                     const struct remote *r, pid_t pid, const mt_regs *regs,
-                    const struct stack_snapshot *snap, mt_addr *ips, unsigned max);
+                    const struct stack_snapshot *snap, mt_addr *ips, unsigned max,
+                    size_t *needed);
 
 #endif

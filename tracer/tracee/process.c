@@ -228,6 +228,9 @@ void process_release(struct process *p)
     free(p->fast_reallocs);
     p->fast_reallocs = NULL;
     p->nfast_reallocs = p->fast_reallocs_cap = 0;
+    free(p->fast_unqueued);
+    p->fast_unqueued = NULL;
+    p->nfast_unqueued = p->fast_unqueued_cap = 0;
 }
 
 void process_note_exited_sp(struct process *p, mt_addr sp)

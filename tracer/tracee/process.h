@@ -55,6 +55,8 @@ struct process {
     struct fast_ring fast_ring;         /* --fast: their events */
     struct fast_realloc *fast_reallocs; /* --fast: reallocs between their two records */
     size_t nfast_reallocs, fast_reallocs_cap;
+    mt_addr *fast_unqueued;             /* --fast: judged frees waiting for queue room */
+    size_t nfast_unqueued, fast_unqueued_cap;
     struct alloc_model model;
     struct map_table maps;          /* the program's own mappings (mmap, shmat) */
     struct shm_table shms;          /* SysV segments it created or attached */

@@ -711,7 +711,7 @@ static void test_json_document_for_small_model(void **state)
         "\"leaks\":[{\"kind\":\"unfreed\",\"bytes\":30,\"blocks\":1,\"allocator\":\"malloc\",\"error\":true,"
         "\"oldest_age_s\":null,\"newest_age_s\":null,"
         "\"stack\":[" FRAME_MAIN "," FRAME_NOWHERE "]}],"
-        "\"errors\":[{\"kind\":\"double_free\",\"function\":\"free\",\"address\":\"0x2000\","
+        "\"errors\":[{\"kind\":\"double_free\",\"function\":\"free\",\"skipped\":true,\"address\":\"0x2000\","
         "\"size\":16,\"stack\":[" FRAME_RAW "],\"alloc_stack\":[" FRAME_HELPER "],"
         "\"free_stack\":[" FRAME_MAIN "],"
         "\"address_description\":{\"kind\":\"freed_block\",\"offset\":0,\"block_size\":16,"
@@ -743,7 +743,7 @@ static void test_json_invalid_free_has_null_size_and_stacks(void **state)
     invalid_free(fx, 0x1234, STACK(fx, IP_MAIN));
     char *got = capture_json(&fx->proc, 1, NULL);
     assert_contains(got, "\"errors\":[{\"kind\":\"invalid_free\",\"function\":\"free\","
-                         "\"address\":\"0x1234\",\"size\":null,\"stack\":[" FRAME_MAIN "],"
+                         "\"skipped\":true,\"address\":\"0x1234\",\"size\":null,\"stack\":[" FRAME_MAIN "],"
                          "\"alloc_stack\":null,\"free_stack\":null,"
                          "\"address_description\":{\"kind\":\"unknown\"}}]");
     free(got);
