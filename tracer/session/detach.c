@@ -112,6 +112,11 @@ static int restore_and_detach(struct session *s, const struct process *only, uin
         }
         if (session_drain_returns(s, p, tid) != 0 && !rc)
             rc = -1;
+        /* --fast: every complete record counts; one a parked thread is in
+         * the middle of is a call in flight, which the report leaves out
+         * (as a trap path call in flight at detach). */
+        if (p->fast_ring.local && hooks_drain_fast(&s->trap, p, true) != 0 && !rc)
+            rc = session_fail(s, "pid %d: applying its --fast records", p->pid);
         int err = leak_roots_scan_process(p, tid, s->opt->heuristics);
         if (err)
             mt_warn("pid %d: leak scan failed: %s; blocks are "

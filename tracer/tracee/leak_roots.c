@@ -78,20 +78,22 @@ static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
     return n < 0 ? 0 : n;
 }
 
-/* [lo, hi) of the module that defines malloc, 0/0 when unknown. */
+/* [lo, hi) of the module that defines malloc, 0/0 when unknown. Its
+ * entry point has an int3, or with --fast a jump to the stub. */
 static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
 {
     *lo = *hi = 0;
-    for (size_t i = 0; i < p->bps.n; i++) {
+    const struct fast_patch *fast = fast_patches_of(&p->fast_patches, FN_MALLOC);
+    mt_addr malloc_at = fast ? fast->addr : 0;
+    for (size_t i = 0; i < p->bps.n && !malloc_at; i++) {
         const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->role != BP_HOOK_ENTRY || bp->tag != FN_MALLOC)
-            continue;
-        const struct module *m = modules_at(&p->modules, bp->addr);
-        if (m) {
-            *lo = m->lo;
-            *hi = m->hi;
-        }
-        return;
+        if (bp->role == BP_HOOK_ENTRY && bp->tag == FN_MALLOC)
+            malloc_at = bp->addr;
+    }
+    const struct module *m = malloc_at ? modules_at(&p->modules, malloc_at) : NULL;
+    if (m) {
+        *lo = m->lo;
+        *hi = m->hi;
     }
 }
 

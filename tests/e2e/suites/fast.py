@@ -6,7 +6,7 @@ import json
 
 from memtrace_e2e.checks import check, check_true, log
 from memtrace_e2e.expect import check_exited, check_kinds, check_summary
-from memtrace_e2e.run import json_path_for, load_traced, memtrace, trace
+from memtrace_e2e.run import json_path_for, load_traced, memtrace, run, trace
 
 from suites.performance import PAIRS_N, pairs_bytes
 
@@ -108,3 +108,13 @@ def case_fast_differential(env):
                    base.summary["allocations"] > 0, repr(base.summary))
         check("%s %s: the report with --fast" % (fixture, " ".join(args)), shape(base),
               shape(fast))
+
+
+def case_fast_attach_refused(env):
+    """attach --fast is refused with one line and status 2: leaving a
+    process whose stubs hold calls in flight is not safe enough yet."""
+    p = run([env.memtrace, "attach", "--fast", "1"], "memtrace attach --fast 1")
+    check("exit status", 2, p.returncode)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    check("stderr", ["memtrace: --fast is an option of 'memtrace run' only for now; "
+                     "'memtrace attach' traces with breakpoints"], lines)
