@@ -55,8 +55,8 @@ static void main_stack(uint64_t *lo, uint64_t *hi)
     char line[512];
     *lo = *hi = 0;
     while (f && fgets(line, sizeof(line), f))
-        if (strstr(line, "[stack]"))
-            sscanf(line, "%lx-%lx", lo, hi);
+        if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", lo, hi) != 2)
+            *lo = *hi = 0;
     if (f)
         fclose(f);
 }
