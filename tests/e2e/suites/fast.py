@@ -3,6 +3,7 @@ Every case here runs memtrace with --fast itself (fast_cases.txt keeps them
 out of the MEMTRACE_OPTS=--fast second run, whose default-mode runs would
 be --fast too)."""
 import json
+import os
 
 from memtrace_e2e.checks import check, check_true, log
 from memtrace_e2e.expect import check_exited, check_kinds, check_summary
@@ -118,3 +119,44 @@ def case_fast_attach_refused(env):
     lines = [l for l in p.stderr.splitlines() if l.strip()]
     check("stderr", ["memtrace: --fast is an option of 'memtrace run' only for now; "
                      "'memtrace attach' traces with breakpoints"], lines)
+
+
+def totals(t):
+    """Per process: its command and summary counts (stacks through a signal
+    frame may end short with --fast, so only the counts are compared)."""
+    out = []
+    for p in t.doc["processes"]:
+        s = p["summary"]
+        out.append((tuple(p["command"]), p["end"], s["allocations"], s["frees"],
+                    s["bytes_allocated"], s["unfreed"]["blocks"], s["definitely_lost"]["bytes"],
+                    s["still_reachable"]["bytes"], s["errors"]))
+    return out
+
+
+def case_fast_tiny_ring_processes(env):
+    """fork, vfork sharing the parent's heap, exec from a thread and
+    allocation in signal handlers, each through a ring of 8 records that is
+    full all the time: every process's counts as without --fast, and no
+    record cut short."""
+    target = env.fixture("exec_target")
+    # signal_alloc allocates in its handler for as long as a timer runs: its
+    # counts follow the speed, so only their consistency is compared.
+    for fixture, args, timed in (("fork", [], False), ("vfork_heap", [target, "5"], False),
+                                 ("exec_from_thread", [target, "6"], False),
+                                 ("signal_alloc", [], True),
+                                 ("threads_churn", ["8", "300"], False)):
+        base = run_any(env, fixture, args, [])
+        fast = run_any(env, fixture, args, ["--fast", "--fast-ring", "8", "--stats"])
+        what = "%s %s" % (fixture, " ".join(os.path.basename(a) for a in args))
+        check("%s: exit status with a ring of 8" % what, base.status, fast.status)
+        check("%s: records cut short" % what, 0, fast.doc["stats"]["fast_cut_short"])
+        if not timed:
+            check("%s: every process's counts with a ring of 8" % what, totals(base),
+                  totals(fast))
+            continue
+        for p in fast.doc["processes"]:
+            s = p["summary"]
+            check("%s: allocations - frees == unfreed blocks" % what,
+                  s["allocations"] - s["frees"], s["unfreed"]["blocks"])
+            check_true("%s: the handler allocated" % what, s["allocations"] > 100,
+                       repr(s["allocations"]))
