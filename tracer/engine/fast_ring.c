@@ -272,7 +272,11 @@ void fast_ring_hint(struct fast_ring *fr, mt_addr ra, size_t needed)
 {
     if (!fr->local || ra >= ((uint64_t)1 << 48) || needed == 0)
         return;
-    uint64_t units = (needed + 64 + 15) / 16;   /* a little slack: deeper calls vary */
+    /* Twice what this walk needed: calls from one return address (operator
+     * new's malloc) come from chains of many depths, and a copy that falls
+     * short leaves the outer frames to be read from the live stack, which
+     * may have moved on by the time memtrace walks it. */
+    uint64_t units = (2 * needed + 256 + 15) / 16;
     if (units > 0xffff)
         units = 0xffff;
     uint64_t *slot = (uint64_t *)(fr->local + FAST_RING_HINTS) +
