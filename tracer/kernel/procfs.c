@@ -227,6 +227,10 @@ int procfs_auxv_entry(pid_t pid, mt_addr *at_base, mt_addr *at_entry)
 
 char **procfs_parse_cmdline(const char *buf, size_t n)
 {
+    /* A process that retitled itself (redis-server, nginx, postgres) pads
+     * the rest of its old arguments with NULs: no arguments of its own. */
+    while (n > 1 && buf[n - 1] == '\0' && buf[n - 2] == '\0')
+        n--;
     if (n == 0)
         return NULL;
     size_t count = 0;
