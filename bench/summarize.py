@@ -397,7 +397,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
     md.append("")
     md.append("Wall time of the whole command (startup, exit and the tool's report included) divided "
               "by the median native wall time. memtrace: `memtrace run --stats --json F -o L -- CMD`; "
-              "valgrind: `valgrind --leak-check=full --log-file=F CMD`. Inputs are generated with a "
+              "valgrind: `valgrind --leak-check=full --log-file=F CMD`; heaptrack: `heaptrack -o F CMD` (recording only). Inputs are generated with a "
               "fixed seed by `bench/gen_data.py` into bench/out/data/. The program's stdout under each "
               "tool is checked against the native run (cksum). memtrace traps = its int3 stops "
               "(1 per allocator call and 1 per free; 2 for posix_memalign and the mapping family), a measure of how allocation-heavy the run is.")
@@ -405,7 +405,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
     rows, cmdlist = [], []
     for p in PROGS:
         if reps("real.%s.skip" % p):
-            rows.append([p, "skipped: " + SAMPLES["real.%s.skip" % p][1].get("status", ""), "", "", "", "", "", "", "", "", ""])
+            rows.append([p, "skipped: " + SAMPLES["real.%s.skip" % p][1].get("status", ""), "", "", "", "", "", "", "", "", "", "", ""])
             continue
         nk = "real.%s.native" % p
         if not reps(nk):
@@ -414,7 +414,7 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
         nat_ck = {SAMPLES[nk][r].get("out_cksum") for r in reps(nk)}
         nat_rc = {field(nk, r, "rc", int) for r in reps(nk)}
         cells, notes, traps = {}, [], None
-        for tool in ("memtrace", "memtrace_fast", "valgrind"):
+        for tool in ("memtrace", "memtrace_fast", "valgrind", "heaptrack"):
             key = "real.%s.%s" % (p, tool)
             if not reps(key):
                 cells[tool] = ("not run", "")
@@ -458,11 +458,13 @@ if any(reps("real.%s.native" % p) or reps("real.%s.skip" % p) for p in PROGS):
         metric("real.%s.native.wall_s" % p, "s", nat)
         rows.append([p, code(CMDS.get(nk, "")), fmt(med(nat), 3), cells["memtrace"][0], cells["memtrace"][1],
                      cells["memtrace_fast"][0], cells["memtrace_fast"][1],
-                     cells["valgrind"][0], cells["valgrind"][1], fmt(traps) if traps is not None else "n/a",
+                     cells["valgrind"][0], cells["valgrind"][1], cells["heaptrack"][0],
+                     cells["heaptrack"][1], fmt(traps) if traps is not None else "n/a",
                      "; ".join(notes)])
     table(["program", "command (native)", "native s median", "memtrace × median", "memtrace × min",
            "memtrace --fast × median", "memtrace --fast × min",
-           "valgrind × median", "valgrind × min", "memtrace traps", "notes"], rows)
+           "valgrind × median", "valgrind × min", "heaptrack × median", "heaptrack × min",
+           "memtrace traps", "notes"], rows)
     if cmdlist:
         md.append("<details><summary>exact commands</summary>")
         md.append("")
@@ -613,6 +615,79 @@ if reps("mem.blocks") or reps("mem.baseline"):
         rows.append(["whole memtrace run, %s %s" % ("{:,}".format(n), what), "same run", fmt(med(wall)),
                      fmt(mn(wall)), "s", "%s traps" % fmt(med(tr)) if tr else ""])
     table(["measurement", "command", "median", "min", "unit", "notes"], rows)
+
+# ---------------------------------------------------------------- row 6
+def attach_results(key):
+    """Per repetition: the JSON attach_rate.py printed, or a failure string."""
+    out = []
+    for r in reps(key):
+        st = SAMPLES[key][r].get("status")
+        if st:
+            out.append(st)
+            continue
+        try:
+            out.append(json.loads(SAMPLES[key][r].get("result", "")))
+        except ValueError:
+            out.append("failed (exit %s): %s" % (SAMPLES[key][r].get("rc"),
+                                                  art(key, r, "err").strip()[-200:]))
+    return out
+
+
+ATTACH_ROWS = [("churn", "checks", "8-thread churner: checks per second"),
+               ("redis", "set", "redis-server: SET requests per second"),
+               ("redis", "get", "redis-server: GET requests per second")]
+if any(reps("attach.%s.%s" % (w, m)) for w in ("churn", "redis") for m in ("default", "fast")):
+    md.append("## 6. A running program's throughput while memtrace is attached")
+    md.append("")
+    md.append("`bench/attach_rate.py`: the program's own rate untraced, then while `memtrace attach "
+              "[--fast]` is attached (from 1 s after memtrace stopped it, so the attach itself is "
+              "outside the window), then after memtrace left. The churner is fx_attach_target churn "
+              "(8 threads: malloc, fill, realloc, checksum, free; rate over 3 s windows); redis is "
+              "Debian's redis-server (allocating through libjemalloc) on a Unix socket under "
+              "`redis-benchmark -t set,get -q` (%s requests per test untraced and with --fast, "
+              "1/40 of that in the default mode). %% of native is per repetition, against the "
+              "untraced rate measured just before." % META.get("param_REDIS_REQUESTS", "?"))
+    md.append("")
+    rows = []
+    for what, field_name, label in ATTACH_ROWS:
+        for mode in ("default", "fast"):
+            key = "attach.%s.%s" % (what, mode)
+            if not reps(key):
+                continue
+            res = attach_results(key)
+            good = [x for x in res if isinstance(x, dict)]
+            fails = [x for x in res if not isinstance(x, dict)]
+            nat, att, aft, pct, pct_after, notes = [], [], [], [], [], []
+            for x in good:
+                if what == "churn":
+                    n, a, f = x.get("native_per_s"), x.get("attached_per_s"), x.get("after_per_s")
+                else:
+                    n, a, f = (x.get(k, {}).get(field_name) for k in ("native", "attached", "after"))
+                if not x.get("target_alive"):
+                    fails.append("the target died")
+                    continue
+                if x.get("memtrace_rc") != 0:
+                    fails.append("memtrace exit %s" % x.get("memtrace_rc"))
+                if n and a:
+                    nat.append(n)
+                    att.append(a)
+                    pct.append(100.0 * a / n)
+                if n and f:
+                    pct_after.append(100.0 * f / n)
+                mt = x.get("memtrace", {})
+                if mt.get("allocations") is not None:
+                    notes.append("traps %s, ring events %s, full-ring waits %s, %s allocations" % (
+                        mt.get("traps"), mt.get("fast_events", 0), mt.get("fast_full_waits", 0),
+                        mt.get("allocations")))
+            metric("attach.%s.%s.%s.pct_native" % (what, field_name, mode), "%", pct,
+                   failures_note(fails, len(res)) or None)
+            rows.append([label, "--fast" if mode == "fast" else "default", fmt(med(nat), 0),
+                         fmt(med(att), 0), fmt(med(pct), 1), fmt(mn(pct), 1), fmt(med(pct_after), 1),
+                         "; ".join(x for x in (failures_note(fails, len(res)),
+                                               notes[0] if notes else "") if x)])
+    table(["program", "memtrace attach", "native /s median", "attached /s median",
+           "% of native median", "% of native min", "after detach % of native", "notes (first run)"],
+          rows)
 
 md.append("Raw samples: bench/out/samples.tsv; per-run output: bench/out/runs/.")
 md.append("")
