@@ -30,6 +30,23 @@ static cs_insn *decode(const uint8_t *code, size_t avail, mt_addr addr)
     return insn;
 }
 
+size_t insn_padding_len(const uint8_t *code, size_t avail, mt_addr addr)
+{
+    size_t len = 0;
+    while (len < avail) {
+        cs_insn *insn = decode(code + len, avail - len, addr + len);
+        if (!insn)
+            break;
+        bool padding = insn->id == X86_INS_NOP || insn->id == X86_INS_INT3;
+        size_t size = insn->size;
+        cs_free(insn, 1);
+        if (!padding)
+            break;
+        len += size;
+    }
+    return len;
+}
+
 static enum mt_reg map_reg(x86_reg r, uint8_t *bytes)
 {
     static const struct { x86_reg q, d, w, b; enum mt_reg mt; } table[] = {

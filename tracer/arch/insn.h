@@ -49,6 +49,10 @@ int insn_relocate(const uint8_t *code, size_t avail, mt_addr addr, size_t min_le
  * first byte that is not an instruction. */
 bool insn_branch_into(const uint8_t *code, size_t len, mt_addr addr, mt_addr lo, mt_addr hi);
 
+/* How many of the avail bytes at addr are alignment padding (nop forms and
+ * int3s, as compilers put between functions), from the first on. */
+size_t insn_padding_len(const uint8_t *code, size_t avail, mt_addr addr);
+
 /* "push r12" style text for diagnostics. */
 int insn_describe(const uint8_t *code, size_t avail, mt_addr addr, char *out, size_t out_len);
 

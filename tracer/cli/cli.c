@@ -77,11 +77,11 @@ void cli_usage(FILE *f)
           "                         1024 allocator traps is pinned to memtrace's CPU:\n"
           "                         each trap is then a context switch, not a cross-CPU\n"
           "                         wake-up; threads it creates later get every CPU back)\n"
-          "  --fast                 (run) no trap per allocator call: the allocation\n"
+          "  --fast                 no trap per allocator call: the allocation\n"
           "                         family's entry points jump to a stub memtrace\n"
           "                         injects, which records each call into a ring shared\n"
-          "                         with memtrace; same report (a bad realloc is\n"
-          "                         reported but not held back)\n"
+          "                         with memtrace; same report (a bad realloc, and under\n"
+          "                         attach a bad free, is reported but not held back)\n"
           "  --return-traps         let every allocator call return through an int3 (a\n"
           "                         trap) instead of a return stub that records its\n"
           "                         result without stopping the program (for comparison:\n"
@@ -534,13 +534,6 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
 static int parse_operands(char **args, int n, struct mt_options *o, char *err, size_t err_len)
 {
     if (o->command == CMD_ATTACH) {
-        if (o->fast) {
-            /* Leaving a process whose stubs hold calls in flight and frees
-             * not yet run is not safe enough yet: attach keeps its traps. */
-            snprintf(err, err_len, "--fast is an option of 'memtrace run' only for now; "
-                     "'memtrace attach' traces with breakpoints");
-            return PARSE_FAIL;
-        }
         if (n < 1) {
             snprintf(err, err_len, "no PID given (usage: memtrace attach [OPTIONS] PID)");
             return PARSE_FAIL;

@@ -67,18 +67,20 @@
 #define FAST_REC_ARG0 16
 #define FAST_REC_ARG1 24
 #define FAST_REC_ARG2 32
-#define FAST_REC_RET 40          /* rax after the call */
-#define FAST_REC_BLOCK 48        /* posix_memalign: *memptr after a success */
-#define FAST_REC_PAIR 56         /* an after record: its before record's ticket + 1, or 0 */
-#define FAST_REC_RSP 64          /* at the function's entry: [rsp] is the return address */
-#define FAST_REC_RBX 72          /* callee-saved registers at the entry, for unwinding */
-#define FAST_REC_RBP 80
-#define FAST_REC_R12 88
-#define FAST_REC_R13 96
-#define FAST_REC_R14 104
-#define FAST_REC_R15 112
-#define FAST_REC_SLICE_LEN 120   /* bytes of stack from rsp that follow */
-#define FAST_REC_SLICE 128
-#define FAST_REC_HEADER 128
+#define FAST_REC_ARG3 40         /* rcx and r8 at the entry: mmap's flags and fd, */
+#define FAST_REC_ARG4 48         /* mremap's flags and new address */
+#define FAST_REC_RET 56          /* rax after the call */
+#define FAST_REC_BLOCK 64        /* posix_memalign: *memptr after a success */
+#define FAST_REC_PAIR 72         /* an after record: its before record's ticket + 1, or 0 */
+#define FAST_REC_RSP 80          /* at the function's entry: [rsp] is the return address */
+#define FAST_REC_RBX 88          /* callee-saved registers at the entry, for unwinding */
+#define FAST_REC_RBP 96
+#define FAST_REC_R12 104
+#define FAST_REC_R13 112
+#define FAST_REC_R14 120
+#define FAST_REC_R15 128
+#define FAST_REC_SLICE_LEN 136   /* bytes of stack from rsp that follow */
+#define FAST_REC_SLICE 144
+#define FAST_REC_HEADER 144
 
 #endif

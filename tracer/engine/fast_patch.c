@@ -1,5 +1,6 @@
 /* --fast code generation and patching (see fast_patch.h). */
 #include "fast_patch.h"
+#include "diag.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,11 +66,20 @@ int fast_patches_add(struct fast_patches *fp, const struct remote *r, pid_t tid,
     }
     pt->addr = addr;
     pt->fn = fn;
+    pt->flags = flags;
     pt->thunk = slot;
     pt->relocated = relocated;
     memcpy(pt->orig, code, pt->reloc.src_len);
     fp->n++;
     return 0;
+}
+
+/* The bytes fast_patches_write puts over pt's first instructions. */
+static void jump_bytes(const struct fast_patch *pt, uint8_t jump[FAST_PATCH_MAX_BYTES])
+{
+    memset(jump, 0xcc, FAST_PATCH_MAX_BYTES);   /* the rest of a displaced instruction */
+    jump[0] = 0xe9;
+    put_rel32(jump + 1, pt->thunk, pt->addr + 5);
 }
 
 int fast_patches_write(struct fast_patches *fp, const struct remote *r, pid_t tid)
@@ -79,9 +89,7 @@ int fast_patches_write(struct fast_patches *fp, const struct remote *r, pid_t ti
         if (pt->written)
             continue;
         uint8_t jump[FAST_PATCH_MAX_BYTES];
-        memset(jump, 0xcc, sizeof(jump));   /* the rest of a displaced instruction */
-        jump[0] = 0xe9;
-        put_rel32(jump + 1, pt->thunk, pt->addr + 5);
+        jump_bytes(pt, jump);
         int err = remote_poke_text(r, tid, pt->addr, jump, pt->reloc.src_len);
         if (err)
             return err;
@@ -97,7 +105,20 @@ int fast_patches_restore(struct fast_patches *fp, const struct remote *r, pid_t 
         struct fast_patch *pt = &fp->items[i];
         if (!pt->written)
             continue;
-        int err = remote_poke_text(r, tid, pt->addr, pt->orig, pt->reloc.src_len);
+        /* Only over memtrace's own jump: a program that patched the
+         * function meanwhile (an inline hook) keeps its bytes. */
+        uint8_t jump[FAST_PATCH_MAX_BYTES], now[FAST_PATCH_MAX_BYTES];
+        jump_bytes(pt, jump);
+        int err = remote_read(r, tid, pt->addr, now, pt->reloc.src_len);
+        if (!err && memcmp(now, jump, pt->reloc.src_len) != 0) {
+            mt_warn("tid %d: the code at 0x%" PRIxADDR " was changed by the program while "
+                    "traced; its original bytes are not written back over the change",
+                    tid, pt->addr);
+            pt->written = false;
+            continue;
+        }
+        if (!err)
+            err = remote_poke_text(r, tid, pt->addr, pt->orig, pt->reloc.src_len);
         if (err && !first)
             first = err;
         if (!err)

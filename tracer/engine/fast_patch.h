@@ -26,6 +26,7 @@ extern const uint8_t memtrace_fast_stub_begin[], memtrace_fast_stub_end[];
 struct fast_patch {
     mt_addr addr;                          /* the function */
     unsigned fn;                           /* its enum alloc_fn */
+    uint32_t flags;                        /* FAST_FLAG_*: what its stub records */
     mt_addr thunk;                         /* what the jump at addr goes to */
     mt_addr relocated;                     /* its first instructions, moved */
     struct insn_reloc reloc;

@@ -1,5 +1,6 @@
 /* --fast region and ring (see fast_ring.h). */
 #include "fast_ring.h"
+#include "diag.h"
 #include "fast_patch.h"
 #include "inject.h"
 #include "procfs.h"
@@ -206,14 +207,53 @@ void fast_ring_release(struct fast_ring *fr)
     fr->local = NULL;
 }
 
-int fast_ring_remove(struct fast_ring *fr, pid_t tid, mt_addr gadget)
+bool fast_ring_region_intact(const struct fast_ring *fr, const struct remote *r, pid_t tid)
 {
-    int64_t res;
+    size_t len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
+    uint8_t seen[FAST_THUNKS_OFFSET];
+    return fr->region && len <= sizeof(seen) &&
+           remote_read(r, tid, fr->region, seen, len) == 0 &&
+           memcmp(seen, memtrace_fast_stub_begin, len) == 0;
+}
+
+struct ring_mapping {
+    mt_addr lo, hi;
+    bool found;
+};
+
+static int find_ring_mapping(void *arg, const struct procfs_map *m)
+{
+    struct ring_mapping *rm = arg;
+    if (m->lo != rm->lo)
+        return 0;
+    rm->found = m->hi == rm->hi && strstr(m->name, "memtrace-ring") != NULL;
+    return 1;
+}
+
+/* Runs one munmap in tid: through the gadget, or with gadget 0 (the
+ * scratch page is gone) through bytes lent at bootstrap_pc. */
+static int unmap_in(pid_t tid, mt_addr gadget, mt_addr bootstrap_pc, mt_addr lo, size_t len)
+{
+    const uint64_t args[6] = { lo, len, 0, 0, 0, 0 };
+    int64_t res = 0;
+    int err = gadget ? inject_syscall(tid, gadget, SYS_munmap, args, &res)
+                     : inject_syscall_at(tid, bootstrap_pc, SYS_munmap, args, &res);
+    if (err)
+        return err;
+    return res < 0 && res > -4096 ? (int)res : 0;
+}
+
+int fast_ring_remove(struct fast_ring *fr, pid_t tid, mt_addr gadget, mt_addr bootstrap_pc)
+{
     int err = 0;
-    if (fr->ring)
-        err = call(tid, gadget, SYS_munmap, fr->ring, fr->ring_bytes, 0, 0, 0, 0, &res);
+    struct ring_mapping rm = { fr->ring, fr->ring + fr->ring_bytes, false };
+    if (fr->ring && procfs_maps(tid, find_ring_mapping, &rm) >= 0 && !rm.found)
+        mt_warn("pid %d: memtrace's --fast ring at 0x%" PRIxADDR " is no longer what memtrace "
+                "put there (the program unmapped or replaced it); left as it is", tid, fr->ring);
+    else if (fr->ring)
+        err = unmap_in(tid, gadget, bootstrap_pc, fr->ring, fr->ring_bytes);
     if (!err && fr->region)
-        err = call(tid, gadget, SYS_munmap, fr->region, FAST_REGION_SIZE, 0, 0, 0, 0, &res);
+        err = unmap_in(tid, gadget, bootstrap_pc, fr->region, FAST_REGION_SIZE);
     fast_ring_release(fr);
     if (!err)
         fr->ring = fr->region = 0;

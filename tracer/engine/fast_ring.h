@@ -53,8 +53,13 @@ int fast_ring_arm(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_ad
 /* The stubs pass every call through from now on. */
 int fast_ring_disarm(struct fast_ring *fr, const struct remote *r, pid_t tid);
 /* Unmaps the region and the ring from the target (no thread may be in the
- * stub or in a call it made), and memtrace's mapping. */
-int fast_ring_remove(struct fast_ring *fr, pid_t tid, mt_addr gadget);
+ * stub or in a call it made), and memtrace's mapping; a ring the program
+ * replaced is left alone. The system calls run through the gadget, or, with
+ * gadget 0, through bytes lent at bootstrap_pc. */
+int fast_ring_remove(struct fast_ring *fr, pid_t tid, mt_addr gadget, mt_addr bootstrap_pc);
+/* Does the region still hold the stub memtrace put there (the program may
+ * have unmapped it, or mapped something of its own over it)? */
+bool fast_ring_region_intact(const struct fast_ring *fr, const struct remote *r, pid_t tid);
 /* memtrace's mapping only (the target is gone, or keeps its copy). */
 void fast_ring_release(struct fast_ring *fr);
 

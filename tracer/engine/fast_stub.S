@@ -27,7 +27,10 @@ memtrace_fast_stub_begin:
         .set FR_BLOCK, 32
         .set FR_RAX, 40
         .set FR_PAIR, 48
-        .set FRAME, 56          /* entry rsp = 8 mod 16, so the call is aligned */
+        .set FR_RCX, 56         /* the mapping family's further arguments */
+        .set FR_R8, 64
+        .set FR_R9, 72
+        .set FRAME, 88          /* entry rsp = 8 mod 16, so the call is aligned */
 
 /* r11: the function's descriptor; arguments as the caller left them. */
 fast_entry:
@@ -53,6 +56,9 @@ fast_entry:
         mov     qword ptr [rsp + FR_RSI], rsi
         mov     qword ptr [rsp + FR_RDX], rdx
         mov     qword ptr [rsp + FR_DESC], r11
+        mov     qword ptr [rsp + FR_RCX], rcx
+        mov     qword ptr [rsp + FR_R8], r8
+        mov     qword ptr [rsp + FR_R9], r9
         mov     qword ptr [rsp + FR_BLOCK], 0
         mov     qword ptr [rsp + FR_PAIR], 0
         call    run_deferred_frees
@@ -71,7 +77,10 @@ fast_entry:
         mov     r11, qword ptr [rsp + FR_DESC]
         test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_DEFER
         jnz     5f                      /* memtrace runs it once judged good */
-3:      call    qword ptr [r11 + FAST_DESC_ORIG]
+3:      mov     rcx, qword ptr [rsp + FR_RCX]
+        mov     r8, qword ptr [rsp + FR_R8]
+        mov     r9, qword ptr [rsp + FR_R9]
+        call    qword ptr [r11 + FAST_DESC_ORIG]
         mov     r11, qword ptr [rsp + FR_DESC]
         test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_AFTER
         jz      5f
@@ -96,6 +105,9 @@ fast_entry:
         mov     qword ptr [rsp + FR_RDX], rcx
         mov     qword ptr [rsp + FR_BLOCK], rcx
         mov     qword ptr [rsp + FR_RAX], rcx
+        mov     qword ptr [rsp + FR_RCX], rcx
+        mov     qword ptr [rsp + FR_R8], rcx
+        mov     qword ptr [rsp + FR_R9], rcx
         add     rsp, FRAME
         ret
 
@@ -162,6 +174,10 @@ record:
         mov     qword ptr [r11 + FAST_REC_ARG1], rax
         mov     rax, qword ptr [rsp + 8 + FR_RDX]
         mov     qword ptr [r11 + FAST_REC_ARG2], rax
+        mov     rax, qword ptr [rsp + 8 + FR_RCX]
+        mov     qword ptr [r11 + FAST_REC_ARG3], rax
+        mov     rax, qword ptr [rsp + 8 + FR_R8]
+        mov     qword ptr [r11 + FAST_REC_ARG4], rax
         mov     qword ptr [r11 + FAST_REC_RET], r9
         mov     rax, qword ptr [rsp + 8 + FR_BLOCK]
         mov     qword ptr [r11 + FAST_REC_BLOCK], rax

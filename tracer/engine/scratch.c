@@ -80,9 +80,7 @@ int scratch_map(struct scratch *s, pid_t tid, mt_addr bootstrap_pc, mt_addr hint
     return 0;
 }
 
-/* Whether the page at s->base still holds what scratch_map wrote: the
- * program may have unmapped it, or mapped something of its own there. */
-static bool still_ours(const struct scratch *s, pid_t tid)
+bool scratch_intact(const struct scratch *s, pid_t tid)
 {
     uint8_t expected[FIRST_SLOT_OFFSET], seen[FIRST_SLOT_OFFSET];
     memset(expected, ARCH_BREAKPOINT_INSN, sizeof(expected));
@@ -95,7 +93,7 @@ int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc)
 {
     if (!s->base)
         return 0;
-    if (!still_ours(s, tid)) {
+    if (!scratch_intact(s, tid)) {
         mt_warn("pid %d: memtrace's scratch page at 0x%" PRIxADDR " is no longer what memtrace "
                 "put there (the program unmapped or replaced it); left as it is", tid, s->base);
         memset(s, 0, sizeof(*s));

@@ -4,6 +4,7 @@
  * the target can write), mapped by an injected mmap (inject.h). */
 #ifndef MT_SCRATCH_H
 #define MT_SCRATCH_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,9 @@ mt_addr scratch_hint_near(mt_addr code);
 /* Unmaps the scratch page from tid's address space (a child that will run
  * untraced), through a temporary gadget at bootstrap_pc. */
 int scratch_unmap(struct scratch *s, pid_t tid, mt_addr bootstrap_pc);
+/* Does the page at s->base still hold what scratch_map wrote (the program
+ * may have unmapped it, or mapped something of its own there)? */
+bool scratch_intact(const struct scratch *s, pid_t tid);
 /* Reserves a slot of `size` bytes; returns 0 or -ENOSPC. */
 int scratch_alloc(struct scratch *s, size_t size, mt_addr *out);
 

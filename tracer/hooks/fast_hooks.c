@@ -1,13 +1,15 @@
 /* --fast: the allocation family's entry points jump to the injected stub
  * (engine/fast_patch.h) instead of trapping, and the stub's records
  * (engine/fast_ring.h) become the same allocation events, bad frees and
- * stacks that hooks.c makes of traps. The ring is an event source beside
- * the trap path, not a second engine: the mapping family, the link-map
- * hook and every entry point that cannot be moved stay on int3s. */
+ * stacks that hooks.c makes of traps, and the mapping family's calls the
+ * same mapping events map_hooks.c makes of them. The ring is an event
+ * source beside the trap path, not a second engine: the link-map hook, the
+ * watch points and every entry point that cannot be moved stay on int3s. */
 #include "hooks_internal.h"
 #include "diag.h"
 #include "elf_file.h"
 #include "grow.h"
+#include "map_hooks.h"
 #include "mt_time.h"
 #include "procfs.h"
 #include "scratch.h"
@@ -16,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint32_t fast_flags(enum alloc_fn fn)
+static uint32_t fast_flags(enum alloc_fn fn, bool defer_frees)
 {
     switch (fn) {
     case FN_FREE:
-        return FAST_FLAG_BEFORE | FAST_FLAG_DEFER;
+        return FAST_FLAG_BEFORE | (defer_frees ? FAST_FLAG_DEFER : 0);
     case FN_REALLOC:
     case FN_REALLOCARRAY:
         return FAST_FLAG_BEFORE | FAST_FLAG_AFTER;
@@ -71,6 +73,36 @@ static const struct module *allocator_module(const struct process *p)
     return NULL;
 }
 
+/* _dl_debug_state's own stub: a call becomes a record that tells memtrace
+ * to read the link map. */
+static void patch_link_map_hook(struct process *p, pid_t tid)
+{
+    for (size_t i = 0; i < p->bps.n; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->role != BP_RENDEZVOUS)
+            continue;
+        const struct module *m = modules_at(&p->modules, bp->addr);
+        uint64_t value, size;
+        uint8_t code[64];
+        char why[256] = "its symbol is not found";
+        if (m && m->elf && hooks_find_definition(p, m, "_dl_debug_state", &value, &size) &&
+            m->bias + value == bp->addr && size > 0 && size < sizeof(code) &&
+            bp_read_code(&p->bps, p->remote, tid, bp->addr, code, sizeof(code)) == 0) {
+            /* glibc's is a lone `ret` (1 byte): the jump also covers the
+             * alignment padding after it, which nothing branches to. */
+            size_t len = (size_t)size;
+            len += insn_padding_len(code + len, sizeof(code) - len, bp->addr + len);
+            if (
+                fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, FAST_FN_LINK_MAP,
+                                 FAST_FLAG_AFTER, code, len, why, sizeof(why)) == 0)
+                return;
+        }
+        mt_warn("pid %d: the link-map hook stays on a breakpoint (--fast cannot move "
+                "_dl_debug_state: %s)", p->pid, why);
+        return;
+    }
+}
+
 int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings *set, char *why,
                        size_t why_len)
 {
@@ -93,7 +125,7 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
     for (size_t i = 0; i < p->bps.n; i++) {
         const struct breakpoint *bp = &p->bps.items[i];
         enum alloc_fn fn = (enum alloc_fn)bp->tag;
-        if (bp->role != BP_HOOK_ENTRY || alloc_fn_is_mapping(fn) || alloc_fn_is_watch_point(fn))
+        if (bp->role != BP_HOOK_ENTRY || alloc_fn_is_watch_point(fn))
             continue;
         const struct module *fm = modules_at(&p->modules, bp->addr);
         uint64_t value, size;
@@ -108,19 +140,21 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
         }
         size_t len = size < sizeof(code) ? (size_t)size : sizeof(code);
         if (bp_read_code(&p->bps, p->remote, tid, bp->addr, code, len) != 0 ||
-            fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, fast_flags(fn), code,
+            fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, fast_flags(fn, set->defer_frees), code,
                              len, pwhy, sizeof(pwhy)) != 0) {
             mt_warn("pid %d: %s stays on a breakpoint (--fast cannot move it): %s", p->pid,
                     alloc_fn_name(fn), pwhy);
             continue;
         }
     }
+    if (set->link_map_on_stub)
+        patch_link_map_hook(p, tid);
     const struct fast_patch *free_patch = fast_patches_of(&p->fast_patches, FN_FREE);
     params.free_orig = free_patch ? free_patch->relocated : 0;
     if ((err = fast_ring_arm(&p->fast_ring, p->remote, tid, p->scratch.syscall_gadget, &params,
                              getpid()))) {
         snprintf(why, why_len, "pid %d: arming the stubs: %s", p->pid, strerror(-err));
-        fast_ring_remove(&p->fast_ring, tid, p->scratch.syscall_gadget);
+        fast_ring_remove(&p->fast_ring, tid, p->scratch.syscall_gadget, 0);
         fast_patches_init(&p->fast_patches, 0);
         return err;
     }
@@ -232,6 +266,13 @@ static void flush_unqueued(struct process *p)
     p->nfast_unqueued -= done;
 }
 
+/* Whether p's free stub holds each free back for memtrace's verdict. */
+static bool frees_deferred(const struct process *p)
+{
+    const struct fast_patch *fp = fast_patches_of(&p->fast_patches, FN_FREE);
+    return fp && (fp->flags & FAST_FLAG_DEFER);
+}
+
 /* A free or a realloc's old block, before the allocator sees it. Returns
  * the stack of the call (when it got one) in *stack. */
 static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
@@ -246,10 +287,10 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
         return 0;
     }
     if (*verdict != FREE_OK) {
-        /* A free is never run (it is not queued); a realloc is: the stub
-         * cannot wait for memtrace's verdict before calling it. */
+        /* A deferred free is never run (it is not queued); a realloc, or
+         * a free under attach, is: its stub does not wait for the verdict. */
         bad.stack = record_stack(ctx, p, rec);
-        bad.ran = fn != FN_FREE;
+        bad.ran = fn != FN_FREE || !frees_deferred(p);
         hooks_describe_bad_pointer(process_heap(p), thread_of_sp(p, rec),
                                    fast_rec_u64(rec, FAST_REC_RSP), &bad);
         return hooks_report_bad_free(ctx, process_heap(p), &bad);
@@ -258,6 +299,27 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
     if (b && hooks_wants_stack(ctx, p, b->size))
         *stack = record_stack(ctx, p, rec);
     return 0;
+}
+
+/* A call of the mapping family, after it returned: the program's own
+ * calls become mapping events, the C library's (a thread's stack, stdio's
+ * buffers) do not, as on the trap path. */
+static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
+                         struct pending_call *call)
+{
+    const struct fast_patch *fp = fast_patches_of(&p->fast_patches, call->fn);
+    const struct module *m = fp ? modules_at(&p->modules, fp->addr) : NULL;
+    mt_addr ra = fast_rec_u64(rec, FAST_REC_SLICE_LEN) >= 8 ? fast_rec_u64(rec, FAST_REC_SLICE) : 0;
+    if (m && ra >= m->text_lo && ra < m->text_hi) {
+        ctx->stats->nested_calls++;
+        return 0;
+    }
+    if (call->fn == FN_SHMCTL && !map_hooks_shmctl_matters(call->args[1]))
+        return 0;
+    call->args[3] = fast_rec_u64(rec, FAST_REC_ARG3);
+    call->args[4] = fast_rec_u64(rec, FAST_REC_ARG4);
+    call->stack_id = record_stack(ctx, p, rec);
+    return map_hooks_apply(p, call, fast_rec_u64(rec, FAST_REC_RET));
 }
 
 static int apply_record(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
@@ -270,17 +332,23 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
     call.args[1] = fast_rec_u64(rec, FAST_REC_ARG1);
     call.args[2] = fast_rec_u64(rec, FAST_REC_ARG2);
     struct alloc_model *model = &process_heap(p)->model;
-    if ((unsigned)fn >= FN_MMAP)
+    if ((unsigned)fn == FAST_FN_LINK_MAP) {
+        p->fast_link_map_changed = true;   /* the session reads the link map */
+        return 0;
+    }
+    if ((unsigned)fn > FN_SHMCTL)
         return -EPROTO;
+    if (alloc_fn_is_mapping(fn))
+        return apply_mapping(ctx, p, rec, &call);
     uint32_t stack;
     if (fn == FN_FREE) {
-        /* The stub deferred the call: a bad free is never run, a good one
-         * (or one of a block from before memtrace came) is queued. */
+        /* A deferred call: a bad free is never run, a good one (or one of
+         * a block from before memtrace came) is queued. */
         enum free_verdict verdict;
         int err = judge(ctx, p, rec, fn, call.args[0], &verdict, &stack);
         if (err || (verdict != FREE_OK && verdict != FREE_UNTRACKED))
             return err;
-        if ((err = queue_free(p, call.args[0])))
+        if (frees_deferred(p) && (err = queue_free(p, call.args[0])))
             return err;
         if (verdict == FREE_UNTRACKED)
             return 0;

@@ -48,13 +48,23 @@ int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid
 int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval);
 
 /* --fast (fast_hooks.c). */
-#define FAST_SLICE_BYTES 16256u           /* stack copied per event at most: 16 KiB records */
+#define FAST_SLICE_BYTES 16240u           /* stack copied per event at most: 16 KiB records */
 #define FAST_RING_RECORDS 1024u
 #define FAST_RING_RECORDS_DEPTH1 32768u
 struct fast_settings {
     unsigned depth;
     uint64_t ring_records;    /* 0: the default for depth */
+    /* A free is held back until memtrace judged it (a bad one never runs).
+     * Attach does not: a free waiting in the stubs' queue when memtrace
+     * leaves (or dies) would never run. */
+    bool defer_frees;
+    /* The link-map hook (_dl_debug_state) records into the ring too, and
+     * memtrace reads the link map when it drains that record: no int3 is
+     * left in the process (attach: a memtrace killed leaves none behind). */
+    bool link_map_on_stub;
 };
+/* The descriptor number of the link-map hook's stub (not an alloc_fn). */
+#define FAST_FN_LINK_MAP 0x100u
 /* Puts the hooked allocation family of p on the stub: the region and the
  * ring are injected through tid (every thread stopped), each movable entry
  * point gets its jump and leaves the breakpoint table. Returns how many

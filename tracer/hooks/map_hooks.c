@@ -45,9 +45,38 @@ static int sysv_lookup(int shmid, struct sysv_info *out)
     return 0;
 }
 
-/* The file an fd of pid names, or NULL (warned) when /proc cannot tell. */
-static const char *fd_path(pid_t pid, int fd, char *buf, size_t len)
+struct mapped_name {
+    mt_addr addr;
+    char *buf;
+    size_t len;
+    bool found;
+};
+
+static int find_mapped_name(void *arg, const struct procfs_map *m)
 {
+    struct mapped_name *mn = arg;
+    if (mn->addr < m->lo || mn->addr >= m->hi)
+        return 0;
+    static const char deleted[] = " (deleted)";
+    size_t n = strlen(m->name), d = sizeof(deleted) - 1;
+    if (n >= d && strcmp(m->name + n - d, deleted) == 0)
+        n -= d;   /* /dev/zero mapped privately is listed as deleted */
+    mn->found = m->name[0] == '/' && n < mn->len;
+    if (mn->found) {
+        memcpy(mn->buf, m->name, n);
+        mn->buf[n] = '\0';
+    }
+    return 1;
+}
+
+/* The file mapped at addr, else the one fd of pid names, or NULL (warned)
+ * when /proc cannot tell. An event read from the --fast ring may come after
+ * the program closed the fd (or opened another file under its number). */
+static const char *fd_path(pid_t pid, int fd, mt_addr addr, char *buf, size_t len)
+{
+    struct mapped_name mn = { addr, buf, len, false };
+    if (procfs_maps(pid, find_mapped_name, &mn) >= 0 && mn.found)
+        return buf;
     int err = procfs_fd_path(pid, fd, buf, len);
     if (err) {
         mt_warn("pid %d: cannot read the path of fd %d for an mmap'd file: %s", pid, fd,
@@ -61,8 +90,8 @@ static int on_mmap(struct process *p, const struct pending_call *c, uint64_t add
 {
     int flags = (int)c->args[3];
     char buf[4096];
-    const char *path = (flags & MAP_ANONYMOUS) ? NULL : fd_path(p->pid, (int)c->args[4], buf,
-                                                                sizeof(buf));
+    const char *path = (flags & MAP_ANONYMOUS) ? NULL : fd_path(p->pid, (int)c->args[4], addr,
+                                                                buf, sizeof(buf));
     struct map_region r = {
         .lo = addr, .hi = addr + map_table_pages(c->args[1]), .stack = c->stack_id,
         .prot = (int)c->args[2], .flags = flags, .shmid = -1,

@@ -259,6 +259,9 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     pid_t pid;
     if (attach_check(opt->attach_pid, opt->force, &pid, why, sizeof(why)) != 0)
         return session_fail(s, "%s", why);
+    if (guardian_start(&s->guardian, pid, why, sizeof(why)) != 0)
+        mt_warn("no guardian for pid %d (%s): if memtrace is killed, the process may die at "
+                "its next hooked call", pid, why);
     struct process *p = attach_record(s, pid);
     if (!p || !(s->view = live_view_create(opt->top)))
         return session_fail(s, "out of memory");
@@ -310,5 +313,6 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     }
     map_hooks_check_segments(s->procs);
     install_attach_signals(false);
+    guardian_stop(&s->guardian);
     return rc;
 }

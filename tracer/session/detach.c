@@ -49,6 +49,21 @@ static bool leaving(const struct process *p, const struct process *only)
 
 static bool in_stub(const struct process *p, const struct thread *th);
 
+/* --fast: the stubs pass every call through and the functions get their
+ * bytes back. A region the program unmapped or replaced is left alone. */
+static int fast_stop_stubs(struct process *p, pid_t tid)
+{
+    if (p->fast_ring.region && !fast_ring_region_intact(&p->fast_ring, p->remote, tid)) {
+        mt_warn("pid %d: memtrace's --fast stub region at 0x%" PRIxADDR " is no longer what "
+                "memtrace put there (the program unmapped or replaced it); left as it is",
+                p->pid, p->fast_ring.region);
+        p->fast_ring.region = 0;
+    }
+    int err = fast_ring_disarm(&p->fast_ring, p->remote, tid);
+    int err2 = fast_patches_restore(&p->fast_patches, p->remote, tid);
+    return err ? err : err2;
+}
+
 /* --fast: once the leak scan has run, the stubs stop recording and the
  * functions get their bytes back; then threads still inside a call made
  * through a stub (a malloc waiting for its arena's lock) run until they are
@@ -66,8 +81,7 @@ static void fast_quiesce(struct session *s)
         if (p->end != END_RUNNING || !p->fast_ring.region || p->untraced_child || !tid)
             continue;
         session_drain_returns(s, p, tid);
-        if (fast_ring_disarm(&p->fast_ring, p->remote, tid) != 0 ||
-            fast_patches_restore(&p->fast_patches, p->remote, tid) != 0)
+        if (fast_stop_stubs(p, tid) != 0)
             mt_warn("pid %d: cannot turn the --fast stubs off before leaving", p->pid);
         /* The report is the scan's: a record completed from here on (a
          * call in flight) is not applied. */
@@ -343,18 +357,16 @@ static bool in_stub(const struct process *p, const struct thread *th)
 /* --fast: the stubs pass calls through, the functions get their bytes
  * back, the ring goes; the stub code goes too unless a thread is still in
  * a call it made (it returns into the stub, now inert, which then stays). */
-static int fast_leave(struct process *p, pid_t tid, char *why, size_t why_len)
+static int fast_leave(struct process *p, pid_t tid, mt_addr gadget, char *why, size_t why_len)
 {
-    int err = fast_ring_disarm(&p->fast_ring, p->remote, tid);
-    if (!err)
-        err = fast_patches_restore(&p->fast_patches, p->remote, tid);
+    int err = fast_stop_stubs(p, tid);
     if (err) {
         snprintf(why, why_len, "pid %d: cannot restore the functions --fast patched: %s", p->pid,
                  strerror(-err));
         return err;
     }
     bool busy = false;
-    for (const struct thread *t = p->threads; t && !busy; t = t->next)
+    for (const struct thread *t = p->threads; t && !busy && p->fast_ring.region; t = t->next)
         busy = t->parked && !t->exiting && in_stub(p, t);
     struct fast_ring keep = p->fast_ring;
     if (busy) {
@@ -363,7 +375,7 @@ static int fast_leave(struct process *p, pid_t tid, char *why, size_t why_len)
                 "its %u KiB of code stay mapped, passing calls through", p->pid,
                 FAST_REGION_SIZE / 1024);
     }
-    err = fast_ring_remove(&p->fast_ring, tid, p->scratch.syscall_gadget);
+    err = fast_ring_remove(&p->fast_ring, tid, gadget, p->at_entry);
     if (busy)
         p->fast_ring.region = keep.region;
     if (err) {
@@ -388,7 +400,10 @@ int attach_restore_memory(struct process *p, bool shared_memory, char *why, size
         snprintf(why, why_len, "pid %d: no stopped thread to restore its memory through", p->pid);
         return -ESRCH;
     }
-    int err = p->fast_ring.region ? fast_leave(p, tid, why, why_len) : 0;
+    /* The program may have replaced the scratch page: its gadget is then
+     * no way to run a system call. */
+    mt_addr gadget = scratch_intact(&p->scratch, tid) ? p->scratch.syscall_gadget : 0;
+    int err = p->fast_ring.region || p->fast_ring.ring ? fast_leave(p, tid, gadget, why, why_len) : 0;
     if (err)
         return err;
     err = bp_unplant_all(&p->bps, p->remote, tid);

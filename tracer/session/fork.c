@@ -64,7 +64,7 @@ static int release_forked_child(struct session *s, struct thread *parent_thread,
     struct fast_ring ring = { .region = p->fast_ring.region, .ring = p->fast_ring.ring,
                               .ring_bytes = p->fast_ring.ring_bytes };
     if (!err && ring.region)
-        err = fast_ring_remove(&ring, child, p->scratch.syscall_gadget);
+        err = fast_ring_remove(&ring, child, p->scratch.syscall_gadget, 0);
     struct scratch copy = p->scratch;
     if (!err)
         err = scratch_unmap(&copy, child, p->at_entry);
@@ -81,7 +81,9 @@ static void fast_follow_child(struct session *s, struct process *child,
                               const struct process *parent, pid_t tid)
 {
     char why[512] = "";
-    struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring };
+    struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring,
+                                 .defer_frees = s->opt->command != CMD_ATTACH,
+                                 .link_map_on_stub = s->opt->command == CMD_ATTACH };
     int err = inject_leave_syscall(tid);
     if (!err)
         err = hooks_fast_child(child, parent, tid, &set, why, sizeof(why));

@@ -50,7 +50,9 @@ static void image_go_fast(struct session *s, struct process *p, pid_t tid)
     if (!s->opt->fast || p->fast_ring.region || !p->hooks_ready)
         return;
     char why[512];
-    struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring };
+    struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring,
+                                 .defer_frees = s->opt->command != CMD_ATTACH,
+                                 .link_map_on_stub = s->opt->command == CMD_ATTACH };
     int n = hooks_fast_install(p, tid, &set, why, sizeof(why));
     if (n < 0) {
         mt_warn("--fast is not available for pid %d (%s); its allocator calls trap", p->pid, why);
@@ -281,6 +283,7 @@ int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
         p->hooks_ready = true;
     warn_if_malloc_unhooked(p);
     image_go_fast(s, p, tid);
+    guardian_watch(&s->guardian, p);
     return 0;
 }
 
@@ -306,5 +309,6 @@ int image_install_live(struct session *s, struct process *p)
     p->hooks_ready = true;
     p->exec_seen = true;
     image_go_fast(s, p, tid);
+    guardian_watch(&s->guardian, p);
     return 0;
 }

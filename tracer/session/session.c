@@ -290,6 +290,19 @@ int session_dispatch(struct session *s, pid_t tid, int status, int errfd)
     }
 }
 
+/* --fast: the link-map hook's stub recorded a call (a dlopen or dlclose):
+ * with p's threads parked, memtrace reads the link map as at the int3. */
+static int fast_link_map(struct session *s, struct process *p)
+{
+    p->fast_link_map_changed = false;
+    if (park_process(s, p) != 0)
+        return -1;
+    pid_t tid = park_any_live_thread(p);
+    if (tid && image_on_rendezvous(s, p, tid) != 0)
+        return -1;
+    return park_release_all(s);
+}
+
 #define FAST_IDLE_MIN_NS 5000u
 #define FAST_IDLE_MAX_NS 200000u
 
@@ -311,6 +324,8 @@ static int fast_poll(struct session *s, struct process *first)
         if (err)
             return session_fail(s, "pid %d: applying its --fast records: %s", p->pid,
                                 strerror(-err));
+        if (p->fast_link_map_changed && fast_link_map(s, p) != 0)
+            return -1;
     }
     if (s->trap.stats->fast_events != before) {
         s->fast_idle_ns = FAST_IDLE_MIN_NS;
@@ -357,6 +372,7 @@ void session_init(struct session *s, const struct mt_options *opt, FILE *log)
     };
     /* attach never pins: the process's CPU affinity is its own. */
     placement_init(&s->placement);
+    s->guardian.fd = -1;
 }
 
 void session_destroy(struct session *s)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include "hooks.h"
 #include "options.h"
+#include "guardian.h"
 #include "placement.h"
 #include "process.h"
 #include "report.h"
@@ -46,6 +47,7 @@ struct session {
     int main_status;
     uint64_t fast_idle_ns;        /* --fast: how long the next idle wait for records is */
     bool tracing_failed;          /* run: an error ended tracing early; error says why */
+    struct guardian guardian;     /* attach: restores the process if memtrace dies */
     char error[1024];             /* why session_run or session_attach failed */
 };
 

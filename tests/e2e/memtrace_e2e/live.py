@@ -137,6 +137,29 @@ def default_int_quit():
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
+def exec_maps(pid):
+    """Executable mappings of PID: memtrace's scratch page would be one."""
+    with open("/proc/%d/maps" % pid) as fh:
+        return sorted(l.split()[0] + " " + (l.split()[5] if len(l.split()) > 5 else "")
+                      for l in fh if l.split()[1][2] == "x")
+
+
+def code_digest(pid):
+    """The bytes of every executable file mapping of PID (int3s and jumps
+    would show)."""
+    digest = {}
+    with open("/proc/%d/maps" % pid) as fh:
+        maps = [l.split() for l in fh]
+    with open("/proc/%d/mem" % pid, "rb") as mem:
+        for f in maps:
+            if f[1][2] != "x" or len(f) < 6 or not f[5].startswith("/"):
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            mem.seek(lo)
+            digest[f[5] + "@" + f[0]] = hashlib.sha1(mem.read(hi - lo)).hexdigest()
+    return digest
+
+
 class AttachTarget:
     """A running fx_attach_target MODE."""
 
@@ -174,24 +197,10 @@ class AttachTarget:
         return None
 
     def exec_maps(self):
-        """Executable mappings: memtrace's scratch page would be one."""
-        with open("/proc/%d/maps" % self.pid) as fh:
-            return sorted(l.split()[0] + " " + (l.split()[5] if len(l.split()) > 5 else "")
-                          for l in fh if l.split()[1][2] == "x")
+        return exec_maps(self.pid)
 
     def code_digest(self):
-        """The bytes of every executable file mapping (int3s would show)."""
-        digest = {}
-        with open("/proc/%d/maps" % self.pid) as fh:
-            maps = [l.split() for l in fh]
-        with open("/proc/%d/mem" % self.pid, "rb") as mem:
-            for f in maps:
-                if f[1][2] != "x" or len(f) < 6 or not f[5].startswith("/"):
-                    continue
-                lo, hi = (int(x, 16) for x in f[0].split("-"))
-                mem.seek(lo)
-                digest[f[5] + "@" + f[0]] = hashlib.sha1(mem.read(hi - lo)).hexdigest()
-        return digest
+        return code_digest(self.pid)
 
     def check_untouched(self, still_stopped=False):
         """After memtrace is gone: as before it came."""

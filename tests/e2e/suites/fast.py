@@ -4,10 +4,17 @@ out of the MEMTRACE_OPTS=--fast second run, whose default-mode runs would
 be --fast too)."""
 import json
 import os
+import re
+import signal
+import subprocess
+import time
 
-from memtrace_e2e.checks import check, check_true, log
+from memtrace_e2e.checks import Failure, base, check, check_true, leak_str, log
+from memtrace_e2e.live import AttachTarget
+from memtrace_e2e.registry import ctest
 from memtrace_e2e.expect import check_exited, check_kinds, check_summary
-from memtrace_e2e.run import json_path_for, load_traced, memtrace, run, trace
+from memtrace_e2e.run import (child_env, finish_traced, json_path_for, load_traced, memtrace,
+                              run, trace)
 
 from suites.performance import PAIRS_N, pairs_bytes
 
@@ -111,14 +118,57 @@ def case_fast_differential(env):
               shape(fast))
 
 
-def case_fast_attach_refused(env):
-    """attach --fast is refused with one line and status 2: leaving a
-    process whose stubs hold calls in flight is not safe enough yet."""
-    p = run([env.memtrace, "attach", "--fast", "1"], "memtrace attach --fast 1")
-    check("exit status", 2, p.returncode)
-    lines = [l for l in p.stderr.splitlines() if l.strip()]
-    check("stderr", ["memtrace: --fast is an option of 'memtrace run' only for now; "
-                     "'memtrace attach' traces with breakpoints"], lines)
+def progress(target):
+    """The last maps= and checks= counts fx_attach_target mapping printed."""
+    out = target.output()
+    maps = re.findall(r"^maps=(\d+)$", out, re.M)
+    checks = re.findall(r"^checks=(\d+)$", out, re.M)
+    return (int(maps[-1]) if maps else 0, int(checks[-1]) if checks else 0)
+
+
+def wait_progress(target, past, what):
+    """Waits (10 s at most) until both counts have grown past PAST."""
+    deadline = time.time() + 10
+    while True:
+        now = progress(target)
+        if now[0] > past[0] and now[1] > past[1]:
+            return now
+        if target.proc.poll() is not None or time.time() > deadline:
+            raise Failure("%s: the target made no progress (%r then %r, exit status %r): %r"
+                          % (what, past, now, target.proc.poll(), target.output()[-300:]))
+        time.sleep(0.1)
+
+
+@ctest(timeout=120)
+def case_fast_attach_memtrace_killed(env):
+    """memtrace attach --fast is SIGKILLed while 8 threads allocate and the
+    main thread maps and unmaps memory (mmap stays on an int3): the process
+    lives on untraced, its allocations and mappings keep working, and it
+    exits 0 with every check right. Its guardian put the bytes under the
+    int3s back and switched the stubs to pass calls through."""
+    target = AttachTarget(env, "mapping")
+    try:
+        mt = subprocess.Popen([env.memtrace, "attach", "--fast", str(target.pid)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=child_env())
+        deadline = time.time() + 10
+        while target.status_field("TracerPid") != str(mt.pid):
+            if time.time() > deadline or mt.poll() is not None:
+                raise Failure("memtrace did not attach (status %r)" % mt.poll())
+            time.sleep(0.02)
+        wait_progress(target, wait_progress(target, progress(target), "attached"), "attached")
+        mt.kill()
+        mt.wait()
+        log(mt.stderr.read().decode("utf-8", "replace"))
+        mt.stderr.close()
+        killed_at = progress(target)
+        wait_progress(target, wait_progress(target, killed_at, "after SIGKILL"), "after SIGKILL")
+        check("TracerPid once memtrace is gone", "0", target.status_field("TracerPid"))
+        check_true("the target reported no failure", "FAIL" not in target.output(),
+                   target.output()[-300:])
+        target.finish()
+    finally:
+        target.kill()
 
 
 def totals(t):
@@ -160,3 +210,75 @@ def case_fast_tiny_ring_processes(env):
                   s["allocations"] - s["frees"], s["unfreed"]["blocks"])
             check_true("%s: the handler allocated" % what, s["allocations"] > 100,
                        repr(s["allocations"]))
+
+
+@ctest(timeout=120)
+def case_fast_attach_dlopen_after_attach(env):
+    """attach --fast, then the process dlopens a library and leaks through
+    it: the link-map hook is on a stub too (no int3 stopped the program at
+    the dlopen), memtrace reads the new library when it drains that record,
+    and the leak's frames name the library's function and the caller's
+    line."""
+    lib = env.path("libfx_modules_dl.so")
+    out_path = os.path.join(env.tmp, "late.out")
+    out = open(out_path, "w+")
+    argv = [env.fixture("hostile_modules"), "late", lib]
+    target = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.STDOUT, env=child_env())
+
+    def wait_output(text):
+        deadline = time.time() + 10
+        while text not in open(out_path).read():
+            if target.poll() is not None or time.time() > deadline:
+                raise Failure("fx_hostile_modules late printed no %r: %r"
+                              % (text, open(out_path).read()))
+            time.sleep(0.02)
+    try:
+        wait_output("ready=")
+        json_path = json_path_for(env, "attach_late_dlopen")
+        mt = subprocess.Popen([env.memtrace, "attach", "--fast", "--stats", "--json", json_path,
+                               str(target.pid)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+        deadline = time.time() + 10
+        while tracer_pid(target.pid) != mt.pid:
+            if time.time() > deadline or mt.poll() is not None:
+                raise Failure("memtrace did not attach (status %r)" % mt.poll())
+            time.sleep(0.02)
+        time.sleep(0.5)
+        os.kill(target.pid, signal.SIGUSR1)
+        wait_output("loaded=1")
+        time.sleep(0.5)
+        mt.send_signal(signal.SIGINT)
+        stdout, stderr = mt.communicate(timeout=60)
+        p = subprocess.CompletedProcess(mt.args, mt.returncode, stdout.decode("utf-8", "replace"),
+                                        stderr.decode("utf-8", "replace"))
+        t = finish_traced(env, p, json_path, 0, [argv], mode="attach")
+        check("process end", "detached", t.process["end"])
+        check("errors", [], t.errors)
+        stats = fast_stats(t)
+        check("traps at the link-map hook, at allocator entries", (0, 0),
+              (stats["rendezvous_traps"], stats["entry_traps"]))
+        line = env.line("hostile_modules", "late_leak")
+        recs = [r for r in t.leaks if r["stack"] and r["stack"][0].get("function") == "modules_dl_alloc"]
+        check("leak records allocated in the library loaded after attach", 1, len(recs))
+        top, caller = recs[0]["stack"][0], recs[0]["stack"][1]
+        check("its frames: the library's function and module, then the caller's line",
+              ("modules_dl.c", lib, "late_mode", line),
+              (base(top.get("file")), top.get("module"), caller.get("function"), caller.get("line")))
+        check_true("64-byte blocks: %s" % leak_str(recs[0]), recs[0]["bytes"] % 64 == 0)
+        os.kill(target.pid, signal.SIGTERM)
+        check("target exit status", 0, target.wait(timeout=30))
+        check_true("target printed ok=N", "\nok=" in open(out_path).read())
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+        out.close()
+
+
+def tracer_pid(pid):
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return None

@@ -832,6 +832,23 @@ static void test_glibc_allocator_entries(void **state)
     close(fd);
 }
 
+/* ld.so's _dl_debug_state: a lone ret, then padding to the next function. */
+static void test_padding_len(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = {
+        0xc3,                                                             /* ret */
+        0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00, /* data16 cs nopw */
+        0x0f, 0x1f, 0x40, 0x00,                                           /* nopl 0(%rax) */
+        0x48, 0x8d, 0x05, 0xa1, 0x20, 0x03, 0x00,                         /* lea: code again */
+    };
+    assert_int_equal(insn_padding_len(code + 1, sizeof(code) - 1, 0x2061), 15);
+    assert_int_equal(insn_padding_len(code, sizeof(code), 0x2060), 0);
+    static const uint8_t traps[] = { 0xcc, 0xcc, 0x90, 0x55 };   /* int3 int3 nop push */
+    assert_int_equal(insn_padding_len(traps, sizeof(traps), 0x1000), 3);
+    assert_int_equal(insn_padding_len(traps, 0, 0x1000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_describe),
         cmocka_unit_test(test_relocated_slots_run),
         cmocka_unit_test(test_glibc_allocator_entries),
+        cmocka_unit_test(test_padding_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
