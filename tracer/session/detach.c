@@ -66,11 +66,14 @@ static int fast_stop_stubs(struct process *p, pid_t tid)
 
 /* --fast: once the leak scan has run, the stubs stop recording and the
  * functions get their bytes back; then threads still inside a call made
- * through a stub (a malloc waiting for its arena's lock) run until they are
- * out of it: the process is let go and parked again, a few milliseconds at
- * a time, so the stub code can be unmapped. */
-#define FAST_QUIESCE_NS 300000000u
-#define FAST_QUIESCE_PAUSE_NS 2000000
+ * through a stub (a malloc waiting for its arena's lock, a wait for room in
+ * the ring) run until they are out of it: the process is let go and parked
+ * again, so the stub code can be unmapped. The pause grows each time: with
+ * more runnable threads than CPUs, a thread may not run at all in a short
+ * one. */
+#define FAST_QUIESCE_NS 3000000000u
+#define FAST_QUIESCE_PAUSE_NS 1000000u
+#define FAST_QUIESCE_PAUSE_MAX_NS 64000000u
 
 static void fast_quiesce(struct session *s)
 {
@@ -88,6 +91,7 @@ static void fast_quiesce(struct session *s)
         fast_ring_release(&p->fast_ring);
         any = true;
     }
+    uint64_t pause_ns = FAST_QUIESCE_PAUSE_NS;
     while (any && mt_now_ns() < give_up) {
         bool busy = false;
         for (struct process *p = s->procs; p && !busy; p = p->next)
@@ -95,8 +99,9 @@ static void fast_quiesce(struct session *s)
                 busy = p->end == END_RUNNING && th->parked && !th->exiting && in_stub(p, th);
         if (!busy || park_release_all(s) != 0)
             return;
-        struct timespec pause = { 0, FAST_QUIESCE_PAUSE_NS };
+        struct timespec pause = { 0, (long)pause_ns };
         nanosleep(&pause, NULL);
+        pause_ns = pause_ns * 2 > FAST_QUIESCE_PAUSE_MAX_NS ? FAST_QUIESCE_PAUSE_MAX_NS : pause_ns * 2;
         s->park_deadline_ns = mt_now_ns() + LEAVE_PARK_WAIT_NS;
         if (park_all(s) != 0)
             return;
