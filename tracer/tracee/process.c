@@ -120,6 +120,8 @@ void process_destroy(struct process *p)
         free(p->scan);
     }
     free(p->exited_sps);
+    free(p->fast_reallocs);
+    free(p->fast_unqueued);
     if (p->symbolizer)
         symbolizer_destroy(p->symbolizer);
     free(p);

@@ -137,6 +137,24 @@ def default_int_quit():
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
+def tracer_pid(pid):
+    """The TracerPid /proc shows for PID, or None."""
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return None
+
+
+def wait_traced_by(pid, tracer, timeout=10):
+    """Waits until the process TRACER (a Popen) traces PID."""
+    deadline = time.time() + timeout
+    while tracer_pid(pid) != tracer.pid:
+        if time.time() > deadline or tracer.poll() is not None:
+            raise Failure("memtrace did not attach (status %r)" % tracer.poll())
+        time.sleep(0.02)
+
+
 def exec_maps(pid):
     """Executable mappings of PID: memtrace's scratch page would be one."""
     with open("/proc/%d/maps" % pid) as fh:

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from memtrace_e2e.checks import Failure, base, check, check_true, leak_str, log
-from memtrace_e2e.live import AttachTarget
+from memtrace_e2e.live import AttachTarget, wait_traced_by
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.expect import check_exited, check_kinds, check_summary
 from memtrace_e2e.run import (child_env, finish_traced, json_path_for, load_traced, memtrace,
@@ -151,11 +151,7 @@ def case_fast_attach_memtrace_killed(env):
         mt = subprocess.Popen([env.memtrace, "attach", "--fast", str(target.pid)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, env=child_env())
-        deadline = time.time() + 10
-        while target.status_field("TracerPid") != str(mt.pid):
-            if time.time() > deadline or mt.poll() is not None:
-                raise Failure("memtrace did not attach (status %r)" % mt.poll())
-            time.sleep(0.02)
+        wait_traced_by(target.pid, mt)
         wait_progress(target, wait_progress(target, progress(target), "attached"), "attached")
         mt.kill()
         mt.wait()
@@ -239,11 +235,7 @@ def case_fast_attach_dlopen_after_attach(env):
         mt = subprocess.Popen([env.memtrace, "attach", "--fast", "--stats", "--json", json_path,
                                str(target.pid)], stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
-        deadline = time.time() + 10
-        while tracer_pid(target.pid) != mt.pid:
-            if time.time() > deadline or mt.poll() is not None:
-                raise Failure("memtrace did not attach (status %r)" % mt.poll())
-            time.sleep(0.02)
+        wait_traced_by(target.pid, mt)
         time.sleep(0.5)
         os.kill(target.pid, signal.SIGUSR1)
         wait_output("loaded=1")
@@ -274,11 +266,3 @@ def case_fast_attach_dlopen_after_attach(env):
             target.kill()
             target.wait()
         out.close()
-
-
-def tracer_pid(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for line in fh:
-            if line.startswith("TracerPid:"):
-                return int(line.split()[1])
-    return None

@@ -10,6 +10,7 @@ import tempfile
 import time
 
 from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
+from memtrace_e2e.live import wait_traced_by
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import child_env
 
@@ -187,14 +188,6 @@ def case_debug_file_fifo(env):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def tracer_pid(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for line in fh:
-            if line.startswith("TracerPid:"):
-                return int(line.split()[1])
-    return None
-
-
 @ctest(timeout=90)
 def case_attach_program_patches_what_memtrace_changed(env):
     """While memtrace is attached, the process writes a `ret` over the
@@ -225,11 +218,7 @@ def case_attach_program_patches_what_memtrace_changed(env):
             mt = subprocess.Popen([env.memtrace, "attach", str(proc.pid)],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=child_env())
-            deadline = time.time() + 10
-            while tracer_pid(proc.pid) != mt.pid:
-                if time.time() > deadline or mt.poll() is not None:
-                    raise Failure("memtrace did not attach (status %r)" % mt.poll())
-                time.sleep(0.05)
+            wait_traced_by(proc.pid, mt)
             time.sleep(0.5)   # hooks planted once the attached line is out
             os.kill(proc.pid, signal.SIGUSR1)
             wait_for("patched=")

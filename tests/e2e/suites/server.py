@@ -11,17 +11,9 @@ import tempfile
 import time
 
 from memtrace_e2e.checks import Failure, check, check_true, log
-from memtrace_e2e.live import code_digest, exec_maps
+from memtrace_e2e.live import code_digest, exec_maps, tracer_pid, wait_traced_by
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import child_env, finish_traced, json_path_for
-
-
-def tracer_pid(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for line in fh:
-            if line.startswith("TracerPid:"):
-                return int(line.split()[1])
-    return None
 
 
 class Redis:
@@ -90,11 +82,7 @@ def attach_fast(env, server, name):
                            str(server.pid)],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=child_env())
-    deadline = time.time() + 10
-    while tracer_pid(server.pid) != mt.pid:
-        if time.time() > deadline or mt.poll() is not None:
-            raise Failure("memtrace did not attach (status %r)" % mt.poll())
-        time.sleep(0.02)
+    wait_traced_by(server.pid, mt)
     time.sleep(0.5)   # the stubs are in once the process runs again
     return mt, json_path
 
