@@ -45,6 +45,7 @@
 #define FAST_RING_READ 64        /* tickets below this are consumed (memtrace writes it) */
 #define FAST_RING_FULL_WAITS 128 /* times a stub found the ring full */
 #define FAST_RING_DOORBELL 192   /* futex word: a stub found the ring full */
+#define FAST_RING_WAITERS 384    /* stubs sleeping on READ (futex) for room */
 /* The frees memtrace judged good, for the stubs to run: memtrace appends
  * at the tail, any stub takes from the head (lock cmpxchg). A bad free is
  * never queued, so the program's allocator never sees it. */

@@ -288,6 +288,17 @@ void fast_ring_pop(struct fast_ring *fr)
     __atomic_store_n(ring_word(fr, FAST_RING_READ), fr->read, __ATOMIC_RELEASE);
 }
 
+void fast_ring_wake_writers(const struct fast_ring *fr)
+{
+    if (!fr->local)
+        return;
+    /* READ was stored before; a stub counts itself, then reads READ. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(ring_word(fr, FAST_RING_WAITERS), __ATOMIC_RELAXED) != 0)
+        syscall(SYS_futex, (uint32_t *)(fr->local + FAST_RING_READ), FUTEX_WAKE, INT32_MAX, NULL,
+                NULL, 0);
+}
+
 uint64_t fast_ring_pending(const struct fast_ring *fr)
 {
     return fr->local ? __atomic_load_n(ring_word(fr, FAST_RING_WRITE), __ATOMIC_ACQUIRE) - fr->read

@@ -69,6 +69,8 @@ void fast_ring_release(struct fast_ring *fr);
 const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped);
 /* The record fast_ring_peek returned is done with: its slot is free. */
 void fast_ring_pop(struct fast_ring *fr);
+/* Wakes the stubs sleeping for room in the ring, if any (after pops). */
+void fast_ring_wake_writers(const struct fast_ring *fr);
 /* Records written but not consumed yet (complete or not). */
 uint64_t fast_ring_pending(const struct fast_ring *fr);
 uint64_t fast_ring_full_waits(const struct fast_ring *fr);

@@ -234,9 +234,12 @@ record:
         mov     qword ptr [r11 + FAST_REC_SEQ], rax     /* published last */
 9:      ret
 
-/* The ring is full: wake memtrace, give the CPU away, and find out whether
- * memtrace still exists; if not, turn this process's stubs off. Keeps rdx,
- * r8, r9 (syscall takes rcx and r11). Bounded: each call returns. */
+/* The ring is full: wake memtrace, find out whether it still exists (if
+ * not, turn this process's stubs off), then sleep until memtrace makes room
+ * (it wakes the sleepers on READ) or 1 ms passes, so the CPU goes to
+ * memtrace rather than to threads spinning on a full ring. Keeps rdx, r8,
+ * r9 (syscall takes rcx and r11). Bounded: each call returns; a signal
+ * ends the sleep. */
 ring_full:
         lock inc qword ptr [r10 + FAST_RING_FULL_WAITS]
         push    rdx
@@ -255,9 +258,28 @@ ring_full:
         cmp     rax, -3                 /* ESRCH */
         jne     13f
         mov     qword ptr [rip + CTL + FAST_CTL_RING], 0
-13:     mov     eax, 24                 /* sched_yield */
+        jmp     17f
+        /* Counted as a sleeper before READ is read again (lock: a full
+         * barrier): memtrace stores READ, then reads the count, so either
+         * the room is seen here or memtrace wakes this thread. */
+13:     mov     r10, qword ptr [rsp]
+        lock inc qword ptr [r10 + FAST_RING_WAITERS]
+        mov     rax, qword ptr [r10 + FAST_RING_READ]
+        mov     rdx, rax
+        add     rax, qword ptr [rip + CTL + FAST_CTL_CAP]
+        cmp     qword ptr [rsp + 24], rax       /* the ticket */
+        jb      18f                     /* room already */
+        lea     rdi, [r10 + FAST_RING_READ]
+        xor     esi, esi                /* FUTEX_WAIT while READ's low word is edx */
+        push    1000000                 /* 1 ms */
+        push    0
+        mov     r10, rsp
+        mov     eax, 202
         syscall
-        pop     r10
+        add     rsp, 16
+        mov     r10, qword ptr [rsp]
+18:     lock dec qword ptr [r10 + FAST_RING_WAITERS]
+17:     pop     r10
         pop     r9
         pop     r8
         pop     rdx

@@ -411,6 +411,7 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
     if (p->nfast_unqueued)
         flush_unqueued(p);
     const uint8_t *rec;
+    unsigned since_wake = 0;
     while ((rec = fast_ring_peek(&p->fast_ring, stopped))) {
         uint64_t ticket = p->fast_ring.read;
         int err = apply_record(ctx, p, rec, ticket);
@@ -418,7 +419,13 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
         ctx->stats->fast_events++;
         if (err)
             return err;
+        /* Threads sleeping on a full ring go on once there is room. */
+        if (++since_wake == 64) {
+            fast_ring_wake_writers(&p->fast_ring);
+            since_wake = 0;
+        }
     }
+    fast_ring_wake_writers(&p->fast_ring);
     ctx->stats->fast_cut_short += fr->cut_short - cut;
     return 0;
 }
