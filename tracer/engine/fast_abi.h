@@ -39,6 +39,8 @@
 #define FAST_FLAG_AFTER 2        /* a record after it returns (every allocation) */
 #define FAST_FLAG_MEMPTR 4       /* posix_memalign: the block is at *rdi on success */
 #define FAST_FLAG_DEFER 8        /* free: recorded, not run; memtrace queues it once judged */
+#define FAST_FLAG_NO_QUEUE 16    /* runs no queued free: called with the allocator's lock
+                                  * held (malloc's own mmap) or the loader's */
 
 /* The ring's header, each counter on a cache line of its own. */
 #define FAST_RING_WRITE 0        /* next ticket to hand out */

@@ -61,8 +61,10 @@ fast_entry:
         mov     qword ptr [rsp + FR_R9], r9
         mov     qword ptr [rsp + FR_BLOCK], 0
         mov     qword ptr [rsp + FR_PAIR], 0
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_NO_QUEUE
+        jnz     19f
         call    run_deferred_frees
-        mov     rdi, qword ptr [rsp + FR_RDI]
+19:     mov     rdi, qword ptr [rsp + FR_RDI]
         mov     rsi, qword ptr [rsp + FR_RSI]
         mov     rdx, qword ptr [rsp + FR_RDX]
         mov     r11, qword ptr [rsp + FR_DESC]
@@ -286,5 +288,9 @@ ring_full:
         mov     qword ptr [rsp - 24], 0         /* r9: a block's address */
         ret
 memtrace_fast_stub_end:
+        /* The thunks start 1024 bytes in (FAST_THUNKS_OFFSET, fast_patch.h). */
+        .if (memtrace_fast_stub_end - memtrace_fast_stub_begin) > 1024
+        .error "the --fast stub outgrew the 1024 bytes before the thunks"
+        .endif
 
         .section .note.GNU-stack, "", @progbits

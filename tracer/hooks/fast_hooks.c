@@ -29,7 +29,9 @@ static uint32_t fast_flags(enum alloc_fn fn, bool defer_frees)
     case FN_POSIX_MEMALIGN:
         return FAST_FLAG_AFTER | FAST_FLAG_MEMPTR;
     default:
-        return FAST_FLAG_AFTER;
+        /* The mapping family is called from inside malloc too, with an
+         * arena locked: a queued free run there would wait for it forever. */
+        return FAST_FLAG_AFTER | (alloc_fn_is_mapping(fn) ? FAST_FLAG_NO_QUEUE : 0);
     }
 }
 
@@ -94,7 +96,8 @@ static void patch_link_map_hook(struct process *p, pid_t tid)
             len += insn_padding_len(code + len, sizeof(code) - len, bp->addr + len);
             if (
                 fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, FAST_FN_LINK_MAP,
-                                 FAST_FLAG_AFTER, code, len, why, sizeof(why)) == 0)
+                                 FAST_FLAG_AFTER | FAST_FLAG_NO_QUEUE, code, len, why,
+                                 sizeof(why)) == 0)
                 return;
         }
         mt_warn("pid %d: the link-map hook stays on a breakpoint (--fast cannot move "

@@ -79,8 +79,9 @@ static int setup(void **state)
     w.ring = mmap(NULL, FAST_RING_SLOTS + (CAP << SLOT_SHIFT), PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(w.ring != MAP_FAILED);
-    memcpy(w.region, memtrace_fast_stub_begin,
-           (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin);
+    size_t stub_len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
+    assert_true(stub_len <= FAST_THUNKS_OFFSET);   /* the thunks follow it */
+    memcpy(w.region, memtrace_fast_stub_begin, stub_len);
     static struct fast_patches fp;
     fast_patches_init(&fp, (mt_addr)w.region);
     char why[256] = "";
