@@ -124,6 +124,12 @@ int fast_ring_setup(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
 {
     (void)tracer;
     memset(fr, 0, sizeof(*fr));
+    /* Two labels of one assembled blob (fast_stub.S). */
+    size_t stub_len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
+    if (stub_len > FAST_THUNKS_OFFSET) {   /* unit_fast_stub checks it too */
+        snprintf(why, why_len, "the --fast stub (%zu bytes) overlaps its thunks", stub_len);
+        return -ENOSPC;
+    }
     int64_t res;
     int err = place_region(tid, gadget, hint, &res);
     if (err) {
@@ -132,8 +138,6 @@ int fast_ring_setup(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
         return err;
     }
     fr->region = (mt_addr)res;
-    /* Two labels of one assembled blob (fast_stub.S). */
-    size_t stub_len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
     err = call(tid, gadget, SYS_madvise, fr->region + FAST_CTL_OFFSET, FAST_PAGE, MADV_WIPEONFORK,
                0, 0, 0, &res);
     if (err)

@@ -288,9 +288,5 @@ ring_full:
         mov     qword ptr [rsp - 24], 0         /* r9: a block's address */
         ret
 memtrace_fast_stub_end:
-        /* The thunks start 1024 bytes in (FAST_THUNKS_OFFSET, fast_patch.h). */
-        .if (memtrace_fast_stub_end - memtrace_fast_stub_begin) > 1024
-        .error "the --fast stub outgrew the 1024 bytes before the thunks"
-        .endif
 
         .section .note.GNU-stack, "", @progbits
