@@ -413,9 +413,13 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
     fr->full_waits_seen = waits;
     if (p->nfast_unqueued)
         flush_unqueued(p);
+    /* Only what was written before the drain began: threads that write
+     * faster than memtrace applies would keep it here for ever, deaf to its
+     * deadline, its signals and the program's stops. */
+    uint64_t end = fr->read + fast_ring_pending(fr);
     const uint8_t *rec;
     unsigned since_wake = 0;
-    while ((rec = fast_ring_peek(&p->fast_ring, stopped))) {
+    while (fr->read < end && (rec = fast_ring_peek(fr, stopped))) {
         uint64_t ticket = p->fast_ring.read;
         int err = apply_record(ctx, p, rec, ticket);
         fast_ring_pop(&p->fast_ring);

@@ -86,6 +86,19 @@ static _Noreturn void guard(int in, int mem)
     _exit(0);
 }
 
+/* Without close_range (a kernel before 5.9, a seccomp filter), one by one
+ * up to the descriptor limit. */
+static void close_fds(unsigned first, unsigned last)
+{
+    if (close_range(first, last, 0) == 0)
+        return;
+    long limit = sysconf(_SC_OPEN_MAX);
+    if (limit < 0 || limit > 65536)
+        limit = 65536;
+    for (unsigned fd = first; fd <= last && fd < (unsigned)limit; fd++)
+        close((int)fd);
+}
+
 int guardian_start(struct guardian *g, pid_t target, char *why, size_t why_len)
 {
     g->fd = -1;
@@ -126,8 +139,8 @@ int guardian_start(struct guardian *g, pid_t target, char *why, size_t why_len)
             _exit(1);
         /* Nothing else of memtrace's: an open pipe of its stderr would keep
          * whoever reads it waiting for the guardian. */
-        close_range(0, 2, 0);
-        close_range(5, ~0u, 0);
+        close_fds(0, 2);
+        close_fds(5, ~0u);
         guard(3, 4);
     }
     close(sv[1]);

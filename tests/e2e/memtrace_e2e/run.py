@@ -38,15 +38,42 @@ def run(cmd, what, extra_env=None):
     """Runs CMD (stdin /dev/null) to completion; output decoded."""
     log("$ %s%s" % ("".join("%s=%s " % kv for kv in (extra_env or {}).items()),
                     " ".join(shlex.quote(c) for c in cmd)))
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=child_env(extra_env))
     try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=RUN_TIMEOUT, env=child_env(extra_env))
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise Failure("%s: still running after %d s" % (what, RUN_TIMEOUT))
+        raise Failure("%s: still running after %d s\n%s" % (what, RUN_TIMEOUT, hung(proc)))
+    p = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     log("  (%s finished with status %d)" % (what, p.returncode))
     p.stdout = p.stdout.decode("utf-8", "replace")
     p.stderr = p.stderr.decode("utf-8", "replace")
     return p
+
+
+def hung(proc):
+    """What can be learnt of a command that did not finish: whether it
+    exited (and something else holds its output open), where in the kernel
+    it waits, and the stderr it wrote; then it is killed."""
+    lines = []
+    if proc.poll() is not None:
+        lines.append("it exited with status %d; another process holds its output open"
+                     % proc.returncode)
+    else:
+        for name in ("wchan", "syscall"):
+            try:
+                with open("/proc/%d/%s" % (proc.pid, name)) as fh:
+                    lines.append("its %s: %s" % (name, fh.read().strip()))
+            except OSError as e:
+                lines.append("its %s: %s" % (name, e))
+        proc.send_signal(signal.SIGTERM)   # asks memtrace to stop: its warnings say where it waited
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    lines.append("its stderr (last 6000 chars):\n" + err.decode("utf-8", "replace")[-6000:])
+    return "\n".join(lines)
 
 
 def exit_status(returncode):
