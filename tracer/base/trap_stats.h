@@ -19,7 +19,8 @@
     X(allocator_frees)    /* frees of unknown blocks by the allocator's own code */   \
     X(fast_events)        /* --fast: records taken from the ring, without a trap */  \
     X(fast_full_waits)    /* --fast: times a call found the ring full and waited */  \
-    X(fast_cut_short)     /* --fast: records a thread began and died before ending */
+    X(fast_cut_short)     /* --fast: records a thread began and died before ending */ \
+    X(fast_apply_us)      /* --fast: memtrace's time applying records */
 
 /* X for a struct of counters: one uint64_t field per name. */
 #define MT_STATS_FIELD(name) uint64_t name;

@@ -30,6 +30,7 @@ struct fast_ring {
     uint64_t consumed, cut_short;
     uint64_t full_waits_seen;  /* the stubs' count of full-ring waits, as last read */
     uint64_t rel_tail;         /* frees queued for the stubs so far */
+    uint64_t apply_ns;         /* memtrace's time applying records, under 1 µs not yet counted */
 };
 
 /* Maps the region near hint (code pages writable until sealed, the

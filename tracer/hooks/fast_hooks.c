@@ -94,10 +94,9 @@ static void patch_link_map_hook(struct process *p, pid_t tid)
              * alignment padding after it, which nothing branches to. */
             size_t len = (size_t)size;
             len += insn_padding_len(code + len, sizeof(code) - len, bp->addr + len);
-            if (
-                fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, FAST_FN_LINK_MAP,
-                                 FAST_FLAG_AFTER | FAST_FLAG_NO_QUEUE, code, len, why,
-                                 sizeof(why)) == 0)
+            uint32_t flags = FAST_FLAG_AFTER | FAST_FLAG_NO_QUEUE;
+            if (fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, FAST_FN_LINK_MAP,
+                                 flags, code, len, why, sizeof(why)) == 0)
                 return;
         }
         mt_warn("pid %d: the link-map hook stays on a breakpoint (--fast cannot move "
@@ -142,9 +141,10 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
             continue;
         }
         size_t len = size < sizeof(code) ? (size_t)size : sizeof(code);
+        uint32_t flags = fast_flags(fn, set->defer_frees);
         if (bp_read_code(&p->bps, p->remote, tid, bp->addr, code, len) != 0 ||
-            fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, fast_flags(fn, set->defer_frees), code,
-                             len, pwhy, sizeof(pwhy)) != 0) {
+            fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, flags, code, len,
+                             pwhy, sizeof(pwhy)) != 0) {
             mt_warn("pid %d: %s stays on a breakpoint (--fast cannot move it): %s", p->pid,
                     alloc_fn_name(fn), pwhy);
             continue;
@@ -154,6 +154,7 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
         patch_link_map_hook(p, tid);
     const struct fast_patch *free_patch = fast_patches_of(&p->fast_patches, FN_FREE);
     params.free_orig = free_patch ? free_patch->relocated : 0;
+    p->fast_frees_deferred = free_patch && (free_patch->flags & FAST_FLAG_DEFER);
     if ((err = fast_ring_arm(&p->fast_ring, p->remote, tid, p->scratch.syscall_gadget, &params,
                              getpid()))) {
         snprintf(why, why_len, "pid %d: arming the stubs: %s", p->pid, strerror(-err));
@@ -269,13 +270,6 @@ static void flush_unqueued(struct process *p)
     p->nfast_unqueued -= done;
 }
 
-/* Whether p's free stub holds each free back for memtrace's verdict. */
-static bool frees_deferred(const struct process *p)
-{
-    const struct fast_patch *fp = fast_patches_of(&p->fast_patches, FN_FREE);
-    return fp && (fp->flags & FAST_FLAG_DEFER);
-}
-
 /* A free or a realloc's old block, before the allocator sees it. Returns
  * the stack of the call (when it got one) in *stack. */
 static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
@@ -293,7 +287,7 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
         /* A deferred free is never run (it is not queued); a realloc, or
          * a free under attach, is: its stub does not wait for the verdict. */
         bad.stack = record_stack(ctx, p, rec);
-        bad.ran = fn != FN_FREE || !frees_deferred(p);
+        bad.ran = fn != FN_FREE || !p->fast_frees_deferred;
         hooks_describe_bad_pointer(process_heap(p), thread_of_sp(p, rec),
                                    fast_rec_u64(rec, FAST_REC_RSP), &bad);
         return hooks_report_bad_free(ctx, process_heap(p), &bad);
@@ -351,7 +345,7 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         int err = judge(ctx, p, rec, fn, call.args[0], &verdict, &stack);
         if (err || (verdict != FREE_OK && verdict != FREE_UNTRACKED))
             return err;
-        if (frees_deferred(p) && (err = queue_free(p, call.args[0])))
+        if (p->fast_frees_deferred && (err = queue_free(p, call.args[0])))
             return err;
         if (verdict == FREE_UNTRACKED)
             return 0;
@@ -417,15 +411,17 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
      * faster than memtrace applies would keep it here for ever, deaf to its
      * deadline, its signals and the program's stops. */
     uint64_t end = fr->read + fast_ring_pending(fr);
+    uint64_t began = end > fr->read ? mt_now_ns() : 0;
     const uint8_t *rec;
     unsigned since_wake = 0;
+    int err = 0;
     while (fr->read < end && (rec = fast_ring_peek(fr, stopped))) {
         uint64_t ticket = p->fast_ring.read;
-        int err = apply_record(ctx, p, rec, ticket);
+        err = apply_record(ctx, p, rec, ticket);
         fast_ring_pop(&p->fast_ring);
         ctx->stats->fast_events++;
         if (err)
-            return err;
+            break;
         /* Threads sleeping on a full ring go on once there is room. */
         if (++since_wake == 64) {
             fast_ring_wake_writers(&p->fast_ring);
@@ -434,5 +430,11 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
     }
     fast_ring_wake_writers(&p->fast_ring);
     ctx->stats->fast_cut_short += fr->cut_short - cut;
-    return 0;
+    if (began) {
+        /* Kept in ns between drains: most take a few µs. */
+        fr->apply_ns += mt_now_ns() - began;
+        ctx->stats->fast_apply_us += fr->apply_ns / 1000;
+        fr->apply_ns %= 1000;
+    }
+    return err;
 }

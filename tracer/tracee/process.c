@@ -264,6 +264,7 @@ struct process *process_fork(const struct process *parent, pid_t child)
     /* The stub code and the patched functions are the child's too; its
      * control page is wiped (no ring) until it gets a ring of its own. */
     p->fast_patches = parent->fast_patches;
+    p->fast_frees_deferred = parent->fast_frees_deferred;
     p->fast_ring.region = parent->fast_ring.region;
     p->at_entry = parent->at_entry;
     p->at_base = parent->at_base;

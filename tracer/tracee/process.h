@@ -58,6 +58,7 @@ struct process {
     mt_addr *fast_unqueued;             /* --fast: judged frees waiting for queue room */
     size_t nfast_unqueued, fast_unqueued_cap;
     bool fast_link_map_changed;         /* --fast: the link-map hook's stub recorded a call */
+    bool fast_frees_deferred;           /* --fast: the free stub holds frees for the verdict */
     struct alloc_model model;
     struct map_table maps;          /* the program's own mappings (mmap, shmat) */
     struct shm_table shms;          /* SysV segments it created or attached */
