@@ -373,6 +373,26 @@ int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t
     return rc;
 }
 
+bool procfs_words_have(const char *words, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *w = words; *w;) {
+        w += strspn(w, " \t\n");
+        size_t len = strcspn(w, " \t\n");
+        if (len == n && n > 0 && strncmp(w, word, n) == 0)
+            return true;
+        w += len;
+    }
+    return false;
+}
+
+bool procfs_shadow_stack(pid_t pid, pid_t tid)
+{
+    char features[256];
+    return procfs_status_field(pid, tid, "x86_Thread_features", features, sizeof(features)) == 0 &&
+           procfs_words_have(features, "shstk");
+}
+
 int procfs_parse_stat_field(const char *buf, unsigned field, unsigned long *value)
 {
     /* The comm field (2) may hold spaces and parentheses: count fields

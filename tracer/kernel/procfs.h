@@ -78,6 +78,13 @@ void procfs_host_path(pid_t pid, const char *target_path, char *out, size_t len)
 int procfs_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t len);
 /* One line of a status file: true with the value in out when it is key's. */
 bool procfs_parse_status_line(const char *line, const char *key, char *out, size_t len);
+/* Whether a list of words (a status value such as x86_Thread_features'
+ * "shstk wrss") holds word. */
+bool procfs_words_have(const char *words, const char *word);
+/* Whether thread tid of pid (0: the main thread) runs with a user shadow
+ * stack (x86 CET, Linux 6.6+): x86_Thread_features lists shstk. False
+ * where the kernel has no such line. */
+bool procfs_shadow_stack(pid_t pid, pid_t tid);
 /* Numeric field number `field` (3.., as proc(5) numbers them) of
  * /proc/PID/stat: 9 is the flags word, 47 start_brk (where the program
  * break began: the bottom of malloc's main heap). */

@@ -73,6 +73,30 @@ static void image_go_fast(struct session *s, struct process *p, pid_t tid)
     }
 }
 
+/* Under a user shadow stack (x86 CET) a return that does not go back to
+ * its call site is a control-protection fault: the process dies. The
+ * default mode sends the returns of allocation functions through memtrace
+ * (return stubs, the trampoline); --fast's stubs call the function and
+ * return where they were called from. So p is traced only when every
+ * function whose result memtrace reads is on a stub. */
+static int refuse_shadow_stack(struct session *s, const struct process *p)
+{
+    if (!procfs_shadow_stack(p->pid, 0))
+        return 0;
+    for (size_t i = 0; i < p->bps.n; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        enum alloc_fn fn = (enum alloc_fn)bp->tag;
+        if (bp->role != BP_HOOK_ENTRY || alloc_fn_is_watch_point(fn) || !alloc_fn_needs_return(fn))
+            continue;
+        return session_fail(s, "pid %d runs with a shadow stack (x86_Thread_features: shstk), "
+                            "which forbids the return redirection %s needs%s", p->pid,
+                            alloc_fn_name(fn),
+                            s->opt->fast ? ": --fast could not move it to a stub"
+                                         : "; trace it with --fast");
+    }
+    return 0;
+}
+
 /* Whether p's malloc carries an entry hook. */
 static bool malloc_hooked(const struct process *p)
 {
@@ -261,6 +285,7 @@ int image_on_exec(struct session *s, struct thread *th, bool *detached)
         p->hooks_ready = n > 0;
         warn_if_malloc_unhooked(p);
         image_go_fast(s, p, pid);
+        return refuse_shadow_stack(s, p);
     }
     return 0;
 }
@@ -284,7 +309,7 @@ int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
     warn_if_malloc_unhooked(p);
     image_go_fast(s, p, tid);
     guardian_watch(&s->guardian, p);
-    return 0;
+    return refuse_shadow_stack(s, p);
 }
 
 /* Maps the scratch page, reads the link map and plants the hooks, with
@@ -310,5 +335,5 @@ int image_install_live(struct session *s, struct process *p)
     p->exec_seen = true;
     image_go_fast(s, p, tid);
     guardian_watch(&s->guardian, p);
-    return 0;
+    return refuse_shadow_stack(s, p);
 }

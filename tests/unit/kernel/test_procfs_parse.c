@@ -1,4 +1,4 @@
-/* procfs parsers: /proc/PID/cmdline as the kernel writes it. */
+/* procfs parsers: /proc/PID/cmdline and status lines as the kernel writes them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 #include "procfs.h"
 
 static void free_argv(char **argv)
@@ -67,6 +68,29 @@ static void test_empty(void **state)
     assert_null(procfs_parse_cmdline("", 0));
 }
 
+/* x86_Thread_features as Linux 6.6+ prints it: shstk only as a word. */
+static void test_thread_features(void **state)
+{
+    (void)state;
+    char value[64];
+    assert_true(procfs_parse_status_line("x86_Thread_features:\tshstk wrss \n",
+                                         "x86_Thread_features", value, sizeof(value)));
+    assert_true(procfs_words_have(value, "shstk"));
+    assert_true(procfs_words_have(value, "wrss"));
+    assert_false(procfs_words_have(value, "shs"));
+    assert_false(procfs_parse_status_line("x86_Thread_features_locked:\tshstk\n",
+                                          "x86_Thread_features", value, sizeof(value)));
+    assert_true(procfs_parse_status_line("x86_Thread_features:\t\n", "x86_Thread_features",
+                                         value, sizeof(value)));
+    assert_false(procfs_words_have(value, "shstk"));
+    assert_false(procfs_words_have("noshstk", "shstk"));
+    assert_false(procfs_words_have("", ""));
+    /* This machine's own threads: false where the kernel or CPU has none. */
+    char mine[64];
+    bool listed = procfs_status_field(getpid(), 0, "x86_Thread_features", mine, sizeof(mine)) == 0;
+    assert_int_equal(procfs_shadow_stack(getpid(), 0), listed && procfs_words_have(mine, "shstk"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -75,6 +99,7 @@ int main(void)
         cmocka_unit_test(test_retitled_process),
         cmocka_unit_test(test_no_terminating_nul),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_thread_features),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
