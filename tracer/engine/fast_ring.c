@@ -269,9 +269,11 @@ const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped)
     if (!fr->local)
         return NULL;
     for (;;) {
-        uint64_t write = __atomic_load_n(ring_word(fr, FAST_RING_WRITE), __ATOMIC_ACQUIRE);
-        if (fr->read >= write)
-            return NULL;
+        if (fr->read >= fr->write_seen) {
+            fr->write_seen = __atomic_load_n(ring_word(fr, FAST_RING_WRITE), __ATOMIC_ACQUIRE);
+            if (fr->read >= fr->write_seen)
+                return NULL;
+        }
         const uint8_t *rec = fr->local + FAST_RING_SLOTS + ((fr->read & (fr->cap - 1)) << fr->slot_shift);
         uint64_t seq = __atomic_load_n((const uint64_t *)rec, __ATOMIC_ACQUIRE);
         if (seq == fr->read + 1)
@@ -289,14 +291,21 @@ void fast_ring_pop(struct fast_ring *fr)
 {
     fr->read++;
     fr->consumed++;
-    __atomic_store_n(ring_word(fr, FAST_RING_READ), fr->read, __ATOMIC_RELEASE);
 }
 
-void fast_ring_wake_writers(const struct fast_ring *fr)
+void fast_ring_publish(struct fast_ring *fr)
 {
     if (!fr->local)
         return;
-    /* READ was stored before; a stub counts itself, then reads READ. */
+    if (fr->rel_tail != fr->rel_tail_published) {
+        __atomic_store_n(ring_word(fr, FAST_RING_REL_TAIL), fr->rel_tail, __ATOMIC_RELEASE);
+        fr->rel_tail_published = fr->rel_tail;
+    }
+    if (fr->read == fr->read_published)
+        return;
+    __atomic_store_n(ring_word(fr, FAST_RING_READ), fr->read, __ATOMIC_RELEASE);
+    fr->read_published = fr->read;
+    /* READ is stored; a stub counts itself as a waiter, then reads READ. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (__atomic_load_n(ring_word(fr, FAST_RING_WAITERS), __ATOMIC_RELAXED) != 0)
         syscall(SYS_futex, (uint32_t *)(fr->local + FAST_RING_READ), FUTEX_WAKE, INT32_MAX, NULL,
@@ -313,13 +322,15 @@ bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr)
 {
     if (!fr->local)
         return true;   /* nobody to run it: the process is gone */
-    uint64_t head = __atomic_load_n(ring_word(fr, FAST_RING_REL_HEAD), __ATOMIC_ACQUIRE);
-    if (fr->rel_tail - head >= FAST_RING_REL_CAP)
-        return false;
-    uint64_t *slot = (uint64_t *)(fr->local + FAST_RING_REL_SLOTS) + (fr->rel_tail & (FAST_RING_REL_CAP - 1));
+    if (fr->rel_tail - fr->rel_head_seen >= FAST_RING_REL_CAP) {
+        fr->rel_head_seen = __atomic_load_n(ring_word(fr, FAST_RING_REL_HEAD), __ATOMIC_ACQUIRE);
+        if (fr->rel_tail - fr->rel_head_seen >= FAST_RING_REL_CAP)
+            return false;
+    }
+    uint64_t *slot = (uint64_t *)(fr->local + FAST_RING_REL_SLOTS) +
+                     (fr->rel_tail & (FAST_RING_REL_CAP - 1));
     __atomic_store_n(slot, ptr, __ATOMIC_RELAXED);
     fr->rel_tail++;
-    __atomic_store_n(ring_word(fr, FAST_RING_REL_TAIL), fr->rel_tail, __ATOMIC_RELEASE);
     return true;
 }
 

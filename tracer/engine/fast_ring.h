@@ -30,6 +30,10 @@ struct fast_ring {
     uint64_t consumed, cut_short;
     uint64_t full_waits_seen;  /* the stubs' count of full-ring waits, as last read */
     uint64_t rel_tail;         /* frees queued for the stubs so far */
+    /* The shared words as memtrace last read or wrote them: each is a cache
+     * line the stubs' CPU writes or reads, so it is touched once per batch,
+     * not once per record. */
+    uint64_t write_seen, rel_head_seen, read_published, rel_tail_published;
     uint64_t apply_ns;         /* memtrace's time applying records, under 1 µs not yet counted */
 };
 
@@ -68,15 +72,17 @@ void fast_ring_release(struct fast_ring *fr);
  * will run again, so a record some thread began and never completed is
  * skipped and counted in cut_short. */
 const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped);
-/* The record fast_ring_peek returned is done with: its slot is free. */
+/* The record fast_ring_peek returned is done with: its slot is free once
+ * published. */
 void fast_ring_pop(struct fast_ring *fr);
-/* Wakes the stubs sleeping for room in the ring, if any (after pops). */
-void fast_ring_wake_writers(const struct fast_ring *fr);
+/* Publishes the pops and the queued frees to the stubs, and wakes those
+ * sleeping for room in the ring, if any. */
+void fast_ring_publish(struct fast_ring *fr);
 /* Records written but not consumed yet (complete or not). */
 uint64_t fast_ring_pending(const struct fast_ring *fr);
 uint64_t fast_ring_full_waits(const struct fast_ring *fr);
-/* Queues a free memtrace judged good, for the next stub call to run.
- * False when the queue is full (the caller keeps it for later). */
+/* Queues a free memtrace judged good, for a stub call to run once it is
+ * published. False when the queue is full (the caller keeps it for later). */
 bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr);
 /* Learns that a walk from return address ra needed needed bytes of stack
  * (from the entry's rsp up): the next records from there copy about that. */

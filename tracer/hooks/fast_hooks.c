@@ -424,11 +424,11 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
             break;
         /* Threads sleeping on a full ring go on once there is room. */
         if (++since_wake == 64) {
-            fast_ring_wake_writers(&p->fast_ring);
+            fast_ring_publish(fr);
             since_wake = 0;
         }
     }
-    fast_ring_wake_writers(&p->fast_ring);
+    fast_ring_publish(fr);
     ctx->stats->fast_cut_short += fr->cut_short - cut;
     if (began) {
         /* Kept in ns between drains: most take a few µs. */
