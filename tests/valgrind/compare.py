@@ -72,7 +72,8 @@ PROGRAMS = {
 for _mode in ("loop", "objects", "exit"):
     for _fx in ("fx_stale_stack", "fx_stale_stack_o2"):
         PROGRAMS["%s_%s" % (_fx[3:], _mode)] = (["{fx}/" + _fx, _mode], ["{fx}/" + _fx])
-for _fx in ("seed", "loop_leak", "deep", "two_paths", "clean", "invalid_free", "alloc_wrappers"):
+for _fx in ("seed", "loop_leak", "deep", "two_paths", "clean", "invalid_free", "alloc_wrappers",
+            "freed_buffer"):
     PROGRAMS[_fx] = (["{fx}/fx_" + _fx], ["{fx}/fx_" + _fx])
 # Valgrind 3.19 aborts the program at pvalloc: both run without it.
 PROGRAMS["family"] = (["{fx}/fx_family", "nopvalloc"], ["{fx}/fx_family"])

@@ -318,6 +318,20 @@ uint64_t fast_ring_pending(const struct fast_ring *fr)
                      : 0;
 }
 
+bool fast_ring_queued_free_in(const struct fast_ring *fr, mt_addr lo, mt_addr hi)
+{
+    if (!fr->local)
+        return false;
+    const uint64_t *slots = (const uint64_t *)(fr->local + FAST_RING_REL_SLOTS);
+    uint64_t head = __atomic_load_n(ring_word(fr, FAST_RING_REL_HEAD), __ATOMIC_ACQUIRE);
+    for (uint64_t t = head; t < fr->rel_tail; t++) {
+        mt_addr ptr = __atomic_load_n(&slots[t & (FAST_RING_REL_CAP - 1)], __ATOMIC_RELAXED);
+        if (ptr >= lo && ptr < hi)
+            return true;
+    }
+    return false;
+}
+
 bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr)
 {
     if (!fr->local)

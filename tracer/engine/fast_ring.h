@@ -81,6 +81,9 @@ void fast_ring_publish(struct fast_ring *fr);
 /* Records written but not consumed yet (complete or not). */
 uint64_t fast_ring_pending(const struct fast_ring *fr);
 uint64_t fast_ring_full_waits(const struct fast_ring *fr);
+/* Whether a free memtrace queued and no stub has run yet lies in [lo, hi):
+ * that memory is still the allocator's, though its block is gone. */
+bool fast_ring_queued_free_in(const struct fast_ring *fr, mt_addr lo, mt_addr hi);
 /* Queues a free memtrace judged good, for a stub call to run once it is
  * published. False when the queue is full (the caller keeps it for later). */
 bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr);

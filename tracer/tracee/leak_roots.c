@@ -193,6 +193,18 @@ static void root_heap_mapping(const struct process *p, struct leak_scan *s,
         root_range(p, s, at, m->hi, alloc_lo, alloc_hi);
 }
 
+/* --fast under run: a free runs once a stub call picks it from memtrace's
+ * queue, so at exit the last ones may not have run. A large block's chunk
+ * is then still a mapping of its own, with no tracked block in it: it is
+ * the allocator's memory, never a root (the program freed it). */
+static bool queued_free_in(const struct process *p, mt_addr lo, mt_addr hi)
+{
+    for (size_t i = 0; i < p->nfast_unqueued; i++)
+        if (p->fast_unqueued[i] >= lo && p->fast_unqueued[i] < hi)
+            return true;
+    return fast_ring_queued_free_in(&p->fast_ring, lo, hi);
+}
+
 static void scan_maps(struct process *p, struct leak_scan *s, const struct read_ctx *r,
                       const struct exit_caller *ec)
 {
@@ -210,7 +222,10 @@ static void scan_maps(struct process *p, struct leak_scan *s, const struct read_
         if (p->fast_ring.ring && lo >= p->fast_ring.ring &&
             hi <= p->fast_ring.ring + p->fast_ring.ring_bytes)
             continue;
-        if (leak_scan_has_block_in(s, lo, hi)) {
+        bool has_blocks = leak_scan_has_block_in(s, lo, hi);
+        if (!has_blocks && queued_free_in(p, lo, hi))
+            continue;
+        if (has_blocks) {
             if (p->model.untracked_ok)   /* attach: blocks from before are roots */
                 leak_scan_root_gaps(s, lo, hi);
             else

@@ -1,6 +1,7 @@
 """Roots of the leak scan on programs where a whole-VMA or whole-stack rule
 gives wrong answers: a program's mapping merged with a malloc chunk into
-one VMA (fx_vma_merge), pointers left only in the dead frames of main at
+one VMA (fx_vma_merge), a large freed buffer that still held pointers
+(fx_freed_buffer), pointers left only in the dead frames of main at
 exit (fx_stale_stack, fx_stale_vector, each at -O0 and -O2), and RELRO data
 of a static program (static.py checks fx_static's totals).
 
@@ -43,6 +44,19 @@ def case_roots_vma_merge_apart(env):
     # The control: no adjacency. Valgrind: definitely lost 11/1, still
     # reachable 409,240/2.
     vma_merge_case(env, "apart")
+
+
+def case_roots_freed_buffer(env):
+    # The only pointers to 8 blocks sit in a 4 MiB buffer (a chunk of its
+    # own) freed right before exit, with no allocator call after it. Under
+    # --fast the free may not have run at exit: the mapping is then still
+    # there, and is no root. Valgrind: definitely lost 800/8, nothing else.
+    t = trace(env, "freed_buffer")
+    check_exited(t, 0)
+    check("errors", [], t.errors)
+    marked_leaks(env, t.process, "freed_buffer", {
+        "held": (800, 8, "malloc", "fill", "definitely_lost")})
+    check_kinds(t, definite=(800, 8))
 
 
 def stale_case(env, fixture, mode, expected, definite, reachable=(0, 0)):
