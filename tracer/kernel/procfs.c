@@ -388,7 +388,7 @@ bool procfs_words_have(const char *words, const char *word)
 
 bool procfs_shadow_stack(pid_t pid, pid_t tid)
 {
-    char features[256];
+    char features[256] = "";
     return procfs_status_field(pid, tid, "x86_Thread_features", features, sizeof(features)) == 0 &&
            procfs_words_have(features, "shstk");
 }
