@@ -141,6 +141,12 @@ static int restore_and_detach(struct session *s, const struct process *only, uin
             mt_warn("pid %d: leak scan failed: %s; blocks are "
                     "reported as live", p->pid, strerror(-err));
     }
+    /* Calls completed while the threads were being parked were applied
+     * just now, stamped with the time they were: the processes end no
+     * earlier, so no block is younger than its process's end. */
+    uint64_t applied_ns = mt_now_ns();
+    if (applied_ns > end_ns)
+        end_ns = applied_ns;
     if (!only && !s->park_gave_up)
         fast_quiesce(s);
     for (struct process *p = s->procs; p; p = p->next) {

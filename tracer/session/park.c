@@ -17,13 +17,17 @@ bool park_includes(const struct session *s, const struct process *p)
 }
 
 /* While threads are being parked, the stop that parks each one is held:
- * an interrupt stop, a group stop, or a new thread's first stop. */
+ * an interrupt stop, a group stop, or a new thread's first stop. Any other
+ * ptrace stop (a clone or exec event, a signal, a trap) clears the
+ * interrupt the kernel had pending for the thread: once that stop is
+ * handled and the thread let go, it is interrupted again, or it would run
+ * on and never park. */
 int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
 {
     struct wait_event ev = wait_event_classify(status);
     struct thread *th = session_find_thread(s, tid);
-    if (th && !th->parked && park_includes(s, th->proc) &&
-        (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
+    bool to_park = th && !th->parked && park_includes(s, th->proc);
+    if (to_park && (ev.kind == WK_EVENT_STOP || ev.kind == WK_GROUP_STOP)) {
         if (attach_trap_pending(th->proc, tid)) {
             /* It executed one of our int3s just before the interrupt: the
              * SIGTRAP must be taken (and handled) before it can be held,
@@ -38,12 +42,22 @@ int park_or_dispatch(struct session *s, pid_t tid, int status, int errfd)
     }
     if (session_dispatch(s, tid, status, errfd) != 0)
         return -1;
-    if ((th = session_find_thread(s, tid)) && th->reinterrupt && !th->parked) {
-        th->reinterrupt = false;
-        int err = pt_interrupt(tid);
-        if (err && err != -ESRCH)
-            return session_fail(s, "PTRACE_INTERRUPT tid %d: %s", tid, strerror(-err));
+    th = session_find_thread(s, tid);
+    if (!th || th->parked || th->exiting || !park_includes(s, th->proc))
+        return 0;
+    if (th->stopped) {
+        /* Its stop was not ended (its handling failed): held as it is, as
+         * park_threads holds such a thread. */
+        th->parked = true;
+        th->group_stopped = th->stop_kind == WK_GROUP_STOP;
+        return 0;
     }
+    if (!to_park && !th->reinterrupt)
+        return 0;
+    th->reinterrupt = false;
+    int err = pt_interrupt(tid);
+    if (err && err != -ESRCH)
+        return session_fail(s, "PTRACE_INTERRUPT tid %d: %s", tid, strerror(-err));
     return 0;
 }
 
