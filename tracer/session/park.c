@@ -105,7 +105,6 @@ static bool may_leave_running(const struct session *s)
  * which one in s->error; they stay traced, running, until memtrace exits. */
 static int give_up(struct session *s, bool asked, uint64_t since)
 {
-    s->park_gave_up = true;
     const struct thread *first = NULL;
     unsigned others = 0;
     for (const struct process *p = s->procs; p; p = p->next)
@@ -113,7 +112,8 @@ static int give_up(struct session *s, bool asked, uint64_t since)
             if (!thread_held(th))
                 others += first ? 1 : !(first = th);
     if (!first)
-        return 0;
+        return 0;   /* the last one parked as the deadline passed: nothing given up */
+    s->park_gave_up = true;
     char state[64];
     if (procfs_status_field(first->proc->pid, first->tid, "State", state, sizeof(state)) != 0)
         snprintf(state, sizeof(state), "unknown");
