@@ -153,11 +153,13 @@ def case_attach_churn_50(env):
     with_target(env, "churn", body)
 
 
-def attach_cycle(env, mode, attaches=3, stopped=False, extra=None):
-    """ATTACHES attach/detach cycles of about a second on fx_attach_target MODE."""
+def attach_cycle(env, mode, attaches=3, stopped=False, extra=None, durations=("0.8",)):
+    """ATTACHES attach/detach cycles on fx_attach_target MODE, each as long
+    as the next of DURATIONS (seconds, in turn)."""
     def body(target):
         for i in range(attaches):
-            t = attach(env, target, ["--duration", "0.8", "-o", os.devnull])
+            t = attach(env, target, ["--duration", durations[i % len(durations)], "-o",
+                                     os.devnull])
             check("process end", "detached", t.process["end"])
             check("errors", [], t.errors)
             if extra:
@@ -193,11 +195,19 @@ def case_attach_while_forking(env):
 def case_attach_thread_spawn(env):
     """Threads created and destroyed all the time, also between the listing
     of /proc/PID/task and the seizing: all are traced (their allocations
-    are seen) and none is left stopped or traced."""
+    are seen) and none is left stopped or traced. The main thread's clone
+    events take the place of the interrupts that park it; short attaches
+    end while the threads are still being parked."""
+    durations = ("0.8", "0.05", "0.3", "0.1")
+    done = []
+
     def allocations_seen(t, target):
-        check_true("allocations of short-lived threads seen: %d" % t.summary["allocations"],
-                   t.summary["allocations"] > 50)
-    attach_cycle(env, "spawn", attaches=5, extra=allocations_seen)
+        long_enough = float(durations[len(done) % len(durations)]) >= 0.3
+        done.append(t)
+        if long_enough:   # a short one may end before the threads allocate
+            check_true("allocations of short-lived threads seen: %d"
+                       % t.summary["allocations"], t.summary["allocations"] > 50)
+    attach_cycle(env, "spawn", attaches=8, extra=allocations_seen, durations=durations)
 
 
 def attach_until(env, target, end):
