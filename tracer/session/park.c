@@ -79,20 +79,21 @@ static bool all_parked(const struct session *s)
     return true;
 }
 
-/* Whether every thread not parked yet may be left running: one of a
- * process with none of memtrace's code in it, or one in an uninterruptible
- * sleep, inside the kernel, where it cannot be executing an out-of-line
- * slot of the scratch page about to be unmapped. A running thread stops
- * soon: it is waited for. */
-static bool may_leave_running(const struct session *s)
+/* Whether every thread not parked yet may be left running: one that
+ * cannot stop (an uninterruptible sleep, inside the kernel, where it cannot
+ * be executing an out-of-line slot of the scratch page about to be
+ * unmapped; a zombie), or, once memtrace is asked to stop, any thread of a
+ * process with none of memtrace's code in it. A running or sleeping thread
+ * stops soon: it is waited for, past a deadline too. */
+static bool may_leave_running(const struct session *s, bool asked)
 {
     for (const struct process *p = s->procs; p; p = p->next) {
         for (const struct thread *th = p->threads; park_includes(s, p) && th; th = th->next) {
             char state[64];
-            if (thread_held(th) || !p->scratch.base)
+            if (thread_held(th) || (asked && !p->scratch.base))
                 continue;
             if (procfs_status_field(p->pid, th->tid, "State", state, sizeof(state)) != 0 ||
-                state[0] != 'D')
+                !state[0] || !strchr("DZX", state[0]))
                 return false;
         }
     }
@@ -167,7 +168,7 @@ static int park_threads(struct session *s, struct process *only)
             return -1;
         bool asked = s->park_stop && *s->park_stop;
         if ((asked || (s->park_deadline_ns && mt_now_ns() >= s->park_deadline_ns)) &&
-            may_leave_running(s))
+            may_leave_running(s, asked))
             return give_up(s, asked, since);
         if (!warned && mt_now_ns() - since > 3000000000u) {
             warned = true;
