@@ -366,8 +366,9 @@ static bool in_stub(const struct process *p, const struct thread *th)
 }
 
 /* --fast: the stubs pass calls through, the functions get their bytes
- * back, the ring goes; the stub code goes too unless a thread is still in
- * a call it made (it returns into the stub, now inert, which then stays). */
+ * back, the ring and the stub code go, unless a thread is still in a call
+ * a stub made: it returns into the stub, now inert, and one waiting for
+ * room in the ring touches the ring once it wakes, so both then stay. */
 static int fast_leave(struct process *p, pid_t tid, mt_addr gadget, char *why, size_t why_len)
 {
     int err = fast_stop_stubs(p, tid);
@@ -379,16 +380,13 @@ static int fast_leave(struct process *p, pid_t tid, mt_addr gadget, char *why, s
     bool busy = false;
     for (const struct thread *t = p->threads; t && !busy && p->fast_ring.region; t = t->next)
         busy = t->parked && !t->exiting && in_stub(p, t);
-    struct fast_ring keep = p->fast_ring;
     if (busy) {
-        p->fast_ring.region = 0;   /* only the ring goes */
         mt_warn("pid %d: a thread is inside an allocator call made through memtrace's stub; "
-                "its %u KiB of code stay mapped, passing calls through", p->pid,
-                FAST_REGION_SIZE / 1024);
+                "its %u KiB of code and its %zu KiB ring stay mapped, passing calls through",
+                p->pid, FAST_REGION_SIZE / 1024, p->fast_ring.ring_bytes / 1024);
+        return 0;
     }
     err = fast_ring_remove(&p->fast_ring, tid, gadget, p->at_entry);
-    if (busy)
-        p->fast_ring.region = keep.region;
     if (err) {
         snprintf(why, why_len, "pid %d: cannot unmap memtrace's --fast ring: %s", p->pid,
                  strerror(-err));
