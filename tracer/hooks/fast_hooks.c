@@ -416,9 +416,8 @@ int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped
     unsigned since_wake = 0;
     int err = 0;
     while (fr->read < end && (rec = fast_ring_peek(fr, stopped))) {
-        uint64_t ticket = p->fast_ring.read;
-        err = apply_record(ctx, p, rec, ticket);
-        fast_ring_pop(&p->fast_ring);
+        err = apply_record(ctx, p, rec, fr->read);
+        fast_ring_pop(fr);
         ctx->stats->fast_events++;
         if (err)
             break;

@@ -74,8 +74,9 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
 /* A child of fork (stopped, out of its fork syscall): a ring of its own. */
 int hooks_fast_child(struct process *child, const struct process *parent, pid_t tid,
                      const struct fast_settings *set, char *why, size_t why_len);
-/* Applies, in order, p's complete records written before the call. stopped: no thread of p runs
- * again (records left incomplete are skipped and counted). */
+/* Applies, in order, p's complete records written before the call.
+ * stopped: no thread of p runs again (records left incomplete are skipped
+ * and counted). */
 int hooks_drain_fast(const struct trap_ctx *ctx, struct process *p, bool stopped);
 
 #endif
