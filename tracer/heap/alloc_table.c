@@ -1,7 +1,9 @@
-/* Live-block table: linear probing with tombstones, grown by half at 70%
- * load. Growing by 1.5 rather than 2 keeps the load between 47% and 70%
- * (34-51 bytes of table per live block, not 34-69): the table is memtrace's
- * biggest memory cost. Any capacity works: a slot is picked by
+/* Live-block table: linear probing, grown by half at 70% load. A removal
+ * shifts the entries after it back into the gap (no tombstones), so a table
+ * of churning blocks never needs rebuilding and a miss stops at the first
+ * empty slot. Growing by 1.5 rather than 2 keeps the load between 47% and
+ * 70% (34-51 bytes of table per live block, not 34-69): the table is
+ * memtrace's biggest memory cost. Any capacity works: a slot is picked by
  * multiply-shift (hash * capacity >> 64), not by masking. */
 #include "alloc_table.h"
 #include <errno.h>
@@ -19,6 +21,11 @@ static size_t home_slot(const struct alloc_table *t, mt_addr a)
     x *= 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     return (size_t)(((unsigned __int128)x * t->capacity) >> 64);
+}
+
+static size_t next_slot(const struct alloc_table *t, size_t i)
+{
+    return i + 1 == t->capacity ? 0 : i + 1;
 }
 
 int alloc_table_init(struct alloc_table *t)
@@ -43,21 +50,17 @@ void alloc_table_destroy(struct alloc_table *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* addr's slot, or (NULL) the empty slot where it would go. */
 static struct block *find_slot(const struct alloc_table *t, mt_addr addr, struct block **insert_at)
 {
-    struct block *first_tomb = NULL;
-    for (size_t i = home_slot(t, addr);; i = i + 1 == t->capacity ? 0 : i + 1) {
+    for (size_t i = home_slot(t, addr);; i = next_slot(t, i)) {
         struct block *s = &t->slots[i];
-        if (s->addr == 0 && !s->tombstone) {
-            if (insert_at)
-                *insert_at = first_tomb ? first_tomb : s;
-            return NULL;
-        }
-        if (s->tombstone) {
-            if (!first_tomb)
-                first_tomb = s;
-        } else if (s->addr == addr) {
+        if (s->addr == addr)
             return s;
+        if (s->addr == 0) {
+            if (insert_at)
+                *insert_at = s;
+            return NULL;
         }
     }
 }
@@ -65,25 +68,21 @@ static struct block *find_slot(const struct alloc_table *t, mt_addr addr, struct
 static int grow(struct alloc_table *t)
 {
     struct alloc_table bigger = {
-        /* Mostly tombstones (malloc/free churn): same size, just cleaned.
-         * A destroyed table starts again at the initial size. */
-        .capacity = t->capacity == 0              ? 1024
-                    : t->count * 4 > t->capacity ? t->capacity + t->capacity / 2
-                                                 : t->capacity,
+        /* A destroyed table starts again at the initial size. */
+        .capacity = t->capacity == 0 ? 1024 : t->capacity + t->capacity / 2,
     };
     bigger.slots = calloc(bigger.capacity, sizeof(*bigger.slots));
     if (!bigger.slots)
         return -ENOMEM;
     for (size_t i = 0; i < t->capacity; i++) {
         struct block *s = &t->slots[i];
-        if (s->addr && !s->tombstone) {
+        if (s->addr) {
             struct block *dst;
             find_slot(&bigger, s->addr, &dst);
             *dst = *s;
             bigger.count++;
         }
     }
-    bigger.used = bigger.count;
     bigger.generation = t->generation;
     free(t->slots);
     *t = bigger;
@@ -93,7 +92,7 @@ static int grow(struct alloc_table *t)
 int alloc_table_put(struct alloc_table *t, const struct block *b)
 {
     t->generation++;
-    if ((t->used + 1) * 10 > t->capacity * 7) {
+    if ((t->count + 1) * 10 > t->capacity * 7) {
         int err = grow(t);
         if (err)
             return err;
@@ -102,13 +101,9 @@ int alloc_table_put(struct alloc_table *t, const struct block *b)
     struct block *existing = find_slot(t, b->addr, &dst);
     if (existing) {
         *existing = *b;
-        existing->tombstone = 0;
         return 0;
     }
-    if (!dst->tombstone)
-        t->used++;
     *dst = *b;
-    dst->tombstone = 0;
     t->count++;
     return 0;
 }
@@ -128,9 +123,20 @@ bool alloc_table_remove(struct alloc_table *t, mt_addr addr, struct block *out)
     if (out)
         *out = *s;
     t->generation++;
-    memset(s, 0, sizeof(*s));
-    s->tombstone = 1;
     t->count--;
+    /* Each entry after the gap, up to the next empty slot, moves into it
+     * unless its home lies cyclically after the gap (it would then be
+     * before its home, where no probe looks). */
+    size_t gap = (size_t)(s - t->slots);
+    for (size_t j = next_slot(t, gap); t->slots[j].addr; j = next_slot(t, j)) {
+        size_t home = home_slot(t, t->slots[j].addr);
+        bool stays = gap <= j ? (gap < home && home <= j) : (gap < home || home <= j);
+        if (stays)
+            continue;
+        t->slots[gap] = t->slots[j];
+        gap = j;
+    }
+    memset(&t->slots[gap], 0, sizeof(t->slots[gap]));
     return true;
 }
 
@@ -148,7 +154,7 @@ struct block *alloc_table_next(const struct alloc_table *t, size_t *cursor)
 {
     while (*cursor < t->capacity) {
         struct block *s = &t->slots[(*cursor)++];
-        if (s->addr && !s->tombstone)
+        if (s->addr)
             return s;
     }
     return NULL;

@@ -13,7 +13,6 @@ struct block {
     mt_addr addr;              /* 0 marks an empty slot; free(NULL) never gets here */
     uint64_t size : 44;        /* requested bytes (16 TiB at most) */
     uint64_t fn : 4;           /* enum alloc_fn that made the block */
-    uint64_t tombstone : 1;
     uint32_t alloc_stack;      /* stack_intern id */
     union {
         uint32_t seq;          /* live table: allocation order (wraps at 2^32) */
@@ -27,7 +26,6 @@ struct alloc_table {
     struct block *slots;
     size_t capacity;       /* any size >= 16 (1024 to start); grows by half */
     size_t count;          /* live entries */
-    size_t used;           /* live entries + tombstones */
     uint64_t generation;   /* bumped by every put and remove: views of the slots
                             * (leak_scan) check it to know they are still valid */
 };

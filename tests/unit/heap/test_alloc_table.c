@@ -73,7 +73,6 @@ static void test_put_then_get_returns_the_record(void **state)
     assert_int_equal(got->seq, 7);
     assert_int_equal(got->alloc_stack, 3);
     assert_int_equal(got->fn, 1);
-    assert_int_equal(got->tombstone, 0);
     assert_int_equal(t->count, 1);
 }
 
@@ -143,7 +142,8 @@ static void test_put_after_remove_makes_address_live_again(void **state)
 }
 
 /* 20,000 insertions with every third one removed right away: the table grows
- * several times over tombstones; every answer must stay exact. */
+ * several times while removals shift entries back; every answer must stay
+ * exact. */
 static void test_growth_with_interleaved_removes(void **state)
 {
     struct alloc_table *t = *state;
@@ -169,12 +169,12 @@ static void test_growth_with_interleaved_removes(void **state)
     }
     assert_int_equal(count_by_iteration(t), live);
     /* Load stays at most 70% after growth (by half, so not a power of two). */
-    assert_true(t->used * 10 <= t->capacity * 7);
+    assert_true(t->count * 10 <= t->capacity * 7);
     assert_true(t->capacity > 1024);
 }
 
 /* Many put/remove pairs with few blocks live at once (a program that mallocs
- * and frees in a loop): tombstones must be recycled, not accumulate. */
+ * and frees in a loop): the table stays small and exact. */
 static void test_churn_keeps_table_small_and_correct(void **state)
 {
     struct alloc_table *t = *state;
@@ -189,6 +189,43 @@ static void test_churn_keeps_table_small_and_correct(void **state)
         assert_non_null(alloc_table_get(t, heap_addr(i)));
     assert_null(alloc_table_get(t, heap_addr(total - window - 1)));
     assert_true(t->capacity <= 4096);
+}
+
+/* Removals inside clusters that wrap past the last slot: every entry that
+ * stays must still be found from its home, in a table kept nearly full. */
+static void test_removal_in_wrapping_clusters_keeps_every_entry(void **state)
+{
+    struct alloc_table *t = *state;
+    const size_t n = 700;   /* 1024 slots: 68% full, long clusters */
+    for (size_t i = 0; i < n; i++)
+        put(t, heap_addr(i), i + 1);
+    assert_int_equal(t->capacity, 1024);
+    bool *gone = calloc(n, sizeof(*gone));
+    assert_non_null(gone);
+    uint64_t x = 88172645463325252ull;
+    for (size_t round = 0; round < 5000; round++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t i = (size_t)(x % n);
+        if (gone[i]) {
+            put(t, heap_addr(i), i + 1);
+            gone[i] = false;
+        } else {
+            assert_true(alloc_table_remove(t, heap_addr(i), NULL));
+            gone[i] = true;
+        }
+        if (round % 97 == 0)
+            for (size_t k = 0; k < n; k++) {
+                struct block *got = alloc_table_get(t, heap_addr(k));
+                if (gone[k]) {
+                    assert_null(got);
+                } else {
+                    assert_non_null(got);
+                    assert_int_equal(got->size, k + 1);
+                }
+            }
+    }
+    assert_int_equal(t->capacity, 1024);   /* churn at a steady count never grows it */
+    free(gone);
 }
 
 static void test_iteration_visits_each_live_entry_once(void **state)
@@ -209,7 +246,6 @@ static void test_iteration_visits_each_live_entry_once(void **state)
         assert_true(i < n);
         assert_int_equal(b->addr, heap_addr(i));
         assert_int_equal(i % 2, 1);          /* removed entries never show up */
-        assert_int_equal(b->tombstone, 0);
         seen[i]++;
         visits++;
     }
@@ -308,6 +344,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_after_remove_makes_address_live_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_growth_with_interleaved_removes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_churn_keeps_table_small_and_correct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removal_in_wrapping_clusters_keeps_every_entry, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_iteration_visits_each_live_entry_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_is_independent_of_original, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shrink_to_fit_keeps_every_block, setup, teardown),
