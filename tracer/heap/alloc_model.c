@@ -81,7 +81,36 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
     return 0;
 }
 
-enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc_fn fn,
+/* Builds the freed table from the fifo, oldest first, so each address
+ * keeps its latest free; a block allocated again since is not there. */
+static int index_freed(struct alloc_model *m)
+{
+    if (m->freed_indexed)
+        return 0;
+    if (!m->freed.slots && alloc_table_init(&m->freed) != 0)
+        return -ENOMEM;
+    for (size_t i = m->fifo.head; i < m->fifo.tail; i++) {
+        const struct block *b = &m->fifo.items[i];
+        if (!alloc_table_get(&m->live, b->addr) && alloc_table_put(&m->freed, b) != 0) {
+            alloc_table_destroy(&m->freed);
+            return -ENOMEM;
+        }
+    }
+    m->freed_indexed = true;
+    return 0;
+}
+
+const struct block *alloc_model_freed_block(struct alloc_model *m, mt_addr addr)
+{
+    return index_freed(m) == 0 ? alloc_table_get(&m->freed, addr) : NULL;
+}
+
+size_t alloc_model_freed_count(struct alloc_model *m)
+{
+    return index_freed(m) == 0 ? m->freed.count : 0;
+}
+
+enum free_verdict alloc_model_check_free(struct alloc_model *m, enum alloc_fn fn,
                                          mt_addr ptr, uint32_t stack, struct alloc_error *err)
 {
     if (ptr == 0 || alloc_table_get(&m->live, ptr))
@@ -90,7 +119,7 @@ enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc
     err->fn = fn;
     err->addr = ptr;
     err->stack = stack;
-    const struct block *old = alloc_table_get(&m->freed, ptr);
+    const struct block *old = alloc_model_freed_block(m, ptr);
     if (old) {
         err->kind = ERR_DOUBLE_FREE;
         err->block_size = old->size;
@@ -144,6 +173,8 @@ static int fifo_push(struct alloc_model *m, const struct block *b)
                                      q->tail - q->head > ALLOC_MODEL_FREELIST_MAX_BLOCKS)) {
         const struct block *old = &q->items[q->head++];
         q->bytes -= old->size;
+        if (!m->freed_indexed)
+            continue;
         const struct block *in_table = alloc_table_get(&m->freed, old->addr);
         if (in_table && same_block(in_table, old))
             alloc_table_remove(&m->freed, old->addr, NULL);
@@ -158,7 +189,7 @@ static int release(struct alloc_model *m, mt_addr ptr, uint32_t free_stack)
         return 0; /* not ours (allocated before tracing began); already judged */
     m->frees++;
     b.free_stack = free_stack;
-    int err = alloc_table_put(&m->freed, &b);
+    int err = m->freed_indexed ? alloc_table_put(&m->freed, &b) : 0;
     return err ? err : fifo_push(m, &b);
 }
 
@@ -176,7 +207,8 @@ int alloc_model_realloc_undo(struct alloc_model *m, const struct block *taken)
 {
     if (alloc_table_get(&m->live, taken->addr))
         return 0;
-    alloc_table_remove(&m->freed, taken->addr, NULL);
+    if (m->freed_indexed)
+        alloc_table_remove(&m->freed, taken->addr, NULL);
     m->frees--;
     return alloc_table_put(&m->live, taken);
 }
@@ -202,7 +234,7 @@ static bool block_at_or_before(const struct alloc_table *t, mt_addr addr, const 
     return false;
 }
 
-bool alloc_model_describe_heap(const struct alloc_model *m, mt_addr addr, struct addr_desc *d)
+bool alloc_model_describe_heap(struct alloc_model *m, mt_addr addr, struct addr_desc *d)
 {
     const struct block *b;
     if (m->live.slots && block_at_or_before(&m->live, addr, &b)) {
@@ -210,7 +242,7 @@ bool alloc_model_describe_heap(const struct alloc_model *m, mt_addr addr, struct
                                  .block_size = b->size, .alloc_stack = b->alloc_stack };
         return true;
     }
-    if (m->freed.slots && block_at_or_before(&m->freed, addr, &b)) {
+    if (index_freed(m) == 0 && block_at_or_before(&m->freed, addr, &b)) {
         *d = (struct addr_desc){ .kind = ADDR_FREED_BLOCK, .offset = addr - b->addr,
                                  .block_size = b->size, .alloc_stack = b->alloc_stack,
                                  .free_stack = b->free_stack };
@@ -282,7 +314,8 @@ static int add_block(struct alloc_model *m, const struct alloc_event *ev)
         .alloc_stack = ev->stack_id,
         .fn = (uint8_t)ev->fn,
     };
-    alloc_table_remove(&m->freed, ev->ptr_out, NULL);
+    if (m->freed_indexed)
+        alloc_table_remove(&m->freed, ev->ptr_out, NULL);
     m->allocations++;
     m->bytes_allocated += ev->size;
     return alloc_table_put(&m->live, &b);

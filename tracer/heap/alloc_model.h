@@ -90,7 +90,11 @@ struct freed_fifo {
 
 struct alloc_model {
     struct alloc_table live;
-    struct alloc_table freed;    /* the fifo's blocks by address */
+    /* The fifo's blocks by address, built when a free is first found bad
+     * (or a bad pointer described) and kept from then on: a program that
+     * frees nothing twice never pays for it. */
+    struct alloc_table freed;
+    bool freed_indexed;
     struct freed_fifo fifo;
     uint64_t freelist_vol;
     char **names;                /* strings the errors' descriptions point to */
@@ -116,7 +120,7 @@ void alloc_model_end(struct alloc_model *m);
 
 /* Decides, before the allocator runs, whether freeing ptr is legal. When
  * it is not, *err is filled (stack = the caller's stack) for reporting. */
-enum free_verdict alloc_model_check_free(const struct alloc_model *m, enum alloc_fn fn,
+enum free_verdict alloc_model_check_free(struct alloc_model *m, enum alloc_fn fn,
                                          mt_addr ptr, uint32_t stack, struct alloc_error *err);
 int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *err);
 
@@ -126,7 +130,12 @@ int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *er
 #define ALLOC_MODEL_DESCRIBE_WINDOW 65536u
 /* Fills *d when addr is inside a live or recently freed block (live first,
  * as memcheck). */
-bool alloc_model_describe_heap(const struct alloc_model *m, mt_addr addr, struct addr_desc *d);
+bool alloc_model_describe_heap(struct alloc_model *m, mt_addr addr, struct addr_desc *d);
+/* The most recent free of the block at addr, while it is on the free list
+ * and addr was not allocated again; NULL otherwise. */
+const struct block *alloc_model_freed_block(struct alloc_model *m, mt_addr addr);
+/* Blocks on the free list that alloc_model_freed_block can name. */
+size_t alloc_model_freed_count(struct alloc_model *m);
 /* A copy of s that lives as long as the model (descriptions point to it). */
 const char *alloc_model_keep_name(struct alloc_model *m, const char *s);
 

@@ -56,7 +56,7 @@ static void do_realloc(struct alloc_model *m, mt_addr p, uint64_t size, mt_addr 
     apply(m, FN_REALLOC, p, size, out, stack);
 }
 
-static enum free_verdict check(const struct alloc_model *m, mt_addr p, struct alloc_error *err)
+static enum free_verdict check(struct alloc_model *m, mt_addr p, struct alloc_error *err)
 {
     memset(err, 0x5a, sizeof(*err));
     return alloc_model_check_free(m, FN_FREE, p, S_BAD, err);
@@ -96,7 +96,7 @@ static void test_freed_fifo_is_bounded_by_volume(void **state)
         do_free(m, A + i * 0x100, S_FREE);
     }
     /* 5 x 40 bytes: the newest three (120 >= 100, but two would be 80) stay. */
-    assert_int_equal(m->freed.count, 3);
+    assert_int_equal(alloc_model_freed_count(m), 3);
     assert_int_equal(check(m, A, &err), FREE_INVALID);
     assert_int_equal(check(m, A + 0x100, &err), FREE_INVALID);
     assert_int_equal(check(m, A + 0x200, &err), FREE_DOUBLE);
@@ -106,20 +106,54 @@ static void test_freed_fifo_is_bounded_by_volume(void **state)
 }
 
 /* An address allocated again leaves the table at once; its old FIFO entry
- * must not take the new freed record with it when it leaves. */
-static void test_freed_fifo_stale_entry_keeps_newer_record(void **state)
+ * must not take the new freed record with it when it leaves. The table is
+ * built at the first question (index_now), or only at the end. */
+static void stale_entry_keeps_newer_record(struct alloc_model *m, bool index_now)
 {
-    struct alloc_model *m = *state;
     m->freelist_vol = 50;
+    if (index_now)
+        assert_int_equal(alloc_model_freed_count(m), 0);
     do_malloc(m, A, 40, S_ALLOC);
     do_free(m, A, S_FREE);
     do_malloc(m, A, 8, S_ALLOC2);
     do_free(m, A, S_FREE2);
     do_malloc(m, A + 0x100, 40, S_ALLOC);
     do_free(m, A + 0x100, S_FREE);   /* the first entry of A leaves */
-    const struct block *f = alloc_table_get(&m->freed, A);
+    const struct block *f = alloc_model_freed_block(m, A);
     assert_non_null(f);
     assert_int_equal(f->free_stack, S_FREE2);
+    assert_int_equal(alloc_model_freed_count(m), 2);
+    /* Allocated again: no longer on the free list. */
+    do_malloc(m, A, 16, S_ALLOC);
+    assert_null(alloc_model_freed_block(m, A));
+    assert_int_equal(alloc_model_freed_count(m), 1);
+}
+
+static void test_freed_fifo_stale_entry_keeps_newer_record(void **state)
+{
+    stale_entry_keeps_newer_record(*state, false);
+}
+
+static void test_freed_table_built_early_keeps_up(void **state)
+{
+    stale_entry_keeps_newer_record(*state, true);
+}
+
+/* Built late, the table leaves out what was allocated again since. */
+static void test_freed_table_built_late_skips_live_addresses(void **state)
+{
+    struct alloc_model *m = *state;
+    struct alloc_error err;
+    do_malloc(m, A, 40, S_ALLOC);
+    do_free(m, A, S_FREE);
+    do_malloc(m, A, 24, S_ALLOC2);   /* A is live again */
+    do_malloc(m, A + 0x100, 40, S_ALLOC);
+    do_free(m, A + 0x100, S_FREE2);
+    assert_int_equal(check(m, A + 0x100, &err), FREE_DOUBLE);
+    assert_int_equal(err.free_stack, S_FREE2);
+    assert_null(alloc_model_freed_block(m, A));
+    assert_int_equal(alloc_model_freed_count(m), 1);
+    assert_int_equal(check(m, A, &err), FREE_OK);
 }
 
 static void test_describe_interior_of_live_and_freed_blocks(void **state)
@@ -175,7 +209,7 @@ static void test_free_moves_block_to_freed(void **state)
 
     assert_not_live(m, A);
     assert_int_equal(m->live.count, 0);
-    const struct block *f = alloc_table_get(&m->freed, A);
+    const struct block *f = alloc_model_freed_block(m, A);
     assert_non_null(f);
     assert_int_equal(f->size, 24);
     assert_int_equal(f->alloc_stack, S_ALLOC);
@@ -190,7 +224,7 @@ static void test_free_null_is_ok_and_changes_nothing(void **state)
     assert_int_equal(check(m, 0, &err), FREE_OK);
     do_free(m, 0, S_FREE);
     assert_counters(m, 0, 0, 0);
-    assert_int_equal(m->freed.count, 0);
+    assert_int_equal(alloc_model_freed_count(m), 0);
 }
 
 static void test_double_free_verdict_describes_the_block(void **state)
@@ -279,7 +313,7 @@ static void test_realloc_that_moves_frees_old_block(void **state)
     assert_not_live(m, A);
     assert_live(m, B, 100, FN_REALLOC);
     assert_int_equal(alloc_table_get(&m->live, B)->alloc_stack, S_REALLOC);
-    assert_int_equal(alloc_table_get(&m->freed, A)->free_stack, S_REALLOC);
+    assert_int_equal(alloc_model_freed_block(m, A)->free_stack, S_REALLOC);
     assert_int_equal(check(m, A, &err), FREE_DOUBLE);
     assert_int_equal(check(m, B, &err), FREE_OK);
     assert_counters(m, 2, 1, 110);
@@ -294,7 +328,7 @@ static void test_realloc_in_place_keeps_address_live(void **state)
 
     assert_live(m, A, 50, FN_REALLOC);
     assert_int_equal(m->live.count, 1);
-    assert_null(alloc_table_get(&m->freed, A));
+    assert_null(alloc_model_freed_block(m, A));
     assert_int_equal(check(m, A, &err), FREE_OK);
 }
 
@@ -315,7 +349,7 @@ static void test_realloc_to_zero_returning_null_frees(void **state)
 
     assert_not_live(m, A);
     assert_int_equal(m->live.count, 0);
-    assert_int_equal(alloc_table_get(&m->freed, A)->free_stack, S_REALLOC);
+    assert_int_equal(alloc_model_freed_block(m, A)->free_stack, S_REALLOC);
     assert_int_equal(check(m, A, &err), FREE_DOUBLE);
     assert_counters(m, 1, 1, 10);
 }
@@ -329,7 +363,7 @@ static void test_failed_realloc_leaves_block_live(void **state)
 
     assert_live(m, A, 10, FN_MALLOC);
     assert_int_equal(alloc_table_get(&m->live, A)->alloc_stack, S_ALLOC);
-    assert_null(alloc_table_get(&m->freed, A));
+    assert_null(alloc_model_freed_block(m, A));
     assert_int_equal(check(m, A, &err), FREE_OK);
     assert_counters(m, 1, 0, 10);
 }
@@ -353,7 +387,7 @@ static void test_reused_address_is_live_again_not_double_free(void **state)
     do_malloc(m, A, 48, S_REALLOC);   /* glibc hands the chunk out again */
 
     assert_live(m, A, 48, FN_MALLOC);
-    assert_null(alloc_table_get(&m->freed, A));
+    assert_null(alloc_model_freed_block(m, A));
     assert_int_equal(check(m, A, &err), FREE_OK);
 
     /* Freed twice again: the verdict describes the second life. */
@@ -370,7 +404,7 @@ static void test_free_of_untracked_block_changes_nothing(void **state)
     /* A block allocated before tracing began: not ours, not counted. */
     do_free(m, C, S_FREE);
     assert_counters(m, 0, 0, 0);
-    assert_int_equal(m->freed.count, 0);
+    assert_int_equal(alloc_model_freed_count(m), 0);
 }
 
 static void test_counters_are_exact_over_a_sequence(void **state)
@@ -453,6 +487,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_freed_fifo_is_bounded_by_volume),
         T(test_freed_fifo_stale_entry_keeps_newer_record),
+        T(test_freed_table_built_early_keeps_up),
+        T(test_freed_table_built_late_skips_live_addresses),
         T(test_describe_interior_of_live_and_freed_blocks),
         T(test_malloc_makes_a_live_block),
         T(test_failed_malloc_changes_nothing),
