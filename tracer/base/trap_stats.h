@@ -20,6 +20,7 @@
     X(fast_events)        /* --fast: records taken from the ring, without a trap */  \
     X(fast_full_waits)    /* --fast: times a call found the ring full and waited */  \
     X(fast_cut_short)     /* --fast: records a thread began and died before ending */ \
+    X(fast_stub_walks)    /* --fast: records whose stack the stub walked itself */    \
     X(fast_apply_us)      /* --fast: memtrace's time applying records */
 
 /* X for a struct of counters: one uint64_t field per name. */

@@ -62,9 +62,11 @@ static void fill_stats(const struct session *t, struct report_stats *s)
     const struct ptrace_counters *pc = ptrace_io_counters();
     s->single_steps = pc->single_steps;
     s->ptrace_calls = pc->calls;
+    /* Stacks unwound: by --fast's stubs in the program, by its rule table
+     * here (a walk that gave up went on in libunwind, counted there), or
+     * by libunwind. */
+    s->unwinds = t->stats.fast_stub_walks;
     for (struct process *p = t->procs; p; p = p->next) {
-        /* Stacks unwound: by libunwind, or by --fast's rule table (a walk
-         * that gave up went on in libunwind, counted there). */
         s->unwinds += unwinder_count(p->unwinder) + p->frame_rules.walks - p->frame_rules.fallbacks;
         uint64_t frames, ns;
         unwinder_cost(p->unwinder, &frames, &ns);

@@ -28,6 +28,7 @@
 #define FAST_CTL_CAP 80          /* records in the ring, a power of two */
 #define FAST_CTL_CAP_MASK 88
 #define FAST_CTL_FREE_ORIG 96    /* free's relocated prologue: the stubs run deferred frees */
+#define FAST_CTL_DEPTH 104       /* frames per record; above 1, the stub walks the stack */
 #define FAST_CTL_NAME 128        /* scratch for the ring's memfd name at set-up */
 
 /* Per hooked function, in the code pages: its descriptor. */
@@ -61,7 +62,22 @@
  * return address with no hint gets the whole slice. */
 #define FAST_RING_HINTS (FAST_RING_REL_SLOTS + FAST_RING_REL_CAP * 8)
 #define FAST_HINT_BITS 12
-#define FAST_RING_SLOTS (FAST_RING_HINTS + (1 << FAST_HINT_BITS) * 8)   /* record 0 */
+/* The frame rules memtrace learned, for the stubs to walk the stack with:
+ * one word per return address, indexed by a hash of it (the slot or the
+ * next). The word holds the return address and the rule at its call site,
+ * so a stub never pairs an address with another's rule. memtrace writes,
+ * the stubs only read; a return address with no rule here ends the stub's
+ * walk, and the record carries a stack copy for memtrace to walk instead. */
+#define FAST_RING_RULES (FAST_RING_HINTS + (1 << FAST_HINT_BITS) * 8)
+#define FAST_RULE_BITS 14
+#define FAST_RULE_RA_BITS 47         /* a user-space address */
+#define FAST_RULE_OUTERMOST 47       /* bit: no caller */
+#define FAST_RULE_CFA_RBP 48         /* bit: CFA = rbp + offset, else rsp + offset */
+#define FAST_RULE_CFA_OFF 49         /* 11 bits: the offset / 8 */
+#define FAST_RULE_CFA_OFF_MAX 2047
+#define FAST_RULE_RBP_AT 60          /* 4 bits: 0 rbp unchanged, 15 undefined, */
+#define FAST_RULE_RBP_UNDEFINED 15   /* else saved at CFA - 8 * it */
+#define FAST_RING_SLOTS (FAST_RING_RULES + (1 << FAST_RULE_BITS) * 8)   /* record 0 */
 
 /* One record. A record is complete when its seq is its ticket + 1. */
 #define FAST_REC_SEQ 0
@@ -82,8 +98,9 @@
 #define FAST_REC_R13 112
 #define FAST_REC_R14 120
 #define FAST_REC_R15 128
-#define FAST_REC_SLICE_LEN 136   /* bytes of stack from rsp that follow */
-#define FAST_REC_SLICE 144
-#define FAST_REC_HEADER 144
+#define FAST_REC_NFRAMES 136     /* return addresses the stub walked, that follow; */
+#define FAST_REC_SLICE_LEN 144   /* else 0, and this many bytes of stack from rsp */
+#define FAST_REC_SLICE 152
+#define FAST_REC_HEADER 152
 
 #endif

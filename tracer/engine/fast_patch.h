@@ -15,7 +15,7 @@
 #include "mt_addr.h"
 #include "remote.h"
 
-#define FAST_THUNKS_OFFSET 1024u   /* the shared stub comes first */
+#define FAST_THUNKS_OFFSET 2048u   /* the shared stub comes first */
 #define FAST_THUNK_SIZE 96u        /* thunk 16, descriptor 16, relocated prologue 64 */
 #define FAST_MAX_PATCHES ((FAST_CTL_OFFSET - FAST_THUNKS_OFFSET) / FAST_THUNK_SIZE)
 #define FAST_PATCH_MAX_BYTES 16u

@@ -169,6 +169,8 @@ static int write_ctl(struct fast_ring *fr, const struct remote *r, pid_t tid,
     ctl[FAST_CTL_CAP / 8] = fr->cap;
     ctl[FAST_CTL_CAP_MASK / 8] = fr->cap - 1;
     ctl[FAST_CTL_FREE_ORIG / 8] = params->free_orig;
+    ctl[FAST_CTL_DEPTH / 8] = params->depth < params->slice_max / 8 ? params->depth
+                                                                    : params->slice_max / 8;
     mt_addr at = fr->region + FAST_CTL_OFFSET;
     int err = remote_write(r, tid, at + 8, &ctl[1], sizeof(ctl) - 8);
     /* The ring's address last: it turns recording on. */
@@ -365,6 +367,57 @@ void fast_ring_hint(struct fast_ring *fr, mt_addr ra, size_t needed)
     if (old >> 16 == ra && (old & 0xffff) >= units)
         return;   /* as much or more known already: stacks from one place vary */
     __atomic_store_n(slot, ra << 16 | units, __ATOMIC_RELAXED);
+}
+
+uint64_t fast_rule_word(mt_addr ra, bool outermost, bool cfa_is_rbp, int64_t cfa_off,
+                        int64_t rbp_at)
+{
+    if (ra == 0 || ra >> FAST_RULE_RA_BITS)
+        return 0;
+    uint64_t w = ra;
+    if (outermost)
+        return w | 1ull << FAST_RULE_OUTERMOST;
+    if (cfa_off < 0 || cfa_off % 8 || cfa_off / 8 > FAST_RULE_CFA_OFF_MAX)
+        return 0;
+    uint64_t rbp;
+    if (rbp_at == FAST_RBP_SAME || rbp_at == FAST_RBP_UNDEFINED)
+        rbp = rbp_at == FAST_RBP_UNDEFINED ? FAST_RULE_RBP_UNDEFINED : 0;
+    else if (rbp_at < 0 && -rbp_at % 8 == 0 && -rbp_at / 8 < FAST_RULE_RBP_UNDEFINED)
+        rbp = (uint64_t)(-rbp_at / 8);
+    else
+        return 0;
+    return w | (uint64_t)cfa_is_rbp << FAST_RULE_CFA_RBP | (uint64_t)(cfa_off / 8) << FAST_RULE_CFA_OFF |
+           rbp << FAST_RULE_RBP_AT;
+}
+
+static size_t rule_slot(mt_addr ra)
+{
+    return (size_t)((ra * 0x9e3779b97f4a7c15ull) >> (64 - FAST_RULE_BITS));
+}
+
+void fast_ring_learn_rule(struct fast_ring *fr, mt_addr ra, uint64_t word)
+{
+    if (!fr->local || !word)
+        return;
+    uint64_t *rules = (uint64_t *)(fr->local + FAST_RING_RULES);
+    const uint64_t ra_mask = (1ull << FAST_RULE_RA_BITS) - 1;
+    size_t home = rule_slot(ra), next = (home + 1) & ((1u << FAST_RULE_BITS) - 1);
+    /* One word each: a stub reads a rule whole, with its own address. */
+    uint64_t at_home = __atomic_load_n(&rules[home], __ATOMIC_RELAXED);
+    uint64_t at_next = __atomic_load_n(&rules[next], __ATOMIC_RELAXED);
+    if (at_home == word || at_next == word)
+        return;
+    size_t slot = home;
+    if (at_home != 0 && (at_home & ra_mask) != ra &&
+        (at_next == 0 || (at_next & ra_mask) == ra))
+        slot = next;
+    __atomic_store_n(&rules[slot], word, __ATOMIC_RELAXED);
+}
+
+void fast_ring_forget_rules(struct fast_ring *fr)
+{
+    if (fr->local)
+        memset(fr->local + FAST_RING_RULES, 0, (size_t)8 << FAST_RULE_BITS);
 }
 
 uint64_t fast_ring_full_waits(const struct fast_ring *fr)

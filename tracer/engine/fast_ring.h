@@ -17,6 +17,7 @@ struct fast_ring_params {
     mt_addr alloc_lo, alloc_hi;
     mt_addr stack_lo, stack_hi;
     mt_addr free_orig;         /* free's relocated prologue, for the queued frees */
+    unsigned depth;            /* frames the stubs walk (at most slice_max / 8); <= 1: none */
 };
 
 struct fast_ring {
@@ -90,6 +91,20 @@ bool fast_ring_queue_free(struct fast_ring *fr, mt_addr ptr);
 /* Learns that a walk from return address ra needed needed bytes of stack
  * (from the entry's rsp up): the next records from there copy about that. */
 void fast_ring_hint(struct fast_ring *fr, mt_addr ra, size_t needed);
+/* A frame rule for the stubs' walk: at the call before return address ra,
+ * the caller's CFA is rsp + cfa_off (cfa_is_rbp: rbp + cfa_off), its rbp
+ * FAST_RBP_SAME, FAST_RBP_UNDEFINED or saved at CFA + rbp_at (negative);
+ * outermost: there is no caller. Returns the rule's word in the ring's
+ * table, or 0 when the stubs cannot hold it (memtrace keeps walking copies
+ * of those stacks). */
+#define FAST_RBP_SAME 0
+#define FAST_RBP_UNDEFINED 1
+uint64_t fast_rule_word(mt_addr ra, bool outermost, bool cfa_is_rbp, int64_t cfa_off,
+                        int64_t rbp_at);
+/* Teaches the stubs a rule word (from fast_rule_word). */
+void fast_ring_learn_rule(struct fast_ring *fr, mt_addr ra, uint64_t word);
+/* The modules changed: an address may now hold other code. */
+void fast_ring_forget_rules(struct fast_ring *fr);
 /* Sleeps until a stub finds the ring full or timeout_ns pass. */
 void fast_ring_wait(const struct fast_ring *fr, uint64_t timeout_ns);
 /* Is [lo, hi) memtrace's (the region or the ring): never a leak root. */

@@ -195,10 +195,7 @@ record:
         mov     qword ptr [r11 + FAST_REC_R13], r13
         mov     qword ptr [r11 + FAST_REC_R14], r14
         mov     qword ptr [r11 + FAST_REC_R15], r15
-        /* How much stack to copy: never past the end of the thread's stack. */
-        mov     rcx, qword ptr [rip + CTL + FAST_CTL_SLICE_MAX]
-        test    rcx, rcx
-        jz      8f
+        /* How far the thread's stack goes above rsi: nothing past it is read. */
         mov     rax, qword ptr [rip + CTL + FAST_CTL_STACK_HI]
         cmp     rsi, qword ptr [rip + CTL + FAST_CTL_STACK_LO]
         jb      10f
@@ -213,7 +210,15 @@ record:
         cmp     rax, 0x4000000
         jb      11f
 12:     mov     eax, 8                  /* a stack not known: the return address */
-11:     cmp     rcx, rax
+11:     cmp     qword ptr [rip + CTL + FAST_CTL_DEPTH], 1
+        jbe     20f
+        call    walk
+        jnc     8f                      /* rcx = 0: no stack copy */
+20:     mov     qword ptr [r11 + FAST_REC_NFRAMES], 0
+        mov     rcx, qword ptr [rip + CTL + FAST_CTL_SLICE_MAX]
+        test    rcx, rcx
+        jz      8f
+        cmp     rcx, rax
         cmova   rcx, rax
         /* memtrace's hint for this return address: how much stack its
          * walks needed, (ra << 16) | bytes / 16 in one word. */
@@ -235,6 +240,97 @@ record:
         lea     rax, [rdx + 1]
         mov     qword ptr [r11 + FAST_REC_SEQ], rax     /* published last */
 9:      ret
+
+/* The stack walk with memtrace's rules (FAST_RING_RULES), from rsi (the
+ * function's entry rsp, the caller's rbp in rbp) for up to FAST_CTL_DEPTH
+ * return addresses into the record; it reads only [rsi, rsi + rax).
+ * Returns with CF clear and rcx = 0 when the walk is whole (depth reached,
+ * the outermost frame, a zero return address), the count in the record;
+ * with CF set, rax and rsi as they came, when a return address has no rule
+ * or a frame does not lie in the stack: memtrace walks a copy instead.
+ * Takes rcx, rdi, r8, r9; keeps rdx, r10, r11. */
+walk:
+        push    rdx
+        push    rbx
+        push    rax
+        push    rsi
+        lea     r8, [rsi + rax]         /* the stack's end */
+        mov     rcx, rbp                /* the caller's rbp */
+        mov     rax, qword ptr [rsi]    /* the return address */
+        test    rax, rax
+        jz      24f
+        mov     qword ptr [r11 + FAST_REC_SLICE], rax
+        mov     r9d, 1
+        add     rsi, 8                  /* the caller's rsp */
+21:     cmp     r9, qword ptr [rip + CTL + FAST_CTL_DEPTH]
+        jae     23f
+        mov     rbx, rax
+        shr     rbx, FAST_RULE_RA_BITS
+        jnz     24f                     /* not a user-space address: no rule */
+        mov     rdi, 0x9e3779b97f4a7c15
+        imul    rdi, rax
+        shr     rdi, 64 - FAST_RULE_BITS
+        mov     rdx, qword ptr [r10 + FAST_RING_RULES + rdi * 8]
+        mov     rbx, rdx
+        xor     rbx, rax
+        shl     rbx, 64 - FAST_RULE_RA_BITS
+        jz      22f
+        inc     edi                     /* the next slot, the only other place */
+        and     edi, (1 << FAST_RULE_BITS) - 1
+        mov     rdx, qword ptr [r10 + FAST_RING_RULES + rdi * 8]
+        mov     rbx, rdx
+        xor     rbx, rax
+        shl     rbx, 64 - FAST_RULE_RA_BITS
+        jnz     24f                     /* no rule known for it */
+22:     bt      rdx, FAST_RULE_OUTERMOST
+        jc      23f
+        mov     rbx, rdx                /* CFA = rsp or rbp + offset */
+        shr     rbx, FAST_RULE_CFA_OFF
+        and     ebx, FAST_RULE_CFA_OFF_MAX
+        shl     rbx, 3
+        bt      rdx, FAST_RULE_CFA_RBP
+        jc      25f
+        add     rbx, rsi
+        jmp     26f
+25:     add     rbx, rcx
+26:     cmp     rbx, rsi                /* a caller's frame lies above, in the stack */
+        jbe     24f
+        cmp     rbx, r8
+        ja      24f
+        shr     rdx, FAST_RULE_RBP_AT
+        jz      28f                     /* rbp unchanged */
+        xor     ecx, ecx
+        cmp     edx, FAST_RULE_RBP_UNDEFINED
+        je      28f
+        shl     edx, 3
+        mov     rdi, rbx
+        sub     rdi, rdx
+        cmp     rdi, qword ptr [r11 + FAST_REC_RSP]
+        jb      24f
+        mov     rcx, qword ptr [rdi]    /* the caller's rbp, where it was saved */
+28:     mov     rax, qword ptr [rbx - 8]
+        test    rax, rax
+        jz      23f
+        mov     rsi, rbx
+        mov     qword ptr [r11 + FAST_REC_SLICE + r9 * 8], rax
+        inc     r9
+        jmp     21b
+23:     mov     qword ptr [r11 + FAST_REC_NFRAMES], r9
+        xor     ecx, ecx
+        pop     rsi
+        pop     rax
+        pop     rbx
+        pop     rdx
+        mov     qword ptr [rsp - 16], rcx       /* the program's rbx: no stale copy */
+        clc
+        ret
+24:     pop     rsi
+        pop     rax
+        pop     rbx
+        pop     rdx
+        mov     qword ptr [rsp - 16], 0
+        stc
+        ret
 
 /* The ring is full: wake memtrace, find out whether it still exists (if
  * not, turn this process's stubs off), then sleep until memtrace makes room

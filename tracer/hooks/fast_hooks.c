@@ -61,6 +61,7 @@ static void ring_params(const struct process *p, const struct fast_settings *set
                                  : (set->depth <= 1 ? FAST_RING_RECORDS_DEPTH1 : FAST_RING_RECORDS),
         .alloc_lo = alloc_lo, .alloc_hi = alloc_hi,
         .stack_lo = st.lo, .stack_hi = st.hi,
+        .depth = set->depth,
     };
 }
 
@@ -190,11 +191,49 @@ int hooks_fast_child(struct process *child, const struct process *parent, pid_t 
                                  child->scratch.syscall_gadget, &params, getpid(), why, why_len);
 }
 
-/* The registers and stack of the call as they were at the function's entry. */
+/* The return address of the call: the first frame the stub walked, or
+ * the first word of its stack copy; 0 when the record has neither. */
+static mt_addr record_return_address(const uint8_t *rec)
+{
+    if (fast_rec_u64(rec, FAST_REC_NFRAMES) == 0 && fast_rec_u64(rec, FAST_REC_SLICE_LEN) < 8)
+        return 0;
+    return fast_rec_u64(rec, FAST_REC_SLICE);
+}
+
+/* Teaches the stubs the rules of a walk memtrace made, so the next call
+ * from the same places is walked in the program. */
+static void teach_rules(struct process *p, const mt_addr *ips, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const struct frame_rule *rule = frame_rule_at(&p->frame_rules, &p->modules, ips[i] - 1);
+        if (!rule)
+            return;
+        int16_t rbp = rule->saved[1];
+        int64_t rbp_at = rbp == FRAME_RULE_SAME        ? FAST_RBP_SAME
+                         : rbp == FRAME_RULE_UNDEFINED ? FAST_RBP_UNDEFINED
+                         : rbp < 0                     ? rbp
+                                                       : -1 /* above the CFA: not for stubs */;
+        fast_ring_learn_rule(&p->fast_ring, ips[i],
+                             fast_rule_word(ips[i], rule->outermost,
+                                            rule->cfa_reg == FRAME_REG_RBP, rule->cfa_off,
+                                            rbp_at));
+    }
+}
+
+/* The stack of the call: walked by the stub, else walked here from the
+ * registers and the stack copy the record holds, as at the function's
+ * entry. */
 static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec)
 {
     mt_addr ips[256];
     unsigned max = ctx->depth < 256 ? ctx->depth : 256;
+    uint64_t walked = fast_rec_u64(rec, FAST_REC_NFRAMES);
+    if (walked > 0) {
+        unsigned n = walked < max ? (unsigned)walked : max;
+        memcpy(ips, rec + FAST_REC_SLICE, n * sizeof(*ips));
+        ctx->stats->fast_stub_walks++;
+        return stack_intern_add(&process_heap(p)->stacks, ips, n);
+    }
     uint64_t len = fast_rec_u64(rec, FAST_REC_SLICE_LEN);
     if (len < 8)
         return STACK_NONE;
@@ -220,10 +259,12 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     size_t needed;
     unsigned n = frame_walk(&p->frame_rules, &p->modules, p->remote, p->pid, &regs, snap, ips, max,
                             &needed);
-    if (n > 0)
+    if (n > 0) {
         fast_ring_hint(&p->fast_ring, ips[0], needed);
-    else
+        teach_rules(p, ips, n);
+    } else {
         n = unwinder_callers(p->unwinder, p->pid, &regs, snap, ips, max);
+    }
     snap->view = NULL;
     return stack_intern_add(&process_heap(p)->stacks, ips, n);
 }
@@ -306,7 +347,7 @@ static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const ui
 {
     const struct fast_patch *fp = fast_patches_of(&p->fast_patches, call->fn);
     const struct module *m = fp ? modules_at(&p->modules, fp->addr) : NULL;
-    mt_addr ra = fast_rec_u64(rec, FAST_REC_SLICE_LEN) >= 8 ? fast_rec_u64(rec, FAST_REC_SLICE) : 0;
+    mt_addr ra = record_return_address(rec);
     if (m && ra >= m->text_lo && ra < m->text_hi) {
         ctx->stats->nested_calls++;
         return 0;

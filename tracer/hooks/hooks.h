@@ -48,7 +48,7 @@ int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid
 int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval);
 
 /* --fast (fast_hooks.c). */
-#define FAST_SLICE_BYTES 16240u           /* stack copied per event at most: 16 KiB records */
+#define FAST_SLICE_BYTES (16384u - FAST_REC_HEADER)   /* stack copied per event at most: 16 KiB records */
 #define FAST_RING_RECORDS 1024u
 #define FAST_RING_RECORDS_DEPTH1 32768u
 struct fast_settings {

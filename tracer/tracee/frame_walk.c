@@ -58,9 +58,8 @@ static bool grow(struct frame_rules *fr)
     return true;
 }
 
-/* The rule at pc (a call site: return address - 1), looked up once. */
-static const struct frame_rule *rule_at(struct frame_rules *fr, const struct module_table *mods,
-                                        mt_addr pc)
+const struct frame_rule *frame_rule_at(struct frame_rules *fr, const struct module_table *mods,
+                                       mt_addr pc)
 {
     if ((fr->n + 1) * 4 > fr->cap * 3 && !grow(fr))
         return NULL;
@@ -114,7 +113,7 @@ unsigned frame_walk(struct frame_rules *fr, const struct module_table *mods,
     unsigned n = 0;
     ips[n++] = ret;
     while (n < max) {
-        const struct frame_rule *rule = rule_at(fr, mods, ret - 1);
+        const struct frame_rule *rule = frame_rule_at(fr, mods, ret - 1);
         if (!rule) {
             fr->fallbacks++;
             return 0;

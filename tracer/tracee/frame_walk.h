@@ -27,6 +27,11 @@ void frame_rules_destroy(struct frame_rules *fr);
 /* Modules were loaded or unloaded. */
 void frame_rules_flush(struct frame_rules *fr);
 
+/* The rule at pc (a call site: a return address - 1), read from its
+ * module once and kept; NULL when it has none this simple. */
+const struct frame_rule *frame_rule_at(struct frame_rules *fr, const struct module_table *mods,
+                                       mt_addr pc);
+
 /* The return addresses of up to max callers of a function at whose first
  * instruction regs were taken (rsp at the return address; rbx, rbp and
  * r12-r15 the caller's), reading the stack from snap, else through r.

@@ -284,6 +284,7 @@ int linkmap_sync(struct process *p, char *why, size_t why_len)
     if (changes > 0) {
         unwinder_flush(p->unwinder);
         frame_rules_flush(&p->frame_rules);
+        fast_ring_forget_rules(&p->fast_ring);
     }
     if (changes < 0)
         return changes;

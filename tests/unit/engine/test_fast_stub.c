@@ -17,6 +17,7 @@
 
 #include "fast_abi.h"
 #include "fast_patch.h"
+#include "fast_ring.h"
 
 static int own_write(void *ctx, pid_t tid, mt_addr addr, const void *buf, size_t len)
 {
@@ -183,6 +184,155 @@ static void test_full_ring_without_reader_turns_off(void **state)
     assert_int_equal(ring_u64(FAST_RING_WRITE), written);   /* off: not even a ticket */
 }
 
+/* fake_caller(arg, fake_ra, fn, word) calls fn(arg) with a made-up stack
+ * above its own return address (fake_caller_ret), at fn's entry rsp e:
+ * [e] fake_caller_ret, [e + 8] word, [e + 16] fake_ra, [e + 24] fake_caller's
+ * saved rbp. So the caller's CFA is its rsp + 16, where fake_ra is its
+ * return address and word sits at CFA - 16, a saved rbp's place. */
+extern uint64_t fake_caller(uint64_t arg, uint64_t fake_ra, void *fn, uint64_t word);
+extern char fake_caller_ret[];
+__asm__(".text\n"
+        ".globl fake_caller\n"
+        ".globl fake_caller_ret\n"
+        "fake_caller:\n"
+        "    push %rbp\n"
+        "    push %rsi\n"
+        "    push %rcx\n"
+        "    call *%rdx\n"
+        "fake_caller_ret:\n"
+        "    add $16, %rsp\n"
+        "    pop %rbp\n"
+        "    ret\n");
+
+static struct fast_ring rules_view(void)
+{
+    struct fast_ring fr = { .local = w.ring };
+    fast_ring_forget_rules(&fr);
+    return fr;
+}
+
+static uint64_t rec_u64(const uint8_t *rec, unsigned off)
+{
+    uint64_t v;
+    memcpy(&v, rec + off, 8);
+    return v;
+}
+
+/* Calls fn through fake_caller with depth frames asked for; returns its record. */
+static uint8_t *walked_call(unsigned depth, uint64_t fake_ra, uint64_t word)
+{
+    drain();
+    ctl_set(FAST_CTL_DEPTH, depth);
+    uint64_t ticket = ring_u64(FAST_RING_WRITE);
+    assert_int_equal(fake_caller(8, fake_ra, w.fn, word), 16);
+    ctl_set(FAST_CTL_DEPTH, 0);
+    assert_int_equal(ring_u64(FAST_RING_WRITE), ticket + 1);
+    uint8_t *rec = record(ticket);
+    assert_int_equal(rec_u64(rec, FAST_REC_SEQ), ticket + 1);
+    return rec;
+}
+
+static void test_walk_to_the_outermost_frame(void **state)
+{
+    (void)state;
+    struct fast_ring fr = rules_view();
+    const uint64_t ra0 = (uint64_t)(uintptr_t)fake_caller_ret, ra1 = 0x1000;
+    fast_ring_learn_rule(&fr, ra0, fast_rule_word(ra0, false, false, 16, FAST_RBP_SAME));
+    fast_ring_learn_rule(&fr, ra1, fast_rule_word(ra1, true, false, 0, FAST_RBP_SAME));
+    uint8_t *rec = walked_call(16, ra1, 0);
+    assert_int_equal(rec_u64(rec, FAST_REC_NFRAMES), 2);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE_LEN), 0);   /* no stack copy */
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE), ra0);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE + 8), ra1);
+    drain();
+}
+
+static void test_walk_through_a_saved_rbp(void **state)
+{
+    (void)state;
+    struct fast_ring fr = rules_view();
+    /* fake_ra's frame finds its CFA from rbp, which fake_caller's frame
+     * saved: a frame made here, above the call on this stack. */
+    uint64_t frame[3] = { 0x77, 0x2000, 0 };   /* saved rbp, return address */
+    const uint64_t ra0 = (uint64_t)(uintptr_t)fake_caller_ret, ra1 = 0x1000, ra2 = 0x2000;
+    fast_ring_learn_rule(&fr, ra0, fast_rule_word(ra0, false, false, 16, -16));
+    fast_ring_learn_rule(&fr, ra1, fast_rule_word(ra1, false, true, 16, -16));
+    fast_ring_learn_rule(&fr, ra2, fast_rule_word(ra2, true, false, 0, FAST_RBP_SAME));
+    uint8_t *rec = walked_call(16, ra1, (uint64_t)(uintptr_t)frame);
+    assert_int_equal(rec_u64(rec, FAST_REC_NFRAMES), 3);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE + 16), ra2);
+    /* The depth asked for ends the walk first. */
+    rec = walked_call(2, ra1, (uint64_t)(uintptr_t)frame);
+    assert_int_equal(rec_u64(rec, FAST_REC_NFRAMES), 2);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE + 8), ra1);
+    drain();
+    __asm__ volatile("" : : "r"(frame) : "memory");
+}
+
+static void test_walk_without_a_rule_copies_the_stack(void **state)
+{
+    (void)state;
+    struct fast_ring fr = rules_view();
+    const uint64_t ra0 = (uint64_t)(uintptr_t)fake_caller_ret, ra1 = 0x1000;
+    fast_ring_learn_rule(&fr, ra0, fast_rule_word(ra0, false, false, 16, FAST_RBP_SAME));
+    uint8_t *rec = walked_call(16, ra1, 0);
+    assert_int_equal(rec_u64(rec, FAST_REC_NFRAMES), 0);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE_LEN), SLICE);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE), ra0);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE + 16), ra1);
+    /* A rule whose CFA would lie below the frame is not followed either. */
+    fast_ring_learn_rule(&fr, ra0, fast_rule_word(ra0, false, true, 0, FAST_RBP_SAME));
+    fast_ring_learn_rule(&fr, ra1, fast_rule_word(ra1, true, false, 0, FAST_RBP_SAME));
+    rec = walked_call(16, ra1, 0);
+    assert_int_equal(rec_u64(rec, FAST_REC_NFRAMES), 0);
+    drain();
+}
+
+static void test_rule_words(void **state)
+{
+    (void)state;
+    const uint64_t ra = 0x7f0012345678;
+    uint64_t word = fast_rule_word(ra, false, true, 16, -16);
+    assert_int_equal(word & ((1ull << FAST_RULE_RA_BITS) - 1), ra);
+    assert_int_equal(word >> FAST_RULE_CFA_RBP & 1, 1);
+    assert_int_equal(word >> FAST_RULE_CFA_OFF & FAST_RULE_CFA_OFF_MAX, 2);
+    assert_int_equal(word >> FAST_RULE_RBP_AT, 2);
+    assert_int_equal(fast_rule_word(ra, false, false, 8, FAST_RBP_UNDEFINED) >> FAST_RULE_RBP_AT,
+                     FAST_RULE_RBP_UNDEFINED);
+    /* What the stubs cannot hold stays memtrace's to walk. */
+    assert_int_equal(fast_rule_word(ra, false, false, 12, FAST_RBP_SAME), 0);
+    assert_int_equal(fast_rule_word(ra, false, false, -8, FAST_RBP_SAME), 0);
+    assert_int_equal(fast_rule_word(ra, false, false, 8 * 2048, FAST_RBP_SAME), 0);
+    assert_int_equal(fast_rule_word(ra, false, false, 8 * 2047, FAST_RBP_SAME) >> FAST_RULE_CFA_OFF &
+                     FAST_RULE_CFA_OFF_MAX, 2047);
+    assert_int_equal(fast_rule_word(ra, false, false, 16, -8 * 15), 0);
+    assert_int_equal(fast_rule_word(ra, false, false, 16, 8), 0);
+    assert_int_equal(fast_rule_word(1ull << 47, true, false, 0, FAST_RBP_SAME), 0);
+    assert_int_equal(fast_rule_word(0, true, false, 0, FAST_RBP_SAME), 0);
+    /* Two return addresses of one slot both stay known; a third takes the
+     * first slot. */
+    struct fast_ring fr = rules_view();
+    const uint64_t *rules = (const uint64_t *)(w.ring + FAST_RING_RULES);
+    uint64_t a = 0x401000, b = a, c;
+    size_t slot = (size_t)((a * 0x9e3779b97f4a7c15ull) >> (64 - FAST_RULE_BITS));
+    do
+        b += 1;
+    while ((size_t)((b * 0x9e3779b97f4a7c15ull) >> (64 - FAST_RULE_BITS)) != slot);
+    c = b;
+    do
+        c += 1;
+    while ((size_t)((c * 0x9e3779b97f4a7c15ull) >> (64 - FAST_RULE_BITS)) != slot);
+    uint64_t wa = fast_rule_word(a, true, false, 0, 0), wb = fast_rule_word(b, true, false, 0, 0),
+             wc = fast_rule_word(c, true, false, 0, 0);
+    fast_ring_learn_rule(&fr, a, wa);
+    fast_ring_learn_rule(&fr, b, wb);
+    assert_int_equal(rules[slot], wa);
+    assert_int_equal(rules[(slot + 1) & ((1u << FAST_RULE_BITS) - 1)], wb);
+    fast_ring_learn_rule(&fr, c, wc);
+    assert_int_equal(rules[slot], wc);
+    rules_view();
+}
+
 static void test_stub_decodes_whole(void **state)
 {
     (void)state;
@@ -218,6 +368,10 @@ int main(void)
         cmocka_unit_test(test_stub_decodes_whole),
         cmocka_unit_test(test_call_records_after_return),
         cmocka_unit_test(test_nested_call_passes_through),
+        cmocka_unit_test(test_walk_to_the_outermost_frame),
+        cmocka_unit_test(test_walk_through_a_saved_rbp),
+        cmocka_unit_test(test_walk_without_a_rule_copies_the_stack),
+        cmocka_unit_test(test_rule_words),
         cmocka_unit_test(test_full_ring_without_reader_turns_off),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
