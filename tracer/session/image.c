@@ -58,6 +58,11 @@ static void image_go_fast(struct session *s, struct process *p, pid_t tid)
         mt_warn("--fast is not available for pid %d (%s); its allocator calls trap", p->pid, why);
         return;
     }
+    /* memtrace is now the reader every thread of p waits for when the ring
+     * is full. Unprivileged, it goes on at the priority it has. */
+    int err = placement_boost_self(&s->placement);
+    if (err && err != -EPERM && err != -EACCES)
+        mt_warn("cannot raise memtrace's priority: %s", strerror(-err));
     /* A stopped thread inside the bytes a jump replaced resumes at the same
      * instruction of the relocated copy. */
     for (struct thread *th = p->threads; th; th = th->next) {

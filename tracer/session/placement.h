@@ -30,8 +30,17 @@ struct placement_saved {
     cpu_set_t mask;
 };
 
+/* --fast: memtrace is the one reader of the records every thread of the
+ * program writes. On a busy machine the scheduler's fair share (one thread
+ * among the program's) leaves the program waiting on a full ring: the
+ * attached 8-thread churner kept 27% of its rate at memtrace's default
+ * priority, 41% at nice -10 (bench row 6, one run each). */
+#define PLACEMENT_FAST_NICE (-10)
+
 struct placement {
     int cpu;                        /* -1: not pinned */
+    bool boosted;                   /* memtrace's nice was lowered to PLACEMENT_FAST_NICE */
+    int nice_before;
     struct placement_saved *saved;  /* tasks whose affinity we changed, memtrace first */
     size_t nsaved, cap;
 };
@@ -52,8 +61,15 @@ int placement_pin(struct placement *pl, pid_t tid);
  * its parallelism (only its first thread shares memtrace's CPU). Returns 0
  * or -errno; 0 when nothing is pinned. */
 int placement_release(struct placement *pl, pid_t tid);
-/* Gives every saved task its affinity back, memtrace's own last; tasks that
- * have exited are skipped. Returns 0 or the first -errno other than ESRCH. */
+/* Raises the calling thread's (memtrace's) priority to PLACEMENT_FAST_NICE
+ * when it is lower and memtrace may (root, CAP_SYS_NICE); processes it forks
+ * afterwards inherit it, so call it once its helpers exist. Returns 0,
+ * -EPERM or -EACCES when it may not (memtrace goes on as it was), or
+ * another -errno. */
+int placement_boost_self(struct placement *pl);
+/* Gives every saved task its affinity back, memtrace's own last, and
+ * memtrace its priority; tasks that have exited are skipped. Returns 0 or
+ * the first -errno other than ESRCH. */
 int placement_restore(struct placement *pl);
 void placement_destroy(struct placement *pl);
 
