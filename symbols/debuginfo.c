@@ -217,6 +217,7 @@ struct search {
     /* A candidate that is not a regular file (a FIFO, a device): libdw's
      * own search would open it and block, so it must not run. */
     bool saw_unsafe;
+    bool saw_any;       /* some candidate exists, fit or not */
 };
 
 /* Looks at one candidate the way libdw will: missing, acceptable, or
@@ -244,6 +245,7 @@ static enum cand_result check_candidate(struct search *s, const char *cand)
     int fd = open(cand, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return CAND_MISSING;
+    s->saw_any = true;
     struct stat st;
     if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
         sym_warn("ignoring %s for %s: not a regular file", cand, s->binary);
@@ -367,11 +369,12 @@ static enum cand_result check_link_candidates(struct search *s, const char *path
 }
 
 /* Returns false when a candidate is not a regular file: libdw's search
- * must then not run. */
+ * must then not run. *saw_any: some candidate exists. */
 static bool check_candidates(Dwfl_Module *mod, const char *file_name, const char *link,
-                             GElf_Word crc)
+                             GElf_Word crc, bool *saw_any)
 {
     struct search s = { .binary = file_name };
+    *saw_any = true;   /* not looked: libdw looks */
     if (!file_name)
         return true;
     s.have_main_st = stat(file_name, &s.main_st) == 0;
@@ -387,6 +390,7 @@ static bool check_candidates(Dwfl_Module *mod, const char *file_name, const char
             check_link_candidates(&s, path, canon, link);
         free(canon);
     }
+    *saw_any = s.saw_any;
     return !s.saw_unsafe;
 }
 
@@ -399,12 +403,19 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     if (main_lookup) {
         l->main_lookup_done = true;
         debuginfo_searches++;
-        l->unsafe = !check_candidates(mod, file_name, link, crc);
+        bool saw_any;
+        l->unsafe = !check_candidates(mod, file_name, link, crc, &saw_any);
+        l->nothing_local = !saw_any;
     }
     if (l && l->unsafe)
         return -1;   /* no separate debug info rather than a blocked memtrace */
-    /* debuginfod (only with DEBUGINFOD_URLS) shows its progress on stderr. */
+    /* Without a server to ask, a search that has no file to find is skipped:
+     * libdw's would end by loading libdebuginfod and its dependencies (curl,
+     * TLS, Kerberos, LDAP: ~25 ms here) to learn there is no server. */
     const char *urls = getenv("DEBUGINFOD_URLS");
+    if (l && l->nothing_local && !(urls && *urls))
+        return -1;
+    /* debuginfod (only with DEBUGINFOD_URLS) shows its progress on stderr. */
     bool progress = urls && *urls && !getenv("DEBUGINFOD_PROGRESS");
     if (progress)
         setenv("DEBUGINFOD_PROGRESS", "1", 1);

@@ -51,6 +51,7 @@ const char *sym_file_keep_string(struct sym_file *f, char *s);
 struct sym_debug_lookup {
     bool unsafe;   /* a candidate path is not a regular file: libdw's search is not run */
     bool main_lookup_done; /* find_debuginfo ran for the main debug file */
+    bool nothing_local;    /* no file exists where a separate debug file is looked for */
     char *debug_path;      /* the separate debug file libdw took, if any */
 };
 
