@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 /* A thread that never stopped (parking gave up on it): its registers are
@@ -75,13 +76,16 @@ static int fast_stop_stubs(struct process *p, pid_t tid)
 #define FAST_QUIESCE_PAUSE_NS 1000000u
 #define FAST_QUIESCE_PAUSE_MAX_NS 64000000u
 
-static void fast_quiesce(struct session *s)
+/* Turns off the stubs of every process whose ring memtrace still reads:
+ * all of them at first, then any a fork added while threads ran. Returns
+ * whether there was one. */
+static bool stop_reading_rings(struct session *s)
 {
-    uint64_t give_up = mt_now_ns() + FAST_QUIESCE_NS;
     bool any = false;
     for (struct process *p = s->procs; p; p = p->next) {
         pid_t tid = park_any_live_thread(p);
-        if (p->end != END_RUNNING || !p->fast_ring.region || p->untraced_child || !tid)
+        if (p->end != END_RUNNING || !p->fast_ring.region || !p->fast_ring.local ||
+            p->untraced_child || !tid)
             continue;
         session_drain_returns(s, p, tid);
         if (fast_stop_stubs(p, tid) != 0)
@@ -91,20 +95,55 @@ static void fast_quiesce(struct session *s)
         fast_ring_release(&p->fast_ring);
         any = true;
     }
+    return any;
+}
+
+/* Lets the released threads run for pause_ns, handling their stops as
+ * usual. An interrupt that reached a thread already stopped (for a signal,
+ * not yet waited for) stays pending in the kernel: resumed, the thread
+ * stops again at once. Waiting for stops and resuming them lets it run; a
+ * pause that only slept held it there, interrupt after interrupt, for
+ * good (a program that forks, whose SIGCHLDs came during the parking). */
+static int run_released(struct session *s, uint64_t pause_ns)
+{
+    uint64_t until = mt_now_ns() + pause_ns;
+    while (mt_now_ns() < until) {
+        int status;
+        pid_t tid = pt_wait(-1, &status, WNOHANG);
+        if (tid == -EINTR)
+            continue;
+        if (tid == -ECHILD)
+            return 0;
+        if (tid < 0)
+            return session_fail(s, "waitpid: %s", strerror(-tid));
+        if (tid > 0) {
+            if (session_dispatch(s, tid, status, -1) != 0)
+                return -1;
+            continue;
+        }
+        struct timespec nap = { 0, 200000 };
+        nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+
+static void fast_quiesce(struct session *s)
+{
+    uint64_t give_up = mt_now_ns() + FAST_QUIESCE_NS;
+    bool any = stop_reading_rings(s);
     uint64_t pause_ns = FAST_QUIESCE_PAUSE_NS;
     while (any && mt_now_ns() < give_up) {
         bool busy = false;
         for (struct process *p = s->procs; p && !busy; p = p->next)
             for (struct thread *th = p->threads; th && !busy && p->fast_ring.region; th = th->next)
                 busy = p->end == END_RUNNING && th->parked && !th->exiting && in_stub(p, th);
-        if (!busy || park_release_all(s) != 0)
+        if (!busy || park_release_all(s) != 0 || run_released(s, pause_ns) != 0)
             return;
-        struct timespec pause = { 0, (long)pause_ns };
-        nanosleep(&pause, NULL);
         pause_ns = pause_ns * 2 > FAST_QUIESCE_PAUSE_MAX_NS ? FAST_QUIESCE_PAUSE_MAX_NS : pause_ns * 2;
         s->park_deadline_ns = mt_now_ns() + LEAVE_PARK_WAIT_NS;
         if (park_all(s) != 0)
             return;
+        stop_reading_rings(s);
     }
 }
 

@@ -154,7 +154,16 @@ int fork_on_new_task(struct session *s, struct thread *th, enum wait_kind kind)
     np->untraced_child = !s->opt->follow_forks;
     session_add_process(s, np);
     await_first_stop(s, child);
-    if (kind == WK_FORK && th->proc->fast_ring.ring)
-        fast_follow_child(s, np, th->proc, child);
+    if (kind == WK_FORK && th->proc->fast_ring.ring) {
+        if (th->proc->fast_ring.local) {
+            fast_follow_child(s, np, th->proc, child);
+        } else {
+            /* Forked while memtrace leaves (it reads the parent's ring no
+             * more): the child's stubs stay off, its control page wiped;
+             * the parent's ring it inherited goes at detach. */
+            np->fast_ring.ring = th->proc->fast_ring.ring;
+            np->fast_ring.ring_bytes = th->proc->fast_ring.ring_bytes;
+        }
+    }
     return session_resume(s, child, 0);
 }
