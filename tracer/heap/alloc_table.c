@@ -76,9 +76,8 @@ static int grow(struct alloc_table *t)
         return -ENOMEM;
     for (size_t i = 0; i < t->capacity; i++) {
         struct block *s = &t->slots[i];
-        if (s->addr) {
-            struct block *dst;
-            find_slot(&bigger, s->addr, &dst);
+        struct block *dst = NULL;
+        if (s->addr && !find_slot(&bigger, s->addr, &dst) && dst) {   /* each address once */
             *dst = *s;
             bigger.count++;
         }

@@ -229,7 +229,8 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     unsigned max = ctx->depth < 256 ? ctx->depth : 256;
     uint64_t walked = fast_rec_u64(rec, FAST_REC_NFRAMES);
     if (walked > 0) {
-        unsigned n = walked < max ? (unsigned)walked : max;
+        /* cppcheck-suppress knownConditionTrueFalse ; walked is the stub's count, read from the ring */
+        unsigned n = walked > max ? max : (unsigned)walked;
         memcpy(ips, rec + FAST_REC_SLICE, n * sizeof(*ips));
         ctx->stats->fast_stub_walks++;
         return stack_intern_add(&process_heap(p)->stacks, ips, n);
