@@ -6,6 +6,7 @@
 #include "leak_roots.h"
 #include "live_view.h"
 #include "mt_time.h"
+#include "procfs.h"
 #include "ptrace_io.h"
 #include "remote.h"
 #include "wait_event.h"
@@ -188,6 +189,23 @@ static void on_process_end(struct process *p, const struct wait_event *ev)
 
 /* PTRACE_EVENT_EXIT: the thread's registers are kept as scan roots; when it
  * is the last thread, the address space still exists and is scanned now. */
+/* Whether t will run no more: gone, a zombie, or killed by a group exit.
+ * exit_group (glibc's last thread to return from its start routine calls
+ * it) queues SIGKILL to every other thread before its caller's exit stop,
+ * and a thread killed that way dies without a PTRACE_EVENT_EXIT stop. */
+static bool thread_dying(const struct process *p, const struct thread *t)
+{
+    char state[64], pending[64];
+    if (procfs_status_field(p->pid, t->tid, "State", state, sizeof(state)) != 0)
+        return true;
+    if (state[0] == 'Z' || state[0] == 'X')
+        return true;
+    if (procfs_status_field(p->pid, t->tid, "SigPnd", pending, sizeof(pending)) != 0)
+        return false;
+    unsigned long long mask = strtoull(pending, NULL, 16);
+    return mask & (1ull << (SIGKILL - 1));
+}
+
 static void on_thread_exit(struct session *s, struct process *p, struct thread *th)
 {
     /* The thread's own completed calls first: its record is gone once it is. */
@@ -195,7 +213,7 @@ static void on_thread_exit(struct session *s, struct process *p, struct thread *
     th->exiting = true;
     th->has_exit_regs = pt_getregs(th->tid, &th->exit_regs) == 0;
     for (const struct thread *o = p->threads; o; o = o->next) {
-        if (!o->exiting) {
+        if (!o->exiting && !thread_dying(p, o)) {
             if (th->has_exit_regs)   /* not the last thread: its stack dies now */
                 process_note_exited_sp(p, regs_sp(&th->exit_regs));
             return;
