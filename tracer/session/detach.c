@@ -175,17 +175,18 @@ static int restore_and_detach(struct session *s, const struct process *only, uin
          * (as a trap path call in flight at detach). */
         if (p->fast_ring.local && hooks_drain_fast(&s->trap, p, true) != 0 && !rc)
             rc = session_fail(s, "pid %d: applying its --fast records", p->pid);
+        /* Calls completed while the threads were being parked were applied
+         * just now, stamped with the time they were: the processes end no
+         * earlier, so no block is younger than its process's end. The scan
+         * that follows is not part of the program's time. */
+        uint64_t applied_ns = mt_now_ns();
+        if (applied_ns > end_ns)
+            end_ns = applied_ns;
         int err = leak_roots_scan_process(p, tid, s->opt->heuristics);
         if (err)
             mt_warn("pid %d: leak scan failed: %s; blocks are "
                     "reported as live", p->pid, strerror(-err));
     }
-    /* Calls completed while the threads were being parked were applied
-     * just now, stamped with the time they were: the processes end no
-     * earlier, so no block is younger than its process's end. */
-    uint64_t applied_ns = mt_now_ns();
-    if (applied_ns > end_ns)
-        end_ns = applied_ns;
     if (!only && !s->park_gave_up)
         fast_quiesce(s);
     for (struct process *p = s->procs; p; p = p->next) {
