@@ -149,6 +149,10 @@ int symbolizer_configure(const struct symbolizer_config *c, char *why, size_t wh
             return -1;
         }
     }
+    if (sym_debug_cache_configure(c ? c->cache_dir : NULL, why, why_len) != 0) {
+        free(path);
+        return -1;
+    }
     free(debuginfo_path);
     debuginfo_path = path;
     return 0;
@@ -218,6 +222,7 @@ struct search {
      * own search would open it and block, so it must not run. */
     bool saw_unsafe;
     bool saw_any;       /* some candidate exists, fit or not */
+    char *build_id_match; /* the build-id candidate that fits (malloc'd) */
 };
 
 /* Looks at one candidate the way libdw will: missing, acceptable, or
@@ -307,7 +312,11 @@ static enum cand_result check_build_id_candidates(struct search *s, const char *
             el++;
         if (*el != '/')
             continue;
-        r = check_candidatef(s, "%s/.build-id/%.2s/%s.debug", el, hex, hex + 2);
+        char cand[PATH_MAX];
+        if (fmt_path(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug", el, hex, hex + 2))
+            r = check_candidate(s, cand);
+        if (r == CAND_MATCH)
+            s->build_id_match = strdup(cand);
     }
     free(copy);
     return r;
@@ -371,10 +380,11 @@ static enum cand_result check_link_candidates(struct search *s, const char *path
 /* Returns false when a candidate is not a regular file: libdw's search
  * must then not run. *saw_any: some candidate exists. */
 static bool check_candidates(Dwfl_Module *mod, const char *file_name, const char *link,
-                             GElf_Word crc, bool *saw_any)
+                             GElf_Word crc, bool *saw_any, char **build_id_match)
 {
     struct search s = { .binary = file_name };
     *saw_any = true;   /* not looked: libdw looks */
+    *build_id_match = NULL;
     if (!file_name)
         return true;
     s.have_main_st = stat(file_name, &s.main_st) == 0;
@@ -391,6 +401,7 @@ static bool check_candidates(Dwfl_Module *mod, const char *file_name, const char
         free(canon);
     }
     *saw_any = s.saw_any;
+    *build_id_match = s.build_id_match;
     return !s.saw_unsafe;
 }
 
@@ -404,11 +415,27 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
         l->main_lookup_done = true;
         debuginfo_searches++;
         bool saw_any;
-        l->unsafe = !check_candidates(mod, file_name, link, crc, &saw_any);
+        l->unsafe = !check_candidates(mod, file_name, link, crc, &saw_any, &l->build_id_match);
         l->nothing_local = !saw_any;
     }
     if (l && l->unsafe)
         return -1;   /* no separate debug info rather than a blocked memtrace */
+    /* libdw would take this very file (its build-id search comes first) and
+     * inflate it; the cached copy is that file inflated. */
+    if (main_lookup && l->build_id_match) {
+        const unsigned char *id;
+        GElf_Addr vaddr;
+        char hex[130];
+        int id_len = dwfl_module_build_id(mod, &id, &vaddr);
+        sym_hex(id, id_len > 0 ? (size_t)id_len : 0, hex, sizeof(hex));
+        int fd = sym_debug_cache_open(l->build_id_match, hex);
+        if (fd >= 0) {
+            *debuginfo_file_name = strdup(l->build_id_match);
+            if (!l->debug_path)
+                l->debug_path = strdup(l->build_id_match);
+            return fd;
+        }
+    }
     /* Without a server to ask, a search that has no file to find is skipped:
      * libdw's would end by loading libdebuginfod and its dependencies (curl,
      * TLS, Kerberos, LDAP: ~25 ms here) to learn there is no server. */
@@ -426,6 +453,32 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     if (main_lookup && fd >= 0 && *debuginfo_file_name && !l->debug_path)
         l->debug_path = strdup(*debuginfo_file_name);
     return fd;
+}
+
+void sym_debug_prefetch(Dwfl_Module *mod)
+{
+    const unsigned char *id;
+    GElf_Addr vaddr;
+    int id_len = dwfl_module_build_id(mod, &id, &vaddr);
+    if (id_len < 3)
+        return;
+    char hex[130];
+    sym_hex(id, (size_t)id_len, hex, sizeof(hex));
+    char *copy = strdup(symbolizer_debuginfo_path()), *rest = copy, *el;
+    while (copy && (el = strsep(&rest, ":")) != NULL) {
+        if (*el == '+' || *el == '-')
+            el++;
+        char cand[PATH_MAX];
+        struct stat st;
+        if (*el == '/' &&
+            fmt_path(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug", el, hex, hex + 2) &&
+            stat(cand, &st) == 0) {
+            if (S_ISREG(st.st_mode))
+                sym_debug_cache_prefetch(cand, hex);
+            break;
+        }
+    }
+    free(copy);
 }
 
 static const Dwfl_Callbacks callbacks = {

@@ -68,6 +68,7 @@ static void file_free(struct sym_file *f)
     free(f->path);
     free(f->build_id);
     free(f->lookup.debug_path);
+    free(f->lookup.build_id_match);
     free(f);
 }
 
@@ -80,6 +81,7 @@ void sym_cache_release(void)
 {
     if (--cache.refs > 0)
         return;
+    sym_debug_cache_shutdown();
     while (cache.files) {
         struct sym_file *f = cache.files;
         cache.files = f->next;
@@ -103,6 +105,23 @@ const char *sym_file_keep_string(struct sym_file *f, char *s)
 }
 
 /* ---- opening ---------------------------------------------------------- */
+
+static bool main_file_has_dwarf(struct sym_file *f)
+{
+    GElf_Addr bias;
+    Elf *e = dwfl_module_getelf(f->mod, &bias);
+    size_t shstrndx;
+    if (!e || elf_getshdrstrndx(e, &shstrndx) != 0)
+        return false;
+    for (Elf_Scn *scn = elf_nextscn(e, NULL); scn; scn = elf_nextscn(e, scn)) {
+        GElf_Shdr sh;
+        const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
+        if (name && strcmp(name, ".debug_info") == 0 && sh.sh_type != SHT_NOBITS)
+            return true;
+    }
+    return false;
+}
+
 
 struct sym_file *sym_file_get(int fd, const char *path, char *why, size_t why_len)
 {
@@ -173,6 +192,8 @@ struct sym_file *sym_file_get(int fd, const char *path, char *why, size_t why_le
         if (f->build_id)
             sym_hex(bits, (size_t)n, f->build_id, 2 * (size_t)n + 1);
     }
+    if (!main_file_has_dwarf(f))
+        sym_debug_prefetch(f->mod);
     f->next = cache.files;
     cache.files = f;
     files_opened++;
@@ -191,22 +212,6 @@ const char *sym_file_build_id(const struct sym_file *f)
 }
 
 /* ---- resolution ------------------------------------------------------- */
-
-static bool main_file_has_dwarf(struct sym_file *f)
-{
-    GElf_Addr bias;
-    Elf *e = dwfl_module_getelf(f->mod, &bias);
-    size_t shstrndx;
-    if (!e || elf_getshdrstrndx(e, &shstrndx) != 0)
-        return false;
-    for (Elf_Scn *scn = elf_nextscn(e, NULL); scn; scn = elf_nextscn(e, scn)) {
-        GElf_Shdr sh;
-        const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
-        if (name && strcmp(name, ".debug_info") == 0 && sh.sh_type != SHT_NOBITS)
-            return true;
-    }
-    return false;
-}
 
 /* Once per file: a debug file that was found (or DWARF in the binary) that
  * libdw cannot read is worth one warning; no debug info at all is not. */

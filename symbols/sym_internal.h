@@ -53,6 +53,7 @@ struct sym_debug_lookup {
     bool main_lookup_done; /* find_debuginfo ran for the main debug file */
     bool nothing_local;    /* no file exists where a separate debug file is looked for */
     char *debug_path;      /* the separate debug file libdw took, if any */
+    char *build_id_match;  /* the build-id candidate that fits, if any */
 };
 
 /* The callbacks for a new Dwfl (libdw's, with the search wrapped to warn
@@ -64,6 +65,31 @@ void sym_hex(const unsigned char *bits, size_t len, char *out, size_t out_len);
 
 /* Prints (or hands to the installed handler) one warning line. */
 void sym_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Queues for the cache of inflated debug files the separate debug file
+ * libdw will take for mod (the first build-id candidate, as libdw looks). */
+void sym_debug_prefetch(Dwfl_Module *mod);
+
+/* ---- debug_cache.c ---- */
+
+/* The cache directory (absolute; NULL or "": no cache). A directory that
+ * cannot be made or is not this user's alone is a warning, and no cache. */
+int sym_debug_cache_configure(const char *dir, char *why, size_t why_len);
+/* Queues the debug file at path (of build-id build_id, hex) to be inflated
+ * into the cache in the background, when it has compressed sections and
+ * the cache does not hold it yet. */
+void sym_debug_cache_prefetch(const char *path, const char *build_id);
+/* A descriptor of the inflated copy of the debug file at path, from the
+ * cache, inflated now when it is not there yet; -1 when the file has
+ * nothing to inflate, or there is no cache. */
+int sym_debug_cache_open(const char *path, const char *build_id);
+/* Stops the background thread (within one chunk of its work) and forgets
+ * the queue. */
+void sym_debug_cache_shutdown(void);
+/* Writes to to the ELF file from with its compressed sections inflated;
+ * false (to's contents undefined) when from has none or cannot be read, or
+ * *stop became true (stop may be NULL). */
+bool sym_inflate_elf(int from, int to, const bool *stop);
 
 /* ---- names.c ---- */
 

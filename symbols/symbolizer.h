@@ -72,6 +72,9 @@ struct symbolizer_config {
     const char *const *debug_dirs; /* --debug-dir roots, in order */
     size_t ndebug_dirs;
     const char *debug_dirs_env; /* MEMTRACE_DEBUG_DIRS: colon-separated roots, or NULL */
+    /* Where inflated copies of compressed debug files are kept (absolute),
+     * NULL: nowhere. */
+    const char *cache_dir;
 };
 /* Returns 0, or -1 with a reason in why (a directory that does not exist is
  * only a warning). Relative directories are made absolute. */
@@ -137,6 +140,9 @@ unsigned long symbolizer_lookups(const struct symbolizer *s);
  * all symbolizers alive), and searches for their separate debug info. */
 unsigned long symbolizer_files_opened(void);
 unsigned long symbolizer_debuginfo_searches(void);
+/* Separate debug files with compressed DWARF inflated into the cache by
+ * this process (see debug_cache.c). */
+unsigned long symbolizer_debug_files_inflated(void);
 
 /* Name clean-up used for every symbol: drops an ELF version suffix
  * ("__libc_start_main@@GLIBC_2.34") and demangles C++ names. Returns a

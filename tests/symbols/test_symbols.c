@@ -225,6 +225,31 @@ static void test_build_id_file_in_a_debug_dir(void **state)
     assert_int_equal(nwarnings, 0);
 }
 
+/* The same frame from the inflated copy in the cache: made on first use,
+ * taken from the cache after (no second inflation). */
+static void test_build_id_file_through_the_cache(void **state)
+{
+    (void)state;
+    mt_addr ip = record_call(FX "fx_sym_plain");
+    char cache[] = "/tmp/memtrace-symcache-XXXXXX";
+    assert_non_null(mkdtemp(cache));
+    const char *dirs[] = { FX "debugroot" };
+    struct symbolizer_config c = { .debug_dirs = dirs, .ndebug_dirs = 1, .cache_dir = cache };
+    char why[256];
+    assert_int_equal(symbolizer_configure(&c, why, sizeof(why)), 0);
+    unsigned long before = symbolizer_debug_files_inflated();
+    struct sym_frame_ext fr = lookup1(FX "fx_sym_buildid", ip);
+    assert_record_frame(&fr);
+    assert_int_equal(symbolizer_debug_files_inflated() - before, 1);
+    fr = lookup1(FX "fx_sym_buildid", ip);
+    assert_record_frame(&fr);
+    assert_int_equal(symbolizer_debug_files_inflated() - before, 1);
+    assert_int_equal(nwarnings, 0);
+    char cmd[PATH_MAX + 16];
+    xfmt(cmd, sizeof(cmd), "rm -rf %s", cache);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_build_id_file_in_a_dir_from_the_environment(void **state)
 {
     (void)state;
@@ -730,6 +755,7 @@ int main(void)
         T(test_plain_build_names_function_file_line),
         T(test_bias_and_return_addresses),
         T(test_build_id_file_in_a_debug_dir),
+        T(test_build_id_file_through_the_cache),
         T(test_build_id_file_in_a_dir_from_the_environment),
         T(test_without_its_debug_dir_a_stripped_binary_has_no_names),
         T(test_debuglink_next_to_the_binary),

@@ -9,6 +9,7 @@
 #include "session.h"
 #include "unwind.h"
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -207,6 +208,21 @@ static char **with_env_options(int *argc, char **argv)
     return env_argv;
 }
 
+/* MEMTRACE_CACHE_DIR (empty: no cache), else the XDG cache directory. */
+static const char *default_cache_dir(char *buf, size_t len)
+{
+    const char *env = getenv("MEMTRACE_CACHE_DIR");
+    if (env)
+        return *env ? env : NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n = -1;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(buf, len, "%s/memtrace", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(buf, len, "%s/.cache/memtrace", home);
+    return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct mt_options opt;
@@ -232,9 +248,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;
     }
+    char cache_dir[PATH_MAX];
     struct symbolizer_config sym_cfg = {
         .debug_dirs = opt.debug_dirs, .ndebug_dirs = opt.ndebug_dirs,
         .debug_dirs_env = getenv("MEMTRACE_DEBUG_DIRS"),
+        .cache_dir = default_cache_dir(cache_dir, sizeof(cache_dir)),
     };
     if (symbolizer_configure(&sym_cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "memtrace: %s\n", err);
