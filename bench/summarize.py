@@ -209,6 +209,38 @@ if reps("raw.pinned") or reps("raw.unpinned"):
                      failures_note(fails, len(reps(key)))])
     table(["placement", "command", "ns/trap median", "ns/trap min", "notes"], rows)
 
+# ---------------------------------------------------------------- row 1b
+if reps("ring.3l.shared") or reps("ring.1l.shared"):
+    md.append("## 1b. Raw cost of a ring record (--fast's physical limit)")
+    md.append("")
+    md.append("`bench/raw_ring.c`: a thread on CPU 0 writes N records into a 1024-slot ring as the "
+              "`--fast` stub does (a `lock xadd` for a ticket, LINES cache lines of stores, the "
+              "sequence word last); a reader on CPU 1 consumes them in order half a ring behind, as "
+              "memtrace drains in batches. `alone`: no reader. memtrace's record header is 3 lines; "
+              "a malloc+free pair is 2 records. Made in row 2's repetitions.")
+    md.append("")
+    rows = []
+    for lines in (1, 3):
+        for mode in ("alone", "shared"):
+            key = "ring.%dl.%s" % (lines, mode)
+            vals, fails = [], []
+            for r in reps(key):
+                kv = kv_line(art(key, r, "out"), "RAW_RING")
+                if field(key, r, "rc", int) == 0 and kv:
+                    vals.append(float(kv["ns_per_record"]))
+                else:
+                    fails.append("failed (exit %s)" % field(key, r, "rc", int))
+            if not vals and not fails:
+                continue
+            metric("ring.%dl.%s.ns_per_record" % (lines, mode), "ns", vals,
+                   failures_note(fails, len(reps(key))))
+            rows.append([lines, "no reader" if mode == "alone" else "reader on the other CPU",
+                         code(CMDS.get(key, "")), fmt(med(vals)), fmt(mn(vals)),
+                         fmt(2 * med(vals) / 1000.0) if vals else "",
+                         failures_note(fails, len(reps(key)))])
+    table(["lines", "reader", "command", "ns/record median", "ns/record min",
+           "µs per pair (2 records, median)", "notes"], rows)
+
 # ---------------------------------------------------------------- row 2
 TOOLS = [("native", "native"), ("memtrace", "memtrace run --no-pin"),
          ("memtrace_pinned", "memtrace run (default: pinned to one CPU)"),
