@@ -29,6 +29,8 @@
 #define FAST_CTL_CAP_MASK 88
 #define FAST_CTL_FREE_ORIG 96    /* free's relocated prologue: the stubs run deferred frees */
 #define FAST_CTL_DEPTH 104       /* frames per record; above 1, the stub walks the stack */
+#define FAST_CTL_SLICES 112      /* the stack copies, from the ring's start: one per slot, */
+#define FAST_CTL_SLICE_STRIDE 120 /* this many bytes apart; 0: in the record, at FAST_REC_SLICE */
 #define FAST_CTL_NAME 128        /* scratch for the ring's memfd name at set-up */
 
 /* Per hooked function, in the code pages: its descriptor. */
@@ -99,8 +101,11 @@
 #define FAST_REC_R14 120
 #define FAST_REC_R15 128
 #define FAST_REC_NFRAMES 136     /* return addresses the stub walked, that follow; */
-#define FAST_REC_SLICE_LEN 144   /* else 0, and this many bytes of stack from rsp */
-#define FAST_REC_SLICE 152
+#define FAST_REC_SLICE_LEN 144   /* else 0, and this many bytes of stack from rsp, in the */
+#define FAST_REC_SLICE 152       /* slot's slice (FAST_CTL_SLICES) or here */
 #define FAST_REC_HEADER 152
+/* A stack copy up to this long stays in its record (--depth 1: the return
+ * address); longer ones go to the slot's slice. */
+#define FAST_SLICE_INLINE_MAX 256
 
 #endif

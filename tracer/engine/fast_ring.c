@@ -38,11 +38,25 @@ static int map_ring(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
                     mt_addr fixed, const struct fast_ring_params *params, char *why,
                     size_t why_len)
 {
+    /* A record holds the frames the stub walks, and a short copy (the
+     * return address alone); longer copies have slots of their own. */
+    size_t frames = params->depth > 1 ? (size_t)params->depth * 8 : 0;
+    bool split = params->slice_max > FAST_SLICE_INLINE_MAX;
+    size_t in_record = split ? frames : (frames > params->slice_max ? frames : params->slice_max);
     fr->slot_shift = 7;
-    while (((size_t)1 << fr->slot_shift) < FAST_REC_HEADER + params->slice_max)
+    while (((size_t)1 << fr->slot_shift) < FAST_REC_HEADER + in_record)
         fr->slot_shift++;
     fr->cap = params->cap;
     fr->ring_bytes = FAST_RING_SLOTS + ((size_t)fr->cap << fr->slot_shift);
+    fr->slices_off = 0;
+    fr->slice_shift = 0;
+    if (split) {
+        fr->slice_shift = 12;
+        while (((size_t)1 << fr->slice_shift) < params->slice_max)
+            fr->slice_shift++;
+        fr->slices_off = (fr->ring_bytes + FAST_PAGE - 1) & ~(size_t)(FAST_PAGE - 1);
+        fr->ring_bytes = fr->slices_off + ((size_t)fr->cap << fr->slice_shift);
+    }
     static const char name[] = "memtrace-ring";
     mt_addr name_at = fr->region + FAST_CTL_OFFSET + FAST_CTL_NAME;
     int64_t fd = -1, res;
@@ -169,8 +183,10 @@ static int write_ctl(struct fast_ring *fr, const struct remote *r, pid_t tid,
     ctl[FAST_CTL_CAP / 8] = fr->cap;
     ctl[FAST_CTL_CAP_MASK / 8] = fr->cap - 1;
     ctl[FAST_CTL_FREE_ORIG / 8] = params->free_orig;
-    ctl[FAST_CTL_DEPTH / 8] = params->depth < params->slice_max / 8 ? params->depth
-                                                                    : params->slice_max / 8;
+    size_t room = (((size_t)1 << fr->slot_shift) - FAST_REC_HEADER) / 8;
+    ctl[FAST_CTL_DEPTH / 8] = params->depth < room ? params->depth : room;
+    ctl[FAST_CTL_SLICES / 8] = fr->slices_off;
+    ctl[FAST_CTL_SLICE_STRIDE / 8] = fr->slices_off ? (uint64_t)1 << fr->slice_shift : 0;
     mt_addr at = fr->region + FAST_CTL_OFFSET;
     int err = remote_write(r, tid, at + 8, &ctl[1], sizeof(ctl) - 8);
     /* The ring's address last: it turns recording on. */
@@ -287,6 +303,14 @@ const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped)
         fast_ring_pop(fr);
         fr->consumed--;
     }
+}
+
+const uint8_t *fast_ring_slice(const struct fast_ring *fr, const uint8_t *rec)
+{
+    if (!fr->slices_off)
+        return rec + FAST_REC_SLICE;
+    size_t slot = (size_t)(rec - (fr->local + FAST_RING_SLOTS)) >> fr->slot_shift;
+    return fr->local + fr->slices_off + (slot << fr->slice_shift);
 }
 
 void fast_ring_pop(struct fast_ring *fr)

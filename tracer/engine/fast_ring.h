@@ -26,6 +26,11 @@ struct fast_ring {
     size_t ring_bytes;
     uint8_t *local;            /* memtrace's mapping of the ring */
     unsigned slot_shift;
+    /* The stack copies, one per slot, apart from the records (0: in them):
+     * a record is then a few cache lines, so a large ring costs the pages
+     * its records touch, and a copy's pages only when a stub copies. */
+    size_t slices_off;
+    unsigned slice_shift;
     uint64_t cap;
     uint64_t read;             /* next ticket to consume */
     uint64_t consumed, cut_short;
@@ -73,6 +78,8 @@ void fast_ring_release(struct fast_ring *fr);
  * will run again, so a record some thread began and never completed is
  * skipped and counted in cut_short. */
 const uint8_t *fast_ring_peek(struct fast_ring *fr, bool stopped);
+/* The stack copy of record rec (FAST_REC_SLICE_LEN bytes). */
+const uint8_t *fast_ring_slice(const struct fast_ring *fr, const uint8_t *rec);
 /* The record fast_ring_peek returned is done with: its slot is free once
  * published. */
 void fast_ring_pop(struct fast_ring *fr);

@@ -236,7 +236,15 @@ record:
         cmova   rcx, rax
 8:      mov     qword ptr [r11 + FAST_REC_SLICE_LEN], rcx
         lea     rdi, [r11 + FAST_REC_SLICE]
-        rep movsb
+        mov     rax, qword ptr [rip + CTL + FAST_CTL_SLICES]
+        test    rax, rax
+        jz      31f                     /* short copies stay in the record */
+        mov     rdi, rdx                /* else the slot's own slice */
+        and     rdi, qword ptr [rip + CTL + FAST_CTL_CAP_MASK]
+        imul    rdi, qword ptr [rip + CTL + FAST_CTL_SLICE_STRIDE]
+        add     rdi, rax
+        add     rdi, r10
+31:     rep movsb
         lea     rax, [rdx + 1]
         mov     qword ptr [r11 + FAST_REC_SEQ], rax     /* published last */
 9:      ret

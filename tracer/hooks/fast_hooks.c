@@ -57,8 +57,10 @@ static void ring_params(const struct process *p, const struct fast_settings *set
         st.lo = st.hi = 0;   /* the main thread's slices then hold its return address only */
     *out = (struct fast_ring_params){
         .slice_max = set->depth <= 1 ? 8 : FAST_SLICE_BYTES,
-        .cap = set->ring_records ? set->ring_records
-                                 : (set->depth <= 1 ? FAST_RING_RECORDS_DEPTH1 : FAST_RING_RECORDS),
+        .cap = set->ring_records          ? set->ring_records
+               : set->depth <= 1          ? FAST_RING_RECORDS_DEPTH1
+               : set->long_lived          ? FAST_RING_RECORDS_ATTACHED
+                                          : FAST_RING_RECORDS,
         .alloc_lo = alloc_lo, .alloc_hi = alloc_hi,
         .stack_lo = st.lo, .stack_hi = st.hi,
         .depth = set->depth,
@@ -193,11 +195,13 @@ int hooks_fast_child(struct process *child, const struct process *parent, pid_t 
 
 /* The return address of the call: the first frame the stub walked, or
  * the first word of its stack copy; 0 when the record has neither. */
-static mt_addr record_return_address(const uint8_t *rec)
+static mt_addr record_return_address(const struct fast_ring *fr, const uint8_t *rec)
 {
-    if (fast_rec_u64(rec, FAST_REC_NFRAMES) == 0 && fast_rec_u64(rec, FAST_REC_SLICE_LEN) < 8)
+    if (fast_rec_u64(rec, FAST_REC_NFRAMES) > 0)
+        return fast_rec_u64(rec, FAST_REC_SLICE);
+    if (fast_rec_u64(rec, FAST_REC_SLICE_LEN) < 8)
         return 0;
-    return fast_rec_u64(rec, FAST_REC_SLICE);
+    return fast_rec_u64(fast_ring_slice(fr, rec), 0);
 }
 
 /* Teaches the stubs the rules of a walk memtrace made, so the next call
@@ -238,8 +242,9 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     uint64_t len = fast_rec_u64(rec, FAST_REC_SLICE_LEN);
     if (len < 8)
         return STACK_NONE;
+    const uint8_t *slice = fast_ring_slice(&p->fast_ring, rec);
     if (ctx->depth <= 1) {
-        ips[0] = fast_rec_u64(rec, FAST_REC_SLICE);
+        ips[0] = fast_rec_u64(slice, 0);
         return stack_intern_add(&process_heap(p)->stacks, ips, 1);
     }
     struct stack_snapshot *snap = ctx->snap;
@@ -247,7 +252,7 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
         len = FAST_SLICE_BYTES;
     snap->base = fast_rec_u64(rec, FAST_REC_RSP);
     snap->len = (size_t)len;
-    snap->view = rec + FAST_REC_SLICE;   /* read in the ring, not copied */
+    snap->view = slice;   /* read in the ring, not copied */
     mt_regs regs;
     memset(&regs, 0, sizeof(regs));
     regs.rsp = snap->base;
@@ -348,7 +353,7 @@ static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const ui
 {
     const struct fast_patch *fp = fast_patches_of(&p->fast_patches, call->fn);
     const struct module *m = fp ? modules_at(&p->modules, fp->addr) : NULL;
-    mt_addr ra = record_return_address(rec);
+    mt_addr ra = record_return_address(&p->fast_ring, rec);
     if (m && ra >= m->text_lo && ra < m->text_hi) {
         ctx->stats->nested_calls++;
         return 0;

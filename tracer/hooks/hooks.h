@@ -48,12 +48,19 @@ int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid
 int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval);
 
 /* --fast (fast_hooks.c). */
-#define FAST_SLICE_BYTES (16384u - FAST_REC_HEADER)   /* stack copied per event at most: 16 KiB records */
+#define FAST_SLICE_BYTES 16384u   /* stack copied per event at most */
+/* Records in the ring. A program that allocates faster than memtrace
+ * applies waits when the ring is full; a longer ring absorbs the moments
+ * memtrace is not scheduled. Each record's page is touched once (its stack
+ * copy's only when it has one), at ~10 µs a page fault on a VM: a short
+ * `run` gets a short ring, an attached server a long one. */
 #define FAST_RING_RECORDS 1024u
+#define FAST_RING_RECORDS_ATTACHED 16384u
 #define FAST_RING_RECORDS_DEPTH1 32768u
 struct fast_settings {
     unsigned depth;
-    uint64_t ring_records;    /* 0: the default for depth */
+    uint64_t ring_records;    /* 0: the default for depth and long_lived */
+    bool long_lived;          /* attach: a running server, not a program started here */
     /* A free is held back until memtrace judged it (a bad one never runs).
      * Attach does not: a free waiting in the stubs' queue when memtrace
      * leaves (or dies) would never run. */

@@ -83,6 +83,7 @@ static void fast_follow_child(struct session *s, struct process *child,
     char why[512] = "";
     struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring,
                                  .defer_frees = s->opt->command != CMD_ATTACH,
+                                 .long_lived = s->opt->command == CMD_ATTACH,
                                  .link_map_on_stub = s->opt->command == CMD_ATTACH };
     int err = inject_leave_syscall(tid);
     if (!err)

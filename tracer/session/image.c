@@ -52,6 +52,7 @@ static void image_go_fast(struct session *s, struct process *p, pid_t tid)
     char why[512];
     struct fast_settings set = { .depth = s->opt->depth, .ring_records = s->opt->fast_ring,
                                  .defer_frees = s->opt->command != CMD_ATTACH,
+                                 .long_lived = s->opt->command == CMD_ATTACH,
                                  .link_map_on_stub = s->opt->command == CMD_ATTACH };
     int n = hooks_fast_install(p, tid, &set, why, sizeof(why));
     if (n < 0) {

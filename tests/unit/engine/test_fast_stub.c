@@ -32,6 +32,9 @@ static const struct remote own = { .ops = &own_ops };
 #define CAP 4u
 #define SLICE 64u
 #define SLOT_SHIFT 8u    /* 128-byte header + 64 bytes of stack, in 256 */
+/* The stack copies' own slots, when they are apart from the records. */
+#define SLICES_OFF (((FAST_RING_SLOTS + (CAP << SLOT_SHIFT)) + 4095u) & ~4095u)
+#define SLICE_STRIDE 128u
 
 struct world {
     uint8_t *region;     /* code pages + control page */
@@ -77,7 +80,7 @@ static int setup(void **state)
                                          0xc3 };             /* ret */
     memset(w.fn, 0xcc, 64);
     memcpy(w.fn, double_it, sizeof(double_it));
-    w.ring = mmap(NULL, FAST_RING_SLOTS + (CAP << SLOT_SHIFT), PROT_READ | PROT_WRITE,
+    w.ring = mmap(NULL, SLICES_OFF + CAP * SLICE_STRIDE, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(w.ring != MAP_FAILED);
     size_t stub_len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
@@ -145,6 +148,38 @@ static void test_call_records_after_return(void **state)
     assert_int_equal(len, SLICE);
     assert_int_equal(ra, *(uint64_t *)rsp);
     assert_true(ra > (uint64_t)(uintptr_t)call_fn && ra < (uint64_t)(uintptr_t)call_fn + 256);
+    drain();
+}
+
+/* With the copies apart (FAST_CTL_SLICES), the stack goes to the slot's
+ * slice and the record keeps only its header; fast_ring_slice finds it. */
+static void test_stack_copy_in_its_own_slot(void **state)
+{
+    (void)state;
+    ctl_set(FAST_CTL_SLICES, SLICES_OFF);
+    ctl_set(FAST_CTL_SLICE_STRIDE, SLICE_STRIDE);
+    uint64_t ticket = ring_u64(FAST_RING_WRITE);
+    uint8_t *rec = record(ticket);
+    memset(rec + FAST_REC_SLICE, 0xab, SLICE);
+    uint8_t *slice = w.ring + SLICES_OFF + (ticket & (CAP - 1)) * SLICE_STRIDE;
+    memset(slice, 0, SLICE_STRIDE);
+    assert_int_equal(call_fn(4), 8);
+    ctl_set(FAST_CTL_SLICES, 0);
+    ctl_set(FAST_CTL_SLICE_STRIDE, 0);
+    uint64_t rsp, len, ra;
+    memcpy(&rsp, rec + FAST_REC_RSP, 8);
+    memcpy(&len, rec + FAST_REC_SLICE_LEN, 8);
+    memcpy(&ra, slice, 8);
+    assert_int_equal(len, SLICE);
+    assert_int_equal(ra, *(uint64_t *)rsp);
+    assert_int_equal(slice[SLICE], 0);                 /* no more than the slice */
+    for (unsigned i = 0; i < SLICE; i++)
+        assert_int_equal(rec[FAST_REC_SLICE + i], 0xab);   /* the record's own bytes untouched */
+    struct fast_ring fr = { .local = w.ring, .slot_shift = SLOT_SHIFT, .slices_off = SLICES_OFF,
+                            .slice_shift = 7 };
+    assert_ptr_equal(fast_ring_slice(&fr, rec), slice);
+    fr.slices_off = 0;
+    assert_ptr_equal(fast_ring_slice(&fr, rec), rec + FAST_REC_SLICE);
     drain();
 }
 
@@ -367,6 +402,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stub_decodes_whole),
         cmocka_unit_test(test_call_records_after_return),
+        cmocka_unit_test(test_stack_copy_in_its_own_slot),
         cmocka_unit_test(test_nested_call_passes_through),
         cmocka_unit_test(test_walk_to_the_outermost_frame),
         cmocka_unit_test(test_walk_through_a_saved_rbp),
