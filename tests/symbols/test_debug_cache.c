@@ -256,8 +256,9 @@ static void test_the_thread_makes_the_copy_ahead(void **state)
     copy_to(debug_file, copy);
     unsigned long before = symbolizer_debug_files_inflated();
     sym_debug_cache_prefetch(copy, build_id);
+    const struct timespec tick = { .tv_nsec = 10000000 };
     for (int i = 0; i < 1000 && symbolizer_debug_files_inflated() == before; i++)
-        usleep(10000);
+        nanosleep(&tick, NULL);
     assert_int_equal(symbolizer_debug_files_inflated() - before, 1);
     int fd = sym_debug_cache_open(copy, build_id);
     assert_true(fd >= 0);
