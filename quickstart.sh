@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
+PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev zlib1g-dev
           libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1
           valgrind                      # the reference tests/valgrind/ compares with
           redis-server redis-tools      # a real server the attach tests join
