@@ -204,11 +204,11 @@ static bool stop_requested(const bool *stop)
     return stop && __atomic_load_n(stop, __ATOMIC_RELAXED);
 }
 
-static bool read_at(int fd, void *buf, size_t len, off_t off)
+/* pread or pwrite of all len bytes (a short transfer is retried). */
+static bool transfer_at(int fd, unsigned char *p, size_t len, off_t off, bool write)
 {
-    unsigned char *p = buf;
     while (len > 0) {
-        ssize_t n = pread(fd, p, len, off);
+        ssize_t n = write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -220,20 +220,14 @@ static bool read_at(int fd, void *buf, size_t len, off_t off)
     return true;
 }
 
+static bool read_at(int fd, void *buf, size_t len, off_t off)
+{
+    return transfer_at(fd, buf, len, off, false);
+}
+
 static bool write_at(int fd, const void *buf, size_t len, off_t off)
 {
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return true;
+    return transfer_at(fd, (unsigned char *)(uintptr_t)buf, len, off, true);
 }
 
 static bool is_inflatable(const Elf64_Shdr *s)
