@@ -16,7 +16,7 @@
  * A debug file first met in this run is inflated by a thread of memtrace's,
  * at nice 19 on any CPU, while the program runs; when the report needs it
  * before that thread is done, memtrace inflates it itself, as libdw would
- * have. The cache holds at most CACHE_BYTES; the least recently used copies
+ * have. The cache holds at most 1 GiB; the least recently used copies
  * go first. Only zlib (ELFCOMPRESS_ZLIB) is inflated; other compressions and
  * old-style .zdebug sections are left to libdw. */
 #include "sym_internal.h"
@@ -39,7 +39,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define CACHE_BYTES ((uint64_t)1 << 30)
+#define DEFAULT_CACHE_BYTES ((uint64_t)1 << 30)
 /* A debug file inflating to more is left to libdw. */
 #define MAX_INFLATED ((uint64_t)512 << 20)
 /* Inflation stops within one chunk when asked to. */
@@ -66,7 +66,16 @@ static struct {
     pthread_t thread;
     struct cache_job *jobs;
     unsigned long inflated;
-} cache = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
+    uint64_t limit; /* bytes the directory may hold */
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER,
+            .limit = DEFAULT_CACHE_BYTES };
+
+void sym_debug_cache_set_limit(uint64_t bytes)
+{
+    pthread_mutex_lock(&cache.lock);
+    cache.limit = bytes ? bytes : DEFAULT_CACHE_BYTES;
+    pthread_mutex_unlock(&cache.lock);
+}
 
 unsigned long symbolizer_debug_files_inflated(void)
 {
@@ -185,9 +194,12 @@ static void evict(const char *dir)
         total += (uint64_t)st.st_size;
         n++;
     }
-    if (total > CACHE_BYTES) {
+    pthread_mutex_lock(&cache.lock);
+    uint64_t limit = cache.limit;
+    pthread_mutex_unlock(&cache.lock);
+    if (total > limit) {
         qsort(e, n, sizeof(*e), by_use);
-        for (size_t i = 0; i < n && total > CACHE_BYTES; i++)
+        for (size_t i = 0; i < n && total > limit; i++)
             if (unlinkat(dirfd(d), e[i].name, 0) == 0)
                 total -= (uint64_t)e[i].size;
     }

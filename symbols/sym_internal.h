@@ -83,6 +83,9 @@ void sym_debug_cache_prefetch(const char *path, const char *build_id);
  * cache, inflated now when it is not there yet; -1 when the file has
  * nothing to inflate, or there is no cache. */
 int sym_debug_cache_open(const char *path, const char *build_id);
+/* What the cache directory may hold, in bytes (0: the default, 1 GiB);
+ * the least recently used copies are removed past it. */
+void sym_debug_cache_set_limit(uint64_t bytes);
 /* Stops the background thread (within one chunk of its work) and forgets
  * the queue. */
 void sym_debug_cache_shutdown(void);

@@ -270,6 +270,66 @@ static void test_the_thread_makes_the_copy_ahead(void **state)
     assert_int_equal(symbolizer_debug_files_inflated() - before, 1);
 }
 
+static int cached_copies(void)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof(cmd), "ls %s/cache/debug | wc -l", tmpdir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    int n = -1;
+    assert_int_equal(fscanf(f, "%d", &n), 1);
+    pclose(f);
+    return n;
+}
+
+/* Over the limit, the copy used least recently goes: opening a copy is a
+ * use. */
+static void test_the_least_recently_used_copy_goes_first(void **state)
+{
+    (void)state;
+    configure_cache();
+    char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX];
+    snprintf(a, sizeof(a), "%s/a.debug", tmpdir);
+    snprintf(b, sizeof(b), "%s/b.debug", tmpdir);
+    snprintf(c, sizeof(c), "%s/c.debug", tmpdir);
+    const char *const files[] = { a, b, c };
+    for (int i = 0; i < 3; i++) {
+        copy_to(debug_file, files[i]);
+        struct timespec t[2] = { { .tv_sec = 1000000000 + i }, { .tv_sec = 1000000000 + i } };
+        assert_int_equal(utimensat(AT_FDCWD, files[i], t, 0), 0);
+    }
+    int fd = sym_debug_cache_open(a, build_id);
+    assert_true(fd >= 0);
+    off_t one = size_of_fd(fd);
+    close(fd);
+    sym_debug_cache_set_limit((uint64_t)one * 2 + one / 2);   /* two copies fit */
+    const struct timespec tick = { .tv_nsec = 20000000 };
+    nanosleep(&tick, NULL);
+    fd = sym_debug_cache_open(b, build_id);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(cached_copies(), 2);
+    nanosleep(&tick, NULL);
+    fd = sym_debug_cache_open(a, build_id);   /* a is used again: b is now the oldest */
+    assert_true(fd >= 0);
+    close(fd);
+    nanosleep(&tick, NULL);
+    unsigned long before = symbolizer_debug_files_inflated();
+    fd = sym_debug_cache_open(c, build_id);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(cached_copies(), 2);
+    fd = sym_debug_cache_open(a, build_id);    /* still there: no inflation */
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(symbolizer_debug_files_inflated() - before, 1);
+    fd = sym_debug_cache_open(b, build_id);    /* gone: inflated again */
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(symbolizer_debug_files_inflated() - before, 2);
+    sym_debug_cache_set_limit(0);
+}
+
 static void test_a_directory_others_can_write_is_not_used(void **state)
 {
     (void)state;
@@ -298,6 +358,7 @@ int main(void)
         T(test_stopping_abandons_the_copy),
         T(test_a_copy_is_made_once_and_remade_when_the_file_changes),
         T(test_the_thread_makes_the_copy_ahead),
+        T(test_the_least_recently_used_copy_goes_first),
         T(test_a_directory_others_can_write_is_not_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
