@@ -297,29 +297,48 @@ static enum cand_result check_candidate(struct search *s, const char *cand)
     return r;
 }
 
-/* The build-id candidates: <root>/.build-id/xx/yyyy.debug for every absolute
- * element of the path; libdw takes the first that exists. */
-static enum cand_result check_build_id_candidates(struct search *s, const char *path)
+/* The build-id candidates: <root>/.build-id/xx/yyyy.debug (hex: the
+ * build-id) for every absolute element of the path, in order, until visit
+ * returns false; libdw takes the first that exists. */
+static void each_build_id_candidate(const char *path, const char *hex,
+                                    bool (*visit)(const char *cand, void *arg), void *arg)
 {
-    if (s->id_len < 3)
-        return CAND_MISSING;
-    char hex[130];
-    sym_hex(s->id, (size_t)s->id_len, hex, sizeof(hex));
+    if (strlen(hex) < 6)
+        return;
     char *copy = strdup(path), *rest = copy, *el;
-    enum cand_result r = CAND_MISSING;
-    while (copy && r == CAND_MISSING && (el = strsep(&rest, ":")) != NULL) {
+    bool more = true;
+    while (copy && more && (el = strsep(&rest, ":")) != NULL) {
         if (*el == '+' || *el == '-')
             el++;
-        if (*el != '/')
-            continue;
         char cand[PATH_MAX];
-        if (fmt_path(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug", el, hex, hex + 2))
-            r = check_candidate(s, cand);
-        if (r == CAND_MATCH)
-            s->build_id_match = strdup(cand);
+        if (*el == '/' &&
+            fmt_path(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug", el, hex, hex + 2))
+            more = visit(cand, arg);
     }
     free(copy);
-    return r;
+}
+
+struct build_id_check {
+    struct search *s;
+    enum cand_result r;
+};
+
+static bool check_build_id_candidate(const char *cand, void *arg)
+{
+    struct build_id_check *c = arg;
+    c->r = check_candidate(c->s, cand);
+    if (c->r == CAND_MATCH)
+        c->s->build_id_match = strdup(cand);
+    return c->r == CAND_MISSING;
+}
+
+static enum cand_result check_build_id_candidates(struct search *s, const char *path)
+{
+    char hex[130];
+    sym_hex(s->id, s->id_len > 0 ? (size_t)s->id_len : 0, hex, sizeof(hex));
+    struct build_id_check c = { s, CAND_MISSING };
+    each_build_id_candidate(path, hex, check_build_id_candidate, &c);
+    return c.r;
 }
 
 /* The .gnu_debuglink candidates in libdw's order (find_debuginfo_in_path):
@@ -422,13 +441,8 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
         return -1;   /* no separate debug info rather than a blocked memtrace */
     /* libdw would take this very file (its build-id search comes first) and
      * inflate it; the cached copy is that file inflated. */
-    if (main_lookup && l->build_id_match) {
-        const unsigned char *id;
-        GElf_Addr vaddr;
-        char hex[130];
-        int id_len = dwfl_module_build_id(mod, &id, &vaddr);
-        sym_hex(id, id_len > 0 ? (size_t)id_len : 0, hex, sizeof(hex));
-        int fd = sym_debug_cache_open(l->build_id_match, hex);
+    if (main_lookup && l->build_id_match && l->build_id) {
+        int fd = sym_debug_cache_open(l->build_id_match, l->build_id);
         if (fd >= 0) {
             *debuginfo_file_name = strdup(l->build_id_match);
             if (!l->debug_path)
@@ -455,30 +469,21 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     return fd;
 }
 
-void sym_debug_prefetch(Dwfl_Module *mod)
+static bool prefetch_candidate(const char *cand, void *build_id)
 {
-    const unsigned char *id;
-    GElf_Addr vaddr;
-    int id_len = dwfl_module_build_id(mod, &id, &vaddr);
-    if (id_len < 3)
-        return;
-    char hex[130];
-    sym_hex(id, (size_t)id_len, hex, sizeof(hex));
-    char *copy = strdup(symbolizer_debuginfo_path()), *rest = copy, *el;
-    while (copy && (el = strsep(&rest, ":")) != NULL) {
-        if (*el == '+' || *el == '-')
-            el++;
-        char cand[PATH_MAX];
-        struct stat st;
-        if (*el == '/' &&
-            fmt_path(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug", el, hex, hex + 2) &&
-            stat(cand, &st) == 0) {
-            if (S_ISREG(st.st_mode))
-                sym_debug_cache_prefetch(cand, hex);
-            break;
-        }
-    }
-    free(copy);
+    struct stat st;
+    if (stat(cand, &st) != 0)
+        return true;   /* look further */
+    if (S_ISREG(st.st_mode))
+        sym_debug_cache_prefetch(cand, build_id);
+    return false;
+}
+
+void sym_debug_prefetch(const char *build_id)
+{
+    if (build_id)
+        each_build_id_candidate(symbolizer_debuginfo_path(), build_id, prefetch_candidate,
+                                (void *)(uintptr_t)build_id);
 }
 
 static const Dwfl_Callbacks callbacks = {

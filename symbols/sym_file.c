@@ -122,7 +122,6 @@ static bool main_file_has_dwarf(struct sym_file *f)
     return false;
 }
 
-
 struct sym_file *sym_file_get(int fd, const char *path, char *why, size_t why_len)
 {
     struct stat st;
@@ -192,8 +191,9 @@ struct sym_file *sym_file_get(int fd, const char *path, char *why, size_t why_le
         if (f->build_id)
             sym_hex(bits, (size_t)n, f->build_id, 2 * (size_t)n + 1);
     }
+    f->lookup.build_id = f->build_id;
     if (!main_file_has_dwarf(f))
-        sym_debug_prefetch(f->mod);
+        sym_debug_prefetch(f->build_id);
     f->next = cache.files;
     cache.files = f;
     files_opened++;

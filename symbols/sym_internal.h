@@ -54,6 +54,7 @@ struct sym_debug_lookup {
     bool nothing_local;    /* no file exists where a separate debug file is looked for */
     char *debug_path;      /* the separate debug file libdw took, if any */
     char *build_id_match;  /* the build-id candidate that fits, if any */
+    const char *build_id;  /* the module's, in hex (its struct sym_file's), or NULL */
 };
 
 /* The callbacks for a new Dwfl (libdw's, with the search wrapped to warn
@@ -67,8 +68,9 @@ void sym_hex(const unsigned char *bits, size_t len, char *out, size_t out_len);
 void sym_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Queues for the cache of inflated debug files the separate debug file
- * libdw will take for mod (the first build-id candidate, as libdw looks). */
-void sym_debug_prefetch(Dwfl_Module *mod);
+ * libdw will take for the module of build_id (hex; the first build-id
+ * candidate, as libdw looks). NULL: nothing. */
+void sym_debug_prefetch(const char *build_id);
 
 /* ---- debug_cache.c ---- */
 
