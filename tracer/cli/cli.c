@@ -89,7 +89,9 @@ void cli_usage(FILE *f)
           "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
           "                         DIR/.build-id/xx/yyyy.debug and DIR/<binary's dir>/<debuglink>;\n"
           "                         /usr/lib/debug, the binary's dir and its .debug/ are always\n"
-          "                         searched; MEMTRACE_DEBUG_DIRS=DIR:DIR adds more\n"
+          "                         searched; MEMTRACE_DEBUG_DIRS=DIR:DIR adds more. Compressed\n"
+          "                         debug files are kept inflated in ~/.cache/memtrace\n"
+          "                         (MEMTRACE_CACHE_DIR=DIR elsewhere, empty: nowhere)\n"
           "  -h, --help             show this help\n"
           "  -V, --version          show the version\n", f);
 }
