@@ -31,7 +31,8 @@
 #define FAST_CTL_DEPTH 104       /* frames per record; above 1, the stub walks the stack */
 #define FAST_CTL_SLICES 112      /* the stack copies, from the ring's start: one per slot, */
 #define FAST_CTL_SLICE_STRIDE 120 /* this many bytes apart; 0: in the record, at FAST_REC_SLICE */
-#define FAST_CTL_NAME 128        /* scratch for the ring's memfd name at set-up */
+#define FAST_CTL_NARROW 128      /* 1: narrow records (--depth 1), FAST_REC_NARROW bytes */
+#define FAST_CTL_NAME 136        /* scratch for the ring's memfd name at set-up */
 
 /* Per hooked function, in the code pages: its descriptor. */
 #define FAST_DESC_FN 0           /* the hooks layer's enum alloc_fn (4 bytes) */
@@ -44,6 +45,7 @@
 #define FAST_FLAG_DEFER 8        /* free: recorded, not run; memtrace queues it once judged */
 #define FAST_FLAG_NO_QUEUE 16    /* runs no queued free: called with the allocator's lock
                                   * held (malloc's own mmap) or the loader's */
+#define FAST_FLAG_WIDE 32        /* needs the record's second line (ARG2-4, BLOCK) */
 
 /* The ring's header, each counter on a cache line of its own. */
 #define FAST_RING_WRITE 0        /* next ticket to hand out */
@@ -81,29 +83,35 @@
 #define FAST_RULE_RBP_UNDEFINED 15   /* else saved at CFA - 8 * it */
 #define FAST_RING_SLOTS (FAST_RING_RULES + (1 << FAST_RULE_BITS) * 8)   /* record 0 */
 
-/* One record. A record is complete when its seq is its ticket + 1. */
+/* One record. A record is complete when its seq is its ticket + 1. All a
+ * malloc, calloc, realloc or free needs is in its first cache line, so a
+ * narrow record (--depth 1) is that line alone, and the second too for a
+ * function flagged FAST_FLAG_WIDE: one line for the stub's CPU to hand to
+ * memtrace's per event, the ring's floor (bench row 1b). */
 #define FAST_REC_SEQ 0
 #define FAST_REC_FN 8            /* 4 bytes: enum alloc_fn */
 #define FAST_REC_PHASE 12        /* 4 bytes: FAST_FLAG_BEFORE or FAST_FLAG_AFTER */
 #define FAST_REC_ARG0 16
 #define FAST_REC_ARG1 24
-#define FAST_REC_ARG2 32
-#define FAST_REC_ARG3 40         /* rcx and r8 at the entry: mmap's flags and fd, */
-#define FAST_REC_ARG4 48         /* mremap's flags and new address */
-#define FAST_REC_RET 56          /* rax after the call */
-#define FAST_REC_BLOCK 64        /* posix_memalign: *memptr after a success */
-#define FAST_REC_PAIR 72         /* an after record: its before record's ticket + 1, or 0 */
-#define FAST_REC_RSP 80          /* at the function's entry: [rsp] is the return address */
-#define FAST_REC_RBX 88          /* callee-saved registers at the entry, for unwinding */
-#define FAST_REC_RBP 96
-#define FAST_REC_R12 104
-#define FAST_REC_R13 112
-#define FAST_REC_R14 120
-#define FAST_REC_R15 128
-#define FAST_REC_NFRAMES 136     /* return addresses the stub walked, that follow; */
-#define FAST_REC_SLICE_LEN 144   /* else 0, and this many bytes of stack from rsp, in the */
-#define FAST_REC_SLICE 152       /* slot's slice (FAST_CTL_SLICES) or here */
-#define FAST_REC_HEADER 152
+#define FAST_REC_RET 32          /* rax after the call */
+#define FAST_REC_PAIR 40         /* an after record: its before record's ticket + 1, or 0 */
+#define FAST_REC_RSP 48          /* at the function's entry: [rsp] is the return address */
+#define FAST_REC_RA 56           /* that return address */
+#define FAST_REC_ARG2 64
+#define FAST_REC_ARG3 72         /* rcx and r8 at the entry: mmap's flags and fd, */
+#define FAST_REC_ARG4 80         /* mremap's flags and new address */
+#define FAST_REC_BLOCK 88        /* posix_memalign: *memptr after a success */
+#define FAST_REC_NARROW 128      /* a narrow record's slot: the fields above */
+#define FAST_REC_RBX 96          /* callee-saved registers at the entry, for unwinding */
+#define FAST_REC_RBP 104
+#define FAST_REC_R12 112
+#define FAST_REC_R13 120
+#define FAST_REC_R14 128
+#define FAST_REC_R15 136
+#define FAST_REC_NFRAMES 144     /* return addresses the stub walked, that follow; */
+#define FAST_REC_SLICE_LEN 152   /* else 0, and this many bytes of stack from rsp, in the */
+#define FAST_REC_SLICE 160       /* slot's slice (FAST_CTL_SLICES) or here */
+#define FAST_REC_HEADER 160
 /* A stack copy up to this long stays in its record (--depth 1: the return
  * address); longer ones go to the slot's slice. */
 #define FAST_SLICE_INLINE_MAX 256

@@ -41,10 +41,12 @@ static int map_ring(struct fast_ring *fr, const struct remote *r, pid_t tid, mt_
     /* A record holds the frames the stub walks, and a short copy (the
      * return address alone); longer copies have slots of their own. */
     size_t frames = params->depth > 1 ? (size_t)params->depth * 8 : 0;
-    bool split = params->slice_max > FAST_SLICE_INLINE_MAX;
+    bool split = !params->narrow && params->slice_max > FAST_SLICE_INLINE_MAX;
     size_t in_record = split ? frames : (frames > params->slice_max ? frames : params->slice_max);
-    fr->slot_shift = 7;
-    while (((size_t)1 << fr->slot_shift) < FAST_REC_HEADER + in_record)
+    size_t record = params->narrow ? FAST_REC_NARROW : FAST_REC_HEADER + in_record;
+    fr->narrow = params->narrow;
+    fr->slot_shift = 6;
+    while (((size_t)1 << fr->slot_shift) < record)
         fr->slot_shift++;
     fr->cap = params->cap;
     fr->ring_bytes = FAST_RING_SLOTS + ((size_t)fr->cap << fr->slot_shift);
@@ -183,8 +185,9 @@ static int write_ctl(struct fast_ring *fr, const struct remote *r, pid_t tid,
     ctl[FAST_CTL_CAP / 8] = fr->cap;
     ctl[FAST_CTL_CAP_MASK / 8] = fr->cap - 1;
     ctl[FAST_CTL_FREE_ORIG / 8] = params->free_orig;
-    size_t room = (((size_t)1 << fr->slot_shift) - FAST_REC_HEADER) / 8;
+    size_t room = fr->narrow ? 1 : (((size_t)1 << fr->slot_shift) - FAST_REC_HEADER) / 8;
     ctl[FAST_CTL_DEPTH / 8] = params->depth < room ? params->depth : room;
+    ctl[FAST_CTL_NARROW / 8] = fr->narrow;
     ctl[FAST_CTL_SLICES / 8] = fr->slices_off;
     ctl[FAST_CTL_SLICE_STRIDE / 8] = fr->slices_off ? (uint64_t)1 << fr->slice_shift : 0;
     mt_addr at = fr->region + FAST_CTL_OFFSET;

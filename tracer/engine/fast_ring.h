@@ -18,6 +18,7 @@ struct fast_ring_params {
     mt_addr stack_lo, stack_hi;
     mt_addr free_orig;         /* free's relocated prologue, for the queued frees */
     unsigned depth;            /* frames the stubs walk (at most slice_max / 8); <= 1: none */
+    bool narrow;               /* records of FAST_REC_NARROW bytes: no registers, no stack */
 };
 
 struct fast_ring {
@@ -26,6 +27,7 @@ struct fast_ring {
     size_t ring_bytes;
     uint8_t *local;            /* memtrace's mapping of the ring */
     unsigned slot_shift;
+    bool narrow;               /* the stubs write narrow records (fast_abi.h) */
     /* The stack copies, one per slot, apart from the records (0: in them):
      * a record is then a few cache lines, so a large ring costs the pages
      * its records touch, and a copy's pages only when a stub copies. */

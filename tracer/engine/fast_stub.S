@@ -166,6 +166,7 @@ record:
         mov     ecx, dword ptr [rip + CTL + FAST_CTL_SLOT_SHIFT]
         shl     rax, cl
         lea     r11, [r10 + rax + FAST_RING_SLOTS]             /* the record */
+        /* Its first line: all a malloc, calloc, realloc or free needs. */
         mov     rcx, qword ptr [rsp + 8 + FR_DESC]
         mov     eax, dword ptr [rcx + FAST_DESC_FN]
         mov     dword ptr [r11 + FAST_REC_FN], eax
@@ -174,21 +175,29 @@ record:
         mov     qword ptr [r11 + FAST_REC_ARG0], rax
         mov     rax, qword ptr [rsp + 8 + FR_RSI]
         mov     qword ptr [r11 + FAST_REC_ARG1], rax
-        mov     rax, qword ptr [rsp + 8 + FR_RDX]
-        mov     qword ptr [r11 + FAST_REC_ARG2], rax
-        mov     rax, qword ptr [rsp + 8 + FR_RCX]
-        mov     qword ptr [r11 + FAST_REC_ARG3], rax
-        mov     rax, qword ptr [rsp + 8 + FR_R8]
-        mov     qword ptr [r11 + FAST_REC_ARG4], rax
         mov     qword ptr [r11 + FAST_REC_RET], r9
-        mov     rax, qword ptr [rsp + 8 + FR_BLOCK]
-        mov     qword ptr [r11 + FAST_REC_BLOCK], rax
         mov     rax, qword ptr [rsp + 8 + FR_PAIR]
         mov     qword ptr [r11 + FAST_REC_PAIR], rax
         lea     rax, [rdx + 1]
         mov     qword ptr [rsp + 8 + FR_PAIR], rax      /* the after record names this one */
         lea     rsi, [rsp + 8 + FRAME]
         mov     qword ptr [r11 + FAST_REC_RSP], rsi
+        mov     rax, qword ptr [rsi]
+        mov     qword ptr [r11 + FAST_REC_RA], rax
+        cmp     qword ptr [rip + CTL + FAST_CTL_NARROW], 0
+        je      29f
+        test    dword ptr [rcx + FAST_DESC_FLAGS], FAST_FLAG_WIDE
+        jz      30f                     /* a narrow record: published now */
+29:     mov     rax, qword ptr [rsp + 8 + FR_RDX]
+        mov     qword ptr [r11 + FAST_REC_ARG2], rax
+        mov     rax, qword ptr [rsp + 8 + FR_RCX]
+        mov     qword ptr [r11 + FAST_REC_ARG3], rax
+        mov     rax, qword ptr [rsp + 8 + FR_R8]
+        mov     qword ptr [r11 + FAST_REC_ARG4], rax
+        mov     rax, qword ptr [rsp + 8 + FR_BLOCK]
+        mov     qword ptr [r11 + FAST_REC_BLOCK], rax
+        cmp     qword ptr [rip + CTL + FAST_CTL_NARROW], 0
+        jne     30f
         mov     qword ptr [r11 + FAST_REC_RBX], rbx
         mov     qword ptr [r11 + FAST_REC_RBP], rbp
         mov     qword ptr [r11 + FAST_REC_R12], r12
@@ -245,7 +254,7 @@ record:
         add     rdi, rax
         add     rdi, r10
 31:     rep movsb
-        lea     rax, [rdx + 1]
+30:     lea     rax, [rdx + 1]
         mov     qword ptr [r11 + FAST_REC_SEQ], rax     /* published last */
 9:      ret
 

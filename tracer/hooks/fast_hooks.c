@@ -18,20 +18,27 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Whether fn's records need the fields past the first two arguments. */
+static bool fn_is_wide(enum alloc_fn fn)
+{
+    return fn == FN_REALLOCARRAY || fn == FN_POSIX_MEMALIGN || alloc_fn_is_mapping(fn);
+}
+
 static uint32_t fast_flags(enum alloc_fn fn, bool defer_frees)
 {
+    uint32_t wide = fn_is_wide(fn) ? FAST_FLAG_WIDE : 0;
     switch (fn) {
     case FN_FREE:
         return FAST_FLAG_BEFORE | (defer_frees ? FAST_FLAG_DEFER : 0);
     case FN_REALLOC:
     case FN_REALLOCARRAY:
-        return FAST_FLAG_BEFORE | FAST_FLAG_AFTER;
+        return FAST_FLAG_BEFORE | FAST_FLAG_AFTER | wide;
     case FN_POSIX_MEMALIGN:
-        return FAST_FLAG_AFTER | FAST_FLAG_MEMPTR;
+        return FAST_FLAG_AFTER | FAST_FLAG_MEMPTR | wide;
     default:
         /* The mapping family is called from inside malloc too, with an
          * arena locked: a queued free run there would wait for it forever. */
-        return FAST_FLAG_AFTER | (alloc_fn_is_mapping(fn) ? FAST_FLAG_NO_QUEUE : 0);
+        return FAST_FLAG_AFTER | (alloc_fn_is_mapping(fn) ? FAST_FLAG_NO_QUEUE : 0) | wide;
     }
 }
 
@@ -56,7 +63,7 @@ static void ring_params(const struct process *p, const struct fast_settings *set
     if (procfs_maps(p->pid, find_main_stack, &st) < 0)
         st.lo = st.hi = 0;   /* the main thread's slices then hold its return address only */
     *out = (struct fast_ring_params){
-        .slice_max = set->depth <= 1 ? 8 : FAST_SLICE_BYTES,
+        .slice_max = set->depth <= 1 ? 0 : FAST_SLICE_BYTES,
         .cap = set->ring_records          ? set->ring_records
                : set->depth <= 1          ? FAST_RING_RECORDS_DEPTH1
                : set->long_lived          ? FAST_RING_RECORDS_ATTACHED
@@ -64,6 +71,7 @@ static void ring_params(const struct process *p, const struct fast_settings *set
         .alloc_lo = alloc_lo, .alloc_hi = alloc_hi,
         .stack_lo = st.lo, .stack_hi = st.hi,
         .depth = set->depth,
+        .narrow = set->depth <= 1,
     };
 }
 
@@ -193,16 +201,6 @@ int hooks_fast_child(struct process *child, const struct process *parent, pid_t 
                                  child->scratch.syscall_gadget, &params, getpid(), why, why_len);
 }
 
-/* The return address of the call: the first frame the stub walked, or
- * the first word of its stack copy; 0 when the record has neither. */
-static mt_addr record_return_address(const struct fast_ring *fr, const uint8_t *rec)
-{
-    if (fast_rec_u64(rec, FAST_REC_NFRAMES) > 0)
-        return fast_rec_u64(rec, FAST_REC_SLICE);
-    if (fast_rec_u64(rec, FAST_REC_SLICE_LEN) < 8)
-        return 0;
-    return fast_rec_u64(fast_ring_slice(fr, rec), 0);
-}
 
 /* Teaches the stubs the rules of a walk memtrace made, so the next call
  * from the same places is walked in the program. */
@@ -231,6 +229,10 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
 {
     mt_addr ips[256];
     unsigned max = ctx->depth < 256 ? ctx->depth : 256;
+    if (ctx->depth <= 1 || p->fast_ring.narrow) {
+        ips[0] = fast_rec_u64(rec, FAST_REC_RA);
+        return ips[0] ? stack_intern_add(&process_heap(p)->stacks, ips, 1) : STACK_NONE;
+    }
     uint64_t walked = fast_rec_u64(rec, FAST_REC_NFRAMES);
     if (walked > 0) {
         /* cppcheck-suppress knownConditionTrueFalse ; walked is the stub's count, read from the ring */
@@ -243,10 +245,6 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
     if (len < 8)
         return STACK_NONE;
     const uint8_t *slice = fast_ring_slice(&p->fast_ring, rec);
-    if (ctx->depth <= 1) {
-        ips[0] = fast_rec_u64(slice, 0);
-        return stack_intern_add(&process_heap(p)->stacks, ips, 1);
-    }
     struct stack_snapshot *snap = ctx->snap;
     if (len > FAST_SLICE_BYTES)
         len = FAST_SLICE_BYTES;
@@ -353,7 +351,7 @@ static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const ui
 {
     const struct fast_patch *fp = fast_patches_of(&p->fast_patches, call->fn);
     const struct module *m = fp ? modules_at(&p->modules, fp->addr) : NULL;
-    mt_addr ra = record_return_address(&p->fast_ring, rec);
+    mt_addr ra = fast_rec_u64(rec, FAST_REC_RA);
     if (m && ra >= m->text_lo && ra < m->text_hi) {
         ctx->stats->nested_calls++;
         return 0;
@@ -374,7 +372,8 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
     struct pending_call call = { .fn = fn, .stack_id = STACK_NONE };
     call.args[0] = fast_rec_u64(rec, FAST_REC_ARG0);
     call.args[1] = fast_rec_u64(rec, FAST_REC_ARG1);
-    call.args[2] = fast_rec_u64(rec, FAST_REC_ARG2);
+    /* A narrow record's second line is an older record's. */
+    call.args[2] = fn_is_wide(fn) ? fast_rec_u64(rec, FAST_REC_ARG2) : 0;
     struct alloc_model *model = &process_heap(p)->model;
     if ((unsigned)fn == FAST_FN_LINK_MAP) {
         p->fast_link_map_changed = true;   /* the session reads the link map */

@@ -63,6 +63,42 @@ def case_fast_depth1(env):
     check("its function", "main", leak["stack"][0]["function"])
 
 
+# --depth 1 records are one cache line, two for the calls with more
+# arguments (posix_memalign, reallocarray, the mapping family): the fixtures
+# that make every kind of call, error and mapping.
+DIFFERENTIAL_DEPTH1 = [
+    ("family", []), ("seed", []), ("invalid_free", []), ("fork", []),
+    ("threads_churn", ["4", "500"]), ("kinds", ["tree"]), ("maps", ["mremap"]),
+    ("maps", ["split"]), ("maps", ["sysv_attached"]), ("maps", ["bigmalloc"]),
+]
+
+
+def depth1_shape(t):
+    """shape(t), and each error and mapping with its one frame."""
+    out = shape(t)
+    for p in t.doc["processes"]:
+        frame = lambda r: tuple((f.get("function"), f.get("line")) for f in r["stack"])
+        out.append(sorted((e["kind"], e.get("function"), e.get("size"), frame(e))
+                          for e in p["errors"]))
+        out.append(sorted((m["kind"], m["bytes"], frame(m)) for m in p["mappings"]))
+    return out
+
+
+def case_fast_depth1_differential(env):
+    """--depth 1 both ways: identical leaks, errors (with the bad call's
+    line) and mappings, and the same exit status."""
+    for fixture, args in DIFFERENTIAL_DEPTH1:
+        name = "%s %s" % (fixture, " ".join(args))
+        base = run_any(env, fixture, args, ["--depth", "1"])
+        fast = run_any(env, fixture, args, ["--fast", "--depth", "1"])
+        check("%s: exit status with --fast --depth 1" % name, base.status, fast.status)
+        check_true("%s: it allocated or mapped" % name,
+                   base.summary["allocations"] > 0 or base.process["mappings"],
+                   repr(base.summary))
+        check("%s: the report with --fast --depth 1" % name, depth1_shape(base),
+              depth1_shape(fast))
+
+
 def case_fast_tiny_ring_threads(env):
     """8 threads allocating into a ring of 8 records: it is full all the
     time, each full ring makes the calling thread wait for memtrace; the

@@ -31,7 +31,7 @@ static const struct remote own = { .ops = &own_ops };
 
 #define CAP 4u
 #define SLICE 64u
-#define SLOT_SHIFT 8u    /* 128-byte header + 64 bytes of stack, in 256 */
+#define SLOT_SHIFT 8u    /* the header and 64 bytes of stack, in 256 */
 /* The stack copies' own slots, when they are apart from the records. */
 #define SLICES_OFF (((FAST_RING_SLOTS + (CAP << SLOT_SHIFT)) + 4095u) & ~4095u)
 #define SLICE_STRIDE 128u
@@ -44,6 +44,7 @@ struct world {
 };
 
 static struct world w;
+static struct fast_patches patches;
 
 static uint64_t ctl_get(unsigned off) { return w.ctl[off / 8]; }
 static void ctl_set(unsigned off, uint64_t v) { w.ctl[off / 8] = v; }
@@ -86,13 +87,13 @@ static int setup(void **state)
     size_t stub_len = (uintptr_t)memtrace_fast_stub_end - (uintptr_t)memtrace_fast_stub_begin;
     assert_true(stub_len <= FAST_THUNKS_OFFSET);   /* the thunks follow it */
     memcpy(w.region, memtrace_fast_stub_begin, stub_len);
-    static struct fast_patches fp;
-    fast_patches_init(&fp, (mt_addr)w.region);
+    struct fast_patches *fp = &patches;
+    fast_patches_init(fp, (mt_addr)w.region);
     char why[256] = "";
-    assert_int_equal(fast_patches_add(&fp, &own, 0, (mt_addr)w.fn, 0 /* FN_MALLOC */,
+    assert_int_equal(fast_patches_add(fp, &own, 0, (mt_addr)w.fn, 0 /* FN_MALLOC */,
                                       FAST_FLAG_AFTER, w.fn, 64, why, sizeof(why)), 0);
-    assert_int_equal(fp.items[0].reloc.src_len, 6);   /* both instructions moved */
-    assert_int_equal(fast_patches_write(&fp, &own, 0), 0);
+    assert_int_equal(fp->items[0].reloc.src_len, 6);   /* both instructions moved */
+    assert_int_equal(fast_patches_write(fp, &own, 0), 0);
     assert_int_equal(w.fn[0], 0xe9);
     uint64_t lo, hi;
     main_stack(&lo, &hi);
@@ -107,6 +108,13 @@ static int setup(void **state)
     ctl_set(FAST_CTL_CAP_MASK, CAP - 1);
     ctl_set(FAST_CTL_RING, (uint64_t)w.ring);
     return 0;
+}
+
+static uint64_t rec_u64(const uint8_t *rec, unsigned off)
+{
+    uint64_t v;
+    memcpy(&v, rec + off, 8);
+    return v;
 }
 
 __attribute__((noinline)) static uint64_t call_fn(uint64_t arg)
@@ -183,6 +191,44 @@ static void test_stack_copy_in_its_own_slot(void **state)
     drain();
 }
 
+/* The flags word of the patched function's descriptor (thunk, then it). */
+static uint32_t *desc_flags(void)
+{
+    return (uint32_t *)(uintptr_t)(patches.items[0].thunk + 16 + FAST_DESC_FLAGS);
+}
+
+/* --depth 1: a record is its first cache line, and its second too only
+ * for a function that needs it; no registers, no stack copy. */
+static void test_narrow_records(void **state)
+{
+    (void)state;
+    ctl_set(FAST_CTL_NARROW, 1);
+    ctl_set(FAST_CTL_DEPTH, 1);
+    for (int wide = 0; wide < 2; wide++) {
+        if (wide)
+            *desc_flags() |= FAST_FLAG_WIDE;
+        uint64_t ticket = ring_u64(FAST_RING_WRITE);
+        uint8_t *rec = record(ticket);
+        memset(rec, 0xab, (size_t)1 << SLOT_SHIFT);
+        assert_int_equal(call_fn(9), 18);
+        assert_int_equal(rec_u64(rec, FAST_REC_SEQ), ticket + 1);
+        assert_int_equal(rec_u64(rec, FAST_REC_ARG0), 9);
+        assert_int_equal(rec_u64(rec, FAST_REC_RET), 18);
+        assert_int_equal(rec_u64(rec, FAST_REC_PAIR), 0);
+        uint64_t ra = rec_u64(rec, FAST_REC_RA);
+        assert_int_equal(ra, *(uint64_t *)(uintptr_t)rec_u64(rec, FAST_REC_RSP));
+        assert_true(ra > (uint64_t)(uintptr_t)call_fn && ra < (uint64_t)(uintptr_t)call_fn + 256);
+        /* The second line: the block (0 here), or an older record's bytes. */
+        assert_int_equal(rec_u64(rec, FAST_REC_BLOCK), wide ? 0 : 0xabababababababab);
+        for (unsigned i = FAST_REC_BLOCK + 8; i < (1u << SLOT_SHIFT); i++)
+            assert_int_equal(rec[i], 0xab);
+        drain();
+    }
+    *desc_flags() &= ~(uint32_t)FAST_FLAG_WIDE;
+    ctl_set(FAST_CTL_NARROW, 0);
+    ctl_set(FAST_CTL_DEPTH, 0);
+}
+
 static void test_nested_call_passes_through(void **state)
 {
     (void)state;
@@ -244,13 +290,6 @@ static struct fast_ring rules_view(void)
     struct fast_ring fr = { .local = w.ring };
     fast_ring_forget_rules(&fr);
     return fr;
-}
-
-static uint64_t rec_u64(const uint8_t *rec, unsigned off)
-{
-    uint64_t v;
-    memcpy(&v, rec + off, 8);
-    return v;
 }
 
 /* Calls fn through fake_caller with depth frames asked for; returns its record. */
@@ -403,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_stub_decodes_whole),
         cmocka_unit_test(test_call_records_after_return),
         cmocka_unit_test(test_stack_copy_in_its_own_slot),
+        cmocka_unit_test(test_narrow_records),
         cmocka_unit_test(test_nested_call_passes_through),
         cmocka_unit_test(test_walk_to_the_outermost_frame),
         cmocka_unit_test(test_walk_through_a_saved_rbp),
