@@ -50,6 +50,9 @@ void cli_usage(FILE *f)
           "                         stdstring, length64, newarray, multipleinheritance\n"
           "                         (comma-separated), all (default) or none\n"
           "  --show-reachable       same as --show-leak-kinds=all\n"
+          "  --show-mismatched-frees=yes|no  report a block released by the wrong\n"
+          "                         family (free of new's, delete of new[]'s or of\n"
+          "                         malloc's) as an error (default yes)\n"
           "  --errors-for-leak-kinds=K  leak kinds that count as errors for\n"
           "                         --error-exitcode and the ERROR SUMMARY: same words\n"
           "                         as --show-leak-kinds (default definite,possible)\n"
@@ -164,7 +167,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
        OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
-       OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING };
+       OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -195,6 +198,7 @@ static const struct option longopts[] = {
     { "trace-children-skip", required_argument, NULL, OPT_SKIP_EXE },
     { "trace-children-skip-by-arg", required_argument, NULL, OPT_SKIP_ARG },
     { "child-silent-after-fork", required_argument, NULL, OPT_CHILD_SILENT },
+    { "show-mismatched-frees", required_argument, NULL, OPT_SHOW_MISMATCHED },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { 0 },
@@ -211,6 +215,7 @@ static void set_defaults(struct mt_options *o)
     o->error_exitcode = -1;
     o->follow_forks = true;
     o->trace_children = true;
+    o->show_mismatched = true;
     o->pin = true;
     o->return_stubs = true;
     o->sample = 1;
@@ -400,7 +405,10 @@ static int parse_child_option(int c, const char *arg, struct mt_options *o, char
         }
         *(c == OPT_SKIP_EXE ? &o->skip_exe : &o->skip_arg) = arg;
     } else if (strcmp(arg, "yes") == 0 || strcmp(arg, "no") == 0) {
-        *(c == OPT_TRACE_CHILDREN ? &o->trace_children : &o->child_silent) = arg[0] == 'y';
+        bool *flag = c == OPT_TRACE_CHILDREN ? &o->trace_children
+                     : c == OPT_SHOW_MISMATCHED ? &o->show_mismatched
+                                                : &o->child_silent;
+        *flag = arg[0] == 'y';
     } else {
         snprintf(err, err_len, "--%s takes yes or no, not '%s'", long_name(c), arg);
         return PARSE_FAIL;
@@ -489,6 +497,7 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_SKIP_EXE:
     case OPT_SKIP_ARG:
     case OPT_CHILD_SILENT:
+    case OPT_SHOW_MISMATCHED:
         return parse_child_option(c, optarg, o, err, err_len);
     case OPT_DEBUG_DIR:
         return add_debug_dir(optarg, o, err, err_len);

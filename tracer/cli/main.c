@@ -117,8 +117,11 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
             report_text_process(log, &rps[i]);
         }
         fill_stats(t, &stats);   /* after the text report: it counts symbolization */
-        if (opt->stats)
+        if (opt->stats) {
             report_text_stats(log, &stats);
+            for (size_t i = 0; i < n; i++)
+                report_text_hooks(log, &rps[i]);
+        }
     }
     /* A failed write makes the exit status 2, whatever --error-exitcode says. */
     if (opt->log_path) {

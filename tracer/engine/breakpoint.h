@@ -22,6 +22,7 @@ struct breakpoint {
     mt_addr addr;
     enum bp_role role;
     unsigned tag;                     /* BP_HOOK_ENTRY: the hooks layer's enum alloc_fn */
+    uint64_t fn_size;                 /* BP_HOOK_ENTRY: the hooked function's size */
     mt_addr module_text_lo, module_text_hi; /* text of the module that defines it */
     mt_addr alloc_text_lo, alloc_text_hi;   /* the allocator's own code within it: a bad
                                              * free called from there is its housekeeping */

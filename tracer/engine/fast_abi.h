@@ -32,10 +32,27 @@
 #define FAST_CTL_SLICES 112      /* the stack copies, from the ring's start: one per slot, */
 #define FAST_CTL_SLICE_STRIDE 120 /* this many bytes apart; 0: in the record, at FAST_REC_SLICE */
 #define FAST_CTL_NARROW 128      /* 1: narrow records (--depth 1), FAST_REC_NARROW bytes */
-#define FAST_CTL_NAME 136        /* scratch for the ring's memfd name at set-up */
+/* Wrappers of the allocator (operator new calling malloc, its nothrow
+ * variant calling it): a call from their code is theirs, not an event.
+ * Their spans' bounding box first, then each span's [lo, hi). */
+#define FAST_CTL_WRAP_BOX_LO 136
+#define FAST_CTL_WRAP_BOX_HI 144
+#define FAST_CTL_WRAPS 152
+#define FAST_WRAPS_MAX 6
+/* memtrace's scratch pages, where it redirects the return of a function
+ * left on a breakpoint: a call returning there is that function's tail
+ * jump (a delete on a breakpoint into a free on a stub), passed through. */
+#define FAST_CTL_SCRATCH_LO (FAST_CTL_WRAPS + FAST_WRAPS_MAX * 16)
+#define FAST_CTL_SCRATCH_HI (FAST_CTL_SCRATCH_LO + 8)
+#define FAST_CTL_NAME (FAST_CTL_SCRATCH_HI + 8)   /* scratch: the ring memfd's name */
 
-/* Per hooked function, in the code pages: its descriptor. */
-#define FAST_DESC_FN 0           /* the hooks layer's enum alloc_fn (4 bytes) */
+/* Per hooked function, in the code pages after the shared stub: a thunk,
+ * its descriptor and its relocated prologue. */
+#define FAST_THUNKS_OFFSET 2048
+#define FAST_THUNK_SIZE 96       /* thunk 16, descriptor 16, relocated prologue 64 */
+#define FAST_THUNK_DESC 16
+#define FAST_DESC_FN 0           /* 4 bytes: the hooks layer's enum alloc_fn, and above */
+#define FAST_DESC_PATCH_SHIFT 16 /* it the patch's number */
 #define FAST_DESC_FLAGS 4        /* FAST_FLAG_* (4 bytes) */
 #define FAST_DESC_ORIG 8         /* the relocated prologue: calling it calls the function */
 
@@ -46,6 +63,12 @@
 #define FAST_FLAG_NO_QUEUE 16    /* runs no queued free: called with the allocator's lock
                                   * held (malloc's own mmap) or the loader's */
 #define FAST_FLAG_WIDE 32        /* needs the record's second line (ARG2-4, BLOCK) */
+#define FAST_FLAG_TAIL 64        /* recorded before, then jumped into, never called: its
+                                  * frame holds no stub (operator new may throw) */
+#define FAST_FLAG_WRAPPABLE 128  /* called from a wrapper (operator new's malloc), still
+                                  * recorded, phase FAST_PHASE_WRAPPED; others pass */
+#define FAST_PHASE_WRAPPED 256   /* in a record's phase: made inside a wrapper, whose
+                                  * own record carries the stack */
 
 /* The ring's header, each counter on a cache line of its own. */
 #define FAST_RING_WRITE 0        /* next ticket to hand out */
@@ -55,11 +78,14 @@
 #define FAST_RING_WAITERS 384    /* stubs sleeping on READ (futex) for room */
 /* The frees memtrace judged good, for the stubs to run: memtrace appends
  * at the tail, any stub takes from the head (lock cmpxchg). A bad free is
- * never queued, so the program's allocator never sees it. */
+ * never queued, so the program's allocator never sees it. A word is the
+ * pointer, and above FAST_QUEUE_PATCH_SHIFT the number + 1 of the patch
+ * whose function releases it (a delete); 0 there: free. */
 #define FAST_RING_REL_HEAD 256
 #define FAST_RING_REL_TAIL 320
 #define FAST_RING_REL_SLOTS 4096
 #define FAST_RING_REL_CAP 1024   /* a power of two */
+#define FAST_QUEUE_PATCH_SHIFT 48
 /* How many bytes of stack the walks from each return address needed, as
  * memtrace learns them: (ra << 16) | bytes / 16 per word, indexed by a hash
  * of ra. A stub copies that much (never more than the slice maximum); a

@@ -11,6 +11,12 @@ void fast_patches_init(struct fast_patches *fp, mt_addr region)
     fp->region = region;
 }
 
+bool fast_patches_in_reach(const struct fast_patches *fp, mt_addr addr)
+{
+    int64_t reach = (int64_t)(fp->region - addr);
+    return reach >= INT32_MIN / 2 && reach <= INT32_MAX / 2;
+}
+
 static void put_rel32(uint8_t *p, mt_addr target, mt_addr next)
 {
     int32_t d = (int32_t)(int64_t)(target - next);
@@ -25,8 +31,7 @@ int fast_patches_add(struct fast_patches *fp, const struct remote *r, pid_t tid,
         snprintf(why, why_len, "no room for another stub");
         return -1;
     }
-    int64_t reach = (int64_t)(fp->region - addr);
-    if (reach < INT32_MIN / 2 || reach > INT32_MAX / 2) {
+    if (!fast_patches_in_reach(fp, addr)) {
         snprintf(why, why_len, "the stub region at 0x%" PRIxADDR " is out of a jump's reach",
                  fp->region);
         return -1;
@@ -34,7 +39,7 @@ int fast_patches_add(struct fast_patches *fp, const struct remote *r, pid_t tid,
     struct fast_patch *pt = &fp->items[fp->n];
     memset(pt, 0, sizeof(*pt));
     mt_addr slot = fp->region + FAST_THUNKS_OFFSET + (mt_addr)fp->n * FAST_THUNK_SIZE;
-    mt_addr desc = slot + 16, relocated = slot + 32;
+    mt_addr desc = slot + FAST_THUNK_DESC, relocated = slot + 32;
     uint8_t buf[FAST_THUNK_SIZE];
     memset(buf, 0xcc, sizeof(buf));
     if (insn_relocate(code, avail, addr, 5, relocated, buf + 32, FAST_THUNK_SIZE - 32, &pt->reloc,
@@ -54,11 +59,11 @@ int fast_patches_add(struct fast_patches *fp, const struct remote *r, pid_t tid,
     put_rel32(buf + 3, desc, slot + 7);
     buf[7] = 0xe9;
     put_rel32(buf + 8, fp->region, slot + 12);
-    uint32_t fn32 = fn;
+    uint32_t fn32 = fn | fp->n << FAST_DESC_PATCH_SHIFT;
     uint64_t orig64 = relocated;
-    memcpy(buf + 16 + FAST_DESC_FN, &fn32, 4);
-    memcpy(buf + 16 + FAST_DESC_FLAGS, &flags, 4);
-    memcpy(buf + 16 + FAST_DESC_ORIG, &orig64, 8);
+    memcpy(buf + FAST_THUNK_DESC + FAST_DESC_FN, &fn32, 4);
+    memcpy(buf + FAST_THUNK_DESC + FAST_DESC_FLAGS, &flags, 4);
+    memcpy(buf + FAST_THUNK_DESC + FAST_DESC_ORIG, &orig64, 8);
     int err = remote_poke_text(r, tid, slot, buf, sizeof(buf));
     if (err) {
         snprintf(why, why_len, "cannot write the stub of 0x%" PRIxADDR ": %s", addr, strerror(-err));

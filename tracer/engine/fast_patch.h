@@ -15,8 +15,6 @@
 #include "mt_addr.h"
 #include "remote.h"
 
-#define FAST_THUNKS_OFFSET 2048u   /* the shared stub comes first */
-#define FAST_THUNK_SIZE 96u        /* thunk 16, descriptor 16, relocated prologue 64 */
 #define FAST_MAX_PATCHES ((FAST_CTL_OFFSET - FAST_THUNKS_OFFSET) / FAST_THUNK_SIZE)
 #define FAST_PATCH_MAX_BYTES 16u
 
@@ -55,6 +53,8 @@ void fast_patches_init(struct fast_patches *fp, mt_addr region);
 int fast_patches_add(struct fast_patches *fp, const struct remote *r, pid_t tid, mt_addr addr,
                      unsigned fn, uint32_t flags, const uint8_t *code, size_t avail, char *why,
                      size_t why_len);
+/* Whether a jump at addr reaches the region (and its thunks). */
+bool fast_patches_in_reach(const struct fast_patches *fp, mt_addr addr);
 /* Writes the jump of every prepared patch not yet in memory. */
 int fast_patches_write(struct fast_patches *fp, const struct remote *r, pid_t tid);
 /* Puts every function's original bytes back. */

@@ -188,6 +188,19 @@ static int write_ctl(struct fast_ring *fr, const struct remote *r, pid_t tid,
     size_t room = fr->narrow ? 1 : (((size_t)1 << fr->slot_shift) - FAST_REC_HEADER) / 8;
     ctl[FAST_CTL_DEPTH / 8] = params->depth < room ? params->depth : room;
     ctl[FAST_CTL_NARROW / 8] = fr->narrow;
+    fr->nwraps = params->nwraps < FAST_WRAPS_MAX ? params->nwraps : FAST_WRAPS_MAX;
+    for (unsigned i = 0; i < fr->nwraps; i++) {
+        fr->wraps[i][0] = params->wraps[i][0];
+        fr->wraps[i][1] = params->wraps[i][1];
+        ctl[FAST_CTL_WRAPS / 8 + 2 * i] = fr->wraps[i][0];
+        ctl[FAST_CTL_WRAPS / 8 + 2 * i + 1] = fr->wraps[i][1];
+    }
+    ctl[FAST_CTL_SCRATCH_LO / 8] = params->scratch_lo;
+    ctl[FAST_CTL_SCRATCH_HI / 8] = params->scratch_hi;
+    if (fr->nwraps) {
+        ctl[FAST_CTL_WRAP_BOX_LO / 8] = fr->wraps[0][0];
+        ctl[FAST_CTL_WRAP_BOX_HI / 8] = fr->wraps[fr->nwraps - 1][1];
+    }
     ctl[FAST_CTL_SLICES / 8] = fr->slices_off;
     ctl[FAST_CTL_SLICE_STRIDE / 8] = fr->slices_off ? (uint64_t)1 << fr->slice_shift : 0;
     mt_addr at = fr->region + FAST_CTL_OFFSET;

@@ -19,6 +19,10 @@ struct fast_ring_params {
     mt_addr free_orig;         /* free's relocated prologue, for the queued frees */
     unsigned depth;            /* frames the stubs walk (at most slice_max / 8); <= 1: none */
     bool narrow;               /* records of FAST_REC_NARROW bytes: no registers, no stack */
+    /* The allocator's wrappers (FAST_CTL_WRAPS): [lo, hi) each. */
+    mt_addr wraps[FAST_WRAPS_MAX][2];
+    unsigned nwraps;
+    mt_addr scratch_lo, scratch_hi;   /* FAST_CTL_SCRATCH_LO/HI */
 };
 
 struct fast_ring {
@@ -28,6 +32,8 @@ struct fast_ring {
     uint8_t *local;            /* memtrace's mapping of the ring */
     unsigned slot_shift;
     bool narrow;               /* the stubs write narrow records (fast_abi.h) */
+    mt_addr wraps[FAST_WRAPS_MAX][2];   /* as armed: a child of fork gets the same */
+    unsigned nwraps;
     /* The stack copies, one per slot, apart from the records (0: in them):
      * a record is then a few cache lines, so a large ring costs the pages
      * its records touch, and a copy's pages only when a stub copies. */

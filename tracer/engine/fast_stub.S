@@ -30,6 +30,7 @@ memtrace_fast_stub_begin:
         .set FR_RCX, 56         /* the mapping family's further arguments */
         .set FR_R8, 64
         .set FR_R9, 72
+        .set FR_WRAPPED, 80     /* FAST_PHASE_WRAPPED or 0 */
         .set FRAME, 88          /* entry rsp = 8 mod 16, so the call is aligned */
 
 /* r11: the function's descriptor; arguments as the caller left them. */
@@ -48,10 +49,31 @@ fast_entry:
         cmp     r10, qword ptr [rip + CTL + FAST_CTL_ALLOC_HI]
         jb      pass_through
 1:      cmp     r10, qword ptr [rip + CTL + FAST_CTL_STUB_LO]
-        jb      2f
+        jb      32f
         cmp     r10, qword ptr [rip + CTL + FAST_CTL_STUB_HI]
         jb      pass_through
-2:      sub     rsp, FRAME
+32:     cmp     r10, qword ptr [rip + CTL + FAST_CTL_SCRATCH_LO]
+        jb      39f
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_SCRATCH_HI]
+        jb      pass_through
+39:     cmp     r10, qword ptr [rip + CTL + FAST_CTL_WRAP_BOX_LO]
+        jb      2f
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_WRAP_BOX_HI]
+        jae     2f
+        .irp k, 0, 1, 2, 3, 4, 5
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_WRAPS + \k * 16]
+        jb      33f
+        cmp     r10, qword ptr [rip + CTL + FAST_CTL_WRAPS + \k * 16 + 8]
+        jb      36f
+33:
+        .endr
+2:      xor     r10d, r10d
+        jmp     37f
+36:     test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_WRAPPABLE
+        jz      pass_through            /* new's own call of new (nothrow) */
+        mov     r10d, FAST_PHASE_WRAPPED
+37:     sub     rsp, FRAME
+        mov     qword ptr [rsp + FR_WRAPPED], r10
         mov     qword ptr [rsp + FR_RDI], rdi
         mov     qword ptr [rsp + FR_RSI], rsi
         mov     qword ptr [rsp + FR_RDX], rdx
@@ -79,6 +101,13 @@ fast_entry:
         mov     r11, qword ptr [rsp + FR_DESC]
         test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_DEFER
         jnz     5f                      /* memtrace runs it once judged good */
+        test    dword ptr [r11 + FAST_DESC_FLAGS], FAST_FLAG_TAIL
+        jz      3f
+        mov     rcx, qword ptr [rsp + FR_RCX]
+        mov     r8, qword ptr [rsp + FR_R8]
+        mov     r9, qword ptr [rsp + FR_R9]
+        add     rsp, FRAME
+        jmp     qword ptr [r11 + FAST_DESC_ORIG]
 3:      mov     rcx, qword ptr [rsp + FR_RCX]
         mov     r8, qword ptr [rsp + FR_R8]
         mov     r9, qword ptr [rsp + FR_R9]
@@ -120,7 +149,7 @@ done_now:
         ret
 
 /* Runs up to 4 of the frees memtrace queued (each judged good), through
- * free's relocated prologue. Called with rsp = 0 mod 16; takes rax, rcx,
+ * free's relocated prologue or the delete's the word names. Called with rsp = 0 mod 16; takes rax, rcx,
  * rdx, rsi, rdi, r8-r11. */
 run_deferred_frees:
         mov     r8d, 4
@@ -137,8 +166,17 @@ run_deferred_frees:
         lock cmpxchg qword ptr [r10 + FAST_RING_REL_HEAD], rdx
         jne     15b                     /* another thread took it: rax is the new head */
         push    r8
+        mov     rax, rdi
+        shr     rax, FAST_QUEUE_PATCH_SHIFT
+        jnz     34f
         call    qword ptr [rip + CTL + FAST_CTL_FREE_ORIG]
-        pop     r8
+        jmp     35f
+34:     shl     rdi, 64 - FAST_QUEUE_PATCH_SHIFT       /* the pointer alone */
+        shr     rdi, 64 - FAST_QUEUE_PATCH_SHIFT
+        imul    rax, rax, FAST_THUNK_SIZE               /* (number + 1) thunks on */
+        add     rax, qword ptr [rip + CTL + FAST_CTL_STUB_LO]
+        call    qword ptr [rax + FAST_THUNKS_OFFSET - FAST_THUNK_SIZE + FAST_THUNK_DESC + FAST_DESC_ORIG]
+35:     pop     r8
         dec     r8d
         jnz     14b
 16:     ret
@@ -170,6 +208,7 @@ record:
         mov     rcx, qword ptr [rsp + 8 + FR_DESC]
         mov     eax, dword ptr [rcx + FAST_DESC_FN]
         mov     dword ptr [r11 + FAST_REC_FN], eax
+        or      r8d, dword ptr [rsp + 8 + FR_WRAPPED]
         mov     dword ptr [r11 + FAST_REC_PHASE], r8d
         mov     rax, qword ptr [rsp + 8 + FR_RDI]
         mov     qword ptr [r11 + FAST_REC_ARG0], rax
@@ -184,9 +223,11 @@ record:
         mov     qword ptr [r11 + FAST_REC_RSP], rsi
         mov     rax, qword ptr [rsi]
         mov     qword ptr [r11 + FAST_REC_RA], rax
+        test    r8d, FAST_PHASE_WRAPPED
+        jnz     38f                     /* its stack is its wrapper's */
         cmp     qword ptr [rip + CTL + FAST_CTL_NARROW], 0
         je      29f
-        test    dword ptr [rcx + FAST_DESC_FLAGS], FAST_FLAG_WIDE
+38:     test    dword ptr [rcx + FAST_DESC_FLAGS], FAST_FLAG_WIDE
         jz      30f                     /* a narrow record: published now */
 29:     mov     rax, qword ptr [rsp + 8 + FR_RDX]
         mov     qword ptr [r11 + FAST_REC_ARG2], rax
@@ -196,6 +237,8 @@ record:
         mov     qword ptr [r11 + FAST_REC_ARG4], rax
         mov     rax, qword ptr [rsp + 8 + FR_BLOCK]
         mov     qword ptr [r11 + FAST_REC_BLOCK], rax
+        test    r8d, FAST_PHASE_WRAPPED
+        jnz     30f
         cmp     qword ptr [rip + CTL + FAST_CTL_NARROW], 0
         jne     30f
         mov     qword ptr [r11 + FAST_REC_RBX], rbx

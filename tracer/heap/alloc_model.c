@@ -113,12 +113,23 @@ size_t alloc_model_freed_count(struct alloc_model *m)
 enum free_verdict alloc_model_check_free(struct alloc_model *m, enum alloc_fn fn,
                                          mt_addr ptr, uint32_t stack, struct alloc_error *err)
 {
-    if (ptr == 0 || alloc_table_get(&m->live, ptr))
+    const struct block *live = ptr ? alloc_table_get(&m->live, ptr) : NULL;
+    if (ptr == 0 || (live && alloc_fn_pair_matches(live->fn, fn)))
         return FREE_OK;
     memset(err, 0, sizeof(*err));
     err->fn = fn;
     err->addr = ptr;
     err->stack = stack;
+    if (live) {
+        err->kind = ERR_MISMATCHED_FREE;
+        err->alloc_fn = (enum alloc_fn)live->fn;
+        err->block_size = live->size;
+        err->alloc_stack = live->alloc_stack;
+        err->ran = true;
+        err->where = (struct addr_desc){ .kind = ADDR_HEAP_BLOCK, .block_size = live->size,
+                                         .alloc_stack = live->alloc_stack };
+        return FREE_MISMATCHED;
+    }
     const struct block *old = alloc_model_freed_block(m, ptr);
     if (old) {
         err->kind = ERR_DOUBLE_FREE;
@@ -325,6 +336,8 @@ int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev)
 {
     switch (ev->fn) {
     case FN_FREE:
+    case FN_DELETE:
+    case FN_DELETE_ARRAY:
         return ev->ptr_in ? release(m, ev->ptr_in, ev->stack_id) : 0;
     case FN_REALLOC:
     case FN_REALLOCARRAY:

@@ -26,9 +26,11 @@ enum free_verdict {
     FREE_DOUBLE,         /* was live once, already freed */
     FREE_INVALID,        /* never a block start we saw */
     FREE_UNTRACKED,      /* attach: unknown, maybe allocated before memtrace came */
+    FREE_MISMATCHED,     /* a live block, released by the wrong family (free of new's
+                          * block): an error, and the call goes on as the program made it */
 };
 
-enum alloc_error_kind { ERR_DOUBLE_FREE, ERR_INVALID_FREE };
+enum alloc_error_kind { ERR_DOUBLE_FREE, ERR_INVALID_FREE, ERR_MISMATCHED_FREE };
 
 /* What a bad pointer is, as memcheck's "Address 0x... is ..." line says. */
 enum addr_kind {
@@ -54,11 +56,12 @@ struct addr_desc {
 
 struct alloc_error {
     enum alloc_error_kind kind;
-    enum alloc_fn fn;         /* free, realloc, ... */
+    enum alloc_fn fn;         /* free, realloc, delete, ... */
+    enum alloc_fn alloc_fn;   /* mismatched free: what made the block */
     mt_addr addr;
-    uint64_t block_size;      /* double free: size of the freed block */
+    uint64_t block_size;      /* double and mismatched free: size of the block */
     uint32_t stack;           /* the bad call */
-    uint32_t alloc_stack;     /* double free only */
+    uint32_t alloc_stack;     /* double and mismatched free */
     uint32_t free_stack;      /* double free only: the first free */
     bool ran;                 /* the allocator got the call anyway (--fast cannot hold
                                * a realloc back); else memtrace skipped it */

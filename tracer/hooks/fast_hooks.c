@@ -15,6 +15,7 @@
 #include "scratch.h"
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,12 +30,25 @@ static uint32_t fast_flags(enum alloc_fn fn, bool defer_frees)
     uint32_t wide = fn_is_wide(fn) ? FAST_FLAG_WIDE : 0;
     switch (fn) {
     case FN_FREE:
+    case FN_DELETE:
+    case FN_DELETE_ARRAY:
         return FAST_FLAG_BEFORE | (defer_frees ? FAST_FLAG_DEFER : 0);
     case FN_REALLOC:
     case FN_REALLOCARRAY:
         return FAST_FLAG_BEFORE | FAST_FLAG_AFTER | wide;
     case FN_POSIX_MEMALIGN:
-        return FAST_FLAG_AFTER | FAST_FLAG_MEMPTR | wide;
+        return FAST_FLAG_AFTER | FAST_FLAG_MEMPTR | FAST_FLAG_WRAPPABLE | wide;
+    case FN_NEW:
+    case FN_NEW_ARRAY:
+        /* Its record names the block its malloc makes (FAST_PHASE_WRAPPED). */
+        return FAST_FLAG_BEFORE | FAST_FLAG_TAIL;
+    case FN_MALLOC:
+    case FN_CALLOC:
+    case FN_ALIGNED_ALLOC:
+    case FN_MEMALIGN:
+    case FN_VALLOC:
+    case FN_PVALLOC:
+        return FAST_FLAG_AFTER | FAST_FLAG_WRAPPABLE;
     default:
         /* The mapping family is called from inside malloc too, with an
          * arena locked: a queued free run there would wait for it forever. */
@@ -56,6 +70,49 @@ static int find_main_stack(void *arg, const struct procfs_map *m)
     return 1;
 }
 
+static int by_lo(const void *a, const void *b)
+{
+    const mt_addr *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* The code of the C++ operators hooked in p, in at most FAST_WRAPS_MAX
+ * sorted spans: a call from there (operator new's malloc) is theirs. Spans
+ * closest together are joined when there are more. */
+static unsigned wrapper_spans(const struct process *p, mt_addr spans[FAST_WRAPS_MAX][2])
+{
+    mt_addr all[64][2];
+    unsigned n = 0;
+    for (size_t i = 0; i < p->bps.n && n < 64; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->role == BP_HOOK_ENTRY && bp->tag >= FN_NEW && bp->tag <= FN_DELETE_ARRAY &&
+            bp->fn_size > 0) {
+            all[n][0] = bp->addr;
+            all[n++][1] = bp->addr + bp->fn_size;
+        }
+    }
+    qsort(all, n, sizeof(all[0]), by_lo);
+    for (;;) {
+        /* Join the two neighbours with the smallest gap while they touch
+         * (alignment padding) or there are too many. */
+        unsigned best = 0;
+        mt_addr best_gap = UINT64_MAX;
+        for (unsigned i = 0; i + 1 < n; i++) {
+            mt_addr gap = all[i + 1][0] > all[i][1] ? all[i + 1][0] - all[i][1] : 0;
+            if (gap < best_gap)
+                best_gap = gap, best = i;
+        }
+        if (n <= 1 || (best_gap > 16 && n <= FAST_WRAPS_MAX))
+            break;
+        if (all[best + 1][1] > all[best][1])
+            all[best][1] = all[best + 1][1];
+        memmove(&all[best + 1], &all[best + 2], (n - best - 2) * sizeof(all[0]));
+        n--;
+    }
+    memcpy(spans, all, n * sizeof(all[0]));
+    return n;
+}
+
 static void ring_params(const struct process *p, const struct fast_settings *set, mt_addr alloc_lo,
                         mt_addr alloc_hi, struct fast_ring_params *out)
 {
@@ -73,6 +130,11 @@ static void ring_params(const struct process *p, const struct fast_settings *set
         .depth = set->depth,
         .narrow = set->depth <= 1,
     };
+    out->nwraps = wrapper_spans(p, out->wraps);
+    if (p->scratch.base) {
+        out->scratch_lo = p->scratch.base;
+        out->scratch_hi = p->scratch.base + SCRATCH_SIZE;
+    }
 }
 
 /* The module that defines the allocator (malloc's breakpoint). */
@@ -140,24 +202,22 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
         enum alloc_fn fn = (enum alloc_fn)bp->tag;
         if (bp->role != BP_HOOK_ENTRY || alloc_fn_is_watch_point(fn))
             continue;
-        const struct module *fm = modules_at(&p->modules, bp->addr);
-        uint64_t value, size;
         uint8_t code[256];
         char pwhy[256];
-        if (!fm || !fm->elf ||
-            !hooks_find_definition(p, fm, alloc_fn_name(fn), &value, &size) ||
-            fm->bias + value != bp->addr) {
-            mt_warn("pid %d: %s stays on a breakpoint: its symbol is not found", p->pid,
-                    alloc_fn_name(fn));
+        if (bp->fn_size == 0) {
+            mt_warn("pid %d: %s stays on a breakpoint: its symbol has no size", p->pid,
+                    alloc_fn_call_name(fn));
             continue;
         }
-        size_t len = size < sizeof(code) ? (size_t)size : sizeof(code);
+        if (!fast_patches_in_reach(&p->fast_patches, bp->addr))
+            continue;   /* a module far from the allocator's: the hooks list says so */
+        size_t len = bp->fn_size < sizeof(code) ? (size_t)bp->fn_size : sizeof(code);
         uint32_t flags = fast_flags(fn, set->defer_frees);
         if (bp_read_code(&p->bps, p->remote, tid, bp->addr, code, len) != 0 ||
             fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, flags, code, len,
                              pwhy, sizeof(pwhy)) != 0) {
             mt_warn("pid %d: %s stays on a breakpoint (--fast cannot move it): %s", p->pid,
-                    alloc_fn_name(fn), pwhy);
+                    alloc_fn_call_name(fn), pwhy);
             continue;
         }
     }
@@ -178,8 +238,10 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
         snprintf(why, why_len, "pid %d: writing the jumps to the stubs: %s", p->pid, strerror(-err));
         return err;
     }
-    for (unsigned i = 0; i < p->fast_patches.n; i++)
+    for (unsigned i = 0; i < p->fast_patches.n; i++) {
         bp_forget_range(&p->bps, p->fast_patches.items[i].addr, p->fast_patches.items[i].addr + 1);
+        hook_list_set_stub(&p->hooks_seen, p->fast_patches.items[i].addr, true);
+    }
     return (int)p->fast_patches.n;
 }
 
@@ -195,6 +257,8 @@ int hooks_fast_child(struct process *child, const struct process *parent, pid_t 
         hooks_allocator_span(parent, m, true, &alloc_lo, &alloc_hi);
     ring_params(child, set, alloc_lo, alloc_hi, &params);
     params.cap = parent->fast_ring.cap;
+    params.nwraps = parent->fast_ring.nwraps;
+    memcpy(params.wraps, parent->fast_ring.wraps, sizeof(params.wraps));
     const struct fast_patch *free_patch = fast_patches_of(&parent->fast_patches, FN_FREE);
     params.free_orig = free_patch ? free_patch->relocated : 0;
     return fast_ring_setup_child(&child->fast_ring, &parent->fast_ring, child->remote, tid,
@@ -229,7 +293,8 @@ static uint32_t record_stack(const struct trap_ctx *ctx, struct process *p, cons
 {
     mt_addr ips[256];
     unsigned max = ctx->depth < 256 ? ctx->depth : 256;
-    if (ctx->depth <= 1 || p->fast_ring.narrow) {
+    if (ctx->depth <= 1 || p->fast_ring.narrow ||
+        (fast_rec_u32(rec, FAST_REC_PHASE) & FAST_PHASE_WRAPPED)) {
         ips[0] = fast_rec_u64(rec, FAST_REC_RA);
         return ips[0] ? stack_intern_add(&process_heap(p)->stacks, ips, 1) : STACK_NONE;
     }
@@ -291,9 +356,12 @@ static unsigned thread_of_sp(const struct process *p, const uint8_t *rec)
 }
 
 /* A free judged good goes to the stubs' queue (the program's free runs
- * then); one that finds it full waits in memtrace for room. */
-static int queue_free(struct process *p, mt_addr ptr)
+ * then, or the delete that patch hooks); one that finds it full waits in
+ * memtrace for room. */
+static int queue_free(struct process *p, mt_addr ptr, enum alloc_fn fn, unsigned patch)
 {
+    if (fn != FN_FREE)
+        ptr |= (uint64_t)(patch + 1) << FAST_QUEUE_PATCH_SHIFT;
     if (p->nfast_unqueued == 0 && fast_ring_queue_free(&p->fast_ring, ptr))
         return 0;
     mt_addr *q = mt_grow(p->fast_unqueued, &p->fast_unqueued_cap, p->nfast_unqueued + 1,
@@ -324,6 +392,14 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
     struct alloc_error bad;
     *verdict = alloc_model_check_free(model, fn, ptr, STACK_NONE, &bad);
     *stack = STACK_NONE;
+    if (*verdict == FREE_MISMATCHED) {
+        /* Reported, and released as the program asked. */
+        *verdict = FREE_OK;
+        if (ctx->show_mismatched) {
+            bad.stack = *stack = record_stack(ctx, p, rec);
+            return hooks_report_bad_free(ctx, process_heap(p), &bad);
+        }
+    }
     if (*verdict == FREE_UNTRACKED) {
         model->untracked_frees++;
         return 0;
@@ -332,13 +408,13 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
         /* A deferred free is never run (it is not queued); a realloc, or
          * a free under attach, is: its stub does not wait for the verdict. */
         bad.stack = record_stack(ctx, p, rec);
-        bad.ran = fn != FN_FREE || !p->fast_frees_deferred;
+        bad.ran = !alloc_fn_is_free(fn) || !p->fast_frees_deferred;
         hooks_describe_bad_pointer(process_heap(p), thread_of_sp(p, rec),
                                    fast_rec_u64(rec, FAST_REC_RSP), &bad);
         return hooks_report_bad_free(ctx, process_heap(p), &bad);
     }
     const struct block *b = ptr ? alloc_table_get(&model->live, ptr) : NULL;
-    if (b && hooks_wants_stack(ctx, p, b->size))
+    if (b && *stack == STACK_NONE && hooks_wants_stack(ctx, p, b->size))
         *stack = record_stack(ctx, p, rec);
     return 0;
 }
@@ -364,10 +440,67 @@ static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const ui
     return map_hooks_apply(p, call, fast_rec_u64(rec, FAST_REC_RET));
 }
 
+static void forget_new(struct process *p, unsigned i)
+{
+    memmove(&p->fast_news[i], &p->fast_news[i + 1],
+            (p->nfast_news - i - 1) * sizeof(p->fast_news[0]));
+    p->nfast_news--;
+}
+
+/* operator new (or new[]) entered: its block comes with the malloc it
+ * makes. The same frame's entry before its malloc came is new[]'s, which
+ * jumped into new: the outer one names the block. */
+static void begin_new(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
+                      enum alloc_fn fn, uint64_t size)
+{
+    mt_addr rsp = fast_rec_u64(rec, FAST_REC_RSP), ra = fast_rec_u64(rec, FAST_REC_RA);
+    for (unsigned i = 0; i < p->nfast_news; i++) {
+        if (p->fast_news[i].rsp != rsp)
+            continue;
+        if (!p->fast_news[i].used && p->fast_news[i].ra == ra)
+            return;
+        forget_new(p, i);   /* an earlier call from this frame, which threw */
+        break;
+    }
+    if (p->nfast_news == FAST_NEWS_MAX)
+        forget_new(p, 0);
+    p->fast_news[p->nfast_news++] = (struct fast_new){
+        .rsp = rsp, .ra = ra, .fn = fn,
+        .stack_id = hooks_wants_stack(ctx, p, size) ? record_stack(ctx, p, rec) : STACK_NONE,
+    };
+}
+
+/* The operator new a malloc made inside one belongs to: the innermost
+ * entered just above the malloc's frame on the same stack, on its stub
+ * (*in_thread NULL) or on a breakpoint (its thread's pending call). */
+static struct fast_new *new_of(struct process *p, const uint8_t *rec,
+                               struct pending_call **in_thread, struct thread **owner)
+{
+    mt_addr rsp = fast_rec_u64(rec, FAST_REC_RSP);
+    struct fast_new *best = NULL;
+    for (unsigned i = 0; i < p->nfast_news; i++) {
+        struct fast_new *n = &p->fast_news[i];
+        if (n->rsp > rsp && n->rsp - rsp <= 4096 && (!best || n->rsp < best->rsp))
+            best = n;
+    }
+    *in_thread = NULL;
+    *owner = NULL;
+    for (struct thread *t = p->threads; t && !best; t = t->next) {
+        struct pending_call *c = t->npending ? &t->pending[t->npending - 1] : NULL;
+        if (c && c->new_marker && c->entry_sp > rsp && c->entry_sp - rsp <= 4096) {
+            *in_thread = c;
+            *owner = t;
+        }
+    }
+    return best;
+}
+
 static int apply_record(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
                         uint64_t ticket)
 {
-    enum alloc_fn fn = (enum alloc_fn)fast_rec_u32(rec, FAST_REC_FN);
+    uint32_t fn_word = fast_rec_u32(rec, FAST_REC_FN);
+    enum alloc_fn fn = (enum alloc_fn)(fn_word & ((1u << FAST_DESC_PATCH_SHIFT) - 1));
+    unsigned patch = fn_word >> FAST_DESC_PATCH_SHIFT;
     uint32_t phase = fast_rec_u32(rec, FAST_REC_PHASE);
     struct pending_call call = { .fn = fn, .stack_id = STACK_NONE };
     call.args[0] = fast_rec_u64(rec, FAST_REC_ARG0);
@@ -383,19 +516,23 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         return -EPROTO;
     if (alloc_fn_is_mapping(fn))
         return apply_mapping(ctx, p, rec, &call);
+    if (fn == FN_NEW || fn == FN_NEW_ARRAY) {
+        begin_new(ctx, p, rec, fn, call.args[0]);
+        return 0;
+    }
     uint32_t stack;
-    if (fn == FN_FREE) {
+    if (alloc_fn_is_free(fn)) {
         /* A deferred call: a bad free is never run, a good one (or one of
          * a block from before memtrace came) is queued. */
         enum free_verdict verdict;
         int err = judge(ctx, p, rec, fn, call.args[0], &verdict, &stack);
         if (err || (verdict != FREE_OK && verdict != FREE_UNTRACKED))
             return err;
-        if (p->fast_frees_deferred && (err = queue_free(p, call.args[0])))
+        if (p->fast_frees_deferred && (err = queue_free(p, call.args[0], fn, patch)))
             return err;
         if (verdict == FREE_UNTRACKED)
             return 0;
-        struct alloc_event ev = { .fn = FN_FREE, .tid = p->pid, .ptr_in = call.args[0],
+        struct alloc_event ev = { .fn = fn, .tid = p->pid, .ptr_in = call.args[0],
                                   .stack_id = stack };
         return alloc_model_apply(model, &ev);
     }
@@ -437,6 +574,27 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
             return done.taken && size != 0 ? alloc_model_realloc_undo(model, &done.old) : 0;
         }
         call.stack_id = done.stack_id;
+    } else if (phase & FAST_PHASE_WRAPPED) {
+        struct pending_call *marker;
+        struct thread *owner;
+        struct fast_new *n = new_of(p, rec, &marker, &owner);
+        if (n) {
+            /* operator new's malloc: new's block, with new's stack. */
+            n->used = true;
+            fn = (enum alloc_fn)n->fn;
+            call.stack_id = n->stack_id;
+            if (out)
+                forget_new(p, (unsigned)(n - p->fast_news));
+        } else if (marker) {
+            /* ... of an operator new left on a breakpoint. */
+            marker->used = true;
+            fn = marker->fn;
+            call.stack_id = marker->stack_id;
+            if (out)
+                owner->npending--;
+        } else if (out && hooks_wants_stack(ctx, p, size)) {
+            call.stack_id = record_stack(ctx, p, rec);
+        }
     } else if (out && hooks_wants_stack(ctx, p, size)) {
         call.stack_id = record_stack(ctx, p, rec);
     }

@@ -70,8 +70,10 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int hooked = 0, first_err = 0;
     char first_why[512] = "";
-    for (int fn = 0; fn < FN_COUNT; fn++) {
-        const char *name = alloc_fn_name((enum alloc_fn)fn);
+    const struct alloc_fn_symbol *sym;
+    for (unsigned k = 0; (sym = alloc_fn_symbol(k)) != NULL; k++) {
+        const char *name = sym->name;
+        enum alloc_fn fn = sym->fn;
         for (size_t i = 0; i < p->modules.n; i++) {
             struct module *m = &p->modules.items[i];
             uint64_t value, size;
@@ -79,7 +81,7 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 continue;
             mt_addr addr = m->bias + value;
             if (bp_find(&p->bps, addr) || fast_patches_find(&p->fast_patches, addr)) {
-                hooked += !alloc_fn_is_watch_point((enum alloc_fn)fn);
+                hooked += !alloc_fn_is_watch_point(fn);
                 break;
             }
             /* The bytes in the target must be the file's: a wrong load bias
@@ -101,10 +103,12 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 break;
             }
             struct breakpoint bp = {
-                .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn,
+                .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn, .fn_size = size,
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
             };
-            hooks_allocator_span(p, m, false, &bp.alloc_text_lo, &bp.alloc_text_hi);
+            /* C++'s operators have no housekeeping: each bad call is the program's. */
+            if (fn < FN_NEW || fn > FN_DELETE_ARRAY)
+                hooks_allocator_span(p, m, false, &bp.alloc_text_lo, &bp.alloc_text_hi);
             char bp_why[512];
             int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
             if (err && err != -ENOTSUP && err != -ENOSPC) {
@@ -123,7 +127,12 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
                 mt_warn("cannot hook %s in %s: %s", name, m->path,
                         bp_why);
             } else {
-                hooked += !alloc_fn_is_watch_point((enum alloc_fn)fn);
+                hooked += !alloc_fn_is_watch_point(fn);
+                if (!alloc_fn_is_watch_point(fn) &&
+                    hook_list_add(&p->hooks_seen, addr, fn, name, m->path) != 0) {
+                    snprintf(why, why_len, "out of memory listing pid %d's hooks", p->pid);
+                    return -ENOMEM;
+                }
             }
             break; /* first definition in link-map order is the one calls bind to */
         }
@@ -140,6 +149,8 @@ uint64_t hooks_requested_size(const struct pending_call *c)
     switch (c->fn) {
     case FN_MALLOC:
     case FN_VALLOC:
+    case FN_NEW:
+    case FN_NEW_ARRAY:
         return c->args[0];
     case FN_CALLOC:
     case FN_REALLOCARRAY: {
@@ -289,6 +300,19 @@ void hooks_describe_bad_pointer(struct process *p, unsigned thread_number, mt_ad
     d->path = a.path[0] ? alloc_model_keep_name(model, a.path) : NULL;
 }
 
+/* Whether ra is inside one of C++'s operators that memtrace hooks (their
+ * own calls: operator new's malloc, the nothrow variants' new). */
+static bool inside_cxx_operator(const struct process *p, mt_addr ra)
+{
+    for (size_t i = 0; i < p->bps.n && p->bps.items[i].addr <= ra; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->role == BP_HOOK_ENTRY && bp->tag >= FN_NEW && bp->tag <= FN_DELETE_ARRAY &&
+            ra < bp->addr + bp->fn_size)
+            return true;
+    }
+    return false;
+}
+
 static struct pending_call *push_call(struct thread *t, const struct breakpoint *bp,
                                       const mt_regs *regs, mt_addr return_addr, int nargs)
 {
@@ -296,6 +320,7 @@ static struct pending_call *push_call(struct thread *t, const struct breakpoint 
     if (!call)
         return NULL;
     call->fn = bp->tag;
+    call->block_fn = bp->tag;
     call->entry_sp = regs_sp(regs);
     call->return_addr = return_addr;
     for (int i = 0; i < nargs; i++)
@@ -324,9 +349,23 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
     return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
 }
 
-/* The pointer a free, realloc or reallocarray gets: a bad one is reported
- * and the call skipped (glibc would abort the program); a free of a known
- * block is applied and stepped over. *done: nothing more to do for the call. */
+/* A delete returns through a stub of its own, so that the free it jumps
+ * to (and delete[] to delete) arrives as a tail jump: the same call. */
+static int step_into_delete(struct thread *t, const struct breakpoint *bp, mt_regs *regs,
+                            mt_addr return_addr)
+{
+    struct pending_call *call = push_call(t, bp, regs, return_addr, 1);
+    if (!call)
+        return -ENOMEM;
+    call->stack_id = STACK_NONE;
+    return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
+}
+
+/* The pointer a free, delete, realloc or reallocarray gets: a bad one is
+ * reported and the call skipped (glibc would abort the program); one of
+ * the wrong family (free of new's block) is reported and goes on; a free
+ * of a known block is applied and stepped over. *done: nothing more to do
+ * for the call. */
 static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
                       mt_regs *regs, mt_addr return_addr, bool *done)
 {
@@ -336,15 +375,23 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
     mt_addr ptr = regs_call_arg(regs, 1);
     struct alloc_error bad;
     enum free_verdict verdict = alloc_model_check_free(model, bp->tag, ptr, STACK_NONE, &bad);
+    if (verdict == FREE_MISMATCHED && !ctx->show_mismatched)
+        verdict = FREE_OK;
+    uint32_t stack = STACK_NONE;
     *done = true;
-    if (verdict == FREE_UNTRACKED) {
+    if (verdict == FREE_MISMATCHED && !inside_allocator) {
+        bad.stack = stack = capture_stack(ctx, t, regs);
+        int err = hooks_report_bad_free(ctx, p, &bad);
+        if (err)
+            return err;
+    } else if (verdict == FREE_UNTRACKED) {
         /* attach: a block from before memtrace came, or the allocator's
          * own housekeeping; neither is an error. */
         if (inside_allocator)
             ctx->stats->allocator_frees++;
         else
             model->untracked_frees++;
-    } else if (verdict != FREE_OK) {
+    } else if (verdict != FREE_OK && verdict != FREE_MISMATCHED) {
         if (inside_allocator) {
             /* glibc flushing a dying thread's tcache: chunks the program
              * already freed, and the cache itself, which was never
@@ -359,17 +406,19 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
             skip_call(regs, return_addr, 0);
         return err;
     }
-    if (bp->tag != FN_FREE) {
+    if (!alloc_fn_is_free(bp->tag)) {
         *done = false;   /* realloc: its new block comes at the return */
         return 0;
     }
     const struct block *b = alloc_table_get(&model->live, ptr);
-    struct alloc_event ev = {
-        .fn = FN_FREE, .tid = t->tid, .ptr_in = ptr,
-        .stack_id = b && hooks_wants_stack(ctx, p, b->size) ? capture_stack(ctx, t, regs) : STACK_NONE,
-    };
+    if (b && stack == STACK_NONE && hooks_wants_stack(ctx, p, b->size))
+        stack = capture_stack(ctx, t, regs);
+    struct alloc_event ev = { .fn = bp->tag, .tid = t->tid, .ptr_in = ptr, .stack_id = stack };
     int err = alloc_model_apply(model, &ev);
-    return err ? err : step_over(t, bp, regs, return_addr, 0);
+    if (err)
+        return err;
+    return bp->tag == FN_FREE ? step_over(t, bp, regs, return_addr, 0)
+                              : step_into_delete(t, bp, regs, return_addr);
 }
 
 int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
@@ -392,21 +441,38 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return step_over(t, bp, regs, return_addr, 0);
 
     /* A tail jump from one hooked function into another (realloc(NULL, n)
-     * into malloc) arrives with the trampoline already in place. */
+     * into malloc) arrives with the trampoline already in place; new[]'s
+     * into new in the frame of new[]'s entry, before its malloc. */
+    struct pending_call *outer = t->npending > 0 ? &t->pending[t->npending - 1] : NULL;
     bool tail_jump = return_addr == p->scratch.trampoline ||
-                     return_stubs_at(&p->stubs, return_addr) >= 0;
+                     return_stubs_at(&p->stubs, return_addr) >= 0 ||
+                     (outer && outer->new_marker && !outer->used &&
+                      outer->entry_sp == regs_sp(regs) && outer->return_addr == return_addr);
     if (!tail_jump)
         thread_prune_pending(t, regs_sp(regs) + 1);
+    outer = t->npending > 0 ? &t->pending[t->npending - 1] : NULL;
     bool inside_allocator = return_addr >= bp->module_text_lo && return_addr < bp->module_text_hi;
-    if (tail_jump || (t->npending > 0 && inside_allocator)) {
-        /* realloc calling malloc, and the like: the allocator's business. */
+    bool inside_new = outer && outer->new_marker && inside_cxx_operator(p, return_addr);
+    if (inside_new && !tail_jump && !alloc_fn_is_free(bp->tag) && bp->tag < FN_NEW) {
+        /* operator new's malloc: the block is new's, with new's stack. */
+        outer->used = true;
+        struct pending_call *call = push_call(t, bp, regs, return_addr, 3);
+        if (!call)
+            return -ENOMEM;
+        call->block_fn = outer->fn;
+        call->stack_id = outer->stack_id;
+        return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
+    }
+    if (tail_jump || (outer && !outer->new_marker && inside_allocator) || inside_new) {
+        /* realloc calling malloc, nothrow new calling new, delete[] jumping
+         * to delete and on to free: the allocator's business. */
         ctx->stats->nested_calls++;
         return step_over(t, bp, regs, return_addr, 0);
     }
     if (alloc_fn_is_mapping(bp->tag))
         return mapping_entry(ctx, t, bp, regs, return_addr, inside_allocator);
 
-    if (bp->tag == FN_FREE || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
+    if (alloc_fn_is_free(bp->tag) || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
         bool done = false;
         if ((err = judge_free(ctx, t, bp, regs, return_addr, &done)) || done)
             return err;
@@ -417,6 +483,11 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return -ENOMEM;
     call->stack_id = hooks_wants_stack(ctx, p, hooks_requested_size(call)) ? capture_stack(ctx, t, regs)
                                                                 : STACK_NONE;
+    if (bp->tag == FN_NEW || bp->tag == FN_NEW_ARRAY) {
+        /* Its return stays the program's: operator new may throw. */
+        call->new_marker = true;
+        return step_over(t, bp, regs, return_addr, 0);
+    }
     return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
 }
 
@@ -425,6 +496,8 @@ int hooks_complete_call(struct thread *t, const struct pending_call *call, uint6
     struct process *p = t->proc;
     if (alloc_fn_is_mapping(call->fn))
         return map_hooks_apply(p, call, retval);
+    if (alloc_fn_is_free(call->fn))
+        return 0;   /* a delete: applied at its entry */
     struct alloc_event ev = {
         .fn = call->fn, .tid = t->tid, .size = hooks_requested_size(call), .stack_id = call->stack_id,
         .ptr_out = retval, .time_ns = mt_now_ns(),
@@ -438,6 +511,10 @@ int hooks_complete_call(struct thread *t, const struct pending_call *call, uint6
             block = 0;
         ev.ptr_out = retval == 0 ? block : 0;
     }
+    ev.fn = call->block_fn;
+    if (call->block_fn != call->fn && ev.ptr_out && t->npending > 0 &&
+        t->pending[t->npending - 1].new_marker)
+        t->npending--;   /* operator new has its block: it returns now */
     return alloc_model_apply(&process_heap(p)->model, &ev);
 }
 

@@ -20,6 +20,8 @@ struct trap_ctx {
     unsigned depth;                         /* frames to keep per stack */
     unsigned sample;                        /* --sample N: unwind 1 call in N (0, 1: all) */
     uint64_t min_size;                      /* --min-size: no stack for smaller blocks */
+    bool show_mismatched;                   /* --show-mismatched-frees: report free of
+                                             * new's block and the like */
     struct trap_stats *stats;
     struct stack_snapshot *snap;            /* reused buffer */
     /* Called for each bad free, before the call is skipped. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include "alloc_model.h"
+#include "hook_list.h"
 #include "leak_scan.h"
 #include "map_table.h"
 #include "shm_table.h"
@@ -33,6 +34,7 @@ struct report_process {
     enum report_end end;
     bool attached;                /* memtrace attach: counts start at attach */
     unsigned fast_functions;      /* --fast: allocator entry points on the stub, 0: none */
+    const struct hook_list *hooks;   /* what memtrace hooked; NULL: not known */
     uint64_t end_ns;              /* when tracing ended, for block ages; 0 = no ages */
     int exit_code;                /* when exited */
     int signal;                   /* when signaled, else 0 */
@@ -163,6 +165,9 @@ static inline bool report_summary_only(const struct report_process *p)
 void report_text_banner(FILE *f, const struct report_process *p);
 void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e);
 int report_text_process(FILE *f, const struct report_process *p);
+/* --stats: per module, the allocator functions hooked in p, on stubs and
+ * on breakpoints. */
+void report_text_hooks(FILE *f, const struct report_process *p);
 void report_text_stats(FILE *f, const struct report_stats *s);
 
 /* JSON, version 1 (docs/report-format.md). */

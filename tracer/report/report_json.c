@@ -161,6 +161,23 @@ static void write_identity(struct json_writer *w, const struct report_process *p
      * (0: every call trapped). */
     json_key(w, "fast_functions");
     json_int(w, p->fast_functions);
+    /* What memtrace hooked: function, symbol, module, and how. */
+    json_key(w, "hooks");
+    json_begin_array(w);
+    for (size_t i = 0; p->hooks && i < p->hooks->n; i++) {
+        const struct hook_record *h = &p->hooks->items[i];
+        json_begin_object(w);
+        json_key(w, "function");
+        json_string(w, alloc_fn_name(h->fn));
+        json_key(w, "symbol");
+        json_string(w, h->symbol);
+        json_key(w, "module");
+        json_string(w, h->module);
+        json_key(w, "how");
+        json_string(w, h->on_stub ? "stub" : "breakpoint");
+        json_end_object(w);
+    }
+    json_end_array(w);
     json_key(w, "command");
     json_begin_array(w);
     for (size_t i = 0; p->argv && p->argv[i]; i++)
@@ -323,25 +340,29 @@ static void write_address_description(struct json_writer *w, const struct report
 static void write_error(struct json_writer *w, const struct report_process *p,
                         const struct alloc_error *e)
 {
-    bool dbl = e->kind == ERR_DOUBLE_FREE;
+    bool dbl = e->kind == ERR_DOUBLE_FREE, mismatched = e->kind == ERR_MISMATCHED_FREE;
     json_begin_object(w);
     json_key(w, "kind");
-    json_string(w, dbl ? "double_free" : "invalid_free");
+    json_string(w, dbl ? "double_free" : mismatched ? "mismatched_free" : "invalid_free");
     json_key(w, "function");
     json_string(w, alloc_fn_name(e->fn));
+    if (mismatched) {
+        json_key(w, "allocator");
+        json_string(w, alloc_fn_name(e->alloc_fn));
+    }
     json_key(w, "skipped");
     json_bool(w, !e->ran);
     json_key(w, "address");
     json_hex(w, e->addr);
     json_key(w, "size");
-    if (dbl)
+    if (dbl || mismatched)
         json_uint(w, e->block_size);
     else
         json_null(w);
     json_key(w, "stack");
     write_stack(w, p, e->stack);
     json_key(w, "alloc_stack");
-    if (dbl)
+    if (dbl || mismatched)
         write_stack(w, p, e->alloc_stack);
     else
         json_null(w);

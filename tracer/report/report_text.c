@@ -221,6 +221,17 @@ void report_text_error(FILE *f, const struct report_process *p, const struct all
     prefetch_stack(p, e->stack);
     prefetch_stack(p, e->where.alloc_stack);
     prefetch_stack(p, e->where.free_stack);
+    if (e->kind == ERR_MISMATCHED_FREE) {
+        /* memcheck's words, then what memtrace knows of the pair. */
+        fprintf(f, "==%d== Mismatched free() / delete / delete []: %s of a block of %" PRIu64
+                " bytes allocated by %s\n", p->pid, alloc_fn_call_name(e->fn), e->block_size,
+                alloc_fn_call_name(e->alloc_fn));
+        print_stack(f, p, e->stack);
+        print_address(f, p, e);
+        fprintf(f, "==%d==\n", p->pid);
+        fflush(f);
+        return;
+    }
     if (e->kind == ERR_DOUBLE_FREE)
         fprintf(f, "==%d== Double free: %s(0x%" PRIxADDR ") of a block of %" PRIu64
                 " bytes that was already freed\n", p->pid, fn, e->addr, e->block_size);
@@ -420,8 +431,8 @@ int report_text_process(FILE *f, const struct report_process *p)
                     r->indirect_bytes, r->bytes, r->indirect_bytes);
         else
             fprintf(f, "%" PRIu64 " bytes", r->bytes);
-        fprintf(f, " in %" PRIu64 " blocks are %s in loss record %zu of %zu, allocated by %s()",
-                r->blocks, kind_words(r->kind), i + 1, nshown, alloc_fn_name(r->fn));
+        fprintf(f, " in %" PRIu64 " blocks are %s in loss record %zu of %zu, allocated by %s",
+                r->blocks, kind_words(r->kind), i + 1, nshown, alloc_fn_call_name(r->fn));
         double oldest = report_age_s(p, r->oldest_seq), newest = report_age_s(p, r->newest_seq);
         if (p->attached && oldest >= 0 && newest >= 0)
             fprintf(f, ", aged %.1f s (oldest) to %.1f s (newest)", oldest, newest);
@@ -433,14 +444,18 @@ int report_text_process(FILE *f, const struct report_process *p)
     print_leak_summary(f, p);
     if (print_mappings(f, p) != 0)
         return -1;
-    size_t doubles = 0;
-    for (size_t i = 0; i < m->nerrors; i++)
+    size_t doubles = 0, mismatched = 0;
+    for (size_t i = 0; i < m->nerrors; i++) {
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;
+        mismatched += m->errors[i].kind == ERR_MISMATCHED_FREE;
+    }
     /* Like Valgrind, a loss record of a kind --errors-for-leak-kinds names
      * is one error, shown or not. */
-    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free, "
-            "%zu loss records)\n", pid, pid, m->nerrors + nleak_errors, doubles,
-            m->nerrors - doubles, nleak_errors);
+    fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free, ",
+            pid, pid, m->nerrors + nleak_errors, doubles, m->nerrors - doubles - mismatched);
+    if (mismatched)
+        fprintf(f, "%zu mismatched free, ", mismatched);
+    fprintf(f, "%zu loss records)\n", nleak_errors);
     if (p->end == REPORT_SIGNALED) {
         char sig[32];
         report_signal_name(p->signal, sig, sizeof(sig));
@@ -476,4 +491,34 @@ void report_text_stats(FILE *f, const struct report_stats *s)
     MT_STATS(PRINT_STAT)
 #undef PRINT_STAT
     fprintf(f, "%s\n", line);
+}
+
+/* Per module: "memtrace: hooks of pid N in libc.so.6: malloc calloc ...
+ * on stubs; mmap on breakpoints". */
+void report_text_hooks(FILE *f, const struct report_process *p)
+{
+    const struct hook_list *l = p->hooks;
+    for (size_t i = 0; l && i < l->n; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(l->items[j].module, l->items[i].module) != 0)
+            j++;
+        if (j < i)
+            continue;   /* its module was listed */
+        const char *slash = strrchr(l->items[i].module, '/');
+        fprintf(f, "memtrace: hooks of pid %d in %s:", p->pid,
+                slash ? slash + 1 : l->items[i].module);
+        for (int stub = 1; stub >= 0; stub--) {
+            bool any = false;
+            for (size_t k = i; k < l->n; k++) {
+                const struct hook_record *h = &l->items[k];
+                if (h->on_stub != stub || strcmp(h->module, l->items[i].module) != 0)
+                    continue;
+                fprintf(f, "%s %s", any ? "" : (stub ? "" : ";"), h->symbol);
+                any = true;
+            }
+            if (any)
+                fputs(stub ? " on stubs" : " on breakpoints", f);
+        }
+        fputc('\n', f);
+    }
 }

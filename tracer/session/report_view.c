@@ -31,6 +31,7 @@ struct report_process session_report_view(const struct process *p, unsigned show
     return (struct report_process){
         .pid = p->pid, .argv = p->argv, .end = report_end_of(p->end), .exit_code = p->exit_code,
         .attached = p->attached, .end_ns = p->end_ns, .fast_functions = p->fast_patches.n,
+        .hooks = &p->hooks_seen,
         .tracing_error = p->tracing_error,
         .exec_program = p->exec_program, .exec_untraced = p->exec_untraced,
         .signal = p->signal, .core_dumped = p->core_dumped, .model = &p->model,

@@ -385,6 +385,7 @@ void session_init(struct session *s, const struct mt_options *opt, FILE *log)
     s->log = log;
     s->trap = (struct trap_ctx){
         .depth = opt->depth, .sample = opt->sample, .min_size = opt->min_size,
+        .show_mismatched = opt->show_mismatched,
         .stats = &s->stats,
         .on_error = report_view_live_error, .on_error_arg = s,
     };

@@ -122,6 +122,7 @@ void process_destroy(struct process *p)
     free(p->exited_sps);
     free(p->fast_reallocs);
     free(p->fast_unqueued);
+    hook_list_destroy(&p->hooks_seen);
     if (p->symbolizer)
         symbolizer_destroy(p->symbolizer);
     free(p);
@@ -230,6 +231,7 @@ void process_release(struct process *p)
     free(p->fast_reallocs);
     p->fast_reallocs = NULL;
     p->nfast_reallocs = p->fast_reallocs_cap = 0;
+    p->nfast_news = 0;
     free(p->fast_unqueued);
     p->fast_unqueued = NULL;
     p->nfast_unqueued = p->fast_unqueued_cap = 0;
@@ -257,6 +259,7 @@ struct process *process_fork(const struct process *parent, pid_t child)
     ok = (bp_table_copy(&p->bps, &parent->bps) == 0) && ok;
     ok = (map_table_copy(&p->maps, &parent->maps) == 0) && ok;
     ok = (shm_table_copy(&p->shms, &parent->shms) == 0) && ok;
+    ok = (hook_list_copy(&p->hooks_seen, &parent->hooks_seen) == 0) && ok;
     p->scratch = parent->scratch;
     /* The child's threads have no call in flight through a stub of its own
      * (a parent's thread mid-call has no copy in the child). */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "alloc_model.h"
+#include "hook_list.h"
 #include "breakpoint.h"
 #include "map_table.h"
 #include "modules.h"
@@ -36,6 +37,17 @@ struct fast_realloc {
     struct block old;
 };
 
+/* --fast: an operator new entered and not yet given its block, as its
+ * record said (the stub jumps into new, so an exception can leave it). */
+struct fast_new {
+    mt_addr rsp;            /* at its entry */
+    mt_addr ra;             /* its return address */
+    unsigned fn;            /* FN_NEW or FN_NEW_ARRAY */
+    uint32_t stack_id;
+    bool used;              /* a malloc of its own came (it may try again) */
+};
+#define FAST_NEWS_MAX 64
+
 struct process {
     pid_t pid;
     const struct remote *remote;   /* its memory and registers: own_remote, or a test's fake */
@@ -55,6 +67,9 @@ struct process {
     struct fast_ring fast_ring;         /* --fast: their events */
     struct fast_realloc *fast_reallocs; /* --fast: reallocs between their two records */
     size_t nfast_reallocs, fast_reallocs_cap;
+    struct hook_list hooks_seen;        /* what memtrace hooked, for the report */
+    struct fast_new fast_news[FAST_NEWS_MAX];   /* --fast: operator news in progress, */
+    unsigned nfast_news;                /* oldest first (one that threw is pushed out) */
     mt_addr *fast_unqueued;             /* --fast: judged frees waiting for queue room */
     size_t nfast_unqueued, fast_unqueued_cap;
     bool fast_link_map_changed;         /* --fast: the link-map hook's stub recorded a call */

@@ -21,6 +21,13 @@ struct pending_call {
     int stub;               /* the return stub's number, -1: the trampoline */
     uint64_t args[6];       /* malloc family: 3 are read; the mapping family: up to 6 */
     uint32_t stack_id;
+    /* What the block is: fn, or the operator new whose malloc this is. */
+    enum alloc_fn block_fn;
+    /* operator new's own entry, whose return is never redirected (an
+     * exception may leave through it): it names the block its malloc
+     * makes. used: a malloc of its own came, so a new call in the same
+     * frame is another call, not its tail jump (new[] to new). */
+    bool new_marker, used;
 };
 
 struct thread {

@@ -34,6 +34,11 @@ def check_process_shape(proc, command):
     check_true("pid is a positive integer",
                isinstance(proc["pid"], int) and proc["pid"] > 0, repr(proc["pid"]))
     check("process command", command, proc["command"])
+    check("hooks without function, symbol, module and how (stub or breakpoint)", [],
+          [h for h in proc.get("hooks", [None]) if not (
+              isinstance(h, dict) and all(isinstance(h.get(k), str) and h[k]
+                                          for k in ("function", "symbol", "module"))
+              and h.get("how") in ("stub", "breakpoint"))])
     s = proc["summary"]
     keys = ("allocations", "frees", "bytes_allocated", "errors") + SUMMARY_PAIRS
     check("missing summary keys", [], [k for k in keys if k not in s])

@@ -331,11 +331,15 @@ def case_inline_chain(env):
 
 
 def check_cxx(env, t):
-    vec = t.leak(512)["stack"]
-    check("frame 0 is operator new", ("operator new(unsigned long)", "_Znwm"),
+    rec = t.leak(512)
+    vec = rec["stack"]
+    check("the vector's data: allocated by operator new", "new", rec["allocator"])
+    check("frame 0 is operator new's caller, demangled, with its mangled name",
+          ("std::__new_allocator<int>::allocate(unsigned long, void const*)",
+           "_ZNSt15__new_allocatorIiE8allocateEmPKv"),
           (vec[0]["function"], vec[0]["mangled"]))
-    check_true("operator new is in libstdc++", base(vec[0]["module"]).startswith("libstdc++"),
-               vec[0]["module"])
+    check_true("no frame in libstdc++ above it (operator new is not a frame)",
+               not base(vec[0]["module"]).startswith("libstdc++"), vec[0]["module"])
     realloc = [f for f in vec if (f["function"] or "").startswith(
         "void std::vector<int, std::allocator<int> >::_M_realloc_insert")]
     check_true("a demangled _M_realloc_insert frame", len(realloc) == 1, stack_str(vec))
@@ -347,10 +351,10 @@ def check_cxx(env, t):
         ("main", "cxx.cc", env.line("cxx.cc", "main_fill"))], src(user))
     check("fill's mangled name", "_Z4fillRSt6vectorIiSaIiEEi", user[0]["mangled"])
     check("main has no mangled name", None, user[1]["mangled"])
-    obj = t.leak(24)["stack"]
-    check("the vector object: operator new, then main", [
-        "operator new(unsigned long)", "main"], [f["function"] for f in obj[:2]])
-    check("... at new_vector", env.line("cxx.cc", "new_vector"), obj[1]["line"])
+    obj = t.leak(24)
+    check("the vector object: allocated by operator new in main", ("new", "main"),
+          (obj["allocator"], obj["stack"][0]["function"]))
+    check("... at new_vector", env.line("cxx.cc", "new_vector"), obj["stack"][0]["line"])
     needle = "fill(std::vector<int, std::allocator<int> >&, int) (cxx.cc:%d)" % env.line(
         "cxx.cc", "push")
     check_true("text report shows %r" % needle, needle in t.stderr, t.stderr[-3000:])

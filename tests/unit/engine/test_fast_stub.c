@@ -229,6 +229,65 @@ static void test_narrow_records(void **state)
     ctl_set(FAST_CTL_DEPTH, 0);
 }
 
+/* A call from a wrapper's code (operator new's malloc) passes through
+ * unless the function is FAST_FLAG_WRAPPABLE; then it is recorded with
+ * FAST_PHASE_WRAPPED and no stack of its own. */
+static void test_call_from_a_wrapper(void **state)
+{
+    (void)state;
+    drain();
+    uint64_t lo = (uint64_t)(uintptr_t)call_fn, hi = lo + 256;
+    ctl_set(FAST_CTL_WRAP_BOX_LO, lo);
+    ctl_set(FAST_CTL_WRAP_BOX_HI, hi);
+    ctl_set(FAST_CTL_WRAPS + 16, lo);   /* the second span; the first is empty */
+    ctl_set(FAST_CTL_WRAPS + 24, hi);
+    uint64_t ticket = ring_u64(FAST_RING_WRITE);
+    assert_int_equal(call_fn(6), 12);
+    assert_int_equal(ring_u64(FAST_RING_WRITE), ticket);   /* passed through */
+    *desc_flags() |= FAST_FLAG_WRAPPABLE;
+    uint8_t *rec = record(ticket);
+    memset(rec, 0xab, (size_t)1 << SLOT_SHIFT);
+    assert_int_equal(call_fn(7), 14);
+    assert_int_equal(rec_u64(rec, FAST_REC_SEQ), ticket + 1);
+    uint32_t phase;
+    memcpy(&phase, rec + FAST_REC_PHASE, 4);
+    assert_int_equal(phase, FAST_FLAG_AFTER | FAST_PHASE_WRAPPED);
+    assert_int_equal(rec_u64(rec, FAST_REC_RET), 14);
+    assert_int_equal(rec_u64(rec, FAST_REC_SLICE_LEN), 0xabababababababab);   /* no stack */
+    /* Out of every span: recorded as usual. */
+    ctl_set(FAST_CTL_WRAP_BOX_LO, 0);
+    ctl_set(FAST_CTL_WRAP_BOX_HI, 0);
+    ctl_set(FAST_CTL_WRAPS + 16, 0);
+    ctl_set(FAST_CTL_WRAPS + 24, 0);
+    assert_int_equal(call_fn(8), 16);
+    memcpy(&phase, record(ticket + 1) + FAST_REC_PHASE, 4);
+    assert_int_equal(phase, FAST_FLAG_AFTER);
+    *desc_flags() &= ~(uint32_t)FAST_FLAG_WRAPPABLE;
+    drain();
+}
+
+/* FAST_FLAG_TAIL (operator new): a record before, then the function runs
+ * as if called from the program (the stub jumps), and nothing after. */
+static void test_tail_call_records_before(void **state)
+{
+    (void)state;
+    drain();
+    uint32_t saved = *desc_flags();
+    *desc_flags() = FAST_FLAG_BEFORE | FAST_FLAG_TAIL;
+    uint64_t ticket = ring_u64(FAST_RING_WRITE);
+    assert_int_equal(call_fn(11), 22);
+    *desc_flags() = saved;
+    assert_int_equal(ring_u64(FAST_RING_WRITE), ticket + 1);
+    uint8_t *rec = record(ticket);
+    uint32_t phase;
+    memcpy(&phase, rec + FAST_REC_PHASE, 4);
+    assert_int_equal(phase, FAST_FLAG_BEFORE);
+    assert_int_equal(rec_u64(rec, FAST_REC_ARG0), 11);
+    uint64_t ra = rec_u64(rec, FAST_REC_RA);
+    assert_true(ra > (uint64_t)(uintptr_t)call_fn && ra < (uint64_t)(uintptr_t)call_fn + 256);
+    drain();
+}
+
 static void test_nested_call_passes_through(void **state)
 {
     (void)state;
@@ -443,6 +502,8 @@ int main(void)
         cmocka_unit_test(test_call_records_after_return),
         cmocka_unit_test(test_stack_copy_in_its_own_slot),
         cmocka_unit_test(test_narrow_records),
+        cmocka_unit_test(test_call_from_a_wrapper),
+        cmocka_unit_test(test_tail_call_records_before),
         cmocka_unit_test(test_nested_call_passes_through),
         cmocka_unit_test(test_walk_to_the_outermost_frame),
         cmocka_unit_test(test_walk_through_a_saved_rbp),

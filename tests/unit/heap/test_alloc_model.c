@@ -279,6 +279,58 @@ static void test_check_free_reports_the_calling_function(void **state)
     assert_int_equal(err.fn, FN_REALLOC);
 }
 
+/* memcheck's pairs: new with delete, new[] with delete[], the malloc
+ * family with free and realloc; any other release is mismatched, the
+ * block stays live until the release is applied. */
+static void test_mismatched_release_of_each_family(void **state)
+{
+    struct alloc_model *m = *state;
+    static const struct {
+        enum alloc_fn alloc, release;
+        enum free_verdict verdict;
+    } cases[] = {
+        { FN_NEW, FN_DELETE, FREE_OK },           { FN_NEW_ARRAY, FN_DELETE_ARRAY, FREE_OK },
+        { FN_MALLOC, FN_FREE, FREE_OK },          { FN_CALLOC, FN_REALLOC, FREE_OK },
+        { FN_REALLOC, FN_FREE, FREE_OK },         { FN_POSIX_MEMALIGN, FN_FREE, FREE_OK },
+        { FN_NEW, FN_FREE, FREE_MISMATCHED },     { FN_NEW, FN_DELETE_ARRAY, FREE_MISMATCHED },
+        { FN_NEW, FN_REALLOC, FREE_MISMATCHED },  { FN_NEW_ARRAY, FN_DELETE, FREE_MISMATCHED },
+        { FN_NEW_ARRAY, FN_FREE, FREE_MISMATCHED }, { FN_MALLOC, FN_DELETE, FREE_MISMATCHED },
+        { FN_CALLOC, FN_DELETE_ARRAY, FREE_MISMATCHED },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mt_addr at = A + 0x100 * i;
+        apply(m, cases[i].alloc, 0, 24 + i, at, S_ALLOC);
+        struct alloc_error err;
+        memset(&err, 0x5a, sizeof(err));
+        assert_int_equal(alloc_model_check_free(m, cases[i].release, at, S_BAD, &err),
+                         cases[i].verdict);
+        if (cases[i].verdict == FREE_MISMATCHED) {
+            assert_int_equal(err.kind, ERR_MISMATCHED_FREE);
+            assert_int_equal(err.fn, cases[i].release);
+            assert_int_equal(err.alloc_fn, cases[i].alloc);
+            assert_int_equal(err.addr, at);
+            assert_int_equal(err.block_size, 24 + i);
+            assert_int_equal(err.stack, S_BAD);
+            assert_int_equal(err.alloc_stack, S_ALLOC);
+            assert_true(err.ran);   /* the call goes on */
+            assert_int_equal(err.where.kind, ADDR_HEAP_BLOCK);
+            assert_int_equal(err.where.offset, 0);
+            assert_int_equal(err.where.block_size, 24 + i);
+        }
+        assert_live(m, at, 24 + i, cases[i].alloc);
+        if (cases[i].release != FN_REALLOC) {
+            apply(m, cases[i].release, at, 0, 0, S_FREE);
+            assert_not_live(m, at);
+        }
+    }
+    /* A block deleted twice: a double free, whatever the family. */
+    apply(m, FN_NEW, 0, 8, C, S_ALLOC);
+    apply(m, FN_DELETE, C, 0, 0, S_FREE);
+    struct alloc_error err;
+    assert_int_equal(alloc_model_check_free(m, FN_DELETE, C, S_BAD, &err), FREE_DOUBLE);
+    assert_int_equal(err.fn, FN_DELETE);
+}
+
 static void test_record_error_keeps_errors_in_order(void **state)
 {
     struct alloc_model *m = *state;
@@ -498,6 +550,7 @@ int main(void)
         T(test_free_of_never_allocated_address_is_invalid),
         T(test_free_of_interior_pointer_is_invalid),
         T(test_check_free_reports_the_calling_function),
+        T(test_mismatched_release_of_each_family),
         T(test_record_error_keeps_errors_in_order),
         T(test_calloc_records_total_size),
         T(test_realloc_that_moves_frees_old_block),

@@ -698,11 +698,23 @@ static void test_json_document_for_small_model(void **state)
     alloc(fx, FN_MALLOC, 0x2000, 16, s_alloc);
     release(fx, 0x2000, s_free);
     double_free(fx, 0x2000, s_bad);
+    struct hook_list hooks = { 0 };
+    assert_int_equal(hook_list_add(&hooks, 0x7f0000001000, FN_MALLOC, "malloc", LIBC), 0);
+    assert_int_equal(hook_list_add(&hooks, 0x7f0000002000, FN_DELETE, "_ZdlPvm", "/lib/c++.so"), 0);
+    assert_int_equal(hook_list_add(&hooks, 0x7f0000001000, FN_MALLOC, "malloc", LIBC), 0);
+    hook_list_set_stub(&hooks, 0x7f0000002000, true);
+    fx->proc.hooks = &hooks;
 
     char *got = capture_json(&fx->proc, 1, NULL);
+    fx->proc.hooks = NULL;
+    hook_list_destroy(&hooks);
     assert_string_equal(got,
         "{\"version\":1,\"tool\":\"memtrace " MEMTRACE_VERSION "\",\"mode\":\"run\","
-        "\"processes\":[{\"pid\":42,\"fast_functions\":0,\"command\":[\"./seed\",\"a b\"],\"end\":\"exited\","
+        "\"processes\":[{\"pid\":42,\"fast_functions\":0,"
+        "\"hooks\":[{\"function\":\"malloc\",\"symbol\":\"malloc\",\"module\":\"" LIBC "\","
+        "\"how\":\"breakpoint\"},{\"function\":\"delete\",\"symbol\":\"_ZdlPvm\","
+        "\"module\":\"/lib/c++.so\",\"how\":\"stub\"}],"
+        "\"command\":[\"./seed\",\"a b\"],\"end\":\"exited\","
         "\"exit_code\":0,\"signal\":null,\"tracing_error\":null,"
         "\"summary\":{\"allocations\":2,\"frees\":1,\"bytes_allocated\":46,"
         "\"unfreed\":{\"bytes\":30,\"blocks\":1},\"definitely_lost\":" ZERO ","
