@@ -216,8 +216,9 @@ if reps("ring.3l.shared") or reps("ring.1l.shared"):
     md.append("`bench/raw_ring.c`: a thread on CPU 0 writes N records into a 1024-slot ring as the "
               "`--fast` stub does (a `lock xadd` for a ticket, LINES cache lines of stores, the "
               "sequence word last); a reader on CPU 1 consumes them in order half a ring behind, as "
-              "memtrace drains in batches. `alone`: no reader. A `--depth 1` record is 1 line, one with stacks 3 or more; "
-              "a malloc+free pair is 2 records. Made in row 2's repetitions.")
+              "memtrace drains in batches. `alone`: no reader. A `--depth 1` record is 1 line, "
+              "one with stacks 3 or more; a malloc+free pair is 2 records. Made in row 2's "
+              "repetitions.")
     md.append("")
     rows = []
     for lines in (1, 3):
