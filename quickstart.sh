@@ -12,6 +12,7 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev zlib1g-dev
           libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1
           valgrind                      # the reference tests/valgrind/ compares with
+          libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0   # other allocators' fixtures
           redis-server redis-tools      # a real server the attach tests join
           cppcheck clang-tidy-14        # static analysis
           clang libclang-rt-14-dev llvm-14)   # the fuzz targets (libFuzzer; llvm-14:

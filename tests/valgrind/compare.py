@@ -83,6 +83,14 @@ for _mode in ("stack", "interior", "double", "global", "mmap"):
     PROGRAMS["bad_free_" + _mode] = (["{fx}/fx_bad_free_where", _mode], ["{fx}/fx_bad_free_where"])
 for _mode in ("global", "tree", "cycle", "interior", "tls", "mmap"):
     PROGRAMS["kinds_" + _mode] = (["{fx}/fx_kinds", _mode], ["{fx}/fx_kinds"])
+# The same scenarios with another allocator linked in: memcheck replaces its
+# functions too when told their library's name (--soname-synonyms).
+VALGRIND_OPTIONS = {}
+for _alloc in ("jemalloc", "tcmalloc", "mimalloc"):
+    for _mode in ("global", "tree", "cycle", "interior"):
+        _name = "kinds_%s_%s" % (_mode, _alloc)
+        PROGRAMS[_name] = (["{fx}/fx_kinds_" + _alloc, _mode], ["{fx}/fx_kinds_" + _alloc])
+        VALGRIND_OPTIONS[_name] = ["--soname-synonyms=somalloc=*%s*" % _alloc]
 
 
 # Functions whose blocks are kept by an aligned interior pointer.
@@ -164,9 +172,9 @@ def program_environments():
 ENVS = {}
 
 
-def valgrind_kinds(argv, log):
+def valgrind_kinds(argv, log, options=()):
     cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=all", "--run-libc-freeres=no",
-           "--run-cxx-freeres=no", "--log-file=" + log] + argv
+           "--run-cxx-freeres=no", "--log-file=" + log] + list(options) + argv
     subprocess.run(cmd, env=ENVS["valgrind"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=600)
     with open(log) as fh:
@@ -217,13 +225,14 @@ def compare(name, memtrace, fixtures_dir, workdir):
         if not os.path.exists(n):
             print("%s: %s missing" % (name, n))
             return False
-    vg, vg_text = valgrind_kinds(vg_argv, os.path.join(workdir, name + ".vg"))
+    vg, vg_text = valgrind_kinds(vg_argv, os.path.join(workdir, name + ".vg"),
+                                 VALGRIND_OPTIONS.get(name, ()))
     mt, proc = memtrace_kinds(memtrace, argv, os.path.join(workdir, name + ".json"))
     mt_rest, mt_loose = loosen(mt, memtrace_aligned(proc))
     vg_rest, vg_loose = loosen(vg, valgrind_aligned(vg_text))
     print("%s: %s" % (name, " ".join(argv)))
-    if vg_argv != argv:
-        print("  valgrind: %s" % " ".join(vg_argv))
+    if vg_argv != argv or name in VALGRIND_OPTIONS:
+        print("  valgrind: %s" % " ".join(VALGRIND_OPTIONS.get(name, []) + vg_argv))
     print("  %-16s %18s %18s" % ("kind", "memtrace", "valgrind"))
     for k in KINDS:
         if mt[k] == vg[k]:

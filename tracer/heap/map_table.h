@@ -18,6 +18,8 @@ struct map_region {
     int flags;              /* MAP_* as passed to mmap; MAP_SHARED for shmat */
     int shmid;              /* -1: mmap; else the SysV segment attached here */
     uint32_t path;          /* map_table_path(); 0: none (anonymous) */
+    bool arena;             /* made by an allocator library for itself (jemalloc's
+                             * extents): memory it manages, not the program's */
 };
 
 struct map_table {

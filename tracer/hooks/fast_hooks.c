@@ -86,7 +86,7 @@ static unsigned wrapper_spans(const struct process *p, mt_addr spans[FAST_WRAPS_
     for (size_t i = 0; i < p->bps.n && n < 64; i++) {
         const struct breakpoint *bp = &p->bps.items[i];
         if (bp->role == BP_HOOK_ENTRY && bp->tag >= FN_NEW && bp->tag <= FN_DELETE_ARRAY &&
-            bp->fn_size > 0) {
+            bp->fn_size > 0 && !hooks_in_allocator_library(p, bp->addr)) {
             all[n][0] = bp->addr;
             all[n++][1] = bp->addr + bp->fn_size;
         }
@@ -213,6 +213,8 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
             continue;   /* a module far from the allocator's: the hooks list says so */
         size_t len = bp->fn_size < sizeof(code) ? (size_t)bp->fn_size : sizeof(code);
         uint32_t flags = fast_flags(fn, set->defer_frees);
+        if ((fn == FN_NEW || fn == FN_NEW_ARRAY) && hooks_in_allocator_library(p, bp->addr))
+            flags = FAST_FLAG_AFTER;   /* allocates inside its library: its result is the block */
         if (bp_read_code(&p->bps, p->remote, tid, bp->addr, code, len) != 0 ||
             fast_patches_add(&p->fast_patches, p->remote, tid, bp->addr, fn, flags, code, len,
                              pwhy, sizeof(pwhy)) != 0) {
@@ -395,7 +397,7 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
     if (*verdict == FREE_MISMATCHED) {
         /* Reported, and released as the program asked. */
         *verdict = FREE_OK;
-        if (ctx->show_mismatched) {
+        if (hooks_mismatch_shown(ctx, p, &bad)) {
             bad.stack = *stack = record_stack(ctx, p, rec);
             return hooks_report_bad_free(ctx, process_heap(p), &bad);
         }
@@ -436,7 +438,8 @@ static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const ui
         return 0;
     call->args[3] = fast_rec_u64(rec, FAST_REC_ARG3);
     call->args[4] = fast_rec_u64(rec, FAST_REC_ARG4);
-    call->stack_id = record_stack(ctx, p, rec);
+    call->arena = hooks_in_allocator_library(p, ra);
+    call->stack_id = call->arena ? STACK_NONE : record_stack(ctx, p, rec);
     return map_hooks_apply(p, call, fast_rec_u64(rec, FAST_REC_RET));
 }
 
@@ -516,7 +519,7 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         return -EPROTO;
     if (alloc_fn_is_mapping(fn))
         return apply_mapping(ctx, p, rec, &call);
-    if (fn == FN_NEW || fn == FN_NEW_ARRAY) {
+    if ((fn == FN_NEW || fn == FN_NEW_ARRAY) && (phase & FAST_FLAG_BEFORE)) {
         begin_new(ctx, p, rec, fn, call.args[0]);
         return 0;
     }
@@ -597,6 +600,15 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         }
     } else if (out && hooks_wants_stack(ctx, p, size)) {
         call.stack_id = record_stack(ctx, p, rec);
+    }
+    struct block *made = out && (fn == FN_NEW || fn == FN_NEW_ARRAY)
+                             ? alloc_table_get(&model->live, out) : NULL;
+    if (made) {
+        /* An allocator library's new whose malloc was recorded first: one
+         * block, new's. */
+        made->fn = fn;
+        made->alloc_stack = call.stack_id;
+        return 0;
     }
     struct alloc_event ev = { .fn = fn, .tid = p->pid, .size = size, .stack_id = call.stack_id,
                               .ptr_out = out, .time_ns = mt_now_ns() };

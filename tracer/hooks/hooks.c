@@ -80,7 +80,12 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
             if (!m->present || !m->elf || !hooks_find_definition(p, m, name, &value, &size))
                 continue;
             mt_addr addr = m->bias + value;
-            if (bp_find(&p->bps, addr) || fast_patches_find(&p->fast_patches, addr)) {
+            const struct breakpoint *known = bp_find(&p->bps, addr);
+            const struct fast_patch *moved = fast_patches_find(&p->fast_patches, addr);
+            if (known || moved) {
+                unsigned as = known ? known->tag : moved->fn;
+                if (as != (unsigned)fn && as >= FN_NEW && as <= FN_DELETE_ARRAY && fn >= FN_NEW)
+                    p->cxx_aliased = true;
                 hooked += !alloc_fn_is_watch_point(fn);
                 break;
             }
@@ -229,6 +234,14 @@ bool hooks_wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t s
     return ctx->sample <= 1 || p->sample_tick++ % ctx->sample == 0;
 }
 
+bool hooks_mismatch_shown(const struct trap_ctx *ctx, const struct process *p,
+                          const struct alloc_error *err)
+{
+    bool both_cxx = err->fn >= FN_NEW && err->fn <= FN_DELETE_ARRAY && err->alloc_fn >= FN_NEW &&
+                    err->alloc_fn <= FN_DELETE_ARRAY;
+    return ctx->show_mismatched && !(both_cxx && p->cxx_aliased);
+}
+
 int hooks_report_bad_free(const struct trap_ctx *ctx, struct process *p, struct alloc_error *err)
 {
     if (ctx->on_error)
@@ -300,6 +313,19 @@ void hooks_describe_bad_pointer(struct process *p, unsigned thread_number, mt_ad
     d->path = a.path[0] ? alloc_model_keep_name(model, a.path) : NULL;
 }
 
+bool hooks_in_allocator_library(const struct process *p, mt_addr ra)
+{
+    const struct module *m = modules_at(&p->modules, ra);
+    if (!m || !m->path || p->modules.n == 0 || m == &p->modules.items[0])
+        return false;
+    for (size_t i = 0; i < p->hooks_seen.n; i++) {
+        const struct hook_record *h = &p->hooks_seen.items[i];
+        if (h->fn < FN_NEW && strcmp(h->module, m->path) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Whether ra is inside one of C++'s operators that memtrace hooks (their
  * own calls: operator new's malloc, the nothrow variants' new). */
 static bool inside_cxx_operator(const struct process *p, mt_addr ra)
@@ -345,7 +371,8 @@ static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const str
     struct pending_call *call = push_call(t, bp, regs, return_addr, 6);
     if (!call)
         return -ENOMEM;
-    call->stack_id = capture_stack(ctx, t, regs);
+    call->arena = hooks_in_allocator_library(t->proc, return_addr);
+    call->stack_id = call->arena ? STACK_NONE : capture_stack(ctx, t, regs);
     return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
 }
 
@@ -375,7 +402,7 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
     mt_addr ptr = regs_call_arg(regs, 1);
     struct alloc_error bad;
     enum free_verdict verdict = alloc_model_check_free(model, bp->tag, ptr, STACK_NONE, &bad);
-    if (verdict == FREE_MISMATCHED && !ctx->show_mismatched)
+    if (verdict == FREE_MISMATCHED && !hooks_mismatch_shown(ctx, p, &bad))
         verdict = FREE_OK;
     uint32_t stack = STACK_NONE;
     *done = true;
@@ -483,8 +510,11 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return -ENOMEM;
     call->stack_id = hooks_wants_stack(ctx, p, hooks_requested_size(call)) ? capture_stack(ctx, t, regs)
                                                                 : STACK_NONE;
-    if (bp->tag == FN_NEW || bp->tag == FN_NEW_ARRAY) {
-        /* Its return stays the program's: operator new may throw. */
+    if ((bp->tag == FN_NEW || bp->tag == FN_NEW_ARRAY) && !hooks_in_allocator_library(p, bp->addr)) {
+        /* Its return stays the program's: operator new may throw. The
+         * malloc it calls makes the block. (An allocator library's new
+         * allocates inside the library, out of sight: its return is
+         * redirected as malloc's is.) */
         call->new_marker = true;
         return step_over(t, bp, regs, return_addr, 0);
     }

@@ -13,8 +13,17 @@ bool hooks_find_definition(const struct process *p, const struct module *m, cons
 void hooks_allocator_span(const struct process *p, const struct module *m, bool core_only,
                           mt_addr *lo, mt_addr *hi);
 uint64_t hooks_requested_size(const struct pending_call *c);
+/* Whether ra is in a shared library that defines an allocator function
+ * memtrace hooked (jemalloc, mimalloc, tcmalloc; not the C library, whose
+ * own mappings are not events at all, nor the program): a mapping it makes
+ * is one of its arenas. */
+bool hooks_in_allocator_library(const struct process *p, mt_addr ra);
 /* --min-size and --sample. */
 bool hooks_wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t size);
+/* --show-mismatched-frees, and no mismatch between new and new[] where
+ * the program's allocator makes them one function. */
+bool hooks_mismatch_shown(const struct trap_ctx *ctx, const struct process *p,
+                          const struct alloc_error *err);
 int hooks_report_bad_free(const struct trap_ctx *ctx, struct process *p, struct alloc_error *err);
 /* Fills err->where; thread_number: the thread whose stack pointer is sp
  * (0: not known). */

@@ -94,7 +94,7 @@ static int on_mmap(struct process *p, const struct pending_call *c, uint64_t add
                                                                 buf, sizeof(buf));
     struct map_region r = {
         .lo = addr, .hi = addr + map_table_pages(c->args[1]), .stack = c->stack_id,
-        .prot = (int)c->args[2], .flags = flags, .shmid = -1,
+        .prot = (int)c->args[2], .flags = flags, .shmid = -1, .arena = c->arena,
     };
     int err = map_table_add(&p->maps, &r, path);
     return err == -EINVAL ? 0 : err;   /* a zero length never succeeds; be safe */

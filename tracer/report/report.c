@@ -256,6 +256,11 @@ int report_collect_mappings(const struct report_process *p, struct mapping_repor
         const struct map_region *r = &mt->regions[i];
         if (r->shmid >= 0)
             continue;   /* listed with its segment */
+        if (r->arena) {
+            out->narenas += i == 0 || !mt->regions[i - 1].arena || mt->regions[i - 1].hi != r->lo;
+            out->arena_bytes += r->hi - r->lo;
+            continue;
+        }
         const char *path = map_table_path(mt, r);
         bool anon = (r->flags & MAP_ANONYMOUS) || (path && strcmp(path, "/dev/zero") == 0);
         out->recs[out->n++] = (struct mapping_record){

@@ -96,6 +96,8 @@ struct mapping_report {
     struct mapping_record *recs;     /* mmaps by address, then segments by shmid */
     size_t n;
     size_t nmmaps;                   /* recs[0..nmmaps) are mmaps */
+    size_t narenas;                  /* allocator arenas, not records: how many, */
+    uint64_t arena_bytes;            /* how big */
     mt_addr *addrs;                  /* storage of the attached lists */
 };
 /* Returns 0 or -ENOMEM; free with report_mappings_free. */

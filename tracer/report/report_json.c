@@ -148,6 +148,14 @@ static int write_mappings(struct json_writer *w, const struct report_process *p)
     for (size_t i = 0; i < mr.n; i++)
         write_mapping(w, p, &mr.recs[i]);
     json_end_array(w);
+    /* An allocator library's own mappings: counted, not listed. */
+    json_key(w, "allocator_arenas");
+    json_begin_object(w);
+    json_key(w, "mappings");
+    json_uint(w, mr.narenas);
+    json_key(w, "bytes");
+    json_uint(w, mr.arena_bytes);
+    json_end_object(w);
     report_mappings_free(&mr);
     return 0;
 }

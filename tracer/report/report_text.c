@@ -332,11 +332,15 @@ static int print_mappings(FILE *f, const struct report_process *p)
     struct mapping_report mr;
     if (report_collect_mappings(p, &mr) != 0)
         return -1;
+    pid_t pid = p->pid;
+    if (mr.narenas)
+        fprintf(f, "==%d==\n==%d== Allocator arenas: %zu mapping%s (%" PRIu64 " bytes) made by the "
+                "allocator library's own calls: memory it manages, not leaks\n", pid, pid,
+                mr.narenas, mr.narenas == 1 ? "" : "s", mr.arena_bytes);
     if (mr.n == 0) {
         report_mappings_free(&mr);
         return 0;
     }
-    pid_t pid = p->pid;
     uint64_t shared = 0, private = 0, sysv = 0;
     size_t npersist = 0;
     for (size_t i = 0; i < mr.n; i++) {
@@ -507,17 +511,19 @@ void report_text_hooks(FILE *f, const struct report_process *p)
         const char *slash = strrchr(l->items[i].module, '/');
         fprintf(f, "memtrace: hooks of pid %d in %s:", p->pid,
                 slash ? slash + 1 : l->items[i].module);
+        bool listed = false;
         for (int stub = 1; stub >= 0; stub--) {
             bool any = false;
             for (size_t k = i; k < l->n; k++) {
                 const struct hook_record *h = &l->items[k];
                 if (h->on_stub != stub || strcmp(h->module, l->items[i].module) != 0)
                     continue;
-                fprintf(f, "%s %s", any ? "" : (stub ? "" : ";"), h->symbol);
+                fprintf(f, "%s %s", !any && listed ? ";" : "", h->symbol);
                 any = true;
             }
             if (any)
                 fputs(stub ? " on stubs" : " on breakpoints", f);
+            listed = listed || any;
         }
         fputc('\n', f);
     }

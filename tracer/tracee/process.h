@@ -68,6 +68,8 @@ struct process {
     struct fast_realloc *fast_reallocs; /* --fast: reallocs between their two records */
     size_t nfast_reallocs, fast_reallocs_cap;
     struct hook_list hooks_seen;        /* what memtrace hooked, for the report */
+    bool cxx_aliased;                   /* new and new[] (or the deletes) are one function
+                                         * (tcmalloc): memtrace cannot tell them apart */
     struct fast_new fast_news[FAST_NEWS_MAX];   /* --fast: operator news in progress, */
     unsigned nfast_news;                /* oldest first (one that threw is pushed out) */
     mt_addr *fast_unqueued;             /* --fast: judged frees waiting for queue room */

@@ -28,6 +28,7 @@ struct pending_call {
      * makes. used: a malloc of its own came, so a new call in the same
      * frame is another call, not its tail jump (new[] to new). */
     bool new_marker, used;
+    bool arena;             /* a mapping call of an allocator library (its arenas) */
 };
 
 struct thread {

@@ -728,7 +728,7 @@ static void test_json_document_for_small_model(void **state)
         "\"free_stack\":[" FRAME_MAIN "],"
         "\"address_description\":{\"kind\":\"freed_block\",\"offset\":0,\"block_size\":16,"
         "\"alloc_stack\":[" FRAME_HELPER "],\"free_stack\":[" FRAME_MAIN "]}}],"
-        "\"mappings\":[]}]}\n");
+        "\"mappings\":[],\"allocator_arenas\":{\"mappings\":0,\"bytes\":0}}]}\n");
     free(got);
 }
 
@@ -789,7 +789,7 @@ static void test_json_several_processes(void **state)
     struct report_process procs[2] = { fx->proc, fx->proc };
     procs[1].pid = 43;
     char *got = capture_json(procs, 2, NULL);
-    assert_contains(got, "\"mappings\":[]},{\"pid\":43,");
+    assert_contains(got, "\"allocator_arenas\":{\"mappings\":0,\"bytes\":0}},{\"pid\":43,");
     free(got);
 }
 
@@ -812,7 +812,7 @@ static void test_json_stats_only_when_present(void **state)
     free(got);
 
     got = capture_json(&fx->proc, 1, &sample_stats);
-    const char *parts[] = { "\"mappings\":[]}],\"stats\":{\"traps\":1,", "\"entry_traps\":2,",
+    const char *parts[] = { "\"allocator_arenas\":{\"mappings\":0,\"bytes\":0}}],\"stats\":{\"traps\":1,", "\"entry_traps\":2,",
                             "\"return_traps\":3,", "\"rendezvous_traps\":4,",
                             "\"nested_calls\":5,", "\"single_steps\":6,", "\"unwinds\":7,",
                             "\"unwind_frames\":10,", "\"unwind_us\":11,", "\"ptrace_calls\":8,", "\"symbolized_addresses\":9,", "\"scan_ms\":0,", "\"scanned_bytes\":0}}\n" };
@@ -955,6 +955,15 @@ static void test_json_mappings(void **state)
 {
     struct fixture *fx = *state;
     add_mappings(fx);
+    /* An allocator library's own mappings: counted, not listed; two
+     * touching regions are one mapping. */
+    struct map_region arena = { .lo = 0x100000, .hi = 0x180000, .prot = PROT_READ | PROT_WRITE,
+                                .flags = MAP_PRIVATE | MAP_ANONYMOUS, .shmid = -1, .arena = true };
+    assert_int_equal(map_table_add(&fx->maps, &arena, NULL), 0);
+    arena.lo = 0x180000, arena.hi = 0x181000, arena.prot = PROT_NONE;
+    assert_int_equal(map_table_add(&fx->maps, &arena, NULL), 0);
+    arena.lo = 0x200000, arena.hi = 0x201000;
+    assert_int_equal(map_table_add(&fx->maps, &arena, NULL), 0);
     char *got = capture_json(&fx->proc, 1, NULL);
     assert_contains(got,
         "\"mappings\":[{\"kind\":\"mmap\",\"address\":\"0x7000\",\"bytes\":4096,\"prot\":\"rw-\","
@@ -972,7 +981,8 @@ static void test_json_mappings(void **state)
         "{\"kind\":\"sysv_shm\",\"address\":\"0x30000\",\"bytes\":8192,\"prot\":\"rw-\","
         "\"flags\":[\"shared\"],\"backing\":\"sysv\",\"path\":null,\"shared_state\":true,"
         "\"shmid\":6,\"key\":0,\"created\":true,\"removed\":true,\"persists\":false,"
-        "\"attached\":[\"0x30000\"],\"stack\":[" FRAME_MAIN "]}]}]}\n");
+        "\"attached\":[\"0x30000\"],\"stack\":[" FRAME_MAIN "]}],"
+        "\"allocator_arenas\":{\"mappings\":2,\"bytes\":532480}}]}\n");
     free(got);
 }
 
