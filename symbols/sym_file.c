@@ -39,7 +39,17 @@ struct sym_file {
     size_t memo_cap, memo_count;
     char **strings; /* names made here (demangled, unversioned) */
     size_t nstrings, strings_cap;
+    /* Its public function names (global or weak, no leading '_') by
+     * address, built the first time an internal name needs one. */
+    struct public_name *publics;
+    size_t npublics;
+    bool publics_built;
     struct sym_file *next;
+};
+
+struct public_name {
+    mt_addr addr;
+    const char *name;   /* libdw's string */
 };
 
 /* Owned by this module: the cache (its files live while at least one
@@ -69,6 +79,7 @@ static void file_free(struct sym_file *f)
     free(f->build_id);
     free(f->lookup.debug_path);
     free(f->lookup.build_id_match);
+    free(f->publics);
     free(f);
 }
 
@@ -273,6 +284,50 @@ static bool is_startup_function(const char *symname)
     return false;
 }
 
+static int by_addr(const void *a, const void *b)
+{
+    const struct public_name *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void build_publics(struct sym_file *f)
+{
+    f->publics_built = true;
+    int n = dwfl_module_getsymtab(f->mod);
+    if (n <= 0)
+        return;
+    f->publics = calloc((size_t)n, sizeof(*f->publics));
+    if (!f->publics)
+        return;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *name = dwfl_module_getsym_info(f->mod, i, &sym, &addr, NULL, NULL, NULL);
+        int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+        if (name && name[0] && name[0] != '_' && sym.st_shndx != SHN_UNDEF &&
+            (type == STT_FUNC || type == STT_GNU_IFUNC) && (bind == STB_GLOBAL || bind == STB_WEAK))
+            f->publics[f->npublics++] = (struct public_name){ .addr = addr, .name = name };
+    }
+    qsort(f->publics, f->npublics, sizeof(*f->publics), by_addr);
+}
+
+/* The public name of the function that starts at addr (glibc's strdup for
+ * its __GI___strdup, newlocale for __newlocale), or NULL. */
+static const char *public_name_at(struct sym_file *f, mt_addr addr)
+{
+    if (!f->publics_built)
+        build_publics(f);
+    size_t lo = 0, hi = f->npublics;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->publics[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->npublics && f->publics[lo].addr == addr ? f->publics[lo].name : NULL;
+}
+
 /* Frames of link-time address a, innermost first (as eu-addr2line -i):
  * dwarf_getscopes finds the innermost function-like scope at a; while it is
  * an inlined call, dwarf_getscopes_die on it gives the concrete scopes that
@@ -342,9 +397,21 @@ static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **
             n++;
         }
     }
-    /* The real function: the symbol table's name when DWARF has none. */
+    /* The real function: the symbol table's name when DWARF has none; an
+     * internal name (__GI___strdup) as the program calls it (strdup). */
     if (!fr[n - 1].function)
         sym_name_set(f, &fr[n - 1], symname, false);
+    bool in_symbol = symname && a >= sym.st_value && a - sym.st_value < sym.st_size;
+    const char *public = in_symbol && fr[n - 1].function &&
+                                 strncmp(fr[n - 1].function, "__", 2) == 0
+                             ? public_name_at(f, sym.st_value) : NULL;
+    const char *at = public ? strchr(public, '@') : NULL;   /* a symbol version */
+    if (at)
+        public = sym_file_keep_string(f, strndup(public, (size_t)(at - public)));
+    if (public) {
+        fr[n - 1].function = public;
+        fr[n - 1].mangled = NULL;
+    }
     struct sym_chain_frame *shrunk = realloc(fr, n * sizeof(*fr));
     *out = shrunk ? shrunk : fr;
     return n;

@@ -94,6 +94,9 @@ def family_run(env, prog_args):
             check_true("stack[0] is inside libc",
                        base(rec["stack"][0].get("module") or "").startswith("libc"),
                        stack_str(rec["stack"]))
+            if mark == "strdup":
+                check("stack[0] by its public name (not __GI___strdup)", "strdup",
+                      rec["stack"][0].get("function"))
         else:
             check_frame("stack[0]", rec["stack"][0], "main", "family.c", line, "fx_family")
     fopen_bytes = by_line[env.line("family", "fopen")][0]["bytes"]

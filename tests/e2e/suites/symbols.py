@@ -452,6 +452,14 @@ def case_matches_eu_addr2line(env):
                     eu.append((None if fn == "??" else fn,
                                None if loc[0] == "??" else os.path.basename(loc[0]),
                                line or None))
+                # The real function of an internal name (__printf, ___dlopen,
+                # __GI___strdup) is shown by its public name: the same one
+                # without the prefix.
+                if eu and eu[-1][0] and eu[-1][0].startswith("__") and src(g):
+                    public = src(g)[-1][0] or ""
+                    internal = eu[-1][0].replace("__GI_", "", 1).lstrip("_")
+                    if public and not public.startswith("_") and internal == public:
+                        eu[-1] = (public,) + eu[-1][1:]
                 compared += 1
                 if src(g) != eu:
                     diffs.append("%s+%s\n  memtrace:     %r\n  eu-addr2line: %r" % (
