@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev zlib1g-dev
-          libcapstone-dev libcmocka-dev libc6-dbg python3 elfutils libdebuginfod1
+          libcapstone-dev libcmocka-dev libiberty-dev libc6-dbg python3 elfutils libdebuginfod1
           valgrind                      # the reference tests/valgrind/ compares with
           libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0   # other allocators' fixtures
+          rustc musl-tools              # the Rust and musl fixtures
           redis-server redis-tools      # a real server the attach tests join
           cppcheck clang-tidy-14        # static analysis
           clang libclang-rt-14-dev llvm-14)   # the fuzz targets (libFuzzer; llvm-14:

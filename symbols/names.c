@@ -1,14 +1,19 @@
 /* Function names: symbol-table and DWARF names cleaned for people (symbol
- * versions dropped, C++ demangled with libstdc++'s __cxa_demangle), and the
+ * versions dropped; C++ and both Rust manglings, legacy _ZN...17h<hash>E and
+ * v0 _R..., demangled by libiberty, the demangler of binutils and gdb), and the
  * name of a frame taken from its DIE. Names made here live in their file's
  * string list (sym_file_keep_string). */
 #include "sym_internal.h"
 #include "symbolizer.h"
 #include <dwarf.h>
+#include <libiberty/demangle.h>
 #include <stdlib.h>
 #include <string.h>
 
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+bool symbolizer_is_mangled(const char *name)
+{
+    return name[0] == '_' && (name[1] == 'Z' || name[1] == 'R');
+}
 
 char *symbolizer_clean_name(const char *raw)
 {
@@ -16,15 +21,15 @@ char *symbolizer_clean_name(const char *raw)
         return NULL;
     const char *at = strchr(raw, '@');
     size_t len = at ? (size_t)(at - raw) : strlen(raw);
-    if (len > 2 && raw[0] == '_' && raw[1] == 'Z') {
+    if (len > 2 && symbolizer_is_mangled(raw)) {
         char *base = strndup(raw, len);
-        int status = -1;
-        char *d = base ? __cxa_demangle(base, NULL, NULL, &status) : NULL;
-        if (d && status == 0) {
+        /* Rust's legacy names are Itanium names ending in a hash component:
+         * DMGL_AUTO tells them apart, decodes $LT$..$GT$ and drops the hash. */
+        char *d = base ? cplus_demangle(base, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO) : NULL;
+        if (d) {
             free(base);
             return d;
         }
-        free(d);
         if (at)
             return base;
         free(base);
@@ -47,7 +52,7 @@ void sym_name_set(struct sym_file *f, struct sym_chain_frame *fr, const char *ra
         fr->function = raw;
         return;
     }
-    if (linkage || (raw[0] == '_' && raw[1] == 'Z')) {
+    if (linkage || symbolizer_is_mangled(raw)) {
         const char *at = strchr(raw, '@');
         fr->mangled = at ? sym_file_keep_string(f, strndup(raw, (size_t)(at - raw))) : raw;
     }

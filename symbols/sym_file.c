@@ -264,6 +264,46 @@ static bool is_function_scope(Dwarf_Die *die)
 
 #define MAX_INLINE_DEPTH 64
 
+/* The function-like scopes containing pc, outermost first, appended to
+ * chain from index n; returns the new count. dwarf_getscopes does not look
+ * inside a DIE without an address range, and rustc defines every function
+ * inside the namespace DIEs of its path (leak::make_box in namespace leak),
+ * so for Rust it finds nothing; this walk also descends into namespaces and
+ * types. */
+static int scopes_in_namespaces(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int n)
+{
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0)
+        return n;
+    do {
+        int tag = dwarf_tag(&child);
+        switch (tag) {
+        case DW_TAG_subprogram:
+        case DW_TAG_inlined_subroutine:
+        case DW_TAG_entry_point:
+        case DW_TAG_lexical_block:
+            if (dwarf_haspc(&child, pc) <= 0)
+                break;
+            if (tag != DW_TAG_lexical_block && n < MAX_INLINE_DEPTH)
+                chain[n++] = child;
+            return scopes_in_namespaces(&child, pc, chain, n);
+        case DW_TAG_namespace:
+        case DW_TAG_module:
+        case DW_TAG_structure_type:
+        case DW_TAG_class_type:
+        case DW_TAG_union_type: {
+            int found = scopes_in_namespaces(&child, pc, chain, n);
+            if (found > n)
+                return found;
+            break;
+        }
+        default:
+            break;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return n;
+}
+
 /* The C runtime's start-up code below main. Its frames end every stack and
  * say nothing about a leak, yet their file and line would cost opening the
  * module's DWARF: for libc with libc6-dbg, inflating ~10 MiB of compressed
@@ -377,6 +417,20 @@ static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **
         }
     }
     free(scopes);
+    if (!have_die && cu) {
+        Dwarf_Die chain[MAX_INLINE_DEPTH];
+        int depth = scopes_in_namespaces(cu, a - cubias, chain, 0);
+        for (int k = depth - 1; k >= 0 && n <= MAX_INLINE_DEPTH; k--) {
+            if (k < depth - 1) {
+                fr[n - 1].inlined = true;
+                fr[n].line = call_line(&chain[k + 1], &fr[n].file, cu);
+                n++;
+            }
+            sym_name_from_die(f, &chain[k], &fr[n - 1]);
+            if (dwarf_tag(&chain[k]) != DW_TAG_inlined_subroutine || n == MAX_INLINE_DEPTH)
+                break;
+        }
+    }
     if (have_die) {
         sym_name_from_die(f, &die, &fr[0]);
         while (dwarf_tag(&die) == DW_TAG_inlined_subroutine && n < MAX_INLINE_DEPTH) {

@@ -145,8 +145,10 @@ unsigned long symbolizer_debuginfo_searches(void);
 unsigned long symbolizer_debug_files_inflated(void);
 
 /* Name clean-up used for every symbol: drops an ELF version suffix
- * ("__libc_start_main@@GLIBC_2.34") and demangles C++ names. Returns a
- * malloc'd string, or NULL when nothing changes (or on ENOMEM). */
+ * ("__libc_start_main@@GLIBC_2.34") and demangles C++ and Rust names.
+ * Returns a malloc'd string, or NULL when nothing changes (or on ENOMEM). */
 char *symbolizer_clean_name(const char *raw);
+/* Whether name looks mangled: C++ and Rust legacy "_Z...", Rust v0 "_R...". */
+bool symbolizer_is_mangled(const char *name);
 
 #endif

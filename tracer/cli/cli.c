@@ -56,6 +56,10 @@ void cli_usage(FILE *f)
           "  --errors-for-leak-kinds=K  leak kinds that count as errors for\n"
           "                         --error-exitcode and the ERROR SUMMARY: same words\n"
           "                         as --show-leak-kinds (default definite,possible)\n"
+          "  --show-std-alloc-frames=yes|no  keep the frames of Rust's standard library\n"
+          "                         that wrap the allocator (alloc::alloc::*, RawVec,\n"
+          "                         __rust_alloc) on top of allocation stacks (default\n"
+          "                         no: a record starts at the line that allocated)\n"
           "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
           "                         g_malloc): its frames are dropped from the top of\n"
           "                         allocation stacks, and records left with the same\n"
@@ -167,7 +171,8 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_DEBUG_DIR, OPT_SHOW_REACHABLE, OPT_SHOW_LEAK_KINDS, OPT_HEURISTICS, OPT_SAMPLE,
        OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
-       OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED };
+       OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
+       OPT_SHOW_STD_ALLOC };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -199,6 +204,7 @@ static const struct option longopts[] = {
     { "trace-children-skip-by-arg", required_argument, NULL, OPT_SKIP_ARG },
     { "child-silent-after-fork", required_argument, NULL, OPT_CHILD_SILENT },
     { "show-mismatched-frees", required_argument, NULL, OPT_SHOW_MISMATCHED },
+    { "show-std-alloc-frames", required_argument, NULL, OPT_SHOW_STD_ALLOC },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { 0 },
@@ -407,6 +413,7 @@ static int parse_child_option(int c, const char *arg, struct mt_options *o, char
     } else if (strcmp(arg, "yes") == 0 || strcmp(arg, "no") == 0) {
         bool *flag = c == OPT_TRACE_CHILDREN ? &o->trace_children
                      : c == OPT_SHOW_MISMATCHED ? &o->show_mismatched
+                     : c == OPT_SHOW_STD_ALLOC  ? &o->show_std_alloc_frames
                                                 : &o->child_silent;
         *flag = arg[0] == 'y';
     } else {
@@ -498,6 +505,7 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_SKIP_ARG:
     case OPT_CHILD_SILENT:
     case OPT_SHOW_MISMATCHED:
+    case OPT_SHOW_STD_ALLOC:
         return parse_child_option(c, optarg, o, err, err_len);
     case OPT_DEBUG_DIR:
         return add_debug_dir(optarg, o, err, err_len);

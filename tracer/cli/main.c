@@ -48,6 +48,7 @@ static struct report_process *collect(const struct mt_options *opt, const struct
         rps[i].error_kinds = opt->error_kinds;
         rps[i].alloc_fns = opt->alloc_fns;
         rps[i].nalloc_fns = opt->nalloc_fns;
+        rps[i].cut_std_alloc_frames = p->rust_runtime && !opt->show_std_alloc_frames;
     }
     *n = count;
     return rps;

@@ -66,9 +66,29 @@ void hooks_allocator_span(const struct process *p, const struct module *m, bool 
     }
 }
 
+/* Whether some module holds Rust's standard library (its global allocator
+ * shim or its unwinding personality, in .symtab): then the report cuts the
+ * library's allocation wrappers from stacks. */
+static bool has_rust_runtime(const struct process *p)
+{
+    static const char *const marks[] = { "__rust_alloc", "rust_eh_personality" };
+    for (size_t i = 0; i < p->modules.n; i++) {
+        const struct module *m = &p->modules.items[i];
+        for (size_t k = 0; m->present && m->elf && k < sizeof(marks) / sizeof(marks[0]); k++) {
+            uint64_t value, size;
+            if (elf_file_find_function(m->elf, marks[k], &value, &size) ||
+                elf_file_find_local_function(m->elf, marks[k], &value, &size))
+                return true;
+        }
+    }
+    return false;
+}
+
 int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int hooked = 0, first_err = 0;
+    if (!p->rust_runtime)
+        p->rust_runtime = has_rust_runtime(p);
     char first_why[512] = "";
     const struct alloc_fn_symbol *sym;
     for (unsigned k = 0; (sym = alloc_fn_symbol(k)) != NULL; k++) {

@@ -51,6 +51,7 @@ struct report_process {
     unsigned error_kinds;         /* kinds that are errors (--errors-for-leak-kinds) */
     const char *const *alloc_fns; /* --alloc-fn patterns: frames cut from allocation stacks */
     size_t nalloc_fns;
+    bool cut_std_alloc_frames;    /* cut Rust's standard allocation wrappers too */
     const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
     const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;

@@ -1,15 +1,35 @@
 /* --alloc-fn: allocator wrappers (xmalloc, g_malloc) cut off the top of
  * allocation stacks, as Valgrind massif's --alloc-fn does, so records
- * group by the wrappers' callers. Names exist only once frames are
- * symbolized, so this runs on the records, at report time. */
+ * group by the wrappers' callers; in a Rust program, the standard library's
+ * own wrappers too. Names exist only once frames are symbolized, so this
+ * runs on the records, at report time. */
 #include "report.h"
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Rust's allocation path between the line that allocates and malloc: the
+ * alloc crate (Box::new, Vec::with_capacity, RawVec, Global's Allocator
+ * impl; legacy and v0 demangled spellings), the global allocator's shims,
+ * and std's System allocator. */
+static const char *const rust_std_alloc_frames[] = {
+    "alloc::*", "<alloc::*", "<* as alloc::*", "__rust_alloc*", "__rust_realloc",
+    "__rdl_*", "__rg_*", "std::alloc::*", "<std::alloc::System as *",
+};
+
+static bool is_rust_std_alloc_frame(const char *name)
+{
+    for (size_t i = 0; i < sizeof(rust_std_alloc_frames) / sizeof(rust_std_alloc_frames[0]); i++)
+        if (fnmatch(rust_std_alloc_frames[i], name, 0) == 0)
+            return true;
+    return false;
+}
+
 bool report_is_alloc_fn(const struct report_process *p, const struct sym_frame_ext *fr)
 {
+    if (p->cut_std_alloc_frames && fr->f.function && is_rust_std_alloc_frame(fr->f.function))
+        return true;
     /* C++ users may know either spelling: the report shows the demangled
      * one, nm and perf the mangled one. */
     const char *names[2] = { fr->f.function, fr->mangled };
@@ -81,7 +101,7 @@ static void merge_into(struct leak_record *to, const struct leak_record *from)
 
 int report_cut_alloc_fns(const struct report_process *p, struct leak_record *recs, size_t *n)
 {
-    if (p->nalloc_fns == 0 || *n == 0)
+    if ((p->nalloc_fns == 0 && !p->cut_std_alloc_frames) || *n == 0)
         return 0;
     struct cut_rec *cr = calloc(*n, sizeof(*cr));
     if (!cr)

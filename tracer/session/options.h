@@ -36,6 +36,7 @@ struct mt_options {
     const char *skip_arg;       /* --trace-children-skip-by-arg=PATTERNS */
     bool child_silent;          /* --child-silent-after-fork=yes: no section for a fork image */
     bool show_mismatched;       /* off with --show-mismatched-frees=no */
+    bool show_std_alloc_frames; /* --show-std-alloc-frames=yes: Rust's wrappers kept */
     unsigned heuristics;        /* --leak-check-heuristics: enum leak_heuristic bits */
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
     unsigned error_kinds;       /* --errors-for-leak-kinds: 1 << enum leak_kind */

@@ -274,6 +274,8 @@ struct process *process_fork(const struct process *parent, pid_t child)
     p->r_debug = parent->r_debug;
     p->exec_seen = parent->exec_seen;
     p->hooks_ready = parent->hooks_ready;
+    p->rust_runtime = parent->rust_runtime;
+    p->cxx_aliased = parent->cxx_aliased;
     ok = ok && modules_copy(&p->modules, &parent->modules) == 0;
     /* The parent's modules with their lifetimes: inherited stacks resolve
      * as they did in the parent. */

@@ -68,6 +68,7 @@ struct process {
     struct fast_realloc *fast_reallocs; /* --fast: reallocs between their two records */
     size_t nfast_reallocs, fast_reallocs_cap;
     struct hook_list hooks_seen;        /* what memtrace hooked, for the report */
+    bool rust_runtime;                  /* a module holds Rust's standard library */
     bool cxx_aliased;                   /* new and new[] (or the deletes) are one function
                                          * (tcmalloc): memtrace cannot tell them apart */
     struct fast_new fast_news[FAST_NEWS_MAX];   /* --fast: operator news in progress, */
