@@ -471,6 +471,26 @@ static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **
     return n;
 }
 
+bool sym_file_find_function(struct sym_file *f, const char *name, mt_addr *value,
+                            uint64_t *size)
+{
+    /* libdwfl's symbol table is the file's .symtab, else its separate debug
+     * file's (found as for symbolization), else .dynsym. */
+    int n = dwfl_module_getsymtab(f->mod);
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *s = dwfl_module_getsym_info(f->mod, i, &sym, &addr, NULL, NULL, NULL);
+        if (s && GELF_ST_TYPE(sym.st_info) == STT_FUNC && sym.st_shndx != SHN_UNDEF &&
+            strcmp(s, name) == 0) {
+            *value = addr;
+            *size = sym.st_size;
+            return true;
+        }
+    }
+    return false;
+}
+
 static size_t memo_hash(mt_addr a)
 {
     uint64_t x = a * 0x9e3779b97f4a7c15ULL;

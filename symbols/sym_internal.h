@@ -40,6 +40,10 @@ const char *sym_file_build_id(const struct sym_file *f);
 /* The frames of link-time address a, innermost first; n == 0 when nothing
  * is known. Memoized: the array lives as long as the file cache. */
 unsigned sym_file_resolve(struct sym_file *f, mt_addr a, const struct sym_chain_frame **frames);
+/* The function symbol name of the file's symbol table, or of its separate
+ * debug file's when the file is stripped: link-time value and size. */
+bool sym_file_find_function(struct sym_file *f, const char *name, mt_addr *value,
+                            uint64_t *size);
 /* Keeps s (malloc'd, or NULL) until the file is freed; returns it, or NULL
  * (s freed) when out of memory. */
 const char *sym_file_keep_string(struct sym_file *f, char *s);

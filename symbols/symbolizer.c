@@ -215,6 +215,17 @@ int symbolizer_remove_module(struct symbolizer *s, const char *path, mt_addr bia
     return -1;
 }
 
+bool symbolizer_find_function(const struct symbolizer *s, const char *path, mt_addr bias,
+                              const char *name, uint64_t *value, uint64_t *size)
+{
+    for (size_t i = s->nmodules; i-- > 0;) {
+        const struct sym_module *m = &s->modules[i];
+        if (m->removed == SYMBOLIZER_NOW && m->bias == bias && strcmp(m->path, path) == 0)
+            return sym_file_find_function(m->file, name, value, size);
+    }
+    return false;
+}
+
 /* The module covering a in generation gen; else the latest one that covered
  * it before gen; else the earliest one that covered it at all. */
 static int module_at(const struct symbolizer *s, mt_addr a, uint32_t gen)

@@ -148,6 +148,11 @@ unsigned long symbolizer_debug_files_inflated(void);
  * ("__libc_start_main@@GLIBC_2.34") and demangles C++ and Rust names.
  * Returns a malloc'd string, or NULL when nothing changes (or on ENOMEM). */
 char *symbolizer_clean_name(const char *raw);
+/* The function name in the module added as path at bias, found in its
+ * symbol table or, when it is stripped, in its separate debug file's: a
+ * static executable's allocator. Link-time value and size. */
+bool symbolizer_find_function(const struct symbolizer *s, const char *path, mt_addr bias,
+                              const char *name, uint64_t *value, uint64_t *size);
 /* Whether name looks mangled: C++ and Rust legacy "_Z...", Rust v0 "_R...". */
 bool symbolizer_is_mangled(const char *name);
 

@@ -18,6 +18,7 @@
 #include "procfs.h"
 #include "remote.h"
 #include "stepover.h"
+#include "symbolizer.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,12 +28,15 @@
 /* name's definition in m: what the dynamic linker binds (global or weak).
  * A static program binds nothing at run time: its own definition is the
  * one its calls reach, global or not (a static-pie's malloc is a local
- * symbol of .symtab). */
+ * symbol of .symtab), and when it is stripped, its separate debug file's
+ * symbol table says where it is. */
 bool hooks_find_definition(const struct process *p, const struct module *m, const char *name,
                             uint64_t *value, uint64_t *size)
 {
     return elf_file_find_function(m->elf, name, value, size) ||
-           (p->r_debug == 0 && elf_file_find_local_function(m->elf, name, value, size));
+           (p->r_debug == 0 && (elf_file_find_local_function(m->elf, name, value, size) ||
+                                symbolizer_find_function(p->symbolizer, m->path, m->bias, name,
+                                                         value, size)));
 }
 
 /* Where the allocator's own code is in m, for telling its housekeeping

@@ -1,7 +1,8 @@
 """Static executables: malloc and friends linked into the program."""
 import json
+import os
 
-from memtrace_e2e.checks import base, check, check_true, leak_str
+from memtrace_e2e.checks import Skip, base, check, check_true, leak_str
 from memtrace_e2e.expect import check_exited, check_kinds, first_frame_in, marked_leaks
 from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import native, trace
@@ -33,6 +34,27 @@ def case_static(env):
     check_true("frees >= 1 (the 24-byte pair)", s["frees"] >= 1, json.dumps(s))
 
 
+@ctest(needs="fx_static")
+def case_static_stripped_separate_debug(env):
+    # fx_static stripped of every symbol (no .symtab), its debug file found
+    # through .gnu_debuglink: malloc and free are found in the debug file's
+    # symbol table, and the report is the unstripped program's, frames and
+    # lines included.
+    check("native status", 0, native(env, "static_stripped").returncode)
+    plain = trace(env, "static", status=0)
+    t = trace(env, "static_stripped", status=0)
+    check_exited(t, 0)
+    check_startup_only_reachable(env, t, {"leak": (42, 1, "malloc", "main", "definitely_lost")},
+                                 module="fx_static_stripped")
+    check("summary as for the unstripped program",
+          {k: plain.summary[k] for k in ("allocations", "frees", "bytes_allocated")},
+          {k: t.summary[k] for k in ("allocations", "frees", "bytes_allocated")})
+    hooked = sorted((h["function"], base(h["module"])) for h in t.process["hooks"]
+                    if h["function"] in ("malloc", "free"))
+    check("malloc and free hooked in the stripped program",
+          [("free", "fx_static_stripped"), ("malloc", "fx_static_stripped")], hooked)
+
+
 def startup_records(t):
     return [r for r in t.leaks if not first_frame_in(r["stack"], "static.c")]
 
@@ -42,18 +64,19 @@ def startup_total(t):
     return (sum(r["bytes"] for r in recs), sum(r["blocks"] for r in recs))
 
 
-def check_startup_only_reachable(env, t, mine):
+def check_startup_only_reachable(env, t, mine, module="fx_static"):
     """T's records with a static.c frame are MINE (marked_leaks); the
     others, glibc's start-up blocks, are all still reachable and start in a
-    named function of fx_static."""
+    named function of MODULE."""
     marked_leaks(env, {"pid": t.process["pid"], "leaks": [
-        r for r in t.leaks if r not in startup_records(t)]}, "static", mine)
+        r for r in t.leaks if r not in startup_records(t)]}, module[3:], mine,
+        source="static.c")
     startup = startup_records(t)
     check_true("glibc's start-up leaves blocks", startup, "no record without a static.c frame")
     for rec in startup:
         f = rec["stack"][0] if rec["stack"] else {}
-        check_true("start-up leak record: stack[0] is a named function of fx_static",
-                   f.get("function") and base(f.get("module")) == "fx_static",
+        check_true("start-up leak record: stack[0] is a named function of " + module,
+                   f.get("function") and base(f.get("module")) == module,
                    leak_str(rec))
         check("kind of start-up record %s" % leak_str(rec), "still_reachable", rec["kind"])
     check("errors", [], t.errors)
@@ -87,3 +110,30 @@ def case_static_aligned(env):
         "aligned_leak": (128, 1, "aligned_alloc", "aligned_leaks", "definitely_lost"),
     })
     check_kinds(t, definite=(270, 3), reachable=startup_total(t))
+
+
+def musl_fixture(env):
+    if not os.access(os.path.join(env.fixtures_dir, "fx_static_musl"), os.X_OK):
+        raise Skip("fx_static_musl was not built: no musl-gcc (quickstart.sh installs "
+                   "Debian's musl-tools)")
+
+
+def case_static_musl(env):
+    # static.c linked statically against musl: musl's malloc, free,
+    # posix_memalign and aligned_alloc are the executable's own, found in its
+    # symbol table. musl allocates nothing at start-up, so the records are
+    # exactly the program's, and its allocation count too (posix_memalign
+    # calls aligned_alloc inside: one block, posix_memalign's).
+    musl_fixture(env)
+    check("native status", 0, native(env, "static_musl", ["aligned"]).returncode)
+    t = trace(env, "static_musl", ["aligned"], status=0)
+    check_exited(t, 0)
+    marked_leaks(env, t.process, "static_musl", {
+        "leak": (42, 1, "malloc", "main", "definitely_lost"),
+        "memalign_leak": (100, 1, "posix_memalign", "aligned_leaks", "definitely_lost"),
+        "aligned_leak": (128, 1, "aligned_alloc", "aligned_leaks", "definitely_lost"),
+    }, source="static.c")
+    check_kinds(t, definite=(270, 3))
+    check("allocations, frees, bytes allocated", (4, 1, 294),
+          (t.summary["allocations"], t.summary["frees"], t.summary["bytes_allocated"]))
+    check("errors", [], t.errors)
