@@ -23,6 +23,8 @@ struct breakpoint {
     enum bp_role role;
     unsigned tag;                     /* BP_HOOK_ENTRY: the hooks layer's enum alloc_fn */
     uint64_t fn_size;                 /* BP_HOOK_ENTRY: the hooked function's size */
+    unsigned allocator;               /* BP_HOOK_ENTRY: the heap model's number of the
+                                       * library whose allocator it is, 0: any */
     mt_addr module_text_lo, module_text_hi; /* text of the module that defines it */
     mt_addr alloc_text_lo, alloc_text_hi;   /* the allocator's own code within it: a bad
                                              * free called from there is its housekeeping */

@@ -24,6 +24,7 @@ extern const uint8_t memtrace_fast_stub_begin[], memtrace_fast_stub_end[];
 struct fast_patch {
     mt_addr addr;                          /* the function */
     unsigned fn;                           /* its enum alloc_fn */
+    unsigned allocator;                    /* its breakpoint's allocator library */
     uint32_t flags;                        /* FAST_FLAG_*: what its stub records */
     mt_addr thunk;                         /* what the jump at addr goes to */
     mt_addr relocated;                     /* its first instructions, moved */

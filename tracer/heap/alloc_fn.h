@@ -54,10 +54,16 @@ bool alloc_fn_from_name(const char *name, enum alloc_fn *fn);
 struct alloc_fn_symbol {
     const char *name;          /* as the dynamic linker binds it (mangled) */
     enum alloc_fn fn;
+    /* An allocator library's own API (mallocx, tc_malloc, mi_zalloc), with
+     * the arguments of fn: hooked unless it only jumps to another entry
+     * point (mi_free_size to mi_free), whose hook then sees the call. */
+    bool library_api;
 };
 /* Symbol i of the list, or NULL past its end. */
 const struct alloc_fn_symbol *alloc_fn_symbol(unsigned i);
 
+/* C++'s operators: new, new[], delete, delete[]. */
+static inline bool alloc_fn_is_cxx(unsigned fn) { return fn >= FN_NEW && fn <= FN_DELETE_ARRAY; }
 /* free and the delete operators: complete at their entry. */
 static inline bool alloc_fn_is_free(enum alloc_fn fn)
 {

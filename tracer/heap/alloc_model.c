@@ -27,6 +27,8 @@ void alloc_model_destroy(struct alloc_model *m)
     free(m->names);
     free(m->errors);
     free(m->timeline);
+    for (unsigned i = 0; i < m->nallocators; i++)
+        free(m->allocators[i]);
     memset(m, 0, sizeof(*m));
 }
 
@@ -40,6 +42,8 @@ void alloc_model_end(struct alloc_model *m)
 int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
 {
     *dst = *src;
+    memset(dst->allocators, 0, sizeof(dst->allocators));
+    dst->nallocators = 0;
     dst->errors = NULL;
     dst->nerrors = dst->errors_cap = 0;
     dst->timeline = NULL;
@@ -78,6 +82,13 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
         free(dst->fifo.items);
         return -ENOMEM;
     }
+    for (unsigned i = 0; i < src->nallocators; i++) {
+        if (!(dst->allocators[i] = strdup(src->allocators[i]))) {
+            alloc_model_destroy(dst);
+            return -ENOMEM;
+        }
+        dst->nallocators = i + 1;
+    }
     return 0;
 }
 
@@ -110,22 +121,49 @@ size_t alloc_model_freed_count(struct alloc_model *m)
     return index_freed(m) == 0 ? m->freed.count : 0;
 }
 
+unsigned alloc_model_allocator(struct alloc_model *m, const char *path)
+{
+    for (unsigned i = 0; i < m->nallocators; i++)
+        if (strcmp(m->allocators[i], path) == 0)
+            return i + 1;
+    if (m->nallocators == ALLOC_MODEL_MAX_ALLOCATORS)
+        return 0;
+    char *copy = strdup(path);
+    if (!copy)
+        return 0;
+    m->allocators[m->nallocators++] = copy;
+    return m->nallocators;
+}
+
+static bool other_allocator(const struct alloc_model *m, const struct block *live,
+                            unsigned allocator)
+{
+    return live->allocator && allocator && live->allocator != allocator &&
+           live->allocator <= m->nallocators && allocator <= m->nallocators;
+}
+
 enum free_verdict alloc_model_check_free(struct alloc_model *m, enum alloc_fn fn,
-                                         mt_addr ptr, uint32_t stack, struct alloc_error *err)
+                                         unsigned allocator, mt_addr ptr, uint32_t stack,
+                                         struct alloc_error *err)
 {
     const struct block *live = ptr ? alloc_table_get(&m->live, ptr) : NULL;
-    if (ptr == 0 || (live && alloc_fn_pair_matches(live->fn, fn)))
+    bool foreign = live && other_allocator(m, live, allocator);
+    if (ptr == 0 || (live && !foreign && alloc_fn_pair_matches(live->fn, fn)))
         return FREE_OK;
     memset(err, 0, sizeof(*err));
     err->fn = fn;
     err->addr = ptr;
     err->stack = stack;
     if (live) {
+        if (foreign) {
+            err->alloc_library = m->allocators[live->allocator - 1];
+            err->release_library = m->allocators[allocator - 1];
+        }
         err->kind = ERR_MISMATCHED_FREE;
         err->alloc_fn = (enum alloc_fn)live->fn;
         err->block_size = live->size;
         err->alloc_stack = live->alloc_stack;
-        err->ran = true;
+        err->ran = !foreign;
         err->where = (struct addr_desc){ .kind = ADDR_HEAP_BLOCK, .block_size = live->size,
                                          .alloc_stack = live->alloc_stack };
         return FREE_MISMATCHED;
@@ -324,6 +362,7 @@ static int add_block(struct alloc_model *m, const struct alloc_event *ev)
         .seq = (uint32_t)m->next_seq++,
         .alloc_stack = ev->stack_id,
         .fn = (uint8_t)ev->fn,
+        .allocator = ev->allocator <= ALLOC_MODEL_MAX_ALLOCATORS ? ev->allocator : 0,
     };
     if (m->freed_indexed)
         alloc_table_remove(&m->freed, ev->ptr_out, NULL);

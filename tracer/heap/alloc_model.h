@@ -19,6 +19,7 @@ struct alloc_event {
     mt_addr ptr_out;     /* returned block, 0 on failure; unused for free */
     uint32_t stack_id;
     uint64_t time_ns;    /* CLOCK_MONOTONIC when the call completed, 0 = unknown */
+    unsigned allocator;  /* alloc_model_allocator of the library called, 0: any */
 };
 
 enum free_verdict {
@@ -65,6 +66,9 @@ struct alloc_error {
     uint32_t free_stack;      /* double free only: the first free */
     bool ran;                 /* the allocator got the call anyway (--fast cannot hold
                                * a realloc back); else memtrace skipped it */
+    /* Mismatched free across allocators (a block of one library released
+     * through another's entry point): both libraries, else NULL. */
+    const char *alloc_library, *release_library;
     struct addr_desc where;
 };
 
@@ -91,8 +95,14 @@ struct freed_fifo {
 #define ALLOC_MODEL_FREELIST_VOL 20000000u
 #define ALLOC_MODEL_FREELIST_MAX_BLOCKS 262144u
 
+/* Allocator libraries a process calls into (libc.so.6, libjemalloc.so.2):
+ * a block remembers which one made it in 4 bits. */
+#define ALLOC_MODEL_MAX_ALLOCATORS 15
+
 struct alloc_model {
     struct alloc_table live;
+    char *allocators[ALLOC_MODEL_MAX_ALLOCATORS];   /* paths; number i + 1 */
+    unsigned nallocators;
     /* The fifo's blocks by address, built when a free is first found bad
      * (or a bad pointer described) and kept from then on: a program that
      * frees nothing twice never pays for it. */
@@ -121,10 +131,19 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src);
  * report. No event may be applied afterwards. */
 void alloc_model_end(struct alloc_model *m);
 
-/* Decides, before the allocator runs, whether freeing ptr is legal. When
- * it is not, *err is filled (stack = the caller's stack) for reporting. */
+/* The number (1..ALLOC_MODEL_MAX_ALLOCATORS) of the allocator library at
+ * path, added when new; 0 ("any": no cross-allocator check) when the table
+ * is full or out of memory. */
+unsigned alloc_model_allocator(struct alloc_model *m, const char *path);
+
+/* Decides, before the allocator runs, whether freeing ptr through fn of
+ * allocator (0: any) is legal. When it is not, *err is filled (stack = the
+ * caller's stack) for reporting; a live block of another allocator library
+ * is FREE_MISMATCHED with err->alloc_library set: the call must not reach
+ * the wrong allocator. */
 enum free_verdict alloc_model_check_free(struct alloc_model *m, enum alloc_fn fn,
-                                         mt_addr ptr, uint32_t stack, struct alloc_error *err);
+                                         unsigned allocator, mt_addr ptr, uint32_t stack,
+                                         struct alloc_error *err);
 int alloc_model_record_error(struct alloc_model *m, const struct alloc_error *err);
 
 /* How far before addr a block start is looked for (glibc's 16-byte

@@ -13,6 +13,7 @@ struct block {
     mt_addr addr;              /* 0 marks an empty slot; free(NULL) never gets here */
     uint64_t size : 44;        /* requested bytes (16 TiB at most) */
     uint64_t fn : 4;           /* enum alloc_fn that made the block */
+    uint64_t allocator : 4;    /* alloc_model's allocator library that made it, 0: any */
     uint32_t alloc_stack;      /* stack_intern id */
     union {
         uint32_t seq;          /* live table: allocation order (wraps at 2^32) */

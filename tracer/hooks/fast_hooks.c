@@ -85,7 +85,7 @@ static unsigned wrapper_spans(const struct process *p, mt_addr spans[FAST_WRAPS_
     unsigned n = 0;
     for (size_t i = 0; i < p->bps.n && n < 64; i++) {
         const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->role == BP_HOOK_ENTRY && bp->tag >= FN_NEW && bp->tag <= FN_DELETE_ARRAY &&
+        if (bp->role == BP_HOOK_ENTRY && alloc_fn_is_cxx(bp->tag) &&
             bp->fn_size > 0 && !hooks_in_allocator_library(p, bp->addr)) {
             all[n][0] = bp->addr;
             all[n++][1] = bp->addr + bp->fn_size;
@@ -222,6 +222,7 @@ int hooks_fast_install(struct process *p, pid_t tid, const struct fast_settings 
                     alloc_fn_call_name(fn), pwhy);
             continue;
         }
+        p->fast_patches.items[p->fast_patches.n - 1].allocator = bp->allocator;
     }
     if (set->link_map_on_stub)
         patch_link_map_hook(p, tid);
@@ -388,12 +389,30 @@ static void flush_unqueued(struct process *p)
 /* A free or a realloc's old block, before the allocator sees it. Returns
  * the stack of the call (when it got one) in *stack. */
 static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *rec,
-                 enum alloc_fn fn, mt_addr ptr, enum free_verdict *verdict, uint32_t *stack)
+                 enum alloc_fn fn, unsigned allocator, mt_addr ptr, enum free_verdict *verdict,
+                 uint32_t *stack)
 {
     struct alloc_model *model = &process_heap(p)->model;
     struct alloc_error bad;
-    *verdict = alloc_model_check_free(model, fn, ptr, STACK_NONE, &bad);
+    *verdict = alloc_model_check_free(model, fn, allocator, ptr, STACK_NONE, &bad);
+    if (*verdict == FREE_INVALID && p->stubs.nused) {
+        /* A block whose call (on a breakpoint) returned through its stub
+         * and is not applied yet: the program freed it after it got it. */
+        int err = hooks_drain_returns(ctx, p, p->pid, true);
+        if (err)
+            return err;
+        *verdict = alloc_model_check_free(model, fn, allocator, ptr, STACK_NONE, &bad);
+    }
     *stack = STACK_NONE;
+    if (*verdict == FREE_MISMATCHED && bad.alloc_library) {
+        /* Another allocator's block: a deferred free never reaches the
+         * wrong allocator (not queued); a realloc, or a free under attach,
+         * has. Either way the block stays the other allocator's. */
+        *verdict = FREE_INVALID;
+        bad.stack = record_stack(ctx, p, rec);
+        bad.ran = !alloc_fn_is_free(fn) || !p->fast_frees_deferred;
+        return hooks_report_bad_free(ctx, process_heap(p), &bad);
+    }
     if (*verdict == FREE_MISMATCHED) {
         /* Reported, and released as the program asked. */
         *verdict = FREE_OK;
@@ -505,6 +524,7 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
     enum alloc_fn fn = (enum alloc_fn)(fn_word & ((1u << FAST_DESC_PATCH_SHIFT) - 1));
     unsigned patch = fn_word >> FAST_DESC_PATCH_SHIFT;
     uint32_t phase = fast_rec_u32(rec, FAST_REC_PHASE);
+    unsigned allocator = patch < p->fast_patches.n ? p->fast_patches.items[patch].allocator : 0;
     struct pending_call call = { .fn = fn, .stack_id = STACK_NONE };
     call.args[0] = fast_rec_u64(rec, FAST_REC_ARG0);
     call.args[1] = fast_rec_u64(rec, FAST_REC_ARG1);
@@ -528,7 +548,7 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         /* A deferred call: a bad free is never run, a good one (or one of
          * a block from before memtrace came) is queued. */
         enum free_verdict verdict;
-        int err = judge(ctx, p, rec, fn, call.args[0], &verdict, &stack);
+        int err = judge(ctx, p, rec, fn, allocator, call.args[0], &verdict, &stack);
         if (err || (verdict != FREE_OK && verdict != FREE_UNTRACKED))
             return err;
         if (p->fast_frees_deferred && (err = queue_free(p, call.args[0], fn, patch)))
@@ -550,7 +570,7 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         *r = (struct fast_realloc){ .pair = ticket + 1, .stack_id = STACK_NONE };
         mt_addr old = call.args[0];
         enum free_verdict verdict;
-        int err = judge(ctx, p, rec, fn, old, &verdict, &stack);
+        int err = judge(ctx, p, rec, fn, allocator, old, &verdict, &stack);
         if (err)
             return err;
         bool ok = verdict == FREE_OK;
@@ -612,7 +632,7 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
         return 0;
     }
     struct alloc_event ev = { .fn = fn, .tid = p->pid, .size = size, .stack_id = call.stack_id,
-                              .ptr_out = out, .time_ns = mt_now_ns() };
+                              .ptr_out = out, .time_ns = mt_now_ns(), .allocator = allocator };
     return alloc_model_apply(model, &ev);
 }
 

@@ -88,6 +88,49 @@ static bool has_rust_runtime(const struct process *p)
     return false;
 }
 
+/* Whether the function at value in m only jumps elsewhere (after an
+ * endbr64): mi_free_size's "jmp mi_free@plt". */
+static bool is_forwarder(const struct module *m, uint64_t value)
+{
+    uint8_t code[8];
+    if (elf_file_read_vaddr(m->elf, value, code, sizeof(code)) != 0)
+        return false;
+    size_t at = 0;
+    static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+    if (memcmp(code, endbr64, sizeof(endbr64)) == 0)
+        at = sizeof(endbr64);
+    if (code[at] == 0xf2)   /* bnd */
+        at++;
+    return code[at] == 0xe9 || code[at] == 0xeb || (code[at] == 0xff && code[at + 1] == 0x25);
+}
+
+/* Whether m's standard entry point for fn (valloc for FN_VALLOC) only
+ * jumps on, as mimalloc's valloc to mi_valloc: its hook sees those calls,
+ * and the library's own name is left alone, or one call would take two. */
+static bool standard_name_forwards(const struct process *p, const struct module *m,
+                                   enum alloc_fn fn)
+{
+    const struct alloc_fn_symbol *sym;
+    for (unsigned k = 0; (sym = alloc_fn_symbol(k)) != NULL; k++) {
+        uint64_t value, size;
+        if (sym->fn == fn && !sym->library_api)
+            return hooks_find_definition(p, m, sym->name, &value, &size) &&
+                   is_forwarder(m, value);
+    }
+    return false;
+}
+
+/* The heap model's number of the allocator library whose entry point fn in
+ * m is. C++'s operators have none: they sit on top of malloc, whichever
+ * library's, and their blocks may reach free through it. */
+static unsigned allocator_of(struct process *p, const struct module *m, enum alloc_fn fn)
+{
+    if (alloc_fn_is_mapping(fn) || alloc_fn_is_watch_point(fn) ||
+        alloc_fn_is_cxx(fn))
+        return 0;
+    return alloc_model_allocator(&process_heap(p)->model, m->path);
+}
+
 int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
 {
     int hooked = 0, first_err = 0;
@@ -103,12 +146,14 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
             uint64_t value, size;
             if (!m->present || !m->elf || !hooks_find_definition(p, m, name, &value, &size))
                 continue;
+            if (sym->library_api && (is_forwarder(m, value) || standard_name_forwards(p, m, fn)))
+                break;
             mt_addr addr = m->bias + value;
             const struct breakpoint *known = bp_find(&p->bps, addr);
             const struct fast_patch *moved = fast_patches_find(&p->fast_patches, addr);
             if (known || moved) {
                 unsigned as = known ? known->tag : moved->fn;
-                if (as != (unsigned)fn && as >= FN_NEW && as <= FN_DELETE_ARRAY && fn >= FN_NEW)
+                if (as != (unsigned)fn && alloc_fn_is_cxx(as) && alloc_fn_is_cxx(fn))
                     p->cxx_aliased = true;
                 hooked += !alloc_fn_is_watch_point(fn);
                 break;
@@ -134,9 +179,10 @@ int hooks_install(struct process *p, pid_t tid, char *why, size_t why_len)
             struct breakpoint bp = {
                 .addr = addr, .role = BP_HOOK_ENTRY, .tag = fn, .fn_size = size,
                 .module_text_lo = m->text_lo, .module_text_hi = m->text_hi,
+                .allocator = allocator_of(p, m, fn),
             };
             /* C++'s operators have no housekeeping: each bad call is the program's. */
-            if (fn < FN_NEW || fn > FN_DELETE_ARRAY)
+            if (!alloc_fn_is_cxx(fn))
                 hooks_allocator_span(p, m, false, &bp.alloc_text_lo, &bp.alloc_text_hi);
             char bp_why[512];
             int err = bp_plant(&p->bps, p->remote, tid, &p->scratch, &bp, bp_why, sizeof(bp_why));
@@ -261,8 +307,7 @@ bool hooks_wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t s
 bool hooks_mismatch_shown(const struct trap_ctx *ctx, const struct process *p,
                           const struct alloc_error *err)
 {
-    bool both_cxx = err->fn >= FN_NEW && err->fn <= FN_DELETE_ARRAY && err->alloc_fn >= FN_NEW &&
-                    err->alloc_fn <= FN_DELETE_ARRAY;
+    bool both_cxx = alloc_fn_is_cxx(err->fn) && alloc_fn_is_cxx(err->alloc_fn);
     return ctx->show_mismatched && !(both_cxx && p->cxx_aliased);
 }
 
@@ -356,7 +401,7 @@ static bool inside_cxx_operator(const struct process *p, mt_addr ra)
 {
     for (size_t i = 0; i < p->bps.n && p->bps.items[i].addr <= ra; i++) {
         const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->role == BP_HOOK_ENTRY && bp->tag >= FN_NEW && bp->tag <= FN_DELETE_ARRAY &&
+        if (bp->role == BP_HOOK_ENTRY && alloc_fn_is_cxx(bp->tag) &&
             ra < bp->addr + bp->fn_size)
             return true;
     }
@@ -371,6 +416,7 @@ static struct pending_call *push_call(struct thread *t, const struct breakpoint 
         return NULL;
     call->fn = bp->tag;
     call->block_fn = bp->tag;
+    call->allocator = bp->allocator;
     call->entry_sp = regs_sp(regs);
     call->return_addr = return_addr;
     for (int i = 0; i < nargs; i++)
@@ -425,7 +471,18 @@ static int judge_free(const struct trap_ctx *ctx, struct thread *t, const struct
     struct alloc_model *model = &process_heap(p)->model;
     mt_addr ptr = regs_call_arg(regs, 1);
     struct alloc_error bad;
-    enum free_verdict verdict = alloc_model_check_free(model, bp->tag, ptr, STACK_NONE, &bad);
+    enum free_verdict verdict = alloc_model_check_free(model, bp->tag, bp->allocator, ptr,
+                                                       STACK_NONE, &bad);
+    if (verdict == FREE_MISMATCHED && !bad.ran && !inside_allocator) {
+        /* Another allocator's block: reaching this one would corrupt it.
+         * Reported (whatever --show-mismatched-frees says) and skipped. */
+        *done = true;
+        bad.stack = capture_stack(ctx, t, regs);
+        int err = hooks_report_bad_free(ctx, p, &bad);
+        if (!err)
+            skip_call(regs, return_addr, 0);
+        return err;
+    }
     if (verdict == FREE_MISMATCHED && !hooks_mismatch_shown(ctx, p, &bad))
         verdict = FREE_OK;
     uint32_t stack = STACK_NONE;
@@ -554,7 +611,7 @@ int hooks_complete_call(struct thread *t, const struct pending_call *call, uint6
         return 0;   /* a delete: applied at its entry */
     struct alloc_event ev = {
         .fn = call->fn, .tid = t->tid, .size = hooks_requested_size(call), .stack_id = call->stack_id,
-        .ptr_out = retval, .time_ns = mt_now_ns(),
+        .ptr_out = retval, .time_ns = mt_now_ns(), .allocator = call->allocator,
     };
     if (call->fn == FN_REALLOC || call->fn == FN_REALLOCARRAY)
         ev.ptr_in = call->args[0];
@@ -589,11 +646,11 @@ int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs)
     return hooks_complete_call(t, &call, regs_retval(regs));
 }
 
-int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid)
+int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid, bool running)
 {
     struct return_stub_done done[RETURN_STUBS_MAX];
-    /* Other threads run meanwhile unless this is the only one. */
-    bool racing = !(p->threads && !p->threads->next);
+    /* Other threads run meanwhile unless this is the only one (stopped). */
+    bool racing = running || !(p->threads && !p->threads->next);
     int n = return_stubs_collect(&p->stubs, p->remote, tid, racing, done);
     if (n < 0)
         return n;

@@ -42,9 +42,10 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
 /* Trap on the return trampoline. */
 int hooks_on_return(const struct trap_ctx *ctx, struct thread *t, mt_regs *regs);
 /* Completes, in order, the calls of p that returned through their stubs
- * since the last drain, reading through tid (stopped). Call it before
- * handling any trap of p and before its memory is scanned or left. */
-int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid);
+ * since the last drain, reading through tid (stopped; running: while p
+ * runs, from a --fast drain). Call it before handling any trap of p and
+ * before its memory is scanned or left. */
+int hooks_drain_returns(const struct trap_ctx *ctx, struct process *p, pid_t tid, bool running);
 /* Completes call (already off t's pending stack) as returning retval:
  * detach uses it for a thread stopped inside a stub. */
 int hooks_complete_call(struct thread *t, const struct pending_call *call, uint64_t retval);

@@ -358,6 +358,13 @@ static void write_error(struct json_writer *w, const struct report_process *p,
         json_key(w, "allocator");
         json_string(w, alloc_fn_name(e->alloc_fn));
     }
+    if (e->alloc_library) {
+        /* Two allocator libraries: the block's and the one called. */
+        json_key(w, "allocator_library");
+        json_string(w, e->alloc_library);
+        json_key(w, "release_library");
+        json_string(w, e->release_library);
+    }
     json_key(w, "skipped");
     json_bool(w, !e->ran);
     json_key(w, "address");

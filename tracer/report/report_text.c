@@ -221,7 +221,15 @@ void report_text_error(FILE *f, const struct report_process *p, const struct all
     prefetch_stack(p, e->stack);
     prefetch_stack(p, e->where.alloc_stack);
     prefetch_stack(p, e->where.free_stack);
-    if (e->kind == ERR_MISMATCHED_FREE) {
+    if (e->kind == ERR_MISMATCHED_FREE && e->alloc_library) {
+        /* Two allocators in one process: the libraries are the news. */
+        fprintf(f, "==%d== Mismatched free() / delete / delete []: %s of %s on a block of %" PRIu64
+                " bytes allocated by %s of %s\n", p->pid, alloc_fn_call_name(e->fn),
+                e->release_library, e->block_size, alloc_fn_call_name(e->alloc_fn),
+                e->alloc_library);
+        print_stack(f, p, e->stack);
+        print_address(f, p, e);
+    } else if (e->kind == ERR_MISMATCHED_FREE) {
         /* memcheck's words, then what memtrace knows of the pair. */
         fprintf(f, "==%d== Mismatched free() / delete / delete []: %s of a block of %" PRIu64
                 " bytes allocated by %s\n", p->pid, alloc_fn_call_name(e->fn), e->block_size,
@@ -235,10 +243,12 @@ void report_text_error(FILE *f, const struct report_process *p, const struct all
     if (e->kind == ERR_DOUBLE_FREE)
         fprintf(f, "==%d== Double free: %s(0x%" PRIxADDR ") of a block of %" PRIu64
                 " bytes that was already freed\n", p->pid, fn, e->addr, e->block_size);
-    else
+    else if (e->kind == ERR_INVALID_FREE)
         fprintf(f, "==%d== Invalid free: %s(0x%" PRIxADDR ")\n", p->pid, fn, e->addr);
-    print_stack(f, p, e->stack);
-    print_address(f, p, e);
+    if (e->kind != ERR_MISMATCHED_FREE) {
+        print_stack(f, p, e->stack);
+        print_address(f, p, e);
+    }
     if (e->ran)
         fprintf(f, "==%d==  memtrace could not skip this %s() (--fast): the program's allocator "
                 "got it.\n==%d==\n", p->pid, fn, p->pid);

@@ -114,17 +114,28 @@ static bool malloc_hooked(const struct process *p)
 
 /* Once per image: a process that allocates through a malloc memtrace did
  * not hook would show nothing, and must not look like a program that
- * allocates nothing. */
-static void warn_if_malloc_unhooked(struct process *p)
+ * allocates nothing. The program run names is refused (nothing of it
+ * would be traced); a later image (a child's exec) is warned about and
+ * runs on untraced. Returns -1 with s->error set when refused. */
+static int check_malloc_hooked(struct session *s, struct process *p)
 {
     if (p->hook_warned || malloc_hooked(p))
-        return;
+        return 0;
     p->hook_warned = true;
     const char *image = p->modules.n > 0 && p->modules.items[0].present
                             ? p->modules.items[0].path
                             : (p->argv && p->argv[0] ? p->argv[0] : "the program");
+    if (!s->attached && p->pid == s->main_pid && !p->next) {
+        s->program_refused = true;
+        return session_fail(s, "pid %d: no allocator found in %s%s (searched its symbol "
+                            "tables, and separate debug files for a static program, for malloc, "
+                            "C++'s operator new, jemalloc's mallocx, tcmalloc's tc_malloc and "
+                            "mimalloc's mi_malloc): nothing to trace", p->pid, image,
+                            p->r_debug ? " or its libraries" : "");
+    }
     mt_warn("pid %d: no malloc found in %s%s; its allocations are not traced", p->pid, image,
             p->r_debug ? " or its libraries" : "");
+    return 0;
 }
 
 /* The credential a set-ID file gives and the one the process has. */
@@ -289,7 +300,8 @@ int image_on_exec(struct session *s, struct thread *th, bool *detached)
         if (n < 0)
             return session_fail(s, "%s", why);
         p->hooks_ready = n > 0;
-        warn_if_malloc_unhooked(p);
+        if (check_malloc_hooked(s, p) != 0)
+            return -1;
         image_go_fast(s, p, pid);
         return refuse_shadow_stack(s, p);
     }
@@ -312,7 +324,8 @@ int image_on_rendezvous(struct session *s, struct process *p, pid_t tid)
         return session_fail(s, "%s", why);
     if (n > 0)
         p->hooks_ready = true;
-    warn_if_malloc_unhooked(p);
+    if (check_malloc_hooked(s, p) != 0)
+        return -1;
     image_go_fast(s, p, tid);
     guardian_watch(&s->guardian, p);
     return refuse_shadow_stack(s, p);
@@ -336,7 +349,8 @@ int image_install_live(struct session *s, struct process *p)
     if (n == 0)
         return session_fail(s, "pid %d: no malloc found in %s or its libraries: nothing to trace",
                             p->pid, p->argv && p->argv[0] ? p->argv[0] : "the program");
-    warn_if_malloc_unhooked(p);
+    if (check_malloc_hooked(s, p) != 0)
+        return -1;
     p->hooks_ready = true;
     p->exec_seen = true;
     image_go_fast(s, p, tid);

@@ -275,8 +275,9 @@ int session_run(struct session *s, const struct mt_options *opt, FILE *log)
     s->end_ns = mt_now_ns();
     close(errfd);
     struct process *main_proc = session_main_process(s);
-    if (rc != 0 && (!main_proc || !main_proc->exec_seen)) {
-        /* It never became the program (exec failed): nothing ran yet. */
+    if (rc != 0 && (!main_proc || !main_proc->exec_seen || s->program_refused)) {
+        /* It never became the program (exec failed), or memtrace refused
+         * it before its first instruction: nothing ran yet. */
         for (struct process *p = s->procs; p; p = p->next)
             if (p->end == END_RUNNING)
                 kill(p->pid, SIGKILL);

@@ -84,7 +84,7 @@ static void place_busy_thread(struct session *s, struct thread *th)
  * first: any event now may depend on them (a free of their block). */
 int session_drain_returns(struct session *s, struct process *p, pid_t tid)
 {
-    int err = p->stubs.nused ? hooks_drain_returns(&s->trap, p, tid) : 0;
+    int err = p->stubs.nused ? hooks_drain_returns(&s->trap, p, tid, false) : 0;
     if (!err && p->fast_ring.local && (err = hooks_drain_fast(&s->trap, p, false)))
         return session_fail(s, "pid %d: applying its --fast records: %s", p->pid, strerror(-err));
     return err == 0 || err == -ESRCH ? 0 : session_fail(s, "pid %d: reading the return stubs through "

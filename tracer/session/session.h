@@ -44,6 +44,7 @@ struct session {
     /* run: the program's exec was not followed (--trace-children=no, -skip):
      * it runs on untraced; its wait status once reaped. */
     bool main_untraced, main_reaped;
+    bool program_refused;         /* run: the program has no allocator; killed unrun */
     int main_status;
     uint64_t fast_idle_ns;        /* --fast: how long the next idle wait for records is */
     bool tracing_failed;          /* run: an error ended tracing early; error says why */

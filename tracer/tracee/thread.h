@@ -29,6 +29,7 @@ struct pending_call {
      * frame is another call, not its tail jump (new[] to new). */
     bool new_marker, used;
     bool arena;             /* a mapping call of an allocator library (its arenas) */
+    unsigned allocator;     /* the entry point's allocator library, 0: any */
 };
 
 struct thread {

@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -346,19 +347,25 @@ def without_symtab(src, dst):
 
 
 @ctest(needs="fx_static_pie")
-def case_static_pie_stripped_warns(env):
-    """A stripped static-pie program: its malloc cannot be found, so its
-    allocations cannot be traced; memtrace says so in one warning naming the
-    program, and the program runs to its end."""
+def case_static_pie_stripped_refused(env):
+    """A stripped static-pie program with no debug file: no allocator can be
+    found, so nothing of it could be traced; memtrace says what it searched
+    in one line and exits 2 without letting it run (no output of it), as for
+    fx_attach_nomalloc, a static program with no C library at all."""
     prog = os.path.join(env.tmp, "fx_static_pie")
     without_symtab(env.fixture("static_pie"), prog)
-    json_path = json_path_for(env, "static_pie_stripped")
-    p = memtrace(env, ["run", "--json", json_path, "--", prog])
-    t = finish_traced(env, p, json_path, 0, [[prog]])
-    check_exited(t, 0)
-    check("warnings", ["memtrace: warning: pid %d: no malloc found in %s; its allocations are "
-                       "not traced" % (t.process["pid"], prog)], t.warnings())
-    check("allocations", 0, t.summary["allocations"])
+    for target in (prog, env.fixture("attach_nomalloc")):
+        p = memtrace(env, ["run", "--json", json_path_for(env, "refused"), "--", target])
+        check("memtrace exit status", 2, p.returncode)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("memtrace")]
+        check("memtrace's one line", 1, len(lines))
+        check_true("it names the program and what was searched: %r" % lines,
+                   re.fullmatch(r"memtrace: pid \d+: no allocator found in %s \(searched its "
+                                r"symbol tables, and separate debug files for a static program, "
+                                r"for malloc, C\+\+'s operator new, jemalloc's mallocx, "
+                                r"tcmalloc's tc_malloc and mimalloc's mi_malloc\): nothing to "
+                                r"trace" % re.escape(target), lines[0]) is not None)
+        check_true("the program did not run on (no output): %r" % p.stdout, p.stdout == "")
 
 
 @ctest(timeout=120)

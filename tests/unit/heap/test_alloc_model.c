@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "alloc_model.h"
@@ -59,7 +60,7 @@ static void do_realloc(struct alloc_model *m, mt_addr p, uint64_t size, mt_addr 
 static enum free_verdict check(struct alloc_model *m, mt_addr p, struct alloc_error *err)
 {
     memset(err, 0x5a, sizeof(*err));
-    return alloc_model_check_free(m, FN_FREE, p, S_BAD, err);
+    return alloc_model_check_free(m, FN_FREE, 0, p, S_BAD, err);
 }
 
 static void assert_live(const struct alloc_model *m, mt_addr p, uint64_t size, enum alloc_fn fn)
@@ -275,7 +276,7 @@ static void test_check_free_reports_the_calling_function(void **state)
     struct alloc_error err;
     do_malloc(m, A, 8, S_ALLOC);
     do_free(m, A, S_FREE);
-    assert_int_equal(alloc_model_check_free(m, FN_REALLOC, A, S_BAD, &err), FREE_DOUBLE);
+    assert_int_equal(alloc_model_check_free(m, FN_REALLOC, 0, A, S_BAD, &err), FREE_DOUBLE);
     assert_int_equal(err.fn, FN_REALLOC);
 }
 
@@ -302,7 +303,7 @@ static void test_mismatched_release_of_each_family(void **state)
         apply(m, cases[i].alloc, 0, 24 + i, at, S_ALLOC);
         struct alloc_error err;
         memset(&err, 0x5a, sizeof(err));
-        assert_int_equal(alloc_model_check_free(m, cases[i].release, at, S_BAD, &err),
+        assert_int_equal(alloc_model_check_free(m, cases[i].release, 0, at, S_BAD, &err),
                          cases[i].verdict);
         if (cases[i].verdict == FREE_MISMATCHED) {
             assert_int_equal(err.kind, ERR_MISMATCHED_FREE);
@@ -327,8 +328,47 @@ static void test_mismatched_release_of_each_family(void **state)
     apply(m, FN_NEW, 0, 8, C, S_ALLOC);
     apply(m, FN_DELETE, C, 0, 0, S_FREE);
     struct alloc_error err;
-    assert_int_equal(alloc_model_check_free(m, FN_DELETE, C, S_BAD, &err), FREE_DOUBLE);
+    assert_int_equal(alloc_model_check_free(m, FN_DELETE, 0, C, S_BAD, &err), FREE_DOUBLE);
     assert_int_equal(err.fn, FN_DELETE);
+}
+
+static void test_free_through_another_allocator(void **state)
+{
+    struct alloc_model *m = *state;
+    unsigned libc = alloc_model_allocator(m, "/lib/libc.so.6");
+    unsigned je = alloc_model_allocator(m, "/lib/libjemalloc.so.2");
+    assert_int_equal(libc, 1);
+    assert_int_equal(je, 2);
+    assert_int_equal(alloc_model_allocator(m, "/lib/libc.so.6"), libc);
+    struct alloc_event made = { .fn = FN_MALLOC, .size = 40, .ptr_out = A, .stack_id = S_ALLOC,
+                                .allocator = je };
+    assert_int_equal(alloc_model_apply(m, &made), 0);
+    struct alloc_error err;
+    /* free() of libc on jemalloc's block: mismatched, naming both, and the
+     * call must not reach libc. */
+    assert_int_equal(alloc_model_check_free(m, FN_FREE, libc, A, S_BAD, &err), FREE_MISMATCHED);
+    assert_int_equal(err.kind, ERR_MISMATCHED_FREE);
+    assert_int_equal(err.alloc_fn, FN_MALLOC);
+    assert_string_equal(err.alloc_library, "/lib/libjemalloc.so.2");
+    assert_string_equal(err.release_library, "/lib/libc.so.6");
+    assert_false(err.ran);
+    /* Its own library, or an entry point of no library (C++'s operators
+     * over malloc): fine. */
+    assert_int_equal(alloc_model_check_free(m, FN_FREE, je, A, S_BAD, &err), FREE_OK);
+    assert_int_equal(alloc_model_check_free(m, FN_FREE, 0, A, S_BAD, &err), FREE_OK);
+    /* A fork's copy knows the libraries. */
+    struct alloc_model copy;
+    assert_int_equal(alloc_model_copy(&copy, m), 0);
+    assert_int_equal(alloc_model_check_free(&copy, FN_FREE, libc, A, S_BAD, &err),
+                     FREE_MISMATCHED);
+    assert_string_equal(err.alloc_library, "/lib/libjemalloc.so.2");
+    alloc_model_destroy(&copy);
+    for (unsigned i = 3; i <= ALLOC_MODEL_MAX_ALLOCATORS; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/lib/other%u.so", i);
+        assert_int_equal(alloc_model_allocator(m, path), i);
+    }
+    assert_int_equal(alloc_model_allocator(m, "/lib/one-too-many.so"), 0);
 }
 
 static void test_record_error_keeps_errors_in_order(void **state)
@@ -551,6 +591,7 @@ int main(void)
         T(test_free_of_interior_pointer_is_invalid),
         T(test_check_free_reports_the_calling_function),
         T(test_mismatched_release_of_each_family),
+        T(test_free_through_another_allocator),
         T(test_record_error_keeps_errors_in_order),
         T(test_calloc_records_total_size),
         T(test_realloc_that_moves_frees_old_block),

@@ -131,10 +131,10 @@ static void test_malloc_entry_stub_drain_block(void **state)
     assert_true(c->stack_id != STACK_NONE);
 
     /* Not returned yet: draining completes nothing. */
-    assert_int_equal(hooks_drain_returns(&fx->ctx, fx->p, TID), 0);
+    assert_int_equal(hooks_drain_returns(&fx->ctx, fx->p, TID, false), 0);
     assert_int_equal(fx->t->npending, 1);
     stub_returns(fx, 0, 0x5000, 1);
-    assert_int_equal(hooks_drain_returns(&fx->ctx, fx->p, TID), 0);
+    assert_int_equal(hooks_drain_returns(&fx->ctx, fx->p, TID, false), 0);
     assert_int_equal(fx->t->npending, 0);
     assert_int_equal(fx->stats.stub_returns, 1);
     assert_int_equal(fx->p->stubs.nused, 0);

@@ -119,14 +119,14 @@ static void release(struct fixture *fx, mt_addr p, uint32_t stack)
 static void double_free(struct fixture *fx, mt_addr p, uint32_t stack)
 {
     struct alloc_error err;
-    assert_int_equal(alloc_model_check_free(&fx->model, FN_FREE, p, stack, &err), FREE_DOUBLE);
+    assert_int_equal(alloc_model_check_free(&fx->model, FN_FREE, 0, p, stack, &err), FREE_DOUBLE);
     assert_int_equal(alloc_model_record_error(&fx->model, &err), 0);
 }
 
 static void invalid_free(struct fixture *fx, mt_addr p, uint32_t stack)
 {
     struct alloc_error err;
-    assert_int_equal(alloc_model_check_free(&fx->model, FN_FREE, p, stack, &err), FREE_INVALID);
+    assert_int_equal(alloc_model_check_free(&fx->model, FN_FREE, 0, p, stack, &err), FREE_INVALID);
     assert_int_equal(alloc_model_record_error(&fx->model, &err), 0);
 }
 
