@@ -13,6 +13,7 @@
 struct sym_module {
     struct sym_file *file;
     char *path;
+    char *name;              /* in frames */
     mt_addr bias, lo, hi;    /* runtime range [lo, hi) */
     uint32_t added, removed; /* alive in generations [added, removed) */
 };
@@ -84,8 +85,9 @@ struct symbolizer *symbolizer_clone(const struct symbolizer *src)
     for (size_t i = 0; i < src->nmodules; i++) {
         s->modules[i] = src->modules[i];
         s->modules[i].path = strdup(src->modules[i].path);
+        s->modules[i].name = strdup(src->modules[i].name);
         s->nmodules++;
-        if (!s->modules[i].path) {
+        if (!s->modules[i].path || !s->modules[i].name) {
             symbolizer_destroy(s);
             return NULL;
         }
@@ -104,8 +106,10 @@ void symbolizer_destroy(struct symbolizer *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; s->modules && i < s->nmodules; i++)
+    for (size_t i = 0; s->modules && i < s->nmodules; i++) {
         free(s->modules[i].path);
+        free(s->modules[i].name);
+    }
     free(s->modules);
     free(s->marks);
     for (size_t i = 0; s->memo && i < s->memo_cap; i++)
@@ -167,11 +171,11 @@ int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, 
         snprintf(why, why_len, "%s: %s", path, strerror(errno));
         return -1;
     }
-    return symbolizer_add_module_fd(s, fd, path, bias, why, why_len);
+    return symbolizer_add_module_fd(s, fd, path, NULL, bias, why, why_len);
 }
 
-int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, mt_addr bias,
-                             char *why, size_t why_len)
+int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, const char *display,
+                             mt_addr bias, char *why, size_t why_len)
 {
     struct sym_file *f = sym_file_get(fd, path, why, why_len);
     if (!f)
@@ -183,7 +187,10 @@ int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, mt_
     }
     s->modules = m;
     char *copy = strdup(path);
-    if (!copy) {
+    char *name = strdup(display ? display : path);
+    if (!copy || !name) {
+        free(copy);
+        free(name);
         snprintf(why, why_len, "%s: out of memory", path);
         return -1;
     }
@@ -193,6 +200,7 @@ int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, mt_
     s->modules[s->nmodules++] = (struct sym_module){
         .file = f,
         .path = copy,
+        .name = name,
         .bias = bias,
         .lo = lo + bias,
         .hi = hi + bias,
@@ -309,7 +317,7 @@ static unsigned build_frames(const struct symbolizer *s, mt_addr ip, int mi, mt_
     for (unsigned i = 0; i < count; i++) {
         fr[i].f.address = ip;
         if (m) {
-            fr[i].f.module = m->path;
+            fr[i].f.module = m->name;
             fr[i].f.module_offset = ip - m->bias;
             fr[i].build_id = sym_file_build_id(m->file);
         }

@@ -99,12 +99,14 @@ void symbolizer_destroy(struct symbolizer *s);
  * cannot use the file. */
 int symbolizer_add_module(struct symbolizer *s, const char *path, mt_addr bias, char *why,
                           size_t why_len);
-/* The same for the file open at fd (consumed: kept or closed), named path
- * in frames. A traced process's module is read through the descriptor of
- * the file it maps, so a path replaced on disk (a package upgrade) or named
- * by the target itself never decides what is read. */
-int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, mt_addr bias,
-                             char *why, size_t why_len);
+/* The same for the file open at fd (consumed: kept or closed), named
+ * display in frames (NULL: path; the path a program was run by, such as a
+ * symlink, while path, the mapped file's, is where debug files are looked
+ * for). A traced process's module is read through the descriptor of the
+ * file it maps, so a path replaced on disk (a package upgrade) or named by
+ * the target itself never decides what is read. */
+int symbolizer_add_module_fd(struct symbolizer *s, int fd, const char *path, const char *display,
+                             mt_addr bias, char *why, size_t why_len);
 /* Ends the lifetime of the live module added with path and bias (dlclose).
  * Its addresses still resolve for earlier generations. Returns 0 or -1 when
  * no such module is alive. */

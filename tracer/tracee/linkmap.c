@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* struct r_debug and struct link_map offsets on x86-64 (glibc <link.h>). */
@@ -90,8 +91,20 @@ static int add_module(struct process *p, struct module_maps *maps, mt_addr addr,
     elf_file_text_range(ef, &tlo, &thi);
     out->text_lo = bias + tlo;
     out->text_hi = bias + thi;
+    /* The program as it was run (a symlink such as /usr/bin/python3 stays
+     * that name in frames) when that is the file mapped. */
+    char ran[PATH_MAX];
+    struct stat ran_st, mapped_st;
+    bool is_main = p->at_entry >= out->lo && p->at_entry < out->hi;
+    const char *display = is_main && procfs_exec_filename(p->pid, ran, sizeof(ran)) == 0 &&
+                                  ran[0] == '/' && stat(ran, &ran_st) == 0 &&
+                                  fstat(sym_fd, &mapped_st) == 0 &&
+                                  ran_st.st_dev == mapped_st.st_dev &&
+                                  ran_st.st_ino == mapped_st.st_ino
+                              ? ran : NULL;
     char sym_why[256];
-    if (symbolizer_add_module_fd(p->symbolizer, sym_fd, path, bias, sym_why, sizeof(sym_why)) != 0)
+    if (symbolizer_add_module_fd(p->symbolizer, sym_fd, path, display, bias, sym_why,
+                                 sizeof(sym_why)) != 0)
         mt_warn("no symbols for %s: %s", path, sym_why);
     if (!out->name || !out->path) {
         module_close_elf(out);

@@ -466,3 +466,19 @@ def case_matches_eu_addr2line(env):
                         base(f0["module"]), f0["offset"], src(g), eu))
     check_true("compared some frames (%d)" % compared, compared >= 20)
     check("frames that differ from eu-addr2line -i", [], diffs)
+
+
+def case_program_run_through_symlink(env):
+    """A program run by a symlink (as /usr/bin/python3 is): frames name the
+    path it was run by, not the symlink's target, and its separate debug
+    file, found next to the target (.gnu_debuglink), still gives every
+    line."""
+    plain = trace(env, env.path("fx_sym_noid_plain"))
+    link = os.path.join(env.tmp, "run-me")
+    os.symlink(env.path("fx_sym_noid_debuglink"), link)
+    t = trace(env, link)
+    modules = {f["module"] for r in t.process["leaks"] for f in r["stack"]
+               if base(f["module"]).startswith(("fx_sym", "run-me"))}
+    check("the program's module in frames", {link}, modules)
+    compare_variant(env, plain, t, "run-me")
+    check("no warnings", [], t.warnings())
