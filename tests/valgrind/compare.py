@@ -64,6 +64,7 @@ PROGRAMS = {
     "cxx_containers_o2": (["{fx}/fx_cxx_containers_o2"], ["{fx}/fx_cxx_containers_o2"]),
     "cxx_stale_vector": (["{fx}/fx_stale_vector"], ["{fx}/fx_stale_vector"]),
     "cxx_stale_vector_o2": (["{fx}/fx_stale_vector_o2"], ["{fx}/fx_stale_vector_o2"]),
+    "cxx_replace": (["{fx}/fx_cxx_replace"], ["{fx}/fx_cxx_replace"]),
     "rust_leak": (["{fx}/fx_rust_leak"], ["{fx}/fx_rust_leak"]),
     "rust_leak_o2": (["{fx}/fx_rust_leak_o2"], ["{fx}/fx_rust_leak_o2"]),
     "vma_merge_below": (["{fx}/fx_vma_merge", "below"], ["{fx}/fx_vma_merge"],

@@ -571,7 +571,15 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         call->stack_id = outer->stack_id;
         return step_over(t, bp, regs, return_addr, choose_redirect(t, call));
     }
-    if (tail_jump || (outer && !outer->new_marker && inside_allocator) || inside_new) {
+    /* A call from --fast's stubs (a deferred delete[] run, jumping on to a
+     * delete left on a breakpoint), or a release made inside a hooked
+     * operator delete (a program's replacement calling free): memtrace
+     * judged it at the stub or at the operator's entry. */
+    mt_addr region = p->fast_ring.region;
+    bool from_stub = region && return_addr >= region && return_addr < region + FAST_REGION_SIZE;
+    bool inside_delete = alloc_fn_is_free(bp->tag) && inside_cxx_operator(p, return_addr);
+    if (tail_jump || (outer && !outer->new_marker && inside_allocator) || inside_new ||
+        from_stub || inside_delete) {
         /* realloc calling malloc, nothrow new calling new, delete[] jumping
          * to delete and on to free: the allocator's business. */
         ctx->stats->nested_calls++;

@@ -5,7 +5,7 @@ allocator calls (under --fast, inside the stub too). The program must
 behave as natively, and its leak is reported at its line."""
 from memtrace_e2e.checks import base, check, check_true
 from memtrace_e2e.expect import check_exited, first_frame_in
-from memtrace_e2e.run import trace
+from memtrace_e2e.run import run, trace
 
 
 def case_cxx_exceptions_around_allocations(env):
@@ -141,3 +141,27 @@ def case_cxx_double_delete(env):
                             ("delete_twice", env.line(SRC, "twice_first")))],
           [(e["function"], e["size"], e["skipped"], frame_at(env, e["stack"]),
             frame_at(env, e["alloc_stack"]), frame_at(env, e["free_stack"])) for e in dbl])
+
+
+def case_cxx_replacement_operators(env):
+    """fx_cxx_replace defines its own operator new and delete (sized too):
+    they are hooked in the program, its blocks are new's and new[]'s (its
+    new[] is libstdc++'s, which calls the program's new) at the lines that
+    said new, the free inside its delete is not a second release, and the
+    program counts every call as natively."""
+    native = run([env.fixture("cxx_replace")], "native fx_cxx_replace")
+    t = trace(env, "cxx_replace", status=0)
+    check_exited(t, 0)
+    check("the program's counts, as natively", native.stdout.strip(), t.stdout.strip())
+    check("errors", [], t.errors)
+    src = "cxx_replace.cc"
+    got = sorted((r["bytes"], r["blocks"], r["allocator"], r["stack"][0].get("function"),
+                  r["stack"][0].get("line")) for r in t.leaks if r["kind"] == "definitely_lost")
+    check("definitely lost records", [
+        (24, 1, "new", "leak_one", env.line(src, "leak_new")),
+        (40, 1, "new[]", "leak_many", env.line(src, "leak_array"))], got)
+    hooked = {h["symbol"]: base(h["module"]) for h in t.process["hooks"]}
+    check("the program's operators are the ones hooked",
+          ["fx_cxx_replace"] * 3, [hooked.get(s) for s in ("_Znwm", "_ZdlPv", "_ZdlPvm")])
+    check("news and deletes applied once each: allocations, frees", (6, 2),
+          (t.summary["allocations"], t.summary["frees"]))
