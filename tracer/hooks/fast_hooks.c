@@ -449,7 +449,7 @@ static int apply_mapping(const struct trap_ctx *ctx, struct process *p, const ui
     const struct fast_patch *fp = fast_patches_of(&p->fast_patches, call->fn);
     const struct module *m = fp ? modules_at(&p->modules, fp->addr) : NULL;
     mt_addr ra = fast_rec_u64(rec, FAST_REC_RA);
-    if (m && ra >= m->text_lo && ra < m->text_hi) {
+    if (m && ra >= m->text_lo && ra < m->text_hi && hooks_library_mapping_call(p, ra)) {
         ctx->stats->nested_calls++;
         return 0;
     }

@@ -430,6 +430,16 @@ static struct pending_call *push_call(struct thread *t, const struct breakpoint 
  * function, so they are stepped over untouched. Every recorded call gets
  * its stack (they are rare) and a return trap: only a call that succeeded
  * changes anything. */
+bool hooks_library_mapping_call(struct process *p, mt_addr ra)
+{
+    if (p->r_debug != 0)
+        return true;
+    const struct sym_frame_ext *frames;
+    unsigned n = symbolizer_lookup(p->symbolizer, ra, symbolizer_generation(p->symbolizer), true,
+                                   &frames);
+    return n == 0 || frames[n - 1].f.file == NULL;
+}
+
 static int mapping_entry(const struct trap_ctx *ctx, struct thread *t, const struct breakpoint *bp,
                          mt_regs *regs, mt_addr return_addr, bool inside_library)
 {
@@ -586,7 +596,8 @@ int hooks_on_entry(const struct trap_ctx *ctx, struct thread *t, const struct br
         return step_over(t, bp, regs, return_addr, 0);
     }
     if (alloc_fn_is_mapping(bp->tag))
-        return mapping_entry(ctx, t, bp, regs, return_addr, inside_allocator);
+        return mapping_entry(ctx, t, bp, regs, return_addr,
+                             inside_allocator && hooks_library_mapping_call(p, return_addr));
 
     if (alloc_fn_is_free(bp->tag) || bp->tag == FN_REALLOC || bp->tag == FN_REALLOCARRAY) {
         bool done = false;

@@ -18,6 +18,12 @@ uint64_t hooks_requested_size(const struct pending_call *c);
  * own mappings are not events at all, nor the program): a mapping it makes
  * is one of its arenas. */
 bool hooks_in_allocator_library(const struct process *p, mt_addr ra);
+/* A mapping call returning to ra, inside the module that defines the
+ * function: the C library's own (malloc's arenas, thread stacks)? In a
+ * static program the library is the program's module too, and only code
+ * with line information (the program's, built with -g; libc.a has none)
+ * is the program's. */
+bool hooks_library_mapping_call(struct process *p, mt_addr ra);
 /* --min-size and --sample. */
 bool hooks_wants_stack(const struct trap_ctx *ctx, struct process *p, uint64_t size);
 /* --show-mismatched-frees, and no mismatch between new and new[] where

@@ -14,6 +14,7 @@ from memtrace_e2e.checks import check, check_text_has, check_true, log, stack_st
 from memtrace_e2e.expect import (check_dtv_records, check_exited, check_frame, check_kinds,
                                  check_summary, first_frame_in, marked_leaks, stdout_ints,
                                  stdout_ptrs)
+from memtrace_e2e.registry import ctest
 from memtrace_e2e.run import finish_traced, json_path_for, memtrace, trace
 
 
@@ -32,10 +33,10 @@ def mapping_str(m):
         stack_str(m.get("stack")))
 
 
-def maps_run(env, args, nprocs=2):
+def maps_run(env, args, nprocs=2, fixture="maps"):
     """fx_maps ARGS: NPROCS processes (the parent, then its child)."""
-    prog = env.fixture("maps")
-    return check_maps_procs(trace(env, "maps", args, commands=[[prog] + list(args)] * nprocs))
+    prog = env.fixture(fixture)
+    return check_maps_procs(trace(env, fixture, args, commands=[[prog] + list(args)] * nprocs))
 
 
 def check_maps_procs(t):
@@ -284,3 +285,23 @@ def case_maps_heapref(env):
     check("number of mappings", 1, len(t.process["mappings"]))
     check_mapping(env, t.process["mappings"][0], "mmap", 4096, ["shared"], "anonymous",
                   "/dev/zero", "devzero_mmap", "devzero_alloc")
+
+
+@ctest(needs="fx_maps_static")
+def case_maps_static(env):
+    # fx_maps linked statically: the C library is the program's module, and
+    # its own mappings (malloc's 256 KiB blocks, the thread's stack) still
+    # are not the program's, while the program's own mmap calls are, at
+    # their lines (code with line information is the program's).
+    t = maps_run(env, ["split"], nprocs=1, fixture="maps_static")
+    maps = t.process["mappings"]
+    check("number of mappings after unmapping the middle page", 2, len(maps))
+    for m in maps:
+        check_mapping(env, m, "mmap", 4096, ["private", "anonymous"], "anonymous", None,
+                      "split_mmap", "split")
+    check_mappings_header(t, t.process["pid"], 2, 0, 8192, 0, 0)
+    t = maps_run(env, ["bigmalloc"], nprocs=1, fixture="maps_static")
+    check_no_mappings(t)
+    t = maps_run(env, ["anon"], fixture="maps_static")
+    check("the shared page, in parent and child", [1, 1],
+          [len(p["mappings"]) for p in t.doc["processes"]])
