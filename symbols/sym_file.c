@@ -304,6 +304,27 @@ static int scopes_in_namespaces(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *cha
     return n;
 }
 
+/* The compile unit whose ranges hold link-time address a. libdw 0.188
+ * finds it only through .debug_aranges, which clang does not emit (nor
+ * does it build the table from the units, as later versions do): a program
+ * built by clang would have no file and line. Walked only where that
+ * lookup failed, once per address (the memo). */
+static Dwarf_Die *cu_by_ranges(struct sym_file *f, Dwarf_Addr a, Dwarf_Die *out,
+                               Dwarf_Addr *bias)
+{
+    Dwarf *dw = dwfl_module_getdwarf(f->mod, bias);
+    if (!dw)
+        return NULL;
+    Dwarf_Off off = 0, next;
+    size_t header;
+    while (dwarf_nextcu(dw, off, &next, &header, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + header, out) && dwarf_haspc(out, a - *bias) > 0)
+            return out;
+        off = next;
+    }
+    return NULL;
+}
+
 /* The C runtime's start-up code below main. Its frames end every stack and
  * say nothing about a leak, yet their file and line would cost opening the
  * module's DWARF: for libc with libc6-dbg, inflating ~10 MiB of compressed
@@ -396,6 +417,15 @@ static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **
         if (!file)
             lineno = 0;
     }
+    Dwarf_Addr cubias = 0;
+    Dwarf_Die cu_mem;
+    Dwarf_Die *cu = dwfl_module_addrdie(f->mod, a, &cubias);
+    if (!cu && (cu = cu_by_ranges(f, a, &cu_mem, &cubias)) != NULL && !file) {
+        Dwarf_Line *l = dwarf_getsrc_die(cu, a - cubias);
+        file = l ? dwarf_linesrc(l, NULL, NULL) : NULL;
+        if (!file || dwarf_lineno(l, &lineno) != 0)
+            lineno = 0;
+    }
     if (!symname && !file)
         return 0;
     struct sym_chain_frame *fr = calloc(MAX_INLINE_DEPTH, sizeof(*fr));
@@ -404,8 +434,6 @@ static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **
     unsigned n = 1;
     fr[0].file = file;
     fr[0].line = lineno;
-    Dwarf_Addr cubias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(f->mod, a, &cubias);
     Dwarf_Die *scopes = NULL;
     int nscopes = cu ? dwarf_getscopes(cu, a - cubias, &scopes) : 0;
     Dwarf_Die die;

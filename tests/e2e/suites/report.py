@@ -128,3 +128,26 @@ def case_family_nopvalloc(env):
     check_kinds(t, definite=(5133, 9), reachable=(t.summary["still_reachable"]["bytes"], 1))
 
 
+
+
+def case_clang_built_program(env):
+    """seed.c built by clang (no .debug_aranges: libdw 0.188 cannot map an
+    address to its compile unit without them) reports the same records and
+    errors, at the same functions and lines, as the gcc build."""
+    if not os.access(os.path.join(env.fixtures_dir, "fx_seed_clang"), os.X_OK):
+        raise Failure("fx_seed_clang was not built: is clang installed? (quickstart.sh "
+                      "installs it)")
+
+    def records(t):
+        leaks = sorted((r["kind"], r["bytes"], r["blocks"], r["stack"][0].get("function"),
+                        base(r["stack"][0].get("file")), r["stack"][0].get("line"))
+                       for r in t.leaks)
+        errors = [(e["kind"], e["stack"][0].get("function"), e["stack"][0].get("line"))
+                  for e in t.errors]
+        return leaks, errors
+
+    gcc = trace(env, "seed", status=0)
+    clang = trace(env, "seed_clang", status=0)
+    check("leak records and errors (kind, size, function, file, line), clang as gcc",
+          records(gcc), records(clang))
+    check_true("every record has a line", all(r["stack"][0].get("line") for r in clang.leaks))
