@@ -60,6 +60,13 @@ void cli_usage(FILE *f)
           "                         that wrap the allocator (alloc::alloc::*, RawVec,\n"
           "                         __rust_alloc) on top of allocation stacks (default\n"
           "                         no: a record starts at the line that allocated)\n"
+          "  --suppressions=FILE    leak records to leave out: Valgrind .supp blocks\n"
+          "                         (Memcheck:Leak; fun:, obj:, ..., * and ?) or\n"
+          "                         LeakSanitizer lines (leak:PATTERN), told apart per\n"
+          "                         file; repeatable. Suppressed records are not listed\n"
+          "                         nor errors; the summary says what they held\n"
+          "  --gen-suppressions=all|yes|no  under each listed leak record, a Valgrind\n"
+          "                         suppression block that matches it (yes: the same)\n"
           "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
           "                         g_malloc): its frames are dropped from the top of\n"
           "                         allocation stacks, and records left with the same\n"
@@ -172,7 +179,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
-       OPT_SHOW_STD_ALLOC };
+       OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -187,6 +194,8 @@ static const struct option longopts[] = {
     { "leak-check-heuristics", required_argument, NULL, OPT_HEURISTICS },
     { "errors-for-leak-kinds", required_argument, NULL, OPT_ERROR_KINDS },
     { "alloc-fn", required_argument, NULL, OPT_ALLOC_FN },
+    { "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
+    { "gen-suppressions", required_argument, NULL, OPT_GEN_SUPPRESSIONS },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
     { "duration", required_argument, NULL, OPT_DURATION },
@@ -513,6 +522,19 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
         return parse_error_kinds(optarg, o, err, err_len);
     case OPT_ALLOC_FN:
         return add_alloc_fn(optarg, o, err, err_len);
+    case OPT_GEN_SUPPRESSIONS:
+        /* yes (memcheck asks at each error) is all: memtrace's report is
+         * written when the program is over, with nobody to ask. */
+        if (strcmp(optarg, "all") != 0 && strcmp(optarg, "yes") != 0 &&
+            strcmp(optarg, "no") != 0) {
+            snprintf(err, err_len, "--gen-suppressions takes all, yes or no, not '%s'", optarg);
+            return PARSE_FAIL;
+        }
+        o->gen_suppressions = optarg[0] != 'n';
+        return PARSE_MORE;
+    case OPT_SUPPRESSIONS:
+        /* Read now: a malformed file costs no run. */
+        return supp_load(&o->suppressions, optarg, err, err_len) == 0 ? PARSE_MORE : PARSE_FAIL;
     case OPT_JSON:
     case 'o':
         if (!*optarg) {

@@ -49,6 +49,8 @@ static struct report_process *collect(const struct mt_options *opt, const struct
         rps[i].alloc_fns = opt->alloc_fns;
         rps[i].nalloc_fns = opt->nalloc_fns;
         rps[i].cut_std_alloc_frames = p->rust_runtime && !opt->show_std_alloc_frames;
+        rps[i].supps = &opt->suppressions;
+        rps[i].gen_suppressions = opt->gen_suppressions;
     }
     *n = count;
     return rps;
@@ -227,7 +229,8 @@ static const char *default_cache_dir(char *buf, size_t len)
     return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
-int main(int argc, char **argv)
+/* Everything but freeing what options holds (main does). */
+static int memtrace_main(int argc, char **argv, struct mt_options *options)
 {
     struct mt_options opt;
     char err[512];
@@ -236,7 +239,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     argv = with_env_options(&argc, argv);
-    if (cli_parse(argc, argv, &opt, err, sizeof(err)) != 0) {
+    int parsed = cli_parse(argc, argv, &opt, err, sizeof(err));
+    options->suppressions = opt.suppressions;   /* main frees them, whatever happens */
+    if (parsed != 0) {
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;
     }
@@ -307,4 +312,13 @@ int main(int argc, char **argv)
     }
     session_destroy(&t);
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct mt_options opt;
+    memset(&opt, 0, sizeof(opt));
+    int rc = memtrace_main(argc, argv, &opt);
+    supp_set_destroy(&opt.suppressions);
+    return rc;
 }

@@ -203,6 +203,8 @@ void report_signal_name(int sig, char *buf, size_t len)
 bool report_leak_is_error(const struct report_process *p, const struct leak_record *r)
 {
     unsigned kinds = p->error_kinds & REPORT_ALL_KINDS;
+    if (r->suppressed_by)
+        return false;
     return r->kind == REPORT_KIND_UNFREED ? kinds != 0 : (kinds & (1u << r->kind)) != 0;
 }
 
@@ -214,6 +216,20 @@ bool report_found_problems(const struct report_process *procs, size_t n)
             return true;
         if (p->records_hidden)
             continue;
+        if (p->supps && p->supps->n > 0) {
+            /* Suppressed records are no errors: they must be looked at. */
+            struct leak_record *recs;
+            size_t nrecs;
+            if (report_collect_records(p, &recs, &nrecs) != 0)
+                return true;
+            bool found = false;
+            for (size_t k = 0; k < nrecs && !found; k++)
+                found = report_leak_is_error(p, &recs[k]);
+            free(recs);
+            if (found)
+                return true;
+            continue;
+        }
         struct report_amount t[LEAK_KIND_COUNT + 1];
         report_kind_totals(p->model, p->scan, t);
         for (unsigned k = 0; k <= LEAK_KIND_COUNT; k++) {

@@ -14,6 +14,7 @@
 #include "shm_table.h"
 #include "stack_intern.h"
 #include "stats.h"
+#include "suppress.h"
 #include "symbolizer.h"
 
 /* The frames of ip, innermost inlined call first (see symbolizer_lookup), as
@@ -52,6 +53,8 @@ struct report_process {
     const char *const *alloc_fns; /* --alloc-fn patterns: frames cut from allocation stacks */
     size_t nalloc_fns;
     bool cut_std_alloc_frames;    /* cut Rust's standard allocation wrappers too */
+    const struct supp_set *supps; /* --suppressions; NULL or empty: none */
+    bool gen_suppressions;        /* --gen-suppressions: a block under each listed record */
     const struct map_table *maps;     /* the program's mappings at the end; NULL: none */
     const struct shm_table *shms;     /* its SysV segments; NULL: none */
     const struct stack_intern *stacks;
@@ -75,6 +78,7 @@ struct leak_record {
     /* --alloc-fn: the stack shown starts at frame cut_frame of ips[cut_ip]
      * (frames as report_frames gives them); 0, 0 without a cut. */
     unsigned cut_ip, cut_frame;
+    const struct suppression *suppressed_by;   /* --suppressions: the first that matched */
 };
 
 /* One entry of the mappings section: a mapping the program made and never
@@ -130,11 +134,32 @@ void report_cut_stack(const struct report_process *p, uint32_t stack, unsigned *
  * allocator and stack (the lowest stack id stays), sorted again. Nothing
  * to do without p->alloc_fns. Returns 0 or -ENOMEM (recs unchanged). */
 int report_cut_alloc_fns(const struct report_process *p, struct leak_record *recs, size_t *n);
-/* report_collect_leaks of p, then report_cut_alloc_fns: the records the
- * writers show. */
+/* report_collect_leaks of p, then report_cut_alloc_fns, then each record's
+ * suppressed_by: the records the writers show (a suppressed one is kept,
+ * not listed or counted as an error). */
 int report_collect_records(const struct report_process *p, struct leak_record **out, size_t *n);
-/* Bytes and blocks per kind (index REPORT_KIND_UNFREED: all live blocks). */
+/* Marks every record a suppression of p->supps matches: against the whole
+ * allocation stack (before any cut), led by the allocation function as
+ * memcheck's stacks are (fun:malloc, fun:_Znwm). */
+void report_apply_suppressions(const struct report_process *p, struct leak_record *recs,
+                               size_t n);
+/* An amount of heap memory. */
 struct report_amount { uint64_t bytes, blocks; };
+/* --gen-suppressions: a Valgrind suppression block that matches r, ready
+ * to paste into a .supp file (memcheck's format, frame 0 the allocation
+ * function). */
+void report_write_suppression(FILE *f, const struct report_process *p,
+                              const struct leak_record *r);
+/* How the suppressions of p->supps were used by recs: per suppression (in
+ * p->supps order) the records, bytes and blocks; and the total. */
+struct report_supp_use {
+    const struct suppression *supp;
+    uint64_t records, bytes, blocks;
+};
+/* Fills use (p->supps->n entries) and *total; returns how many were used. */
+size_t report_suppression_use(const struct report_process *p, const struct leak_record *recs,
+                              size_t n, struct report_supp_use *use, struct report_amount *total);
+/* Bytes and blocks per kind (index REPORT_KIND_UNFREED: all live blocks). */
 void report_kind_totals(const struct alloc_model *m, const struct leak_scan *scan,
                         struct report_amount totals[LEAK_KIND_COUNT + 1]);
 /* Total live bytes and blocks. */

@@ -219,6 +219,55 @@ static void write_identity(struct json_writer *w, const struct report_process *p
     json_end_object(w);
 }
 
+/* --suppressions: what the suppressed records hold, per kind, out of the
+ * kinds' totals (as memcheck's summary), and each suppression's use. */
+static int write_suppressions(struct json_writer *w, const struct report_process *p,
+                              struct report_amount t[LEAK_KIND_COUNT + 1])
+{
+    struct leak_record *recs;
+    size_t n;
+    if (report_collect_records(p, &recs, &n) != 0)
+        return -1;
+    struct report_supp_use *use = calloc(p->supps->n, sizeof(*use));
+    if (!use) {
+        free(recs);
+        return -1;
+    }
+    struct report_amount total;
+    report_suppression_use(p, recs, n, use, &total);
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].suppressed_by) {
+            t[recs[i].kind].bytes -= recs[i].bytes;
+            t[recs[i].kind].blocks -= recs[i].blocks;
+        }
+    }
+    free(recs);
+    write_amount(w, "suppressed", total.bytes, total.blocks);
+    json_key(w, "suppressions_used");
+    json_begin_array(w);
+    for (size_t k = 0; k < p->supps->n; k++) {
+        if (!use[k].records)
+            continue;
+        json_begin_object(w);
+        json_key(w, "name");
+        json_string(w, use[k].supp->name);
+        json_key(w, "file");
+        json_string(w, use[k].supp->file);
+        json_key(w, "line");
+        json_uint(w, use[k].supp->line);
+        json_key(w, "records");
+        json_uint(w, use[k].records);
+        json_key(w, "bytes");
+        json_uint(w, use[k].bytes);
+        json_key(w, "blocks");
+        json_uint(w, use[k].blocks);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    free(use);
+    return 0;
+}
+
 static void write_summary(struct json_writer *w, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
@@ -233,6 +282,8 @@ static void write_summary(struct json_writer *w, const struct report_process *p)
     json_key(w, "bytes_allocated");
     json_uint(w, m->bytes_allocated);
     write_amount(w, "unfreed", t[REPORT_KIND_UNFREED].bytes, t[REPORT_KIND_UNFREED].blocks);
+    if (p->supps && p->supps->n > 0 && !p->records_hidden && write_suppressions(w, p, t) != 0)
+        write_amount(w, "suppressed", 0, 0);   /* out of memory: nothing subtracted */
     /* All zero when the process could not be scanned (its image was
      * replaced by exec): then only "unfreed" is known. */
     for (unsigned k = 0; k < LEAK_KIND_COUNT; k++)
@@ -263,6 +314,10 @@ static void write_leak(struct json_writer *w, const struct report_process *p,
     json_string(w, alloc_fn_name(r->fn));
     json_key(w, "error");
     json_bool(w, report_leak_is_error(p, r));
+    if (r->suppressed_by) {
+        json_key(w, "suppressed_by");
+        json_string(w, r->suppressed_by->name);
+    }
     write_age(w, "oldest_age_s", p, r->oldest_seq);
     write_age(w, "newest_age_s", p, r->newest_seq);
     json_key(w, "stack");

@@ -274,11 +274,20 @@ static bool shown(const struct report_process *p, unsigned kind)
     return !p->scan || (p->show_kinds & (1u << kind));
 }
 
-static void print_leak_summary(FILE *f, const struct report_process *p)
+/* suppressed: per kind, what suppressed records hold (NULL: nothing). */
+static void print_leak_summary(FILE *f, const struct report_process *p,
+                               const struct report_amount *suppressed)
 {
     pid_t pid = p->pid;
     struct report_amount t[LEAK_KIND_COUNT + 1];
     report_kind_totals(p->model, p->scan, t);
+    struct report_amount all_suppressed = { 0, 0 };
+    for (unsigned k = 0; suppressed && k < LEAK_KIND_COUNT; k++) {
+        t[k].bytes -= suppressed[k].bytes;
+        t[k].blocks -= suppressed[k].blocks;
+        all_suppressed.bytes += suppressed[k].bytes;
+        all_suppressed.blocks += suppressed[k].blocks;
+    }
     fprintf(f, "==%d== LEAK SUMMARY:\n", pid);
     if (!p->scan) {
         fprintf(f, "==%d==    unfreed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
@@ -291,6 +300,9 @@ static void print_leak_summary(FILE *f, const struct report_process *p)
     for (size_t i = 0; i < 4; i++)
         fprintf(f, "==%d==    %15s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
                 kind_words(order[i]), t[order[i]].bytes, t[order[i]].blocks);
+    if (suppressed)
+        fprintf(f, "==%d==    %15s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
+                "suppressed", all_suppressed.bytes, all_suppressed.blocks);
     if (!shown(p, LEAK_REACHABLE) && t[LEAK_REACHABLE].blocks)
         fprintf(f, "==%d== Reachable blocks (those to which a pointer was found) are not shown.\n"
                 "==%d== To see them, rerun with: --show-reachable\n", pid, pid);
@@ -420,8 +432,18 @@ int report_text_process(FILE *f, const struct report_process *p)
     if (report_collect_records(p, &recs, &n) != 0)
         return -1;
     size_t nshown = 0, nleak_errors = 0;
+    bool suppressing = p->supps && p->supps->n > 0;
+    struct report_amount suppressed[LEAK_KIND_COUNT] = { { 0, 0 } };
+    struct report_supp_use *use = suppressing ? calloc(p->supps->n, sizeof(*use)) : NULL;
+    struct report_amount supp_total;
+    size_t nused = use ? report_suppression_use(p, recs, n, use, &supp_total) : 0;
     for (size_t i = 0; i < n; i++) {
         nleak_errors += report_leak_is_error(p, &recs[i]);
+        if (recs[i].suppressed_by) {
+            suppressed[recs[i].kind].bytes += recs[i].bytes;
+            suppressed[recs[i].kind].blocks += recs[i].blocks;
+            continue;
+        }
         if (shown(p, recs[i].kind)) {
             recs[nshown++] = recs[i];
             prefetch_stack(p, recs[i].stack);
@@ -452,10 +474,21 @@ int report_text_process(FILE *f, const struct report_process *p)
             fprintf(f, ", aged %.1f s (oldest) to %.1f s (newest)", oldest, newest);
         fputc('\n', f);
         print_stack_from(f, p, r->stack, r->cut_ip, r->cut_frame);
+        if (p->gen_suppressions)
+            report_write_suppression(f, p, r);
         fprintf(f, "==%d==\n", pid);
     }
     free(recs);
-    print_leak_summary(f, p);
+    print_leak_summary(f, p, suppressing ? suppressed : NULL);
+    for (size_t k = 0; use && k < p->supps->n && nused; k++) {
+        /* Valgrind's -v lines, for both formats. */
+        const struct report_supp_use *u = &use[k];
+        if (u->records)
+            fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u suppressed: %" PRIu64
+                    " bytes in %" PRIu64 " blocks\n", pid, u->records, u->supp->name,
+                    u->supp->file, u->supp->line, u->bytes, u->blocks);
+    }
+    free(use);
     if (print_mappings(f, p) != 0)
         return -1;
     size_t doubles = 0, mismatched = 0;

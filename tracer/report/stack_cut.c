@@ -146,5 +146,7 @@ int report_collect_records(const struct report_process *p, struct leak_record **
         *out = NULL;
         *n = 0;
     }
+    if (rc == 0)
+        report_apply_suppressions(p, *out, *n);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "suppress.h"
 
 #define CLI_DEFAULT_DEPTH 16
 #define CLI_MAX_DEPTH 256
@@ -41,6 +42,8 @@ struct mt_options {
     unsigned show_kinds;        /* --show-leak-kinds / --show-reachable: 1 << enum leak_kind */
     unsigned error_kinds;       /* --errors-for-leak-kinds: 1 << enum leak_kind */
     const char *alloc_fns[CLI_MAX_ALLOC_FNS];   /* --alloc-fn PATTERN, fnmatch(3) */
+    struct supp_set suppressions;               /* --suppressions FILE, all of them */
+    bool gen_suppressions;                      /* --gen-suppressions=all|yes */
     size_t nalloc_fns;
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;

@@ -76,6 +76,7 @@ void report_view_live_tick(struct session *s, struct process *p, uint64_t now)
     rp.alloc_fns = s->opt->alloc_fns;
     rp.nalloc_fns = s->opt->nalloc_fns;
     rp.cut_std_alloc_frames = p->rust_runtime && !s->opt->show_std_alloc_frames;
+    rp.supps = &s->opt->suppressions;
     rp.resolve_frames = resolve_frames_from_helper;
     rp.resolve_ctx = &names;
     if (!s->view_names_asked && now + ahead >= s->next_view_ns) {

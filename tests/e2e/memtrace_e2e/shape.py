@@ -117,17 +117,24 @@ def check_kinds_shape(proc):
         return
     check("records of a classified process whose kind is not one of %s" % (KINDS,), [],
           [leak_str(r) for r in leaks if r["kind"] not in KINDS])
+    # --suppressions: suppressed records are out of the kinds' totals, in
+    # summary.suppressed.
+    listed = [r for r in leaks if "suppressed_by" not in r]
+    hidden = [r for r in leaks if "suppressed_by" in r]
     for k in KINDS:
-        check("summary.%s == sum of its records" % k, kind_sums(leaks, k), pair(s[k]))
-    check("the four kinds add up to summary.unfreed", pair(s["unfreed"]),
-          tuple(sum(pair(s[k])[i] for k in KINDS) for i in (0, 1)))
+        check("summary.%s == sum of its records" % k, kind_sums(listed, k), pair(s[k]))
+    suppressed = pair(s["suppressed"]) if "suppressed" in s else (0, 0)
+    check("summary.suppressed == sum of the suppressed records",
+          (sum(r["bytes"] for r in hidden), sum(r["blocks"] for r in hidden)), suppressed)
+    check("the four kinds and suppressed add up to summary.unfreed", pair(s["unfreed"]),
+          tuple(sum(pair(s[k])[i] for k in KINDS) + suppressed[i] for i in (0, 1)))
     bad = [leak_str(r) for r in leaks if (r["kind"] == "definitely_lost") != (
         isinstance(r.get("indirect"), dict)
         and all(isinstance(r["indirect"].get(f), int) for f in ("bytes", "blocks")))]
     check("records with indirect {bytes, blocks} iff definitely lost", [], bad)
     owned = [r["indirect"] for r in leaks if r["kind"] == "definitely_lost"]
-    check("sum of the definitely lost records' indirect == summary.indirectly_lost",
-          pair(s["indirectly_lost"]),
+    check("sum of the definitely lost records' indirect == the indirectly lost records'",
+          kind_sums(leaks, "indirectly_lost"),
           (sum(i["bytes"] for i in owned), sum(i["blocks"] for i in owned)))
 
 

@@ -1,0 +1,126 @@
+"""--suppressions and --gen-suppressions: Valgrind's .supp blocks and
+LeakSanitizer's leak: lines on fx_kinds tree (definitely lost: 11 bytes at
+lose, 32 bytes at lose_tree owning 192 bytes of six indirectly lost nodes,
+whose stacks go through lose_tree too)."""
+import os
+import re
+
+from memtrace_e2e.checks import check, check_true
+from memtrace_e2e.expect import check_exited
+from memtrace_e2e.run import memtrace, trace
+
+VALGRIND_SUPP = """# the 11 bytes lost in lose()
+{
+   lose-is-known
+   Memcheck:Leak
+   match-leak-kinds: definite
+   fun:malloc
+   ...
+   fun:lo?e
+   fun:main
+}
+{
+   never-used
+   Memcheck:Leak
+   fun:calloc
+}
+"""
+LSAN_SUPP = "# LeakSanitizer's format\nleak:lose_tree\n"
+
+
+def write(env, name, text):
+    path = os.path.join(env.tmp, name)
+    with open(path, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def lost(t):
+    return sorted((r["kind"], r["bytes"], r["stack"][0].get("function"), r.get("suppressed_by"))
+                  for r in t.leaks if r["kind"] in ("definitely_lost", "indirectly_lost"))
+
+
+def summary_lines(stderr):
+    return [re.sub(r"^==\d+== ", "", l) for l in stderr.splitlines()
+            if re.search(r"==\d+== +(definitely lost|indirectly lost|suppressed|"
+                         r"used_suppression):", l)]
+
+
+def case_suppressions_valgrind_and_lsan(env):
+    """A Valgrind block suppresses lose()'s record (fun:, ... and ?), a
+    LeakSanitizer line every record with
+    lose_tree in its stack; the records stay in the JSON with suppressed_by,
+    leave the text, the error count and the exit status, and the summary
+    and the used_suppression lines say what they held."""
+    vg = write(env, "known.supp", VALGRIND_SUPP)
+    lsan = write(env, "lsan.supp", LSAN_SUPP)
+    t = trace(env, "kinds", ["tree"], opts=["--suppressions", vg, "--error-exitcode=3"],
+              status=3)
+    check_exited(t, 0)
+    check("records (kind, bytes, first function, suppressed_by)", [
+        ("definitely_lost", 11, "lose", "lose-is-known"),
+        ("definitely_lost", 32, "lose_tree", None)] +
+        [("indirectly_lost", 32, "tree_node", None)] * 6, lost(t))
+    check("summary", ({"bytes": 11, "blocks": 1}, {"bytes": 32, "blocks": 1}),
+          (t.summary["suppressed"], t.summary["definitely_lost"]))
+    check("suppressions used", [{"name": "lose-is-known", "file": vg, "line": 2, "records": 1,
+                                 "bytes": 11, "blocks": 1}], t.summary["suppressions_used"])
+    check("the text's summary", [
+        "   definitely lost: 32 bytes in 1 blocks",
+        "   indirectly lost: 192 bytes in 6 blocks",
+        "        suppressed: 11 bytes in 1 blocks",
+        "used_suppression:      1 lose-is-known %s:2 suppressed: 11 bytes in 1 blocks" % vg,
+    ], summary_lines(t.stderr))
+    check_true("lose()'s record is not listed", "11 bytes in 1 blocks are definitely lost"
+               not in t.stderr)
+
+    t = trace(env, "kinds", ["tree"], opts=["--suppressions", vg, "--suppressions", lsan,
+                                            "--error-exitcode=3"], status=0)
+    check("records, both files", [
+        ("definitely_lost", 11, "lose", "lose-is-known"),
+        ("definitely_lost", 32, "lose_tree", "leak:lose_tree")] +
+        [("indirectly_lost", 32, "tree_node", "leak:lose_tree")] * 6, lost(t))
+    check("the text's summary, both files", [
+        "   definitely lost: 0 bytes in 0 blocks",
+        "   indirectly lost: 0 bytes in 0 blocks",
+        "        suppressed: 235 bytes in 8 blocks",
+        "used_suppression:      1 lose-is-known %s:2 suppressed: 11 bytes in 1 blocks" % vg,
+        "used_suppression:      7 leak:lose_tree %s:2 suppressed: 224 bytes in 7 blocks" % lsan,
+    ], summary_lines(t.stderr))
+    check("no loss record is an error", 0, t.summary["errors"])
+
+
+def case_suppressions_generated_round_trip(env):
+    """--gen-suppressions=all writes a block under each listed record; the
+    blocks, named and saved as a file, suppress every one of them."""
+    t = trace(env, "kinds", ["tree"], opts=["--gen-suppressions=all"], status=0)
+    blocks = re.findall(r"^\{\n   <insert_a_suppression_name_here>\n(?:   .*\n)+?\}$",
+                        t.stderr, re.M)
+    check("one block per listed record (definite and possible)", 2, len(blocks))
+    check_true("each starts at the allocation function, then the frames",
+               all("   Memcheck:Leak\n   match-leak-kinds: definite\n   fun:malloc\n   "
+                   "fun:lose" in b for b in blocks), "\n".join(blocks))
+    named = "\n".join(b.replace("<insert_a_suppression_name_here>", "generated-%d" % i)
+                      for i, b in enumerate(blocks))
+    path = write(env, "generated.supp", named + "\n")
+    t = trace(env, "kinds", ["tree"], opts=["--suppressions", path, "--error-exitcode=3"],
+              status=0)
+    check("definitely lost after the round trip", {"bytes": 0, "blocks": 0},
+          t.summary["definitely_lost"])
+    check("suppressed", {"bytes": 43, "blocks": 2}, t.summary["suppressed"])
+
+
+def case_suppressions_malformed_file(env):
+    """A malformed file: one line naming FILE:LINE and what was expected,
+    exit status 2, and the program is never started."""
+    bad = write(env, "bad.supp", "{\n   name\n   Memcheck:Leak\n   fun:malloc\n   funn:x\n}\n")
+    marker = os.path.join(env.tmp, "ran")
+    p = memtrace(env, ["run", "--suppressions", bad, "--", "/bin/sh", "-c", "touch " + marker])
+    check("exit status", 2, p.returncode)
+    check("the one line", "memtrace: %s:5: expected fun:NAME, obj:PATH, ... or '}'\n" % bad,
+          p.stderr)
+    check_true("the program did not run", not os.path.exists(marker))
+    p = memtrace(env, ["run", "--suppressions", os.path.join(env.tmp, "none.supp"), "--",
+                       "/bin/true"])
+    check("a missing file", (2, "memtrace: %s: No such file or directory\n" %
+                             os.path.join(env.tmp, "none.supp")), (p.returncode, p.stderr))
