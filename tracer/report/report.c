@@ -212,7 +212,7 @@ bool report_found_problems(const struct report_process *procs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct report_process *p = &procs[i];
-        if (p->model->nerrors > 0)
+        if (report_error_count(p) > 0)
             return true;
         if (p->records_hidden)
             continue;

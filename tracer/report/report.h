@@ -150,8 +150,15 @@ struct report_amount { uint64_t bytes, blocks; };
  * function). */
 void report_write_suppression(FILE *f, const struct report_process *p,
                               const struct leak_record *r);
-/* How the suppressions of p->supps were used by recs: per suppression (in
- * p->supps order) the records, bytes and blocks; and the total. */
+/* The suppression (Memcheck:Free) that matches bad free e, at the bad
+ * call's stack led by the function called (fun:free, fun:_ZdlPv); NULL. */
+const struct suppression *report_error_suppression(const struct report_process *p,
+                                                   const struct alloc_error *e);
+/* p's bad frees that no suppression matched. */
+size_t report_error_count(const struct report_process *p);
+/* How the suppressions of p->supps were used by recs and p's bad frees:
+ * per suppression (in p->supps order) the records or errors, and the bytes
+ * and blocks of the records; and the records' total. */
 struct report_supp_use {
     const struct suppression *supp;
     uint64_t records, bytes, blocks;

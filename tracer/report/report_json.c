@@ -291,7 +291,7 @@ static void write_summary(struct json_writer *w, const struct report_process *p)
     json_key(w, "classified");
     json_bool(w, p->scan != NULL);
     json_key(w, "errors");
-    json_uint(w, m->nerrors);
+    json_uint(w, report_error_count(p));
     json_key(w, "untracked_frees");
     json_uint(w, m->untracked_frees);
     json_end_object(w);
@@ -419,6 +419,11 @@ static void write_error(struct json_writer *w, const struct report_process *p,
         json_string(w, e->alloc_library);
         json_key(w, "release_library");
         json_string(w, e->release_library);
+    }
+    const struct suppression *s = report_error_suppression(p, e);
+    if (s) {
+        json_key(w, "suppressed_by");
+        json_string(w, s->name);
     }
     json_key(w, "skipped");
     json_bool(w, !e->ran);

@@ -16,21 +16,22 @@ static struct supp_frame allocation_frame(enum alloc_fn fn)
     return f;
 }
 
-/* The frames of a record's whole stack, led by the allocation function.
- * Returns their number, or 0 when out of memory. */
-static size_t record_frames(const struct report_process *p, const struct leak_record *r,
-                            struct supp_frame **out)
+/* The frames of a whole stack, led by the allocator function called (the
+ * one that allocated, or the one a bad free called). Returns their number,
+ * or 0 when out of memory. */
+static size_t stack_frames(const struct report_process *p, enum alloc_fn fn, uint32_t stack,
+                           struct supp_frame **out)
 {
     unsigned depth;
-    const mt_addr *ips = stack_intern_get(p->stacks, r->stack, &depth);
+    const mt_addr *ips = stack_intern_get(p->stacks, stack, &depth);
     size_t cap = 16, n = 0;
     struct supp_frame *f = malloc(cap * sizeof(*f));
     if (!f)
         return 0;
-    f[n++] = allocation_frame(r->fn);
+    f[n++] = allocation_frame(fn);
     for (unsigned i = 0; i < depth; i++) {
         const struct sym_frame_ext *frames;
-        unsigned k = report_frames(p, r->stack, ips[i], &frames);
+        unsigned k = report_frames(p, stack, ips[i], &frames);
         if (n + k > cap) {
             cap = (n + k) * 2;
             struct supp_frame *grown = realloc(f, cap * sizeof(*f));
@@ -58,7 +59,7 @@ void report_write_suppression(FILE *f, const struct report_process *p,
         [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
     };
     struct supp_frame *frames;
-    size_t n = record_frames(p, r, &frames);
+    size_t n = stack_frames(p, r->fn, r->stack, &frames);
     if (n == 0)
         return;
     fputs("{\n   <insert_a_suppression_name_here>\n   Memcheck:Leak\n", f);
@@ -87,7 +88,7 @@ void report_apply_suppressions(const struct report_process *p, struct leak_recor
         if (r->kind >= LEAK_KIND_COUNT)
             continue;   /* not classified: no kind to match */
         struct supp_frame *frames;
-        size_t nf = record_frames(p, r, &frames);
+        size_t nf = stack_frames(p, r->fn, r->stack, &frames);
         if (nf == 0)
             continue;   /* out of memory: shown rather than hidden */
         r->suppressed_by = supp_match(p->supps, SUPP_LEAK, r->kind, frames, nf);
@@ -114,5 +115,34 @@ size_t report_suppression_use(const struct report_process *p, const struct leak_
         total->bytes += recs[i].bytes;
         total->blocks += recs[i].blocks;
     }
+    for (size_t i = 0; nsupps && i < p->model->nerrors; i++) {
+        const struct suppression *s = report_error_suppression(p, &p->model->errors[i]);
+        if (s) {
+            used += use[s - p->supps->items].records == 0;
+            use[s - p->supps->items].records++;   /* bad frees hold no heap */
+        }
+    }
     return used;
+}
+
+const struct suppression *report_error_suppression(const struct report_process *p,
+                                                   const struct alloc_error *e)
+{
+    if (!p->supps || p->supps->n == 0)
+        return NULL;
+    struct supp_frame *frames;
+    size_t n = stack_frames(p, e->fn, e->stack, &frames);
+    if (n == 0)
+        return NULL;
+    const struct suppression *s = supp_match(p->supps, SUPP_FREE, 0, frames, n);
+    free(frames);
+    return s;
+}
+
+size_t report_error_count(const struct report_process *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->model->nerrors; i++)
+        n += report_error_suppression(p, &p->model->errors[i]) == NULL;
+    return n;
 }

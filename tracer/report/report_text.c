@@ -217,6 +217,8 @@ static void print_address(FILE *f, const struct report_process *p, const struct 
 
 void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e)
 {
+    if (report_error_suppression(p, e))
+        return;
     const char *fn = alloc_fn_name(e->fn);
     prefetch_stack(p, e->stack);
     prefetch_stack(p, e->where.alloc_stack);
@@ -483,23 +485,29 @@ int report_text_process(FILE *f, const struct report_process *p)
     for (size_t k = 0; use && k < p->supps->n && nused; k++) {
         /* Valgrind's -v lines, for both formats. */
         const struct report_supp_use *u = &use[k];
-        if (u->records)
+        if (u->records && u->supp->kind == SUPP_LEAK)
             fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u suppressed: %" PRIu64
                     " bytes in %" PRIu64 " blocks\n", pid, u->records, u->supp->name,
                     u->supp->file, u->supp->line, u->bytes, u->blocks);
+        else if (u->records)
+            fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u\n", pid, u->records,
+                    u->supp->name, u->supp->file, u->supp->line);
     }
     free(use);
     if (print_mappings(f, p) != 0)
         return -1;
-    size_t doubles = 0, mismatched = 0;
+    size_t doubles = 0, mismatched = 0, nerrors = 0;
     for (size_t i = 0; i < m->nerrors; i++) {
+        if (report_error_suppression(p, &m->errors[i]))
+            continue;
+        nerrors++;
         doubles += m->errors[i].kind == ERR_DOUBLE_FREE;
         mismatched += m->errors[i].kind == ERR_MISMATCHED_FREE;
     }
     /* Like Valgrind, a loss record of a kind --errors-for-leak-kinds names
      * is one error, shown or not. */
     fprintf(f, "==%d==\n==%d== ERROR SUMMARY: %zu errors (%zu double free, %zu invalid free, ",
-            pid, pid, m->nerrors + nleak_errors, doubles, m->nerrors - doubles - mismatched);
+            pid, pid, nerrors + nleak_errors, doubles, nerrors - doubles - mismatched);
     if (mismatched)
         fprintf(f, "%zu mismatched free, ", mismatched);
     fprintf(f, "%zu loss records)\n", nleak_errors);

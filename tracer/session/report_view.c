@@ -118,5 +118,6 @@ void report_view_live_error(void *arg, struct process *p, const struct alloc_err
     live_view_status_clear(s->view, stderr);
     report_view_banner(s, p);
     struct report_process rp = live_view(p);
+    rp.supps = &s->opt->suppressions;
     report_text_error(s->log, &rp, err);
 }

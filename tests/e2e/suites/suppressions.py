@@ -124,3 +124,24 @@ def case_suppressions_malformed_file(env):
                        "/bin/true"])
     check("a missing file", (2, "memtrace: %s: No such file or directory\n" %
                              os.path.join(env.tmp, "none.supp")), (p.returncode, p.stderr))
+
+
+def case_suppressions_bad_free(env):
+    """A Memcheck:Free block suppresses fx_seed's double free (its stack led
+    by fun:free, as memcheck's): not printed, not counted, not an exit
+    status; the JSON keeps it with suppressed_by."""
+    free_supp = write(env, "free.supp", "{\n   known-double-free\n   Memcheck:Free\n"
+                                        "   fun:free\n   fun:main\n}\n")
+    t = trace(env, "seed", opts=["--error-exitcode=7"], status=7)
+    check("without the suppression: one double free", ["double_free"],
+          [e["kind"] for e in t.errors])
+    t = trace(env, "seed", opts=["--suppressions", free_supp], status=0)
+    check("errors (kind, suppressed_by)", [("double_free", "known-double-free")],
+          [(e["kind"], e.get("suppressed_by")) for e in t.errors])
+    check("summary errors", 0, t.summary["errors"])
+    check_true("no Double free in the text", "Double free" not in t.stderr, t.stderr[-2000:])
+    check("used_suppression", ["used_suppression:      1 known-double-free %s:1" % free_supp],
+          [l for l in summary_lines(t.stderr) if l.startswith("used_suppression")])
+    check_true("the ERROR SUMMARY counts no double free",
+               re.search(r"ERROR SUMMARY: 1 errors \(0 double free, 0 invalid free, 1 loss "
+                         r"records\)", t.stderr) is not None, t.stderr[-800:])
