@@ -65,6 +65,8 @@ void cli_usage(FILE *f)
           "                         LeakSanitizer lines (leak:PATTERN), told apart per\n"
           "                         file; repeatable. Suppressed records are not listed\n"
           "                         nor errors; the summary says what they held\n"
+          "  --xml-file=FILE        also write the report as Valgrind memcheck's XML\n"
+          "                         (protocol 4) to FILE, for tools that read memcheck's\n"
           "  --gen-suppressions=all|yes|no  under each listed leak record, a Valgrind\n"
           "                         suppression block that matches it (yes: the same)\n"
           "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
@@ -179,7 +181,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
-       OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS };
+       OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -196,6 +198,7 @@ static const struct option longopts[] = {
     { "alloc-fn", required_argument, NULL, OPT_ALLOC_FN },
     { "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
     { "gen-suppressions", required_argument, NULL, OPT_GEN_SUPPRESSIONS },
+    { "xml-file", required_argument, NULL, OPT_XML_FILE },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
     { "duration", required_argument, NULL, OPT_DURATION },
@@ -522,6 +525,13 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
         return parse_error_kinds(optarg, o, err, err_len);
     case OPT_ALLOC_FN:
         return add_alloc_fn(optarg, o, err, err_len);
+    case OPT_XML_FILE:
+        if (!*optarg) {
+            snprintf(err, err_len, "--xml-file needs a file name");
+            return PARSE_FAIL;
+        }
+        o->xml_path = optarg;
+        return PARSE_MORE;
     case OPT_GEN_SUPPRESSIONS:
         /* yes (memcheck asks at each error) is all: memtrace's report is
          * written when the program is over, with nobody to ask. */

@@ -91,6 +91,12 @@ static int write_json(struct out_file *o, const struct report_process *rps, size
     return out_commit(o, rc);
 }
 
+static int write_xml(struct out_file *o, const struct report_process *rps, size_t n)
+{
+    int rc = out_begin(o) != 0 ? -1 : report_xml_write(o->f, rps, n);
+    return out_commit(o, rc);
+}
+
 /* Whether fd is a pipe or socket whose reader has gone (`| head` read what
  * it wanted): output lost that way is the reader's choice, not a failure. */
 static bool reader_gone(int fd)
@@ -102,10 +108,11 @@ static bool reader_gone(int fd)
     return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
-/* The text report (with --stats), then the JSON. Returns whether a write
- * failed (said in one line where there is a place to say it). */
+/* The text report (with --stats), then the JSON and the XML. Returns
+ * whether a write failed (said in one line where there is a place to say
+ * it). */
 static bool write_reports(const struct mt_options *opt, const struct session *t, FILE *log,
-                          struct out_file *logf, struct out_file *json,
+                          struct out_file *logf, struct out_file *json, struct out_file *xml,
                           const struct report_process *rps, size_t n)
 {
     struct report_stats stats;
@@ -113,6 +120,7 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
     if (!rps) {
         fprintf(stderr, "memtrace: out of memory building the report\n");
         out_discard(json);
+        out_discard(xml);
     } else {
         for (size_t i = 0; i < n; i++) {
             if (n > 1 && !report_summary_only(&rps[i]))
@@ -136,6 +144,8 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
         write_failed = true;   /* nowhere to say so */
     }
     if (rps && opt->json_path && write_json(json, rps, n, &stats) != 0)
+        write_failed = true;
+    if (rps && opt->xml_path && write_xml(xml, rps, n) != 0)
         write_failed = true;
     return write_failed;
 }
@@ -268,11 +278,16 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
         return EXIT_USAGE;
     }
     /* Report files first: a path that cannot be written costs no run. */
-    struct out_file json = { 0 }, logf = { 0 };
+    struct out_file json = { 0 }, xml = { 0 }, logf = { 0 };
     if (opt.json_path && out_open_json(&json, opt.json_path) != 0)
         return EXIT_USAGE;
+    if (opt.xml_path && out_open_json(&xml, opt.xml_path) != 0) {
+        out_discard(&json);
+        return EXIT_USAGE;
+    }
     if (opt.log_path && out_open_log(&logf, opt.log_path) != 0) {
         out_discard(&json);
+        out_discard(&xml);
         return EXIT_USAGE;
     }
     FILE *log = opt.log_path ? logf.f : stderr;
@@ -282,6 +297,7 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
         fprintf(stderr, "memtrace: %s\n", t.error);
         session_destroy(&t);
         out_discard(&json);
+        out_discard(&xml);
         if (opt.log_path)
             out_finish(&logf);
         return EXIT_USAGE;
@@ -291,7 +307,7 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
                 "report has what was recorded until then\n", t.error);
     size_t n = 0;
     struct report_process *rps = collect(&opt, &t, &n);
-    bool write_failed = write_reports(&opt, &t, log, &logf, &json, rps, n);
+    bool write_failed = write_reports(&opt, &t, log, &logf, &json, &xml, rps, n);
     int status = rps ? exit_status(&opt, &t, rps, n) : EXIT_USAGE;
     if (write_failed)
         status = EXIT_USAGE;

@@ -208,5 +208,7 @@ void report_text_stats(FILE *f, const struct report_stats *s);
 /* JSON, version 1 (docs/report-format.md). */
 int report_json_write(FILE *f, const struct report_process *procs, size_t n,
                       const struct report_stats *stats);
+/* --xml-file: Valgrind memcheck's XML (protocol 4) of procs. Returns 0 or -1. */
+int report_xml_write(FILE *f, const struct report_process *procs, size_t n);
 
 #endif

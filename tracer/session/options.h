@@ -44,6 +44,7 @@ struct mt_options {
     const char *alloc_fns[CLI_MAX_ALLOC_FNS];   /* --alloc-fn PATTERN, fnmatch(3) */
     struct supp_set suppressions;               /* --suppressions FILE, all of them */
     bool gen_suppressions;                      /* --gen-suppressions=all|yes */
+    const char *xml_path;                       /* --xml-file FILE */
     size_t nalloc_fns;
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;
