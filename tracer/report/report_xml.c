@@ -178,20 +178,22 @@ static int leaks(FILE *f, const struct report_process *p, unsigned *unique)
 
 int report_xml_write(FILE *f, const struct report_process *procs, size_t n)
 {
-    const struct report_process *first = n ? &procs[0] : NULL;
+    if (n == 0)
+        return -1;   /* a run always has its program's process */
+    const struct report_process *first = &procs[0];
     fputs("<?xml version=\"1.0\"?>\n\n<valgrindoutput>\n\n<protocolversion>4</protocolversion>\n"
           "<protocoltool>memcheck</protocoltool>\n\n<preamble>\n", f);
     fprintf(f, "  <line>memtrace %s, an external memory-leak tracer (memcheck's XML)</line>\n",
             MEMTRACE_VERSION);
     fputs("  <line>Command:", f);
-    for (size_t i = 0; first && first->argv && first->argv[i]; i++) {
+    for (size_t i = 0; first->argv && first->argv[i]; i++) {
         fputc(' ', f);
         xml_text(f, first->argv[i]);
     }
     fprintf(f, "</line>\n</preamble>\n\n<pid>%d</pid>\n<ppid>%d</ppid>\n<tool>memcheck</tool>\n\n",
-            first ? (int)first->pid : 0, (int)getpid());
+            (int)first->pid, (int)getpid());
     fputs("<args>\n  <vargv>\n    <exe>memtrace</exe>\n  </vargv>\n  <argv>\n", f);
-    for (size_t i = 0; first && first->argv && first->argv[i]; i++)
+    for (size_t i = 0; first->argv && first->argv[i]; i++)
         element(f, "    ", i == 0 ? "exe" : "arg", first->argv[i]);
     fputs("  </argv>\n</args>\n\n<status>\n  <state>RUNNING</state>\n"
           "  <time>00:00:00:00.000 </time>\n</status>\n\n", f);
