@@ -150,6 +150,9 @@ struct report_amount { uint64_t bytes, blocks; };
  * function). */
 void report_write_suppression(FILE *f, const struct report_process *p,
                               const struct leak_record *r);
+/* The same for bad free e: a Memcheck:Free block led by the function called. */
+void report_write_error_suppression(FILE *f, const struct report_process *p,
+                                    const struct alloc_error *e);
 /* The suppression (Memcheck:Free) that matches bad free e, at the bad
  * call's stack led by the function called (fun:free, fun:_ZdlPv); NULL. */
 const struct suppression *report_error_suppression(const struct report_process *p,

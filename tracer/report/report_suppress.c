@@ -51,20 +51,22 @@ static size_t stack_frames(const struct report_process *p, enum alloc_fn fn, uin
     return n;
 }
 
-void report_write_suppression(FILE *f, const struct report_process *p,
-                              const struct leak_record *r)
+/* A block for the stack id of a call of fn: Memcheck:Leak with its kind
+ * (leak_kind < LEAK_KIND_COUNT), else Memcheck:Free. */
+static void write_block(FILE *f, const struct report_process *p, enum alloc_fn fn, uint32_t id,
+                        unsigned leak_kind, bool leak)
 {
     static const char *const kinds[] = {
         [LEAK_DEFINITE] = "definite", [LEAK_INDIRECT] = "indirect",
         [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
     };
     struct supp_frame *frames;
-    size_t n = stack_frames(p, r->fn, r->stack, &frames);
+    size_t n = stack_frames(p, fn, id, &frames);
     if (n == 0)
         return;
-    fputs("{\n   <insert_a_suppression_name_here>\n   Memcheck:Leak\n", f);
-    if (r->kind < LEAK_KIND_COUNT)
-        fprintf(f, "   match-leak-kinds: %s\n", kinds[r->kind]);
+    fprintf(f, "{\n   <insert_a_suppression_name_here>\n   Memcheck:%s\n", leak ? "Leak" : "Free");
+    if (leak && leak_kind < LEAK_KIND_COUNT)
+        fprintf(f, "   match-leak-kinds: %s\n", kinds[leak_kind]);
     /* memcheck's limit; the mangled name where there is one (no spaces). */
     for (size_t i = 0; i < n && i < 24; i++) {
         const struct supp_frame *fr = &frames[i];
@@ -75,6 +77,18 @@ void report_write_suppression(FILE *f, const struct report_process *p,
     }
     fputs("}\n", f);
     free(frames);
+}
+
+void report_write_suppression(FILE *f, const struct report_process *p,
+                              const struct leak_record *r)
+{
+    write_block(f, p, r->fn, r->stack, r->kind, true);
+}
+
+void report_write_error_suppression(FILE *f, const struct report_process *p,
+                                    const struct alloc_error *e)
+{
+    write_block(f, p, e->fn, e->stack, LEAK_KIND_COUNT, false);
 }
 
 void report_apply_suppressions(const struct report_process *p, struct leak_record *recs,

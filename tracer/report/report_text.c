@@ -215,10 +215,21 @@ static void print_address(FILE *f, const struct report_process *p, const struct 
     }
 }
 
+static void print_error(FILE *f, const struct report_process *p, const struct alloc_error *e);
+
 void report_text_error(FILE *f, const struct report_process *p, const struct alloc_error *e)
 {
     if (report_error_suppression(p, e))
         return;
+    print_error(f, p, e);
+    if (p->gen_suppressions) {
+        report_write_error_suppression(f, p, e);
+        fflush(f);
+    }
+}
+
+static void print_error(FILE *f, const struct report_process *p, const struct alloc_error *e)
+{
     const char *fn = alloc_fn_name(e->fn);
     prefetch_stack(p, e->stack);
     prefetch_stack(p, e->where.alloc_stack);

@@ -119,5 +119,6 @@ void report_view_live_error(void *arg, struct process *p, const struct alloc_err
     report_view_banner(s, p);
     struct report_process rp = live_view(p);
     rp.supps = &s->opt->suppressions;
+    rp.gen_suppressions = s->opt->gen_suppressions;
     report_text_error(s->log, &rp, err);
 }

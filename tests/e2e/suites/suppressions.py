@@ -145,3 +145,23 @@ def case_suppressions_bad_free(env):
     check_true("the ERROR SUMMARY counts no double free",
                re.search(r"ERROR SUMMARY: 1 errors \(0 double free, 0 invalid free, 1 loss "
                          r"records\)", t.stderr) is not None, t.stderr[-800:])
+
+
+def case_suppressions_generated_for_bad_frees(env):
+    """fx_seed: --gen-suppressions writes a Memcheck:Free block under its
+    double free (led by fun:free) and a Memcheck:Leak one under its leak;
+    saved as a file, they leave no error and no listed record."""
+    t = trace(env, "seed", opts=["--gen-suppressions=yes"], status=0)
+    blocks = re.findall(r"^\{\n   <insert_a_suppression_name_here>\n(?:   .*\n)+?\}$",
+                        t.stderr, re.M)
+    check("the blocks' kinds", ["Memcheck:Free", "Memcheck:Leak"],
+          [b.splitlines()[2].strip() for b in blocks])
+    check_true("the free's block starts at fun:free, then main",
+               "   Memcheck:Free\n   fun:free\n   fun:main\n" in blocks[0], blocks[0])
+    path = write(env, "seed.supp", "\n".join(
+        b.replace("<insert_a_suppression_name_here>", "seed-%d" % i)
+        for i, b in enumerate(blocks)) + "\n")
+    t = trace(env, "seed", opts=["--suppressions", path, "--error-exitcode=9"], status=0)
+    check("errors suppressed", [("double_free", "seed-0")],
+          [(e["kind"], e.get("suppressed_by")) for e in t.errors])
+    check("records suppressed", ["seed-1"], [r.get("suppressed_by") for r in t.leaks])
