@@ -1,5 +1,6 @@
 /* memtrace's command line: `memtrace run [OPTIONS] [--] PROGRAM [ARGS...]`. */
 #include "cli.h"
+#include "report_file.h"
 #include "leak_scan.h"
 #include "name_set.h"
 #include "report.h"
@@ -530,6 +531,8 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
             snprintf(err, err_len, "--xml-file needs a file name");
             return PARSE_FAIL;
         }
+        if (out_path_check("--xml-file", optarg, err, err_len) != 0)
+            return PARSE_FAIL;
         o->xml_path = optarg;
         return PARSE_MORE;
     case OPT_GEN_SUPPRESSIONS:
@@ -552,6 +555,13 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
                      c == 'o' ? "-o/--log-file" : "--json", c == 'o' ? "" : " ('-' for stdout)");
             return PARSE_FAIL;
         }
+        if (c == 'o' && out_path_per_process(optarg)) {
+            snprintf(err, err_len, "-o/--log-file '%s': %%p and %%n are for --json and "
+                     "--xml-file (the text of every process goes to one log)", optarg);
+            return PARSE_FAIL;
+        }
+        if (c != 'o' && out_path_check("--json", optarg, err, err_len) != 0)
+            return PARSE_FAIL;
         *(c == 'o' ? &o->log_path : &o->json_path) = optarg;
         return PARSE_MORE;
     case OPT_STATS:

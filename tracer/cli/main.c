@@ -97,6 +97,47 @@ static int write_xml(struct out_file *o, const struct report_process *rps, size_
     return out_commit(o, rc);
 }
 
+/* --json or --xml-file with %p or %n: a file for each process. */
+static int write_each(const char *path, bool xml, const struct report_process *rps, size_t n,
+                      const struct report_stats *stats)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[PATH_MAX];
+        struct out_file o;
+        if (out_path_expand(path, rps[i].pid, (unsigned)(i + 1), name, sizeof(name)) != 0) {
+            say_cannot_write(path, "the name is too long once %p and %n are replaced");
+            rc = -1;
+            continue;
+        }
+        if (out_open_json(&o, name) != 0) {
+            rc = -1;
+            continue;
+        }
+        if ((xml ? write_xml(&o, &rps[i], 1) : write_json(&o, &rps[i], 1, stats)) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* A --json or --xml-file path: opened now (a path that cannot be written
+ * costs no run), or, with %p or %n, tried in its directory. */
+static int open_report_file(struct out_file *o, const char *path)
+{
+    if (!out_path_per_process(path))
+        return out_open_json(o, path);
+    char probe[PATH_MAX];
+    if (out_path_expand(path, (int)getpid(), 0, probe, sizeof(probe)) != 0) {
+        say_cannot_write(path, "the name is too long once %p and %n are replaced");
+        return -1;
+    }
+    if (out_open_json(o, probe) != 0)
+        return -1;
+    out_discard(o);
+    memset(o, 0, sizeof(*o));
+    return 0;
+}
+
 /* Whether fd is a pipe or socket whose reader has gone (`| head` read what
  * it wanted): output lost that way is the reader's choice, not a failure. */
 static bool reader_gone(int fd)
@@ -143,9 +184,13 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
     } else if ((fflush(stderr) != 0 || ferror(stderr)) && !reader_gone(STDERR_FILENO)) {
         write_failed = true;   /* nowhere to say so */
     }
-    if (rps && opt->json_path && write_json(json, rps, n, &stats) != 0)
+    if (rps && opt->json_path && (out_path_per_process(opt->json_path)
+                                      ? write_each(opt->json_path, false, rps, n, &stats)
+                                      : write_json(json, rps, n, &stats)) != 0)
         write_failed = true;
-    if (rps && opt->xml_path && write_xml(xml, rps, n) != 0)
+    if (rps && opt->xml_path && (out_path_per_process(opt->xml_path)
+                                     ? write_each(opt->xml_path, true, rps, n, &stats)
+                                     : write_xml(xml, rps, n)) != 0)
         write_failed = true;
     return write_failed;
 }
@@ -279,9 +324,9 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
     }
     /* Report files first: a path that cannot be written costs no run. */
     struct out_file json = { 0 }, xml = { 0 }, logf = { 0 };
-    if (opt.json_path && out_open_json(&json, opt.json_path) != 0)
+    if (opt.json_path && open_report_file(&json, opt.json_path) != 0)
         return EXIT_USAGE;
-    if (opt.xml_path && out_open_json(&xml, opt.xml_path) != 0) {
+    if (opt.xml_path && open_report_file(&xml, opt.xml_path) != 0) {
         out_discard(&json);
         return EXIT_USAGE;
     }

@@ -34,6 +34,50 @@ static int out_close_fd(void *cookie)
     return 0;
 }
 
+bool out_path_per_process(const char *path)
+{
+    for (const char *c = path; (c = strchr(c, '%')) != NULL; c += 2) {
+        if (c[1] == 'p' || c[1] == 'n')
+            return true;
+        if (c[1] == '\0')
+            break;
+    }
+    return false;
+}
+
+int out_path_check(const char *option, const char *path, char *err, size_t err_len)
+{
+    for (const char *c = path; (c = strchr(c, '%')) != NULL; c += 2) {
+        if (c[1] != 'p' && c[1] != 'n' && c[1] != '%') {
+            snprintf(err, err_len, "%s '%s': %%%c is not %%p (the pid), %%n (the process's "
+                     "number) or %%%%", option, path, c[1] ? c[1] : ' ');
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int out_path_expand(const char *path, int pid, unsigned seq, char *out, size_t out_len)
+{
+    size_t at = 0;
+    for (const char *c = path; *c; c++) {
+        int n;
+        if (c[0] == '%' && c[1] == 'p')
+            n = snprintf(out + at, out_len - at, "%d", pid);
+        else if (c[0] == '%' && c[1] == 'n')
+            n = snprintf(out + at, out_len - at, "%u", seq);
+        else if (c[0] == '%' && c[1] == '%')
+            n = snprintf(out + at, out_len - at, "%%");
+        else
+            n = snprintf(out + at, out_len - at, "%c", *c);
+        if (n < 0 || (size_t)n >= out_len - at)
+            return -1;
+        at += (size_t)n;
+        c += c[0] == '%' && c[1] != '\0';
+    }
+    return 0;
+}
+
 void say_cannot_write(const char *name, const char *why)
 {
     fprintf(stderr, "memtrace: error: cannot write %s: %s\n", name, why);

@@ -37,6 +37,14 @@ int out_commit(struct out_file *o, int write_rc);
 bool out_finish(struct out_file *o);
 /* The run failed: no report, and no file memtrace made for one. */
 void out_discard(struct out_file *o);
+/* %p (a process's pid) and %n (its number among the processes reported,
+ * from 1: an exec'd image has its own) in a --json or --xml-file path, as
+ * in Valgrind's --log-file: each process gets a file of its own. */
+bool out_path_per_process(const char *path);
+/* Whether path's % escapes are %p, %n and %%; else -1 with err filled. */
+int out_path_check(const char *option, const char *path, char *err, size_t err_len);
+/* path with its escapes replaced; -1 when it does not fit. */
+int out_path_expand(const char *path, int pid, unsigned seq, char *out, size_t out_len);
 /* The one line for a report that could not be written. */
 void say_cannot_write(const char *name, const char *why);
 

@@ -2,12 +2,13 @@
 memcheck's own XML (valgrind --xml=yes on the same fixture) and memtrace's,
 and must find the same errors: kinds, leaked bytes and blocks, and the
 first frame in the fixture's source (file and line)."""
+import json
 import os
 import subprocess
 import xml.etree.ElementTree as ET
 
 from memtrace_e2e.checks import Failure, check, check_true, log
-from memtrace_e2e.run import trace
+from memtrace_e2e.run import memtrace, trace
 
 REQUIRED = ["protocolversion", "protocoltool", "preamble", "pid", "ppid", "tool", "args",
             "status", "errorcounts", "suppcounts"]
@@ -78,3 +79,34 @@ def case_xml_bad_frees_as_memcheck(env):
     mismatched releases (MismatchedFree), at their lines, and their leaks."""
     compare(env, "seed", [], "seed.c")
     compare(env, "cxx_mismatch", [], "cxx_mismatch.cc")
+
+
+def case_output_file_per_process(env):
+    """--json and --xml-file with %p and %n: fx_fork's parent and child each
+    get their own files, named by pid and number, each holding its process;
+    another % escape, or %p in -o, is refused before anything runs."""
+    out = os.path.join(env.tmp, "per-process")
+    os.mkdir(out)
+    p = memtrace(env, ["run", "--json", os.path.join(out, "r.%p.%n.json"), "--xml-file",
+                       os.path.join(out, "r.%p.xml"), "--", env.fixture("fork")])
+    check("memtrace exit status", 0, p.returncode)
+    files = sorted(os.listdir(out))
+    jsons = [f for f in files if f.endswith(".json")]
+    check("two JSON files and two XML files", (2, 2), (len(jsons), len(files) - len(jsons)))
+    for seq, name in enumerate(sorted(jsons, key=lambda f: int(f.split(".")[2])), 1):
+        with open(os.path.join(out, name)) as fh:
+            doc = json.load(fh)
+        check("%s: one process" % name, 1, len(doc["processes"]))
+        pid = doc["processes"][0]["pid"]
+        check("its name", "r.%d.%d.json" % (pid, seq), name)
+        root = ET.parse(os.path.join(out, "r.%d.xml" % pid)).getroot()
+        check("r.%d.xml's pid" % pid, str(pid), root.findtext("pid"))
+    for args, message in (
+            (["--json", os.path.join(out, "x.%t.json")],
+             "memtrace: --json '%s': %%t is not %%p (the pid), %%n (the process's number) or "
+             "%%%%\n" % os.path.join(out, "x.%t.json")),
+            (["-o", os.path.join(out, "log.%p")],
+             "memtrace: -o/--log-file '%s': %%p and %%n are for --json and --xml-file (the "
+             "text of every process goes to one log)\n" % os.path.join(out, "log.%p"))):
+        p = memtrace(env, ["run"] + args + ["--", "/bin/true"])
+        check("refused: %s" % args[0], (2, message), (p.returncode, p.stderr))
