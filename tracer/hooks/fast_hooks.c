@@ -621,12 +621,15 @@ static int apply_record(const struct trap_ctx *ctx, struct process *p, const uin
     } else if (out && hooks_wants_stack(ctx, p, size)) {
         call.stack_id = record_stack(ctx, p, rec);
     }
-    struct block *made = out && !is_realloc ? alloc_table_get(&model->live, out) : NULL;
+    /* malloc is the call others make, never one that makes another (and
+     * the most frequent: no lookup for it). */
+    struct block *made = out && !is_realloc && fn != FN_MALLOC
+                             ? alloc_table_get(&model->live, out) : NULL;
     if (made) {
         /* A call that another entry point made the block for, recorded
          * first: an allocator library's new and its malloc, musl's
-         * posix_memalign and its aligned_alloc. One block, the outer
-         * call's, counted once. */
+         * posix_memalign and its aligned_alloc, a calloc made of malloc.
+         * One block, the outer call's, counted once. */
         made->fn = fn;
         made->alloc_stack = call.stack_id;
         return 0;
