@@ -399,7 +399,7 @@ static int judge(const struct trap_ctx *ctx, struct process *p, const uint8_t *r
         /* A block whose call (on a breakpoint) returned through its stub
          * and is not applied yet: the program freed it after it got it. */
         int err = hooks_drain_returns(ctx, p, p->pid, true);
-        if (err)
+        if (err && err != -ESRCH)   /* gone: what was drained is all there is */
             return err;
         *verdict = alloc_model_check_free(model, fn, allocator, ptr, STACK_NONE, &bad);
     }

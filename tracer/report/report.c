@@ -200,6 +200,17 @@ void report_signal_name(int sig, char *buf, size_t len)
         snprintf(buf, len, "signal %d", sig);
 }
 
+const char *report_kind_words(unsigned kind)
+{
+    switch (kind) {
+    case LEAK_DEFINITE: return "definitely lost";
+    case LEAK_INDIRECT: return "indirectly lost";
+    case LEAK_POSSIBLE: return "possibly lost";
+    case LEAK_REACHABLE: return "still reachable";
+    default: return "unfreed";
+    }
+}
+
 bool report_leak_is_error(const struct report_process *p, const struct leak_record *r)
 {
     unsigned kinds = p->error_kinds & REPORT_ALL_KINDS;

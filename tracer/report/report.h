@@ -121,6 +121,8 @@ const char *report_kind_name(unsigned kind);
  * Returns 0 or -ENOMEM. */
 int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *scan,
                          struct leak_record **out, size_t *n);
+/* A kind as the reports say it: "definitely lost", ..., "unfreed". */
+const char *report_kind_words(unsigned kind);
 /* Sorts records as report_collect_leaks does. */
 void report_sort_leaks(struct leak_record *recs, size_t n);
 /* --alloc-fn (stack_cut.c). Whether frame fr is of a function p->alloc_fns

@@ -56,17 +56,13 @@ static size_t stack_frames(const struct report_process *p, enum alloc_fn fn, uin
 static void write_block(FILE *f, const struct report_process *p, enum alloc_fn fn, uint32_t id,
                         unsigned leak_kind, bool leak)
 {
-    static const char *const kinds[] = {
-        [LEAK_DEFINITE] = "definite", [LEAK_INDIRECT] = "indirect",
-        [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
-    };
     struct supp_frame *frames;
     size_t n = stack_frames(p, fn, id, &frames);
     if (n == 0)
         return;
     fprintf(f, "{\n   <insert_a_suppression_name_here>\n   Memcheck:%s\n", leak ? "Leak" : "Free");
     if (leak && leak_kind < LEAK_KIND_COUNT)
-        fprintf(f, "   match-leak-kinds: %s\n", kinds[leak_kind]);
+        fprintf(f, "   match-leak-kinds: %s\n", supp_leak_kind_word(leak_kind));
     /* memcheck's limit; the mangled name where there is one (no spaces). */
     for (size_t i = 0; i < n && i < 24; i++) {
         const struct supp_frame *fr = &frames[i];

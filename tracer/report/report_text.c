@@ -271,17 +271,6 @@ static void print_error(FILE *f, const struct report_process *p, const struct al
     fflush(f);
 }
 
-static const char *kind_words(unsigned kind)
-{
-    switch (kind) {
-    case LEAK_DEFINITE: return "definitely lost";
-    case LEAK_INDIRECT: return "indirectly lost";
-    case LEAK_POSSIBLE: return "possibly lost";
-    case LEAK_REACHABLE: return "still reachable";
-    default: return "unfreed";
-    }
-}
-
 static bool shown(const struct report_process *p, unsigned kind)
 {
     return !p->scan || (p->show_kinds & (1u << kind));
@@ -312,7 +301,7 @@ static void print_leak_summary(FILE *f, const struct report_process *p,
     static const unsigned order[] = { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE };
     for (size_t i = 0; i < 4; i++)
         fprintf(f, "==%d==    %15s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
-                kind_words(order[i]), t[order[i]].bytes, t[order[i]].blocks);
+                report_kind_words(order[i]), t[order[i]].bytes, t[order[i]].blocks);
     if (suppressed)
         fprintf(f, "==%d==    %15s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
                 "suppressed", all_suppressed.bytes, all_suppressed.blocks);
@@ -481,7 +470,7 @@ int report_text_process(FILE *f, const struct report_process *p)
         else
             fprintf(f, "%" PRIu64 " bytes", r->bytes);
         fprintf(f, " in %" PRIu64 " blocks are %s in loss record %zu of %zu, allocated by %s",
-                r->blocks, kind_words(r->kind), i + 1, nshown, alloc_fn_call_name(r->fn));
+                r->blocks, report_kind_words(r->kind), i + 1, nshown, alloc_fn_call_name(r->fn));
         double oldest = report_age_s(p, r->oldest_seq), newest = report_age_s(p, r->newest_seq);
         if (p->attached && oldest >= 0 && newest >= 0)
             fprintf(f, ", aged %.1f s (oldest) to %.1f s (newest)", oldest, newest);

@@ -128,15 +128,6 @@ static const char *leak_kind_xml(unsigned kind)
     return kind < LEAK_KIND_COUNT ? names[kind] : "Leak_DefinitelyLost";
 }
 
-static const char *leak_kind_words(unsigned kind)
-{
-    static const char *const words[] = {
-        [LEAK_DEFINITE] = "definitely lost", [LEAK_INDIRECT] = "indirectly lost",
-        [LEAK_POSSIBLE] = "possibly lost", [LEAK_REACHABLE] = "still reachable",
-    };
-    return kind < LEAK_KIND_COUNT ? words[kind] : "not freed";
-}
-
 static bool listed(const struct report_process *p, const struct leak_record *r)
 {
     return !r->suppressed_by && (r->kind >= LEAK_KIND_COUNT || (p->show_kinds & (1u << r->kind)));
@@ -162,7 +153,7 @@ static int leaks(FILE *f, const struct report_process *p, unsigned *unique)
                                 r->indirect_bytes)
                      : snprintf(text, sizeof(text), "%" PRIu64 " bytes", r->bytes);
         snprintf(text + at, sizeof(text) - (size_t)at, " in %" PRIu64 " blocks are %s in loss "
-                 "record %zu of %zu", r->blocks, leak_kind_words(r->kind), ++number, total);
+                 "record %zu of %zu", r->blocks, report_kind_words(r->kind), ++number, total);
         fprintf(f, "<error>\n  <unique>0x%x</unique>\n  <tid>1</tid>\n", (*unique)++);
         element(f, "  ", "kind", leak_kind_xml(r->kind));
         fprintf(f, "  <xwhat>\n");

@@ -115,13 +115,18 @@ static struct suppression *add(struct supp_set *s, const char *path, unsigned li
     return q;
 }
 
-/* "definite,possible" (or all, none) into bits of enum leak_kind. */
-static bool parse_leak_kinds(const char *list, unsigned *out)
+const char *supp_leak_kind_word(unsigned kind)
 {
     static const char *const words[] = {
         [LEAK_DEFINITE] = "definite", [LEAK_INDIRECT] = "indirect",
         [LEAK_POSSIBLE] = "possible", [LEAK_REACHABLE] = "reachable",
     };
+    return kind < LEAK_KIND_COUNT ? words[kind] : NULL;
+}
+
+/* "definite,possible" (or all, none) into bits of enum leak_kind. */
+static bool parse_leak_kinds(const char *list, unsigned *out)
+{
     *out = 0;
     if (strcmp(list, "all") == 0) {
         *out = (1u << LEAK_KIND_COUNT) - 1;
@@ -134,7 +139,8 @@ static bool parse_leak_kinds(const char *list, unsigned *out)
         size_t len = strcspn(w, ",");
         bool known = false;
         for (unsigned k = 0; k < LEAK_KIND_COUNT; k++) {
-            if (strlen(words[k]) == len && strncmp(words[k], w, len) == 0) {
+            const char *word = supp_leak_kind_word(k);
+            if (strlen(word) == len && strncmp(word, w, len) == 0) {
                 *out |= 1u << k;
                 known = true;
             }

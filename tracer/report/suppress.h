@@ -63,6 +63,8 @@ int supp_load(struct supp_set *s, const char *path, char *why, size_t why_len);
 struct suppression *supp_match(const struct supp_set *s, enum supp_kind kind, unsigned leak_kind,
                                const struct supp_frame *frames, size_t n);
 
+/* match-leak-kinds' word for enum leak_kind kind ("definite"), or NULL. */
+const char *supp_leak_kind_word(unsigned kind);
 /* Valgrind's wildcards: * any run of characters, ? any one. */
 bool supp_glob(const char *pattern, const char *s);
 
