@@ -12,6 +12,7 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev zlib1g-dev
           libcapstone-dev libcmocka-dev libiberty-dev libc6-dbg python3 elfutils libdebuginfod1
           valgrind                      # the reference tests/valgrind/ compares with
+          python3-jsonschema python3-rfc3987   # the SARIF tests' validator (URI formats too)
           libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0   # other allocators' fixtures
           rustc musl-tools              # the Rust and musl fixtures
           redis-server redis-tools      # a real server the attach tests join

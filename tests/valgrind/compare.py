@@ -195,7 +195,8 @@ def valgrind_kinds(argv, log, options=()):
 
 
 def memtrace_kinds(memtrace, argv, report):
-    cmd = [memtrace, "run", "--json", report, "--"] + argv
+    # The whole heap, as Valgrind's: memtrace's default suppressions off.
+    cmd = [memtrace, "run", "--no-default-suppressions", "--json", report, "--"] + argv
     p = subprocess.run(cmd, env=ENVS["memtrace"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=600, text=True)
     with open(report) as fh:

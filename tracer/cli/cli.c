@@ -66,8 +66,12 @@ void cli_usage(FILE *f)
           "                         LeakSanitizer lines (leak:PATTERN), told apart per\n"
           "                         file; repeatable. Suppressed records are not listed\n"
           "                         nor errors; the summary says what they held\n"
+          "  --no-default-suppressions  report also what the C runtime allocates for\n"
+          "                         itself and keeps (the built-in set's blocks)\n"
           "  --xml-file=FILE        also write the report as Valgrind memcheck's XML\n"
           "                         (protocol 4) to FILE, for tools that read memcheck's\n"
+          "  --sarif=FILE           also write the report as SARIF 2.1.0 to FILE, for\n"
+          "                         code scanning and editors' SARIF viewers\n"
           "  --gen-suppressions=all|yes|no  under each listed leak record, a Valgrind\n"
           "                         suppression block that matches it (yes: the same)\n"
           "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
@@ -182,7 +186,8 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_MIN_SIZE, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_NO_PIN, OPT_RETURN_TRAPS, OPT_FORCE,
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
-       OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE };
+       OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
+       OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -200,6 +205,8 @@ static const struct option longopts[] = {
     { "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
     { "gen-suppressions", required_argument, NULL, OPT_GEN_SUPPRESSIONS },
     { "xml-file", required_argument, NULL, OPT_XML_FILE },
+    { "sarif", required_argument, NULL, OPT_SARIF },
+    { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
     { "duration", required_argument, NULL, OPT_DURATION },
@@ -527,14 +534,17 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_ALLOC_FN:
         return add_alloc_fn(optarg, o, err, err_len);
     case OPT_XML_FILE:
+    case OPT_SARIF: {
+        const char *name = c == OPT_XML_FILE ? "--xml-file" : "--sarif";
         if (!*optarg) {
-            snprintf(err, err_len, "--xml-file needs a file name");
+            snprintf(err, err_len, "%s needs a file name", name);
             return PARSE_FAIL;
         }
-        if (out_path_check("--xml-file", optarg, err, err_len) != 0)
+        if (out_path_check(name, optarg, err, err_len) != 0)
             return PARSE_FAIL;
-        o->xml_path = optarg;
+        *(c == OPT_XML_FILE ? &o->xml_path : &o->sarif_path) = optarg;
         return PARSE_MORE;
+    }
     case OPT_GEN_SUPPRESSIONS:
         /* yes (memcheck asks at each error) is all: memtrace's report is
          * written when the program is over, with nobody to ask. */
@@ -544,6 +554,9 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
             return PARSE_FAIL;
         }
         o->gen_suppressions = optarg[0] != 'n';
+        return PARSE_MORE;
+    case OPT_NO_DEFAULT_SUPPRESSIONS:
+        o->no_default_suppressions = true;
         return PARSE_MORE;
     case OPT_SUPPRESSIONS:
         /* Read now: a malformed file costs no run. */
@@ -555,13 +568,10 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
                      c == 'o' ? "-o/--log-file" : "--json", c == 'o' ? "" : " ('-' for stdout)");
             return PARSE_FAIL;
         }
-        if (c == 'o' && out_path_per_process(optarg)) {
-            snprintf(err, err_len, "-o/--log-file '%s': %%p and %%n are for --json and "
-                     "--xml-file (the text of every process goes to one log)", optarg);
+        if (out_path_check(c == 'o' ? "-o/--log-file" : "--json", optarg, err, err_len) != 0)
             return PARSE_FAIL;
-        }
-        if (c != 'o' && out_path_check("--json", optarg, err, err_len) != 0)
-            return PARSE_FAIL;
+        if (c == 'o')   /* each process's text goes to its own file, at the end */
+            o->log_per_process = out_path_per_process(optarg);
         *(c == 'o' ? &o->log_path : &o->json_path) = optarg;
         return PARSE_MORE;
     case OPT_STATS:
@@ -642,6 +652,9 @@ static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
         if (r != PARSE_MORE)
             return r == PARSE_DONE ? 0 : -1;
     }
+    /* After the user's: a record both match is the user's. */
+    if (!o->no_default_suppressions && supp_load_defaults(&o->suppressions, err, err_len) != 0)
+        return -1;
     return parse_operands(sub_argv + optind, sub_argc - optind, o, err, err_len) == PARSE_MORE
                ? 0 : -1;
 }

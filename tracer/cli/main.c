@@ -84,43 +84,93 @@ static void fill_stats(const struct session *t, struct report_stats *s)
     }
 }
 
-static int write_json(struct out_file *o, const struct report_process *rps, size_t n,
-                      const struct report_stats *stats)
+/* The report files besides the text. */
+enum report_format { FORMAT_JSON, FORMAT_XML, FORMAT_SARIF };
+
+static int write_format(struct out_file *o, enum report_format format,
+                        const struct report_process *rps, size_t n,
+                        const struct report_stats *stats)
 {
-    int rc = out_begin(o) != 0 ? -1 : report_json_write(o->f, rps, n, stats);
+    if (out_begin(o) != 0)
+        return out_commit(o, -1);
+    int rc;
+    if (format == FORMAT_JSON) {
+        rc = report_json_write(o->f, rps, n, stats);
+    } else if (format == FORMAT_XML) {
+        rc = report_xml_write(o->f, rps, n);
+    } else {
+        /* Source paths under the directory memtrace ran in are written
+         * relative to it: a checkout's root, in CI. */
+        char cwd[PATH_MAX];
+        rc = report_sarif_write(o->f, rps, n, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
+    }
     return out_commit(o, rc);
 }
 
-static int write_xml(struct out_file *o, const struct report_process *rps, size_t n)
+/* A report file's path with %p and %n of rps[i]; false having said why. */
+static bool expand_for(const char *path, const struct report_process *rps, size_t i,
+                       char *name, size_t len)
 {
-    int rc = out_begin(o) != 0 ? -1 : report_xml_write(o->f, rps, n);
-    return out_commit(o, rc);
+    if (out_path_expand(path, rps[i].pid, (unsigned)(i + 1), name, len) == 0)
+        return true;
+    say_cannot_write(path, "the name is too long once %p and %n are replaced");
+    return false;
 }
 
-/* --json or --xml-file with %p or %n: a file for each process. */
-static int write_each(const char *path, bool xml, const struct report_process *rps, size_t n,
+/* --json, --xml-file or --sarif with %p or %n: a file for each process. */
+static int write_each(const char *path, enum report_format format,
+                      const struct report_process *rps, size_t n,
                       const struct report_stats *stats)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char name[PATH_MAX];
         struct out_file o;
-        if (out_path_expand(path, rps[i].pid, (unsigned)(i + 1), name, sizeof(name)) != 0) {
-            say_cannot_write(path, "the name is too long once %p and %n are replaced");
+        if (!expand_for(path, rps, i, name, sizeof(name)) || out_open_json(&o, name) != 0) {
             rc = -1;
             continue;
         }
-        if (out_open_json(&o, name) != 0) {
-            rc = -1;
-            continue;
-        }
-        if ((xml ? write_xml(&o, &rps[i], 1) : write_json(&o, &rps[i], 1, stats)) != 0)
+        if (write_format(&o, format, &rps[i], 1, stats) != 0)
             rc = -1;
     }
     return rc;
 }
 
-/* A --json or --xml-file path: opened now (a path that cannot be written
+/* -o with %p or %n: each process's text in a file of its own, its bad
+ * frees first (held back during the run for this), as Valgrind's
+ * --log-file=%p gives each process its log; --stats in the first. */
+static bool write_text_each(const struct mt_options *opt, const struct report_process *rps,
+                            size_t n, const struct report_stats *stats)
+{
+    bool failed = false;
+    for (size_t i = 0; i < n; i++) {
+        char name[PATH_MAX];
+        struct out_file o;
+        if (!expand_for(opt->log_path, rps, i, name, sizeof(name)) ||
+            out_open_log(&o, name) != 0) {
+            failed = true;
+            continue;
+        }
+        const struct report_process *p = &rps[i];
+        if (!report_summary_only(p))
+            report_text_banner(o.f, p);
+        for (size_t k = 0; k < p->model->nerrors; k++)
+            report_text_error(o.f, p, &p->model->errors[k]);
+        report_text_process(o.f, p);
+        if (opt->stats) {
+            if (i == 0)
+                report_text_stats(o.f, stats);
+            report_text_hooks(o.f, p);
+        }
+        if (!out_finish(&o)) {
+            say_cannot_write(name, strerror(o.err));
+            failed = true;
+        }
+    }
+    return failed;
+}
+
+/* A --json, --xml-file or --sarif path: opened now (a path that cannot be written
  * costs no run), or, with %p or %n, tried in its directory. */
 static int open_report_file(struct out_file *o, const char *path)
 {
@@ -138,6 +188,15 @@ static int open_report_file(struct out_file *o, const char *path)
     return 0;
 }
 
+/* -o: opened now; with %p or %n, each process's file is made at the end
+ * (tried now in its directory, as open_report_file does). */
+static int open_log_file(struct out_file *o, const char *path)
+{
+    if (!out_path_per_process(path))
+        return out_open_log(o, path);
+    return open_report_file(o, path);
+}
+
 /* Whether fd is a pipe or socket whose reader has gone (`| head` read what
  * it wanted): output lost that way is the reader's choice, not a failure. */
 static bool reader_gone(int fd)
@@ -149,19 +208,47 @@ static bool reader_gone(int fd)
     return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
-/* The text report (with --stats), then the JSON and the XML. Returns
- * whether a write failed (said in one line where there is a place to say
- * it). */
+/* The report files of write_reports, opened before the run. */
+struct report_outputs {
+    struct out_file log, json, xml, sarif;
+};
+
+static void discard_outputs(struct report_outputs *out)
+{
+    out_discard(&out->json);
+    out_discard(&out->xml);
+    out_discard(&out->sarif);
+}
+
+/* One of --json, --xml-file, --sarif: written whole (or per process). */
+static bool write_file(const char *path, struct out_file *o, enum report_format format,
+                       const struct report_process *rps, size_t n,
+                       const struct report_stats *stats)
+{
+    if (!path)
+        return false;
+    return (out_path_per_process(path) ? write_each(path, format, rps, n, stats)
+                                       : write_format(o, format, rps, n, stats)) != 0;
+}
+
+/* The text report (with --stats), then the JSON, the XML and the SARIF.
+ * Returns whether a write failed (said in one line where there is a place
+ * to say it). */
 static bool write_reports(const struct mt_options *opt, const struct session *t, FILE *log,
-                          struct out_file *logf, struct out_file *json, struct out_file *xml,
-                          const struct report_process *rps, size_t n)
+                          struct report_outputs *out, const struct report_process *rps,
+                          size_t n)
 {
     struct report_stats stats;
     bool write_failed = false;
+    bool log_each = opt->log_path && out_path_per_process(opt->log_path);
     if (!rps) {
         fprintf(stderr, "memtrace: out of memory building the report\n");
-        out_discard(json);
-        out_discard(xml);
+        discard_outputs(out);
+        return true;
+    }
+    if (log_each) {
+        fill_stats(t, &stats);
+        write_failed = write_text_each(opt, rps, n, &stats);
     } else {
         for (size_t i = 0; i < n; i++) {
             if (n > 1 && !report_summary_only(&rps[i]))
@@ -176,22 +263,17 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
         }
     }
     /* A failed write makes the exit status 2, whatever --error-exitcode says. */
-    if (opt->log_path) {
-        if (!out_finish(logf)) {
-            say_cannot_write(logf->name, strerror(logf->err));
+    if (opt->log_path && !log_each) {
+        if (!out_finish(&out->log)) {
+            say_cannot_write(out->log.name, strerror(out->log.err));
             write_failed = true;
         }
     } else if ((fflush(stderr) != 0 || ferror(stderr)) && !reader_gone(STDERR_FILENO)) {
         write_failed = true;   /* nowhere to say so */
     }
-    if (rps && opt->json_path && (out_path_per_process(opt->json_path)
-                                      ? write_each(opt->json_path, false, rps, n, &stats)
-                                      : write_json(json, rps, n, &stats)) != 0)
-        write_failed = true;
-    if (rps && opt->xml_path && (out_path_per_process(opt->xml_path)
-                                     ? write_each(opt->xml_path, true, rps, n, &stats)
-                                     : write_xml(xml, rps, n)) != 0)
-        write_failed = true;
+    write_failed |= write_file(opt->json_path, &out->json, FORMAT_JSON, rps, n, &stats);
+    write_failed |= write_file(opt->xml_path, &out->xml, FORMAT_XML, rps, n, &stats);
+    write_failed |= write_file(opt->sarif_path, &out->sarif, FORMAT_SARIF, rps, n, &stats);
     return write_failed;
 }
 
@@ -323,28 +405,23 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
         return EXIT_USAGE;
     }
     /* Report files first: a path that cannot be written costs no run. */
-    struct out_file json = { 0 }, xml = { 0 }, logf = { 0 };
-    if (opt.json_path && open_report_file(&json, opt.json_path) != 0)
-        return EXIT_USAGE;
-    if (opt.xml_path && open_report_file(&xml, opt.xml_path) != 0) {
-        out_discard(&json);
-        return EXIT_USAGE;
-    }
-    if (opt.log_path && out_open_log(&logf, opt.log_path) != 0) {
-        out_discard(&json);
-        out_discard(&xml);
+    struct report_outputs out = { 0 };
+    if ((opt.json_path && open_report_file(&out.json, opt.json_path) != 0) ||
+        (opt.xml_path && open_report_file(&out.xml, opt.xml_path) != 0) ||
+        (opt.sarif_path && open_report_file(&out.sarif, opt.sarif_path) != 0) ||
+        (opt.log_path && open_log_file(&out.log, opt.log_path) != 0)) {
+        discard_outputs(&out);
         return EXIT_USAGE;
     }
-    FILE *log = opt.log_path ? logf.f : stderr;
+    FILE *log = out.log.f ? out.log.f : stderr;
     struct session t;
     bool attach = opt.command == CMD_ATTACH;
     if ((attach ? session_attach(&t, &opt, log) : session_run(&t, &opt, log)) != 0) {
         fprintf(stderr, "memtrace: %s\n", t.error);
         session_destroy(&t);
-        out_discard(&json);
-        out_discard(&xml);
-        if (opt.log_path)
-            out_finish(&logf);
+        discard_outputs(&out);
+        if (out.log.f)
+            out_finish(&out.log);
         return EXIT_USAGE;
     }
     if (t.tracing_failed)
@@ -352,7 +429,7 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
                 "report has what was recorded until then\n", t.error);
     size_t n = 0;
     struct report_process *rps = collect(&opt, &t, &n);
-    bool write_failed = write_reports(&opt, &t, log, &logf, &json, &xml, rps, n);
+    bool write_failed = write_reports(&opt, &t, log, &out, rps, n);
     int status = rps ? exit_status(&opt, &t, rps, n) : EXIT_USAGE;
     if (write_failed)
         status = EXIT_USAGE;

@@ -38,8 +38,8 @@ bool out_finish(struct out_file *o);
 /* The run failed: no report, and no file memtrace made for one. */
 void out_discard(struct out_file *o);
 /* %p (a process's pid) and %n (its number among the processes reported,
- * from 1: an exec'd image has its own) in a --json or --xml-file path, as
- * in Valgrind's --log-file: each process gets a file of its own. */
+ * from 1: an exec'd image has its own) in a -o, --json, --xml-file or --sarif
+ * path, as in Valgrind's --log-file: each process gets a file of its own. */
 bool out_path_per_process(const char *path);
 /* Whether path's % escapes are %p, %n and %%; else -1 with err filled. */
 int out_path_check(const char *option, const char *path, char *err, size_t err_len);

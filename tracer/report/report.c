@@ -3,6 +3,7 @@
 #include "report.h"
 #include "grow.h"
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -209,6 +210,23 @@ const char *report_kind_words(unsigned kind)
     case LEAK_REACHABLE: return "still reachable";
     default: return "unfreed";
     }
+}
+
+void report_leak_headline(const struct leak_record *r, size_t number, size_t total, char *buf,
+                          size_t len)
+{
+    int at = r->indirect_bytes
+                 ? snprintf(buf, len, "%" PRIu64 " (%" PRIu64 " direct, %" PRIu64
+                            " indirect) bytes", r->bytes + r->indirect_bytes, r->bytes,
+                            r->indirect_bytes)
+                 : snprintf(buf, len, "%" PRIu64 " bytes", r->bytes);
+    if (at < 0 || (size_t)at >= len)
+        return;
+    int more = snprintf(buf + at, len - (size_t)at, " in %" PRIu64 " blocks are %s", r->blocks,
+                        report_kind_words(r->kind));
+    if (more < 0 || (size_t)(at += more) >= len || number == 0)
+        return;
+    snprintf(buf + at, len - (size_t)at, " in loss record %zu of %zu", number, total);
 }
 
 bool report_leak_is_error(const struct report_process *p, const struct leak_record *r)

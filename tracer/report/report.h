@@ -123,6 +123,11 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
                          struct leak_record **out, size_t *n);
 /* A kind as the reports say it: "definitely lost", ..., "unfreed". */
 const char *report_kind_words(unsigned kind);
+/* "224 (32 direct, 192 indirect) bytes in 1 blocks are definitely lost in
+ * loss record 1 of 2", memcheck's words; number 0: without the record's
+ * number (a suppressed record has none). */
+void report_leak_headline(const struct leak_record *r, size_t number, size_t total, char *buf,
+                          size_t len);
 /* Sorts records as report_collect_leaks does. */
 void report_sort_leaks(struct leak_record *recs, size_t n);
 /* --alloc-fn (stack_cut.c). Whether frame fr is of a function p->alloc_fns
@@ -215,5 +220,10 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
                       const struct report_stats *stats);
 /* --xml-file: Valgrind memcheck's XML (protocol 4) of procs. Returns 0 or -1. */
 int report_xml_write(FILE *f, const struct report_process *procs, size_t n);
+/* --sarif: SARIF 2.1.0 of procs (docs/report-format.md). Paths under
+ * srcroot (absolute; NULL: none) are relative to the run's SRCROOT base,
+ * the others file:// URIs. Returns 0 or -1. */
+int report_sarif_write(FILE *f, const struct report_process *procs, size_t n,
+                       const char *srcroot);
 
 #endif

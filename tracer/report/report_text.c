@@ -276,6 +276,38 @@ static bool shown(const struct report_process *p, unsigned kind)
     return !p->scan || (p->show_kinds & (1u << kind));
 }
 
+/* The suppressions used: Valgrind's -v used_suppression: lines for its
+ * blocks, LeakSanitizer's "Suppressions used" table for its lines. */
+static void print_suppressions_used(FILE *f, const struct report_process *p,
+                                    const struct report_supp_use *use, size_t nused)
+{
+    int pid = p->pid;
+    size_t nlsan = 0;
+    for (size_t k = 0; use && nused && k < p->supps->n; k++) {
+        const struct report_supp_use *u = &use[k];
+        if (!u->records)
+            continue;
+        if (u->supp->format == SUPP_LSAN)
+            nlsan++;
+        else if (u->supp->kind == SUPP_LEAK)
+            fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u suppressed: %" PRIu64
+                    " bytes in %" PRIu64 " blocks\n", pid, u->records, u->supp->name,
+                    u->supp->file, u->supp->line, u->bytes, u->blocks);
+        else
+            fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u\n", pid, u->records,
+                    u->supp->name, u->supp->file, u->supp->line);
+    }
+    if (nlsan == 0)
+        return;
+    fprintf(f, "==%d== Suppressions used:\n==%d==   count      bytes template\n", pid, pid);
+    for (size_t k = 0; k < p->supps->n; k++) {
+        const struct report_supp_use *u = &use[k];
+        if (u->records && u->supp->format == SUPP_LSAN)
+            fprintf(f, "==%d== %7" PRIu64 " %10" PRIu64 " %s\n", pid, u->records, u->bytes,
+                    u->supp->name + strlen("leak:"));
+    }
+}
+
 /* suppressed: per kind, what suppressed records hold (NULL: nothing). */
 static void print_leak_summary(FILE *f, const struct report_process *p,
                                const struct report_amount *suppressed)
@@ -482,17 +514,7 @@ int report_text_process(FILE *f, const struct report_process *p)
     }
     free(recs);
     print_leak_summary(f, p, suppressing ? suppressed : NULL);
-    for (size_t k = 0; use && k < p->supps->n && nused; k++) {
-        /* Valgrind's -v lines, for both formats. */
-        const struct report_supp_use *u = &use[k];
-        if (u->records && u->supp->kind == SUPP_LEAK)
-            fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u suppressed: %" PRIu64
-                    " bytes in %" PRIu64 " blocks\n", pid, u->records, u->supp->name,
-                    u->supp->file, u->supp->line, u->bytes, u->blocks);
-        else if (u->records)
-            fprintf(f, "==%d== used_suppression: %6" PRIu64 " %s %s:%u\n", pid, u->records,
-                    u->supp->name, u->supp->file, u->supp->line);
-    }
+    print_suppressions_used(f, p, use, nused);
     free(use);
     if (print_mappings(f, p) != 0)
         return -1;

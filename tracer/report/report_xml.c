@@ -147,13 +147,7 @@ static int leaks(FILE *f, const struct report_process *p, unsigned *unique)
         if (!listed(p, r))
             continue;
         char text[256];
-        int at = r->indirect_bytes
-                     ? snprintf(text, sizeof(text), "%" PRIu64 " (%" PRIu64 " direct, %" PRIu64
-                                " indirect) bytes", r->bytes + r->indirect_bytes, r->bytes,
-                                r->indirect_bytes)
-                     : snprintf(text, sizeof(text), "%" PRIu64 " bytes", r->bytes);
-        snprintf(text + at, sizeof(text) - (size_t)at, " in %" PRIu64 " blocks are %s in loss "
-                 "record %zu of %zu", r->blocks, report_kind_words(r->kind), ++number, total);
+        report_leak_headline(r, ++number, total, text, sizeof(text));
         fprintf(f, "<error>\n  <unique>0x%x</unique>\n  <tid>1</tid>\n", (*unique)++);
         element(f, "  ", "kind", leak_kind_xml(r->kind));
         fprintf(f, "  <xwhat>\n");

@@ -56,6 +56,10 @@ int supp_parse(struct supp_set *s, const char *path, const char *text, size_t le
                size_t why_len);
 /* supp_parse of the file at path; -errno with why when it cannot be read. */
 int supp_load(struct supp_set *s, const char *path, char *why, size_t why_len);
+/* Adds memtrace's default suppressions (default_supp.c), whose file name
+ * is supp_default_path. Returns as supp_parse. */
+int supp_load_defaults(struct supp_set *s, char *why, size_t why_len);
+extern const char supp_default_path[];
 
 /* The first suppression of kind matching frames (innermost first; a leak's
  * begins with the allocation function itself, as memcheck's stacks do),

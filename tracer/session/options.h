@@ -43,8 +43,12 @@ struct mt_options {
     unsigned error_kinds;       /* --errors-for-leak-kinds: 1 << enum leak_kind */
     const char *alloc_fns[CLI_MAX_ALLOC_FNS];   /* --alloc-fn PATTERN, fnmatch(3) */
     struct supp_set suppressions;               /* --suppressions FILE, all of them */
+    bool no_default_suppressions;               /* --no-default-suppressions */
     bool gen_suppressions;                      /* --gen-suppressions=all|yes */
     const char *xml_path;                       /* --xml-file FILE */
+    const char *sarif_path;                     /* --sarif FILE */
+    bool log_per_process;       /* -o with %p: each process's banner and bad frees go to its
+                                   file at the end, not to the log as they happen */
     size_t nalloc_fns;
     const char *debug_dirs[CLI_MAX_DEBUG_DIRS];   /* --debug-dir DIR, in order */
     size_t ndebug_dirs;

@@ -102,7 +102,7 @@ static struct report_process live_view(struct process *p)
 
 void report_view_banner(struct session *s, struct process *p)
 {
-    if (p->banner_shown)
+    if (p->banner_shown || s->opt->log_per_process)
         return;
     struct report_process rp = live_view(p);
     report_text_banner(s->log, &rp);
@@ -113,7 +113,7 @@ void report_view_banner(struct session *s, struct process *p)
 void report_view_live_error(void *arg, struct process *p, const struct alloc_error *err)
 {
     struct session *s = arg;
-    if (s->opt->child_silent && p->fork_image)
+    if ((s->opt->child_silent && p->fork_image) || s->opt->log_per_process)
         return;
     live_view_status_clear(s->view, stderr);
     report_view_banner(s, p);

@@ -82,17 +82,21 @@ def case_xml_bad_frees_as_memcheck(env):
 
 
 def case_output_file_per_process(env):
-    """--json and --xml-file with %p and %n: fx_fork's parent and child each
-    get their own files, named by pid and number, each holding its process;
-    another % escape, or %p in -o, is refused before anything runs."""
+    """-o, --json and --xml-file with %p and %n: fx_fork's parent and child
+    each get their own files, named by pid and number, each holding its
+    process; another % escape is refused before anything runs."""
     out = os.path.join(env.tmp, "per-process")
     os.mkdir(out)
     p = memtrace(env, ["run", "--json", os.path.join(out, "r.%p.%n.json"), "--xml-file",
-                       os.path.join(out, "r.%p.xml"), "--", env.fixture("fork")])
+                       os.path.join(out, "r.%p.xml"), "-o", os.path.join(out, "r.%n.%p.log"),
+                       "--", env.fixture("fork")])
     check("memtrace exit status", 0, p.returncode)
+    check("nothing on stderr", "", p.stderr)
     files = sorted(os.listdir(out))
     jsons = [f for f in files if f.endswith(".json")]
-    check("two JSON files and two XML files", (2, 2), (len(jsons), len(files) - len(jsons)))
+    logs = [f for f in files if f.endswith(".log")]
+    check("two JSON files, two XML files, two logs", (2, 2, 2),
+          (len(jsons), len([f for f in files if f.endswith(".xml")]), len(logs)))
     for seq, name in enumerate(sorted(jsons, key=lambda f: int(f.split(".")[2])), 1):
         with open(os.path.join(out, name)) as fh:
             doc = json.load(fh)
@@ -101,12 +105,29 @@ def case_output_file_per_process(env):
         check("its name", "r.%d.%d.json" % (pid, seq), name)
         root = ET.parse(os.path.join(out, "r.%d.xml" % pid)).getroot()
         check("r.%d.xml's pid" % pid, str(pid), root.findtext("pid"))
-    for args, message in (
-            (["--json", os.path.join(out, "x.%t.json")],
-             "memtrace: --json '%s': %%t is not %%p (the pid), %%n (the process's number) or "
-             "%%%%\n" % os.path.join(out, "x.%t.json")),
-            (["-o", os.path.join(out, "log.%p")],
-             "memtrace: -o/--log-file '%s': %%p and %%n are for --json and --xml-file (the "
-             "text of every process goes to one log)\n" % os.path.join(out, "log.%p"))):
-        p = memtrace(env, ["run"] + args + ["--", "/bin/true"])
-        check("refused: %s" % args[0], (2, message), (p.returncode, p.stderr))
+        with open(os.path.join(out, "r.%d.%d.log" % (seq, pid))) as fh:
+            text = fh.read()
+        check("r.%d.%d.log: every line its process's" % (seq, pid), [],
+              [l for l in text.splitlines() if not l.startswith("==%d==" % pid)])
+        check("... one ERROR SUMMARY", 1, text.count("ERROR SUMMARY"))
+    p = memtrace(env, ["run", "--json", os.path.join(out, "x.%t.json"), "--", "/bin/true"])
+    check("refused: another escape", (2, "memtrace: --json '%s': %%t is not %%p (the pid), %%n "
+                                         "(the process's number) or %%%%\n"
+                                      % os.path.join(out, "x.%t.json")),
+          (p.returncode, p.stderr))
+
+
+def case_log_file_per_process_holds_bad_frees(env):
+    """-o with %p: fx_seed's double free, said as it happened without it, is
+    in the process's log before its leaks, once; stderr stays empty."""
+    log_pattern = os.path.join(env.tmp, "seed.%p.log")
+    p = memtrace(env, ["run", "-o", log_pattern, "--", env.fixture("seed")])
+    check("memtrace exit status", 0, p.returncode)
+    check("nothing on stderr", "", p.stderr)
+    logs = [f for f in os.listdir(env.tmp) if f.startswith("seed.") and f.endswith(".log")]
+    check("one log", 1, len(logs))
+    with open(os.path.join(env.tmp, logs[0])) as fh:
+        text = fh.read()
+    check("the double free, once", 1, text.count("Double free: free("))
+    check_true("before the leak summary", text.index("Double free") < text.index("LEAK SUMMARY"))
+    check_true("the banner first", text.splitlines()[0].endswith("an external memory-leak tracer"))

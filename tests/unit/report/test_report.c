@@ -986,6 +986,110 @@ static void test_json_mappings(void **state)
     free(got);
 }
 
+
+/* ---- SARIF ------------------------------------------------------------ */
+
+static char *capture_sarif(const struct report_process *procs, size_t n, const char *srcroot)
+{
+    struct capture c;
+    capture_open(&c);
+    assert_int_equal(report_sarif_write(c.f, procs, n, srcroot), 0);
+    char *text = capture_close(&c);
+    if (!json_is_valid(text))
+        fail_msg("not valid JSON: %s", text);
+    return text;
+}
+
+/* The location is the first frame in the program's sources, relative to
+ * the source root; the C library's frame before it is left to the stack. */
+static void test_sarif_leak_located_in_program_source(void **state)
+{
+    struct fixture *fx = *state;
+    alloc(fx, FN_MALLOC, 0x1000, 30, STACK(fx, IP_LIBC_FN, IP_MAIN, IP_HELPER));
+    char *got = capture_sarif(&fx->proc, 1, "/src");
+    assert_contains(got, "\"originalUriBaseIds\":{\"SRCROOT\":{\"uri\":\"file:///src/\"}}");
+    assert_contains(got,
+        "\"results\":[{\"ruleId\":\"memtrace/unfreed\",\"ruleIndex\":4,\"level\":\"error\","
+        "\"message\":{\"text\":\"30 bytes in 1 blocks are unfreed in loss record 1 of 1, "
+        "allocated by malloc()\"},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":"
+        "{\"uri\":\"fixtures/seed.c\",\"uriBaseId\":\"SRCROOT\"},\"region\":{\"startLine\":21}},"
+        "\"logicalLocations\":[{\"fullyQualifiedName\":\"main\",\"kind\":\"function\"}]}],"
+        "\"relatedLocations\":[{\"id\":1,\"physicalLocation\":{\"artifactLocation\":"
+        "{\"uri\":\"seed.c\",\"uriBaseId\":\"SRCROOT\"},\"region\":{\"startLine\":7}},"
+        "\"logicalLocations\":[{\"fullyQualifiedName\":\"helper\",\"kind\":\"function\"}],"
+        "\"message\":{\"text\":\"allocated, frame 2: helper (seed.c:7)\"}}],"
+        "\"stacks\":[{\"message\":{\"text\":\"allocated\"},\"frames\":["
+        "{\"location\":{\"physicalLocation\":{\"address\":{\"absoluteAddress\":139637976898960,"
+        "\"relativeAddress\":171408}},\"logicalLocations\":[{\"fullyQualifiedName\":"
+        "\"__libc_start_call_main\",\"kind\":\"function\"}]},\"module\":\"" LIBC "\"},");
+    free(got);
+}
+
+/* Outside the source root a path is a file:// URI, percent-encoded; a
+ * stack with no source line at all is located at its module and address;
+ * a suppressed bad free stays, with its suppression. */
+static void test_sarif_uris_and_stripped_stacks(void **state)
+{
+    struct fixture *fx = *state;
+    alloc(fx, FN_MALLOC, 0x1000, 30, STACK(fx, IP_MAIN));
+    alloc(fx, FN_MALLOC, 0x2000, 20, STACK(fx, IP_LIBC_RAW));
+    char *got = capture_sarif(&fx->proc, 1, "/other dir");
+    assert_contains(got, "{\"SRCROOT\":{\"uri\":\"file:///other%20dir/\"}}");
+    assert_contains(got, "\"artifactLocation\":{\"uri\":\"file:///src/fixtures/seed.c\"},"
+                         "\"region\":{\"startLine\":21}");
+    assert_contains(got, "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":"
+                         "{\"uri\":\"file:///lib/x86_64-linux-gnu/libc.so.6\"},\"address\":"
+                         "{\"absoluteAddress\":139637976887754,\"relativeAddress\":160202}}}]");
+    free(got);
+
+    invalid_free(fx, 0x1234, STACK(fx, IP_MAIN));
+    struct supp_set supps;
+    supp_set_init(&supps);
+    char why[256];
+    const char text[] = "{\n   known-bad-free\n   Memcheck:Free\n   fun:free\n   fun:main\n}\n";
+    assert_int_equal(supp_parse(&supps, "x.supp", text, sizeof(text) - 1, why, sizeof(why)), 0);
+    fx->proc.supps = &supps;
+    got = capture_sarif(&fx->proc, 1, NULL);
+    fx->proc.supps = NULL;
+    supp_set_destroy(&supps);
+    assert_contains(got, "\"ruleId\":\"memtrace/invalid-free\",\"ruleIndex\":5,\"level\":"
+                         "\"error\",\"message\":{\"text\":\"free(0x1234) of an address that is "
+                         "not a heap block\"}");
+    assert_contains(got, "\"suppressions\":[{\"kind\":\"external\",\"status\":\"accepted\","
+                         "\"justification\":\"suppressed by 'known-bad-free' (x.supp:1)\"}]");
+    free(got);
+}
+
+/* A double free: three stacks, the result at the second free's line,
+ * a fingerprint that ignores addresses and lines. */
+static void test_sarif_double_free(void **state)
+{
+    struct fixture *fx = *state;
+    alloc(fx, FN_MALLOC, 0x2000, 16, STACK(fx, IP_HELPER));
+    release(fx, 0x2000, STACK(fx, IP_MAIN));
+    double_free(fx, 0x2000, STACK(fx, IP_INLINED));
+    char *got = capture_sarif(&fx->proc, 1, "/");
+    assert_contains(got,
+        "{\"ruleId\":\"memtrace/double-free\",\"ruleIndex\":6,\"level\":\"error\","
+        "\"message\":{\"text\":\"free(0x2000) of a block of 16 bytes that was already freed\"},"
+        "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\"src/grow.h\","
+        "\"uriBaseId\":\"SRCROOT\"},\"region\":{\"startLine\":3}},\"logicalLocations\":"
+        "[{\"fullyQualifiedName\":\"ns::grow(int)\",\"decoratedName\":\"_ZN2ns4growEi\","
+        "\"kind\":\"function\"}]}]");
+    assert_contains(got, "\"message\":{\"text\":\"released, frame 1: main (seed.c:30)\"}");
+    assert_contains(got, "\"message\":{\"text\":\"first freed, frame 0: main (seed.c:21)\"}");
+    assert_contains(got, "\"message\":{\"text\":\"allocated, frame 0: helper (seed.c:7)\"}");
+    const char *print = strstr(got, "\"memtraceStack/v1\":\"");
+    assert_non_null(print);
+    char first[17];
+    memcpy(first, print + strlen("\"memtraceStack/v1\":\""), 16);
+    first[16] = '\0';
+    free(got);
+    got = capture_sarif(&fx->proc, 1, "/");
+    assert_non_null(strstr(got, first));   /* the same run, the same print */
+    free(got);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1024,6 +1128,9 @@ int main(void)
         T(test_text_mapping_path_escaped),
         T(test_json_command_line_invalid_utf8),
         T(test_json_mappings),
+        T(test_sarif_leak_located_in_program_source),
+        T(test_sarif_uris_and_stripped_stacks),
+        T(test_sarif_double_free),
     };
 #undef T
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);

@@ -186,6 +186,44 @@ static void test_malformed_files_name_their_line(void **state)
     supp_set_destroy(&s);
 }
 
+/* The built-in set: the dynamic linker's possibly lost blocks, with or
+ * without ld.so's debug info (an unnamed frame), and nothing else. */
+static void test_default_set(void **state)
+{
+    (void)state;
+    struct supp_set s;
+    supp_set_init(&s);
+    char why[256];
+    assert_int_equal(supp_load_defaults(&s, why, sizeof(why)), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.items[0].file, supp_default_path);
+    static const char ld_so[] = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
+    const struct supp_frame dlfo[] = {
+        { "malloc", NULL, "/usr/lib/x86_64-linux-gnu/libc.so.6", NULL },
+        { "malloc", NULL, ld_so, "../include/rtld-malloc.h" },
+        { "_dlfo_mappings_segment_allocate", NULL, ld_so, "dl-find_object.c" },
+        { "dlopen", NULL, "/usr/lib/x86_64-linux-gnu/libc.so.6", NULL },
+        { "main", NULL, "/work/app", "app.c" },
+    };
+    const struct supp_frame stripped[] = {
+        { "malloc", NULL, "/usr/lib/x86_64-linux-gnu/libc.so.6", NULL },
+        { NULL, NULL, ld_so, NULL },
+        { "main", NULL, "/work/app", "app.c" },
+    };
+    assert_ptr_equal(supp_match(&s, SUPP_LEAK, LEAK_POSSIBLE, dlfo, 5), &s.items[0]);
+    assert_ptr_equal(supp_match(&s, SUPP_LEAK, LEAK_POSSIBLE, stripped, 3), &s.items[0]);
+    /* Definitely lost is news, even from ld.so; a program's block never is ld.so's. */
+    assert_null(supp_match(&s, SUPP_LEAK, LEAK_DEFINITE, dlfo, 5));
+    for (unsigned k = 0; k < LEAK_KIND_COUNT; k++)
+        assert_null(supp_match(&s, SUPP_LEAK, k, leak_frames, NLEAK));
+    const struct supp_frame calloc_dtv[] = {
+        { "calloc", NULL, "/usr/lib/x86_64-linux-gnu/libc.so.6", NULL },
+        { NULL, NULL, ld_so, NULL },
+    };
+    assert_null(supp_match(&s, SUPP_LEAK, LEAK_POSSIBLE, calloc_dtv, 2));
+    supp_set_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_valgrind_mangled_and_other_kinds),
         cmocka_unit_test(test_lsan_lines),
         cmocka_unit_test(test_malformed_files_name_their_line),
+        cmocka_unit_test(test_default_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
