@@ -66,14 +66,15 @@ def check_summary(t, **expected):
 
 def check_kinds(t, definite=(0, 0), indirect=(0, 0), possible=(0, 0), reachable=(0, 0)):
     """The four kind totals of T (a Traced or a JSON process record), as
-    (bytes, blocks), exactly; the process was classified and they add up to
-    unfreed."""
+    (bytes, blocks), exactly; the process was classified and they add up,
+    with what suppressions (the default set's too) took out, to unfreed."""
     s = as_proc(t)["summary"]
     check("summary.classified", True, s.get("classified"))
     got = {k: pair(s[k]) for k in KINDS}
     check("summary kinds", dict(zip(KINDS, (definite, indirect, possible, reachable))), got)
-    check("summary kinds add up to unfreed", pair(s["unfreed"]),
-          tuple(sum(v[i] for v in got.values()) for i in (0, 1)))
+    suppressed = pair(s["suppressed"]) if "suppressed" in s else (0, 0)
+    check("summary kinds and suppressed add up to unfreed", pair(s["unfreed"]),
+          tuple(sum(v[i] for v in got.values()) + suppressed[i] for i in (0, 1)))
 
 
 def check_frame(what, frame, function, file, line, module=None):
