@@ -72,6 +72,13 @@ void cli_usage(FILE *f)
           "                         (protocol 4) to FILE, for tools that read memcheck's\n"
           "  --sarif=FILE           also write the report as SARIF 2.1.0 to FILE, for\n"
           "                         code scanning and editors' SARIF viewers\n"
+          "  --flamegraph=FILE      also draw memory by stack as an interactive SVG flame\n"
+          "                         graph (hover, click to zoom, search)\n"
+          "  --folded=FILE          also write it as collapsed stacks (main;f;g BYTES), for\n"
+          "                         flamegraph.pl, inferno and speedscope\n"
+          "  --flamegraph-cost=C    what their widths are: leaked (definitely, indirectly\n"
+          "                         and possibly lost bytes; the default), allocated (all\n"
+          "                         bytes allocated) or peak (each stack's most bytes live)\n"
           "  --gen-suppressions=all|yes|no  under each listed leak record, a Valgrind\n"
           "                         suppression block that matches it (yes: the same)\n"
           "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
@@ -187,7 +194,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
        OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
-       OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS };
+       OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -206,6 +213,9 @@ static const struct option longopts[] = {
     { "gen-suppressions", required_argument, NULL, OPT_GEN_SUPPRESSIONS },
     { "xml-file", required_argument, NULL, OPT_XML_FILE },
     { "sarif", required_argument, NULL, OPT_SARIF },
+    { "folded", required_argument, NULL, OPT_FOLDED },
+    { "flamegraph", required_argument, NULL, OPT_FLAMEGRAPH },
+    { "flamegraph-cost", required_argument, NULL, OPT_FLAME_COST },
     { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
@@ -489,6 +499,23 @@ static int option_error(int c, const char *arg, char *err, size_t err_len)
     return PARSE_FAIL;
 }
 
+/* --xml-file, --sarif, --folded, --flamegraph FILE. */
+static int set_report_file(int c, const char *path, struct mt_options *o, char *err,
+                           size_t err_len)
+{
+    const char *name = c == OPT_XML_FILE ? "--xml-file" : c == OPT_SARIF ? "--sarif"
+                       : c == OPT_FOLDED ? "--folded" : "--flamegraph";
+    if (!*path) {
+        snprintf(err, err_len, "%s needs a file name", name);
+        return PARSE_FAIL;
+    }
+    if (out_path_check(name, path, err, err_len) != 0)
+        return PARSE_FAIL;
+    *(c == OPT_XML_FILE ? &o->xml_path : c == OPT_SARIF ? &o->sarif_path
+      : c == OPT_FOLDED ? &o->folded_path : &o->flamegraph_path) = path;
+    return PARSE_MORE;
+}
+
 /* One option c from getopt_long (its argument in optarg); word is the argv
  * word getopt last looked at, for messages. */
 static int apply_option(int c, bool attach, const char *word, struct mt_options *o, char *err,
@@ -534,17 +561,20 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_ALLOC_FN:
         return add_alloc_fn(optarg, o, err, err_len);
     case OPT_XML_FILE:
-    case OPT_SARIF: {
-        const char *name = c == OPT_XML_FILE ? "--xml-file" : "--sarif";
-        if (!*optarg) {
-            snprintf(err, err_len, "%s needs a file name", name);
-            return PARSE_FAIL;
+    case OPT_SARIF:
+    case OPT_FOLDED:
+    case OPT_FLAMEGRAPH:
+        return set_report_file(c, optarg, o, err, err_len);
+    case OPT_FLAME_COST:
+        for (unsigned k = FLAME_LEAKED; k <= FLAME_PEAK; k++) {
+            if (strcmp(optarg, report_flame_cost_name((enum flame_cost)k)) == 0) {
+                o->flame_cost = k;
+                return PARSE_MORE;
+            }
         }
-        if (out_path_check(name, optarg, err, err_len) != 0)
-            return PARSE_FAIL;
-        *(c == OPT_XML_FILE ? &o->xml_path : &o->sarif_path) = optarg;
-        return PARSE_MORE;
-    }
+        snprintf(err, err_len, "--flamegraph-cost takes leaked, allocated or peak, not '%s'",
+                 optarg);
+        return PARSE_FAIL;
     case OPT_GEN_SUPPRESSIONS:
         /* yes (memcheck asks at each error) is all: memtrace's report is
          * written when the program is over, with nobody to ask. */

@@ -85,11 +85,11 @@ static void fill_stats(const struct session *t, struct report_stats *s)
 }
 
 /* The report files besides the text. */
-enum report_format { FORMAT_JSON, FORMAT_XML, FORMAT_SARIF };
+enum report_format { FORMAT_JSON, FORMAT_XML, FORMAT_SARIF, FORMAT_FOLDED, FORMAT_FLAMEGRAPH };
 
 static int write_format(struct out_file *o, enum report_format format,
                         const struct report_process *rps, size_t n,
-                        const struct report_stats *stats)
+                        const struct report_stats *stats, enum flame_cost cost)
 {
     if (out_begin(o) != 0)
         return out_commit(o, -1);
@@ -98,6 +98,10 @@ static int write_format(struct out_file *o, enum report_format format,
         rc = report_json_write(o->f, rps, n, stats);
     } else if (format == FORMAT_XML) {
         rc = report_xml_write(o->f, rps, n);
+    } else if (format == FORMAT_FOLDED) {
+        rc = report_folded_write(o->f, rps, n, cost);
+    } else if (format == FORMAT_FLAMEGRAPH) {
+        rc = report_flamegraph_write(o->f, rps, n, cost);
     } else {
         /* Source paths under the directory memtrace ran in are written
          * relative to it: a checkout's root, in CI. */
@@ -117,10 +121,10 @@ static bool expand_for(const char *path, const struct report_process *rps, size_
     return false;
 }
 
-/* --json, --xml-file or --sarif with %p or %n: a file for each process. */
+/* A report file with %p or %n: a file for each process. */
 static int write_each(const char *path, enum report_format format,
                       const struct report_process *rps, size_t n,
-                      const struct report_stats *stats)
+                      const struct report_stats *stats, enum flame_cost cost)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -130,7 +134,7 @@ static int write_each(const char *path, enum report_format format,
             rc = -1;
             continue;
         }
-        if (write_format(&o, format, &rps[i], 1, stats) != 0)
+        if (write_format(&o, format, &rps[i], 1, stats, cost) != 0)
             rc = -1;
     }
     return rc;
@@ -210,25 +214,42 @@ static bool reader_gone(int fd)
 
 /* The report files of write_reports, opened before the run. */
 struct report_outputs {
-    struct out_file log, json, xml, sarif;
+    struct out_file log;
+    struct out_file files[FORMAT_FLAMEGRAPH + 1];   /* by enum report_format */
 };
 
 static void discard_outputs(struct report_outputs *out)
 {
-    out_discard(&out->json);
-    out_discard(&out->xml);
-    out_discard(&out->sarif);
+    for (size_t i = 0; i < sizeof(out->files) / sizeof(out->files[0]); i++)
+        out_discard(&out->files[i]);
 }
 
-/* One of --json, --xml-file, --sarif: written whole (or per process). */
-static bool write_file(const char *path, struct out_file *o, enum report_format format,
-                       const struct report_process *rps, size_t n,
-                       const struct report_stats *stats)
+/* The path of each report file option, by enum report_format. */
+static void report_paths(const struct mt_options *opt, const char *paths[FORMAT_FLAMEGRAPH + 1])
 {
-    if (!path)
-        return false;
-    return (out_path_per_process(path) ? write_each(path, format, rps, n, stats)
-                                       : write_format(o, format, rps, n, stats)) != 0;
+    paths[FORMAT_JSON] = opt->json_path;
+    paths[FORMAT_XML] = opt->xml_path;
+    paths[FORMAT_SARIF] = opt->sarif_path;
+    paths[FORMAT_FOLDED] = opt->folded_path;
+    paths[FORMAT_FLAMEGRAPH] = opt->flamegraph_path;
+}
+
+/* Every report file asked for, each written whole (or per process). */
+static bool write_files(const struct mt_options *opt, struct report_outputs *out,
+                        const struct report_process *rps, size_t n,
+                        const struct report_stats *stats)
+{
+    const char *paths[FORMAT_FLAMEGRAPH + 1];
+    report_paths(opt, paths);
+    bool failed = false;
+    for (int k = FORMAT_JSON; k <= FORMAT_FLAMEGRAPH; k++) {
+        enum flame_cost cost = (enum flame_cost)opt->flame_cost;
+        if (paths[k] && (out_path_per_process(paths[k])
+                             ? write_each(paths[k], k, rps, n, stats, cost)
+                             : write_format(&out->files[k], k, rps, n, stats, cost)) != 0)
+            failed = true;
+    }
+    return failed;
 }
 
 /* The text report (with --stats), then the JSON, the XML and the SARIF.
@@ -271,10 +292,7 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
     } else if ((fflush(stderr) != 0 || ferror(stderr)) && !reader_gone(STDERR_FILENO)) {
         write_failed = true;   /* nowhere to say so */
     }
-    write_failed |= write_file(opt->json_path, &out->json, FORMAT_JSON, rps, n, &stats);
-    write_failed |= write_file(opt->xml_path, &out->xml, FORMAT_XML, rps, n, &stats);
-    write_failed |= write_file(opt->sarif_path, &out->sarif, FORMAT_SARIF, rps, n, &stats);
-    return write_failed;
+    return write_files(opt, out, rps, n, &stats) || write_failed;
 }
 
 /* run exits like the program; attach succeeded when it detached or saw the
@@ -406,10 +424,15 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
     }
     /* Report files first: a path that cannot be written costs no run. */
     struct report_outputs out = { 0 };
-    if ((opt.json_path && open_report_file(&out.json, opt.json_path) != 0) ||
-        (opt.xml_path && open_report_file(&out.xml, opt.xml_path) != 0) ||
-        (opt.sarif_path && open_report_file(&out.sarif, opt.sarif_path) != 0) ||
-        (opt.log_path && open_log_file(&out.log, opt.log_path) != 0)) {
+    const char *paths[FORMAT_FLAMEGRAPH + 1];
+    report_paths(&opt, paths);
+    for (int k = FORMAT_JSON; k <= FORMAT_FLAMEGRAPH; k++) {
+        if (paths[k] && open_report_file(&out.files[k], paths[k]) != 0) {
+            discard_outputs(&out);
+            return EXIT_USAGE;
+        }
+    }
+    if (opt.log_path && open_log_file(&out.log, opt.log_path) != 0) {
         discard_outputs(&out);
         return EXIT_USAGE;
     }

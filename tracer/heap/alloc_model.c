@@ -27,6 +27,7 @@ void alloc_model_destroy(struct alloc_model *m)
     free(m->names);
     free(m->errors);
     free(m->timeline);
+    free(m->costs);
     for (unsigned i = 0; i < m->nallocators; i++)
         free(m->allocators[i]);
     memset(m, 0, sizeof(*m));
@@ -70,14 +71,30 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
         dst->ntimeline = dst->timeline_cap = src->ntimeline;
     }
     dst->allocations = dst->frees = dst->bytes_allocated = 0;
+    dst->costs = NULL;
+    dst->costs_cap = 0;
+    if (src->costs) {
+        /* The child's own: what it inherited is live, it allocated nothing yet. */
+        if (!(dst->costs = malloc(src->costs_cap * sizeof(*dst->costs)))) {
+            free(dst->timeline);
+            free(dst->fifo.items);
+            return -ENOMEM;
+        }
+        dst->costs_cap = src->costs_cap;
+        for (size_t i = 0; i < src->costs_cap; i++)
+            dst->costs[i] = (struct stack_cost){ .live_bytes = src->costs[i].live_bytes,
+                                                 .peak_bytes = src->costs[i].live_bytes };
+    }
     memset(&dst->freed, 0, sizeof(dst->freed));
     if (alloc_table_copy(&dst->live, &src->live) != 0) {
+        free(dst->costs);
         free(dst->timeline);
         free(dst->fifo.items);
         return -ENOMEM;
     }
     if (alloc_table_copy(&dst->freed, &src->freed) != 0) {
         alloc_table_destroy(&dst->live);
+        free(dst->costs);
         free(dst->timeline);
         free(dst->fifo.items);
         return -ENOMEM;
@@ -231,12 +248,49 @@ static int fifo_push(struct alloc_model *m, const struct block *b)
     return 0;
 }
 
+/* The cost record of stack, grown to hold it; NULL once out of memory. */
+static struct stack_cost *cost_of(struct alloc_model *m, uint32_t stack)
+{
+    if (stack >= m->costs_cap && !m->costs_lost) {
+        size_t old = m->costs_cap;
+        struct stack_cost *grown = mt_grow(m->costs, &m->costs_cap, (size_t)stack + 1,
+                                           sizeof(*grown));
+        if (!grown) {
+            m->costs_lost = true;   /* the pictures say so; tracking goes on */
+            return NULL;
+        }
+        memset(grown + old, 0, (m->costs_cap - old) * sizeof(*grown));
+        m->costs = grown;
+    }
+    return stack < m->costs_cap ? &m->costs[stack] : NULL;
+}
+
+static void cost_release(struct alloc_model *m, const struct block *b)
+{
+    struct stack_cost *c = cost_of(m, b->alloc_stack);
+    if (c)
+        c->live_bytes -= c->live_bytes >= b->size ? b->size : c->live_bytes;
+}
+
+static void cost_live(struct alloc_model *m, const struct block *b)
+{
+    struct stack_cost *c = cost_of(m, b->alloc_stack);
+    if (c && (c->live_bytes += b->size) > c->peak_bytes)
+        c->peak_bytes = c->live_bytes;
+}
+
+const struct stack_cost *alloc_model_stack_cost(const struct alloc_model *m, uint32_t stack)
+{
+    return stack < m->costs_cap && m->costs[stack].allocations ? &m->costs[stack] : NULL;
+}
+
 static int release(struct alloc_model *m, mt_addr ptr, uint32_t free_stack)
 {
     struct block b;
     if (!alloc_table_remove(&m->live, ptr, &b))
         return 0; /* not ours (allocated before tracing began); already judged */
     m->frees++;
+    cost_release(m, &b);
     b.free_stack = free_stack;
     int err = m->freed_indexed ? alloc_table_put(&m->freed, &b) : 0;
     return err ? err : fifo_push(m, &b);
@@ -259,6 +313,7 @@ int alloc_model_realloc_undo(struct alloc_model *m, const struct block *taken)
     if (m->freed_indexed)
         alloc_table_remove(&m->freed, taken->addr, NULL);
     m->frees--;
+    cost_live(m, taken);
     return alloc_table_put(&m->live, taken);
 }
 
@@ -368,6 +423,12 @@ static int add_block(struct alloc_model *m, const struct alloc_event *ev)
         alloc_table_remove(&m->freed, ev->ptr_out, NULL);
     m->allocations++;
     m->bytes_allocated += ev->size;
+    struct stack_cost *c = cost_of(m, b.alloc_stack);
+    if (c) {
+        c->allocations++;
+        c->allocated_bytes += ev->size;
+    }
+    cost_live(m, &b);
     return alloc_table_put(&m->live, &b);
 }
 

@@ -99,6 +99,14 @@ struct freed_fifo {
  * a block remembers which one made it in 4 bits. */
 #define ALLOC_MODEL_MAX_ALLOCATORS 15
 
+/* What the blocks of one allocation stack cost, for the pictures
+ * (--flamegraph-cost): everything it allocated, what is live now, and the
+ * most that was live at once. */
+struct stack_cost {
+    uint64_t allocated_bytes, allocations;
+    uint64_t live_bytes, peak_bytes;
+};
+
 struct alloc_model {
     struct alloc_table live;
     char *allocators[ALLOC_MODEL_MAX_ALLOCATORS];   /* paths; number i + 1 */
@@ -120,6 +128,9 @@ struct alloc_model {
     size_t ntimeline, timeline_cap;
     struct alloc_error *errors;
     size_t nerrors, errors_cap;
+    struct stack_cost *costs;    /* by stack id; NULL when out of memory (then no costs) */
+    size_t costs_cap;
+    bool costs_lost;             /* an allocation failed: costs are incomplete */
 };
 
 int alloc_model_init(struct alloc_model *m);
@@ -177,6 +188,9 @@ int alloc_model_realloc_undo(struct alloc_model *m, const struct block *taken);
 /* When the allocation with sequence number seq (struct block.seq) was made,
  * within a millisecond; 0 when unknown. */
 uint64_t alloc_model_seq_time(const struct alloc_model *m, uint64_t seq);
+/* The costs of stack id, or NULL when nothing was allocated there (or
+ * memtrace ran out of memory keeping them: m->costs_lost). */
+const struct stack_cost *alloc_model_stack_cost(const struct alloc_model *m, uint32_t stack);
 /* The full sequence number of a live block (its 32-bit seq is the low half
  * of the most recent such number). */
 uint64_t alloc_model_block_seq(const struct alloc_model *m, const struct block *b);

@@ -212,6 +212,46 @@ const char *report_kind_words(unsigned kind)
     }
 }
 
+static bool has_prefix(const char *s, const char *const *prefixes)
+{
+    for (; *prefixes; prefixes++)
+        if (strncmp(s, *prefixes, strlen(*prefixes)) == 0)
+            return true;
+    return false;
+}
+
+bool report_frame_is_own(const struct sym_frame *fr)
+{
+    static const char *const system_modules[] = {
+        "/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/libexec/", NULL
+    };
+    static const char *const system_sources[] = {
+        "/usr/include/", "/usr/lib/", "/usr/src/", "/rustc/", NULL
+    };
+    return fr->file && fr->line > 0 && !has_prefix(fr->file, system_sources) &&
+           !(fr->module && has_prefix(fr->module, system_modules));
+}
+
+void report_xml_text(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            /* XML 1.0 has no place for other control characters. */
+            if (c < 0x20 && c != '\t' && c != '\n')
+                fputc('?', f);
+            else
+                fputc(c, f);
+        }
+    }
+}
+
 void report_leak_headline(const struct leak_record *r, size_t number, size_t total, char *buf,
                           size_t len)
 {

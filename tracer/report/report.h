@@ -123,6 +123,14 @@ int report_collect_leaks(const struct alloc_model *m, const struct leak_scan *sc
                          struct leak_record **out, size_t *n);
 /* A kind as the reports say it: "definitely lost", ..., "unfreed". */
 const char *report_kind_words(unsigned kind);
+/* Whether fr is a line of the program's own sources: it has a file and a
+ * line, and is neither in a system library (/usr/lib, /lib) nor from
+ * system headers or a toolchain's sources inlined into the program
+ * (/usr/include: libstdc++'s templates; /rustc: Rust's library). */
+bool report_frame_is_own(const struct sym_frame *fr);
+/* s as XML character data or attribute value (& < > " ' escaped; control
+ * characters XML 1.0 cannot hold become '?'). */
+void report_xml_text(FILE *f, const char *s);
 /* "224 (32 direct, 192 indirect) bytes in 1 blocks are definitely lost in
  * loss record 1 of 2", memcheck's words; number 0: without the record's
  * number (a suppressed record has none). */
@@ -220,6 +228,21 @@ int report_json_write(FILE *f, const struct report_process *procs, size_t n,
                       const struct report_stats *stats);
 /* --xml-file: Valgrind memcheck's XML (protocol 4) of procs. Returns 0 or -1. */
 int report_xml_write(FILE *f, const struct report_process *procs, size_t n);
+/* --folded and --flamegraph: what a stack's width is. leaked: its
+ * definitely, indirectly and possibly lost bytes (not suppressed);
+ * allocated: every byte allocated there; peak: the most bytes it had live
+ * at once (its own peak, not its share of the process's). */
+enum flame_cost { FLAME_LEAKED, FLAME_ALLOCATED, FLAME_PEAK };
+/* "leaked", "allocated", "peak". */
+const char *report_flame_cost_name(enum flame_cost cost);
+/* Collapsed stacks ("main;make_list;grow 96"), from main outwards, a line
+ * per path with a cost of its own; several processes each under "pid N:
+ * prog". Returns 0 or -1. */
+int report_folded_write(FILE *f, const struct report_process *procs, size_t n,
+                        enum flame_cost cost);
+/* The same as a self-contained interactive SVG flame graph. 0 or -1. */
+int report_flamegraph_write(FILE *f, const struct report_process *procs, size_t n,
+                            enum flame_cost cost);
 /* --sarif: SARIF 2.1.0 of procs (docs/report-format.md). Paths under
  * srcroot (absolute; NULL: none) are relative to the run's SRCROOT base,
  * the others file:// URIs. Returns 0 or -1. */

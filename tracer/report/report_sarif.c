@@ -97,29 +97,6 @@ static const struct sym_frame_ext *walk_next(struct frame_walk *fw)
     return fw->ip < fw->depth ? &fw->frames[fw->k++] : NULL;
 }
 
-static bool has_prefix(const char *s, const char *const *prefixes)
-{
-    for (; *prefixes; prefixes++)
-        if (strncmp(s, *prefixes, strlen(*prefixes)) == 0)
-            return true;
-    return false;
-}
-
-/* Whether fr is a line of the program's own sources: not of a system
- * library, not of a header or a toolchain's sources inlined into the
- * program (libstdc++'s templates, Rust's standard library). */
-static bool own_source(const struct sym_frame *fr)
-{
-    static const char *const system_modules[] = {
-        "/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/libexec/", NULL
-    };
-    static const char *const system_sources[] = {
-        "/usr/include/", "/usr/lib/", "/usr/src/", "/rustc/", NULL
-    };
-    return fr->file && fr->line > 0 && !has_prefix(fr->file, system_sources) &&
-           !(fr->module && has_prefix(fr->module, system_modules));
-}
-
 /* A URI reference for a path: RFC 3986's unreserved characters and '/'
  * as they are, everything else percent-encoded. */
 static void uri_encode(const char *path, char *out, size_t len)
@@ -245,7 +222,7 @@ static int primary_frame(const struct report_process *p, const struct sarif_stac
     int at = 0, with_file = -1;
     walk_start(&fw, p, s->id, s->cut_ip, s->cut_frame);
     for (; (fr = walk_next(&fw)) != NULL; at++) {
-        if (own_source(&fr->f))
+        if (report_frame_is_own(&fr->f))
             return at;
         if (with_file < 0 && fr->f.file)
             with_file = at;

@@ -9,30 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static void xml_text(FILE *f, const char *s)
-{
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        switch (c) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            /* XML 1.0 has no place for other control characters. */
-            if (c < 0x20 && c != '\t' && c != '\n')
-                fputc('?', f);
-            else
-                fputc(c, f);
-        }
-    }
-}
-
 static void element(FILE *f, const char *indent, const char *name, const char *text)
 {
     fprintf(f, "%s<%s>", indent, name);
-    xml_text(f, text);
+    report_xml_text(f, text);
     fprintf(f, "</%s>\n", name);
 }
 
@@ -173,7 +153,7 @@ int report_xml_write(FILE *f, const struct report_process *procs, size_t n)
     fputs("  <line>Command:", f);
     for (size_t i = 0; first->argv && first->argv[i]; i++) {
         fputc(' ', f);
-        xml_text(f, first->argv[i]);
+        report_xml_text(f, first->argv[i]);
     }
     fprintf(f, "</line>\n</preamble>\n\n<pid>%d</pid>\n<ppid>%d</ppid>\n<tool>memcheck</tool>\n\n",
             (int)first->pid, (int)getpid());

@@ -47,6 +47,9 @@ struct mt_options {
     bool gen_suppressions;                      /* --gen-suppressions=all|yes */
     const char *xml_path;                       /* --xml-file FILE */
     const char *sarif_path;                     /* --sarif FILE */
+    const char *folded_path;                    /* --folded FILE */
+    const char *flamegraph_path;                /* --flamegraph FILE */
+    unsigned flame_cost;                        /* --flamegraph-cost: enum flame_cost */
     bool log_per_process;       /* -o with %p: each process's banner and bad frees go to its
                                    file at the end, not to the log as they happen */
     size_t nalloc_fns;

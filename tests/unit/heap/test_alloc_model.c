@@ -573,10 +573,46 @@ static void test_copy_gives_independent_child_with_zero_counters(void **state)
     alloc_model_destroy(&child);
 }
 
+/* Per-stack costs: everything allocated there, what is live, the most
+ * live at once; a realloc moves the bytes to its own stack; a fork's copy
+ * starts with what it inherited live and nothing allocated. */
+static void test_stack_costs(void **state)
+{
+    struct alloc_model *m = *state;
+    do_malloc(m, A, 10, 1);
+    do_malloc(m, B, 20, 1);
+    do_free(m, A, 9);
+    do_malloc(m, C, 30, 1);
+    do_realloc(m, B, 100, B + 0x100000, 2);
+    const struct stack_cost *one = alloc_model_stack_cost(m, 1);
+    const struct stack_cost *two = alloc_model_stack_cost(m, 2);
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_null(alloc_model_stack_cost(m, 9));   /* frees only */
+    assert_null(alloc_model_stack_cost(m, 1000));
+    assert_int_equal(one->allocations, 3);
+    assert_int_equal(one->allocated_bytes, 60);
+    assert_int_equal(one->live_bytes, 30);
+    assert_int_equal(one->peak_bytes, 50);
+    assert_int_equal(two->allocations, 1);
+    assert_int_equal(two->live_bytes, 100);
+    assert_int_equal(two->peak_bytes, 100);
+    struct alloc_model child;
+    assert_int_equal(alloc_model_copy(&child, m), 0);
+    assert_null(alloc_model_stack_cost(&child, 1));   /* it allocated nothing yet */
+    do_malloc(&child, A, 7, 1);
+    one = alloc_model_stack_cost(&child, 1);
+    assert_int_equal(one->allocated_bytes, 7);
+    assert_int_equal(one->live_bytes, 37);
+    assert_int_equal(one->peak_bytes, 37);
+    alloc_model_destroy(&child);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_stack_costs),
         T(test_freed_fifo_is_bounded_by_volume),
         T(test_freed_fifo_stale_entry_keeps_newer_record),
         T(test_freed_table_built_early_keeps_up),
