@@ -13,6 +13,7 @@ PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev zl
           libcapstone-dev libcmocka-dev libiberty-dev libc6-dbg python3 elfutils libdebuginfod1
           valgrind                      # the reference tests/valgrind/ compares with
           python3-jsonschema python3-rfc3987   # the SARIF tests' validator (URI formats too)
+          chromium                      # the flame graph tests render it in a browser
           libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0   # other allocators' fixtures
           rustc musl-tools              # the Rust and musl fixtures
           redis-server redis-tools      # a real server the attach tests join
