@@ -4,6 +4,7 @@
  * for the design). */
 #include "symbolizer.h"
 #include "sym_internal.h"
+#include <elfutils/version.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -388,4 +389,13 @@ bool symbolizer_locate(const struct symbolizer *s, mt_addr ip, uint32_t gen, boo
 unsigned long symbolizer_lookups(const struct symbolizer *s)
 {
     return s->lookups;
+}
+
+#define MT_STR2(x) #x
+#define MT_STR(x) MT_STR2(x)
+
+const char *symbolizer_libdw_version(void)
+{
+    /* elfutils numbers its releases 0.N: _ELFUTILS_VERSION is N. */
+    return "0." MT_STR(_ELFUTILS_VERSION);
 }

@@ -158,4 +158,7 @@ bool symbolizer_find_function(const struct symbolizer *s, const char *path, mt_a
 /* Whether name looks mangled: C++ and Rust legacy "_Z...", Rust v0 "_R...". */
 bool symbolizer_is_mangled(const char *name);
 
+/* The libdw (elfutils) version memtrace was built with ("0.188"). */
+const char *symbolizer_libdw_version(void);
+
 #endif

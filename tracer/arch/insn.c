@@ -375,3 +375,11 @@ bool insn_branch_into(const uint8_t *code, size_t len, mt_addr addr, mt_addr lo,
     cs_free(insn, 1);
     return found;
 }
+
+#define MT_STR2(x) #x
+#define MT_STR(x) MT_STR2(x)
+
+const char *insn_capstone_version(void)
+{
+    return MT_STR(CS_VERSION_MAJOR) "." MT_STR(CS_VERSION_MINOR) "." MT_STR(CS_VERSION_EXTRA);
+}

@@ -56,4 +56,7 @@ size_t insn_padding_len(const uint8_t *code, size_t avail, mt_addr addr);
 /* "push r12" style text for diagnostics. */
 int insn_describe(const uint8_t *code, size_t avail, mt_addr addr, char *out, size_t out_len);
 
+/* The capstone version memtrace was built with ("4.0.2"). */
+const char *insn_capstone_version(void);
+
 #endif

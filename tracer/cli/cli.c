@@ -10,118 +10,167 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cli_usage(FILE *f)
+static const char short_help[] =
+    "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+    "       memtrace attach [OPTIONS] PID\n"
+    "       memtrace help [run|attach]\n"
+    "       memtrace --version\n"
+    "\n"
+    "Find leaks and bad frees in a program:  memtrace run -- ./app ARGS\n"
+    "... in a running process:               memtrace attach --duration 30 PID\n"
+    "Fail a CI job on them:                  --error-exitcode=1 --suppressions=FILE\n"
+    "Results for tools:                      --json=FILE --xml-file=FILE --sarif=FILE\n"
+    "Pictures:                               --flamegraph=FILE.svg --folded=FILE\n"
+    "Allocation-heavy programs, servers:     --fast\n"
+    "\n"
+    "memtrace help run       every option of run\n"
+    "memtrace help attach    every option of attach\n"
+    "man memtrace            the manual\n";
+
+static const char run_help[] =
+    "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+    "\n"
+    "run: runs PROGRAM under ptrace and reports memory it never freed and bad frees\n"
+    "(double free, invalid free) with function, file and line. The program is not\n"
+    "recompiled, relinked or preloaded. memtrace exits with PROGRAM's exit status\n"
+    "(128+N when it died of signal N).\n"
+    "\n";
+
+static const char attach_help[] =
+    "Usage: memtrace attach [OPTIONS] PID\n"
+    "\n"
+    "attach: joins the running process PID and all its threads, tracks what it\n"
+    "allocates from then on, and on Ctrl-C, SIGTERM, SIGHUP, --duration or the\n"
+    "process's end restores every byte it changed, detaches and reports the blocks\n"
+    "allocated since attach that are still live. memtrace exits 0 (or with\n"
+    "--error-exitcode); the process keeps running as before.\n"
+    "\n"
+    "Attach options:\n"
+    "  --duration SEC         detach after SEC seconds (decimals allowed)\n"
+    "  --interval SEC         every SEC seconds, print the top stacks by live bytes\n"
+    "                         and their growth on stderr\n"
+    "  --top N                stacks in each --interval view (default 10)\n"
+    "  --force                attach even to PID 1 (init: if it stops for long or\n"
+    "                         dies, the system goes down with it)\n"
+    "\n";
+
+static const char options_help[] =
+    "Report files:\n"
+    "  --json FILE            write the JSON report (version 1) to FILE ('-' = stdout)\n"
+    "  -o, --log-file FILE    write the text report to FILE instead of stderr\n"
+    "  --xml-file=FILE        also write the report as Valgrind memcheck's XML\n"
+    "                         (protocol 4) to FILE, for tools that read memcheck's\n"
+    "  --sarif=FILE           also write the report as SARIF 2.1.0 to FILE, for\n"
+    "                         code scanning and editors' SARIF viewers\n"
+    "  --flamegraph=FILE      also draw memory by stack as an interactive SVG flame\n"
+    "                         graph (hover, click to zoom, search)\n"
+    "  --folded=FILE          also write it as collapsed stacks (main;f;g BYTES), for\n"
+    "                         flamegraph.pl, inferno and speedscope\n"
+    "  --flamegraph-cost=C    what their widths are: leaked (definitely, indirectly\n"
+    "                         and possibly lost bytes; the default), allocated (all\n"
+    "                         bytes allocated) or peak (each stack's most bytes live)\n"
+    "  --stats                print trap, unwind and ptrace counters at the end\n"
+    "\n"
+    "What is reported:\n"
+    "  --show-leak-kinds=K    leak kinds the text report lists: definite, indirect,\n"
+    "                         possible, reachable (comma-separated), all or none\n"
+    "                         (default definite,possible; JSON lists every kind)\n"
+    "  --show-reachable       same as --show-leak-kinds=all\n"
+    "  --errors-for-leak-kinds=K  leak kinds that count as errors for\n"
+    "                         --error-exitcode and the ERROR SUMMARY: same words\n"
+    "                         as --show-leak-kinds (default definite,possible)\n"
+    "  --error-exitcode N     exit with N (1..255) when a leak or bad free was found\n"
+    "  --leak-check-heuristics=H  interior pointers that still count as references:\n"
+    "                         stdstring, length64, newarray, multipleinheritance\n"
+    "                         (comma-separated), all (default) or none\n"
+    "  --show-mismatched-frees=yes|no  report a block released by the wrong\n"
+    "                         family (free of new's, delete of new[]'s or of\n"
+    "                         malloc's) as an error (default yes)\n"
+    "\n"
+    "Suppressions:\n"
+    "  --suppressions=FILE    leak records to leave out: Valgrind .supp blocks\n"
+    "                         (Memcheck:Leak; fun:, obj:, ..., * and ?) or\n"
+    "                         LeakSanitizer lines (leak:PATTERN), told apart per\n"
+    "                         file; repeatable. Suppressed records are not listed\n"
+    "                         nor errors; the summary says what they held\n"
+    "  --no-default-suppressions  report also what the C runtime allocates for\n"
+    "                         itself and keeps (the built-in set's blocks)\n"
+    "  --gen-suppressions=all|yes|no  under each listed leak record, a Valgrind\n"
+    "                         suppression block that matches it (yes: the same)\n"
+    "\n"
+    "Stacks and symbols:\n"
+    "  --depth N              frames per stack, 1..256 (default 16)\n"
+    "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
+    "                         g_malloc): its frames are dropped from the top of\n"
+    "                         allocation stacks, and records left with the same\n"
+    "                         stack and kind are merged (repeatable; fnmatch\n"
+    "                         wildcards, e.g. 'g_*'; matches the demangled or the\n"
+    "                         mangled name; bad-free stacks keep every frame;\n"
+    "                         --depth counts frames before the cut)\n"
+    "  --show-std-alloc-frames=yes|no  keep the frames of Rust's standard library\n"
+    "                         that wrap the allocator (alloc::alloc::*, RawVec,\n"
+    "                         __rust_alloc) on top of allocation stacks (default\n"
+    "                         no: a record starts at the line that allocated)\n"
+    "  --sample N             unwind the stack of 1 allocation or free in N; every\n"
+    "                         block is still tracked, so totals and frees stay exact\n"
+    "  --min-size BYTES       no stack for blocks smaller than BYTES (still tracked)\n"
+    "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
+    "                         DIR/.build-id/xx/yyyy.debug and DIR/<binary's dir>/<debuglink>;\n"
+    "                         /usr/lib/debug, the binary's dir and its .debug/ are always\n"
+    "                         searched; MEMTRACE_DEBUG_DIRS=DIR:DIR adds more. Compressed\n"
+    "                         debug files are kept inflated in ~/.cache/memtrace\n"
+    "                         (MEMTRACE_CACHE_DIR=DIR elsewhere, empty: nowhere)\n"
+    "\n"
+    "Children (run):\n"
+    "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
+    "                         traced until they exec)\n"
+    "  --trace-children=yes|no  follow execs (default yes); no: a process stops\n"
+    "                         being traced at its exec and runs on untraced\n"
+    "  --trace-children-skip=PATTERNS  do not follow an exec whose program (path\n"
+    "                         or base name) matches a glob of the comma-separated list\n"
+    "  --trace-children-skip-by-arg=PATTERNS  ... or one of whose arguments does\n"
+    "  --child-silent-after-fork=yes|no  no report section for the image a child\n"
+    "                         of fork shares with its parent (default no); what it\n"
+    "                         execs is reported\n"
+    "  --show-exec-leaks      list the blocks of an image replaced by exec (by default\n"
+    "                         one summary line: memory left at exec is not a leak)\n"
+    "\n"
+    "Speed:\n"
+    "  --fast                 no trap per allocator call: the allocation\n"
+    "                         family's entry points jump to a stub memtrace\n"
+    "                         injects, which records each call into a ring shared\n"
+    "                         with memtrace; same report (a bad realloc, and under\n"
+    "                         attach a bad free, is reported but not held back)\n"
+    "  --fast-ring=N          records in --fast's ring, a power of two (default 1024\n"
+    "                         under run, 16384 under attach): a small ring makes the\n"
+    "                         program wait for memtrace sooner, a big one costs memory\n"
+    "  --no-pin               do not pin memtrace and the program to one CPU (by\n"
+    "                         default, a single-threaded process that has made\n"
+    "                         1024 allocator traps is pinned to memtrace's CPU:\n"
+    "                         each trap is then a context switch, not a cross-CPU\n"
+    "                         wake-up; threads it creates later get every CPU back)\n"
+    "  --return-traps         let every allocator call return through an int3 (a\n"
+    "                         trap) instead of a return stub that records its\n"
+    "                         result without stopping the program (for comparison:\n"
+    "                         3 traps per malloc+free pair instead of 2)\n"
+    "\n"
+    "Other:\n"
+    "  -h, --help             this help; memtrace help for the short one\n"
+    "  -V, --version          show the version and those of libdw, libunwind, capstone\n";
+
+/* The help of topic: CMD_HELP the short one, CMD_RUN or CMD_ATTACH every
+ * option of that command. */
+void cli_usage(FILE *f, enum cli_command topic)
 {
-    fputs("Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
-          "       memtrace attach [OPTIONS] PID\n"
-          "       memtrace --help | --version\n"
-          "\n"
-          "run: runs PROGRAM under ptrace and reports memory it never freed and bad frees\n"
-          "(double free, invalid free) with function, file and line. The program is not\n"
-          "recompiled, relinked or preloaded. memtrace exits with PROGRAM's exit status\n"
-          "(128+N when it died of signal N).\n"
-          "\n"
-          "attach: joins the running process PID and all its threads, tracks what it\n"
-          "allocates from then on, and on Ctrl-C, SIGTERM, SIGHUP, --duration or the\n"
-          "process's end restores every byte it changed, detaches and reports the blocks\n"
-          "allocated since attach that are still live. memtrace exits 0 (or with\n"
-          "--error-exitcode); the process keeps running as before.\n"
-          "\n"
-          "Attach options:\n"
-          "  --duration SEC         detach after SEC seconds (decimals allowed)\n"
-          "  --interval SEC         every SEC seconds, print the top stacks by live bytes\n"
-          "                         and their growth on stderr\n"
-          "  --top N                stacks in each --interval view (default 10)\n"
-          "  --force                attach even to PID 1 (init: if it stops for long or\n"
-          "                         dies, the system goes down with it)\n"
-          "\n"
-          "Options:\n"
-          "  --json FILE            write the JSON report (version 1) to FILE ('-' = stdout)\n"
-          "  -o, --log-file FILE    write the text report to FILE instead of stderr\n"
-          "  --depth N              frames per stack, 1..256 (default 16)\n"
-          "  --error-exitcode N     exit with N (1..255) when a leak or bad free was found\n"
-          "  --stats                print trap, unwind and ptrace counters at the end\n"
-          "  --sample N             unwind the stack of 1 allocation or free in N; every\n"
-          "                         block is still tracked, so totals and frees stay exact\n"
-          "  --min-size BYTES       no stack for blocks smaller than BYTES (still tracked)\n"
-          "  --show-leak-kinds=K    leak kinds the text report lists: definite, indirect,\n"
-          "                         possible, reachable (comma-separated), all or none\n"
-          "                         (default definite,possible; JSON lists every kind)\n"
-          "  --leak-check-heuristics=H  interior pointers that still count as references:\n"
-          "                         stdstring, length64, newarray, multipleinheritance\n"
-          "                         (comma-separated), all (default) or none\n"
-          "  --show-reachable       same as --show-leak-kinds=all\n"
-          "  --show-mismatched-frees=yes|no  report a block released by the wrong\n"
-          "                         family (free of new's, delete of new[]'s or of\n"
-          "                         malloc's) as an error (default yes)\n"
-          "  --errors-for-leak-kinds=K  leak kinds that count as errors for\n"
-          "                         --error-exitcode and the ERROR SUMMARY: same words\n"
-          "                         as --show-leak-kinds (default definite,possible)\n"
-          "  --show-std-alloc-frames=yes|no  keep the frames of Rust's standard library\n"
-          "                         that wrap the allocator (alloc::alloc::*, RawVec,\n"
-          "                         __rust_alloc) on top of allocation stacks (default\n"
-          "                         no: a record starts at the line that allocated)\n"
-          "  --suppressions=FILE    leak records to leave out: Valgrind .supp blocks\n"
-          "                         (Memcheck:Leak; fun:, obj:, ..., * and ?) or\n"
-          "                         LeakSanitizer lines (leak:PATTERN), told apart per\n"
-          "                         file; repeatable. Suppressed records are not listed\n"
-          "                         nor errors; the summary says what they held\n"
-          "  --no-default-suppressions  report also what the C runtime allocates for\n"
-          "                         itself and keeps (the built-in set's blocks)\n"
-          "  --xml-file=FILE        also write the report as Valgrind memcheck's XML\n"
-          "                         (protocol 4) to FILE, for tools that read memcheck's\n"
-          "  --sarif=FILE           also write the report as SARIF 2.1.0 to FILE, for\n"
-          "                         code scanning and editors' SARIF viewers\n"
-          "  --flamegraph=FILE      also draw memory by stack as an interactive SVG flame\n"
-          "                         graph (hover, click to zoom, search)\n"
-          "  --folded=FILE          also write it as collapsed stacks (main;f;g BYTES), for\n"
-          "                         flamegraph.pl, inferno and speedscope\n"
-          "  --flamegraph-cost=C    what their widths are: leaked (definitely, indirectly\n"
-          "                         and possibly lost bytes; the default), allocated (all\n"
-          "                         bytes allocated) or peak (each stack's most bytes live)\n"
-          "  --gen-suppressions=all|yes|no  under each listed leak record, a Valgrind\n"
-          "                         suppression block that matches it (yes: the same)\n"
-          "  --alloc-fn=NAME        a function that wraps the allocator (xmalloc,\n"
-          "                         g_malloc): its frames are dropped from the top of\n"
-          "                         allocation stacks, and records left with the same\n"
-          "                         stack and kind are merged (repeatable; fnmatch\n"
-          "                         wildcards, e.g. 'g_*'; matches the demangled or the\n"
-          "                         mangled name; bad-free stacks keep every frame;\n"
-          "                         --depth counts frames before the cut)\n"
-          "  --no-follow-forks      let children of fork run untraced (vfork children are\n"
-          "                         traced until they exec)\n"
-          "  --show-exec-leaks      list the blocks of an image replaced by exec (by default\n"
-          "                         one summary line: memory left at exec is not a leak)\n"
-          "  --trace-children=yes|no  follow execs (default yes); no: a process stops\n"
-          "                         being traced at its exec and runs on untraced\n"
-          "  --trace-children-skip=PATTERNS  do not follow an exec whose program (path\n"
-          "                         or base name) matches a glob of the comma-separated list\n"
-          "  --trace-children-skip-by-arg=PATTERNS  ... or one of whose arguments does\n"
-          "  --child-silent-after-fork=yes|no  no report section for the image a child\n"
-          "                         of fork shares with its parent (default no); what it\n"
-          "                         execs is reported\n"
-          "  --no-pin               do not pin memtrace and the program to one CPU (by\n"
-          "                         default, a single-threaded process that has made\n"
-          "                         1024 allocator traps is pinned to memtrace's CPU:\n"
-          "                         each trap is then a context switch, not a cross-CPU\n"
-          "                         wake-up; threads it creates later get every CPU back)\n"
-          "  --fast                 no trap per allocator call: the allocation\n"
-          "                         family's entry points jump to a stub memtrace\n"
-          "                         injects, which records each call into a ring shared\n"
-          "                         with memtrace; same report (a bad realloc, and under\n"
-          "                         attach a bad free, is reported but not held back)\n"
-          "  --return-traps         let every allocator call return through an int3 (a\n"
-          "                         trap) instead of a return stub that records its\n"
-          "                         result without stopping the program (for comparison:\n"
-          "                         3 traps per malloc+free pair instead of 2)\n"
-          "  --debug-dir DIR        also look for separate debug info under DIR (repeatable):\n"
-          "                         DIR/.build-id/xx/yyyy.debug and DIR/<binary's dir>/<debuglink>;\n"
-          "                         /usr/lib/debug, the binary's dir and its .debug/ are always\n"
-          "                         searched; MEMTRACE_DEBUG_DIRS=DIR:DIR adds more. Compressed\n"
-          "                         debug files are kept inflated in ~/.cache/memtrace\n"
-          "                         (MEMTRACE_CACHE_DIR=DIR elsewhere, empty: nowhere)\n"
-          "  -h, --help             show this help\n"
-          "  -V, --version          show the version\n", f);
+    if (topic != CMD_RUN && topic != CMD_ATTACH) {
+        fputs(short_help, f);
+        return;
+    }
+    if (topic == CMD_RUN)
+        fputs(run_help, f);
+    else
+        fputs(attach_help, f);
+    fputs(options_help, f);
 }
 
 /* Seconds with up to three decimals, as milliseconds in [1, 1e9]. */
@@ -247,6 +296,7 @@ enum { PARSE_MORE = 0, PARSE_DONE = 1, PARSE_FAIL = -1 };
 static void set_defaults(struct mt_options *o)
 {
     memset(o, 0, sizeof(*o));
+    o->help_topic = CMD_HELP;
     o->depth = CLI_DEFAULT_DEPTH;
     o->error_exitcode = -1;
     o->follow_forks = true;
@@ -619,7 +669,8 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_FAST:
         o->fast = true;
         return PARSE_MORE;
-    case 'h':
+    case 'h':   /* memtrace run --help: run's every option */
+        o->help_topic = o->command;
         o->command = CMD_HELP;
         return PARSE_DONE;
     case 'V':
@@ -666,6 +717,15 @@ static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
         return -1;
     }
     int r = parse_command(argv[1], o, err, err_len);
+    if (r == PARSE_DONE && o->command == CMD_HELP && strcmp(argv[1], "help") == 0 && argc > 2) {
+        /* memtrace help run|attach: that command's every option */
+        if (strcmp(argv[2], "run") != 0 && strcmp(argv[2], "attach") != 0) {
+            snprintf(err, err_len, "no help on '%s': try 'memtrace help run' or 'memtrace help "
+                     "attach'", argv[2]);
+            return -1;
+        }
+        o->help_topic = strcmp(argv[2], "run") == 0 ? CMD_RUN : CMD_ATTACH;
+    }
     if (r != PARSE_MORE)
         return r == PARSE_DONE ? 0 : -1;
     bool attach = o->command == CMD_ATTACH;

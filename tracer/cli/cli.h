@@ -9,6 +9,8 @@
 
 /* Parses argv. Returns 0, or -1 with a one-line reason in err. */
 int cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len);
-void cli_usage(FILE *f);
+/* The help of topic: CMD_HELP the short one, CMD_RUN or CMD_ATTACH every
+ * option of that command. */
+void cli_usage(FILE *f, enum cli_command topic);
 
 #endif

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "report_file.h"
 #include "fault.h"
+#include "insn.h"
 #include "ptrace_io.h"
 #include "report.h"
 #include "symbolizer.h"
@@ -401,11 +402,12 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
         return EXIT_USAGE;
     }
     if (opt.command == CMD_HELP) {
-        cli_usage(stdout);
+        cli_usage(stdout, opt.help_topic);
         return 0;
     }
     if (opt.command == CMD_VERSION) {
-        printf("memtrace %s\n", MEMTRACE_VERSION);
+        printf("memtrace %s (libdw %s, libunwind %s, capstone %s)\n", MEMTRACE_VERSION,
+               symbolizer_libdw_version(), unwind_libunwind_version(), insn_capstone_version());
         return 0;
     }
     if (fault_configure(getenv("MEMTRACE_INJECT_FAULT"), err, sizeof(err)) != 0) {

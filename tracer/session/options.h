@@ -18,6 +18,7 @@ enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION };
 
 struct mt_options {
     enum cli_command command;
+    enum cli_command help_topic;   /* CMD_HELP: the short help; CMD_RUN, CMD_ATTACH: theirs */
     const char *json_path;      /* --json FILE, "-" = stdout */
     const char *log_path;       /* -o/--log-file FILE */
     unsigned depth;             /* --depth N */
@@ -29,7 +30,7 @@ struct mt_options {
     bool pin;                   /* off with --no-pin: memtrace and the program on one CPU */
     bool return_stubs;          /* off with --return-traps: every return traps */
     bool fast;                  /* --fast: the allocation family records without traps */
-    uint64_t fast_ring;         /* --fast-ring N (hidden): records in the ring, 0 = default */
+    uint64_t fast_ring;         /* --fast-ring N: records in the ring, 0 = default */
     /* Images and children, with Valgrind's names. */
     bool show_exec_leaks;       /* --show-exec-leaks: list the records of images ended by exec */
     bool trace_children;        /* off with --trace-children=no: no exec is followed */

@@ -427,3 +427,11 @@ void unwinder_cost(const struct unwinder *u, uint64_t *frames, uint64_t *ns)
     *frames = u->frames;
     *ns = u->ns;
 }
+
+#define MT_STR2(x) #x
+#define MT_STR(x) MT_STR2(x)
+
+const char *unwind_libunwind_version(void)
+{
+    return MT_STR(UNW_VERSION_MAJOR) "." MT_STR(UNW_VERSION_MINOR) "." MT_STR(UNW_VERSION_EXTRA);
+}

@@ -73,4 +73,7 @@ uint64_t unwinder_count(const struct unwinder *u);
  * costs no unwinding) and the time spent unwinding, for --stats. */
 void unwinder_cost(const struct unwinder *u, uint64_t *frames, uint64_t *ns);
 
+/* The libunwind version memtrace was built with ("1.6.2"). */
+const char *unwind_libunwind_version(void);
+
 #endif

@@ -235,6 +235,20 @@ static void test_help_forms(void **state)
     r = PARSE("run", "-h", "prog");
     assert_ok(&r);
     assert_int_equal(r.o.command, CMD_HELP);
+    assert_int_equal(r.o.help_topic, CMD_RUN);
+    r = PARSE("attach", "--help");
+    assert_int_equal(r.o.help_topic, CMD_ATTACH);
+    r = PARSE("help", "attach");
+    assert_ok(&r);
+    assert_int_equal(r.o.command, CMD_HELP);
+    assert_int_equal(r.o.help_topic, CMD_ATTACH);
+    r = PARSE("help", "run");
+    assert_int_equal(r.o.help_topic, CMD_RUN);
+    r = PARSE("--help");
+    assert_int_equal(r.o.help_topic, CMD_HELP);
+    r = PARSE("help", "frobnicate");
+    assert_error(&r, "no help on 'frobnicate': try 'memtrace help run' or 'memtrace help "
+                     "attach'");
 }
 
 static void test_version_forms(void **state)
@@ -393,7 +407,7 @@ static void test_usage_lists_every_option(void **state)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     assert_non_null(f);
-    cli_usage(f);
+    cli_usage(f, CMD_RUN);
     assert_int_equal(fclose(f), 0);
     assert_non_null(strstr(text, "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"));
     const char *options[] = { "--json FILE", "-o, --log-file FILE", "--depth N",
@@ -401,7 +415,10 @@ static void test_usage_lists_every_option(void **state)
                               "--show-exec-leaks", "--trace-children=yes|no",
                               "--trace-children-skip=PATTERNS",
                               "--trace-children-skip-by-arg=PATTERNS",
-                              "--child-silent-after-fork=yes|no", "-h, --help", "-V, --version" };
+                              "--child-silent-after-fork=yes|no", "--sarif=FILE",
+                              "--flamegraph=FILE", "--folded=FILE", "--flamegraph-cost=C",
+                              "--no-default-suppressions", "-h, --help", "-V, --version",
+                              "Report files:\n", "Suppressions:\n", "Speed:\n" };
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
         if (!strstr(text, options[i]))
             fail_msg("usage does not mention %s", options[i]);

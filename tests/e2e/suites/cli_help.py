@@ -1,0 +1,56 @@
+"""memtrace explains itself: --version names the libraries it was built
+with, --help is short and grouped by task, `memtrace help run|attach` (and
+`run --help`) list every option of the command line."""
+import os
+import re
+import subprocess
+
+from memtrace_e2e.checks import check, check_true
+from memtrace_e2e.run import memtrace
+
+
+def long_options(env):
+    """The long options of tracer/cli/cli.c's getopt table."""
+    with open(os.path.join(os.path.dirname(env.source_dir), "tracer", "cli", "cli.c")) as fh:
+        return re.findall(r'^\s*\{ "([a-z-]+)", (?:no|required)_argument', fh.read(), re.M)
+
+
+def case_version_names_libraries(env):
+    """memtrace --version: its version and libdw's, libunwind's and
+    capstone's; libdw's is elfutils' as eu-readelf says it."""
+    p = memtrace(env, ["--version"])
+    check("exit status", 0, p.returncode)
+    m = re.fullmatch(r"memtrace (\d+\.\d+\.\d+) \(libdw (0\.\d+), libunwind (\d+\.\d+\.\d+), "
+                     r"capstone (\d+\.\d+\.\d+)\)\n", p.stdout)
+    check_true("one line: memtrace V (libdw V, libunwind V, capstone V): %r" % p.stdout,
+               m is not None)
+    eu = subprocess.run(["eu-readelf", "--version"], capture_output=True, text=True).stdout
+    check("libdw's version, as elfutils' own tools say", re.search(r"\) (0\.\d+)", eu).group(1),
+          m.group(2))
+
+
+def case_help_short_and_full(env):
+    """--help fits a screen and points to the full help; `help run` and
+    `run --help` list every long option of the getopt table (attach's
+    options in `help attach`); a topic that does not exist is exit 2."""
+    p = memtrace(env, ["--help"])
+    check("exit status", 0, p.returncode)
+    check_true("short: at most 24 lines (%d)" % len(p.stdout.splitlines()),
+               len(p.stdout.splitlines()) <= 24)
+    for line in ("memtrace help run", "memtrace help attach", "man memtrace"):
+        check_true("it says: %s" % line, line in p.stdout)
+    full = memtrace(env, ["help", "run"]).stdout
+    check("run --help is help run", full, memtrace(env, ["run", "--help"]).stdout)
+    attach = memtrace(env, ["help", "attach"]).stdout
+    attach_only = {"duration", "interval", "top", "force"}
+    opts = long_options(env)
+    check_true("the getopt table read (%d options)" % len(opts), len(opts) > 30)
+    check("options missing from help run", [],
+          [o for o in opts if o not in attach_only and "--" + o not in full])
+    check("options missing from help attach", [], [o for o in opts if "--" + o not in attach])
+    for group in ("Report files:", "What is reported:", "Suppressions:", "Stacks and symbols:",
+                  "Children (run):", "Speed:"):
+        check_true("help run has the group %s" % group, "\n" + group + "\n" in full)
+    p = memtrace(env, ["help", "bogus"])
+    check("an unknown topic", (2, "memtrace: no help on 'bogus': try 'memtrace help run' or "
+                                  "'memtrace help attach'\n"), (p.returncode, p.stderr))
