@@ -13,7 +13,8 @@
 static const char short_help[] =
     "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
     "       memtrace attach [OPTIONS] PID\n"
-    "       memtrace help [run|attach]\n"
+    "       memtrace diff [OPTIONS] OLD.json NEW.json\n"
+    "       memtrace help [run|attach|diff]\n"
     "       memtrace --version\n"
     "\n"
     "Find leaks and bad frees in a program:  memtrace run -- ./app ARGS\n"
@@ -21,10 +22,12 @@ static const char short_help[] =
     "Fail a CI job on them:                  --error-exitcode=1 --suppressions=FILE\n"
     "Results for tools:                      --json=FILE --xml-file=FILE --sarif=FILE\n"
     "Pictures:                               --flamegraph=FILE.svg --folded=FILE\n"
+    "Compare two runs:                       memtrace diff OLD.json NEW.json\n"
     "Allocation-heavy programs, servers:     --fast\n"
     "\n"
     "memtrace help run       every option of run\n"
     "memtrace help attach    every option of attach\n"
+    "memtrace help diff      every option of diff\n"
     "man memtrace            the manual\n";
 
 static const char run_help[] =
@@ -53,6 +56,21 @@ static const char attach_help[] =
     "  --force                attach even to PID 1 (init: if it stops for long or\n"
     "                         dies, the system goes down with it)\n"
     "\n";
+
+static const char diff_help[] =
+    "Usage: memtrace diff [--json FILE] [--error-exitcode N] OLD.json NEW.json\n"
+    "\n"
+    "diff: compares the leak records of two JSON reports (memtrace run --json) and\n"
+    "lists those that are new, grown, gone or shrunk. A record is known by its leak\n"
+    "kind, its allocator and its stack's function and file names, not by addresses\n"
+    "or lines, so two runs of a rebuilt program still match. Definitely, indirectly\n"
+    "and possibly lost records are compared (and unfreed ones of an image replaced\n"
+    "by exec); suppressed ones are not.\n"
+    "\n"
+    "Options:\n"
+    "  --json FILE            also write the changes as JSON to FILE ('-' = stdout)\n"
+    "  --error-exitcode N     exit with N (1..255) when a record is new or grown, so\n"
+    "                         CI fails on regressions only\n";
 
 static const char options_help[] =
     "Report files:\n"
@@ -162,6 +180,10 @@ static const char options_help[] =
  * option of that command. */
 void cli_usage(FILE *f, enum cli_command topic)
 {
+    if (topic == CMD_DIFF) {
+        fputs(diff_help, f);
+        return;
+    }
     if (topic != CMD_RUN && topic != CMD_ATTACH) {
         fputs(short_help, f);
         return;
@@ -320,6 +342,10 @@ static int parse_command(const char *cmd, struct mt_options *o, char *err, size_
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         o->command = CMD_VERSION;
         return PARSE_DONE;
+    }
+    if (strcmp(cmd, "diff") == 0) {
+        o->command = CMD_DIFF;
+        return PARSE_MORE;
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "attach") != 0) {
         if (cmd[0] == '-')
@@ -709,6 +735,38 @@ static int parse_operands(char **args, int n, struct mt_options *o, char *err, s
     return PARSE_MORE;
 }
 
+/* memtrace diff [--json FILE] [--error-exitcode N] OLD NEW */
+static int parse_diff(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+{
+    static const struct option diff_opts[] = {
+        { "json", required_argument, NULL, OPT_JSON },
+        { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", diff_opts, NULL)) != -1) {
+        if (c == '?' || c == ':') {
+            snprintf(err, err_len, "diff: %s '%s' (diff takes --json FILE and --error-exitcode N)",
+                     c == '?' ? "unknown option" : "no value for", argv[optind - 1]);
+            return -1;
+        }
+        int r = apply_option(c, false, argv[optind - 1], o, err, err_len);
+        if (r != PARSE_MORE)
+            return r == PARSE_DONE ? 0 : -1;
+    }
+    if (argc - optind != 2) {
+        snprintf(err, err_len, "diff needs two JSON reports: memtrace diff [--json FILE] "
+                 "[--error-exitcode N] OLD.json NEW.json");
+        return -1;
+    }
+    o->diff_old = argv[optind];
+    o->diff_new = argv[optind + 1];
+    return 0;
+}
+
 static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
 {
     set_defaults(o);
@@ -718,16 +776,22 @@ static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
     }
     int r = parse_command(argv[1], o, err, err_len);
     if (r == PARSE_DONE && o->command == CMD_HELP && strcmp(argv[1], "help") == 0 && argc > 2) {
-        /* memtrace help run|attach: that command's every option */
-        if (strcmp(argv[2], "run") != 0 && strcmp(argv[2], "attach") != 0) {
-            snprintf(err, err_len, "no help on '%s': try 'memtrace help run' or 'memtrace help "
-                     "attach'", argv[2]);
+        /* memtrace help run|attach|diff: that command's every option */
+        static const char *const topics[] = { "run", "attach", "diff" };
+        static const enum cli_command commands[] = { CMD_RUN, CMD_ATTACH, CMD_DIFF };
+        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+            if (strcmp(argv[2], topics[i]) == 0)
+                o->help_topic = commands[i];
+        if (o->help_topic == CMD_HELP) {
+            snprintf(err, err_len, "no help on '%s': try 'memtrace help run', 'memtrace help "
+                     "attach' or 'memtrace help diff'", argv[2]);
             return -1;
         }
-        o->help_topic = strcmp(argv[2], "run") == 0 ? CMD_RUN : CMD_ATTACH;
     }
     if (r != PARSE_MORE)
         return r == PARSE_DONE ? 0 : -1;
+    if (o->command == CMD_DIFF)
+        return parse_diff(argc - 1, argv + 1, o, err, err_len);
     bool attach = o->command == CMD_ATTACH;
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;

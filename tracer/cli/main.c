@@ -6,6 +6,7 @@
 #include "insn.h"
 #include "ptrace_io.h"
 #include "report.h"
+#include "report_diff.h"
 #include "symbolizer.h"
 #include "session.h"
 #include "unwind.h"
@@ -296,6 +297,51 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
     return write_files(opt, out, rps, n, &stats) || write_failed;
 }
 
+/* memtrace diff: exit 0, --error-exitcode's N when a record is new or
+ * grown, 2 when a report cannot be read or the JSON written. */
+static int diff_reports(const struct mt_options *opt)
+{
+    struct jv old_doc, new_doc;
+    char why[512];
+    if (json_read_file(opt->diff_old, &old_doc, why, sizeof(why)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (json_read_file(opt->diff_new, &new_doc, why, sizeof(why)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", why);
+        json_value_free(&old_doc);
+        return EXIT_USAGE;
+    }
+    struct out_file json = { 0 };
+    int status = 0;
+    struct diff_counts counts;
+    /* --json -: the JSON is stdout's, the text goes to stderr. */
+    bool json_on_stdout = opt->json_path && strcmp(opt->json_path, "-") == 0;
+    FILE *text = json_on_stdout ? stderr : stdout;
+    if (opt->json_path && out_open_json(&json, opt->json_path) != 0) {
+        status = EXIT_USAGE;
+    } else if (json.f && out_begin(&json) != 0) {
+        out_commit(&json, -1);
+        status = EXIT_USAGE;
+    } else if (report_diff(text, json.f, opt->diff_old, &old_doc, opt->diff_new, &new_doc,
+                           &counts, why, sizeof(why)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", why);
+        if (json.f)
+            out_commit(&json, -1);
+        status = EXIT_USAGE;
+    } else if (json.f && out_commit(&json, 0) != 0) {
+        status = EXIT_USAGE;
+    } else if (fflush(text) != 0 && !reader_gone(fileno(text))) {
+        status = EXIT_USAGE;
+    } else if (opt->error_exitcode > 0 &&
+               counts.records[DIFF_NEW] + counts.records[DIFF_GROWN] > 0) {
+        status = opt->error_exitcode;
+    }
+    json_value_free(&old_doc);
+    json_value_free(&new_doc);
+    return status;
+}
+
 /* run exits like the program; attach succeeded when it detached or saw the
  * process end, whatever the process's own status; --error-exitcode wins
  * when a problem was found. */
@@ -410,6 +456,8 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
                symbolizer_libdw_version(), unwind_libunwind_version(), insn_capstone_version());
         return 0;
     }
+    if (opt.command == CMD_DIFF)
+        return diff_reports(&opt);
     if (fault_configure(getenv("MEMTRACE_INJECT_FAULT"), err, sizeof(err)) != 0) {
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;

@@ -12,7 +12,7 @@
 #define CLI_MAX_DEBUG_DIRS 32
 #define CLI_MAX_ALLOC_FNS 64
 
-enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION };
+enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION, CMD_DIFF };
 
 #define CLI_DEFAULT_TOP 10
 
@@ -49,6 +49,7 @@ struct mt_options {
     const char *xml_path;                       /* --xml-file FILE */
     const char *sarif_path;                     /* --sarif FILE */
     const char *folded_path;                    /* --folded FILE */
+    const char *diff_old, *diff_new;            /* memtrace diff OLD NEW */
     const char *flamegraph_path;                /* --flamegraph FILE */
     unsigned flame_cost;                        /* --flamegraph-cost: enum flame_cost */
     bool log_per_process;       /* -o with %p: each process's banner and bad frees go to its

@@ -37,7 +37,8 @@ def case_help_short_and_full(env):
     check("exit status", 0, p.returncode)
     check_true("short: at most 24 lines (%d)" % len(p.stdout.splitlines()),
                len(p.stdout.splitlines()) <= 24)
-    for line in ("memtrace help run", "memtrace help attach", "man memtrace"):
+    for line in ("memtrace help run", "memtrace help attach", "memtrace help diff",
+                 "man memtrace"):
         check_true("it says: %s" % line, line in p.stdout)
     full = memtrace(env, ["help", "run"]).stdout
     check("run --help is help run", full, memtrace(env, ["run", "--help"]).stdout)
@@ -52,5 +53,9 @@ def case_help_short_and_full(env):
                   "Children (run):", "Speed:"):
         check_true("help run has the group %s" % group, "\n" + group + "\n" in full)
     p = memtrace(env, ["help", "bogus"])
-    check("an unknown topic", (2, "memtrace: no help on 'bogus': try 'memtrace help run' or "
-                                  "'memtrace help attach'\n"), (p.returncode, p.stderr))
+    check("an unknown topic", (2, "memtrace: no help on 'bogus': try 'memtrace help run', "
+                                  "'memtrace help attach' or 'memtrace help diff'\n"),
+          (p.returncode, p.stderr))
+    diff = memtrace(env, ["help", "diff"]).stdout
+    for word in ("--json FILE", "--error-exitcode N", "OLD.json NEW.json"):
+        check_true("help diff names %s" % word, word in diff)

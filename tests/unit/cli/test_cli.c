@@ -246,9 +246,38 @@ static void test_help_forms(void **state)
     assert_int_equal(r.o.help_topic, CMD_RUN);
     r = PARSE("--help");
     assert_int_equal(r.o.help_topic, CMD_HELP);
+    r = PARSE("help", "diff");
+    assert_int_equal(r.o.help_topic, CMD_DIFF);
+    r = PARSE("diff", "--help");
+    assert_int_equal(r.o.command, CMD_HELP);
+    assert_int_equal(r.o.help_topic, CMD_DIFF);
     r = PARSE("help", "frobnicate");
-    assert_error(&r, "no help on 'frobnicate': try 'memtrace help run' or 'memtrace help "
-                     "attach'");
+    assert_error(&r, "no help on 'frobnicate': try 'memtrace help run', 'memtrace help "
+                     "attach' or 'memtrace help diff'");
+}
+
+static void test_diff_forms(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("diff", "--json", "d.json", "--error-exitcode=4", "a", "b");
+    assert_ok(&r);
+    assert_int_equal(r.o.command, CMD_DIFF);
+    assert_string_equal(r.o.json_path, "d.json");
+    assert_int_equal(r.o.error_exitcode, 4);
+    assert_string_equal(r.o.diff_old, "a");
+    assert_string_equal(r.o.diff_new, "b");
+    r = PARSE("diff", "a");
+    assert_error(&r, "diff needs two JSON reports: memtrace diff [--json FILE] "
+                     "[--error-exitcode N] OLD.json NEW.json");
+    r = PARSE("diff", "a", "b", "c");
+    assert_error(&r, "diff needs two JSON reports: memtrace diff [--json FILE] "
+                     "[--error-exitcode N] OLD.json NEW.json");
+    r = PARSE("diff", "--fast", "a", "b");
+    assert_error(&r, "diff: unknown option '--fast' (diff takes --json FILE and "
+                     "--error-exitcode N)");
+    r = PARSE("diff", "a", "b", "--json");
+    assert_error(&r, "diff: no value for '--json' (diff takes --json FILE and "
+                     "--error-exitcode N)");
 }
 
 static void test_version_forms(void **state)
@@ -618,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_double_dash_allows_program_named_like_an_option),
         cmocka_unit_test(test_options_after_program_belong_to_program),
         cmocka_unit_test(test_help_forms),
+        cmocka_unit_test(test_diff_forms),
         cmocka_unit_test(test_version_forms),
         cmocka_unit_test(test_no_command),
         cmocka_unit_test(test_unknown_command_is_named),
