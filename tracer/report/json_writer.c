@@ -157,3 +157,13 @@ void json_hex(struct json_writer *w, uint64_t v)
     before_value(w);
     fprintf(w->f, "\"0x%" PRIx64 "\"", v);
 }
+
+void json_amount(struct json_writer *w, uint64_t bytes, uint64_t blocks)
+{
+    json_begin_object(w);
+    json_key(w, "bytes");
+    json_uint(w, bytes);
+    json_key(w, "blocks");
+    json_uint(w, blocks);
+    json_end_object(w);
+}

@@ -27,6 +27,8 @@ void json_double(struct json_writer *w, double v);   /* 3 decimals */
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
 void json_hex(struct json_writer *w, uint64_t v);          /* "0x..." string */
+/* {"bytes": B, "blocks": N}, the reports' amount of memory. */
+void json_amount(struct json_writer *w, uint64_t bytes, uint64_t blocks);
 
 /* The length of the well-formed UTF-8 sequence (RFC 3629) of 2 to 4 bytes
  * that starts at s (s[0] >= 0x80), or 0 when s[0] does not start one: a

@@ -217,16 +217,10 @@ static void write_amount_or_null(struct json_writer *w, const char *key, bool pr
                                  uint64_t bytes, uint64_t blocks)
 {
     json_key(w, key);
-    if (!present) {
+    if (present)
+        json_amount(w, bytes, blocks);
+    else
         json_null(w);
-        return;
-    }
-    json_begin_object(w);
-    json_key(w, "bytes");
-    json_uint(w, bytes);
-    json_key(w, "blocks");
-    json_uint(w, blocks);
-    json_end_object(w);
 }
 
 static void write_json(FILE *f, const char *old_name, const char *new_name,

@@ -62,12 +62,7 @@ static void write_stack(struct json_writer *w, const struct report_process *p, u
 static void write_amount(struct json_writer *w, const char *key, uint64_t bytes, uint64_t blocks)
 {
     json_key(w, key);
-    json_begin_object(w);
-    json_key(w, "bytes");
-    json_uint(w, bytes);
-    json_key(w, "blocks");
-    json_uint(w, blocks);
-    json_end_object(w);
+    json_amount(w, bytes, blocks);
 }
 
 static void write_age(struct json_writer *w, const char *key, const struct report_process *p,
