@@ -84,6 +84,9 @@ static const char options_help[] =
     "                         graph (hover, click to zoom, search)\n"
     "  --folded=FILE          also write it as collapsed stacks (main;f;g BYTES), for\n"
     "                         flamegraph.pl, inferno and speedscope\n"
+    "  --timeline=FILE        also chart live bytes over time as SVG: the process's and\n"
+    "                         those of the stacks that grew most (a slow leak only\n"
+    "                         goes up)\n"
     "  --flamegraph-cost=C    what their widths are: leaked (definitely, indirectly\n"
     "                         and possibly lost bytes; the default), allocated (all\n"
     "                         bytes allocated) or peak (each stack's most bytes live)\n"
@@ -265,7 +268,8 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_SHOW_EXEC_LEAKS, OPT_TRACE_CHILDREN, OPT_SKIP_EXE, OPT_SKIP_ARG, OPT_CHILD_SILENT,
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
        OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
-       OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST };
+       OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST,
+       OPT_TIMELINE };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -287,6 +291,7 @@ static const struct option longopts[] = {
     { "folded", required_argument, NULL, OPT_FOLDED },
     { "flamegraph", required_argument, NULL, OPT_FLAMEGRAPH },
     { "flamegraph-cost", required_argument, NULL, OPT_FLAME_COST },
+    { "timeline", required_argument, NULL, OPT_TIMELINE },
     { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
     { "sample", required_argument, NULL, OPT_SAMPLE },
     { "min-size", required_argument, NULL, OPT_MIN_SIZE },
@@ -575,12 +580,13 @@ static int option_error(int c, const char *arg, char *err, size_t err_len)
     return PARSE_FAIL;
 }
 
-/* --xml-file, --sarif, --folded, --flamegraph FILE. */
+/* --xml-file, --sarif, --folded, --flamegraph, --timeline FILE. */
 static int set_report_file(int c, const char *path, struct mt_options *o, char *err,
                            size_t err_len)
 {
     const char *name = c == OPT_XML_FILE ? "--xml-file" : c == OPT_SARIF ? "--sarif"
-                       : c == OPT_FOLDED ? "--folded" : "--flamegraph";
+                       : c == OPT_FOLDED ? "--folded" : c == OPT_TIMELINE ? "--timeline"
+                                                                          : "--flamegraph";
     if (!*path) {
         snprintf(err, err_len, "%s needs a file name", name);
         return PARSE_FAIL;
@@ -588,7 +594,8 @@ static int set_report_file(int c, const char *path, struct mt_options *o, char *
     if (out_path_check(name, path, err, err_len) != 0)
         return PARSE_FAIL;
     *(c == OPT_XML_FILE ? &o->xml_path : c == OPT_SARIF ? &o->sarif_path
-      : c == OPT_FOLDED ? &o->folded_path : &o->flamegraph_path) = path;
+      : c == OPT_FOLDED ? &o->folded_path : c == OPT_TIMELINE ? &o->timeline_path
+                                                              : &o->flamegraph_path) = path;
     return PARSE_MORE;
 }
 
@@ -640,6 +647,7 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_SARIF:
     case OPT_FOLDED:
     case OPT_FLAMEGRAPH:
+    case OPT_TIMELINE:
         return set_report_file(c, optarg, o, err, err_len);
     case OPT_FLAME_COST:
         for (unsigned k = FLAME_LEAKED; k <= FLAME_PEAK; k++) {

@@ -45,6 +45,8 @@ static struct report_process *collect(const struct mt_options *opt, const struct
     for (struct process *p = t->procs; p; p = p->next) {
         if (!reported(opt, p))
             continue;
+        if (p->model.sample_live && p->end_ns)
+            alloc_model_sample(&p->model, p->end_ns);   /* --timeline: where tracing ended */
         rps[--i] = session_report_view(p, opt->show_kinds);
         rps[i].records_hidden = p->end == END_EXEC && !opt->show_exec_leaks;
         rps[i].error_kinds = opt->error_kinds;
@@ -87,7 +89,10 @@ static void fill_stats(const struct session *t, struct report_stats *s)
 }
 
 /* The report files besides the text. */
-enum report_format { FORMAT_JSON, FORMAT_XML, FORMAT_SARIF, FORMAT_FOLDED, FORMAT_FLAMEGRAPH };
+enum report_format {
+    FORMAT_JSON, FORMAT_XML, FORMAT_SARIF, FORMAT_FOLDED, FORMAT_FLAMEGRAPH, FORMAT_TIMELINE,
+    FORMAT_COUNT
+};
 
 static int write_format(struct out_file *o, enum report_format format,
                         const struct report_process *rps, size_t n,
@@ -104,6 +109,8 @@ static int write_format(struct out_file *o, enum report_format format,
         rc = report_folded_write(o->f, rps, n, cost);
     } else if (format == FORMAT_FLAMEGRAPH) {
         rc = report_flamegraph_write(o->f, rps, n, cost);
+    } else if (format == FORMAT_TIMELINE) {
+        rc = report_timeline_write(o->f, rps, n);
     } else {
         /* Source paths under the directory memtrace ran in are written
          * relative to it: a checkout's root, in CI. */
@@ -217,7 +224,7 @@ static bool reader_gone(int fd)
 /* The report files of write_reports, opened before the run. */
 struct report_outputs {
     struct out_file log;
-    struct out_file files[FORMAT_FLAMEGRAPH + 1];   /* by enum report_format */
+    struct out_file files[FORMAT_COUNT];   /* by enum report_format */
 };
 
 static void discard_outputs(struct report_outputs *out)
@@ -227,13 +234,14 @@ static void discard_outputs(struct report_outputs *out)
 }
 
 /* The path of each report file option, by enum report_format. */
-static void report_paths(const struct mt_options *opt, const char *paths[FORMAT_FLAMEGRAPH + 1])
+static void report_paths(const struct mt_options *opt, const char *paths[FORMAT_COUNT])
 {
     paths[FORMAT_JSON] = opt->json_path;
     paths[FORMAT_XML] = opt->xml_path;
     paths[FORMAT_SARIF] = opt->sarif_path;
     paths[FORMAT_FOLDED] = opt->folded_path;
     paths[FORMAT_FLAMEGRAPH] = opt->flamegraph_path;
+    paths[FORMAT_TIMELINE] = opt->timeline_path;
 }
 
 /* Every report file asked for, each written whole (or per process). */
@@ -241,10 +249,10 @@ static bool write_files(const struct mt_options *opt, struct report_outputs *out
                         const struct report_process *rps, size_t n,
                         const struct report_stats *stats)
 {
-    const char *paths[FORMAT_FLAMEGRAPH + 1];
+    const char *paths[FORMAT_COUNT];
     report_paths(opt, paths);
     bool failed = false;
-    for (int k = FORMAT_JSON; k <= FORMAT_FLAMEGRAPH; k++) {
+    for (int k = FORMAT_JSON; k < FORMAT_COUNT; k++) {
         enum flame_cost cost = (enum flame_cost)opt->flame_cost;
         if (paths[k] && (out_path_per_process(paths[k])
                              ? write_each(paths[k], k, rps, n, stats, cost)
@@ -474,9 +482,9 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
     }
     /* Report files first: a path that cannot be written costs no run. */
     struct report_outputs out = { 0 };
-    const char *paths[FORMAT_FLAMEGRAPH + 1];
+    const char *paths[FORMAT_COUNT];
     report_paths(&opt, paths);
-    for (int k = FORMAT_JSON; k <= FORMAT_FLAMEGRAPH; k++) {
+    for (int k = FORMAT_JSON; k < FORMAT_COUNT; k++) {
         if (paths[k] && open_report_file(&out.files[k], paths[k]) != 0) {
             discard_outputs(&out);
             return EXIT_USAGE;

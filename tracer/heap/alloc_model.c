@@ -28,6 +28,7 @@ void alloc_model_destroy(struct alloc_model *m)
     free(m->errors);
     free(m->timeline);
     free(m->costs);
+    free(m->samples);
     for (unsigned i = 0; i < m->nallocators; i++)
         free(m->allocators[i]);
     memset(m, 0, sizeof(*m));
@@ -73,6 +74,9 @@ int alloc_model_copy(struct alloc_model *dst, const struct alloc_model *src)
     dst->allocations = dst->frees = dst->bytes_allocated = 0;
     dst->costs = NULL;
     dst->costs_cap = 0;
+    dst->samples = NULL;   /* the child's timeline starts at the fork */
+    dst->nsamples = 0;
+    dst->next_sample_ns = 0;
     if (src->costs) {
         /* The child's own: what it inherited is live, it allocated nothing yet. */
         if (!(dst->costs = malloc(src->costs_cap * sizeof(*dst->costs)))) {
@@ -267,6 +271,7 @@ static struct stack_cost *cost_of(struct alloc_model *m, uint32_t stack)
 
 static void cost_release(struct alloc_model *m, const struct block *b)
 {
+    m->live_bytes -= m->live_bytes >= b->size ? b->size : m->live_bytes;
     struct stack_cost *c = cost_of(m, b->alloc_stack);
     if (c)
         c->live_bytes -= c->live_bytes >= b->size ? b->size : c->live_bytes;
@@ -274,9 +279,64 @@ static void cost_release(struct alloc_model *m, const struct block *b)
 
 static void cost_live(struct alloc_model *m, const struct block *b)
 {
+    if ((m->live_bytes += b->size) > m->peak_since_sample)
+        m->peak_since_sample = m->live_bytes;
     struct stack_cost *c = cost_of(m, b->alloc_stack);
     if (c && (c->live_bytes += b->size) > c->peak_bytes)
         c->peak_bytes = c->live_bytes;
+}
+
+int alloc_model_sample(struct alloc_model *m, uint64_t ns)
+{
+    if (!m->samples) {
+        if (!(m->samples = calloc(ALLOC_MODEL_SAMPLES, sizeof(*m->samples))))
+            return -ENOMEM;
+        m->sample_every_ns = ALLOC_MODEL_FIRST_SAMPLE_NS;
+    }
+    if (m->nsamples == ALLOC_MODEL_SAMPLES) {
+        /* Full: keep every other one (the first and the latest stay). */
+        size_t kept = 0;
+        for (size_t i = 0; i < m->nsamples; i += 2) {
+            uint64_t peak = m->samples[i].peak_bytes;
+            if (i + 1 < m->nsamples && m->samples[i + 1].peak_bytes > peak)
+                peak = m->samples[i + 1].peak_bytes;   /* a peak is never lost */
+            m->samples[kept] = m->samples[i];
+            m->samples[kept++].peak_bytes = peak;
+        }
+        m->samples[kept - 1] = m->samples[m->nsamples - 1];
+        m->nsamples = kept;
+        m->sample_every_ns *= 2;
+    }
+    struct live_sample *smp = &m->samples[m->nsamples++];
+    memset(smp, 0, sizeof(*smp));
+    smp->ns = ns;
+    smp->live_bytes = m->live_bytes;
+    smp->peak_bytes = m->peak_since_sample > m->live_bytes ? m->peak_since_sample : m->live_bytes;
+    m->peak_since_sample = m->live_bytes;
+    for (size_t id = 0; id < m->costs_cap; id++) {
+        uint64_t live = m->costs[id].live_bytes;
+        if (!live || (smp->ntop == ALLOC_MODEL_SAMPLE_TOP &&
+                      live <= smp->top_bytes[ALLOC_MODEL_SAMPLE_TOP - 1]))
+            continue;
+        unsigned at = smp->ntop < ALLOC_MODEL_SAMPLE_TOP ? smp->ntop++
+                                                         : ALLOC_MODEL_SAMPLE_TOP - 1;
+        while (at > 0 && smp->top_bytes[at - 1] < live) {
+            smp->top_bytes[at] = smp->top_bytes[at - 1];
+            smp->top_stack[at] = smp->top_stack[at - 1];
+            at--;
+        }
+        smp->top_bytes[at] = live;
+        smp->top_stack[at] = (uint32_t)id;
+    }
+    m->next_sample_ns = ns + m->sample_every_ns;
+    return 0;
+}
+
+/* A sample when one is due (the event's time is known and past the next). */
+static void maybe_sample(struct alloc_model *m, uint64_t ns)
+{
+    if (m->sample_live && ns && ns >= m->next_sample_ns)
+        alloc_model_sample(m, ns);   /* out of memory: the chart has fewer points */
 }
 
 const struct stack_cost *alloc_model_stack_cost(const struct alloc_model *m, uint32_t stack)
@@ -434,6 +494,7 @@ static int add_block(struct alloc_model *m, const struct alloc_event *ev)
 
 int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev)
 {
+    maybe_sample(m, ev->time_ns);
     switch (ev->fn) {
     case FN_FREE:
     case FN_DELETE:

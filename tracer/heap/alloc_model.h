@@ -107,6 +107,21 @@ struct stack_cost {
     uint64_t live_bytes, peak_bytes;
 };
 
+/* --timeline: the live bytes at a moment, the process's and those of the
+ * stacks that held the most then. A bounded series: when it is full, every
+ * other sample goes and samples come half as often. */
+#define ALLOC_MODEL_SAMPLES 512
+#define ALLOC_MODEL_SAMPLE_TOP 8
+#define ALLOC_MODEL_FIRST_SAMPLE_NS 10000000u   /* 10 ms, doubled at each halving */
+struct live_sample {
+    uint64_t ns;                 /* CLOCK_MONOTONIC */
+    uint64_t live_bytes;
+    uint64_t peak_bytes;         /* the most live since the sample before */
+    unsigned ntop;
+    uint32_t top_stack[ALLOC_MODEL_SAMPLE_TOP];   /* by live bytes, most first */
+    uint64_t top_bytes[ALLOC_MODEL_SAMPLE_TOP];
+};
+
 struct alloc_model {
     struct alloc_table live;
     char *allocators[ALLOC_MODEL_MAX_ALLOCATORS];   /* paths; number i + 1 */
@@ -131,6 +146,12 @@ struct alloc_model {
     struct stack_cost *costs;    /* by stack id; NULL when out of memory (then no costs) */
     size_t costs_cap;
     bool costs_lost;             /* an allocation failed: costs are incomplete */
+    uint64_t live_bytes;         /* of the live blocks */
+    uint64_t peak_since_sample;  /* the most live bytes since the last sample */
+    bool sample_live;            /* --timeline: keep samples */
+    struct live_sample *samples; /* ALLOC_MODEL_SAMPLES of them once the first is taken */
+    size_t nsamples;
+    uint64_t sample_every_ns, next_sample_ns;
 };
 
 int alloc_model_init(struct alloc_model *m);
@@ -188,6 +209,9 @@ int alloc_model_realloc_undo(struct alloc_model *m, const struct block *taken);
 /* When the allocation with sequence number seq (struct block.seq) was made,
  * within a millisecond; 0 when unknown. */
 uint64_t alloc_model_seq_time(const struct alloc_model *m, uint64_t seq);
+/* --timeline: a sample of now (ns), taken whatever the interval (the end
+ * of tracing). Returns 0 or -ENOMEM. */
+int alloc_model_sample(struct alloc_model *m, uint64_t ns);
 /* The costs of stack id, or NULL when nothing was allocated there (or
  * memtrace ran out of memory keeping them: m->costs_lost). */
 const struct stack_cost *alloc_model_stack_cost(const struct alloc_model *m, uint32_t stack);

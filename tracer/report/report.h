@@ -243,6 +243,9 @@ int report_folded_write(FILE *f, const struct report_process *procs, size_t n,
 /* The same as a self-contained interactive SVG flame graph. 0 or -1. */
 int report_flamegraph_write(FILE *f, const struct report_process *procs, size_t n,
                             enum flame_cost cost);
+/* --timeline: each traced process's live bytes over time (the model's
+ * samples), total and the stacks that grew most, as an SVG chart. 0 or -1. */
+int report_timeline_write(FILE *f, const struct report_process *procs, size_t n);
 /* --sarif: SARIF 2.1.0 of procs (docs/report-format.md). Paths under
  * srcroot (absolute; NULL: none) are relative to the run's SRCROOT base,
  * the others file:// URIs. Returns 0 or -1. */

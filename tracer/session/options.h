@@ -51,6 +51,7 @@ struct mt_options {
     const char *folded_path;                    /* --folded FILE */
     const char *diff_old, *diff_new;            /* memtrace diff OLD NEW */
     const char *flamegraph_path;                /* --flamegraph FILE */
+    const char *timeline_path;                  /* --timeline FILE */
     unsigned flame_cost;                        /* --flamegraph-cost: enum flame_cost */
     bool log_per_process;       /* -o with %p: each process's banner and bad frees go to its
                                    file at the end, not to the log as they happen */

@@ -52,6 +52,7 @@ struct process *session_main_process(const struct session *s)
 
 void session_add_process(struct session *s, struct process *p)
 {
+    p->model.sample_live = s->opt->timeline_path != NULL;
     p->next = s->procs;
     s->procs = p;
 }

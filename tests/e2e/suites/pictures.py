@@ -258,3 +258,82 @@ def case_flamegraph_nothing_leaked(env):
         check("nothing folded", "", fh.read())
     with open(svg) as fh:
         check_true("says so", "nothing to show: no leaked memory" in fh.read())
+
+
+def timeline_series(svg):
+    """(chart's title, growers [(label, grew, points)], total points, peak
+    points) of the first chart of a --timeline SVG; points as (x, y) px."""
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.parse(svg).getroot()
+    check("the SVG's root", (ns + "svg", "memtrace-timeline"), (root.tag, root.get("id")))
+    chart = root.find(ns + "g")
+    if chart is None:
+        raise Failure("no chart in %s" % svg)
+
+    def points(cls):
+        lines = [p for p in chart.findall(ns + "polyline") if p.get("class") == cls]
+        return [[tuple(float(v) for v in pt.split(",")) for pt in p.get("points").split()]
+                for p in lines]
+
+    growers = []
+    for g in chart.findall(ns + "g"):
+        texts = [t.text for t in g.findall(ns + "text")]
+        growers.append((texts[0], texts[1]))
+    return chart.find(ns + "text").text, growers, points("stack"), points("total"), \
+        points("peak")
+
+
+def check_only_goes_up(what, lines):
+    check("%s: one unbroken line" % what, 1, len(lines))
+    ys = [y for _, y in lines[0]]
+    check_true("%s: never goes down (%d points)" % (what, len(ys)),
+               all(b <= a + 0.05 for a, b in zip(ys, ys[1:])) and len(ys) >= 5)
+    check_true("%s: goes up (%.1f px to %.1f px)" % (what, ys[0], ys[-1]), ys[-1] < ys[0] - 10)
+
+
+def case_timeline_slow_leak(env):
+    """fx_slow_leak --timeline: the stack that grew most is leak_slowly's
+    line, by 29.3 KiB (30 x 1000 bytes), a line that only goes up; the
+    total ends there too; the peaks of churn() show above it; the chart
+    renders (screenshot not blank, the leaking function in the DOM)."""
+    svg = os.path.join(env.tmp, "timeline.svg")
+    t = trace(env, "slow_leak", opts=["--timeline", svg])
+    title, growers, stacks, total, peak = timeline_series(svg)
+    check("title", "Live bytes of pid %d (%s)" % (t.process["pid"], env.fixture("slow_leak")),
+          title)
+    check("the stack that grew most, first", ("leak_slowly (slow_leak.c:%d)"
+                                              % env.line("slow_leak", "leak"), "grew by 29.3 KiB"),
+          growers[0])
+    check("one grower (churn frees all it allocates)", 1, len(growers))
+    check_only_goes_up("leak_slowly's line", stacks[:1])
+    check_only_goes_up("the total live bytes", total)
+    check_true("the peaks between samples are above the total (churn's 200 KB)",
+               min(y for _, y in peak[0]) < min(y for _, y in total[0]) - 50)
+    png = screenshot(env, "file://" + svg, "timeline.png", (1000, 330))
+    width, height, rows = png_pixels(png)
+    red = sum(1 for row in rows for r, g, b in row if r > 190 and g < 80 and b < 80)
+    check_true("the leak's red line is drawn (%d red pixels)" % red, red >= 300)
+    dom = browser(["--dump-dom", "file://" + svg], "dump-dom")
+    check_true("leak_slowly in the rendered DOM", "leak_slowly (slow_leak.c:" in dom)
+
+
+def case_timeline_attached_server(env):
+    """memtrace attach --timeline on fx_attach_target steady (64 bytes
+    leaked every 10 ms from leak_one, pairs freed around it): the chart of
+    the blocks allocated since attach, leak_one's line only going up."""
+    from memtrace_e2e.live import AttachTarget
+    target = AttachTarget(env, "steady")
+    try:
+        svg = os.path.join(env.tmp, "attach-timeline.svg")
+        p = memtrace(env, ["attach", "--duration", "1.5", "--timeline", svg, str(target.pid)])
+        check("memtrace exit status", 0, p.returncode)
+        title, growers, stacks, total, _ = timeline_series(svg)
+        check("title", "Live bytes of pid %d (%s), of the blocks allocated since attach"
+              % (target.pid, env.fixture("attach_target")), title)
+        check("the stack that grew most", "leak_one (attach_target.c:%d)"
+              % env.line("attach_target", "steady_leak"), growers[0][0])
+        check_only_goes_up("leak_one's line", stacks[:1])
+        screenshot(env, "file://" + svg, "timeline-attach.png", (1000, 330))
+    finally:
+        target.kill()
