@@ -1,5 +1,6 @@
 /* Diagnostics (diag.h). */
 #include "diag.h"
+#include "progress.h"
 #include <stdio.h>
 
 /* Owned by this module: where messages go, set before tracing starts. */
@@ -20,6 +21,7 @@ void mt_vdiag(enum mt_diag_level level, const char *fmt, va_list ap)
         handler(handler_ctx, level, msg);
         return;
     }
+    mt_progress_clear();
     fprintf(stderr, "memtrace: %s: %s\n", level == MT_DIAG_ERROR ? "error" : "warning", msg);
 }
 

@@ -4,6 +4,7 @@
 #include "report_file.h"
 #include "fault.h"
 #include "insn.h"
+#include "progress.h"
 #include "ptrace_io.h"
 #include "report.h"
 #include "report_diff.h"
@@ -11,6 +12,7 @@
 #include "session.h"
 #include "unwind.h"
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <fcntl.h>
@@ -262,6 +264,42 @@ static bool write_files(const struct mt_options *opt, struct report_outputs *out
     return failed;
 }
 
+/* Every frame the reports will name, symbolized before any is written,
+ * with a progress line on a terminal (thousands of frames in big modules
+ * take seconds, more when debuginfod downloads): the writers then find
+ * them resolved. */
+static bool has_live_blocks(const struct report_process *p, uint32_t stack)
+{
+    const struct stack_cost *c = alloc_model_stack_cost(p->model, stack);
+    return c && c->live_bytes;   /* a leak record's stack */
+}
+
+static void symbolize_all(const struct report_process *rps, size_t n)
+{
+    uint64_t total = 0, done = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t id = 0; id < stack_intern_count(rps[i].stacks); id++)
+            total += !report_summary_only(&rps[i]) && has_live_blocks(&rps[i], id);
+    struct mt_progress progress;
+    char what[64];
+    snprintf(what, sizeof(what), "symbolizing %" PRIu64 " stacks", total);
+    mt_progress_begin(&progress, what, total);
+    for (size_t i = 0; i < n; i++) {
+        const struct report_process *p = &rps[i];
+        for (uint32_t id = 0; id < stack_intern_count(p->stacks); id++) {
+            if (report_summary_only(p) || !has_live_blocks(p, id))
+                continue;
+            unsigned depth;
+            const mt_addr *ips = stack_intern_get(p->stacks, id, &depth);
+            const struct sym_frame_ext *frames;
+            for (unsigned k = 0; k < depth; k++)
+                report_frames(p, id, ips[k], &frames);
+            mt_progress_update(&progress, ++done);
+        }
+    }
+    mt_progress_end(&progress);
+}
+
 /* The text report (with --stats), then the JSON, the XML and the SARIF.
  * Returns whether a write failed (said in one line where there is a place
  * to say it). */
@@ -277,6 +315,7 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
         discard_outputs(out);
         return true;
     }
+    symbolize_all(rps, n);
     if (log_each) {
         fill_stats(t, &stats);
         write_failed = write_text_each(opt, rps, n, &stats);

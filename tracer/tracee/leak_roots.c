@@ -6,6 +6,7 @@
  * points at chunk headers inside user blocks; from there only start
  * pointers count. */
 #include "leak_roots.h"
+#include "progress.h"
 #include "leak_scan.h"
 #include "glibc_heap.h"
 #include "elf_file.h"
@@ -30,6 +31,8 @@ struct mapping {
 struct read_ctx {
     const struct remote *remote;
     pid_t tid;
+    struct mt_progress progress;   /* a heap of gigabytes takes seconds */
+    uint64_t bytes_read;
     struct mapping *maps;
     size_t nmaps, maps_cap;
 };
@@ -73,8 +76,10 @@ static int read_maps(struct read_ctx *r, int maps_fd)
 
 static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
 {
-    const struct read_ctx *r = ctx;
+    struct read_ctx *r = ctx;
     ssize_t n = remote_read_partial(r->remote, r->tid, addr, buf, len);
+    if (n > 0)
+        mt_progress_update(&r->progress, r->bytes_read += (uint64_t)n);
     return n < 0 ? 0 : n;
 }
 
@@ -361,6 +366,9 @@ int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
 {
     uint64_t start = mt_now_ns();
     struct read_ctx rc = { .remote = p->remote, .tid = tid };
+    char what[64];
+    snprintf(what, sizeof(what), "scanning the memory of pid %d", (int)p->pid);
+    mt_progress_begin(&rc.progress, what, 0);
     struct leak_scan *s = calloc(1, sizeof(*s));
     int err = s ? read_maps(&rc, p->maps_fd) : -ENOMEM;
     if (!err)
@@ -376,6 +384,7 @@ int leak_roots_scan_process(struct process *p, pid_t tid, unsigned heuristics)
     scan_relro(p, s, &rc);
     scan_registers(p, s, &ec);
     err = leak_scan_finish(s);
+    mt_progress_end(&rc.progress);
     free(rc.maps);
     s->read = NULL;       /* rc goes out of scope */
     s->read_ctx = NULL;

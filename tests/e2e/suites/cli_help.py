@@ -59,3 +59,49 @@ def case_help_short_and_full(env):
     diff = memtrace(env, ["help", "diff"]).stdout
     for word in ("--json FILE", "--error-exitcode N", "OLD.json NEW.json"):
         check_true("help diff names %s" % word, word in diff)
+
+
+def run_on_terminal(env, args, extra_env):
+    """memtrace ARGS with stderr on a pseudo-terminal; what it wrote there."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([env.memtrace] + args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=slave,
+                         env=dict(os.environ, **extra_env))
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            data = os.read(master, 65536)
+            if not data:
+                break
+            out += data
+    except OSError:
+        pass   # EIO: the terminal's last writer is gone
+    os.close(master)
+    check("memtrace exit status", 0, p.wait(timeout=60))
+    return out.decode("utf-8", "replace")
+
+
+def case_progress_on_a_terminal(env):
+    """On a terminal, the exit-time scan and the symbolization show a
+    progress line once they last MEMTRACE_PROGRESS_AFTER_MS (0 here), each
+    erased after; stderr that is not a terminal never gets one."""
+    log_path = os.path.join(env.tmp, "report.log")
+    args = ["run", "-o", log_path, "--", env.fixture("kinds"), "tree"]
+    out = run_on_terminal(env, args, {"MEMTRACE_PROGRESS_AFTER_MS": "0"})
+    lines = [l for l in re.split(r"\r\x1b\[K", out) if l]
+    check_true("the scan's line: %r" % lines,
+               any(re.fullmatch(r"memtrace: scanning the memory of pid \d+: \d+ MiB", l)
+                   for l in lines))
+    check_true("the symbolization's line: %r" % lines,
+               any(re.fullmatch(r"memtrace: symbolizing 7 stacks: \d+%", l) for l in lines))
+    check_true("every line erased: the output ends with an erase", out.endswith("\r\x1b[K"))
+    with open(log_path) as fh:
+        check_true("the report itself has none", "\r" not in fh.read())
+    p = memtrace(env, args, extra_env={"MEMTRACE_PROGRESS_AFTER_MS": "0"})
+    check("stderr not a terminal: no progress line", False, "\r" in p.stderr)
