@@ -18,6 +18,7 @@ PACKAGES=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev zl
           rustc musl-tools              # the Rust and musl fixtures
           redis-server redis-tools      # a real server the attach tests join
           cppcheck clang-tidy-14        # static analysis
+          man-db                        # the install test renders docs/memtrace.1 (man -l)
           clang libclang-rt-14-dev llvm-14)   # the fuzz targets (libFuzzer; llvm-14:
                                               # llvm-symbolizer for their leak reports)
 

@@ -360,30 +360,25 @@ static int diff_reports(const struct mt_options *opt)
         return EXIT_USAGE;
     }
     struct out_file json = { 0 };
-    int status = 0;
     struct diff_counts counts;
     /* --json -: the JSON is stdout's, the text goes to stderr. */
     bool json_on_stdout = opt->json_path && strcmp(opt->json_path, "-") == 0;
     FILE *text = json_on_stdout ? stderr : stdout;
-    if (opt->json_path && out_open_json(&json, opt->json_path) != 0) {
-        status = EXIT_USAGE;
-    } else if (json.f && out_begin(&json) != 0) {
-        out_commit(&json, -1);
-        status = EXIT_USAGE;
-    } else if (report_diff(text, json.f, opt->diff_old, &old_doc, opt->diff_new, &new_doc,
-                           &counts, why, sizeof(why)) != 0) {
-        fprintf(stderr, "memtrace: %s\n", why);
-        if (json.f)
-            out_commit(&json, -1);
-        status = EXIT_USAGE;
-    } else if (json.f && out_commit(&json, 0) != 0) {
-        status = EXIT_USAGE;
-    } else if (fflush(text) != 0 && !reader_gone(fileno(text))) {
-        status = EXIT_USAGE;
-    } else if (opt->error_exitcode > 0 &&
-               counts.records[DIFF_NEW] + counts.records[DIFF_GROWN] > 0) {
-        status = opt->error_exitcode;
+    bool ok = !opt->json_path || out_open_json(&json, opt->json_path) == 0;
+    int rc = ok && json.f ? out_begin(&json) : 0;
+    if (ok && rc == 0) {
+        rc = report_diff(text, json.f, opt->diff_old, &old_doc, opt->diff_new, &new_doc,
+                         &counts, why, sizeof(why));
+        if (rc != 0)
+            fprintf(stderr, "memtrace: %s\n", why);
     }
+    if (json.f)   /* written whole, or the file left as it was */
+        ok = out_commit(&json, rc) == 0 && ok;
+    ok = ok && rc == 0 && (fflush(text) == 0 || reader_gone(fileno(text)));
+    int status = !ok ? EXIT_USAGE
+                 : opt->error_exitcode > 0 &&
+                   counts.records[DIFF_NEW] + counts.records[DIFF_GROWN] > 0 ? opt->error_exitcode
+                                                                           : 0;
     json_value_free(&old_doc);
     json_value_free(&new_doc);
     return status;

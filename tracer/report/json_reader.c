@@ -119,7 +119,7 @@ static int read_string(struct reader *r, char **out)
         }
         r->at++;
         char e = *r->at++;
-        unsigned cp;
+        unsigned cp = 0;
         switch (e) {
         case '"': s[n++] = '"'; break;
         case '\\': s[n++] = '\\'; break;
@@ -135,7 +135,7 @@ static int read_string(struct reader *r, char **out)
                 return -1;
             }
             if (cp >= 0xd800 && cp < 0xdc00) {
-                unsigned lo;
+                unsigned lo = 0;
                 if (!take(r, "\\u") || hex4(r, &lo) != 0 || lo < 0xdc00 || lo >= 0xe000) {
                     free(s);
                     return fail(r, "expected the low half of a surrogate pair");

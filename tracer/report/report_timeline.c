@@ -138,8 +138,8 @@ static void axes(const struct chart *c)
                 PLOT_X, y, PLOT_X + PLOT_W, y, PLOT_X - 6, y + 4, label);
         double secs = (double)c->span_ns / 1e9 * i / 4;
         double x = PLOT_X + (double)PLOT_W * i / 4;
-        fprintf(f, "<text class=\"tick\" x=\"%.1f\" y=\"%u\" text-anchor=\"middle\">%.2f s</text>\n",
-                x, c->top + PLOT_Y + PLOT_H + 16, secs);
+        fprintf(f, "<text class=\"tick\" x=\"%.1f\" y=\"%u\" text-anchor=\"middle\">%.2f s"
+                "</text>\n", x, c->top + PLOT_Y + PLOT_H + 16, secs);
     }
 }
 

@@ -48,8 +48,8 @@ static void test_strings(void **state)
     (void)state;
     struct jv v;
     char why[128];
-    assert_int_equal(parse("\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u00e9 \\u20ac \\ud83d\\ude00\"", &v,
-                           why), 0);
+    assert_int_equal(parse("\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t "
+                           "\\u00e9 \\u20ac \\ud83d\\ude00\"", &v, why), 0);
     assert_string_equal(v.str, "q\" b\\ s/ \b\f\n\r\t \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
     json_value_free(&v);
 }
