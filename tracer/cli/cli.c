@@ -14,7 +14,8 @@ static const char short_help[] =
     "Usage: memtrace run [OPTIONS] [--] PROGRAM [ARGS...]\n"
     "       memtrace attach [OPTIONS] PID\n"
     "       memtrace diff [OPTIONS] OLD.json NEW.json\n"
-    "       memtrace help [run|attach|diff]\n"
+    "       memtrace report [OPTIONS] FILE.json\n"
+    "       memtrace help [run|attach|diff|report]\n"
     "       memtrace --version\n"
     "\n"
     "Find leaks and bad frees in a program:  memtrace run -- ./app ARGS\n"
@@ -23,11 +24,13 @@ static const char short_help[] =
     "Results for tools:                      --json=FILE --xml-file=FILE --sarif=FILE\n"
     "Pictures:                               --flamegraph=FILE.svg --folded=FILE\n"
     "Compare two runs:                       memtrace diff OLD.json NEW.json\n"
+    "Render a saved report again:            memtrace report --format=sarif R.json\n"
     "Allocation-heavy programs, servers:     --fast\n"
     "\n"
     "memtrace help run       every option of run\n"
     "memtrace help attach    every option of attach\n"
     "memtrace help diff      every option of diff\n"
+    "memtrace help report    every option of report\n"
     "man memtrace            the manual\n";
 
 static const char run_help[] =
@@ -71,6 +74,27 @@ static const char diff_help[] =
     "  --json FILE            also write the changes as JSON to FILE ('-' = stdout)\n"
     "  --error-exitcode N     exit with N (1..255) when a record is new or grown, so\n"
     "                         CI fails on regressions only\n";
+
+static const char report_help[] =
+    "Usage: memtrace report [OPTIONS] FILE.json\n"
+    "\n"
+    "report: renders a saved JSON report (memtrace run --json) again, without\n"
+    "running the program: its records, summary and bad frees, with the symbols it\n"
+    "holds, as text or another format, and with other choices of what to show.\n"
+    "\n"
+    "Options:\n"
+    "  --format=F             text (the default), json, xml, sarif, folded or\n"
+    "                         flamegraph (leaked bytes)\n"
+    "  -o, --log-file FILE    write it to FILE instead of stdout\n"
+    "  --show-leak-kinds=K    leak kinds listed (default definite,possible)\n"
+    "  --show-reachable       same as --show-leak-kinds=all\n"
+    "  --errors-for-leak-kinds=K  leak kinds that count as errors\n"
+    "  --error-exitcode N     exit with N (1..255) when a problem is in the report\n"
+    "  --suppressions=FILE    leave out the records a suppression matches (both\n"
+    "                         formats; repeatable); the JSON's own are not kept\n"
+    "  --no-default-suppressions  without the built-in set\n"
+    "  --gen-suppressions=all|yes|no  a suppression block under each listed record\n"
+    "  --depth N              frames kept per stack (at most what the JSON has)\n";
 
 static const char options_help[] =
     "Report files:\n"
@@ -183,8 +207,8 @@ static const char options_help[] =
  * option of that command. */
 void cli_usage(FILE *f, enum cli_command topic)
 {
-    if (topic == CMD_DIFF) {
-        fputs(diff_help, f);
+    if (topic == CMD_DIFF || topic == CMD_REPORT) {
+        fputs(topic == CMD_DIFF ? diff_help : report_help, f);
         return;
     }
     if (topic != CMD_RUN && topic != CMD_ATTACH) {
@@ -269,7 +293,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
        OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
        OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST,
-       OPT_TIMELINE };
+       OPT_TIMELINE, OPT_FORMAT };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -348,8 +372,8 @@ static int parse_command(const char *cmd, struct mt_options *o, char *err, size_
         o->command = CMD_VERSION;
         return PARSE_DONE;
     }
-    if (strcmp(cmd, "diff") == 0) {
-        o->command = CMD_DIFF;
+    if (strcmp(cmd, "diff") == 0 || strcmp(cmd, "report") == 0) {
+        o->command = cmd[0] == 'd' ? CMD_DIFF : CMD_REPORT;
         return PARSE_MORE;
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "attach") != 0) {
@@ -743,6 +767,64 @@ static int parse_operands(char **args, int n, struct mt_options *o, char *err, s
     return PARSE_MORE;
 }
 
+/* memtrace report [OPTIONS] FILE.json */
+static int parse_report(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
+{
+    static const struct option report_opts[] = {
+        { "format", required_argument, NULL, OPT_FORMAT },
+        { "log-file", required_argument, NULL, 'o' },
+        { "depth", required_argument, NULL, OPT_DEPTH },
+        { "show-leak-kinds", required_argument, NULL, OPT_SHOW_LEAK_KINDS },
+        { "show-reachable", no_argument, NULL, OPT_SHOW_REACHABLE },
+        { "errors-for-leak-kinds", required_argument, NULL, OPT_ERROR_KINDS },
+        { "error-exitcode", required_argument, NULL, OPT_ERROR_EXITCODE },
+        { "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
+        { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
+        { "gen-suppressions", required_argument, NULL, OPT_GEN_SUPPRESSIONS },
+        { "flamegraph-cost", required_argument, NULL, OPT_FLAME_COST },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    static const char *const formats[] = { "text", "json", "xml", "sarif", "folded",
+                                           "flamegraph", "timeline" };
+    optind = 0;
+    opterr = 0;
+    int c;
+    o->report_format = "text";
+    o->depth = 0;   /* every frame the JSON holds, unless --depth */
+    while ((c = getopt_long(argc, argv, ":o:h", report_opts, NULL)) != -1) {
+        if (c == '?' || c == ':') {
+            snprintf(err, err_len, "report: %s '%s' (try 'memtrace help report')",
+                     c == '?' ? "unknown option" : "no value for", argv[optind - 1]);
+            return -1;
+        }
+        if (c == OPT_FORMAT) {
+            o->report_format = NULL;
+            for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+                if (strcmp(optarg, formats[i]) == 0)
+                    o->report_format = formats[i];
+            if (!o->report_format) {
+                snprintf(err, err_len, "report: --format takes text, json, xml, sarif, folded, "
+                         "flamegraph or timeline, not '%s'", optarg);
+                return -1;
+            }
+            continue;
+        }
+        int r = apply_option(c, false, argv[optind - 1], o, err, err_len);
+        if (r != PARSE_MORE)
+            return r == PARSE_DONE ? 0 : -1;
+    }
+    if (argc - optind != 1) {
+        snprintf(err, err_len, "report needs one JSON report: memtrace report [OPTIONS] "
+                 "FILE.json");
+        return -1;
+    }
+    o->report_input = argv[optind];
+    if (!o->no_default_suppressions && supp_load_defaults(&o->suppressions, err, err_len) != 0)
+        return -1;
+    return 0;
+}
+
 /* memtrace diff [--json FILE] [--error-exitcode N] OLD NEW */
 static int parse_diff(int argc, char **argv, struct mt_options *o, char *err, size_t err_len)
 {
@@ -785,14 +867,15 @@ static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
     int r = parse_command(argv[1], o, err, err_len);
     if (r == PARSE_DONE && o->command == CMD_HELP && strcmp(argv[1], "help") == 0 && argc > 2) {
         /* memtrace help run|attach|diff: that command's every option */
-        static const char *const topics[] = { "run", "attach", "diff" };
-        static const enum cli_command commands[] = { CMD_RUN, CMD_ATTACH, CMD_DIFF };
+        static const char *const topics[] = { "run", "attach", "diff", "report" };
+        static const enum cli_command commands[] = { CMD_RUN, CMD_ATTACH, CMD_DIFF,
+                                                     CMD_REPORT };
         for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
             if (strcmp(argv[2], topics[i]) == 0)
                 o->help_topic = commands[i];
         if (o->help_topic == CMD_HELP) {
             snprintf(err, err_len, "no help on '%s': try 'memtrace help run', 'memtrace help "
-                     "attach' or 'memtrace help diff'", argv[2]);
+                     "attach', 'memtrace help diff' or 'memtrace help report'", argv[2]);
             return -1;
         }
     }
@@ -800,6 +883,8 @@ static int parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
         return r == PARSE_DONE ? 0 : -1;
     if (o->command == CMD_DIFF)
         return parse_diff(argc - 1, argv + 1, o, err, err_len);
+    if (o->command == CMD_REPORT)
+        return parse_report(argc - 1, argv + 1, o, err, err_len);
     bool attach = o->command == CMD_ATTACH;
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;

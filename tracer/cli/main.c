@@ -8,6 +8,7 @@
 #include "ptrace_io.h"
 #include "report.h"
 #include "report_diff.h"
+#include "report_load.h"
 #include "symbolizer.h"
 #include "session.h"
 #include "unwind.h"
@@ -344,6 +345,83 @@ static bool write_reports(const struct mt_options *opt, const struct session *t,
     return write_files(opt, out, rps, n, &stats) || write_failed;
 }
 
+/* Writes the loaded report in opt's --format to f. Returns 0, or -1
+ * having said why. */
+static int render(FILE *f, const struct mt_options *opt, const struct loaded_report *r)
+{
+    const char *format = opt->report_format;
+    if (strcmp(format, "text") == 0) {
+        for (size_t i = 0; i < r->n; i++) {
+            const struct report_process *p = &r->procs[i];
+            if (!report_summary_only(p))
+                report_text_banner(f, p);
+            for (size_t k = 0; k < p->model->nerrors; k++)
+                report_text_error(f, p, &p->model->errors[k]);
+            if (report_text_process(f, p) != 0)
+                return -1;
+        }
+        return ferror(f) ? -1 : 0;
+    }
+    if (strcmp(format, "json") == 0)
+        return report_json_write(f, r->procs, r->n, NULL);
+    if (strcmp(format, "xml") == 0)
+        return report_xml_write(f, r->procs, r->n);
+    if (strcmp(format, "sarif") == 0) {
+        char cwd[PATH_MAX];
+        return report_sarif_write(f, r->procs, r->n, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
+    }
+    if (strcmp(format, "timeline") == 0) {
+        fprintf(stderr, "memtrace: report: a JSON report holds no samples of live bytes over "
+                "time: draw the timeline while tracing, with --timeline FILE\n");
+        return -1;
+    }
+    if (opt->flame_cost != FLAME_LEAKED) {
+        fprintf(stderr, "memtrace: report: a JSON report holds the records left at the end, "
+                "not what each stack allocated: only --flamegraph-cost leaked\n");
+        return -1;
+    }
+    return strcmp(format, "folded") == 0 ? report_folded_write(f, r->procs, r->n, FLAME_LEAKED)
+                                         : report_flamegraph_write(f, r->procs, r->n,
+                                                                   FLAME_LEAKED);
+}
+
+/* memtrace report: exit 0, --error-exitcode's N when the report holds a
+ * problem, 2 when it cannot be read or its rendering written. */
+static int render_report(const struct mt_options *opt)
+{
+    struct jv doc;
+    char why[512];
+    if (json_read_file(opt->report_input, &doc, why, sizeof(why)) != 0) {
+        fprintf(stderr, "memtrace: %s\n", why);
+        return EXIT_USAGE;
+    }
+    struct report_load_options lo = {
+        .show_kinds = opt->show_kinds, .error_kinds = opt->error_kinds, .depth = opt->depth,
+        .supps = &opt->suppressions, .gen_suppressions = opt->gen_suppressions,
+    };
+    struct loaded_report r;
+    if (report_load(&doc, &lo, &r, why, sizeof(why)) != 0) {
+        fprintf(stderr, "memtrace: %s: %s\n", opt->report_input, why);
+        json_value_free(&doc);
+        return EXIT_USAGE;
+    }
+    struct out_file out = { 0 };
+    bool ok = !opt->log_path || out_open_json(&out, opt->log_path) == 0;
+    int rc = ok && out.f ? out_begin(&out) : 0;
+    if (ok && rc == 0)
+        rc = render(out.f ? out.f : stdout, opt, &r);
+    if (out.f)
+        ok = out_commit(&out, rc) == 0 && ok;
+    ok = ok && rc == 0 && (out.path || fflush(stdout) == 0 || reader_gone(STDOUT_FILENO));
+    int status = !ok ? EXIT_USAGE
+                 : opt->error_exitcode > 0 && report_found_problems(r.procs, r.n)
+                     ? opt->error_exitcode
+                     : 0;
+    report_load_free(&r);
+    json_value_free(&doc);
+    return status;
+}
+
 /* memtrace diff: exit 0, --error-exitcode's N when a record is new or
  * grown, 2 when a report cannot be read or the JSON written. */
 static int diff_reports(const struct mt_options *opt)
@@ -500,6 +578,8 @@ static int memtrace_main(int argc, char **argv, struct mt_options *options)
     }
     if (opt.command == CMD_DIFF)
         return diff_reports(&opt);
+    if (opt.command == CMD_REPORT)
+        return render_report(&opt);
     if (fault_configure(getenv("MEMTRACE_INJECT_FAULT"), err, sizeof(err)) != 0) {
         fprintf(stderr, "memtrace: %s\n", err);
         return EXIT_USAGE;

@@ -177,6 +177,22 @@ void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_
     *blocks = t[REPORT_KIND_UNFREED].blocks;
 }
 
+void report_process_totals(const struct report_process *p,
+                           struct report_amount totals[LEAK_KIND_COUNT + 1])
+{
+    if (!p->saved) {
+        report_kind_totals(p->model, p->scan, totals);
+        return;
+    }
+    for (unsigned k = 0; k <= LEAK_KIND_COUNT; k++)
+        totals[k] = (struct report_amount){ p->saved->totals[k].bytes, p->saved->totals[k].blocks };
+}
+
+bool report_classified(const struct report_process *p)
+{
+    return p->saved ? p->saved->classified : p->scan != NULL;
+}
+
 unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,
                        const struct sym_frame_ext **out)
 {
@@ -300,10 +316,10 @@ bool report_found_problems(const struct report_process *procs, size_t n)
             continue;
         }
         struct report_amount t[LEAK_KIND_COUNT + 1];
-        report_kind_totals(p->model, p->scan, t);
+        report_process_totals(p, t);
         for (unsigned k = 0; k <= LEAK_KIND_COUNT; k++) {
             struct leak_record r = { .kind = k };
-            bool counted = p->scan ? k < LEAK_KIND_COUNT : k == REPORT_KIND_UNFREED;
+            bool counted = report_classified(p) ? k < LEAK_KIND_COUNT : k == REPORT_KIND_UNFREED;
             if (counted && t[k].blocks > 0 && report_leak_is_error(p, &r))
                 return true;
         }

@@ -29,6 +29,16 @@ enum report_end { REPORT_RUNNING, REPORT_EXITED, REPORT_SIGNALED, REPORT_EXEC, R
 /* Its JSON name: "running", "exited", "signaled", "exec", "detached". */
 const char *report_end_name(enum report_end end);
 
+/* memtrace report: the heap as a saved JSON report recorded it, in place
+ * of the model's live blocks and the scan (report_load.c). */
+struct saved_heap {
+    const struct leak_record *records;    /* stacks in the process's own intern */
+    size_t n;
+    /* Per kind before any suppression (REPORT_KIND_UNFREED: every block). */
+    struct { uint64_t bytes, blocks; } totals[LEAK_KIND_COUNT + 1];
+    bool classified;
+};
+
 struct report_process {
     pid_t pid;
     char *const *argv;
@@ -60,6 +70,7 @@ struct report_process {
     const struct stack_intern *stacks;
     report_resolve_frames_fn resolve_frames;   /* required */
     void *resolve_ctx;
+    const struct saved_heap *saved;  /* memtrace report; NULL: the model and scan */
 };
 
 /* Kinds the text report shows by default, like Valgrind's
@@ -189,6 +200,11 @@ void report_kind_totals(const struct alloc_model *m, const struct leak_scan *sca
                         struct report_amount totals[LEAK_KIND_COUNT + 1]);
 /* Total live bytes and blocks. */
 void report_unfreed_totals(const struct alloc_model *m, uint64_t *bytes, uint64_t *blocks);
+/* report_kind_totals of p, or its saved report's. */
+void report_process_totals(const struct report_process *p,
+                           struct report_amount totals[LEAK_KIND_COUNT + 1]);
+/* Whether p's blocks were classified into the four kinds (scanned). */
+bool report_classified(const struct report_process *p);
 /* The frames of ip in stack through p's resolver (p->resolve_frames): *out
  * points into the resolver's storage and stays valid until the next call. */
 unsigned report_frames(const struct report_process *p, uint32_t stack, mt_addr ip,

@@ -29,7 +29,7 @@ static void write_stack_from(struct json_writer *w, const struct report_process 
             const struct sym_frame *fr = &frames[k].f;
             json_begin_object(w);
             json_key(w, "address");
-            json_hex(w, ips[i]);
+            json_hex(w, fr->address);
             json_key(w, "function");
             json_string(w, fr->function);
             json_key(w, "file");
@@ -267,7 +267,7 @@ static void write_summary(struct json_writer *w, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
     struct report_amount t[LEAK_KIND_COUNT + 1];
-    report_kind_totals(m, p->scan, t);
+    report_process_totals(p, t);
     json_key(w, "summary");
     json_begin_object(w);
     json_key(w, "allocations");
@@ -284,7 +284,7 @@ static void write_summary(struct json_writer *w, const struct report_process *p)
     for (unsigned k = 0; k < LEAK_KIND_COUNT; k++)
         write_amount(w, leak_kind_name((enum leak_kind)k), t[k].bytes, t[k].blocks);
     json_key(w, "classified");
-    json_bool(w, p->scan != NULL);
+    json_bool(w, report_classified(p));
     json_key(w, "errors");
     json_uint(w, report_error_count(p));
     json_key(w, "untracked_frees");

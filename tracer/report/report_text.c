@@ -125,7 +125,7 @@ static bool print_frames(FILE *f, const struct report_process *p, uint32_t stack
         char text[1024];
         report_format_frame(fr, text, sizeof(text));
         fprintf(f, "==%d==    %s 0x%" PRIxADDR ": %s\n", p->pid, first && i == skip ? "at" : "by",
-                ip, text);
+                fr->address, text);
     }
     return n > 0 && frames[n - 1].f.function && strcmp(frames[n - 1].f.function, "main") == 0;
 }
@@ -273,7 +273,7 @@ static void print_error(FILE *f, const struct report_process *p, const struct al
 
 static bool shown(const struct report_process *p, unsigned kind)
 {
-    return !p->scan || (p->show_kinds & (1u << kind));
+    return !report_classified(p) || (p->show_kinds & (1u << kind));
 }
 
 /* The suppressions used: Valgrind's -v used_suppression: lines for its
@@ -314,7 +314,7 @@ static void print_leak_summary(FILE *f, const struct report_process *p,
 {
     pid_t pid = p->pid;
     struct report_amount t[LEAK_KIND_COUNT + 1];
-    report_kind_totals(p->model, p->scan, t);
+    report_process_totals(p, t);
     struct report_amount all_suppressed = { 0, 0 };
     for (unsigned k = 0; suppressed && k < LEAK_KIND_COUNT; k++) {
         t[k].bytes -= suppressed[k].bytes;
@@ -323,7 +323,7 @@ static void print_leak_summary(FILE *f, const struct report_process *p,
         all_suppressed.blocks += suppressed[k].blocks;
     }
     fprintf(f, "==%d== LEAK SUMMARY:\n", pid);
-    if (!p->scan) {
+    if (!report_classified(p)) {
         fprintf(f, "==%d==    unfreed: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
                 t[REPORT_KIND_UNFREED].bytes, t[REPORT_KIND_UNFREED].blocks);
         fprintf(f, "==%d==    (not classified: the address space was gone before it could be "
@@ -432,7 +432,10 @@ static void print_exec_summary(FILE *f, const struct report_process *p)
 {
     const struct alloc_model *m = p->model;
     uint64_t bytes, blocks;
-    report_unfreed_totals(m, &bytes, &blocks);
+    struct report_amount totals[LEAK_KIND_COUNT + 1];
+    report_process_totals(p, totals);
+    bytes = totals[REPORT_KIND_UNFREED].bytes;
+    blocks = totals[REPORT_KIND_UNFREED].blocks;
     fprintf(f, "==%d== Image", p->pid);
     for (size_t i = 0; p->argv && p->argv[i]; i++) {
         fputc(' ', f);
@@ -459,7 +462,10 @@ int report_text_process(FILE *f, const struct report_process *p)
     }
     const struct alloc_model *m = p->model;
     uint64_t bytes, blocks;
-    report_unfreed_totals(m, &bytes, &blocks);
+    struct report_amount totals[LEAK_KIND_COUNT + 1];
+    report_process_totals(p, totals);
+    bytes = totals[REPORT_KIND_UNFREED].bytes;
+    blocks = totals[REPORT_KIND_UNFREED].blocks;
     pid_t pid = p->pid;
     struct leak_record *recs;
     size_t n;

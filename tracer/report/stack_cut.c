@@ -138,9 +138,22 @@ int report_cut_alloc_fns(const struct report_process *p, struct leak_record *rec
     return 0;
 }
 
+/* A copy of the saved report's records. */
+static int saved_records(const struct saved_heap *saved, struct leak_record **out, size_t *n)
+{
+    *n = saved->n;
+    *out = malloc((saved->n ? saved->n : 1) * sizeof(**out));
+    if (!*out)
+        return -ENOMEM;
+    if (saved->n)
+        memcpy(*out, saved->records, saved->n * sizeof(**out));
+    return 0;
+}
+
 int report_collect_records(const struct report_process *p, struct leak_record **out, size_t *n)
 {
-    int rc = report_collect_leaks(p->model, p->scan, out, n);
+    int rc = p->saved ? saved_records(p->saved, out, n) : report_collect_leaks(p->model, p->scan,
+                                                                               out, n);
     if (rc == 0 && (rc = report_cut_alloc_fns(p, *out, n)) != 0) {
         free(*out);
         *out = NULL;

@@ -12,7 +12,7 @@
 #define CLI_MAX_DEBUG_DIRS 32
 #define CLI_MAX_ALLOC_FNS 64
 
-enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION, CMD_DIFF };
+enum cli_command { CMD_RUN, CMD_ATTACH, CMD_HELP, CMD_VERSION, CMD_DIFF, CMD_REPORT };
 
 #define CLI_DEFAULT_TOP 10
 
@@ -50,6 +50,8 @@ struct mt_options {
     const char *sarif_path;                     /* --sarif FILE */
     const char *folded_path;                    /* --folded FILE */
     const char *diff_old, *diff_new;            /* memtrace diff OLD NEW */
+    const char *report_input;                   /* memtrace report FILE */
+    const char *report_format;                  /* its --format: "text", "json", ... */
     const char *flamegraph_path;                /* --flamegraph FILE */
     const char *timeline_path;                  /* --timeline FILE */
     unsigned flame_cost;                        /* --flamegraph-cost: enum flame_cost */

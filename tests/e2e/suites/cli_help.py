@@ -12,7 +12,10 @@ from memtrace_e2e.run import memtrace
 def long_options(env):
     """The long options of tracer/cli/cli.c's getopt table."""
     with open(os.path.join(os.path.dirname(env.source_dir), "tracer", "cli", "cli.c")) as fh:
-        return re.findall(r'^\s*\{ "([a-z-]+)", (?:no|required)_argument', fh.read(), re.M)
+        text = fh.read()
+    table = text[text.index("longopts[] = {"):]
+    table = table[:table.index("};")]
+    return re.findall(r'^\s*\{ "([a-z-]+)", (?:no|required)_argument', table, re.M)
 
 
 def case_version_names_libraries(env):
@@ -38,7 +41,7 @@ def case_help_short_and_full(env):
     check_true("short: at most 24 lines (%d)" % len(p.stdout.splitlines()),
                len(p.stdout.splitlines()) <= 24)
     for line in ("memtrace help run", "memtrace help attach", "memtrace help diff",
-                 "man memtrace"):
+                 "memtrace help report", "man memtrace"):
         check_true("it says: %s" % line, line in p.stdout)
     full = memtrace(env, ["help", "run"]).stdout
     check("run --help is help run", full, memtrace(env, ["run", "--help"]).stdout)
@@ -54,8 +57,11 @@ def case_help_short_and_full(env):
         check_true("help run has the group %s" % group, "\n" + group + "\n" in full)
     p = memtrace(env, ["help", "bogus"])
     check("an unknown topic", (2, "memtrace: no help on 'bogus': try 'memtrace help run', "
-                                  "'memtrace help attach' or 'memtrace help diff'\n"),
-          (p.returncode, p.stderr))
+                                  "'memtrace help attach', 'memtrace help diff' or "
+                                  "'memtrace help report'\n"), (p.returncode, p.stderr))
+    report = memtrace(env, ["help", "report"]).stdout
+    for word in ("--format=F", "--suppressions=FILE", "--depth N", "FILE.json"):
+        check_true("help report names %s" % word, word in report)
     diff = memtrace(env, ["help", "diff"]).stdout
     for word in ("--json FILE", "--error-exitcode N", "OLD.json NEW.json"):
         check_true("help diff names %s" % word, word in diff)

@@ -253,7 +253,33 @@ static void test_help_forms(void **state)
     assert_int_equal(r.o.help_topic, CMD_DIFF);
     r = PARSE("help", "frobnicate");
     assert_error(&r, "no help on 'frobnicate': try 'memtrace help run', 'memtrace help "
-                     "attach' or 'memtrace help diff'");
+                     "attach', 'memtrace help diff' or 'memtrace help report'");
+    r = PARSE("help", "report");
+    assert_int_equal(r.o.help_topic, CMD_REPORT);
+}
+
+static void test_report_forms(void **state)
+{
+    (void)state;
+    struct parse_result r = PARSE("report", "--format=sarif", "-o", "out.sarif",
+                                  "--show-leak-kinds=all", "--depth", "3", "r.json");
+    assert_ok(&r);
+    assert_int_equal(r.o.command, CMD_REPORT);
+    assert_string_equal(r.o.report_format, "sarif");
+    assert_string_equal(r.o.log_path, "out.sarif");
+    assert_int_equal(r.o.show_kinds, (1u << LEAK_KIND_COUNT) - 1);
+    assert_int_equal(r.o.depth, 3);
+    assert_string_equal(r.o.report_input, "r.json");
+    r = PARSE("report", "r.json");
+    assert_string_equal(r.o.report_format, "text");
+    assert_int_equal(r.o.depth, 0);
+    r = PARSE("report", "--format", "pdf", "r.json");
+    assert_error(&r, "report: --format takes text, json, xml, sarif, folded, flamegraph or "
+                     "timeline, not 'pdf'");
+    r = PARSE("report", "--fast", "r.json");
+    assert_error(&r, "report: unknown option '--fast' (try 'memtrace help report')");
+    r = PARSE("report", "a.json", "b.json");
+    assert_error(&r, "report needs one JSON report: memtrace report [OPTIONS] FILE.json");
 }
 
 static void test_diff_forms(void **state)
@@ -648,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_options_after_program_belong_to_program),
         cmocka_unit_test(test_help_forms),
         cmocka_unit_test(test_diff_forms),
+        cmocka_unit_test(test_report_forms),
         cmocka_unit_test(test_version_forms),
         cmocka_unit_test(test_no_command),
         cmocka_unit_test(test_unknown_command_is_named),
