@@ -438,7 +438,7 @@ static int diff_reports(const struct mt_options *opt)
         return EXIT_USAGE;
     }
     struct out_file json = { 0 };
-    struct diff_counts counts;
+    struct diff_counts counts = { 0 };
     /* --json -: the JSON is stdout's, the text goes to stderr. */
     bool json_on_stdout = opt->json_path && strcmp(opt->json_path, "-") == 0;
     FILE *text = json_on_stdout ? stderr : stdout;
