@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "suppress.h"
 
 #define MAX_WORDS 64
 
@@ -31,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (err[0] == '\0' || strchr(err, '\n'))
             abort();
     }
+    supp_set_destroy(&o.suppressions);   /* the caller's, whatever the result */
     for (int i = 0; i < argc; i++)
         free(words[i]);
     return 0;

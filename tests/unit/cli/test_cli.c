@@ -9,6 +9,7 @@
 #include <string.h>
 #include "cli.h"
 #include "leak_scan.h"
+#include "suppress.h"
 
 struct parse_result {
     int rc;
@@ -24,6 +25,9 @@ static struct parse_result parse_argv(char **argv)
     while (argv[argc])
         argc++;
     r.rc = cli_parse(argc, argv, &r.o, r.err, sizeof(r.err));
+    /* Suppressions (the default set always) are the caller's; none is
+     * looked at here. */
+    supp_set_destroy(&r.o.suppressions);
     return r;
 }
 
