@@ -371,9 +371,16 @@ static int render(FILE *f, const struct mt_options *opt, const struct loaded_rep
         return report_sarif_write(f, r->procs, r->n, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
     }
     if (strcmp(format, "timeline") == 0) {
-        fprintf(stderr, "memtrace: report: a JSON report holds no samples of live bytes over "
-                "time: draw the timeline while tracing, with --timeline FILE\n");
-        return -1;
+        bool any = false;
+        for (size_t i = 0; i < r->n; i++)
+            any |= r->procs[i].model->nsamples > 0;
+        if (!any) {
+            fprintf(stderr, "memtrace: report: %s holds no samples of live bytes over time: "
+                    "trace with --timeline FILE (and --json) to keep them\n",
+                    opt->report_input);
+            return -1;
+        }
+        return report_timeline_write(f, r->procs, r->n);
     }
     if (opt->flame_cost != FLAME_LEAKED) {
         fprintf(stderr, "memtrace: report: a JSON report holds the records left at the end, "

@@ -455,6 +455,62 @@ static void write_errors(struct json_writer *w, const struct report_process *p)
 }
 
 /* One PROCESS object (docs/report-format.md), its fields in that order. */
+/* The index of stack in ids[0..*n), added when new. */
+static size_t timeline_stack_index(uint32_t *ids, size_t *n, uint32_t stack)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (ids[i] == stack)
+            return i;
+    ids[*n] = stack;
+    return (*n)++;
+}
+
+/* --timeline: the samples, so that memtrace report can draw the chart;
+ * each sample's top stacks are indices into "stacks". */
+static int write_timeline(struct json_writer *w, const struct report_process *p)
+{
+    const struct alloc_model *m = p->model;
+    if (!m->samples || m->nsamples == 0)
+        return 0;
+    uint32_t *ids = malloc(m->nsamples * ALLOC_MODEL_SAMPLE_TOP * sizeof(*ids));
+    if (!ids)
+        return -1;
+    size_t nids = 0;
+    json_key(w, "timeline");
+    json_begin_object(w);
+    json_key(w, "samples");
+    json_begin_array(w);
+    for (size_t i = 0; i < m->nsamples; i++) {
+        const struct live_sample *smp = &m->samples[i];
+        json_begin_object(w);
+        json_key(w, "t_ns");
+        json_uint(w, smp->ns - m->samples[0].ns);
+        json_key(w, "live_bytes");
+        json_uint(w, smp->live_bytes);
+        json_key(w, "peak_bytes");
+        json_uint(w, smp->peak_bytes);
+        json_key(w, "top");
+        json_begin_array(w);
+        for (unsigned k = 0; k < smp->ntop; k++) {
+            json_begin_array(w);
+            json_uint(w, timeline_stack_index(ids, &nids, smp->top_stack[k]));
+            json_uint(w, smp->top_bytes[k]);
+            json_end_array(w);
+        }
+        json_end_array(w);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "stacks");
+    json_begin_array(w);
+    for (size_t i = 0; i < nids; i++)
+        write_stack(w, p, ids[i]);
+    json_end_array(w);
+    json_end_object(w);
+    free(ids);
+    return 0;
+}
+
 static int write_process(struct json_writer *w, const struct report_process *p)
 {
     json_begin_object(w);
@@ -463,7 +519,7 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     if (write_leaks(w, p) != 0)
         return -1;
     write_errors(w, p);
-    if (write_mappings(w, p) != 0)
+    if (write_mappings(w, p) != 0 || write_timeline(w, p) != 0)
         return -1;
     json_end_object(w);
     return 0;

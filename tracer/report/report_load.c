@@ -187,6 +187,50 @@ static int load_errors(struct loaded_process *lp, const struct jv *proc,
     return 0;
 }
 
+/* The JSON's "timeline" (--timeline) as the model's samples, its stacks
+ * interned. */
+static int load_timeline(struct loaded_process *lp, const struct jv *proc,
+                         const struct report_load_options *o)
+{
+    const struct jv *tl = jv_member(proc, "timeline");
+    const struct jv *samples = jv_member(tl, "samples"), *stacks = jv_member(tl, "stacks");
+    if (!samples || samples->type != JV_ARRAY || samples->n == 0 || !stacks ||
+        stacks->type != JV_ARRAY)
+        return 0;
+    uint32_t *ids = calloc(stacks->n ? stacks->n : 1, sizeof(*ids));
+    lp->model.samples = calloc(ALLOC_MODEL_SAMPLES, sizeof(*lp->model.samples));
+    if (!ids || !lp->model.samples) {
+        free(ids);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < stacks->n; i++) {
+        if (intern_stack(lp, &stacks->items[i], o->depth, &ids[i]) != 0) {
+            free(ids);
+            return -ENOMEM;
+        }
+    }
+    size_t n = samples->n < ALLOC_MODEL_SAMPLES ? samples->n : ALLOC_MODEL_SAMPLES;
+    for (size_t i = 0; i < n; i++) {
+        const struct jv *js = &samples->items[i];
+        struct live_sample *smp = &lp->model.samples[lp->model.nsamples++];
+        smp->ns = jv_uint(js, "t_ns", 0);
+        smp->live_bytes = jv_uint(js, "live_bytes", 0);
+        smp->peak_bytes = jv_uint(js, "peak_bytes", 0);
+        const struct jv *top = jv_member(js, "top");
+        for (size_t k = 0; top && top->type == JV_ARRAY && k < top->n &&
+                           smp->ntop < ALLOC_MODEL_SAMPLE_TOP; k++) {
+            const struct jv *pair = &top->items[k];
+            if (pair->type != JV_ARRAY || pair->n != 2 || !pair->items[0].is_uint ||
+                !pair->items[1].is_uint || pair->items[0].u >= stacks->n)
+                continue;   /* not what memtrace writes: left out */
+            smp->top_stack[smp->ntop] = ids[pair->items[0].u];
+            smp->top_bytes[smp->ntop++] = pair->items[1].u;
+        }
+    }
+    free(ids);
+    return 0;
+}
+
 static enum report_end end_by_name(const char *name)
 {
     static const enum report_end ends[] = { REPORT_RUNNING, REPORT_EXITED, REPORT_SIGNALED,
@@ -226,6 +270,8 @@ static int load_process(struct loaded_process *lp, struct report_process *rp,
     int err = load_leaks(lp, proc, o, why, why_len);
     if (err == 0)
         err = load_errors(lp, proc, o);
+    if (err == 0)
+        err = load_timeline(lp, proc, o);
     if (err)
         return err;
     const struct jv *signal = jv_member(proc, "signal");

@@ -34,6 +34,14 @@ def check_process_shape(proc, command):
     check_true("pid is a positive integer",
                isinstance(proc["pid"], int) and proc["pid"] > 0, repr(proc["pid"]))
     check("process command", command, proc["command"])
+    if "timeline" in proc:   # --timeline
+        tl = proc["timeline"]
+        times = [smp["t_ns"] for smp in tl["samples"]]
+        check_true("timeline: samples from t_ns 0, in time order, at most 512",
+                   times and times[0] == 0 and times == sorted(times) and len(times) <= 512)
+        check("timeline: top pairs naming a stack of timeline.stacks", [],
+              [pair for smp in tl["samples"] for pair in smp["top"]
+               if not (0 <= pair[0] < len(tl["stacks"]) and pair[1] > 0)])
     check("hooks without function, symbol, module and how (stub or breakpoint)", [],
           [h for h in proc.get("hooks", [None]) if not (
               isinstance(h, dict) and all(isinstance(h.get(k), str) and h[k]

@@ -3,6 +3,7 @@ program: the same text, folded stacks and SARIF as the run wrote, other
 choices of kinds and suppressions applied anew, bad input refused."""
 import json
 import os
+import re
 
 from memtrace_e2e.checks import check, check_true
 from memtrace_e2e.run import memtrace, trace
@@ -68,8 +69,8 @@ def case_report_other_choices(env):
 
 
 def case_report_bad_input(env):
-    """Not JSON, not a report, a missing file, a timeline (a JSON report has
-    no samples), a cost it does not hold, no file: exit 2, one line."""
+    """Not JSON, not a report, a missing file, a timeline of a run without
+    --timeline, a cost it does not hold, no file: exit 2, one line."""
     _, path = saved(env, "seed")
     bad = os.path.join(env.tmp, "bad.json")
     with open(bad, "w") as fh:
@@ -82,8 +83,8 @@ def case_report_bad_input(env):
             ([other], "%s: not a memtrace JSON report (version 1)" % other),
             ([os.path.join(env.tmp, "none.json")],
              "%s: No such file or directory" % os.path.join(env.tmp, "none.json")),
-            (["--format", "timeline", path], "report: a JSON report holds no samples of live "
-             "bytes over time: draw the timeline while tracing, with --timeline FILE"),
+            (["--format", "timeline", path], "report: %s holds no samples of live bytes over "
+             "time: trace with --timeline FILE (and --json) to keep them" % path),
             (["--format", "flamegraph", "--flamegraph-cost", "peak", path],
              "report: a JSON report holds the records left at the end, not what each stack "
              "allocated: only --flamegraph-cost leaked"),
@@ -93,3 +94,23 @@ def case_report_bad_input(env):
         p = memtrace(env, ["report"] + args)
         check("refused: %s" % args, (2, "", "memtrace: %s\n" % message),
               (p.returncode, p.stdout, p.stderr))
+
+
+def case_report_timeline(env):
+    """fx_slow_leak traced with --timeline and --json: the JSON keeps the
+    samples, and `memtrace report --format timeline` draws the run's chart
+    again (the same SVG but for memtrace's internal stack numbers)."""
+    svg = os.path.join(env.tmp, "run.svg")
+    t, path = saved(env, "slow_leak", opts=["--timeline", svg])
+    samples = t.process["timeline"]["samples"]
+    check_true("samples kept in the JSON (%d), the first at 0 ns" % len(samples),
+               len(samples) >= 5 and samples[0]["t_ns"] == 0)
+    check_true("each top entry names one of the timeline's stacks",
+               all(0 <= i < len(t.process["timeline"]["stacks"]) for s in samples
+                   for i, _ in s["top"]))
+    again = os.path.join(env.tmp, "again.svg")
+    p = memtrace(env, ["report", "--format", "timeline", "-o", again, path])
+    check("exit status", (0, ""), (p.returncode, p.stderr))
+    with open(svg) as a, open(again) as b:
+        check("the run's chart", re.sub(r'data-stack="\d+"', "", a.read()),
+              re.sub(r'data-stack="\d+"', "", b.read()))
