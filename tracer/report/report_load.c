@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct loaded_process {
     struct alloc_model model;
+    struct map_table maps;
+    struct shm_table shms;
     struct stack_intern stacks;
     struct sym_frame_ext *frames;     /* the frame of synthetic address i + 1 */
     size_t nframes, frames_cap;
@@ -187,6 +190,101 @@ static int load_errors(struct loaded_process *lp, const struct jv *proc,
     return 0;
 }
 
+static int prot_of(const char *s)
+{
+    if (!s || strlen(s) != 3)
+        return PROT_NONE;
+    return (s[0] == 'r' ? PROT_READ : 0) | (s[1] == 'w' ? PROT_WRITE : 0) |
+           (s[2] == 'x' ? PROT_EXEC : 0);
+}
+
+static int flags_of(const struct jv *words)
+{
+    int flags = MAP_PRIVATE;
+    for (size_t i = 0; words && words->type == JV_ARRAY && i < words->n; i++) {
+        const char *w = words->items[i].type == JV_STRING ? words->items[i].str : "";
+        if (strcmp(w, "shared") == 0)
+            flags = (flags & ~MAP_PRIVATE) | MAP_SHARED;
+        else if (strcmp(w, "anonymous") == 0)
+            flags |= MAP_ANONYMOUS;
+        else if (strcmp(w, "fixed") == 0)
+            flags |= MAP_FIXED;
+    }
+    return flags;
+}
+
+static bool is_true(const struct jv *o, const char *key)
+{
+    const struct jv *v = jv_member(o, key);
+    return v && v->type == JV_BOOL && v->b;
+}
+
+/* A region of the rebuilt mapping table; bytes rounded up to pages, as the
+ * table keeps them. */
+static int add_region(struct loaded_process *lp, mt_addr lo, uint64_t bytes,
+                      struct map_region r, const char *path)
+{
+    r.lo = lo;
+    r.hi = lo + ((bytes + 4095) & ~(uint64_t)4095);
+    return r.hi > r.lo && map_table_add(&lp->maps, &r, path) != 0 ? -ENOMEM : 0;
+}
+
+/* The JSON's "mappings" and "allocator_arenas" as the mapping and SysV
+ * tables, so that the writers list them as the run did. Arenas are only
+ * counted: they get places of their own, apart, below the program's. */
+static int load_mappings(struct loaded_process *lp, const struct jv *proc,
+                         const struct report_load_options *o)
+{
+    const struct jv *maps = jv_member(proc, "mappings");
+    for (size_t i = 0; maps && maps->type == JV_ARRAY && i < maps->n; i++) {
+        const struct jv *m = &maps->items[i];
+        uint32_t stack;
+        if (intern_stack(lp, jv_member(m, "stack"), o->depth, &stack) != 0)
+            return -ENOMEM;
+        const char *kind = jv_string(m, "kind");
+        uint64_t bytes = jv_uint(m, "bytes", 0);
+        struct map_region r = { .stack = stack, .prot = prot_of(jv_string(m, "prot")),
+                                .flags = flags_of(jv_member(m, "flags")), .shmid = -1 };
+        if (kind && strcmp(kind, "mmap") == 0) {
+            if (add_region(lp, hex_value(m, "address"), bytes, r, jv_string(m, "path")) != 0)
+                return -ENOMEM;
+            continue;
+        }
+        int shmid = (int)jv_uint(m, "shmid", 0);
+        struct shm_segment *seg = shm_table_add(&lp->shms, shmid);
+        if (!seg)
+            return -ENOMEM;
+        seg->key = (int)jv_uint(m, "key", 0);
+        seg->size = bytes;
+        seg->stack = stack;
+        seg->created = is_true(m, "created");
+        seg->removed = is_true(m, "removed");
+        seg->checked = true;
+        seg->exists = is_true(m, "persists");
+        const struct jv *at = jv_member(m, "attached");
+        r.shmid = shmid;
+        r.flags = MAP_SHARED;
+        for (size_t k = 0; at && at->type == JV_ARRAY && k < at->n; k++) {
+            mt_addr addr = at->items[k].type == JV_STRING ? strtoull(at->items[k].str, NULL, 16)
+                                                         : 0;
+            if (add_region(lp, addr, bytes, r, NULL) != 0)
+                return -ENOMEM;
+        }
+    }
+    const struct jv *arenas = jv_member(proc, "allocator_arenas");
+    uint64_t narenas = jv_uint(arenas, "mappings", 0), bytes = jv_uint(arenas, "bytes", 0);
+    mt_addr at = 0x10000;
+    for (uint64_t i = 0; i < narenas && i < 4096; i++) {
+        uint64_t each = bytes / narenas + (i == 0 ? bytes % narenas : 0);
+        struct map_region r = { .prot = PROT_READ | PROT_WRITE, .shmid = -1, .arena = true,
+                                .flags = MAP_PRIVATE | MAP_ANONYMOUS };
+        if (add_region(lp, at, each, r, NULL) != 0)
+            return -ENOMEM;
+        at += ((each + 4095) & ~(uint64_t)4095) + 4096;   /* apart: not merged */
+    }
+    return 0;
+}
+
 /* The JSON's "timeline" (--timeline) as the model's samples, its stacks
  * interned. */
 static int load_timeline(struct loaded_process *lp, const struct jv *proc,
@@ -245,6 +343,8 @@ static int load_process(struct loaded_process *lp, struct report_process *rp,
                         const struct jv *proc, bool attached,
                         const struct report_load_options *o, char *why, size_t why_len)
 {
+    map_table_init(&lp->maps);
+    shm_table_init(&lp->shms);
     if (alloc_model_init(&lp->model) != 0 || stack_intern_init(&lp->stacks) != 0)
         return -ENOMEM;
     const struct jv *cmd = jv_member(proc, "command");
@@ -272,6 +372,8 @@ static int load_process(struct loaded_process *lp, struct report_process *rp,
         err = load_errors(lp, proc, o);
     if (err == 0)
         err = load_timeline(lp, proc, o);
+    if (err == 0)
+        err = load_mappings(lp, proc, o);
     if (err)
         return err;
     const struct jv *signal = jv_member(proc, "signal");
@@ -288,6 +390,7 @@ static int load_process(struct loaded_process *lp, struct report_process *rp,
         .model = &lp->model, .show_kinds = o->show_kinds, .error_kinds = o->error_kinds,
         .supps = o->supps, .gen_suppressions = o->gen_suppressions, .stacks = &lp->stacks,
         .resolve_frames = loaded_frames, .resolve_ctx = lp, .saved = &lp->saved,
+        .maps = &lp->maps, .shms = &lp->shms,
     };
     return 0;
 }
@@ -329,6 +432,8 @@ void report_load_free(struct loaded_report *r)
     for (size_t i = 0; r->loaded && i < r->n; i++) {
         struct loaded_process *lp = &r->loaded[i];
         alloc_model_destroy(&lp->model);
+        map_table_destroy(&lp->maps);
+        shm_table_destroy(&lp->shms);
         stack_intern_destroy(&lp->stacks);
         free(lp->frames);
         free(lp->records);

@@ -9,8 +9,8 @@ from memtrace_e2e.checks import check, check_true
 from memtrace_e2e.run import memtrace, trace
 
 
-def saved(env, fixture, args=(), opts=()):
-    t = trace(env, fixture, args, opts=opts)
+def saved(env, fixture, args=(), opts=(), commands=None):
+    t = trace(env, fixture, args, opts=opts, commands=commands)
     path = os.path.join(env.tmp, "%s.saved.json" % fixture)
     os.replace(os.path.join(env.tmp, "%s.json" % fixture), path)
     return t, path
@@ -114,3 +114,31 @@ def case_report_timeline(env):
     with open(svg) as a, open(again) as b:
         check("the run's chart", re.sub(r'data-stack="\d+"', "", a.read()),
               re.sub(r'data-stack="\d+"', "", b.read()))
+
+
+def case_report_mappings(env):
+    """fx_maps sysv_attached (a SysV segment still attached at the end, and
+    the parent's and child's mappings): the re-rendered JSON lists the
+    same mappings and allocator arenas, and the text the same MAPPINGS
+    section, segment id and ipcrm hint included."""
+    argv = [env.fixture("maps"), "sysv_attached"]
+    t, path = saved(env, "maps", argv[1:], commands=[argv, argv])   # it forks
+    p = memtrace(env, ["report", "--format", "json", path])
+    again = json.loads(p.stdout)["processes"]
+    check("mappings", [x["mappings"] for x in t.doc["processes"]],
+          [x["mappings"] for x in again])
+    check("allocator arenas", [x["allocator_arenas"] for x in t.doc["processes"]],
+          [x["allocator_arenas"] for x in again])
+
+    def mapping_lines(text):
+        out, on = [], False
+        for line in text.splitlines():
+            on = on or "MAPPINGS:" in line
+            if on and "ERROR SUMMARY" in line:
+                on = False
+            if on:
+                out.append(line)
+        return out
+    p = memtrace(env, ["report", path])
+    check_true("a MAPPINGS section", len(mapping_lines(p.stdout)) > 3)
+    check("the run's MAPPINGS sections", mapping_lines(t.stderr), mapping_lines(p.stdout))
