@@ -279,7 +279,7 @@ static void symbolize_all(const struct report_process *rps, size_t n)
 {
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < n; i++)
-        for (uint32_t id = 0; id < stack_intern_count(rps[i].stacks); id++)
+        for (uint32_t id = 0; id <= stack_intern_count(rps[i].stacks); id++)
             total += !report_summary_only(&rps[i]) && has_live_blocks(&rps[i], id);
     struct mt_progress progress;
     char what[64];
@@ -287,7 +287,7 @@ static void symbolize_all(const struct report_process *rps, size_t n)
     mt_progress_begin(&progress, what, total);
     for (size_t i = 0; i < n; i++) {
         const struct report_process *p = &rps[i];
-        for (uint32_t id = 0; id < stack_intern_count(p->stacks); id++) {
+        for (uint32_t id = 0; id <= stack_intern_count(p->stacks); id++) {
             if (report_summary_only(p) || !has_live_blocks(p, id))
                 continue;
             unsigned depth;

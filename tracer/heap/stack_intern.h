@@ -25,6 +25,7 @@ int stack_intern_copy(struct stack_intern *dst, const struct stack_intern *src);
 uint32_t stack_intern_add(struct stack_intern *si, const mt_addr *ips, unsigned depth);
 /* Frames of id; *depth receives their count. */
 const mt_addr *stack_intern_get(const struct stack_intern *si, uint32_t id, unsigned *depth);
+/* How many stacks there are: their ids are 1..count (0 is STACK_NONE). */
 size_t stack_intern_count(const struct stack_intern *si);
 /* Gives back the spare capacity and the id index of a table that takes no
  * new stacks for now (its process ended; its ids stay valid for the

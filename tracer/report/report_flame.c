@@ -187,8 +187,8 @@ static int add_process(struct flame_tree *t, const struct report_process *p, siz
         free(recs);
         return rc;
     }
-    size_t nstacks = stack_intern_count(p->stacks);
-    for (uint32_t id = 0; id < nstacks; id++) {
+    size_t last = stack_intern_count(p->stacks);   /* ids 1..last, 0: no stack recorded */
+    for (uint32_t id = 0; id <= last; id++) {
         const struct stack_cost *c = alloc_model_stack_cost(p->model, id);
         uint64_t value = !c ? 0 : cost == FLAME_ALLOCATED ? c->allocated_bytes : c->peak_bytes;
         if (!value)

@@ -1090,6 +1090,116 @@ static void test_sarif_double_free(void **state)
     free(got);
 }
 
+/* ---- folded stacks, flame graph, timeline ---------------------------- */
+
+static char *capture_with(int (*write)(FILE *, const struct report_process *, size_t,
+                                       enum flame_cost),
+                          const struct report_process *p, enum flame_cost cost)
+{
+    struct capture c;
+    capture_open(&c);
+    assert_int_equal(write(c.f, p, 1, cost), 0);
+    return capture_close(&c);
+}
+
+static size_t count_of(const char *text, const char *part)
+{
+    size_t n = 0;
+    for (const char *at = text; (at = strstr(at, part)) != NULL; at += strlen(part))
+        n++;
+    return n;
+}
+
+/* Paths from main outwards (the C library's frames below main are left
+ * out, as the text report leaves them), inlined frames their own, one
+ * line per path with a cost of its own; allocated and peak costs. */
+static void test_folded_costs(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t s_helper = STACK(fx, IP_HELPER, IP_MAIN, IP_LIBC_FN);
+    uint32_t s_main = STACK(fx, IP_MAIN, IP_LIBC_FN);
+    alloc(fx, FN_MALLOC, 0x1000, 30, s_helper);
+    alloc(fx, FN_MALLOC, 0x2000, 50, s_helper);
+    release(fx, 0x2000, s_main);
+    alloc(fx, FN_MALLOC, 0x3000, 7, s_main);
+    alloc(fx, FN_MALLOC, 0x4000, 5, STACK(fx, IP_INLINED));
+    char *got = capture_with(report_folded_write, &fx->proc, FLAME_ALLOCATED);
+    assert_string_equal(got, "main 7\nmain;helper 80\nmain;ns::grow(int) 5\n");
+    free(got);
+    got = capture_with(report_folded_write, &fx->proc, FLAME_PEAK);
+    assert_string_equal(got, "main 7\nmain;helper 80\nmain;ns::grow(int) 5\n");
+    free(got);
+    release(fx, 0x1000, s_main);
+    alloc(fx, FN_MALLOC, 0x5000, 10, s_helper);
+    got = capture_with(report_folded_write, &fx->proc, FLAME_PEAK);   /* its peak stays 80 */
+    assert_string_equal(got, "main 7\nmain;helper 80\nmain;ns::grow(int) 5\n");
+    free(got);
+    /* Not scanned: nothing is known to be lost. */
+    got = capture_with(report_folded_write, &fx->proc, FLAME_LEAKED);
+    assert_string_equal(got, "");
+    free(got);
+}
+
+/* The SVG: well formed as far as its tags go, a frame group per node with
+ * its place in cost units, the own frames warm, the script and its entry
+ * points, the labels escaped. */
+static void test_flamegraph_svg(void **state)
+{
+    struct fixture *fx = *state;
+    alloc(fx, FN_MALLOC, 0x1000, 30, STACK(fx, IP_HELPER, IP_MAIN));
+    alloc(fx, FN_MALLOC, 0x2000, 10, STACK(fx, IP_LIBC_RAW, IP_MAIN));
+    char *got = capture_with(report_flamegraph_write, &fx->proc, FLAME_ALLOCATED);
+    static const char head[] = "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg ";
+    assert_true(strncmp(got, head, sizeof(head) - 1) == 0);
+    assert_non_null(strstr(got, "</svg>\n"));
+    assert_int_equal(count_of(got, "<g class=\"f\""), 4);   /* all, main, helper, libc */
+    assert_int_equal(count_of(got, "<g "), count_of(got, "</g>"));
+    assert_int_equal(count_of(got, "<text"), count_of(got, "</text>"));
+    assert_non_null(strstr(got, "data-x=\"0\" data-v=\"40\" data-d=\"0\" data-own=\"0\" "
+                                "data-name=\"all\""));
+    assert_non_null(strstr(got, "data-x=\"0\" data-v=\"30\" data-d=\"2\" data-own=\"1\" "
+                                "data-name=\"helper\" data-where=\" (seed.c:7)\""));
+    assert_non_null(strstr(got, "data-x=\"30\" data-v=\"10\" data-d=\"2\" data-own=\"0\" "
+                                "data-name=\"libc.so.6+0x271ca\""));
+    assert_non_null(strstr(got, "<title>helper (seed.c:7)\n30 bytes in 1 allocations, 75.00%"));
+    assert_non_null(strstr(got, "window.memtraceZoom=zoom"));
+    assert_non_null(strstr(got, "<![CDATA["));
+    free(got);
+
+    /* A name with XML's special characters (a C++ template). */
+    static char *const argv[] = { "./a<b>&\"c\"", NULL };
+    fx->proc.argv = argv;
+    got = capture_with(report_flamegraph_write, &fx->proc, FLAME_ALLOCATED);
+    assert_non_null(strstr(got, "memtrace: ./a&lt;b&gt;&amp;&quot;c&quot;</text>"));
+    free(got);
+}
+
+/* The chart: the total, the stack that grew labelled by its own line,
+ * the sample's times on the axis. */
+static void test_timeline_svg(void **state)
+{
+    struct fixture *fx = *state;
+    uint32_t grows = STACK(fx, IP_HELPER, IP_MAIN);
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(alloc_model_sample(&fx->model, 1000000000ull + i * 100000000ull), 0);
+        alloc(fx, FN_MALLOC, 0x1000 + i * 0x100, 100, grows);
+    }
+    assert_int_equal(alloc_model_sample(&fx->model, 1500000000ull), 0);
+    struct capture c;
+    capture_open(&c);
+    assert_int_equal(report_timeline_write(c.f, &fx->proc, 1), 0);
+    char *got = capture_close(&c);
+    assert_non_null(strstr(got, "<svg version=\"1.1\""));
+    assert_non_null(strstr(got, "Live bytes of pid 42 (./seed)</text>"));
+    assert_int_equal(count_of(got, "<polyline class=\"total\""), 1);
+    assert_int_equal(count_of(got, "<polyline class=\"stack\""), 1);
+    assert_non_null(strstr(got, ">helper (seed.c:7)</text>"));
+    assert_non_null(strstr(got, "grew by 500 B</text>"));
+    assert_non_null(strstr(got, ">0.50 s</text>"));
+    assert_non_null(strstr(got, "total live: 500 B at the end"));
+    free(got);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1131,6 +1241,9 @@ int main(void)
         T(test_sarif_leak_located_in_program_source),
         T(test_sarif_uris_and_stripped_stacks),
         T(test_sarif_double_free),
+        T(test_folded_costs),
+        T(test_flamegraph_svg),
+        T(test_timeline_svg),
     };
 #undef T
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
