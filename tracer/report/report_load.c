@@ -307,8 +307,7 @@ static int load_timeline(struct loaded_process *lp, const struct jv *proc,
             return -ENOMEM;
         }
     }
-    size_t n = samples->n < ALLOC_MODEL_SAMPLES ? samples->n : ALLOC_MODEL_SAMPLES;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < samples->n && lp->model.nsamples < ALLOC_MODEL_SAMPLES; i++) {
         const struct jv *js = &samples->items[i];
         struct live_sample *smp = &lp->model.samples[lp->model.nsamples++];
         smp->ns = jv_uint(js, "t_ns", 0);

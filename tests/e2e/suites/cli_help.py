@@ -105,7 +105,7 @@ def case_progress_on_a_terminal(env):
                any(re.fullmatch(r"memtrace: scanning the memory of pid \d+: \d+ MiB", l)
                    for l in lines))
     check_true("the symbolization's line: %r" % lines,
-               any(re.fullmatch(r"memtrace: symbolizing 7 stacks: \d+%", l) for l in lines))
+               any(re.fullmatch(r"memtrace: symbolizing 8 stacks: \d+%", l) for l in lines))
     check_true("every line erased: the output ends with an erase", out.endswith("\r\x1b[K"))
     with open(log_path) as fh:
         check_true("the report itself has none", "\r" not in fh.read())
