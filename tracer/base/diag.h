@@ -16,5 +16,8 @@ void mt_vdiag(enum mt_diag_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* NULL restores the default (stderr). */
 void mt_diag_set_handler(mt_diag_fn fn, void *ctx);
+/* A status line on stderr without a newline (progress.h), which the next
+ * status or message replaces; NULL erases the one shown, if any. */
+void mt_diag_status(const char *line);
 
 #endif

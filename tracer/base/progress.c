@@ -1,22 +1,11 @@
 /* The progress line (progress.h). */
 #include "progress.h"
+#include "diag.h"
 #include "mt_time.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-/* Owned by this module: whether a line is on the terminal now. */
-static bool line_shown;
-
-void mt_progress_clear(void)
-{
-    if (!line_shown)
-        return;
-    fputs("\r\033[K", stderr);
-    fflush(stderr);
-    line_shown = false;
-}
 
 void mt_progress_begin(struct mt_progress *p, const char *what, uint64_t total)
 {
@@ -37,17 +26,17 @@ void mt_progress_update(struct mt_progress *p, uint64_t done)
     if (now < p->next_ns)
         return;
     p->next_ns = now + 200000000u;
+    char line[256];
     if (p->total)
-        fprintf(stderr, "\r\033[Kmemtrace: %s: %" PRIu64 "%%", p->what,
-                done >= p->total ? 100 : done * 100 / p->total);
+        snprintf(line, sizeof(line), "memtrace: %s: %" PRIu64 "%%", p->what,
+                 done >= p->total ? 100 : done * 100 / p->total);
     else
-        fprintf(stderr, "\r\033[Kmemtrace: %s: %" PRIu64 " MiB", p->what, done >> 20);
-    fflush(stderr);
-    line_shown = true;
+        snprintf(line, sizeof(line), "memtrace: %s: %" PRIu64 " MiB", p->what, done >> 20);
+    mt_diag_status(line);
 }
 
 void mt_progress_end(struct mt_progress *p)
 {
     if (p->on)
-        mt_progress_clear();
+        mt_diag_status(NULL);
 }

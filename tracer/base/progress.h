@@ -2,7 +2,7 @@
  * nothing else to show (the exit-time scan of a large heap, symbolizing
  * thousands of frames): only on a terminal, only once the operation has
  * lasted a second, at most five updates a second, erased when it ends or
- * when a diagnostic is printed. */
+ * when a diagnostic is printed (diag.c's status line). */
 #ifndef MT_PROGRESS_H
 #define MT_PROGRESS_H
 #include <stdbool.h>
@@ -20,7 +20,5 @@ struct mt_progress {
 void mt_progress_begin(struct mt_progress *p, const char *what, uint64_t total);
 void mt_progress_update(struct mt_progress *p, uint64_t done);
 void mt_progress_end(struct mt_progress *p);
-/* Erases the line shown, if any (before any other output on stderr). */
-void mt_progress_clear(void);
 
 #endif
