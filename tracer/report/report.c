@@ -421,6 +421,16 @@ size_t report_map_flag_words(const struct mapping_record *r, const char *words[3
     return n;
 }
 
+const char *report_addr_kind_name(enum addr_kind kind)
+{
+    static const char *const names[] = {
+        [ADDR_UNKNOWN] = "unknown", [ADDR_STACK] = "stack", [ADDR_HEAP_BLOCK] = "heap_block",
+        [ADDR_FREED_BLOCK] = "freed_block", [ADDR_DATA_SYMBOL] = "data_symbol",
+        [ADDR_MAPPING] = "mapping",
+    };
+    return kind <= ADDR_MAPPING ? names[kind] : "unknown";
+}
+
 const char *report_end_name(enum report_end end)
 {
     switch (end) {

@@ -125,6 +125,9 @@ void report_prot_string(int prot, char buf[4]);
  * "fixed"); returns how many were written to words (at most 3). */
 size_t report_map_flag_words(const struct mapping_record *r, const char *words[3]);
 
+/* An address description's kind as the JSON names it: "unknown", "stack",
+ * "heap_block", "freed_block", "data_symbol", "mapping". */
+const char *report_addr_kind_name(enum addr_kind kind);
 /* "definitely_lost", ..., or "unfreed". */
 const char *report_kind_name(unsigned kind);
 /* Groups the live blocks into records by (kind, allocator, stack), sorted by

@@ -335,12 +335,6 @@ static int write_leaks(struct json_writer *w, const struct report_process *p)
     return 0;
 }
 
-static const char *const addr_kind_names[] = {
-    [ADDR_UNKNOWN] = "unknown", [ADDR_STACK] = "stack", [ADDR_HEAP_BLOCK] = "heap_block",
-    [ADDR_FREED_BLOCK] = "freed_block", [ADDR_DATA_SYMBOL] = "data_symbol",
-    [ADDR_MAPPING] = "mapping",
-};
-
 /* docs/report-format.md: only the fields the kind has. */
 static void write_address_description(struct json_writer *w, const struct report_process *p,
                                       const struct addr_desc *d)
@@ -348,7 +342,7 @@ static void write_address_description(struct json_writer *w, const struct report
     json_key(w, "address_description");
     json_begin_object(w);
     json_key(w, "kind");
-    json_string(w, addr_kind_names[d->kind]);
+    json_string(w, report_addr_kind_name(d->kind));
     switch (d->kind) {
     case ADDR_STACK:
         json_key(w, "thread");

@@ -136,12 +136,6 @@ static int load_leaks(struct loaded_process *lp, const struct jv *proc,
     return 0;
 }
 
-static const char *const addr_kinds[] = {
-    [ADDR_UNKNOWN] = "unknown", [ADDR_STACK] = "stack", [ADDR_HEAP_BLOCK] = "heap_block",
-    [ADDR_FREED_BLOCK] = "freed_block", [ADDR_DATA_SYMBOL] = "data_symbol",
-    [ADDR_MAPPING] = "mapping",
-};
-
 static int load_errors(struct loaded_process *lp, const struct jv *proc,
                        const struct report_load_options *o)
 {
@@ -172,8 +166,8 @@ static int load_errors(struct loaded_process *lp, const struct jv *proc,
             return -ENOMEM;
         const struct jv *d = jv_member(e, "address_description");
         const char *dk = jv_string(d, "kind");
-        for (unsigned k = 0; dk && k < sizeof(addr_kinds) / sizeof(addr_kinds[0]); k++)
-            if (strcmp(addr_kinds[k], dk) == 0)
+        for (unsigned k = ADDR_UNKNOWN; dk && k <= ADDR_MAPPING; k++)
+            if (strcmp(report_addr_kind_name((enum addr_kind)k), dk) == 0)
                 err.where.kind = (enum addr_kind)k;
         err.where.thread = (unsigned)jv_uint(d, "thread", 0);
         err.where.offset = jv_uint(d, "offset", 0);
