@@ -456,10 +456,15 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     const char *urls = getenv("DEBUGINFOD_URLS");
     if (l && l->nothing_local && !(urls && *urls))
         return -1;
-    /* debuginfod (only with DEBUGINFOD_URLS) shows its progress on stderr. */
-    bool progress = urls && *urls && !getenv("DEBUGINFOD_PROGRESS");
-    if (progress)
+    /* A download can take minutes: on a terminal, libdebuginfod draws its
+     * own progress line, which replaces memtrace's (erased first, so the two
+     * do not mix); elsewhere, a log stays free of carriage returns. */
+    bool progress = urls && *urls && !getenv("DEBUGINFOD_PROGRESS") &&
+                    isatty(STDERR_FILENO) == 1;
+    if (progress) {
+        mt_diag_status(NULL);
         setenv("DEBUGINFOD_PROGRESS", "1", 1);
+    }
     int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, link, crc,
                                           debuginfo_file_name);
     if (progress)

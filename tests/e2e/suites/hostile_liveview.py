@@ -21,6 +21,7 @@ import time
 
 from memtrace_e2e.checks import Failure, check, check_true, log
 from memtrace_e2e.registry import ctest
+from suites.cli_help import run_on_terminal
 from memtrace_e2e.run import (check_memtrace_ended, child_env, finish_traced, json_path_for,
                               memtrace)
 
@@ -219,6 +220,38 @@ def case_attach_interval_slow_debuginfod(env):
                    "==%d== Detached: pid %d runs on as before" % (target.pid, target.pid)
                    in t.stderr, t.stderr[-2000:])
         check_final_names(t)
+        check("stderr not a terminal: no download progress", False,
+              "Downloading" in t.stderr or "\r" in t.stderr)
+        check_runs_on(target)
+    finally:
+        if target:
+            target.kill()
+        if server:
+            server.close()
+
+
+@ctest(timeout=120)
+def case_debuginfod_progress_on_a_terminal(env):
+    """With stderr on a terminal, the wait for the debuginfod server shows
+    libdebuginfod's own progress line ("Downloading"), on its own line after
+    memtrace erased its status line; the report follows."""
+    target = server = None
+    try:
+        server = SlowDebuginfod(2.5)
+        target = BeatingTarget(env)
+        log_path = os.path.join(env.tmp, "progress.log")
+        extra = {"DEBUGINFOD_URLS": server.url, "MEMTRACE_PROGRESS_AFTER_MS": "0",
+                 "DEBUGINFOD_CACHE_PATH": os.path.join(target.dir, "debuginfod-cache")}
+        out = run_on_terminal(env, ["attach", "--duration", "1", "-o", log_path,
+                                    str(target.pid)], extra)
+        check_true("libdw asked the server: %r" % server.requests, server.debuginfo_requests())
+        check_true("libdebuginfod's progress line on the terminal: %r" % out[-2000:],
+                   re.search(r"\rDownloading", out))
+        with open(log_path) as fh:
+            report = fh.read()
+        check_true("the report names the leak from the symbol table", "leak_block" in report,
+                   report[-2000:])
+        check_true("the report has no progress in it", "\r" not in report)
         check_runs_on(target)
     finally:
         if target:
