@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
@@ -498,4 +499,15 @@ out:
     if (!ok)
         out->cfa_reg = 0;
     return ok;
+}
+
+bool elf_file_build_id(const struct elf_file *ef, char *hex, size_t hex_len)
+{
+    const unsigned char *bytes;
+    ssize_t n = dwelf_elf_gnu_build_id(ef->elf, (const void **)&bytes);
+    if (n <= 0 || (size_t)n * 2 + 1 > hex_len)
+        return false;
+    for (ssize_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    return true;
 }

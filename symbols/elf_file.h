@@ -64,6 +64,9 @@ bool elf_file_find_function(const struct elf_file *ef, const char *name, uint64_
 bool elf_file_find_local_function(const struct elf_file *ef, const char *name, uint64_t *value,
                                   uint64_t *size);
 bool elf_file_find_object(const struct elf_file *ef, const char *name, uint64_t *value);
+/* The file's GNU build-id in lower-case hex; false when it has none (or hex
+ * is too short). */
+bool elf_file_build_id(const struct elf_file *ef, char *hex, size_t hex_len);
 /* The data object (STT_OBJECT, .symtab first, then .dynsym) whose
  * [value, value + size) holds link-time address vaddr: *name points into
  * the file's string table (valid while ef is open). */

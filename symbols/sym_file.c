@@ -499,8 +499,8 @@ static unsigned resolve(struct sym_file *f, mt_addr a, struct sym_chain_frame **
     return n;
 }
 
-bool sym_file_find_function(struct sym_file *f, const char *name, mt_addr *value,
-                            uint64_t *size)
+bool sym_file_find_symbol(struct sym_file *f, const char *name, int type, mt_addr *value,
+                          uint64_t *size)
 {
     /* libdwfl's symbol table is the file's .symtab, else its separate debug
      * file's (found as for symbolization), else .dynsym. */
@@ -509,7 +509,7 @@ bool sym_file_find_function(struct sym_file *f, const char *name, mt_addr *value
         GElf_Sym sym;
         GElf_Addr addr;
         const char *s = dwfl_module_getsym_info(f->mod, i, &sym, &addr, NULL, NULL, NULL);
-        if (s && GELF_ST_TYPE(sym.st_info) == STT_FUNC && sym.st_shndx != SHN_UNDEF &&
+        if (s && GELF_ST_TYPE(sym.st_info) == type && sym.st_shndx != SHN_UNDEF &&
             strcmp(s, name) == 0) {
             *value = addr;
             *size = sym.st_size;
@@ -563,4 +563,59 @@ unsigned sym_file_resolve(struct sym_file *f, mt_addr a, const struct sym_chain_
     }
     *frames = e->frames;
     return e->n;
+}
+
+/* A struct's layout from a compilation unit's DWARF: the unit is found by
+ * one of its functions' addresses, so libc's thousand other units are not
+ * read. */
+static bool die_named(Dwarf_Die *die, const char *name)
+{
+    const char *n = dwarf_diename(die);
+    return n && strcmp(n, name) == 0;
+}
+
+static bool member_offset(Dwarf_Die *member, uint64_t *offset)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word off;
+    if (!dwarf_attr(member, DW_AT_data_member_location, &attr) ||
+        dwarf_formudata(&attr, &off) != 0)
+        return false;
+    *offset = off;
+    return true;
+}
+
+bool sym_file_struct_layout(struct sym_file *f, mt_addr cu_code, const char *name,
+                            const char *const *members, size_t n, uint64_t *offsets,
+                            uint64_t *size)
+{
+    Dwarf_Addr cubias = 0;
+    Dwarf_Die cu_mem;
+    Dwarf_Die *cu = dwfl_module_addrdie(f->mod, cu_code, &cubias);
+    if (!cu)
+        cu = cu_by_ranges(f, cu_code, &cu_mem, &cubias);
+    Dwarf_Die die;
+    if (!cu || dwarf_child(cu, &die) != 0)
+        return false;
+    do {
+        if (dwarf_tag(&die) != DW_TAG_structure_type || !die_named(&die, name) ||
+            dwarf_hasattr(&die, DW_AT_declaration))
+            continue;
+        int bytes = dwarf_bytesize(&die);
+        Dwarf_Die member;
+        if (bytes <= 0 || dwarf_child(&die, &member) != 0)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            offsets[i] = UINT64_MAX;
+        do {
+            if (dwarf_tag(&member) != DW_TAG_member)
+                continue;
+            for (size_t i = 0; i < n; i++)
+                if (die_named(&member, members[i]) && !member_offset(&member, &offsets[i]))
+                    return false;
+        } while (dwarf_siblingof(&member, &member) == 0);
+        *size = (uint64_t)bytes;
+        return true;
+    } while (dwarf_siblingof(&die, &die) == 0);
+    return false;
 }

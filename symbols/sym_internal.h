@@ -42,7 +42,13 @@ const char *sym_file_build_id(const struct sym_file *f);
 unsigned sym_file_resolve(struct sym_file *f, mt_addr a, const struct sym_chain_frame **frames);
 /* The function symbol name of the file's symbol table, or of its separate
  * debug file's when the file is stripped: link-time value and size. */
-bool sym_file_find_function(struct sym_file *f, const char *name, mt_addr *value,
+bool sym_file_find_symbol(struct sym_file *f, const char *name, int type, mt_addr *value,
+                          uint64_t *size);
+/* The layout of struct name as the DWARF of the compilation unit holding
+ * link-time code address cu_code declares it: each member's offset
+ * (UINT64_MAX when it has none) and the struct's size. */
+bool sym_file_struct_layout(struct sym_file *f, mt_addr cu_code, const char *name,
+                            const char *const *members, size_t n, uint64_t *offsets,
                             uint64_t *size);
 /* Keeps s (malloc'd, or NULL) until the file is freed; returns it, or NULL
  * (s freed) when out of memory. */

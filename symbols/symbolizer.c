@@ -224,15 +224,37 @@ int symbolizer_remove_module(struct symbolizer *s, const char *path, mt_addr bia
     return -1;
 }
 
-bool symbolizer_find_function(const struct symbolizer *s, const char *path, mt_addr bias,
-                              const char *name, uint64_t *value, uint64_t *size)
+/* The file of the module added as path at bias and not removed, or NULL. */
+static struct sym_file *current_file(const struct symbolizer *s, const char *path, mt_addr bias)
 {
     for (size_t i = s->nmodules; i-- > 0;) {
         const struct sym_module *m = &s->modules[i];
         if (m->removed == SYMBOLIZER_NOW && m->bias == bias && strcmp(m->path, path) == 0)
-            return sym_file_find_function(m->file, name, value, size);
+            return m->file;
     }
-    return false;
+    return NULL;
+}
+
+bool symbolizer_find_function(const struct symbolizer *s, const char *path, mt_addr bias,
+                              const char *name, uint64_t *value, uint64_t *size)
+{
+    struct sym_file *f = current_file(s, path, bias);
+    return f && sym_file_find_symbol(f, name, STT_FUNC, value, size);
+}
+
+bool symbolizer_find_object(const struct symbolizer *s, const char *path, mt_addr bias,
+                            const char *name, uint64_t *value, uint64_t *size)
+{
+    struct sym_file *f = current_file(s, path, bias);
+    return f && sym_file_find_symbol(f, name, STT_OBJECT, value, size);
+}
+
+bool symbolizer_struct_layout(const struct symbolizer *s, const char *path, mt_addr bias,
+                              mt_addr cu_code, const char *name, const char *const *members,
+                              size_t n, uint64_t *offsets, uint64_t *size)
+{
+    struct sym_file *f = current_file(s, path, bias);
+    return f && sym_file_struct_layout(f, cu_code, name, members, n, offsets, size);
 }
 
 /* The module covering a in generation gen; else the latest one that covered

@@ -155,6 +155,17 @@ char *symbolizer_clean_name(const char *raw);
  * static executable's allocator. Link-time value and size. */
 bool symbolizer_find_function(const struct symbolizer *s, const char *path, mt_addr bias,
                               const char *name, uint64_t *value, uint64_t *size);
+/* A data object's symbol (STT_OBJECT), looked up as symbolizer_find_function
+ * looks up functions: libc's main_arena is one, in its debug file. */
+bool symbolizer_find_object(const struct symbolizer *s, const char *path, mt_addr bias,
+                            const char *name, uint64_t *value, uint64_t *size);
+/* The layout of struct name as the debug info of the module added as path
+ * at bias declares it, in the compilation unit holding link-time code
+ * address cu_code: the offset of each of members[0..n) (UINT64_MAX for one
+ * it lacks) and its size. False without debug info or such a struct. */
+bool symbolizer_struct_layout(const struct symbolizer *s, const char *path, mt_addr bias,
+                              mt_addr cu_code, const char *name, const char *const *members,
+                              size_t n, uint64_t *offsets, uint64_t *size);
 /* Whether name looks mangled: C++ and Rust legacy "_Z...", Rust v0 "_R...". */
 bool symbolizer_is_mangled(const char *name);
 

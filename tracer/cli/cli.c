@@ -58,6 +58,8 @@ static const char attach_help[] =
     "  --top N                stacks in each --interval view (default 10)\n"
     "  --force                attach even to PID 1 (init: if it stops for long or\n"
     "                         dies, the system goes down with it)\n"
+    "  --no-census            skip the census of the heap at attach: blocks from\n"
+    "                         before are then not reported\n"
     "\n";
 
 static const char diff_help[] =
@@ -294,7 +296,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
        OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
        OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST,
-       OPT_TIMELINE, OPT_FORMAT };
+       OPT_TIMELINE, OPT_FORMAT, OPT_NO_CENSUS };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -324,6 +326,7 @@ static const struct option longopts[] = {
     { "interval", required_argument, NULL, OPT_INTERVAL },
     { "top", required_argument, NULL, OPT_TOP },
     { "force", no_argument, NULL, OPT_FORCE },
+    { "no-census", no_argument, NULL, OPT_NO_CENSUS },
     { "no-pin", no_argument, NULL, OPT_NO_PIN },
     { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
     { "fast", no_argument, NULL, OPT_FAST },
@@ -634,13 +637,14 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_INTERVAL:
     case OPT_TOP:
     case OPT_FORCE:
+    case OPT_NO_CENSUS:
         if (!attach) {
             snprintf(err, err_len, "--%s is an option of 'memtrace attach', not of 'memtrace run'",
                      long_name(c));
             return PARSE_FAIL;
         }
-        if (c == OPT_FORCE) {
-            o->force = true;
+        if (c == OPT_FORCE || c == OPT_NO_CENSUS) {
+            *(c == OPT_FORCE ? &o->force : &o->no_census) = true;
             return PARSE_MORE;
         }
         return parse_attach_option(c, optarg, o, err, err_len);

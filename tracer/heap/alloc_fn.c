@@ -17,6 +17,7 @@ static const char *const names[FN_COUNT] = {
     [FN_NEW_ARRAY] = "new[]",
     [FN_DELETE] = "delete",
     [FN_DELETE_ARRAY] = "delete[]",
+    [FN_UNKNOWN] = "unknown",
     [FN_MMAP] = "mmap",
     [FN_MUNMAP] = "munmap",
     [FN_MREMAP] = "mremap",
@@ -145,6 +146,8 @@ const char *alloc_fn_call_name(enum alloc_fn fn)
         return c[fn];
     if (fn <= FN_DELETE_ARRAY)
         return cxx[fn - FN_NEW];
+    if (fn == FN_UNKNOWN)
+        return "a call made before attach";
     return alloc_fn_name(fn);
 }
 
@@ -171,6 +174,8 @@ bool alloc_fn_pair_matches(enum alloc_fn alloc, enum alloc_fn release)
         return release == FN_DELETE;
     case FN_NEW_ARRAY:
         return release == FN_DELETE_ARRAY;
+    case FN_UNKNOWN:
+        return true;
     default:
         return release != FN_DELETE && release != FN_DELETE_ARRAY;
     }

@@ -22,6 +22,9 @@ enum alloc_fn {
     FN_NEW_ARRAY,
     FN_DELETE,
     FN_DELETE_ARRAY,
+    /* A block found in the heap when memtrace attached (the census): some
+     * allocation function made it, which one is not known. */
+    FN_UNKNOWN,
     /* The mapping family: only calls made by the program itself count
      * (hooks.c), never the C library's own (malloc's mmaps, thread stacks). */
     FN_MMAP,

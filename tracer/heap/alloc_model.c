@@ -492,6 +492,18 @@ static int add_block(struct alloc_model *m, const struct alloc_event *ev)
     return alloc_table_put(&m->live, &b);
 }
 
+int alloc_model_add_existing(struct alloc_model *m, mt_addr addr, uint64_t size, uint32_t stack,
+                             unsigned allocator)
+{
+    struct block b = {
+        .addr = addr, .size = size, .seq = (uint32_t)m->next_seq++, .alloc_stack = stack,
+        .fn = FN_UNKNOWN,
+        .allocator = allocator <= ALLOC_MODEL_MAX_ALLOCATORS ? allocator : 0,
+    };
+    cost_live(m, &b);
+    return alloc_table_put(&m->live, &b);
+}
+
 int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev)
 {
     maybe_sample(m, ev->time_ns);

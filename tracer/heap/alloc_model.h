@@ -193,6 +193,12 @@ size_t alloc_model_freed_count(struct alloc_model *m);
 /* A copy of s that lives as long as the model (descriptions point to it). */
 const char *alloc_model_keep_name(struct alloc_model *m, const char *s);
 
+/* attach: a block live before memtrace came (the heap census), made by
+ * FN_UNKNOWN with a stack that names its group; not an allocation of the
+ * session. Returns 0 or -ENOMEM. */
+int alloc_model_add_existing(struct alloc_model *m, mt_addr addr, uint64_t size, uint32_t stack,
+                             unsigned allocator);
+
 /* Applies a completed call. Returns 0 or -ENOMEM. */
 int alloc_model_apply(struct alloc_model *m, const struct alloc_event *ev);
 

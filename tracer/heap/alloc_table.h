@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "mt_addr.h"
+#include "alloc_fn.h"
 
 /* 24 bytes: the table is memtrace's biggest memory cost (one slot per live
  * block, kept under 70% full). */
@@ -21,6 +22,7 @@ struct block {
     };
 };
 
+_Static_assert(FN_UNKNOWN < 16, "a block's fn has 4 bits");
 _Static_assert(sizeof(struct block) == 24, "struct block grew: memtrace's RSS per block follows it");
 
 struct alloc_table {

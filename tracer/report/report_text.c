@@ -1,6 +1,7 @@
 /* The human report, shaped like Valgrind's so its users feel at home:
  * "==PID==" prefixes, "at"/"by" frames, a heap summary. */
 #include "report.h"
+#include "glibc_census.h"
 #include "json_writer.h"
 #include <inttypes.h>
 #include <stdlib.h>
@@ -124,8 +125,11 @@ static bool print_frames(FILE *f, const struct report_process *p, uint32_t stack
         const struct sym_frame *fr = &frames[i].f;
         char text[1024];
         report_format_frame(fr, text, sizeof(text));
-        fprintf(f, "==%d==    %s 0x%" PRIxADDR ": %s\n", p->pid, first && i == skip ? "at" : "by",
-                fr->address, text);
+        if (glibc_census_ip(fr->address))   /* allocated before attach: no address */
+            fprintf(f, "==%d==    %s %s\n", p->pid, first && i == skip ? "at" : "by", text);
+        else
+            fprintf(f, "==%d==    %s 0x%" PRIxADDR ": %s\n", p->pid,
+                    first && i == skip ? "at" : "by", fr->address, text);
     }
     return n > 0 && frames[n - 1].f.function && strcmp(frames[n - 1].f.function, "main") == 0;
 }

@@ -5,6 +5,7 @@
 #include "diag.h"
 #include "attach.h"
 #include "attach_check.h"
+#include "heap_census.h"
 #include "live_view.h"
 #include "map_hooks.h"
 #include "mt_time.h"
@@ -12,6 +13,7 @@
 #include "ptrace_io.h"
 #include "symbolizer_worker.h"
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +237,31 @@ static int watch(struct session *s, struct process *p)
     return 0;
 }
 
+/* The heap census, with every thread parked: the blocks from before
+ * attach join the model. A heap memtrace cannot read (another allocator, a
+ * glibc it does not know, a heap caught mid-update or corrupted) costs the
+ * census only, never the attach. */
+static int take_census(struct session *s, struct process *p)
+{
+    if (s->opt->no_census)
+        return 0;
+    char why[512];
+    int err = heap_census_take(p, p->threads->tid, why, sizeof(why));
+    if (err == -ENOMEM)
+        return session_fail(s, "out of memory taking the census of pid %d's heap", p->pid);
+    if (err) {
+        mt_warn("pid %d: no census of the heap: %s; blocks allocated before attach are not "
+                "reported", p->pid, why);
+        return 0;
+    }
+    const struct heap_census *c = &p->census;
+    fprintf(s->log, "==%d== heap census: %" PRIu64 " blocks (%" PRIu64 " bytes) allocated before "
+            "attach, in %zu arena%s and %zu mmapped chunk%s (layout from %s), %.1f ms\n",
+            p->pid, c->blocks, c->bytes, c->arenas, c->arenas == 1 ? "" : "s", c->mmapped,
+            c->mmapped == 1 ? "" : "s", c->layout_from, c->ns / 1e6);
+    return 0;
+}
+
 /* The record of the process memtrace attaches to. */
 static struct process *attach_record(struct session *s, pid_t pid)
 {
@@ -286,6 +313,9 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
         rc = image_install_live(s, p);
         if (rc == 0) {
             report_view_banner(s, p);
+            rc = take_census(s, p);
+        }
+        if (rc == 0) {
             fprintf(s->log, "==%d== attached to pid %d (%s threads): tracking allocations from "
                     "now on\n", pid, pid, "all its");
             fflush(s->log);

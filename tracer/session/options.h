@@ -66,6 +66,7 @@ struct mt_options {
     uint64_t interval_ms;       /* --interval SEC, 0 = no live view */
     unsigned top;               /* --top N: stacks in the live view */
     bool force;                 /* --force: attach even to PID 1 */
+    bool no_census;             /* --no-census: no heap census at attach */
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */
     int target_argc;
 };

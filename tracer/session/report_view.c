@@ -6,12 +6,22 @@
 #include "symbolizer.h"
 #include "symbolizer_worker.h"
 
+/* A block from before attach has a one-frame stack the census names. */
+static bool census_frame(const struct process *p, mt_addr ip, const struct sym_frame_ext **out)
+{
+    return (*out = heap_census_frame(&p->census, ip)) != NULL;
+}
+
 static unsigned resolve_frames(void *ctx, uint32_t stack, mt_addr ip,
                                const struct sym_frame_ext **out)
 {
+    const struct process *p = ctx;
+    if (census_frame(p, ip, out))
+        return 1;
     /* Every recorded frame is a return address: look up the call, ip - 1,
      * in the module list of when the stack was taken (ids grow with time). */
-    return symbolizer_lookup(ctx, ip, symbolizer_generation_at(ctx, stack), true, out);
+    return symbolizer_lookup(p->symbolizer, ip, symbolizer_generation_at(p->symbolizer, stack),
+                             true, out);
 }
 
 static enum report_end report_end_of(enum process_end e)
@@ -38,7 +48,7 @@ struct report_process session_report_view(const struct process *p, unsigned show
         .scan = p->scan, .show_kinds = show_kinds, .error_kinds = REPORT_DEFAULT_KINDS,
         .stacks = &p->stacks,
         .maps = &p->maps, .shms = &p->shms,
-        .resolve_frames = resolve_frames, .resolve_ctx = p->symbolizer,
+        .resolve_frames = resolve_frames, .resolve_ctx = (void *)p,
     };
 }
 
@@ -46,12 +56,15 @@ struct report_process session_report_view(const struct process *p, unsigned show
 struct helper_names {
     struct symbolizer_worker *worker;
     const struct symbolizer *symbolizer;
+    const struct process *p;
 };
 
 static unsigned resolve_frames_from_helper(void *ctx, uint32_t stack, mt_addr ip,
                                            const struct sym_frame_ext **out)
 {
     struct helper_names *names = ctx;
+    if (census_frame(names->p, ip, out))
+        return 1;
     uint32_t gen = symbolizer_generation_at(names->symbolizer, stack);
     return symbolizer_worker_lookup(names->worker, names->symbolizer, ip, gen, true, out);
 }
@@ -71,7 +84,7 @@ void report_view_live_tick(struct session *s, struct process *p, uint64_t now)
     if (!s->next_view_ns)
         s->next_view_ns = s->start_ns + interval;
     symbolizer_worker_poll(s->view_names);
-    struct helper_names names = { s->view_names, p->symbolizer };
+    struct helper_names names = { s->view_names, p->symbolizer, p };
     struct report_process rp = session_report_view(p, REPORT_DEFAULT_KINDS);
     rp.alloc_fns = s->opt->alloc_fns;
     rp.nalloc_fns = s->opt->nalloc_fns;

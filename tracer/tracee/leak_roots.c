@@ -83,25 +83,6 @@ static ssize_t read_target(void *ctx, mt_addr addr, void *buf, size_t len)
     return n < 0 ? 0 : n;
 }
 
-/* [lo, hi) of the module that defines malloc, 0/0 when unknown. Its
- * entry point has an int3, or with --fast a jump to the stub. */
-static void allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
-{
-    *lo = *hi = 0;
-    const struct fast_patch *fast = fast_patches_of(&p->fast_patches, FN_MALLOC);
-    mt_addr malloc_at = fast ? fast->addr : 0;
-    for (size_t i = 0; i < p->bps.n && !malloc_at; i++) {
-        const struct breakpoint *bp = &p->bps.items[i];
-        if (bp->role == BP_HOOK_ENTRY && bp->tag == FN_MALLOC)
-            malloc_at = bp->addr;
-    }
-    const struct module *m = malloc_at ? modules_at(&p->modules, malloc_at) : NULL;
-    if (m) {
-        *lo = m->lo;
-        *hi = m->hi;
-    }
-}
-
 /* The thread that called exit_group, seen from the frame that called
  * the C library's exit path (exit, _exit): its stack pointer and the
  * callee-saved registers unwinding restored there. */
@@ -214,7 +195,7 @@ static void scan_maps(struct process *p, struct leak_scan *s, const struct read_
                       const struct exit_caller *ec)
 {
     mt_addr alloc_lo, alloc_hi;
-    allocator_range(p, &alloc_lo, &alloc_hi);
+    process_allocator_range(p, &alloc_lo, &alloc_hi);
     unsigned long start_brk = 0;
     if (procfs_stat_field(r->tid, PROCFS_STAT_START_BRK, &start_brk) != 0)
         start_brk = 0;   /* then no main-arena extent is trusted */
@@ -231,7 +212,7 @@ static void scan_maps(struct process *p, struct leak_scan *s, const struct read_
         if (!has_blocks && queued_free_in(p, lo, hi))
             continue;
         if (has_blocks) {
-            if (p->model.untracked_ok)   /* attach: blocks from before are roots */
+            if (p->model.untracked_ok && !p->census.taken)   /* blocks from before: roots */
                 leak_scan_root_gaps(s, lo, hi);
             else
                 root_heap_mapping(p, s, r, m, start_brk, alloc_lo, alloc_hi);
@@ -339,7 +320,7 @@ static void find_exit_caller(const struct process *p, struct exit_caller *ec)
         if (t->has_exit_regs && regs_syscall_nr(&t->exit_regs) == SYS_exit_group)
             caller = t;
     mt_addr alloc_lo, alloc_hi;
-    allocator_range(p, &alloc_lo, &alloc_hi);
+    process_allocator_range(p, &alloc_lo, &alloc_hi);
     const struct module *libc = alloc_lo ? modules_at(&p->modules, alloc_lo) : NULL;
     if (!caller || !libc || !libc->elf)
         return;

@@ -110,6 +110,7 @@ void process_destroy(struct process *p)
     map_table_destroy(&p->maps);
     shm_table_destroy(&p->shms);
     stack_intern_destroy(&p->stacks);
+    heap_census_destroy(&p->census);
     free(p->tracing_error);
     free(p->exec_program);
     if (p->unwinder)
@@ -256,6 +257,7 @@ struct process *process_fork(const struct process *parent, pid_t child)
     bp_table_destroy(&p->bps);
     bool ok = alloc_model_copy(&p->model, &parent->model) == 0;
     ok = (stack_intern_copy(&p->stacks, &parent->stacks) == 0) && ok;
+    ok = (heap_census_copy(&p->census, &parent->census) == 0) && ok;
     ok = (bp_table_copy(&p->bps, &parent->bps) == 0) && ok;
     ok = (map_table_copy(&p->maps, &parent->maps) == 0) && ok;
     ok = (shm_table_copy(&p->shms, &parent->shms) == 0) && ok;
@@ -289,4 +291,21 @@ struct process *process_fork(const struct process *parent, pid_t child)
         return NULL;
     }
     return p;
+}
+
+void process_allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)
+{
+    *lo = *hi = 0;
+    const struct fast_patch *fast = fast_patches_of(&p->fast_patches, FN_MALLOC);
+    mt_addr malloc_at = fast ? fast->addr : 0;
+    for (size_t i = 0; i < p->bps.n && !malloc_at; i++) {
+        const struct breakpoint *bp = &p->bps.items[i];
+        if (bp->role == BP_HOOK_ENTRY && bp->tag == FN_MALLOC)
+            malloc_at = bp->addr;
+    }
+    const struct module *m = malloc_at ? modules_at(&p->modules, malloc_at) : NULL;
+    if (m) {
+        *lo = m->lo;
+        *hi = m->hi;
+    }
 }

@@ -20,6 +20,7 @@
 #include "shm_table.h"
 #include "regs.h"
 #include "stack_intern.h"
+#include "heap_census.h"
 
 struct unwinder;
 struct symbolizer;
@@ -78,6 +79,7 @@ struct process {
     bool fast_link_map_changed;         /* --fast: the link-map hook's stub recorded a call */
     bool fast_frees_deferred;           /* --fast: the free stub holds frees for the verdict */
     struct alloc_model model;
+    struct heap_census census;      /* attach: the blocks from before, when taken */
     struct map_table maps;          /* the program's own mappings (mmap, shmat) */
     struct shm_table shms;          /* SysV segments it created or attached */
     struct stack_intern stacks;
@@ -122,6 +124,9 @@ static inline struct process *process_heap(struct process *p)
 }
 
 /* Creates a process record for pid with a copy of argv. */
+/* [lo, hi) of the module that defines the malloc memtrace hooked, 0/0 when
+ * unknown. Its entry point has an int3, or with --fast a jump to the stub. */
+void process_allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi);
 struct process *process_create(pid_t pid, char *const *argv);
 void process_destroy(struct process *p);
 /* Takes argv (malloc'd strings, NULL-terminated) as p's command; NULL
