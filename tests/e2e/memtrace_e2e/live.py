@@ -179,14 +179,15 @@ def code_digest(pid):
 
 
 class AttachTarget:
-    """A running fx_attach_target MODE."""
+    """A running fx_attach_target MODE (or another fixture that prints
+    "ready=PID" once it runs and ends on SIGTERM)."""
 
-    def __init__(self, env, mode, stopped=False):
+    def __init__(self, env, mode, stopped=False, fixture="attach_target"):
         self.mode = mode
-        self.out_path = os.path.join(env.tmp, "attach_%s.out" % mode)
+        self.out_path = os.path.join(env.tmp, "%s_%s.out" % (fixture, mode))
         self.out = open(self.out_path, "w+")
         # stdin: a pipe kept open, so "read" mode blocks in read(2).
-        self.argv = [env.fixture("attach_target"), mode]
+        self.argv = [env.fixture(fixture), mode]
         self.proc = subprocess.Popen(self.argv,
                                      stdin=subprocess.PIPE, stdout=self.out,
                                      stderr=subprocess.STDOUT, env=child_env())

@@ -1,0 +1,240 @@
+"""memtrace attach's heap census: the blocks glibc's malloc had handed out
+before memtrace came join the leak scan.
+
+fx_census MODE (fixtures/census.cc) leaks a known set of blocks before it
+prints "ready=PID" (C++ objects with virtual methods, C structs, trees,
+strings), keeps others reachable from globals, then allocates and frees
+until SIGTERM.  The sizes are ones malloc gives exactly (the census sees
+chunks, not the sizes asked for), so Valgrind run on the same program from
+its start must find the same losses."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from memtrace_e2e.checks import Failure, check, check_text_has, check_true, log
+from memtrace_e2e.live import AttachTarget
+from memtrace_e2e.registry import ctest
+from memtrace_e2e.run import child_env, finish_traced, json_path_for, memtrace
+
+BEFORE = "allocated before attach"
+
+# (kind, bytes, blocks, indirect bytes, the record's one frame) of the
+# losses fx_census makes before it is ready, one arena's worth.
+LOSSES = [
+    ("definitely_lost", 672, 12, 0, "(anonymous namespace)::Session (56-byte objects, %s)" % BEFORE),
+    ("definitely_lost", 280, 7, 288, "40-byte blocks (%s)" % BEFORE),
+    ("indirectly_lost", 288, 4, 0, "72-byte blocks (%s)" % BEFORE),
+    ("definitely_lost", 96, 4, 0, "24-byte blocks (%s)" % BEFORE),
+    ("definitely_lost", 72, 3, 0,
+     "(anonymous namespace)::Connection (24-byte objects, %s)" % BEFORE),
+]
+KEPT = [("still_reachable", 704, 8, "88-byte blocks (%s)" % BEFORE),
+        ("still_reachable", 624, 6, "104-byte blocks (%s)" % BEFORE)]
+
+
+def census_records(t):
+    """The records of blocks from before attach: (kind, bytes, blocks,
+    indirect bytes, frame), largest first as the report sorts them."""
+    out = []
+    for r in t.leaks:
+        if r["allocator"] != "unknown":
+            continue
+        check("frames of a record from before attach", 1, len(r["stack"]))
+        check_true("its address is the census's own: %s" % r["stack"][0]["address"],
+                   r["stack"][0]["address"].startswith("0xfff"))
+        out.append((r["kind"], r["bytes"], r["blocks"], (r.get("indirect") or {}).get("bytes", 0),
+                    r["stack"][0]["function"]))
+    return out
+
+
+def lost_and_kept(t):
+    recs = census_records(t)
+    lost = [r for r in recs if r[0] in ("definitely_lost", "indirectly_lost")]
+    kept = [r[:3] + (r[4],) for r in recs if r[4] in [k[3] for k in KEPT]]
+    return lost, kept
+
+
+def attach(env, target, opts=(), name="census", extra_env=None):
+    json_path = json_path_for(env, name)
+    p = memtrace(env, ["attach", "--json", json_path] + list(opts) + [str(target.pid)],
+                 extra_env=extra_env)
+    return finish_traced(env, p, json_path, 0, [target.argv], mode="attach")
+
+
+def census_line(t, pid):
+    m = re.search(r"^==%d== heap census: (\d+) blocks \((\d+) bytes\) allocated before attach, "
+                  r"in (\d+) arenas? and (\d+) mmapped chunks? \(layout from ([a-z -]+)\), "
+                  r"[0-9.]+ ms$" % pid, t.stderr, re.M)
+    if not m:
+        raise Failure("no census line in the report:\n%s" % t.stderr[-3000:])
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), m.group(5)
+
+
+def with_census_target(env, mode, body):
+    target = AttachTarget(env, mode, fixture="census")
+    try:
+        body(target)
+    finally:
+        target.kill()
+
+
+def valgrind_losses(env):
+    """Valgrind's definitely and indirectly lost (bytes, blocks) for
+    fx_census exit: the losses made before ready, at exit."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise Failure("valgrind is needed to compare the census with memcheck")
+    p = subprocess.run([valgrind, "--leak-check=full", env.fixture("census"), "exit"],
+                       capture_output=True, text=True, env=child_env(), timeout=300)
+    check("fx_census exit under valgrind: status", 0, p.returncode)
+    out = {}
+    for kind in ("definitely", "indirectly"):
+        m = re.search(r"%s lost: ([0-9,]+) bytes in ([0-9,]+) blocks" % kind, p.stderr)
+        if not m:
+            raise Failure("valgrind's summary has no %s lost line:\n%s" % (kind, p.stderr[-2000:]))
+        out[kind] = (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", "")))
+    return out
+
+
+@ctest(timeout=300)
+def case_attach_census_names_old_leaks(env):
+    """Attach to a process that leaked before memtrace came: its losses are
+    reported with exact blocks and bytes, C++ objects by class, the blocks
+    kept in globals are still reachable, and the definitely and indirectly
+    lost totals are memcheck's for the same program run from its start."""
+    def body(target):
+        t = attach(env, target, ["--duration", "1"])
+        blocks, nbytes, arenas, mmapped, layout = census_line(t, target.pid)
+        check("arenas, mmapped chunks", (1, 0), (arenas, mmapped))
+        lost, kept = lost_and_kept(t)
+        check("records of losses from before attach", LOSSES, lost)
+        check("records of blocks kept in globals", sorted(KEPT), sorted(kept))
+        check("no other definitely lost record",
+              [], [r["stack"][0]["function"] for r in t.leaks
+                   if r["kind"] == "definitely_lost" and r["allocator"] != "unknown"])
+        check_true("the census counted every reported block (%d blocks)" % blocks,
+                   blocks >= sum(r[2] for r in lost) + sum(k[2] for k in KEPT))
+        check_text_has("text report", t.stderr,
+                       "==%d== 672 bytes in 12 blocks are definitely lost in loss record 1 of 4, "
+                       "allocated by a call made before attach\n"
+                       "==%d==    at (anonymous namespace)::Session (56-byte objects, "
+                       "allocated before attach)\n" % (target.pid, target.pid))
+        check_text_has("text report", t.stderr,
+                       "==%d== 568 (280 direct, 288 indirect) bytes in 7 blocks are definitely "
+                       "lost in loss record 2 of 4" % target.pid)
+        vg = valgrind_losses(env)
+        check("definitely lost (bytes, blocks): memcheck's from the start == the census's",
+              vg["definitely"], (t.summary["definitely_lost"]["bytes"],
+                                 t.summary["definitely_lost"]["blocks"]))
+        check("indirectly lost (bytes, blocks): memcheck's from the start == the census's",
+              vg["indirectly"], (t.summary["indirectly_lost"]["bytes"],
+                                 t.summary["indirectly_lost"]["blocks"]))
+        check("untracked frees", 0, t.summary["untracked_frees"])
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "run", body)
+
+
+def case_attach_census_two_arenas(env):
+    """A second thread made the same losses in its own arena: the census
+    walks both arenas and every record doubles."""
+    def body(target):
+        t = attach(env, target, ["--duration", "1"], name="census_threads")
+        _, _, arenas, _, _ = census_line(t, target.pid)
+        check("arenas", 2, arenas)
+        lost, _ = lost_and_kept(t)
+        doubled = [(k, b * 2, n * 2, i * 2, f) for k, b, n, i, f in LOSSES]
+        check("records of losses from before attach", doubled, lost)
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "threads", body)
+
+
+@ctest(timeout=120)
+def case_attach_census_frees_known(env):
+    """Blocks from before attach that the process frees while memtrace is
+    there are frees of known blocks: no untracked free, and they are gone
+    from the report."""
+    def body(target):
+        json_path = json_path_for(env, "census_frees")
+        log_path = os.path.join(env.tmp, "census_frees.log")
+        p = subprocess.Popen([env.memtrace, "attach", "--duration", "2", "--json", json_path,
+                              "-o", log_path, str(target.pid)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=child_env())
+        deadline = time.monotonic() + 60
+        while True:
+            text = open(log_path).read() if os.path.exists(log_path) else ""
+            if "attached to pid %d" % target.pid in text:
+                break
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise Failure("memtrace did not attach: %r" % text)
+            time.sleep(0.02)
+        os.kill(target.pid, signal.SIGUSR2)
+        out, err = p.communicate(timeout=120)
+        check_true("the process freed its 104-byte blocks", "freed" in target.output())
+        with open(log_path) as fh:
+            text = fh.read()
+        t = finish_traced(env, subprocess.CompletedProcess(p.args, p.returncode, out, text),
+                          json_path, 0, [target.argv], mode="attach")
+        check("untracked frees", 0, t.summary["untracked_frees"])
+        _, kept = lost_and_kept(t)
+        check("records of blocks kept in globals", [KEPT[0]], kept)
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "run", body)
+
+
+def case_attach_census_corrupt_heap(env):
+    """A chunk header overwritten on purpose: the census stops at it with a
+    warning naming the chunk, the attach goes on without it (memory outside
+    the blocks allocated since attach is a root), and the process runs on."""
+    def body(target):
+        t = attach(env, target, ["--duration", "1"], name="census_corrupt")
+        check_true("the warning names the bad chunk", re.search(
+            r"^memtrace: warning: pid %d: no census of the heap: the chunk at 0x[0-9a-f]+ has a "
+            r"bad size field 0x13; blocks allocated before attach are not reported$"
+            % target.pid, t.stderr, re.M), t.stderr[-2000:])
+        check("records from before attach", [], census_records(t))
+        check("definitely lost", 0, t.summary["definitely_lost"]["blocks"])
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "corrupt", body)
+
+
+def case_attach_census_layout_sources(env):
+    """Without libc's debug info memtrace takes the layout from its table of
+    glibc builds it knows: the census is the same. A build it does not
+    know is refused with a message naming it. --no-census takes none."""
+    def body(target):
+        t = attach(env, target, ["--duration", "0.5"], name="census_dwarf")
+        blocks, nbytes, _, _, layout = census_line(t, target.pid)
+        check("layout source with libc6-dbg", "debug info", layout)
+        t2 = attach(env, target, ["--duration", "0.5"], name="census_table",
+                    extra_env={"MEMTRACE_CENSUS_LAYOUT": "table"})
+        libc = re.search(r"^\S+ \S+ \S+ \S+ \S+\s+(/\S*/libc\.so\.6)$",
+                         open("/proc/%d/maps" % target.pid).read(), re.M).group(1)
+        notes = subprocess.run(["readelf", "-n", libc], capture_output=True, text=True).stdout
+        build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
+        known = build_id in open(os.path.join(env.source_dir, "..", "tracer", "tracee",
+                                              "heap_census.c")).read()
+        log("libc %s, build-id %s, in the table: %s" % (libc, build_id, known))
+        if known:
+            check("census from the table == census from debug info", (blocks, nbytes),
+                  census_line(t2, target.pid)[:2])
+            check("layout source", "known build-id", census_line(t2, target.pid)[4])
+            check("records", lost_and_kept(t), lost_and_kept(t2))
+        else:
+            check_text_has("the refusal", t2.stderr,
+                           "memtrace: warning: pid %d: no census of the heap: %s (build-id %s) "
+                           "is a glibc memtrace does not know, and has no debug info with "
+                           "malloc's layout (Debian: apt install libc6-dbg)"
+                           % (target.pid, libc, build_id))
+        t3 = attach(env, target, ["--duration", "0.5", "--no-census"], name="census_off")
+        check_true("--no-census: no census line", "heap census" not in t3.stderr)
+        check("--no-census: no records from before attach", [], census_records(t3))
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "run", body)
