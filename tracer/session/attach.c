@@ -258,7 +258,7 @@ static int take_census(struct session *s, struct process *p)
     fprintf(s->log, "==%d== heap census: %" PRIu64 " blocks (%" PRIu64 " bytes) allocated before "
             "attach, in %zu arena%s and %zu mmapped chunk%s (layout from %s), %.1f ms\n",
             p->pid, c->blocks, c->bytes, c->arenas, c->arenas == 1 ? "" : "s", c->mmapped,
-            c->mmapped == 1 ? "" : "s", c->layout_from, c->ns / 1e6);
+            c->mmapped == 1 ? "" : "s", c->layout_from, (double)c->ns / 1e6);
     return 0;
 }
 

@@ -280,7 +280,7 @@ static int file_blocks(struct heap_census *c, struct process *p, const struct mo
 {
     struct vtable_memo memo = { 0 };
     size_t *index = NULL, index_cap = 0;
-    uint32_t *group_of_block = malloc((gc->n ? gc->n : 1) * sizeof(*group_of_block));
+    uint32_t *group_of_block = calloc(gc->n ? gc->n : 1, sizeof(*group_of_block));
     int err = group_of_block ? 0 : -ENOMEM;
     for (size_t i = 0; i < gc->n && !err; i++) {
         const struct glibc_block *b = &gc->blocks[i];
@@ -293,7 +293,7 @@ static int file_blocks(struct heap_census *c, struct process *p, const struct mo
     }
     free(memo.slots);
     free(index);
-    uint32_t *stacks = err ? NULL : malloc((c->ngroups ? c->ngroups : 1) * sizeof(*stacks));
+    uint32_t *stacks = err ? NULL : calloc(c->ngroups ? c->ngroups : 1, sizeof(*stacks));
     if (!err && (!stacks || label_groups(c) != 0))
         err = -ENOMEM;
     for (size_t g = 0; g < c->ngroups && !err; g++) {
