@@ -1,6 +1,7 @@
 /* memtrace's command line: `memtrace run [OPTIONS] [--] PROGRAM [ARGS...]`. */
 #include "cli.h"
 #include "report_file.h"
+#include "leak_check.h"
 #include "leak_scan.h"
 #include "name_set.h"
 #include "report.h"
@@ -61,6 +62,10 @@ static const char attach_help[] =
     "                         dies, the system goes down with it)\n"
     "  --no-census            skip the census of the heap at attach: blocks from\n"
     "                         before are then not reported\n"
+    "  --leak-check-every SEC every SEC seconds, stop the process, check for leaks,\n"
+    "                         print what changed and let it go on (also on SIGUSR1)\n"
+    "  --leak-check=MODE      what each check lists: increased (records new or grown\n"
+    "                         since the check before; default), changed, or full\n"
     "\n";
 
 static const char diff_help[] =
@@ -297,7 +302,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
        OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
        OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST,
-       OPT_TIMELINE, OPT_FORMAT, OPT_NO_CENSUS };
+       OPT_TIMELINE, OPT_FORMAT, OPT_NO_CENSUS, OPT_LEAK_CHECK_EVERY, OPT_LEAK_CHECK };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -328,6 +333,8 @@ static const struct option longopts[] = {
     { "top", required_argument, NULL, OPT_TOP },
     { "force", no_argument, NULL, OPT_FORCE },
     { "no-census", no_argument, NULL, OPT_NO_CENSUS },
+    { "leak-check-every", required_argument, NULL, OPT_LEAK_CHECK_EVERY },
+    { "leak-check", required_argument, NULL, OPT_LEAK_CHECK },
     { "no-pin", no_argument, NULL, OPT_NO_PIN },
     { "return-traps", no_argument, NULL, OPT_RETURN_TRAPS },
     { "fast", no_argument, NULL, OPT_FAST },
@@ -393,11 +400,30 @@ static int parse_command(const char *cmd, struct mt_options *o, char *err, size_
     return PARSE_MORE;
 }
 
-/* attach's own options: --duration, --interval, --top. */
+/* attach's own options: --duration, --interval, --top, --leak-check-every,
+ * --leak-check. */
 static int parse_attach_option(int c, const char *arg, struct mt_options *o, char *err,
                                size_t err_len)
 {
     unsigned long v;
+    if (c == OPT_LEAK_CHECK) {
+        enum leak_check_mode mode;
+        if (!leak_check_mode_from_name(arg, &mode)) {
+            snprintf(err, err_len, "--leak-check takes increased, changed or full, not '%s'",
+                     arg);
+            return PARSE_FAIL;
+        }
+        o->leak_check_mode = mode;
+        return PARSE_MORE;
+    }
+    if (c == OPT_LEAK_CHECK_EVERY) {
+        if (parse_seconds(arg, &o->leak_check_every_ms) || o->leak_check_every_ms == 0) {
+            snprintf(err, err_len, "--leak-check-every needs a number of seconds above 0, e.g. "
+                     "10 or 0.5, not '%s'", arg);
+            return PARSE_FAIL;
+        }
+        return PARSE_MORE;
+    }
     if (c == OPT_TOP) {
         if (parse_uint(arg, 1, 1000, &v) != 0) {
             snprintf(err, err_len, "--top needs a number from 1 to 1000, not '%s'", arg);
@@ -639,6 +665,8 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_TOP:
     case OPT_FORCE:
     case OPT_NO_CENSUS:
+    case OPT_LEAK_CHECK_EVERY:
+    case OPT_LEAK_CHECK:
         if (!attach) {
             snprintf(err, err_len, "--%s is an option of 'memtrace attach', not of 'memtrace run'",
                      long_name(c));

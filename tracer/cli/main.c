@@ -58,6 +58,8 @@ static struct report_process *collect(const struct mt_options *opt, const struct
         rps[i].cut_std_alloc_frames = p->rust_runtime && !opt->show_std_alloc_frames;
         rps[i].supps = &opt->suppressions;
         rps[i].gen_suppressions = opt->gen_suppressions;
+        if (t->attached && p->pid == t->main_pid && t->checks.n)
+            rps[i].checks = &t->checks;
     }
     *n = count;
     return rps;

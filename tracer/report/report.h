@@ -71,6 +71,8 @@ struct report_process {
     report_resolve_frames_fn resolve_frames;   /* required */
     void *resolve_ctx;
     const struct saved_heap *saved;  /* memtrace report; NULL: the model and scan */
+    /* attach: the leak checks made while attached (leak_check.h); NULL: none */
+    const struct leak_check_series *checks;
 };
 
 /* Kinds the text report shows by default, like Valgrind's

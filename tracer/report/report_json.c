@@ -2,6 +2,7 @@
  * docs/report-format.md; names there are fixed. */
 #include "report.h"
 #include "json_writer.h"
+#include "leak_check.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -505,6 +506,78 @@ static int write_timeline(struct json_writer *w, const struct report_process *p)
     return 0;
 }
 
+/* One (bytes, blocks) with their changes since the previous check. */
+static void write_change(struct json_writer *w, uint64_t bytes, uint64_t blocks,
+                         int64_t bytes_delta, int64_t blocks_delta)
+{
+    json_key(w, "bytes");
+    json_uint(w, bytes);
+    json_key(w, "blocks");
+    json_uint(w, blocks);
+    json_key(w, "bytes_delta");
+    json_int(w, bytes_delta);
+    json_key(w, "blocks_delta");
+    json_int(w, blocks_delta);
+}
+
+static void write_leak_check(struct json_writer *w, const struct report_process *p,
+                             const struct leak_check *c)
+{
+    json_begin_object(w);
+    json_key(w, "number");
+    json_uint(w, c->number);
+    json_key(w, "t_s");
+    json_double(w, (double)c->at_ns / 1e9);
+    json_key(w, "stop_the_world_ms");
+    json_double(w, (double)c->pause_ns / 1e6);
+    json_key(w, "blocks_scanned");
+    json_uint(w, c->scanned_blocks);
+    json_key(w, "records_total");
+    json_uint(w, c->nrecords);
+    json_key(w, "summary");
+    json_begin_object(w);
+    for (unsigned k = 0; k < LEAK_KIND_COUNT; k++) {
+        json_key(w, report_kind_name(k));
+        json_begin_object(w);
+        write_change(w, c->totals[k].bytes, c->totals[k].blocks, c->bytes_delta[k],
+                     c->blocks_delta[k]);
+        json_end_object(w);
+    }
+    json_end_object(w);
+    json_key(w, "records");
+    json_begin_array(w);
+    for (size_t i = 0; i < c->nlisted; i++) {
+        const struct leak_check_entry *e = &c->listed[i];
+        json_begin_object(w);
+        json_key(w, "kind");
+        json_string(w, report_kind_name(e->rec.kind));
+        write_change(w, e->rec.bytes, e->rec.blocks, e->bytes_delta, e->blocks_delta);
+        json_key(w, "new");
+        json_bool(w, e->is_new);
+        json_key(w, "allocator");
+        json_string(w, alloc_fn_name(e->rec.fn));
+        json_key(w, "stack");
+        write_stack_from(w, p, e->rec.stack, e->rec.cut_ip, e->rec.cut_frame);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_end_object(w);
+}
+
+/* attach: the leak checks made while attached, oldest first. */
+static void write_leak_checks(struct json_writer *w, const struct report_process *p)
+{
+    if (!p->checks)
+        return;
+    json_key(w, "leak_check_mode");
+    json_string(w, leak_check_mode_name(p->checks->mode));
+    json_key(w, "leak_checks");
+    json_begin_array(w);
+    for (size_t i = 0; i < p->checks->n; i++)
+        write_leak_check(w, p, &p->checks->checks[i]);
+    json_end_array(w);
+}
+
 static int write_process(struct json_writer *w, const struct report_process *p)
 {
     json_begin_object(w);
@@ -515,6 +588,7 @@ static int write_process(struct json_writer *w, const struct report_process *p)
     write_errors(w, p);
     if (write_mappings(w, p) != 0 || write_timeline(w, p) != 0)
         return -1;
+    write_leak_checks(w, p);
     json_end_object(w);
     return 0;
 }

@@ -2,6 +2,7 @@
  * "==PID==" prefixes, "at"/"by" frames, a heap summary. */
 #include "report.h"
 #include "glibc_census.h"
+#include "leak_check.h"
 #include "json_writer.h"
 #include <inttypes.h>
 #include <stdlib.h>
@@ -610,4 +611,47 @@ void report_text_hooks(FILE *f, const struct report_process *p)
         }
         fputc('\n', f);
     }
+}
+
+/* "+N" or "-N". */
+static void signed_text(char *buf, size_t len, int64_t v)
+{
+    snprintf(buf, len, "%s%" PRId64, v >= 0 ? "+" : "", v);
+}
+
+void report_text_leak_check(FILE *f, const struct report_process *p, const struct leak_check *c,
+                            enum leak_check_mode mode)
+{
+    pid_t pid = p->pid;
+    for (size_t i = 0; i < c->nlisted; i++)
+        prefetch_stack(p, c->listed[i].rec.stack);
+    fprintf(f, "==%d== leak check %u after %.1f s (%s): stop-the-world %.1f ms for %" PRIu64
+            " blocks; %zu of %zu loss records listed\n", pid, c->number, (double)c->at_ns / 1e9,
+            leak_check_mode_name(mode), (double)c->pause_ns / 1e6, c->scanned_blocks, c->nlisted,
+            c->nrecords);
+    for (size_t i = 0; i < c->nlisted; i++) {
+        const struct leak_check_entry *e = &c->listed[i];
+        const struct leak_record *r = &e->rec;
+        char dbytes[32], dblocks[32];
+        signed_text(dbytes, sizeof(dbytes), e->bytes_delta);
+        signed_text(dblocks, sizeof(dblocks), e->blocks_delta);
+        fprintf(f, "==%d== %" PRIu64 " (%s) bytes in %" PRIu64 " (%s) blocks are %s in loss "
+                "record %zu of %zu%s, allocated by %s\n", pid, r->bytes, dbytes, r->blocks,
+                dblocks, report_kind_words(r->kind), i + 1, c->nlisted, e->is_new ? " (new)" : "",
+                alloc_fn_call_name(r->fn));
+        print_stack_from(f, p, r->stack, r->cut_ip, r->cut_frame);
+        fprintf(f, "==%d==\n", pid);
+    }
+    static const unsigned order[] = { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE };
+    fprintf(f, "==%d== LEAK SUMMARY (check %u):\n", pid, c->number);
+    for (size_t i = 0; i < 4; i++) {
+        unsigned k = order[i];
+        char dbytes[32], dblocks[32];
+        signed_text(dbytes, sizeof(dbytes), c->bytes_delta[k]);
+        signed_text(dblocks, sizeof(dblocks), c->blocks_delta[k]);
+        fprintf(f, "==%d==    %15s: %" PRIu64 " (%s) bytes in %" PRIu64 " (%s) blocks\n", pid,
+                report_kind_words(k), c->totals[k].bytes, dbytes, c->totals[k].blocks, dblocks);
+    }
+    fprintf(f, "==%d==\n", pid);
+    fflush(f);
 }

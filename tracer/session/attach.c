@@ -6,6 +6,7 @@
 #include "attach.h"
 #include "attach_check.h"
 #include "heap_census.h"
+#include "live_check.h"
 #include "live_view.h"
 #include "map_hooks.h"
 #include "mt_time.h"
@@ -134,10 +135,18 @@ bool attach_trap_pending(const struct process *p, pid_t tid)
 /* attach: what asked memtrace to stop, owned by this module and written
  * only by the handlers below. */
 static volatile sig_atomic_t stop_signal;
+/* SIGUSR1 asks for a leak check now, owned as stop_signal is. */
+static volatile sig_atomic_t check_asked;
 
 static void on_stop_signal(int sig)
 {
     stop_signal = sig;
+}
+
+static void on_check_signal(int sig)
+{
+    (void)sig;
+    check_asked = 1;
 }
 
 static void on_tick(int sig)
@@ -154,7 +163,7 @@ static void on_tick(int sig)
  * memtrace's own bugs, and a handler that returns would fault again. The
  * real-time signals are added at run time (SIGRTMIN is not a constant). */
 static const int attach_stop_signals[] = {
-    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ,
+    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2, SIGXCPU, SIGXFSZ,
     SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
 };
 
@@ -177,8 +186,8 @@ static int attach_set_action(int sig, bool on, const struct sigaction *sa)
     return 0;
 }
 
-/* The signals above end the attach; SIGALRM every TICK_US wakes the event
- * loop. No SA_RESTART: they must interrupt waitpid. SIGPIPE is ignored for
+/* The signals above end the attach; SIGUSR1 asks for a leak check; SIGALRM
+ * every TICK_US wakes the event loop. No SA_RESTART: they must interrupt waitpid. SIGPIPE is ignored for
  * the rest of memtrace's life: a closed stderr only loses what is written
  * to it (EPIPE), it never ends tracing nor kills memtrace while it reports.
  * Off: the timer stops and memtrace gets back the actions it had. */
@@ -186,8 +195,10 @@ static int install_attach_signals(bool on)
 {
     struct sigaction stop = { .sa_handler = on_stop_signal };
     struct sigaction tick = { .sa_handler = on_tick };
+    struct sigaction check = { .sa_handler = on_check_signal };
     sigemptyset(&stop.sa_mask);
     sigemptyset(&tick.sa_mask);
+    sigemptyset(&check.sa_mask);
     struct itimerval timer = { .it_interval = { 0, on ? TICK_US : 0 },
                                .it_value = { 0, on ? TICK_US : 0 } };
     if (!on && setitimer(ITIMER_REAL, &timer, NULL) != 0)
@@ -201,6 +212,8 @@ static int install_attach_signals(bool on)
             err = attach_set_action(sig, on, &stop);
     if (!err)
         err = attach_set_action(SIGALRM, on, &tick);
+    if (!err)
+        err = attach_set_action(SIGUSR1, on, &check);
     if (err) {
         if (on)
             install_attach_signals(false);   /* give back what was set */
@@ -214,16 +227,28 @@ static int install_attach_signals(bool on)
 }
 
 /* Traces p until a stop signal, the deadline or its end, printing the live
- * view every --interval and a status line on a terminal. */
+ * view every --interval, a leak check every --leak-check-every and on
+ * SIGUSR1, and a status line on a terminal. */
 static int watch(struct session *s, struct process *p)
 {
     const struct mt_options *opt = s->opt;
     uint64_t deadline = opt->duration_ms ? s->start_ns + opt->duration_ms * 1000000u : 0;
     uint64_t next_status = isatty(STDERR_FILENO) ? s->start_ns + 1000000000u : 0;
+    uint64_t every = opt->leak_check_every_ms * 1000000u;
+    uint64_t next_check = every ? s->start_ns + every : 0;
     while (session_anything_running(s) && !stop_signal) {
         uint64_t now = mt_now_ns();
         if (deadline && now >= deadline)
             break;
+        if (check_asked || (next_check && now >= next_check)) {
+            check_asked = 0;
+            live_view_status_clear(s->view, stderr);
+            if (live_check_run(s, p) != 0)
+                return -1;
+            if (next_check)
+                next_check = mt_now_ns() + every;
+            continue;
+        }
         if (opt->interval_ms)
             report_view_live_tick(s, p, now);
         if (next_status && now >= next_status) {
@@ -299,6 +324,8 @@ int session_attach(struct session *s, const struct mt_options *opt, FILE *log)
     if (opt->interval_ms && why[0])
         mt_warn("%s; the live view shows module+offset", why);
     stop_signal = 0;
+    check_asked = 0;
+    s->checks.mode = (enum leak_check_mode)opt->leak_check_mode;
     int err = install_attach_signals(true);
     if (err)
         return session_fail(s, "cannot install signal handlers: %s", strerror(-err));

@@ -407,6 +407,7 @@ void session_destroy(struct session *s)
     free(s->early_tids);
     s->early_tids = NULL;
     live_view_destroy(s->view);
+    leak_check_series_destroy(&s->checks);
     s->view = NULL;
     symbolizer_worker_stop(s->view_names);
     s->view_names = NULL;

@@ -10,6 +10,7 @@
 #include "placement.h"
 #include "process.h"
 #include "report.h"
+#include "leak_check.h"
 
 struct live_view;
 struct symbolizer_worker;
@@ -36,6 +37,7 @@ struct session {
     uint64_t start_ns;            /* when tracing began */
     uint64_t end_ns;              /* when it ended (detach or exit) */
     struct live_view *view;       /* attach --interval */
+    struct leak_check_series checks;   /* attach: leak checks made while attached */
     struct symbolizer_worker *view_names;  /* its names, from the symbolizer helper */
     uint64_t next_view_ns;        /* when the next view is due */
     bool view_names_asked;        /* the next view's names were asked for */

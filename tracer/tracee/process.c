@@ -116,10 +116,7 @@ void process_destroy(struct process *p)
     if (p->unwinder)
         unwinder_destroy(p->unwinder);
     frame_rules_destroy(&p->frame_rules);
-    if (p->scan) {
-        leak_scan_destroy(p->scan);
-        free(p->scan);
-    }
+    process_drop_scan(p);
     free(p->exited_sps);
     free(p->fast_reallocs);
     free(p->fast_unqueued);
@@ -291,6 +288,15 @@ struct process *process_fork(const struct process *parent, pid_t child)
         return NULL;
     }
     return p;
+}
+
+void process_drop_scan(struct process *p)
+{
+    if (p->scan) {
+        leak_scan_destroy(p->scan);
+        free(p->scan);
+        p->scan = NULL;
+    }
 }
 
 void process_allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi)

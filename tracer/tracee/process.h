@@ -127,6 +127,8 @@ static inline struct process *process_heap(struct process *p)
 /* [lo, hi) of the module that defines the malloc memtrace hooked, 0/0 when
  * unknown. Its entry point has an int3, or with --fast a jump to the stub. */
 void process_allocator_range(const struct process *p, mt_addr *lo, mt_addr *hi);
+/* Frees p's leak scan, if any (a check while attached is over). */
+void process_drop_scan(struct process *p);
 struct process *process_create(pid_t pid, char *const *argv);
 void process_destroy(struct process *p);
 /* Takes argv (malloc'd strings, NULL-terminated) as p's command; NULL

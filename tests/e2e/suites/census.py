@@ -238,3 +238,88 @@ def case_attach_census_layout_sources(env):
         target.check_untouched()
         target.finish()
     with_census_target(env, "run", body)
+
+
+def periodic_records(check_obj):
+    return [(r["kind"], r["stack"][0]["function"], r["stack"][0]["line"], r["new"])
+            for r in check_obj["records"]]
+
+
+@ctest(timeout=180)
+def case_attach_leak_check_every(env):
+    """--leak-check-every 1 on a process that leaks one block every 100 ms
+    from leak_periodically() and allocates and frees elsewhere: each check
+    stops it for a bounded time, the first lists every definitely lost
+    record (all new), the next ones only leak_periodically's, growing; the
+    JSON has the series; the final report comes at detach as usual."""
+    def body(target):
+        t = attach(env, target, ["--duration", "4.6", "--leak-check-every", "1"],
+                   name="census_periodic")
+        checks = t.process["leak_checks"]
+        check("leak check mode", "increased", t.process["leak_check_mode"])
+        check_true("at least 3 checks in 4.6 s: %d" % len(checks), len(checks) >= 3)
+        line = env.line("census.cc", "periodic_leak")
+        leak = ("definitely_lost", "leak_periodically", line)
+        first = periodic_records(checks[0])
+        check_true("check 1 lists leak_periodically's record, new: %r" % first,
+                   leak + (True,) in first)
+        check("check 1: every listed record is new and definitely lost",
+              [True] * len(first), [r[3] and r[0] == "definitely_lost" for r in first])
+        before = set(f[4] for f in LOSSES if f[0] == "definitely_lost")
+        check_true("check 1 lists the losses from before attach too",
+                   before <= set(r[1] for r in first))
+        last_bytes = None
+        for c in checks[1:3]:
+            check("check %d lists only leak_periodically's record, grown" % c["number"],
+                  [leak + (False,)], periodic_records(c))
+            r = c["records"][0]
+            check_true("check %d: it grew by whole blocks of 40 bytes: %+d blocks, %+d bytes" % (
+                c["number"], r["blocks_delta"], r["bytes_delta"]),
+                r["blocks_delta"] >= 3 and r["bytes_delta"] == 40 * r["blocks_delta"])
+            check_true("check %d: bytes grow from check to check" % c["number"],
+                       last_bytes is None or r["bytes"] > last_bytes)
+            last_bytes = r["bytes"]
+            check("check %d: definitely lost grew by that record's growth" % c["number"],
+                  r["bytes_delta"], c["summary"]["definitely_lost"]["bytes_delta"])
+        times = [c["t_s"] for c in checks]
+        check_true("checks about a second apart: %r" % times,
+                   all(0.9 <= b - a <= 2.0 for a, b in zip(times, times[1:])))
+        for c in checks:
+            check_true("check %d: stop-the-world %.1f ms, under a second" % (
+                c["number"], c["stop_the_world_ms"]), 0 < c["stop_the_world_ms"] < 1000)
+        check_text_has("text report", t.stderr, "==%d== leak check 2 after " % target.pid)
+        check_true("text: check 2 lists 1 record", re.search(
+            r"^==%d== leak check 2 after [0-9.]+ s \(increased\): stop-the-world [0-9.]+ ms for "
+            r"\d+ blocks; 1 of \d+ loss records listed$" % target.pid, t.stderr, re.M),
+            t.stderr[-3000:])
+        check_true("text: the grown record with its change", re.search(
+            r"^==%d== \d+ \(\+\d+\) bytes in \d+ \(\+\d+\) blocks are definitely lost in "
+            r"loss record 1 of 1, allocated by malloc\(\)\n==%d==    at 0x[0-9a-f]+: "
+            r"leak_periodically \(census.cc:%d\)$" % (target.pid, target.pid, line),
+            t.stderr, re.M), t.stderr[-3000:])
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "periodic", body)
+
+
+def case_attach_leak_check_full(env):
+    """--leak-check=full lists every shown record at each check, changed or
+    not; a mode that does not exist is refused."""
+    def body(target):
+        t = attach(env, target, ["--duration", "2.5", "--leak-check-every", "1",
+                                 "--leak-check=full"], name="census_full")
+        checks = t.process["leak_checks"]
+        check_true("at least 2 checks: %d" % len(checks), len(checks) >= 2)
+        for c in checks:
+            kinds = set(r["kind"] for r in c["records"])
+            check_true("check %d lists definitely lost records only (the default kinds): %r"
+                       % (c["number"], kinds), kinds == {"definitely_lost"})
+        check("check 2 lists check 1's records again",
+              sorted(r[:3] for r in periodic_records(checks[0])),
+              sorted(r[:3] for r in periodic_records(checks[1])))
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "periodic", body)
+    p = memtrace(env, ["attach", "--leak-check=sometimes", "1"])
+    check("a mode that does not exist", (2, "memtrace: --leak-check takes increased, changed or "
+                                            "full, not 'sometimes'\n"), (p.returncode, p.stderr))

@@ -133,7 +133,36 @@ def case_attach_sigquit(env):
 
 
 def case_attach_sigusr1(env):
-    attach_stop_by(env, signal.SIGUSR1)
+    """SIGUSR1 to memtrace attach asks for a leak check: it prints one and
+    keeps tracing; SIGINT then ends the attach as usual."""
+    target = AttachTarget(env, "churn")
+    try:
+        mt, json_path, err = start_attach(env, target)
+        deadline = time.monotonic() + 30
+        while "tracking allocations from now on" not in read_file(err):
+            if mt.poll() is not None or time.monotonic() > deadline:
+                raise Failure("memtrace did not attach (status %r):\n%s" % (
+                    mt.poll(), read_file(err)[-3000:]))
+            time.sleep(0.02)
+        os.kill(mt.pid, signal.SIGUSR1)
+        while "LEAK SUMMARY (check 1)" not in read_file(err):
+            if mt.poll() is not None or time.monotonic() > deadline:
+                raise Failure("no leak check after SIGUSR1 (status %r):\n%s" % (
+                    mt.poll(), read_file(err)[-3000:]))
+            time.sleep(0.02)
+        time.sleep(0.3)
+        check("memtrace still runs after its leak check", None, mt.poll())
+        os.kill(mt.pid, signal.SIGINT)
+        rc = mt.wait(timeout=60)
+        res = subprocess.CompletedProcess(mt.args, rc, "", read_file(err))
+        t = finish_traced(env, res, json_path, 0, [target.argv], mode="attach")
+        check("process end", "detached", t.process["end"])
+        check("leak checks in the JSON", [1], [c["number"] for c in t.process["leak_checks"]])
+        target.check_untouched()
+        check_keeps_running(target)
+        target.finish()
+    finally:
+        target.kill()
 
 
 def case_attach_sigusr2(env):
