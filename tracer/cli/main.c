@@ -90,7 +90,15 @@ static void fill_stats(const struct session *t, struct report_stats *s)
             s->scan_ms += p->scan_ns / 1000000;
             s->scanned_bytes += p->scan->bytes_scanned;
         }
+        if (p->census.taken) {
+            s->census_blocks += p->census.blocks;
+            s->census_us += p->census.ns / 1000;
+        }
     }
+    s->leak_checks = t->checks.n;
+    for (size_t i = 0; i < t->checks.n; i++)
+        if (t->checks.checks[i].pause_ns / 1000 > s->leak_check_max_us)
+            s->leak_check_max_us = t->checks.checks[i].pause_ns / 1000;
 }
 
 /* The report files besides the text. */

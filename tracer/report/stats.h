@@ -19,7 +19,11 @@
     X(ptrace_calls)                                                                   \
     X(symbolized_addresses)                                                           \
     X(scan_ms)                /* exit-time leak scans, all processes */               \
-    X(scanned_bytes)
+    X(scanned_bytes)                                                                  \
+    X(census_blocks)          /* attach: blocks the heap census found */              \
+    X(census_us)              /* ... and the time it held the process */              \
+    X(leak_checks)            /* attach: checks while attached */                     \
+    X(leak_check_max_us)      /* the longest stop-the-world of one */
 
 struct report_stats {
     bool present;             /* false: no "stats" object in the JSON */

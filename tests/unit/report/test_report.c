@@ -647,7 +647,7 @@ static void test_text_stats(void **state)
     char *got = capture_close(&c);
     const char *parts[] = { "memtrace: stats: traps=1 ", "entry_traps=2 ", "return_traps=3 ",
                             "rendezvous_traps=4 ", "nested_calls=5 ", "single_steps=6 ",
-                            "unwinds=7 ", "unwind_frames=10 ", "unwind_us=11 ", "ptrace_calls=8 ", "symbolized_addresses=9 ", "scan_ms=0 ", "scanned_bytes=0\n" };
+                            "unwinds=7 ", "unwind_frames=10 ", "unwind_us=11 ", "ptrace_calls=8 ", "symbolized_addresses=9 ", "scan_ms=0 ", "scanned_bytes=0 ", "census_blocks=0 ", "census_us=0 ", "leak_checks=0 ", "leak_check_max_us=0\n" };
     assert_in_order(got, parts, sizeof(parts) / sizeof(parts[0]));
     /* Exactly one line, starting with the prefix. */
     assert_int_equal(strncmp(got, parts[0], strlen(parts[0])), 0);
@@ -815,7 +815,7 @@ static void test_json_stats_only_when_present(void **state)
     const char *parts[] = { "\"allocator_arenas\":{\"mappings\":0,\"bytes\":0}}],\"stats\":{\"traps\":1,", "\"entry_traps\":2,",
                             "\"return_traps\":3,", "\"rendezvous_traps\":4,",
                             "\"nested_calls\":5,", "\"single_steps\":6,", "\"unwinds\":7,",
-                            "\"unwind_frames\":10,", "\"unwind_us\":11,", "\"ptrace_calls\":8,", "\"symbolized_addresses\":9,", "\"scan_ms\":0,", "\"scanned_bytes\":0}}\n" };
+                            "\"unwind_frames\":10,", "\"unwind_us\":11,", "\"ptrace_calls\":8,", "\"symbolized_addresses\":9,", "\"scan_ms\":0,", "\"scanned_bytes\":0,", "\"census_blocks\":0,", "\"census_us\":0,", "\"leak_checks\":0,", "\"leak_check_max_us\":0}}\n" };
     assert_in_order(got, parts, sizeof(parts) / sizeof(parts[0]));
     free(got);
 }
