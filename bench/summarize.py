@@ -722,6 +722,44 @@ if any(reps("attach.%s.%s" % (w, m)) for w in ("churn", "redis") for m in ("defa
            "% of native median", "% of native min", "after detach % of native", "notes (first run)"],
           rows)
 
+# ---------------------------------------------------------------- row 7
+if reps("census"):
+    res = attach_results("census")
+    good = [x for x in res if isinstance(x, dict) and isinstance(x.get("census"), dict)
+            and isinstance(x.get("no_census"), dict)]
+    fails = [x if isinstance(x, str) else x.get("error", "failed") for x in res if x not in good]
+    n = good[0]["n"] if good else int(META.get("param_CENSUS_BLOCKS", "0") or 0)
+    per_m = 1e6 / n if n else 0
+    census_ms = [x["census"].get("census_ms") for x in good if x["census"].get("census_ms")]
+    pauses = [max(x["census"]["check_pause_ms"]) for x in good if x["census"].get("check_pause_ms")]
+    rss = [x["census"]["peak_rss_kb"] for x in good if x["census"].get("peak_rss_kb")]
+    rss0 = [x["no_census"]["peak_rss_kb"] for x in good if x["no_census"].get("peak_rss_kb")]
+    extra_mb = [(a - b) / 1024.0 * per_m for a, b in zip(rss, rss0)]
+    lost = [x["census"].get("definitely_lost_blocks") for x in good]
+    md.append("## 7. The heap census at attach and leak checks while attached")
+    md.append("")
+    md.append("`bench/census_cost.py`: `census_target %s` allocates %s blocks of 16..256 bytes "
+              "(99%% kept in an array, 1%% lost) and idles; `memtrace attach --duration 3 --stats "
+              "--leak-check-every 1` attaches to it, then `memtrace attach --no-census` for the "
+              "memory baseline. Per million blocks: the census time scaled by 10^6/N, the memory "
+              "as the difference of memtrace's peak RSS (`/usr/bin/time -v`) with and without "
+              "the census, scaled the same way." % (n, "{:,}".format(n)))
+    md.append("")
+    metric("census.ms_per_million", "ms", [c * per_m for c in census_ms],
+           failures_note(fails, len(res)) or None)
+    metric("census.check_pause_ms", "ms", pauses)
+    metric("census.extra_rss_mb_per_million", "MB", extra_mb)
+    rows = [["census time, per million blocks", fmt(med([c * per_m for c in census_ms])),
+             fmt(mn([c * per_m for c in census_ms])), "ms",
+             "%s blocks found; definitely lost %s (1%% of N)" % (
+                 good[0]["census"].get("census_blocks") if good else "?", lost[0] if lost else "?")],
+            ["longest stop-the-world of a leak check, %s live blocks" % "{:,}".format(n),
+             fmt(med(pauses)), fmt(mn(pauses)), "ms", "each check: park, scan, keep the records"],
+            ["memtrace peak RSS added by the census, per million blocks", fmt(med(extra_mb)),
+             fmt(mn(extra_mb)), "MB", "with %s KB, without %s KB (first run)" % (
+                 rss[0] if rss else "?", rss0[0] if rss0 else "?")]]
+    table(["measurement", "median", "min", "unit", "notes"], rows)
+
 md.append("Raw samples: bench/out/samples.tsv; per-run output: bench/out/runs/.")
 md.append("")
 
