@@ -62,6 +62,8 @@ static const char attach_help[] =
     "                         dies, the system goes down with it)\n"
     "  --no-census            skip the census of the heap at attach: blocks from\n"
     "                         before are then not reported\n"
+    "  --show-contents        label the census's groups of blocks without a C++\n"
+    "                         class with the first 16 bytes of one of them\n"
     "  --leak-check-every SEC every SEC seconds, stop the process, check for leaks,\n"
     "                         print what changed and let it go on (also on SIGUSR1)\n"
     "  --leak-check=MODE      what each check lists: increased (records new or grown\n"
@@ -302,7 +304,7 @@ enum { OPT_JSON = 1000, OPT_DEPTH, OPT_ERROR_EXITCODE, OPT_STATS, OPT_NO_FOLLOW_
        OPT_ERROR_KINDS, OPT_ALLOC_FN, OPT_FAST, OPT_FAST_RING, OPT_SHOW_MISMATCHED,
        OPT_SHOW_STD_ALLOC, OPT_SUPPRESSIONS, OPT_GEN_SUPPRESSIONS, OPT_XML_FILE,
        OPT_SARIF, OPT_NO_DEFAULT_SUPPRESSIONS, OPT_FOLDED, OPT_FLAMEGRAPH, OPT_FLAME_COST,
-       OPT_TIMELINE, OPT_FORMAT, OPT_NO_CENSUS, OPT_LEAK_CHECK_EVERY, OPT_LEAK_CHECK };
+       OPT_TIMELINE, OPT_FORMAT, OPT_NO_CENSUS, OPT_LEAK_CHECK_EVERY, OPT_LEAK_CHECK, OPT_SHOW_CONTENTS };
 
 static const struct option longopts[] = {
     { "json", required_argument, NULL, OPT_JSON },
@@ -333,6 +335,7 @@ static const struct option longopts[] = {
     { "top", required_argument, NULL, OPT_TOP },
     { "force", no_argument, NULL, OPT_FORCE },
     { "no-census", no_argument, NULL, OPT_NO_CENSUS },
+    { "show-contents", no_argument, NULL, OPT_SHOW_CONTENTS },
     { "leak-check-every", required_argument, NULL, OPT_LEAK_CHECK_EVERY },
     { "leak-check", required_argument, NULL, OPT_LEAK_CHECK },
     { "no-pin", no_argument, NULL, OPT_NO_PIN },
@@ -665,6 +668,7 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
     case OPT_TOP:
     case OPT_FORCE:
     case OPT_NO_CENSUS:
+    case OPT_SHOW_CONTENTS:
     case OPT_LEAK_CHECK_EVERY:
     case OPT_LEAK_CHECK:
         if (!attach) {
@@ -672,8 +676,9 @@ static int apply_option(int c, bool attach, const char *word, struct mt_options 
                      long_name(c));
             return PARSE_FAIL;
         }
-        if (c == OPT_FORCE || c == OPT_NO_CENSUS) {
-            *(c == OPT_FORCE ? &o->force : &o->no_census) = true;
+        if (c == OPT_FORCE || c == OPT_NO_CENSUS || c == OPT_SHOW_CONTENTS) {
+            *(c == OPT_FORCE ? &o->force : c == OPT_NO_CENSUS ? &o->no_census
+                                                              : &o->show_contents) = true;
             return PARSE_MORE;
         }
         return parse_attach_option(c, optarg, o, err, err_len);

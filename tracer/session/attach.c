@@ -271,7 +271,7 @@ static int take_census(struct session *s, struct process *p)
     if (s->opt->no_census)
         return 0;
     char why[512];
-    int err = heap_census_take(p, p->threads->tid, why, sizeof(why));
+    int err = heap_census_take(p, p->threads->tid, s->opt->show_contents, why, sizeof(why));
     if (err == -ENOMEM)
         return session_fail(s, "out of memory taking the census of pid %d's heap", p->pid);
     if (err) {

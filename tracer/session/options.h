@@ -67,6 +67,7 @@ struct mt_options {
     unsigned top;               /* --top N: stacks in the live view */
     bool force;                 /* --force: attach even to PID 1 */
     bool no_census;             /* --no-census: no heap census at attach */
+    bool show_contents;         /* --show-contents: census groups show their first bytes */
     uint64_t leak_check_every_ms;   /* --leak-check-every SEC, 0 = only on SIGUSR1 */
     unsigned leak_check_mode;       /* --leak-check=increased|changed|full: leak_check_mode */
     char **target_argv;         /* PROGRAM ARGS..., NULL-terminated */

@@ -254,17 +254,46 @@ static size_t group_of(struct heap_census *c, size_t **index, size_t *index_cap,
     return c->ngroups++;
 }
 
-static int label_groups(struct heap_census *c)
+#define PREVIEW_BYTES 16
+
+/* --show-contents: "; one starts 74 68 65 20 |the |": the first bytes of
+ * the group's first block, in hex and as text. */
+static void preview(const struct process *p, pid_t tid, const struct census_group *grp,
+                    char *out, size_t len)
+{
+    unsigned char bytes[PREVIEW_BYTES];
+    size_t want = grp->size < PREVIEW_BYTES ? (size_t)grp->size : PREVIEW_BYTES;
+    ssize_t n = remote_read_partial(p->remote, tid, grp->first_addr, bytes, want);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    size_t at = (size_t)snprintf(out, len, "; one starts");
+    for (ssize_t i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(out + at, len - at, " %02x", bytes[i]);
+    if (at < len)
+        at += (size_t)snprintf(out + at, len - at, " |");
+    for (ssize_t i = 0; i < n && at + 2 < len; i++)
+        out[at++] = bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '|' ? (char)bytes[i] : '.';
+    if (at + 2 < len) {
+        out[at++] = '|';
+        out[at] = '\0';
+    }
+}
+
+static int label_groups(struct heap_census *c, const struct process *p, pid_t tid,
+                        bool show_contents)
 {
     for (size_t g = 0; g < c->ngroups; g++) {
         struct census_group *grp = &c->groups[g];
-        char text[512];
+        char text[512], contents[128] = "";
+        if (show_contents && !grp->type)
+            preview(p, tid, grp, contents, sizeof(contents));
         if (grp->type)
             snprintf(text, sizeof(text), "%s (%" PRIu64 "-byte objects, allocated before attach)",
                      grp->type, grp->size);
         else
-            snprintf(text, sizeof(text), "%" PRIu64 "-byte blocks (allocated before attach)",
-                     grp->size);
+            snprintf(text, sizeof(text), "%" PRIu64 "-byte blocks (allocated before attach%s)",
+                     grp->size, contents);
         if (!(grp->label = strdup(text)))
             return -ENOMEM;
         grp->frame = (struct sym_frame_ext){
@@ -275,8 +304,8 @@ static int label_groups(struct heap_census *c)
 }
 
 /* Files the census's blocks into p's model, a stack per group. */
-static int file_blocks(struct heap_census *c, struct process *p, const struct module *m,
-                       const struct glibc_census *gc)
+static int file_blocks(struct heap_census *c, struct process *p, pid_t tid,
+                       const struct module *m, const struct glibc_census *gc, bool show_contents)
 {
     struct vtable_memo memo = { 0 };
     size_t *index = NULL, index_cap = 0;
@@ -290,11 +319,13 @@ static int file_blocks(struct heap_census *c, struct process *p, const struct mo
             err = -ENOMEM;
         else
             group_of_block[i] = (uint32_t)g;
+        if (!err && !c->groups[g].first_addr)
+            c->groups[g].first_addr = b->addr;
     }
     free(memo.slots);
     free(index);
     uint32_t *stacks = err ? NULL : calloc(c->ngroups ? c->ngroups : 1, sizeof(*stacks));
-    if (!err && (!stacks || label_groups(c) != 0))
+    if (!err && (!stacks || label_groups(c, p, tid, show_contents) != 0))
         err = -ENOMEM;
     for (size_t g = 0; g < c->ngroups && !err; g++) {
         mt_addr ip = HEAP_CENSUS_IP_BASE + g;
@@ -324,7 +355,8 @@ static const struct module *allocator_module(const struct process *p)
     return lo ? modules_at(&p->modules, lo) : NULL;
 }
 
-int heap_census_take(struct process *p, pid_t tid, char *why, size_t why_len)
+int heap_census_take(struct process *p, pid_t tid, bool show_contents, char *why,
+                     size_t why_len)
 {
     struct heap_census *c = &p->census;
     uint64_t t0 = mt_now_ns();
@@ -370,7 +402,7 @@ int heap_census_take(struct process *p, pid_t tid, char *why, size_t why_len)
     if (err == 0) {
         c->arenas = gc.arenas;
         c->mmapped = gc.mmapped;
-        err = file_blocks(c, p, m, &gc);
+        err = file_blocks(c, p, tid, m, &gc, show_contents);
         if (err == 0)
             c->taken = true;
     }

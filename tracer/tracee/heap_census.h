@@ -19,6 +19,7 @@ struct process;
 
 struct census_group {
     uint64_t size;                /* malloc_usable_size of each block */
+    uint64_t first_addr;          /* its first block */
     const char *type;             /* demangled class name, or NULL */
     char *label;                  /* the frame's function text (owned) */
     struct sym_frame_ext frame;
@@ -38,10 +39,12 @@ struct heap_census {
 };
 
 /* Takes p's census through tid (all threads parked) and adds its blocks
- * to p's model. Returns 0, -1 with why (no census: the heap or the C
+ * to p's model; with show_contents, a group without a class is labelled
+ * with the first bytes of one of its blocks. Returns 0, -1 with why (no census: the heap or the C
  * library is not one memtrace can read; the caller warns and goes on as
  * without one) or -ENOMEM. */
-int heap_census_take(struct process *p, pid_t tid, char *why, size_t why_len);
+int heap_census_take(struct process *p, pid_t tid, bool show_contents, char *why,
+                     size_t why_len);
 /* The frame of a synthetic address, NULL for any other. */
 const struct sym_frame_ext *heap_census_frame(const struct heap_census *c, uint64_t ip);
 /* A forked child's copy (its model holds the same blocks). */

@@ -207,7 +207,9 @@ def case_attach_census_corrupt_heap(env):
 def case_attach_census_layout_sources(env):
     """Without libc's debug info memtrace takes the layout from its table of
     glibc builds it knows: the census is the same. A build it does not
-    know is refused with a message naming it. --no-census takes none."""
+    know is refused with a message naming it. --no-census takes none;
+    --show-contents labels a group without a class with one block's first
+    bytes."""
     def body(target):
         t = attach(env, target, ["--duration", "0.5"], name="census_dwarf")
         blocks, nbytes, _, _, layout = census_line(t, target.pid)
@@ -235,6 +237,13 @@ def case_attach_census_layout_sources(env):
         t3 = attach(env, target, ["--duration", "0.5", "--no-census"], name="census_off")
         check_true("--no-census: no census line", "heap census" not in t3.stderr)
         check("--no-census: no records from before attach", [], census_records(t3))
+        t4 = attach(env, target, ["--duration", "0.5", "--show-contents"], name="census_contents")
+        frames = [r[4] for r in census_records(t4) if r[0] == "definitely_lost"]
+        check_true("--show-contents: the lost strings' group shows one of them: %r" % frames,
+                   "24-byte blocks (allocated before attach; one starts 74 68 65 20 66 69 72 73 "
+                   "74 20 6c 6f 73 74 20 73 |the first lost s|)" in frames)
+        check_true("--show-contents: a class's group stays named by its class",
+                   "(anonymous namespace)::Session (56-byte objects, %s)" % BEFORE in frames)
         target.check_untouched()
         target.finish()
     with_census_target(env, "run", body)
