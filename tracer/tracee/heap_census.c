@@ -272,8 +272,14 @@ static void preview(const struct process *p, pid_t tid, const struct census_grou
         at += (size_t)snprintf(out + at, len - at, " %02x", bytes[i]);
     if (at < len)
         at += (size_t)snprintf(out + at, len - at, " |");
-    for (ssize_t i = 0; i < n && at + 2 < len; i++)
-        out[at++] = bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '|' ? (char)bytes[i] : '.';
+    static const char printable[] = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "[\\]^_`abcdefghijklmnopqrstuvwxyz{.}~";   /* '|' as '.' */
+    for (ssize_t i = 0; i < n && at + 2 < len; i++) {
+        char shown = '.';
+        if (bytes[i] >= 0x20 && bytes[i] < 0x7f)
+            shown = printable[bytes[i] - 0x20];
+        out[at++] = shown;
+    }
     if (at + 2 < len) {
         out[at++] = '|';
         out[at] = '\0';
