@@ -71,6 +71,9 @@ struct report_process {
     report_resolve_frames_fn resolve_frames;   /* required */
     void *resolve_ctx;
     const struct saved_heap *saved;  /* memtrace report; NULL: the model and scan */
+    /* attach: what the heap census found; census_layout NULL: no census */
+    const char *census_layout;    /* "debug info" or "known build-id" */
+    uint64_t census_blocks, census_bytes, census_ns;
     /* attach: the leak checks made while attached (leak_check.h); NULL: none */
     const struct leak_check_series *checks;
 };

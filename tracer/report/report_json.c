@@ -200,6 +200,23 @@ static void write_identity(struct json_writer *w, const struct report_process *p
     json_string(w, p->signal ? sig : NULL);
     json_key(w, "tracing_error");
     json_string(w, p->tracing_error);
+    if (p->attached) {
+        json_key(w, "census");
+        if (p->census_layout) {
+            json_begin_object(w);
+            json_key(w, "blocks");
+            json_uint(w, p->census_blocks);
+            json_key(w, "bytes");
+            json_uint(w, p->census_bytes);
+            json_key(w, "layout_from");
+            json_string(w, p->census_layout);
+            json_key(w, "ms");
+            json_double(w, (double)p->census_ns / 1e6);
+            json_end_object(w);
+        } else {
+            json_null(w);
+        }
+    }
     if (p->end != REPORT_EXEC)
         return;
     /* Only an image ended by exec has these: what it exec'd, and whether

@@ -188,7 +188,9 @@ static void chart(FILE *f, const struct report_process *p, unsigned top)
     fprintf(f, "<g class=\"chart\" data-pid=\"%d\">\n<text class=\"title\" x=\"%d\" y=\"%u\">"
             "Live bytes of pid %d (", (int)p->pid, PLOT_X, top + 28, (int)p->pid);
     report_xml_text(f, prog);
-    fprintf(f, ")%s</text>\n", p->attached ? ", of the blocks allocated since attach" : "");
+    fprintf(f, ")%s</text>\n", !p->attached ? ""
+                               : p->census_layout ? ", of the blocks found at attach and since"
+                                                  : ", of the blocks allocated since attach");
     axes(&c);
     struct drawn_stack drawn[TIMELINE_STACKS];
     size_t n = pick_stacks(m, drawn);

@@ -49,6 +49,9 @@ struct report_process session_report_view(const struct process *p, unsigned show
         .stacks = &p->stacks,
         .maps = &p->maps, .shms = &p->shms,
         .resolve_frames = resolve_frames, .resolve_ctx = (void *)p,
+        .census_layout = p->census.taken ? p->census.layout_from : NULL,
+        .census_blocks = p->census.blocks, .census_bytes = p->census.bytes,
+        .census_ns = p->census.ns,
     };
 }
 

@@ -214,6 +214,9 @@ def case_attach_census_layout_sources(env):
         t = attach(env, target, ["--duration", "0.5"], name="census_dwarf")
         blocks, nbytes, _, _, layout = census_line(t, target.pid)
         check("layout source with libc6-dbg", "debug info", layout)
+        c = t.process["census"]
+        check("JSON census: blocks, bytes, layout", (blocks, nbytes, "debug info"),
+              (c["blocks"], c["bytes"], c["layout_from"]))
         t2 = attach(env, target, ["--duration", "0.5"], name="census_table",
                     extra_env={"MEMTRACE_CENSUS_LAYOUT": "table"})
         libc = re.search(r"^\S+ \S+ \S+ \S+ \S+\s+(/\S*/libc\.so\.6)$",
@@ -237,6 +240,7 @@ def case_attach_census_layout_sources(env):
         t3 = attach(env, target, ["--duration", "0.5", "--no-census"], name="census_off")
         check_true("--no-census: no census line", "heap census" not in t3.stderr)
         check("--no-census: no records from before attach", [], census_records(t3))
+        check("--no-census: JSON census", None, t3.process["census"])
         t4 = attach(env, target, ["--duration", "0.5", "--show-contents"], name="census_contents")
         frames = [r[4] for r in census_records(t4) if r[0] == "definitely_lost"]
         check_true("--show-contents: the lost strings' group shows one of them: %r" % frames,

@@ -89,6 +89,15 @@ def read_file(fh):
     return fh.read().decode("utf-8", "replace")
 
 
+def wait_text(mt, err, text, what):
+    """Waits (30 s at most) until memtrace MT wrote TEXT to ERR."""
+    deadline = time.monotonic() + 30
+    while text not in read_file(err):
+        if mt.poll() is not None or time.monotonic() > deadline:
+            raise Failure("%s (status %r):\n%s" % (what, mt.poll(), read_file(err)[-3000:]))
+        time.sleep(0.02)
+
+
 def attach_stop_by(env, sig):
     """memtrace attach (no --duration) on the churning target; once its
     hooks are in and allocations traced, SIG is sent to memtrace: it
@@ -96,12 +105,7 @@ def attach_stop_by(env, sig):
     target = AttachTarget(env, "churn")
     try:
         mt, json_path, err = start_attach(env, target)
-        deadline = time.monotonic() + 30
-        while "tracking allocations from now on" not in read_file(err):
-            if mt.poll() is not None or time.monotonic() > deadline:
-                raise Failure("memtrace did not attach (status %r):\n%s" % (
-                    mt.poll(), read_file(err)[-3000:]))
-            time.sleep(0.02)
+        wait_text(mt, err, "tracking allocations from now on", "memtrace did not attach")
         time.sleep(0.7)   # the workers allocate under the hooks
         log("kill(memtrace %d, %s)" % (mt.pid, signame(sig)))
         os.kill(mt.pid, sig)
@@ -138,18 +142,9 @@ def case_attach_sigusr1(env):
     target = AttachTarget(env, "churn")
     try:
         mt, json_path, err = start_attach(env, target)
-        deadline = time.monotonic() + 30
-        while "tracking allocations from now on" not in read_file(err):
-            if mt.poll() is not None or time.monotonic() > deadline:
-                raise Failure("memtrace did not attach (status %r):\n%s" % (
-                    mt.poll(), read_file(err)[-3000:]))
-            time.sleep(0.02)
+        wait_text(mt, err, "tracking allocations from now on", "memtrace did not attach")
         os.kill(mt.pid, signal.SIGUSR1)
-        while "LEAK SUMMARY (check 1)" not in read_file(err):
-            if mt.poll() is not None or time.monotonic() > deadline:
-                raise Failure("no leak check after SIGUSR1 (status %r):\n%s" % (
-                    mt.poll(), read_file(err)[-3000:]))
-            time.sleep(0.02)
+        wait_text(mt, err, "LEAK SUMMARY (check 1)", "no leak check after SIGUSR1")
         time.sleep(0.3)
         check("memtrace still runs after its leak check", None, mt.poll())
         os.kill(mt.pid, signal.SIGINT)

@@ -334,7 +334,8 @@ def case_timeline_slow_leak(env):
 def case_timeline_attached_server(env):
     """memtrace attach --timeline on fx_attach_target steady (64 bytes
     leaked every 10 ms from leak_one, pairs freed around it): the chart of
-    the blocks allocated since attach, leak_one's line only going up."""
+    the blocks the census found at attach and those allocated since,
+    leak_one's line only going up."""
     from memtrace_e2e.live import AttachTarget
     target = AttachTarget(env, "steady")
     try:
@@ -342,7 +343,7 @@ def case_timeline_attached_server(env):
         p = memtrace(env, ["attach", "--duration", "1.5", "--timeline", svg, str(target.pid)])
         check("memtrace exit status", 0, p.returncode)
         title, growers, stacks, total, _ = timeline_series(svg)
-        check("title", "Live bytes of pid %d (%s), of the blocks allocated since attach"
+        check("title", "Live bytes of pid %d (%s), of the blocks found at attach and since"
               % (target.pid, env.fixture("attach_target")), title)
         check("the stack that grew most", "leak_one (attach_target.c:%d)"
               % env.line("attach_target", "steady_leak"), growers[0][0])
