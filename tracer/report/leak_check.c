@@ -41,11 +41,11 @@ static bool listed(enum leak_check_mode mode, const struct leak_check_entry *e)
     case LEAK_CHECK_FULL:
         return true;
     case LEAK_CHECK_CHANGED:
-        return e->is_new || e->bytes_delta || e->blocks_delta;
+        return e->is_new || e->bytes_delta || e->blocks_delta || e->indirect_bytes_delta;
     case LEAK_CHECK_INCREASED:
         break;
     }
-    return e->is_new || e->bytes_delta > 0 || e->blocks_delta > 0;
+    return e->is_new || e->bytes_delta > 0 || e->blocks_delta > 0 || e->indirect_bytes_delta > 0;
 }
 
 static int fill(struct leak_check_series *s, const struct report_process *p, struct leak_check *c,
@@ -67,6 +67,8 @@ static int fill(struct leak_check_series *s, const struct report_process *p, str
             .rec = *r, .is_new = before == NULL,
             .bytes_delta = (int64_t)r->bytes - (before ? (int64_t)before->bytes : 0),
             .blocks_delta = (int64_t)r->blocks - (before ? (int64_t)before->blocks : 0),
+            .indirect_bytes_delta = (int64_t)r->indirect_bytes -
+                                    (before ? (int64_t)before->indirect_bytes : 0),
         };
         if (shown && listed(s->mode, &e))
             c->listed[c->nlisted++] = e;

@@ -21,6 +21,7 @@ const char *leak_check_mode_name(enum leak_check_mode mode);
 struct leak_check_entry {
     struct leak_record rec;
     int64_t bytes_delta, blocks_delta;   /* since the previous check; new: all of it */
+    int64_t indirect_bytes_delta;        /* definitely lost: of the bytes it owns */
     bool is_new;
 };
 

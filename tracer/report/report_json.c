@@ -569,6 +569,12 @@ static void write_leak_check(struct json_writer *w, const struct report_process 
         json_key(w, "kind");
         json_string(w, report_kind_name(e->rec.kind));
         write_change(w, e->rec.bytes, e->rec.blocks, e->bytes_delta, e->blocks_delta);
+        if (e->rec.kind == LEAK_DEFINITE) {
+            json_key(w, "indirect_bytes");
+            json_uint(w, e->rec.indirect_bytes);
+            json_key(w, "indirect_bytes_delta");
+            json_int(w, e->indirect_bytes_delta);
+        }
         json_key(w, "new");
         json_bool(w, e->is_new);
         json_key(w, "allocator");

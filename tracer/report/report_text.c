@@ -495,7 +495,11 @@ int report_text_process(FILE *f, const struct report_process *p)
         }
     }
     bool detached = p->end == REPORT_DETACHED;
-    fprintf(f, "==%d== HEAP SUMMARY%s:\n", pid, p->attached ? " (since attach)" : "");
+    if (p->census_layout)
+        fprintf(f, "==%d== HEAP SUMMARY (since attach, and the %" PRIu64 " blocks of %" PRIu64
+                " bytes the census found at attach):\n", pid, p->census_blocks, p->census_bytes);
+    else
+        fprintf(f, "==%d== HEAP SUMMARY%s:\n", pid, p->attached ? " (since attach)" : "");
     fprintf(f, "==%d==     in use at %s: %" PRIu64 " bytes in %" PRIu64 " blocks\n", pid,
             detached ? "detach" : "exit", bytes, blocks);
     fprintf(f, "==%d==   total heap usage: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64
@@ -633,12 +637,15 @@ void report_text_leak_check(FILE *f, const struct report_process *p, const struc
         const struct leak_check_entry *e = &c->listed[i];
         const struct leak_record *r = &e->rec;
         char dbytes[32], dblocks[32];
-        signed_text(dbytes, sizeof(dbytes), e->bytes_delta);
+        /* As memcheck: the total, then how much of it is direct and indirect. */
+        signed_text(dbytes, sizeof(dbytes), e->bytes_delta + e->indirect_bytes_delta);
         signed_text(dblocks, sizeof(dblocks), e->blocks_delta);
-        fprintf(f, "==%d== %" PRIu64 " (%s) bytes in %" PRIu64 " (%s) blocks are %s in loss "
-                "record %zu of %zu%s, allocated by %s\n", pid, r->bytes, dbytes, r->blocks,
-                dblocks, report_kind_words(r->kind), i + 1, c->nlisted, e->is_new ? " (new)" : "",
-                alloc_fn_call_name(r->fn));
+        fprintf(f, "==%d== %" PRIu64 " (%s) ", pid, r->bytes + r->indirect_bytes, dbytes);
+        if (r->indirect_bytes)
+            fprintf(f, "(%" PRIu64 " direct, %" PRIu64 " indirect) ", r->bytes, r->indirect_bytes);
+        fprintf(f, "bytes in %" PRIu64 " (%s) blocks are %s in loss record %zu of %zu%s, "
+                "allocated by %s\n", r->blocks, dblocks, report_kind_words(r->kind), i + 1,
+                c->nlisted, e->is_new ? " (new)" : "", alloc_fn_call_name(r->fn));
         print_stack_from(f, p, r->stack, r->cut_ip, r->cut_frame);
         fprintf(f, "==%d==\n", pid);
     }
