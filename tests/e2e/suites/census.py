@@ -153,35 +153,67 @@ def case_attach_census_two_arenas(env):
     with_census_target(env, "threads", body)
 
 
+def attach_then_free(env, target, opts, name, after):
+    """memtrace attach OPTS on TARGET in the background; once AFTER is in
+    its log, SIGUSR2 makes the process free three of its 104-byte blocks
+    from before attach. Returns the Traced when memtrace is done."""
+    json_path = json_path_for(env, name)
+    log_path = os.path.join(env.tmp, name + ".log")
+    p = subprocess.Popen([env.memtrace, "attach", "--json", json_path, "-o", log_path] +
+                         list(opts) + [str(target.pid)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=child_env())
+    deadline = time.monotonic() + 60
+    while True:
+        text = open(log_path).read() if os.path.exists(log_path) else ""
+        if after in text:
+            break
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise Failure("memtrace did not write %r: %r" % (after, text))
+        time.sleep(0.02)
+    os.kill(target.pid, signal.SIGUSR2)
+    out, _ = p.communicate(timeout=120)
+    check_true("the process freed three 104-byte blocks", "freed" in target.output())
+    with open(log_path) as fh:
+        text = fh.read()
+    return finish_traced(env, subprocess.CompletedProcess(p.args, p.returncode, out, text),
+                         json_path, 0, [target.argv], mode="attach")
+
+
 @ctest(timeout=120)
 def case_attach_census_frees_known(env):
     """Blocks from before attach that the process frees while memtrace is
     there are frees of known blocks: no untracked free, and they are gone
     from the report."""
     def body(target):
-        json_path = json_path_for(env, "census_frees")
-        log_path = os.path.join(env.tmp, "census_frees.log")
-        p = subprocess.Popen([env.memtrace, "attach", "--duration", "2", "--json", json_path,
-                              "-o", log_path, str(target.pid)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=child_env())
-        deadline = time.monotonic() + 60
-        while True:
-            text = open(log_path).read() if os.path.exists(log_path) else ""
-            if "attached to pid %d" % target.pid in text:
-                break
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise Failure("memtrace did not attach: %r" % text)
-            time.sleep(0.02)
-        os.kill(target.pid, signal.SIGUSR2)
-        out, err = p.communicate(timeout=120)
-        check_true("the process freed its 104-byte blocks", "freed" in target.output())
-        with open(log_path) as fh:
-            text = fh.read()
-        t = finish_traced(env, subprocess.CompletedProcess(p.args, p.returncode, out, text),
-                          json_path, 0, [target.argv], mode="attach")
+        t = attach_then_free(env, target, ["--duration", "2"], "census_frees",
+                             "attached to pid %d" % target.pid)
         check("untracked frees", 0, t.summary["untracked_frees"])
         _, kept = lost_and_kept(t)
-        check("records of blocks kept in globals", [KEPT[0]], kept)
+        check("records of blocks kept in globals",
+              sorted([KEPT[0], ("still_reachable", 312, 3, KEPT[1][3])]), sorted(kept))
+        target.check_untouched()
+        target.finish()
+    with_census_target(env, "run", body)
+
+
+@ctest(timeout=120)
+def case_attach_leak_check_changed(env):
+    """--leak-check=changed --show-leak-kinds=all: after the first check,
+    the process frees three of its six 104-byte blocks from before attach;
+    the next check lists that still reachable record with its decrease,
+    and no record that did not change."""
+    def body(target):
+        t = attach_then_free(env, target, ["--duration", "3.6", "--leak-check-every", "1",
+                                           "--leak-check=changed", "--show-leak-kinds=all"],
+                             "census_changed", "LEAK SUMMARY (check 1)")
+        checks = t.process["leak_checks"]
+        check("leak check mode", "changed", t.process["leak_check_mode"])
+        check_true("at least 3 checks: %d" % len(checks), len(checks) >= 3)
+        later = [(r["kind"], r["bytes"], r["blocks"], r["bytes_delta"], r["blocks_delta"],
+                  r["stack"][0]["function"]) for c in checks[1:] for r in c["records"]
+                 if r["allocator"] == "unknown"]
+        check("records from before attach that changed after check 1",
+              [("still_reachable", 312, 3, -312, -3, KEPT[1][3])], later)
         target.check_untouched()
         target.finish()
     with_census_target(env, "run", body)
