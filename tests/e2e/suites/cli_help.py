@@ -46,7 +46,8 @@ def case_help_short_and_full(env):
     full = memtrace(env, ["help", "run"]).stdout
     check("run --help is help run", full, memtrace(env, ["run", "--help"]).stdout)
     attach = memtrace(env, ["help", "attach"]).stdout
-    attach_only = {"duration", "interval", "top", "force"}
+    attach_only = {"duration", "interval", "top", "force", "no-census", "show-contents",
+                   "leak-check-every", "leak-check"}
     opts = long_options(env)
     check_true("the getopt table read (%d options)" % len(opts), len(opts) > 30)
     check("options missing from help run", [],
