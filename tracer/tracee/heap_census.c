@@ -140,8 +140,15 @@ static int add_region(void *ctx, const struct procfs_map *m)
 
 /* ---- naming and grouping ---------------------------------------------- */
 
+/* The class of each first word seen (open addressing, kept under half
+ * full): a heap holds a few distinct vtable words many times over. */
+struct memo_slot {
+    uint64_t word;
+    const char *type;
+    bool used;
+};
 struct vtable_memo {
-    struct { uint64_t word; const char *type; bool used; } *slots;
+    struct memo_slot *slots;
     size_t cap, n;
 };
 
@@ -177,43 +184,43 @@ static const char *class_of_word(struct heap_census *c, const struct process *p,
     return type;
 }
 
+static struct memo_slot *memo_probe(struct memo_slot *slots, size_t cap, uint64_t word)
+{
+    size_t k = (word * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+    while (slots[k].used && slots[k].word != word)
+        k = (k + 1) & (cap - 1);
+    return &slots[k];
+}
+
+static bool memo_grow(struct vtable_memo *memo)
+{
+    size_t cap = memo->cap ? memo->cap * 2 : 1024;
+    struct memo_slot *slots = calloc(cap, sizeof(*slots));
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < memo->cap; i++)
+        if (memo->slots[i].used)
+            *memo_probe(slots, cap, memo->slots[i].word) = memo->slots[i];
+    free(memo->slots);
+    memo->slots = slots;
+    memo->cap = cap;
+    return true;
+}
+
 static const char *memo_class(struct vtable_memo *memo, struct heap_census *c,
                               const struct process *p, uint64_t word)
 {
     if (word < 4096)
         return NULL;
-    if (memo->n * 2 >= memo->cap) {
-        size_t cap = memo->cap ? memo->cap * 2 : 1024;
-        void *slots = calloc(cap, sizeof(*memo->slots));
-        if (!slots)
-            return class_of_word(c, p, word);
-        void *old = memo->slots;
-        size_t old_cap = memo->cap;
-        memo->slots = slots;
-        memo->cap = cap;
-        memo->n = 0;
-        for (size_t i = 0; i < old_cap; i++) {
-            const typeof(*memo->slots) *s = &((typeof(memo->slots))old)[i];
-            if (s->used) {
-                size_t k = (s->word * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
-                while (memo->slots[k].used)
-                    k = (k + 1) & (cap - 1);
-                memo->slots[k] = *s;
-                memo->n++;
-            }
-        }
-        free(old);
-    }
-    size_t k = (word * 0x9e3779b97f4a7c15ull >> 20) & (memo->cap - 1);
-    while (memo->slots[k].used && memo->slots[k].word != word)
-        k = (k + 1) & (memo->cap - 1);
-    if (!memo->slots[k].used) {
-        memo->slots[k].used = true;
-        memo->slots[k].word = word;
-        memo->slots[k].type = class_of_word(c, p, word);
+    if (memo->n * 2 >= memo->cap && !memo_grow(memo))
+        return class_of_word(c, p, word);
+    struct memo_slot *slot = memo_probe(memo->slots, memo->cap, word);
+    if (!slot->used) {
+        *slot = (struct memo_slot){ .word = word, .type = class_of_word(c, p, word),
+                                    .used = true };
         memo->n++;
     }
-    return memo->slots[k].type;
+    return slot->type;
 }
 
 /* The group of (size, type), added when new; SIZE_MAX when out of memory. */
