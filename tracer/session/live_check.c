@@ -16,12 +16,13 @@
 /* How long a check waits for every thread to stop before it is skipped. */
 #define LIVE_CHECK_PARK_NS 1000000000u
 
-/* The threads' registers are roots, as at exit: each parked thread's own. */
+/* The threads' registers are roots, as at exit: each parked thread's own.
+ * An exiting thread keeps what its exit event recorded. */
 static void take_registers(struct process *p, bool on)
 {
     for (struct thread *th = p->threads; th; th = th->next)
-        th->has_exit_regs = on && th->parked && !th->exiting &&
-                            pt_getregs(th->tid, &th->exit_regs) == 0;
+        if (th->parked && !th->exiting)
+            th->has_exit_regs = on && pt_getregs(th->tid, &th->exit_regs) == 0;
 }
 
 /* Scans p with every thread parked; the scan is p->scan until the records
